@@ -1,0 +1,51 @@
+// The `isoproxy` command: a table of subcommands, each in src/commands/<name>.ts exporting
+// `run(argv): Promise<number>` (the exit code). Modules load lazily so `--help` stays fast.
+
+import { pathToFileURL } from 'node:url';
+
+interface Command {
+  readonly summary: string;
+  readonly load: () => Promise<{ run(argv: string[]): Promise<number> }>;
+}
+
+const commands: Record<string, Command> = {
+  demo: { summary: 'run the proxy on an embedded demo ISO and demo node (what `npm start` does)', load: () => import('./commands/demo.js') },
+  serve: { summary: 'serve /iso/<node>.iso to BMCs and the admin API to conductors', load: () => import('./commands/serve.js') },
+  inspect: { summary: 'show an ISO\'s volume, trees, boot entries, partitions and boot configs', load: () => import('./commands/inspect.js') },
+  preview: { summary: 'show the diff of the boot configs a node\'s edits would produce', load: () => import('./commands/preview.js') },
+  materialize: { summary: 'write base ⊕ patch set for some edits to a file', load: () => import('./commands/materialize.js') },
+  attach: { summary: 'point a BMC\'s Redfish VirtualMedia at a node\'s URL and boot once from CD', load: () => import('./commands/attach.js') },
+  detach: { summary: 'eject a BMC\'s virtual media and clear the boot override', load: () => import('./commands/detach.js') },
+  'bmc-sim': { summary: 'run a Redfish BMC simulator with selectable vendor quirks', load: () => import('./commands/bmc-sim.js') },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return ['Usage: isoproxy <command> [options]', '', 'Commands:', ...lines, '', 'Run `isoproxy <command> --help` for a command\'s options.'].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`isoproxy: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 2;
+  }
+  const mod = await command.load();
+  return mod.run(rest);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main(process.argv.slice(2)).then(
+    (code) => { process.exitCode = code; },
+    (err: unknown) => {
+      console.error(`isoproxy: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    },
+  );
+}

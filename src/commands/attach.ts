@@ -1,0 +1,5 @@
+// `isoproxy attach`: placeholder until its issue lands.
+export async function run(_argv: string[]): Promise<number> {
+  console.error('isoproxy attach: not available yet');
+  return 1;
+}

@@ -1,0 +1,5 @@
+// `isoproxy demo`: placeholder until its issue lands.
+export async function run(_argv: string[]): Promise<number> {
+  console.error('isoproxy demo: not available yet');
+  return 1;
+}

@@ -1,0 +1,5 @@
+// `isoproxy preview`: placeholder until its issue lands.
+export async function run(_argv: string[]): Promise<number> {
+  console.error('isoproxy preview: not available yet');
+  return 1;
+}

@@ -1,0 +1,152 @@
+// Typed errors shared by every module. Each error has a stable `code` that callers branch on and
+// that the HTTP layer maps to a status in one place (src/http). Wrap with `{ cause }` to add
+// context. Across a piscina boundary, send `toResult(err)` instead of the error: structured clone
+// drops an error's subclass, name and code.
+
+export class IsoproxyError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A structure of an ISO image (or of something inside it) is not what its spec says. */
+export class IsoFormatError extends IsoproxyError {
+  /** Which structure, e.g. 'directory record', 'El Torito validation entry'. */
+  readonly structure: string;
+  /** Absolute byte offset in the image where the problem was found. */
+  readonly offset: number;
+  constructor(structure: string, offset: number, message: string, options?: { cause?: unknown }) {
+    super('ISO_FORMAT', `${structure} at byte ${offset}: ${message}`, options);
+    this.structure = structure;
+    this.offset = offset;
+  }
+}
+
+/** A FAT file system (an El Torito EFI image) is malformed. Offsets are relative to the FAT image. */
+export class FatFormatError extends IsoproxyError {
+  readonly structure: string;
+  readonly offset: number;
+  constructor(structure: string, offset: number, message: string, options?: { cause?: unknown }) {
+    super('FAT_FORMAT', `${structure} at byte ${offset} of the FAT image: ${message}`, options);
+    this.structure = structure;
+    this.offset = offset;
+  }
+}
+
+/** A FAT image has no free clusters left for a file that grows. */
+export class FatNoSpaceError extends IsoproxyError {
+  readonly path: string;
+  readonly neededBytes: number;
+  readonly freeBytes: number;
+  constructor(path: string, neededBytes: number, freeBytes: number) {
+    super('FAT_NO_SPACE', `no room in the FAT image for ${path}: needs ${neededBytes} bytes, ${freeBytes} free`);
+    this.path = path;
+    this.neededBytes = neededBytes;
+    this.freeBytes = freeBytes;
+  }
+}
+
+/** A cap on something the image controls (depth, entries, CE hops, metadata bytes) was hit. */
+export class LimitExceededError extends IsoproxyError {
+  readonly limit: string;
+  readonly offset: number;
+  constructor(limit: string, offset: number, message: string) {
+    super('LIMIT_EXCEEDED', `${limit} exceeded at byte ${offset}: ${message}`);
+    this.limit = limit;
+    this.offset = offset;
+  }
+}
+
+/** A read past the end of a byte source or buffer. */
+export class OutOfBoundsError extends IsoproxyError {
+  readonly offset: number;
+  readonly length: number;
+  readonly size: number;
+  constructor(offset: number, length: number, size: number, what = 'read') {
+    super('OUT_OF_BOUNDS', `${what} of ${length} bytes at ${offset} is outside 0..${size}`);
+    this.offset = offset;
+    this.length = length;
+    this.size = size;
+  }
+}
+
+export class NotFoundError extends IsoproxyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NOT_FOUND', message, options);
+  }
+}
+
+/** A node's kernel-parameter edits are invalid; `parameter` names the offending one. */
+export class EditValidationError extends IsoproxyError {
+  readonly parameter: string;
+  constructor(parameter: string, message: string) {
+    super('INVALID_EDIT', `invalid parameter ${JSON.stringify(parameter)}: ${message}`);
+    this.parameter = parameter;
+  }
+}
+
+/** The remaster engine cannot produce a valid image for these edits (e.g. nothing to edit). */
+export class RemasterError extends IsoproxyError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+export class UpstreamError extends IsoproxyError {
+  readonly url: string;
+  readonly status: number | undefined;
+  constructor(code: string, url: string, message: string, status?: number, options?: { cause?: unknown }) {
+    super(code, `upstream ${url}: ${message}`, options);
+    this.url = url;
+    this.status = status;
+  }
+}
+
+/** The base image changed (new validator) while it was being read. */
+export class BaseChangedError extends UpstreamError {
+  constructor(url: string, message: string) {
+    super('BASE_CHANGED', url, message);
+  }
+}
+
+export class RangeNotSatisfiableError extends IsoproxyError {
+  readonly size: number;
+  constructor(size: number, message = 'range not satisfiable') {
+    super('RANGE_NOT_SATISFIABLE', message);
+    this.size = size;
+  }
+}
+
+/** A Redfish step failed; names the BMC, the resource and the step. */
+export class RedfishError extends IsoproxyError {
+  readonly bmc: string;
+  readonly resource: string;
+  readonly step: string;
+  readonly status: number | undefined;
+  constructor(code: string, bmc: string, resource: string, step: string, message: string, status?: number, options?: { cause?: unknown }) {
+    super(code, `BMC ${bmc}: ${step} ${resource}: ${message}`, options);
+    this.bmc = bmc;
+    this.resource = resource;
+    this.step = step;
+    this.status = status;
+  }
+}
+
+/** A result that crosses a worker boundary intact. */
+export type Result<T> = { ok: true; value: T } | { ok: false; code: string; message: string; name: string };
+
+export function toResult(err: unknown): { ok: false; code: string; message: string; name: string } {
+  if (err instanceof IsoproxyError) return { ok: false, code: err.code, message: err.message, name: err.name };
+  if (err instanceof Error) return { ok: false, code: 'INTERNAL', message: err.message, name: err.name };
+  return { ok: false, code: 'INTERNAL', message: String(err), name: 'Error' };
+}
+
+/** Rebuilds an error from a worker's result, keeping its code. */
+export function fromResult(result: { code: string; message: string; name: string }): IsoproxyError {
+  const err = new IsoproxyError(result.code, result.message);
+  err.name = result.name;
+  return err;
+}
