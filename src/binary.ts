@@ -1,0 +1,105 @@
+// Bounds-checked reads and writes over Uint8Array for the binary parsers (iso9660, fat).
+// Node's Buffer.subarray/toString clamp out-of-range reads silently; these throw instead.
+// `base` is the absolute offset of `bytes[0]` in the image, so errors carry absolute offsets.
+
+import { OutOfBoundsError } from './errors.js';
+
+export class BinaryView {
+  readonly bytes: Uint8Array;
+  /** Absolute offset of bytes[0] in the enclosing image (for error messages). */
+  readonly base: number;
+  private readonly view: DataView;
+
+  constructor(bytes: Uint8Array, base = 0) {
+    this.bytes = bytes;
+    this.base = base;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get length(): number {
+    return this.bytes.length;
+  }
+
+  check(offset: number, length: number): void {
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > this.bytes.length) {
+      throw new OutOfBoundsError(this.base + offset, length, this.base + this.bytes.length);
+    }
+  }
+
+  u8(offset: number): number {
+    this.check(offset, 1);
+    return this.bytes[offset]!;
+  }
+  u16le(offset: number): number {
+    this.check(offset, 2);
+    return this.view.getUint16(offset, true);
+  }
+  u16be(offset: number): number {
+    this.check(offset, 2);
+    return this.view.getUint16(offset, false);
+  }
+  u32le(offset: number): number {
+    this.check(offset, 4);
+    return this.view.getUint32(offset, true);
+  }
+  u32be(offset: number): number {
+    this.check(offset, 4);
+    return this.view.getUint32(offset, false);
+  }
+  /** 64-bit little-endian as a number; throws beyond 2^53. */
+  u64le(offset: number): number {
+    this.check(offset, 8);
+    const v = this.view.getBigUint64(offset, true);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new OutOfBoundsError(this.base + offset, 8, this.base + this.bytes.length, '64-bit value');
+    return Number(v);
+  }
+  /** A sub-view sharing memory, bounds-checked. */
+  sub(offset: number, length: number): BinaryView {
+    this.check(offset, length);
+    return new BinaryView(this.bytes.subarray(offset, offset + length), this.base + offset);
+  }
+  slice(offset: number, length: number): Uint8Array {
+    this.check(offset, length);
+    return this.bytes.subarray(offset, offset + length);
+  }
+  ascii(offset: number, length: number): string {
+    return latin1(this.slice(offset, length));
+  }
+}
+
+export function latin1(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
+  return s;
+}
+
+export function writeU16le(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = value & 0xff;
+  out[offset + 1] = (value >>> 8) & 0xff;
+}
+export function writeU16be(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = (value >>> 8) & 0xff;
+  out[offset + 1] = value & 0xff;
+}
+export function writeU32le(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = value & 0xff;
+  out[offset + 1] = (value >>> 8) & 0xff;
+  out[offset + 2] = (value >>> 16) & 0xff;
+  out[offset + 3] = (value >>> 24) & 0xff;
+}
+export function writeU32be(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = (value >>> 24) & 0xff;
+  out[offset + 1] = (value >>> 16) & 0xff;
+  out[offset + 2] = (value >>> 8) & 0xff;
+  out[offset + 3] = value & 0xff;
+}
+/** ECMA-119 7.3.3 both-byte-order 32-bit: little-endian then big-endian. */
+export function writeBoth32(out: Uint8Array, offset: number, value: number): void {
+  writeU32le(out, offset, value);
+  writeU32be(out, offset + 4, value);
+}
+/** ECMA-119 7.2.3 both-byte-order 16-bit. */
+export function writeBoth16(out: Uint8Array, offset: number, value: number): void {
+  writeU16le(out, offset, value);
+  writeU16be(out, offset + 2, value);
+}
