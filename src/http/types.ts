@@ -1,0 +1,23 @@
+// What the HTTP layer needs from the core: a node's virtual image, by name.
+
+export interface NodeImage {
+  readonly node: string;
+  /** Size of the virtual image in bytes. */
+  readonly size: number;
+  /** Strong, quoted ETag: base version + patch-set digest. */
+  readonly etag: string;
+  readonly lastModified: Date;
+  /**
+   * Bytes [start, end] (inclusive) of the virtual image, in order, with backpressure (pull).
+   * Cancelling the iteration frees upstream and file handles at once. May throw
+   * BaseChangedError or UpstreamError mid-stream.
+   */
+  read(start: number, end: number, signal: AbortSignal): AsyncIterable<Uint8Array>;
+}
+
+export interface ImageResolver {
+  /** Throws NotFoundError (unknown node), NodeExpiredError (410), UpstreamError, ... */
+  image(node: string, signal?: AbortSignal): Promise<NodeImage>;
+  /** Drops whatever is memoized for a node (after delete or expiry). */
+  forget(node: string): void;
+}
