@@ -1,6 +1,9 @@
 // The patch set: what a node's image differs from its base by. Flat, sorted, non-overlapping
 // byte overlays plus an appended tail: bytes in [baseSize, size) not covered by an overlay are
-// zero. Built by src/remaster, served by src/overlay/virtual-image.
+// zero. Built by src/remaster, served by src/overlay/virtual-image. Validated once, here.
+
+import { createHash } from 'node:crypto';
+import { IsoproxyError } from '../errors.js';
 
 export interface Overlay {
   /** Absolute byte offset in the virtual image. */
@@ -17,4 +20,97 @@ export interface PatchSet {
   readonly overlays: readonly Overlay[];
   /** sha256 (hex) over baseSize, size and every overlay: same patch set, same digest. */
   readonly digest: string;
+}
+
+export class PatchSetError extends IsoproxyError {
+  constructor(message: string) {
+    super('PATCH_SET_INVALID', message);
+  }
+}
+
+/**
+ * Builds a patch set from overlays in any order. Overlays that touch or overlap are merged when
+ * they agree byte for byte where they overlap; overlays that disagree are a PatchSetError (two
+ * edits writing different bytes at one place is a bug, never something to resolve silently).
+ */
+export function buildPatchSet(baseSize: number, size: number, overlays: readonly Overlay[]): PatchSet {
+  if (!Number.isSafeInteger(baseSize) || baseSize < 0 || !Number.isSafeInteger(size) || size < baseSize) {
+    throw new PatchSetError(`bad sizes: base ${baseSize}, image ${size}`);
+  }
+  const sorted = overlays.filter((o) => o.data.length > 0).slice().sort((a, b) => a.offset - b.offset || b.data.length - a.data.length);
+  const merged: { offset: number; parts: Uint8Array[]; end: number }[] = [];
+  for (const o of sorted) {
+    if (!Number.isSafeInteger(o.offset) || o.offset < 0 || o.offset + o.data.length > size) {
+      throw new PatchSetError(`overlay [${o.offset}, ${o.offset + o.data.length}) is outside the image of ${size} bytes`);
+    }
+    const last = merged[merged.length - 1];
+    if (last && o.offset <= last.end) {
+      // Overlap or adjacency: the overlapping part must agree with what is already there.
+      const overlapEnd = Math.min(last.end, o.offset + o.data.length);
+      if (overlapEnd > o.offset) {
+        const existing = concat(last.parts).subarray(o.offset - last.offset, overlapEnd - last.offset);
+        const incoming = o.data.subarray(0, overlapEnd - o.offset);
+        if (!equalBytes(existing, incoming)) {
+          throw new PatchSetError(`overlays disagree at bytes [${o.offset}, ${overlapEnd})`);
+        }
+      }
+      if (o.offset + o.data.length > last.end) {
+        last.parts.push(o.data.subarray(last.end - o.offset));
+        last.end = o.offset + o.data.length;
+      }
+    } else {
+      merged.push({ offset: o.offset, parts: [o.data], end: o.offset + o.data.length });
+    }
+  }
+  const flat: Overlay[] = merged.map((m) => ({ offset: m.offset, data: concat(m.parts) }));
+  return { baseSize, size, overlays: flat, digest: digestOf(baseSize, size, flat) };
+}
+
+function digestOf(baseSize: number, size: number, overlays: readonly Overlay[]): string {
+  const h = createHash('sha256');
+  h.update(`isoproxy-patch-set-v1 ${baseSize} ${size} ${overlays.length}\n`);
+  for (const o of overlays) {
+    h.update(`${o.offset} ${o.data.length}\n`);
+    h.update(o.data);
+  }
+  return h.digest('hex');
+}
+
+/** Index of the first overlay that ends after `offset` (binary search). */
+export function firstOverlayAtOrAfter(overlays: readonly Overlay[], offset: number): number {
+  let lo = 0;
+  let hi = overlays.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const o = overlays[mid]!;
+    if (o.offset + o.data.length <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Bytes of the overlays that patch set carries (its cost per node). */
+export function patchSetBytes(p: PatchSet): number {
+  let n = 0;
+  for (const o of p.overlays) n += o.data.length;
+  return n;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
