@@ -12,7 +12,20 @@ export interface NodeImage {
    * Cancelling the iteration frees upstream and file handles at once. May throw
    * BaseChangedError or UpstreamError mid-stream.
    */
-  read(start: number, end: number, signal: AbortSignal): AsyncIterable<Uint8Array>;
+  read(start: number, end: number, signal: AbortSignal): ImageReadStream;
+}
+
+/** What one read cost, when the reader can say (logged per transfer). */
+export interface TransferStats {
+  readonly cacheHits: number;
+  readonly cacheMisses: number;
+  readonly upstreamBytes: number;
+}
+
+/** The chunks of a read; a reader backed by the block cache may also report its stats. */
+export interface ImageReadStream extends AsyncIterable<Uint8Array> {
+  /** Stats so far; called once after the iteration ends (or is cancelled). */
+  stats?(): TransferStats;
 }
 
 export interface ImageResolver {

@@ -18,6 +18,50 @@ export interface NodeStore {
   get(name: string): Promise<NodeSpec | undefined>;
   put(spec: NodeSpec): Promise<void>;
   delete(name: string): Promise<boolean>;
+  /** Nodes in name order (code unit order) after `after`, at most `limit`; `next` when more follow. */
   list(options: { after?: string; limit: number }): Promise<{ nodes: NodeSpec[]; next?: string }>;
   close(): Promise<void>;
+}
+
+/** Node names: short, URL-safe, no colons or slashes (several BMCs reject those in URLs). */
+export const NODE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+
+export function isValidNodeName(name: string): boolean {
+  // "." and ".." are valid by the pattern but are path segments to every URL parser.
+  return NODE_NAME.test(name) && name !== '.' && name !== '..';
+}
+
+/** True when the spec has an expiry at or before `now`. */
+export function isExpired(spec: NodeSpec, now: Date): boolean {
+  if (spec.expiresAt === undefined) return false;
+  const at = Date.parse(spec.expiresAt);
+  return !Number.isNaN(at) && at <= now.getTime();
+}
+
+/** Sorted paging over an in-memory map, shared by stores that keep everything in memory. */
+export function pageOf(specs: Iterable<NodeSpec>, options: { after?: string; limit: number }): { nodes: NodeSpec[]; next?: string } {
+  const limit = Math.max(1, Math.floor(options.limit));
+  const sorted = [...specs].filter((s) => options.after === undefined || s.name > options.after)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const nodes = sorted.slice(0, limit);
+  const last = nodes[nodes.length - 1];
+  return sorted.length > limit && last ? { nodes, next: last.name } : { nodes };
+}
+
+/** A store in memory only (tests, the demo). */
+export class MemoryNodeStore implements NodeStore {
+  readonly #nodes = new Map<string, NodeSpec>();
+  async get(name: string): Promise<NodeSpec | undefined> {
+    return this.#nodes.get(name);
+  }
+  async put(spec: NodeSpec): Promise<void> {
+    this.#nodes.set(spec.name, spec);
+  }
+  async delete(name: string): Promise<boolean> {
+    return this.#nodes.delete(name);
+  }
+  async list(options: { after?: string; limit: number }): Promise<{ nodes: NodeSpec[]; next?: string }> {
+    return pageOf(this.#nodes.values(), options);
+  }
+  async close(): Promise<void> {}
 }

@@ -1,0 +1,65 @@
+// Conditional requests on the virtual image, per RFC 9110 §13: If-None-Match and If-Modified-Since
+// (-> 304 for GET/HEAD) and If-Range (a range only when the client's validator still matches).
+// The ETag is strong (base version + patch-set digest), so If-Range may use it.
+
+export interface Validators {
+  /** Strong, quoted. */
+  readonly etag: string;
+  readonly lastModified: Date;
+}
+
+/** Entity tags of a list header ("a", W/"b", *); '*' is returned as is. Capped at 64 entries. */
+export function parseEtagList(header: string): string[] {
+  const out: string[] = [];
+  const re = /\s*(\*|(?:W\/)?"[^"]*")\s*(?:,|$)/gy;
+  let m: RegExpExecArray | null;
+  while (out.length < 64 && (m = re.exec(header)) !== null) {
+    if (m[1] === undefined) break;
+    out.push(m[1]);
+    if (re.lastIndex >= header.length) break;
+  }
+  return out;
+}
+
+function opaque(tag: string): string {
+  return tag.startsWith('W/') ? tag.slice(2) : tag;
+}
+
+/** Whole seconds: HTTP dates have no fractions, so comparisons truncate ours. */
+function seconds(date: Date): number {
+  return Math.floor(date.getTime() / 1000);
+}
+
+function parseHttpDate(text: string): number | undefined {
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
+}
+
+/** True when a GET/HEAD must answer 304 Not Modified (RFC 9110 §13.2.2 steps 3 and 4). */
+export function notModified(headers: { ifNoneMatch?: string; ifModifiedSince?: string }, v: Validators): boolean {
+  if (headers.ifNoneMatch !== undefined) {
+    // Weak comparison; If-Modified-Since is ignored when If-None-Match is present.
+    const tags = parseEtagList(headers.ifNoneMatch);
+    return tags.some((t) => t === '*' || opaque(t) === opaque(v.etag));
+  }
+  if (headers.ifModifiedSince !== undefined) {
+    const since = parseHttpDate(headers.ifModifiedSince);
+    return since !== undefined && seconds(v.lastModified) <= since;
+  }
+  return false;
+}
+
+/**
+ * True when the Range header may be honoured given If-Range (RFC 9110 §13.1.5): absent, or an
+ * ETag that strongly equals ours, or a date exactly equal to our Last-Modified.
+ */
+export function ifRangeAllows(ifRange: string | undefined, v: Validators): boolean {
+  if (ifRange === undefined) return true;
+  const value = ifRange.trim();
+  if (value.startsWith('"') || value.startsWith('W/')) {
+    // Strong comparison: a weak tag never matches.
+    return !value.startsWith('W/') && value === v.etag;
+  }
+  const date = parseHttpDate(value);
+  return date !== undefined && date === seconds(v.lastModified);
+}
