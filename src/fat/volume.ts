@@ -1,0 +1,156 @@
+// A FAT volume opened over the bytes of a whole FAT image (an El Torito EFI image): listing its
+// tree with long and 8.3 paths, finding a file case-insensitively by either, reading a file.
+// The image is only read, never copied: it may be a view into a SharedArrayBuffer.
+
+import { BinaryView } from '../binary.js';
+import { FatFormatError, LimitExceededError } from '../errors.js';
+import { clusterOffset, parseBootSector, type FatGeometry } from './boot-sector.js';
+import type { FatBytes } from './cow-image.js';
+import { readDirectory, type DirectoryLocation, type EntryBudget } from './directory.js';
+import { followChain } from './table.js';
+
+/** Directory nesting deeper than this is refused (EFI images nest 2-4 levels). */
+export const MAX_DEPTH = 32;
+/** Directory slots read in one walk of the whole tree. */
+export const MAX_TOTAL_ENTRIES = 262_144;
+
+export interface FatVolume {
+  readonly image: Uint8Array;
+  readonly bytes: FatBytes;
+  readonly geometry: FatGeometry;
+}
+
+export interface FatFile {
+  /** Absolute path with long names, e.g. '/EFI/BOOT/grub.cfg'. */
+  readonly path: string;
+  /** Absolute path with the stored 8.3 names, e.g. '/EFI/BOOT/GRUB.CFG'. */
+  readonly shortPath: string;
+  readonly size: number;
+  /** 0 for an empty file. */
+  readonly firstCluster: number;
+  /** Byte offset of the file's 32-byte 8.3 directory entry in the image. */
+  readonly dirEntryOffset: number;
+}
+
+export interface FatTreeEntry extends FatFile {
+  readonly isDirectory: boolean;
+}
+
+export function openFat(image: Uint8Array): FatVolume {
+  const geometry = parseBootSector(image);
+  return { image, bytes: new BinaryView(image), geometry };
+}
+
+function rootLocation(geo: FatGeometry): DirectoryLocation {
+  return geo.fatType === 32 ? { kind: 'chain', firstCluster: geo.rootCluster } : { kind: 'fixed-root' };
+}
+
+/**
+ * Every file and directory, depth first in on-disk order (a directory's entries, each followed by
+ * the contents of the subdirectory it names). `bytes` defaults to the volume's image.
+ */
+export function listFatTree(vol: FatVolume, bytes: FatBytes = vol.bytes): FatTreeEntry[] {
+  const geo = vol.geometry;
+  const out: FatTreeEntry[] = [];
+  const budget: EntryBudget = { remaining: MAX_TOTAL_ENTRIES };
+  // Directory clusters already entered: a subdirectory that points at an ancestor (or at any
+  // directory already read) would make the walk loop or explode.
+  const entered = new Set<number>();
+  if (geo.fatType === 32) entered.add(geo.rootCluster);
+  const walk = (location: DirectoryLocation, path: string, shortPath: string, depth: number): void => {
+    for (const e of readDirectory(bytes, geo, location, budget)) {
+      const entry: FatTreeEntry = {
+        path: `${path}/${e.name}`,
+        shortPath: `${shortPath}/${e.shortName}`,
+        size: e.isDirectory ? 0 : e.size,
+        firstCluster: e.firstCluster,
+        dirEntryOffset: e.entryOffset,
+        isDirectory: e.isDirectory,
+      };
+      out.push(entry);
+      if (!e.isDirectory) continue;
+      if (e.firstCluster < 2 || e.firstCluster > geo.clusterCount + 1) {
+        throw new FatFormatError('directory entry', e.entryOffset, `directory ${entry.path} starts at cluster ${e.firstCluster}, outside 2..${geo.clusterCount + 1}`);
+      }
+      if (entered.has(e.firstCluster)) throw new FatFormatError('directory entry', e.entryOffset, `directory ${entry.path} points back at cluster ${e.firstCluster}, already read`);
+      entered.add(e.firstCluster);
+      if (depth + 1 > MAX_DEPTH) throw new LimitExceededError('FAT directory depth', e.entryOffset, `${entry.path} is nested deeper than ${MAX_DEPTH}`);
+      walk({ kind: 'chain', firstCluster: e.firstCluster }, entry.path, entry.shortPath, depth + 1);
+    }
+  };
+  walk(rootLocation(geo), '', '', 0);
+  return out;
+}
+
+/** Every regular file (directories are walked, not listed). */
+export function listFatFiles(vol: FatVolume): FatFile[] {
+  return listFatTree(vol)
+    .filter((e) => !e.isDirectory)
+    .map(({ path, shortPath, size, firstCluster, dirEntryOffset }) => ({ path, shortPath, size, firstCluster, dirEntryOffset }));
+}
+
+function normalize(path: string): string {
+  // Both separators are seen in boot configs; FAT names compare case-insensitively.
+  return `/${path.replace(/\\/g, '/').split('/').filter((p) => p.length > 0).join('/')}`.toUpperCase();
+}
+
+/**
+ * The regular file at `path` (case-insensitive; each component may be the long or the 8.3
+ * name), or undefined.
+ */
+export function findFatFile(vol: FatVolume, path: string): FatFile | undefined {
+  const want = normalize(path).split('/').slice(1);
+  if (want.length === 0) return undefined;
+  // Match component by component so mixed long/short paths ('/EFI/BOOT/GRUB.CFG' or
+  // '/efi/boot/grub.cfg') both work.
+  const tree = listFatTree(vol);
+  const byParent = new Map<string, FatTreeEntry[]>();
+  for (const e of tree) {
+    const parent = e.path.slice(0, e.path.lastIndexOf('/'));
+    const list = byParent.get(parent);
+    if (list) list.push(e);
+    else byParent.set(parent, [e]);
+  }
+  let parent = '';
+  let found: FatTreeEntry | undefined;
+  for (let i = 0; i < want.length; i++) {
+    const name = want[i]!;
+    const last = i === want.length - 1;
+    found = (byParent.get(parent) ?? []).find((e) => e.isDirectory !== last && (leaf(e.path).toUpperCase() === name || leaf(e.shortPath).toUpperCase() === name));
+    if (!found) return undefined;
+    parent = found.path;
+  }
+  if (!found) return undefined;
+  const { path: p, shortPath, size, firstCluster, dirEntryOffset } = found;
+  return { path: p, shortPath, size, firstCluster, dirEntryOffset };
+}
+
+function leaf(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/** The clusters holding a file of `size` bytes from `firstCluster`, checked to be enough. */
+export function fileClusters(vol: FatVolume, bytes: FatBytes, file: Pick<FatFile, 'path' | 'size' | 'firstCluster' | 'dirEntryOffset'>): number[] {
+  const geo = vol.geometry;
+  if (file.size === 0) return [];
+  const needed = Math.ceil(file.size / geo.clusterSizeBytes);
+  if (needed > geo.clusterCount) throw new FatFormatError('directory entry', file.dirEntryOffset, `${file.path} claims ${file.size} bytes, more than the volume holds`);
+  if (file.firstCluster === 0) throw new FatFormatError('directory entry', file.dirEntryOffset, `${file.path} has ${file.size} bytes but no first cluster`);
+  const chain = followChain(bytes, geo, file.firstCluster, needed);
+  if (chain.length < needed) throw new FatFormatError('cluster chain', file.dirEntryOffset, `${file.path} needs ${needed} clusters, its chain has ${chain.length}`);
+  return chain;
+}
+
+/** The contents of `file`. */
+export function readFatFile(vol: FatVolume, file: FatFile): Uint8Array {
+  const geo = vol.geometry;
+  const clusters = fileClusters(vol, vol.bytes, file);
+  const out = new Uint8Array(file.size);
+  let done = 0;
+  for (const c of clusters) {
+    const n = Math.min(geo.clusterSizeBytes, file.size - done);
+    out.set(vol.bytes.slice(clusterOffset(geo, c), n), done);
+    done += n;
+  }
+  return out;
+}
