@@ -1,0 +1,102 @@
+// Directory records (ECMA-119 9.1) and the walk over one directory extent (ECMA-119 6.8.1.1:
+// records never cross a logical sector; a zero length byte means the rest of the sector is
+// padding). Both-endian fields are read from their little-endian half.
+
+import { BinaryView } from '../binary.js';
+import { IsoFormatError } from '../errors.js';
+import { SECTOR_SIZE } from './types.js';
+
+// ECMA-119 9.1 field offsets.
+const DR_LENGTH = 0; // Length of Directory Record
+const DR_EXT_ATTR_LENGTH = 1; // Extended Attribute Record Length (in logical blocks)
+const DR_EXTENT = 2; // Location of Extent, both-endian 32
+const DR_DATA_LENGTH = 10; // Data Length, both-endian 32
+const DR_FLAGS = 25; // File Flags
+const DR_FILE_UNIT_SIZE = 26; // interleaved mode
+const DR_INTERLEAVE_GAP = 27;
+const DR_NAME_LENGTH = 32; // Length of File Identifier
+const DR_NAME = 33; // File Identifier
+export const DR_MIN_LENGTH = 33;
+
+// ECMA-119 9.1.6 file flags.
+export const FLAG_EXISTENCE = 0x01; // "hidden"
+export const FLAG_DIRECTORY = 0x02;
+export const FLAG_ASSOCIATED = 0x04;
+export const FLAG_MULTI_EXTENT = 0x80; // not the final record of the file
+
+export interface DirectoryRecord {
+  /** Absolute byte offset of the record's length byte. */
+  readonly offset: number;
+  readonly length: number;
+  readonly extAttrLength: number;
+  /** Location of Extent as recorded (the extended attribute record, if any, comes first). */
+  readonly lba: number;
+  readonly dataLength: number;
+  readonly flags: number;
+  readonly interleaved: boolean;
+  /** Raw file identifier bytes. */
+  readonly nameBytes: Uint8Array;
+  /** '.' (0x00) or '..' (0x01) record. */
+  readonly special: 'self' | 'parent' | undefined;
+  /** System Use area: absolute offset and the bytes themselves. */
+  readonly systemUseOffset: number;
+  readonly systemUse: Uint8Array;
+}
+
+/** Parses the record at `pos` of `view`; the caller has checked the length byte is non-zero. */
+export function parseDirectoryRecord(view: BinaryView, pos: number): DirectoryRecord {
+  const offset = view.base + pos;
+  const length = view.u8(pos + DR_LENGTH);
+  if (length < DR_MIN_LENGTH) throw new IsoFormatError('directory record', offset, `length ${length} is below the minimum of ${DR_MIN_LENGTH}`);
+  if (pos + length > view.length) throw new IsoFormatError('directory record', offset, `length ${length} runs past the end of its directory extent`);
+  const rec = view.sub(pos, length);
+  const nameLength = rec.u8(DR_NAME_LENGTH);
+  if (nameLength === 0) throw new IsoFormatError('directory record', offset, 'file identifier length is 0');
+  if (length < DR_MIN_LENGTH + nameLength) {
+    throw new IsoFormatError('directory record', offset, `length ${length} is shorter than 33 + identifier length ${nameLength}`);
+  }
+  const nameBytes = rec.slice(DR_NAME, nameLength);
+  // ECMA-119 9.1.12: a padding byte follows an identifier of even length.
+  const suStart = Math.min(length, DR_NAME + nameLength + (nameLength % 2 === 0 ? 1 : 0));
+  let special: DirectoryRecord['special'];
+  if (nameLength === 1 && nameBytes[0] === 0) special = 'self';
+  else if (nameLength === 1 && nameBytes[0] === 1) special = 'parent';
+  return {
+    offset,
+    length,
+    extAttrLength: rec.u8(DR_EXT_ATTR_LENGTH),
+    lba: rec.u32le(DR_EXTENT),
+    dataLength: rec.u32le(DR_DATA_LENGTH),
+    flags: rec.u8(DR_FLAGS),
+    interleaved: rec.u8(DR_FILE_UNIT_SIZE) !== 0 || rec.u8(DR_INTERLEAVE_GAP) !== 0,
+    nameBytes,
+    special,
+    systemUseOffset: offset + suStart,
+    systemUse: rec.slice(suStart, length - suStart),
+  };
+}
+
+/**
+ * Every record of a directory extent, in order. `bytes` holds the whole extent, `base` is its
+ * absolute offset (sector aligned).
+ */
+export function parseDirectoryExtent(bytes: Uint8Array, base: number): DirectoryRecord[] {
+  const view = new BinaryView(bytes, base);
+  const out: DirectoryRecord[] = [];
+  let pos = 0;
+  while (pos < bytes.length) {
+    const length = bytes[pos]!;
+    if (length === 0) {
+      // ECMA-119 6.8.1.1: the rest of this sector is unused.
+      pos = (Math.floor(pos / SECTOR_SIZE) + 1) * SECTOR_SIZE;
+      continue;
+    }
+    const inSector = SECTOR_SIZE - (pos % SECTOR_SIZE);
+    if (length > inSector) {
+      throw new IsoFormatError('directory record', base + pos, `length ${length} crosses a sector boundary (${inSector} bytes left in the sector)`);
+    }
+    out.push(parseDirectoryRecord(view, pos));
+    pos += length;
+  }
+  return out;
+}

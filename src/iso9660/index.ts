@@ -1,0 +1,306 @@
+// buildIndex: reads an ISO image's metadata (volume descriptors, every directory tree with its
+// SUSP/Rock Ridge data, the El Torito catalog with the first 512 bytes of each boot image, the
+// MBR/GPT) through a byte source and returns the IsoIndex of ./types.ts. File data is never read.
+// Files are merged across trees by (first extent LBA, size): one IndexedFile carries the
+// directory records of every tree that describes it, which is what the remaster step patches.
+// Also: readFileBytes (a file's data, capped) and findFile (lookup by any tree's path).
+
+import type { ByteSource } from '../byte-source.js';
+import { BinaryView } from '../binary.js';
+import { IsoFormatError, LimitExceededError } from '../errors.js';
+import { walkTree, stripIsoName, type WalkBudget, type WalkedFile, type WalkedTree } from './directory-tree.js';
+import { readBootCatalog, type RawBootEntry } from './el-torito.js';
+import { MetadataReader, resolveLimits, type IndexOptions } from './limits.js';
+import { readPartitionTables } from './partition-table.js';
+import {
+  SECTOR_SIZE,
+  type BootEntry,
+  type DirectoryRecordRef,
+  type ElToritoCatalog,
+  type Extent,
+  type IndexedDirectory,
+  type IndexedFile,
+  type IsoIndex,
+  type TreeInfo,
+  type TreeKind,
+} from './types.js';
+import { FIRST_DESCRIPTOR_LBA, readDescriptorSet } from './volume-descriptor.js';
+
+export type { IndexOptions } from './limits.js';
+export { DEFAULT_LIMITS } from './limits.js';
+
+interface MutableFile {
+  path: string;
+  paths: { tree: TreeKind; path: string }[];
+  size: number;
+  extents: Extent[];
+  records: DirectoryRecordRef[];
+  hidden: boolean;
+  mode?: number;
+  /** Rank of the tree that gave `path` (lower is better). */
+  rank: number;
+}
+
+/** Path preference: Rock Ridge names, then Joliet, then ISO 9660:1999, then plain ISO 9660. */
+function treeRank(tree: WalkedTree): number {
+  if (tree.rockRidge) return 0;
+  if (tree.kind === 'joliet') return 1;
+  if (tree.kind === 'iso9660-1999') return 2;
+  return 3;
+}
+
+function fileSize(f: WalkedFile): number {
+  let n = 0;
+  for (const e of f.extents) n += e.lengthBytes;
+  return n;
+}
+
+const norm = (p: string) => p.toLowerCase();
+
+function mergeFiles(trees: readonly WalkedTree[]): { files: MutableFile[]; owner: Map<WalkedFile, MutableFile> } {
+  const byKey = new Map<string, MutableFile[]>();
+  const files: MutableFile[] = [];
+  const owner = new Map<WalkedFile, MutableFile>();
+  // Best tree first, so a file's `path` comes from the best tree that lists it.
+  const ordered = [...trees].sort((a, b) => treeRank(a) - treeRank(b));
+  for (const tree of ordered) {
+    const rank = treeRank(tree);
+    const claimed = new Set<MutableFile>();
+    // Within a key, prefer the candidate whose existing path equals this one case-insensitively:
+    // empty files often share one LBA, and names are the only way to pair those up.
+    for (const wf of tree.files) {
+      const size = fileSize(wf);
+      const key = `${wf.extents[0]!.lba}:${size}`;
+      const candidates = (byKey.get(key) ?? []).filter((m) => !claimed.has(m));
+      const match = candidates.find((m) => m.paths.some((p) => norm(p.path) === norm(wf.path))) ?? candidates[0];
+      if (match) {
+        claimed.add(match);
+        match.paths.push({ tree: wf.tree, path: wf.path });
+        match.records.push(...wf.records);
+        owner.set(wf, match);
+        continue;
+      }
+      const m: MutableFile = {
+        path: wf.path,
+        paths: [{ tree: wf.tree, path: wf.path }],
+        size,
+        extents: wf.extents,
+        records: [...wf.records],
+        hidden: wf.hidden || wf.associated,
+        ...(wf.mode !== undefined ? { mode: wf.mode } : {}),
+        rank,
+      };
+      claimed.add(m);
+      files.push(m);
+      owner.set(wf, m);
+      const list = byKey.get(key);
+      if (list) list.push(m);
+      else byKey.set(key, [m]);
+    }
+  }
+  return { files, owner };
+}
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+/**
+ * Directories merged across trees under their best path. A directory of a lesser tree takes its
+ * best path from the files it holds (their merged best paths), else from its parent's mapping.
+ */
+function mergeDirectories(trees: readonly WalkedTree[], owner: Map<WalkedFile, MutableFile>): IndexedDirectory[] {
+  const ordered = [...trees].sort((a, b) => treeRank(a) - treeRank(b));
+  const byPath = new Map<string, { path: string; extent: Extent; records: DirectoryRecordRef[] }>();
+  for (const tree of ordered) {
+    const mapped = new Map<string, string>([['/', '/']]);
+    const hint = new Map<string, string>();
+    for (const wf of tree.files) {
+      const m = owner.get(wf);
+      if (m && !hint.has(wf.dirPath)) hint.set(wf.dirPath, parentOf(m.path));
+    }
+    // Parents come before children in walk order.
+    for (const d of tree.directories) {
+      let best = hint.get(d.path);
+      if (best === undefined) {
+        const parent = mapped.get(parentOf(d.path)) ?? parentOf(d.path);
+        const base = d.path.slice(d.path.lastIndexOf('/') + 1);
+        const siblings = [...byPath.keys()].filter((p) => parentOf(p) === parent && norm(p.slice(p.lastIndexOf('/') + 1)) === norm(base));
+        best = siblings[0] ?? (parent === '/' ? `/${base}` : `${parent}/${base}`);
+        if (d.path === '/') best = '/';
+      }
+      mapped.set(d.path, best);
+      const existing = byPath.get(best);
+      if (existing) existing.records.push(...d.records);
+      else byPath.set(best, { path: best, extent: d.extent, records: [...d.records] });
+    }
+  }
+  return [...byPath.values()].sort((a, b) => cmp(a.path, b.path));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** FAT boot sector (Microsoft FAT spec, BPB): total sectors * bytes per sector, when it looks like one. */
+export function fatImageBytes(sector: Uint8Array): number | undefined {
+  if (sector.length < 512 || sector[510] !== 0x55 || sector[511] !== 0xaa) return undefined;
+  const v = new BinaryView(sector);
+  const bytesPerSector = v.u16le(11);
+  if (![512, 1024, 2048, 4096].includes(bytesPerSector)) return undefined;
+  const spc = v.u8(13);
+  if (spc === 0 || (spc & (spc - 1)) !== 0) return undefined;
+  const total16 = v.u16le(19);
+  const total = total16 !== 0 ? total16 : v.u32le(32);
+  if (total === 0) return undefined;
+  return total * bytesPerSector;
+}
+
+async function bootEntries(reader: MetadataReader, raw: RawBootEntry[], files: readonly MutableFile[], imageSize: number): Promise<BootEntry[]> {
+  const out: BootEntry[] = [];
+  for (const e of raw) {
+    const start = e.loadRba * SECTOR_SIZE;
+    let head: Uint8Array | undefined;
+    if (start + 512 <= imageSize) head = await reader.read(start, 512);
+    const bootInfoTable = head !== undefined && head.length >= 16
+      && new BinaryView(head).u32le(8) === FIRST_DESCRIPTOR_LBA && new BinaryView(head).u32le(12) === e.loadRba;
+    // Empty files may share an LBA with a boot image; prefer the one with data.
+    const atRba = files.filter((f) => f.extents[0]?.lba === e.loadRba).sort((a, b) => b.size - a.size)[0];
+    const fat = head ? fatImageBytes(head) : undefined;
+    let sizeBytes: number;
+    let sizeFrom: BootEntry['sizeFrom'];
+    if (atRba && atRba.size > 0) {
+      sizeBytes = atRba.size;
+      sizeFrom = 'directory-record';
+    } else if (fat !== undefined) {
+      sizeBytes = fat;
+      sizeFrom = 'fat-boot-sector';
+    } else {
+      sizeBytes = e.sectorCount * 512;
+      sizeFrom = 'catalog';
+    }
+    out.push({
+      platform: e.platform,
+      platformId: e.platformId,
+      bootable: e.bootable,
+      mediaType: e.mediaType,
+      loadRba: e.loadRba,
+      sectorCount: e.sectorCount,
+      sizeBytes,
+      sizeFrom,
+      ...(atRba && atRba.size > 0 ? { path: atRba.path } : {}),
+      entryOffset: e.entryOffset,
+      bootInfoTable,
+    });
+  }
+  return out;
+}
+
+export async function buildIndex(source: ByteSource, options: IndexOptions = {}): Promise<IsoIndex> {
+  const reader = new MetadataReader(source, resolveLimits(options), options.signal);
+  const parsed = await readDescriptorSet(reader);
+  const descriptors = parsed.map((d) => d.info);
+  const primary = parsed.find((d) => d.info.kind === 'primary')!;
+  const warnings: string[] = [];
+
+  const budget: WalkBudget = { entries: 0 };
+  const walked: WalkedTree[] = [];
+  const trees: TreeInfo[] = [];
+  const seenKinds = new Set<TreeKind>();
+  for (let i = 0; i < parsed.length; i++) {
+    const d = parsed[i]!;
+    if (!d.root || !d.info.tree) continue;
+    if (seenKinds.has(d.info.tree)) {
+      warnings.push(`volume descriptor at byte ${d.info.offset}: a second ${d.info.tree} tree is ignored`);
+      continue;
+    }
+    seenKinds.add(d.info.tree);
+    const t = await walkTree(reader, d.info.tree, d.root, budget);
+    walked.push(t);
+    trees.push({ kind: t.kind, descriptorIndex: i, rootLba: d.root.lba, rootLengthBytes: d.root.dataLength, rockRidge: t.rockRidge, suspSkip: t.suspSkip });
+  }
+
+  const { files: merged, owner } = mergeFiles(walked);
+  const directories = mergeDirectories(walked, owner);
+  treeDisagreements(walked, merged, warnings);
+
+  let elTorito: ElToritoCatalog | undefined;
+  const bootRecord = descriptors.find((d) => d.kind === 'boot-record' && d.bootCatalogLba !== undefined);
+  if (bootRecord) {
+    const raw = await readBootCatalog(reader, bootRecord.bootCatalogLba!, bootRecord.offset + 71);
+    elTorito = { catalogLba: bootRecord.bootCatalogLba!, bootRecordOffset: bootRecord.offset, entries: await bootEntries(reader, raw, merged, source.size) };
+  }
+
+  const { partitions, warnings: ptWarnings } = await readPartitionTables(reader);
+  warnings.push(...ptWarnings);
+
+  const files: IndexedFile[] = merged
+    .map((m) => ({
+      path: m.path,
+      paths: m.paths,
+      size: m.size,
+      extents: m.extents,
+      records: m.records,
+      hidden: m.hidden,
+      ...(m.mode !== undefined ? { mode: m.mode } : {}),
+    }))
+    .sort((a, b) => cmp(a.path, b.path) || a.extents[0]!.lba - b.extents[0]!.lba);
+
+  return {
+    imageSize: source.size,
+    volumeId: primary.info.volumeId,
+    volumeSpaceSize: primary.info.volumeSpaceSize,
+    descriptors,
+    trees,
+    files,
+    directories,
+    ...(elTorito ? { elTorito } : {}),
+    partitions,
+    bytesRead: reader.bytesRead,
+    warnings,
+  };
+}
+
+/** A file missing from a tree that lists others is worth a warning (e.g. Joliet dropped it). */
+function treeDisagreements(walked: readonly WalkedTree[], merged: readonly MutableFile[], warnings: string[]): void {
+  const S_IFMT = 0o170000;
+  const S_IFLNK = 0o120000;
+  for (const t of walked) {
+    // Joliet and ISO 9660:1999 have no symbolic links; do not count those.
+    const missing = merged.filter((m) => !m.paths.some((p) => p.tree === t.kind) && (m.mode === undefined || (m.mode & S_IFMT) !== S_IFLNK));
+    if (missing.length > 0) warnings.push(`${t.kind} tree does not list ${missing.length} file(s) other trees list, e.g. ${missing[0]!.path}`);
+  }
+}
+
+/** A file's data, all extents in order. Throws LimitExceededError when the file is larger than maxBytes. */
+export async function readFileBytes(source: ByteSource, file: IndexedFile, maxBytes: number): Promise<Uint8Array> {
+  if (file.size > maxBytes) throw new LimitExceededError('file size', file.records[0]?.offset ?? 0, `${file.path} is ${file.size} bytes, cap ${maxBytes}`);
+  const out = new Uint8Array(file.size);
+  let at = 0;
+  for (const e of file.extents) {
+    const start = e.lba * SECTOR_SIZE;
+    if (start + e.lengthBytes > source.size) {
+      throw new IsoFormatError('file extent', file.records[0]?.offset ?? start, `${file.path} extent ${e.lba}+${e.lengthBytes} runs past the image`);
+    }
+    if (e.lengthBytes > 0) out.set(await source.read(start, e.lengthBytes), at);
+    at += e.lengthBytes;
+  }
+  return out;
+}
+
+function normalizeLookup(path: string): string {
+  const parts = path.split('/').filter((p) => p !== '');
+  return '/' + parts.map((p) => stripIsoName(p).toLowerCase()).join('/');
+}
+
+/** Case-insensitive lookup on the best path or any tree's path; ISO `;n` suffixes are ignored. */
+export function findFile(index: IsoIndex, path: string): IndexedFile | undefined {
+  const want = normalizeLookup(path);
+  let found: IndexedFile | undefined;
+  for (const f of index.files) {
+    if (normalizeLookup(f.path) === want) return f;
+    if (!found && f.paths.some((p) => normalizeLookup(p.path) === want)) found = f;
+  }
+  return found;
+}

@@ -1,0 +1,88 @@
+// Caps on everything an untrusted image controls while it is indexed, and the metadata reader
+// that enforces the byte budget. The defaults are far above what real distribution images use
+// (a large Ubuntu or RHEL DVD has ~2,000 directories, depth < 12, no CE chains longer than 2)
+// and far below what would exhaust memory or time. IndexOptions overrides any of them.
+
+import type { ByteSource } from '../byte-source.js';
+import { IsoFormatError, LimitExceededError } from '../errors.js';
+
+export interface IndexLimits {
+  /** Volume descriptors read from LBA 16 before a terminator must appear. */
+  readonly maxDescriptors: number;
+  /** Directory depth below a root, counted at a directory's real place after RR relocation. */
+  readonly maxDepth: number;
+  /** Directory records accepted across all trees. */
+  readonly maxEntries: number;
+  /** Size of one directory extent. */
+  readonly maxDirectoryBytes: number;
+  /** SUSP continuation areas followed for one directory record. */
+  readonly maxContinuationHops: number;
+  /** Bytes read from the source to build one index. */
+  readonly maxMetadataBytes: number;
+  /** El Torito catalog entries (default + section entries + extensions). */
+  readonly maxBootEntries: number;
+  /** GPT partition entries read. */
+  readonly maxGptEntries: number;
+}
+
+export interface IndexOptions extends Partial<IndexLimits> {
+  readonly signal?: AbortSignal;
+}
+
+export const DEFAULT_LIMITS: IndexLimits = {
+  maxDescriptors: 64,
+  maxDepth: 64,
+  maxEntries: 200_000,
+  maxDirectoryBytes: 16 * 1024 * 1024,
+  maxContinuationHops: 32,
+  maxMetadataBytes: 256 * 1024 * 1024,
+  maxBootEntries: 512,
+  maxGptEntries: 1024,
+};
+
+export function resolveLimits(options: IndexOptions = {}): IndexLimits {
+  const out: Record<string, number> = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof IndexLimits)[]) {
+    const v = options[key];
+    if (v !== undefined) {
+      if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`index option ${key} must be a non-negative integer, got ${v}`);
+      out[key] = v;
+    }
+  }
+  return out as unknown as IndexLimits;
+}
+
+/** Reads metadata through a byte source, counting bytes and enforcing the total budget. */
+export class MetadataReader {
+  bytesRead = 0;
+  constructor(
+    readonly source: ByteSource,
+    readonly limits: IndexLimits,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  get size(): number {
+    return this.source.size;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (this.bytesRead + length > this.limits.maxMetadataBytes) {
+      throw new LimitExceededError('metadata bytes', offset, `reading ${length} more bytes would pass the cap of ${this.limits.maxMetadataBytes}`);
+    }
+    this.signal?.throwIfAborted();
+    const bytes = await this.source.read(offset, length, this.signal);
+    this.bytesRead += length;
+    return bytes;
+  }
+
+  /**
+   * Reads a structure that something in the image points at; a pointer outside the image is an
+   * IsoFormatError at `pointerOffset` (where the bad pointer was read), not a bare bounds error.
+   */
+  async readPointed(offset: number, length: number, structure: string, pointerOffset: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(offset) || offset < 0 || length < 0 || offset + length > this.source.size) {
+      throw new IsoFormatError(structure, pointerOffset, `points at bytes ${offset}..${offset + length}, outside the image of ${this.source.size} bytes`);
+    }
+    return this.read(offset, length);
+  }
+}
