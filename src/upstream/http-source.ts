@@ -216,6 +216,7 @@ class HttpSource implements UpstreamSource {
     if (this.ifRange !== undefined) headers['if-range'] = this.ifRange;
     const res = await send(this.dispatcher, this.effectiveUrl, 'GET', headers, signal, this.opts);
     this.effectiveUrl = res.url;
+    res.body.on('error', () => {}); // errors reach us through iteration; this only stops 'uncaught'
     try {
       if (res.statusCode === 206) {
         this.checkValidator(res.headers, 206);
@@ -250,7 +251,7 @@ class HttpSource implements UpstreamSource {
       }
       throw new UpstreamError('UPSTREAM_STATUS', url, `status ${res.statusCode} for bytes ${start}-${end}`, res.statusCode);
     } catch (err) {
-      res.body.destroy();
+      discard(res.body);
       throw err;
     }
   }
@@ -292,7 +293,7 @@ async function send(dispatcher: Dispatcher, startUrl: string, method: 'GET' | 'H
       throw toUpstreamError(err, startUrl);
     }
     if (!REDIRECTS.has(res.statusCode)) return { statusCode: res.statusCode, headers: res.headers as Headers, body: res.body, url };
-    res.body.destroy();
+    await drain(res.body);
     const location = header(res.headers as Headers, 'location');
     if (location === undefined) throw new UpstreamError('UPSTREAM_STATUS', startUrl, `redirect ${res.statusCode} without Location`, res.statusCode);
     if (hop + 1 > opts.maxRedirects) throw new UpstreamError('UPSTREAM_REDIRECTS', startUrl, `more than ${opts.maxRedirects} redirects`, res.statusCode);
@@ -302,6 +303,20 @@ async function send(dispatcher: Dispatcher, startUrl: string, method: 'GET' | 'H
     }
     url = next.href;
   }
+}
+
+type Body = Dispatcher.ResponseData['body'];
+
+/** Drops a body we will not read. undici emits 'error' on a body destroyed early: swallow it. */
+function discard(body: Body): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
+/** Reads a small body (redirect, HEAD, 1-byte probe) to its end so its connection is reused. */
+async function drain(body: Body): Promise<void> {
+  body.on('error', () => {});
+  await body.dump({ limit: 64 * 1024 }).catch(() => {});
 }
 
 function pathOf(url: string): string {
@@ -344,7 +359,7 @@ function parseSize(value: string | undefined): number | undefined {
 
 async function probeHead(dispatcher: Dispatcher, url: string, opts: typeof DEFAULTS & HttpSourceOptions): Promise<Probe | undefined> {
   const res = await send(dispatcher, url, 'HEAD', {}, opts.signal, opts);
-  res.body.destroy();
+  await drain(res.body);
   if (res.statusCode >= 500 || res.statusCode === 429) throw new UpstreamError('UPSTREAM_STATUS', url, `HEAD answered ${res.statusCode}`, res.statusCode);
   if (res.statusCode !== 200) return undefined;
   const size = parseSize(header(res.headers, 'content-length'));
@@ -361,8 +376,9 @@ async function probeHead(dispatcher: Dispatcher, url: string, opts: typeof DEFAU
 
 async function probeGet(dispatcher: Dispatcher, url: string, opts: typeof DEFAULTS & HttpSourceOptions): Promise<Probe> {
   const res = await send(dispatcher, url, 'GET', { range: 'bytes=0-0' }, opts.signal, opts);
-  // Never read the body: for a 200 it is the whole image. Destroying it closes that socket.
-  res.body.destroy();
+  // Never read a 200 body: it is the whole image. Destroying it closes that socket.
+  if (res.statusCode === 206 || res.statusCode === 416) await drain(res.body);
+  else discard(res.body);
   const etag = header(res.headers, 'etag');
   const lastModified = header(res.headers, 'last-modified');
   if (res.statusCode === 206) {
