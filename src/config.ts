@@ -1,4 +1,11 @@
-// Configuration of `isoproxy serve` (flags, ISOPROXY_* env, optional JSON file). Extended by the HTTP work.
+// Configuration of `isoproxy serve`: command-line flags, ISOPROXY_* environment variables and an
+// optional JSON config file (--config / ISOPROXY_CONFIG), in that order of precedence, over the
+// defaults. One table (OPTIONS) drives parsing, validation and the --help text, so the three can
+// never disagree.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { IsoproxyError } from './errors.js';
 
 export interface Config {
   readonly host: string;
@@ -17,4 +24,220 @@ export interface Config {
   readonly workers: number;
   readonly logLevel: string;
   readonly shutdownDeadlineMs: number;
+}
+
+export class ConfigError extends IsoproxyError {
+  constructor(message: string) {
+    super('CONFIG', message);
+  }
+}
+
+type Kind = 'string' | 'port' | 'int' | 'bytes' | 'duration' | 'list' | 'level';
+type Key = Exclude<keyof Config, never> | 'adminTokenFile';
+
+interface OptionDef {
+  readonly key: Key;
+  readonly flag: string;
+  readonly env: string;
+  readonly kind: Kind;
+  /** Shown in --help; computed defaults are described in `help`. */
+  readonly defaultText: string;
+  readonly help: string;
+}
+
+const OPTIONS: readonly OptionDef[] = [
+  { key: 'host', flag: '--host', env: 'ISOPROXY_HOST', kind: 'string', defaultText: '127.0.0.1', help: 'address to listen on' },
+  { key: 'port', flag: '--port', env: 'ISOPROXY_PORT', kind: 'port', defaultText: '8080', help: 'TCP port (0 picks a free one)' },
+  { key: 'publicUrl', flag: '--public-url', env: 'ISOPROXY_PUBLIC_URL', kind: 'string', defaultText: 'http://<host>:<port>', help: 'base URL BMCs use to reach this server (node URLs are built from it)' },
+  { key: 'dataDir', flag: '--data-dir', env: 'ISOPROXY_DATA_DIR', kind: 'string', defaultText: './isoproxy-data', help: 'directory of the node store' },
+  { key: 'cacheDir', flag: '--cache-dir', env: 'ISOPROXY_CACHE_DIR', kind: 'string', defaultText: '<data-dir>/cache', help: 'directory of the block cache' },
+  { key: 'cacheBudgetBytes', flag: '--cache-budget', env: 'ISOPROXY_CACHE_BUDGET', kind: 'bytes', defaultText: '10GiB', help: 'bytes the block cache may use on disk (suffixes K, M, G, T, KiB, MiB, GiB, TiB)' },
+  { key: 'blockSizeBytes', flag: '--block-size', env: 'ISOPROXY_BLOCK_SIZE', kind: 'bytes', defaultText: '2MiB', help: 'block cache block size, 1MiB to 4MiB, a power of two' },
+  { key: 'adminToken', flag: '--admin-token', env: 'ISOPROXY_ADMIN_TOKEN', kind: 'string', defaultText: '(none)', help: 'bearer token of the admin API (required unless bound to loopback)' },
+  { key: 'adminTokenFile', flag: '--admin-token-file', env: 'ISOPROXY_ADMIN_TOKEN_FILE', kind: 'string', defaultText: '(none)', help: 'file holding the admin token (first line)' },
+  { key: 'allowedUpstreams', flag: '--allow-upstream', env: 'ISOPROXY_ALLOW_UPSTREAM', kind: 'list', defaultText: '(none)', help: 'URL prefix a node\'s bootIso may start with; repeat or comma-separate' },
+  { key: 'allowedDirs', flag: '--allow-dir', env: 'ISOPROXY_ALLOW_DIR', kind: 'list', defaultText: '(none)', help: 'directory file:// boot ISOs may come from; repeat or comma-separate' },
+  { key: 'workers', flag: '--workers', env: 'ISOPROXY_WORKERS', kind: 'int', defaultText: '2', help: 'patch-set worker threads' },
+  { key: 'logLevel', flag: '--log-level', env: 'ISOPROXY_LOG_LEVEL', kind: 'level', defaultText: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },
+  { key: 'shutdownDeadlineMs', flag: '--shutdown-deadline', env: 'ISOPROXY_SHUTDOWN_DEADLINE', kind: 'duration', defaultText: '30s', help: 'how long transfers may finish after SIGINT/SIGTERM (ms, or with s/m suffix)' },
+];
+
+const CONFIG_FLAG = '--config';
+const CONFIG_ENV = 'ISOPROXY_CONFIG';
+
+const DEFAULTS = {
+  host: '127.0.0.1', port: 8080, dataDir: './isoproxy-data', cacheBudgetBytes: 10 * 2 ** 30, blockSizeBytes: 2 * 2 ** 20,
+  allowedUpstreams: [] as string[], allowedDirs: [] as string[], workers: 2, logLevel: 'info', shutdownDeadlineMs: 30_000,
+};
+
+const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+export function parseBytes(text: string): number | undefined {
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) return undefined;
+  const n = Math.round(Number(m[1]) * unit);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+export function parseDuration(text: string): number | undefined {
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m)?\s*$/.exec(text);
+  if (!m) return undefined;
+  const scale = m[2] === 's' ? 1000 : m[2] === 'm' ? 60_000 : 1;
+  return Math.round(Number(m[1]) * scale);
+}
+
+function convert(def: OptionDef, value: unknown, source: string): unknown {
+  const bad = (why: string): never => {
+    throw new ConfigError(`${source}: ${def.flag.slice(2)} ${why} (got ${JSON.stringify(value)})`);
+  };
+  if (def.kind === 'list') {
+    const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : bad('must be a list');
+    return items.map((s) => (typeof s === 'string' ? s.trim() : bad('must be a list of strings'))).filter((s) => s !== '');
+  }
+  if (typeof value === 'number' && ['port', 'int', 'bytes', 'duration'].includes(def.kind)) value = String(value);
+  if (typeof value !== 'string') return bad('must be a string');
+  switch (def.kind) {
+    case 'string':
+      return value;
+    case 'level':
+      return LEVELS.has(value) ? value : bad('is not a log level');
+    case 'port': {
+      const n = /^[0-9]{1,5}$/.test(value) ? Number(value) : NaN;
+      return n >= 0 && n <= 65535 ? n : bad('must be a port number 0-65535');
+    }
+    case 'int': {
+      const n = /^[0-9]{1,4}$/.test(value) ? Number(value) : NaN;
+      return n >= 1 && n <= 256 ? n : bad('must be an integer 1-256');
+    }
+    case 'bytes':
+      return parseBytes(value) ?? bad('must be a byte size such as 512MiB');
+    case 'duration':
+      return parseDuration(value) ?? bad('must be a duration such as 30s');
+  }
+}
+
+/** Flags as (definition, raw value) pairs; repeated list flags accumulate. */
+function parseArgv(argv: readonly string[]): { values: Map<Key, unknown>; configFile?: string } {
+  const values = new Map<Key, unknown>();
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') continue;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    let value: string | undefined = eq > 0 ? arg.slice(eq + 1) : undefined;
+    const def = OPTIONS.find((o) => o.flag === flag);
+    if (!def && flag !== CONFIG_FLAG) throw new ConfigError(`unknown option ${flag} (see --help)`);
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new ConfigError(`${flag} needs a value`);
+    }
+    if (!def) {
+      configFile = value;
+      continue;
+    }
+    if (def.kind === 'list') values.set(def.key, [...((values.get(def.key) as string[] | undefined) ?? []), ...(convert(def, value, 'flag') as string[])]);
+    else values.set(def.key, convert(def, value, 'flag'));
+  }
+  return configFile !== undefined ? { values, configFile } : { values };
+}
+
+function readConfigFile(path: string): Map<Key, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`config file ${path}: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${path}: must hold a JSON object`);
+  const values = new Map<Key, unknown>();
+  for (const [k, v] of Object.entries(parsed)) {
+    const def = OPTIONS.find((o) => o.key === k || o.flag.slice(2) === k);
+    if (!def) throw new ConfigError(`config file ${path}: unknown key ${JSON.stringify(k)}`);
+    values.set(def.key, convert(def, v, `config file ${path}`));
+  }
+  return values;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return isLoopback(host);
+}
+
+/**
+ * The configuration from flags (highest), ISOPROXY_* env vars, the config file (`file`, else
+ * --config, else ISOPROXY_CONFIG) and defaults. Throws ConfigError naming the bad setting.
+ */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}, file?: string): Config {
+  const flags = parseArgv(argv);
+  const configPath = file ?? flags.configFile ?? env[CONFIG_ENV];
+  const fromFile = configPath ? readConfigFile(configPath) : new Map<Key, unknown>();
+  const fromEnv = new Map<Key, unknown>();
+  for (const def of OPTIONS) {
+    const v = env[def.env];
+    if (v !== undefined && v !== '') fromEnv.set(def.key, convert(def, v, `env ${def.env}`));
+  }
+  const pick = <T>(key: Key, fallback: T): T =>
+    (flags.values.has(key) ? flags.values.get(key) : fromEnv.has(key) ? fromEnv.get(key) : fromFile.has(key) ? fromFile.get(key) : fallback) as T;
+
+  const host = pick('host', DEFAULTS.host);
+  const port = pick('port', DEFAULTS.port);
+  const dataDir = pick('dataDir', DEFAULTS.dataDir);
+  const blockSizeBytes = pick('blockSizeBytes', DEFAULTS.blockSizeBytes);
+  if (blockSizeBytes < 2 ** 20 || blockSizeBytes > 4 * 2 ** 20 || (blockSizeBytes & (blockSizeBytes - 1)) !== 0) {
+    throw new ConfigError(`block-size must be a power of two from 1MiB to 4MiB (got ${blockSizeBytes})`);
+  }
+  const cacheBudgetBytes = pick('cacheBudgetBytes', DEFAULTS.cacheBudgetBytes);
+  if (cacheBudgetBytes < blockSizeBytes) throw new ConfigError(`cache-budget (${cacheBudgetBytes}) must hold at least one block (${blockSizeBytes})`);
+
+  let adminToken = pick<string | undefined>('adminToken', undefined);
+  const tokenFile = pick<string | undefined>('adminTokenFile', undefined);
+  if (adminToken === undefined && tokenFile !== undefined) {
+    try {
+      adminToken = readFileSync(tokenFile, 'utf8').split(/\r?\n/)[0]?.trim();
+    } catch (err) {
+      throw new ConfigError(`admin-token-file ${tokenFile}: ${(err as Error).message}`);
+    }
+    if (!adminToken) throw new ConfigError(`admin-token-file ${tokenFile} is empty`);
+  }
+  if (adminToken !== undefined && adminToken.length < 16) throw new ConfigError('admin-token must be at least 16 characters');
+
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const publicUrl = pick('publicUrl', `http://${urlHost}:${port}`).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(publicUrl)) throw new ConfigError(`public-url must be an http(s) URL without query (got ${publicUrl})`);
+
+  return {
+    host, port, publicUrl, dataDir,
+    cacheDir: pick('cacheDir', join(dataDir, 'cache')),
+    cacheBudgetBytes, blockSizeBytes,
+    ...(adminToken !== undefined ? { adminToken } : {}),
+    allowedUpstreams: pick('allowedUpstreams', DEFAULTS.allowedUpstreams),
+    allowedDirs: pick('allowedDirs', DEFAULTS.allowedDirs),
+    workers: pick('workers', DEFAULTS.workers),
+    logLevel: pick('logLevel', DEFAULTS.logLevel),
+    shutdownDeadlineMs: pick('shutdownDeadlineMs', DEFAULTS.shutdownDeadlineMs),
+  };
+}
+
+/** The --help text: every option with its env var and default. */
+export function configHelp(): string {
+  const rows: Array<readonly [string, string, string, string]> = OPTIONS.map((o) => [`${o.flag} <value>`, o.env, o.defaultText, o.help] as const);
+  rows.unshift([`${CONFIG_FLAG} <file>`, CONFIG_ENV, '(none)', 'JSON file with any of these options (keys as camelCase config names or flag names)'] as const);
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  return [
+    'Usage: isoproxy serve [options]',
+    '',
+    'Serves /iso/<node>.iso to BMCs and the admin API /api/v1 to conductors.',
+    'Precedence: flags, then ISOPROXY_* environment variables, then the config file, then defaults.',
+    '',
+    'Options:',
+    ...rows.map(([f, e, d, h]) => `  ${f.padEnd(w0)}  ${e.padEnd(w1)}  ${h} (default: ${d})`),
+    '  --help',
+  ].join('\n');
 }

@@ -1,5 +1,136 @@
-// `isoproxy serve`: placeholder until its issue lands.
-export async function run(_argv: string[]): Promise<number> {
-  console.error('isoproxy serve: not available yet');
-  return 1;
+// `isoproxy serve`: configuration -> node store -> service (the lead's composition root,
+// src/service.ts) -> hono app -> a listening Node HTTP server, with graceful shutdown on SIGINT
+// and SIGTERM: stop accepting, let image transfers finish within the deadline, then close.
+// `startServer` does the same in-process for tests and the demo.
+
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import { configHelp, ConfigError, isLoopbackHost, loadConfig, type Config } from '../config.js';
+import { createApp, type IsoproxyApp } from '../http/app.js';
+import { createLogger, type Logger } from '../logger.js';
+import { FileNodeStore } from '../registry/file-store.js';
+import type { NodeStore } from '../registry/store.js';
+import type { Service } from '../service.js';
+
+export interface ServerDeps {
+  /** Default: the file store in config.dataDir (closed by close()). */
+  readonly store?: NodeStore;
+  /** Default: createService(config, store, logger) from ../service.js (closed by close()). */
+  readonly service?: Service;
+  readonly logger?: Logger;
+  /** The clock for node expiry (tests pin it). */
+  readonly now?: () => Date;
+}
+
+export interface RunningServer {
+  /** http://host:port of the listening socket. */
+  readonly url: string;
+  readonly server: Server;
+  readonly app: IsoproxyApp;
+  readonly logger: Logger;
+  /** Graceful: stops accepting, waits for transfers up to config.shutdownDeadlineMs, then closes. */
+  close(): Promise<void>;
+}
+
+/** Refuses an open admin API anywhere but loopback. */
+export function checkAdminExposure(config: Config): void {
+  if (config.adminToken === undefined && !isLoopbackHost(config.host)) {
+    throw new ConfigError(`refusing to listen on ${config.host} without an admin token: set --admin-token, --admin-token-file or ISOPROXY_ADMIN_TOKEN, or bind to 127.0.0.1`);
+  }
+}
+
+export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
+  checkAdminExposure(config);
+  const logger = deps.logger ?? createLogger({ level: config.logLevel });
+  const store = deps.store ?? (await FileNodeStore.open(config.dataDir));
+  let service: Service;
+  try {
+    service = deps.service ?? (await (await import('../service.js')).createService(config, store, logger));
+  } catch (err) {
+    if (!deps.store) await store.close();
+    throw err;
+  }
+  let closing = false;
+  const app = createApp({
+    resolver: service.resolver,
+    store,
+    logger,
+    publicUrl: config.publicUrl,
+    ...(config.adminToken !== undefined ? { adminToken: config.adminToken } : {}),
+    checkUpstreamAllowed: (url) => service.checkUpstreamAllowed(url),
+    validateEdits: (edits) => service.validateEdits(edits),
+    metricsText: () => service.stats.metricsText(),
+    ready: () => !closing,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: config.host }) as Server;
+  // BMCs hold a connection across many range requests; keep idle ones a little longer than Node's 5 s.
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info({ url, publicUrl: config.publicUrl }, 'listening');
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const active = app.activeTransfers();
+      if (active > 0) {
+        logger.info({ active, deadlineMs: config.shutdownDeadlineMs }, 'waiting for transfers');
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), config.shutdownDeadlineMs); });
+        const done = await Promise.race([app.idle().then(() => true), deadline]);
+        clearTimeout(timer);
+        if (!done) logger.warn({ active: app.activeTransfers() }, 'shutdown deadline passed; closing transfers');
+      }
+      server.closeAllConnections();
+      await stopped;
+      if (!deps.service) await service.close();
+      if (!deps.store) await store.close();
+      logger.info('stopped');
+    })();
+    return closed;
+  };
+  return { url, server, app, logger, close };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(configHelp());
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(argv, process.env);
+    checkAdminExposure(config);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`isoproxy serve: ${err.message}`);
+    return 2;
+  }
+  const running = await startServer(config);
+  console.log(`isoproxy serving on ${running.url} (node URLs: ${config.publicUrl}/iso/<node>.iso)`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      running.logger.info({ signal }, 'shutting down');
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void running.close().then(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  running.logger.flush?.();
+  return 0;
 }

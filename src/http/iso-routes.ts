@@ -34,6 +34,7 @@ export interface TransferRecord {
   readonly outcome: PipeResult['outcome'];
   readonly error?: unknown;
   readonly stats?: TransferStats;
+  readonly durationMs: number;
 }
 
 /** Hooks the app uses for the transfer log line and metrics. */
@@ -151,13 +152,14 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps): Promise<Respons
   if (c.req.method === 'HEAD' || length === 0) return c.body(null, status, headers);
 
   c.set('transfer', true);
+  const t0 = performance.now();
   deps.transfers.started();
   const abort = new AbortController();
   const sink: BodyStats = {};
   const chunks = bodyChunks(image, pieces, abort.signal, sink);
   const finish = (r: PipeResult): void => {
     deps.transfers.finished({
-      requestId, node, method: c.req.method, served: describe(ranges), status, bytes: r.bytes, expectedBytes: length,
+      requestId, node, method: c.req.method, durationMs: Math.round((performance.now() - t0) * 1000) / 1000, served: describe(ranges), status, bytes: r.bytes, expectedBytes: length,
       outcome: r.outcome, ...(rangeHeader !== undefined ? { rangeHeader } : {}), ...(r.error !== undefined ? { error: r.error } : {}),
       ...(sink.stats ? { stats: sink.stats } : {}),
     });
