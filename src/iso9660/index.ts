@@ -216,6 +216,14 @@ export async function buildIndex(source: ByteSource, options: IndexOptions = {})
       continue;
     }
     seenKinds.add(d.info.tree);
+    // genisoimage -iso-level 4 points the primary and the enhanced descriptor at one root:
+    // walk it once, so each record is listed once.
+    const shared = trees.find((t) => t.rootLba === d.root!.lba);
+    if (shared) {
+      trees.push({ ...shared, kind: d.info.tree, descriptorIndex: i });
+      warnings.push(`${d.info.tree} tree shares its root (LBA ${d.root.lba}) with the ${shared.kind} tree; its records are listed under ${shared.kind}`);
+      continue;
+    }
     const t = await walkTree(reader, d.info.tree, d.root, budget);
     walked.push(t);
     trees.push({ kind: t.kind, descriptorIndex: i, rootLba: d.root.lba, rootLengthBytes: d.root.dataLength, rockRidge: t.rockRidge, suspSkip: t.suspSkip });

@@ -1,0 +1,196 @@
+// buildIndex against images made by xorriso, genisoimage and grub-mkrescue at test time: the
+// reader's file list (paths, sizes) and contents must equal what xorriso itself reports.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openFileSource, type FileSource } from '../../src/byte-source.js';
+import { buildIndex, findFile, readFileBytes } from '../../src/iso9660/index.js';
+import type { IsoIndex } from '../../src/iso9660/types.js';
+import { missingTools, run, scratchDir } from '../helpers/tools.js';
+import { ISOHDPFX, ISOLINUX_BIN, makeEfiImage, makeSourceTree, payload, sha256, xorrisoExtractHashes, xorrisoList } from './fixtures.js';
+import { existsSync } from 'node:fs';
+
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+const isLink = (mode: number | undefined) => mode !== undefined && (mode & S_IFMT) === S_IFLNK;
+
+const needed = missingTools('xorriso', 'genisoimage', 'mkfs.fat', 'mcopy', 'mmd');
+if (!existsSync(ISOLINUX_BIN)) needed.push(ISOLINUX_BIN);
+if (needed.length > 0) console.warn(`skipping ISO reader cross-checks: missing ${needed.join(', ')}`);
+
+let dir = '';
+let cleanup = async () => {};
+let tree = '';
+let efiImg = '';
+const opened: FileSource[] = [];
+
+beforeAll(async () => {
+  if (needed.length > 0) return;
+  ({ dir, cleanup } = await scratchDir('isoproxy-iso-reader-'));
+  tree = join(dir, 'tree');
+  await makeSourceTree(tree);
+  efiImg = await makeEfiImage(dir);
+});
+afterAll(async () => {
+  for (const s of opened) await s.close();
+  await cleanup();
+});
+
+async function index(iso: string): Promise<{ idx: IsoIndex; src: FileSource }> {
+  const src = await openFileSource(iso);
+  opened.push(src);
+  return { idx: await buildIndex(src), src };
+}
+
+/** The reader's files, directories and bytes equal xorriso's view of the same image. */
+async function expectSameAsXorriso(iso: string, name: string): Promise<IsoIndex> {
+  const { idx, src } = await index(iso);
+  const listed = await xorrisoList(iso);
+  const theirFiles = listed.filter((e) => e.type !== 'd' && e.type !== 'l').map((e) => `${e.path} ${e.size}`).sort();
+  const ourFiles = idx.files.filter((f) => !isLink(f.mode)).map((f) => `${f.path} ${f.size}`).sort();
+  expect(ourFiles).toEqual(theirFiles);
+  const theirLinks = listed.filter((e) => e.type === 'l').map((e) => e.path).sort();
+  expect(idx.files.filter((f) => isLink(f.mode)).map((f) => f.path).sort()).toEqual(theirLinks);
+  expect(idx.directories.map((d) => d.path).sort()).toEqual(listed.filter((e) => e.type === 'd').map((e) => e.path).sort());
+
+  const hashes = await xorrisoExtractHashes(iso, join(dir, `extract-${name}`));
+  const ours = new Map<string, string>();
+  for (const f of idx.files) if (!isLink(f.mode)) ours.set(f.path, sha256(await readFileBytes(src, f, 16 * 1024 * 1024)));
+  expect([...ours.entries()].sort()).toEqual([...hashes.entries()].sort());
+  expect(idx.bytesRead).toBeLessThan(idx.imageSize);
+  return idx;
+}
+
+describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
+  it('lists the same files and bytes as xorriso for xorriso -R -J with isolinux and an EFI image', async () => {
+    const iso = join(dir, 'rrj.iso');
+    await run('cp', [efiImg, join(tree, 'boot/grub/efi.img')]);
+    await run('cp', [ISOLINUX_BIN, join(tree, 'isolinux/isolinux.bin')]);
+    await run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-V', 'RRJ_TEST', '-o', iso,
+      '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
+      '-eltorito-alt-boot', '-e', 'boot/grub/efi.img', '-no-emul-boot', tree]);
+    const idx = await expectSameAsXorriso(iso, 'rrj');
+    expect(idx.volumeId).toBe('RRJ_TEST');
+    expect(idx.trees.map((t) => [t.kind, t.rockRidge])).toEqual([['iso9660', true], ['joliet', false]]);
+    expect(idx.descriptors.find((d) => d.kind === 'supplementary')?.jolietLevel).toBe(3);
+
+    const cfg = findFile(idx, '/BOOT/GRUB/GRUB.CFG;1')!;
+    expect(cfg.path).toBe('/boot/grub/grub.cfg');
+    expect(cfg.paths.map((p) => p.tree).sort()).toEqual(['iso9660', 'joliet']);
+    expect(cfg.records.map((r) => r.tree).sort()).toEqual(['iso9660', 'joliet']);
+    const { src } = await index(iso);
+    for (const r of cfg.records) {
+      // The record's extent field (both-endian at +2) points at the file's data.
+      const rec = await src.read(r.offset, r.length);
+      expect(rec[0]).toBe(r.length);
+      expect(new DataView(rec.buffer, rec.byteOffset).getUint32(2, true)).toBe(cfg.extents[0]!.lba);
+    }
+    const long = idx.files.find((f) => f.path.includes('that-joliet-truncates'))!;
+    expect(long.paths.find((p) => p.tree === 'joliet')!.path.length).toBeLessThan(long.path.length);
+
+    const [bios, efi] = idx.elTorito!.entries;
+    expect(bios).toMatchObject({ platform: 'bios', path: '/isolinux/isolinux.bin', sizeFrom: 'directory-record', bootInfoTable: true, sectorCount: 4 });
+    expect(efi).toMatchObject({ platform: 'efi', path: '/boot/grub/efi.img', sizeBytes: (await stat(efiImg)).size, sizeFrom: 'directory-record', bootInfoTable: false });
+    expect(idx.partitions).toEqual([]);
+  });
+
+  it('follows Rock Ridge deep-directory relocation in genisoimage images', async () => {
+    const iso = join(dir, 'reloc.iso');
+    await run('genisoimage', ['-quiet', '-R', '-J', '-o', iso, tree]);
+    const idx = await expectSameAsXorriso(iso, 'reloc');
+    const deep = idx.files.find((f) => f.path === '/a/b/c/d/e/f/g/h/i/j/deepfile.txt');
+    expect(deep).toBeDefined();
+    expect(idx.directories.map((d) => d.path)).toContain('/rr_moved');
+    // The relocated directory is listed at its real place only.
+    expect(idx.directories.filter((d) => d.path.endsWith('/i') || d.path === '/rr_moved/i')).toHaveLength(1);
+    const iDir = idx.directories.find((d) => d.path === '/a/b/c/d/e/f/g/h/i')!;
+    expect(iDir.records.some((r) => r.tree === 'iso9660')).toBe(true);
+  });
+
+  it('reads genisoimage level-1 names without Rock Ridge or Joliet', async () => {
+    const flat = join(dir, 'flat');
+    await mkdir(join(flat, 'boot/grub'), { recursive: true });
+    await writeFile(join(flat, 'boot/grub/grub.cfg'), 'set timeout=5\n');
+    await writeFile(join(flat, 'README'), 'no extension\n');
+    await writeFile(join(flat, 'data.bin'), payload(5000, 3));
+    const iso = join(dir, 'level1.iso');
+    await run('genisoimage', ['-quiet', '-iso-level', '1', '-o', iso, flat]);
+    const idx = await expectSameAsXorriso(iso, 'level1');
+    expect(idx.trees.map((t) => t.kind)).toEqual(['iso9660']);
+    expect(idx.files.map((f) => f.path)).toEqual(['/BOOT/GRUB/GRUB.CFG', '/DATA.BIN', '/README']);
+    expect(findFile(idx, '/boot/grub/grub.cfg')?.size).toBe(14);
+  });
+
+  it('reads the ISO 9660:1999 tree of a genisoimage level-4 image', async () => {
+    const iso = join(dir, 'level4.iso');
+    await run('genisoimage', ['-quiet', '-iso-level', '4', '-o', iso, join(tree, 'boot')]);
+    const { idx } = await index(iso);
+    expect(idx.descriptors.map((d) => d.kind)).toContain('enhanced');
+    expect(idx.trees.map((t) => t.kind)).toEqual(['iso9660', 'iso9660-1999']);
+    expect(findFile(idx, '/grub/grub.cfg')?.size).toBeGreaterThan(0);
+  });
+
+  it('finds an EFI image that lives only in an appended partition of a hybrid image', async () => {
+    const iso = join(dir, 'hybrid.iso');
+    await run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-V', 'HYBRID', '-o', iso,
+      '-isohybrid-mbr', ISOHDPFX, '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
+      '-append_partition', '2', '0xef', efiImg,
+      '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', tree]);
+    const idx = await expectSameAsXorriso(iso, 'hybrid');
+    const efiSize = (await stat(efiImg)).size;
+    const esp = idx.partitions.find((p) => p.efiSystem)!;
+    expect(esp).toMatchObject({ scheme: 'mbr', number: 2, type: '0xef', sizeBytes: efiSize });
+    const efi = idx.elTorito!.entries.find((e) => e.platform === 'efi')!;
+    expect(efi.loadRba * 2048).toBe(esp.startByte);
+    expect(efi).toMatchObject({ sizeFrom: 'fat-boot-sector', sizeBytes: efiSize });
+    expect(efi.path).toBeUndefined();
+    expect(idx.partitions.find((p) => p.number === 1)?.bootable).toBe(true);
+  });
+
+  it('reads the GPT of a hybrid image with the ESP appended as a GPT partition', async () => {
+    const iso = join(dir, 'gpt.iso');
+    await run('xorriso', ['-as', 'mkisofs', '-R', '-o', iso, '-append_partition', '2', '0xef', efiImg, '-appended_part_as_gpt',
+      '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', join(tree, 'boot')]);
+    const { idx } = await index(iso);
+    const gptEsp = idx.partitions.find((p) => p.scheme === 'gpt' && p.efiSystem);
+    expect(gptEsp?.sizeBytes).toBe((await stat(efiImg)).size);
+    expect(idx.partitions.some((p) => p.scheme === 'mbr' && p.type === '0xee')).toBe(true);
+    expect(idx.warnings.filter((w) => w.includes('CRC32'))).toEqual([]);
+  });
+
+  it('joins a multi-extent file into one file with several extents', async () => {
+    // A real multi-extent file needs > 4 GiB; instead take two adjacent files and mark the first
+    // record "not final" with the second renamed to match (ECMA-119 9.1.6 bit 7). xorriso then
+    // reads them as one file, which is what we compare against.
+    const src = join(dir, 'multi');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'PARTA.BIN'), payload(4096, 11));
+    await writeFile(join(src, 'PARTB.BIN'), payload(3000, 12));
+    const iso = join(dir, 'multi.iso');
+    await run('genisoimage', ['-quiet', '-iso-level', '2', '-o', iso, src]);
+    const before = await index(iso);
+    const a = before.idx.files.find((f) => f.path === '/PARTA.BIN')!;
+    const b = before.idx.files.find((f) => f.path === '/PARTB.BIN')!;
+    const bytes = await readFile(iso);
+    bytes[a.records[0]!.offset + 25] |= 0x80;
+    bytes[b.records[0]!.offset + 33 + 4] = 'A'.charCodeAt(0); // PARTB -> PARTA
+    await writeFile(iso, bytes);
+    const idx = await expectSameAsXorriso(iso, 'multi');
+    const joined = idx.files.find((f) => f.path === '/PARTA.BIN')!;
+    expect(joined.size).toBe(7096);
+    expect(joined.extents).toEqual([a.extents[0], b.extents[0]]);
+    expect(joined.records.map((r) => r.extentIndex)).toEqual([0, 1]);
+  });
+
+  it.skipIf(missingTools('grub-mkrescue').length > 0)('lists the same files as xorriso for grub-mkrescue output', async () => {
+    const iso = join(dir, 'rescue.iso');
+    const src = join(dir, 'rescue-src');
+    await mkdir(join(src, 'boot/grub'), { recursive: true });
+    await writeFile(join(src, 'boot/grub/grub.cfg'), 'menuentry "x" { linux /vmlinuz }\n');
+    await run('grub-mkrescue', ['-o', iso, src], { timeoutMs: 300_000 });
+    const idx = await expectSameAsXorriso(iso, 'rescue');
+    expect(idx.elTorito!.entries.map((e) => e.platform)).toContain('bios');
+    expect(idx.partitions.length).toBeGreaterThan(0);
+  });
+});
