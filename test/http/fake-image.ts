@@ -1,0 +1,91 @@
+// A fake ImageResolver over in-memory images for the HTTP tests: deterministic pseudo-random
+// bytes, chunked reads that honour the abort signal, counters for started/finished iterations (to
+// assert a client abort ran the iterator's finally), and failure injection mid-stream.
+
+import { NotFoundError } from '../../src/errors.js';
+import type { ImageResolver, NodeImage } from '../../src/http/types.js';
+
+/** xorshift32 bytes from a seed: the same image every run. */
+export function pseudoRandomBytes(size: number, seed = 0x9e3779b9): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export interface FakeNodeOptions {
+  /** The image bytes; or `size` for a generated image whose byte i is i & 0xff. */
+  readonly data?: Uint8Array;
+  readonly size?: number;
+  /** Throw after this many bytes have been yielded by one read. */
+  readonly failAfterBytes?: number;
+  readonly etag?: string;
+  readonly lastModified?: Date;
+}
+
+export class FakeResolver implements ImageResolver {
+  readonly nodes = new Map<string, FakeNodeOptions>();
+  readonly forgotten: string[] = [];
+  readsStarted = 0;
+  readsFinished = 0;
+  /** Chunk size of reads. */
+  chunkBytes = 64 * 1024;
+  /** When set, image() throws this. */
+  failImage?: Error;
+
+  add(name: string, options: FakeNodeOptions): this {
+    this.nodes.set(name, options);
+    return this;
+  }
+
+  forget(node: string): void {
+    this.forgotten.push(node);
+  }
+
+  async image(node: string): Promise<NodeImage> {
+    if (this.failImage) throw this.failImage;
+    const o = this.nodes.get(node);
+    if (!o) throw new NotFoundError(`no node ${node}`);
+    const size = o.data ? o.data.length : o.size ?? 0;
+    const self = this;
+    return {
+      node,
+      size,
+      etag: o.etag ?? `"base1-${node}"`,
+      lastModified: o.lastModified ?? new Date(Date.UTC(2026, 0, 2, 3, 4, 5)),
+      read(start: number, end: number, signal: AbortSignal) {
+        return (async function* () {
+          self.readsStarted += 1;
+          let yielded = 0;
+          try {
+            for (let pos = start; pos <= end; pos += self.chunkBytes) {
+              if (signal.aborted) throw signal.reason;
+              const stop = Math.min(end + 1, pos + self.chunkBytes);
+              if (o.failAfterBytes !== undefined && yielded >= o.failAfterBytes) throw new Error('injected mid-stream failure');
+              let chunk: Uint8Array;
+              if (o.data) {
+                chunk = o.data.subarray(pos, stop);
+              } else {
+                chunk = new Uint8Array(stop - pos);
+                for (let i = 0; i < chunk.length; i++) chunk[i] = (pos + i) & 0xff;
+              }
+              yielded += chunk.length;
+              // A macrotask between chunks, as a real reader (file or socket) has.
+              await new Promise((r) => setImmediate(r));
+              yield chunk;
+            }
+          } finally {
+            self.readsFinished += 1;
+          }
+        })();
+      },
+    };
+  }
+}
