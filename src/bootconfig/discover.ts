@@ -1,0 +1,207 @@
+// Discovery: given the candidate files of one file system (path -> text), decide which are boot
+// configs and in which syntax, follow their includes, report include cycles and missing includes
+// (never fatal), and find every kernel command line.
+//
+// Syntax, in order of precedence:
+// 1. the file's own name: grub.cfg / loopback.cfg (grub), isolinux.cfg / syslinux.cfg /
+//    extlinux.conf (syslinux), loader/entries/*.conf (systemd-boot); these are the roots;
+// 2. who includes it: a file INCLUDEd from syslinux is syslinux whatever its name, a file
+//    `source`d or `configfile`d from grub is grub (grub's syslinux_source reads syslinux);
+//    the first includer in breadth-first order from the sorted roots wins;
+// 3. its directory: *.cfg under a grub/ or grub2/ directory is grub, under isolinux/,
+//    syslinux/ or extlinux/ is syslinux (menus not reached by an include still boot via CONFIG or
+//    a bootloader's own search);
+// 4. anything else is read as grub, then as syslinux, and kept only if it has kernel lines.
+// Listed in the result: files of kinds 1-3 (with kernelLines 0 when they have none) and files
+// of kind 4 that have kernel lines. Other candidates are omitted.
+
+import type { ConfigSyntax } from './types.js';
+import type { IncludeRef, KernelCommand } from './model.js';
+import { analyzeGrub } from './grub.js';
+import { analyzeSyslinuxSession, syslinuxIncludes } from './syslinux.js';
+import { analyzeSystemdBoot } from './systemd-boot.js';
+import { dirname, PathLookup, resolveGrubTarget, resolveSyslinuxTarget, syntaxByLocation, syntaxByName } from './paths.js';
+
+/** Caps on what the image controls. */
+export const MAX_CONFIG_FILES = 4096;
+export const MAX_CONFIG_TEXT = 1024 * 1024;
+
+export interface FileAnalysis {
+  readonly path: string;
+  readonly syntax: ConfigSyntax;
+  readonly commands: readonly KernelCommand[];
+  readonly includes: readonly string[];
+  readonly includedBy: readonly string[];
+}
+
+export interface Analysis {
+  /** In path order. */
+  readonly files: readonly FileAnalysis[];
+  readonly cycles: readonly (readonly string[])[];
+  readonly missing: ReadonlyArray<{ readonly from: string; readonly target: string }>;
+  readonly warnings: readonly string[];
+}
+
+interface Edge {
+  readonly to: string;
+  readonly textual: boolean;
+}
+
+function includesOf(syntax: ConfigSyntax, path: string, text: string): IncludeRef[] {
+  if (syntax === 'grub') return [...analyzeGrub(path, text).includes];
+  if (syntax === 'syslinux') return syslinuxIncludes(text);
+  return [];
+}
+
+export function analyzeBootConfigs(input: ReadonlyMap<string, string>): Analysis {
+  const warnings: string[] = [];
+  const texts = new Map<string, string>();
+  for (const path of [...input.keys()].sort()) {
+    const text = input.get(path) as string;
+    if (texts.size >= MAX_CONFIG_FILES) {
+      warnings.push(`more than ${MAX_CONFIG_FILES} candidate files; ${path} and later ones not read`);
+      break;
+    }
+    if (text.length > MAX_CONFIG_TEXT) {
+      warnings.push(`${path}: ${text.length} bytes, over the ${MAX_CONFIG_TEXT}-byte cap for a boot config; not read`);
+      continue;
+    }
+    texts.set(path, text);
+  }
+  const paths = [...texts.keys()];
+  const lookup = new PathLookup(paths);
+
+  const syntaxOf = new Map<string, ConfigSyntax>();
+  const edges = new Map<string, Edge[]>();
+  const missing: { from: string; target: string }[] = [];
+  const sessionRoots = new Set<string>();
+  const textualTargets = new Set<string>();
+
+  // Breadth-first from the seeds, giving each reached file its includer's syntax.
+  const walk = (seeds: readonly string[]): void => {
+    const queue = seeds.filter((p) => syntaxOf.has(p));
+    for (let qi = 0; qi < queue.length; qi++) {
+      const from = queue[qi] as string;
+      const syntax = syntaxOf.get(from) as ConfigSyntax;
+      const out: Edge[] = [];
+      for (const inc of includesOf(syntax, from, texts.get(from) as string)) {
+        let to: string | undefined;
+        if (syntax === 'grub') {
+          const r = resolveGrubTarget(lookup, from, inc.target);
+          if (r.warning) warnings.push(r.warning);
+          to = r.path;
+        } else {
+          to = resolveSyslinuxTarget(lookup, from, inc.target, dirname(from));
+        }
+        if (!to) {
+          missing.push({ from, target: inc.target });
+          continue;
+        }
+        const textual = inc.syntax === 'syslinux' && syntax === 'syslinux' && !inc.newSession;
+        out.push({ to, textual });
+        if (textual) textualTargets.add(to);
+        else if (inc.syntax === 'syslinux') sessionRoots.add(to);
+        if (!syntaxOf.has(to)) {
+          syntaxOf.set(to, inc.syntax);
+          queue.push(to);
+        } else if (syntaxOf.get(to) !== inc.syntax) {
+          warnings.push(`${to} is ${syntaxOf.get(to)} but ${from} includes it as ${inc.syntax}; read as ${syntaxOf.get(to)}`);
+        }
+      }
+      edges.set(from, out);
+    }
+  };
+
+  const byName = paths.filter((p) => syntaxByName(p) !== undefined);
+  for (const p of byName) syntaxOf.set(p, syntaxByName(p) as ConfigSyntax);
+  walk(byName);
+  const byLocation = paths.filter((p) => !syntaxOf.has(p) && syntaxByLocation(p) !== undefined);
+  for (const p of byLocation) syntaxOf.set(p, syntaxByLocation(p) as ConfigSyntax);
+  walk(byLocation);
+  const sniffed = new Set<string>();
+  for (const p of paths) {
+    if (syntaxOf.has(p)) continue;
+    const text = texts.get(p) as string;
+    if (analyzeGrub(p, text).commands.length > 0) syntaxOf.set(p, 'grub');
+    else if (analyzeSyslinuxSession(p, { text: (q) => (q === p ? text : undefined), resolve: () => undefined }).commands.length > 0) syntaxOf.set(p, 'syslinux');
+    else continue;
+    sniffed.add(p);
+    walk([p]);
+  }
+
+  // Kernel command lines. syslinux is read per configuration, as syslinux reads it: from each
+  // root through its INCLUDEs, so a global APPEND in isolinux.cfg feeds labels in txt.cfg.
+  const commands = new Map<string, KernelCommand[]>();
+  const seen = new Set<string>();
+  const add = (c: KernelCommand): void => {
+    const key = `${c.path}\u0000${c.line}\u0000${c.directive}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const list = commands.get(c.path) ?? [];
+    list.push(c);
+    commands.set(c.path, list);
+  };
+  const syslinuxFiles = {
+    text: (p: string) => texts.get(p),
+    resolve: (from: string, target: string, cwd: string) => resolveSyslinuxTarget(lookup, from, target, cwd),
+  };
+  for (const p of paths) {
+    const syntax = syntaxOf.get(p);
+    if (syntax === 'grub') analyzeGrub(p, texts.get(p) as string).commands.forEach(add);
+    if (syntax === 'systemd-boot') {
+      const r = analyzeSystemdBoot(p, texts.get(p) as string);
+      r.commands.forEach(add);
+      warnings.push(...r.warnings);
+    }
+    if (syntax === 'syslinux' && (syntaxByName(p) === 'syslinux' || sessionRoots.has(p) || !textualTargets.has(p))) {
+      const r = analyzeSyslinuxSession(p, syslinuxFiles);
+      r.commands.forEach(add);
+      for (const w of r.warnings) if (!warnings.includes(w)) warnings.push(w);
+    }
+  }
+
+  const includedBy = new Map<string, string[]>();
+  for (const [from, out] of edges) {
+    for (const e of out) {
+      const list = includedBy.get(e.to) ?? [];
+      if (!list.includes(from)) list.push(from);
+      includedBy.set(e.to, list);
+    }
+  }
+
+  const files: FileAnalysis[] = [];
+  for (const p of paths) {
+    const syntax = syntaxOf.get(p);
+    if (!syntax) continue;
+    const cmds = (commands.get(p) ?? []).sort((a, b) => a.line - b.line);
+    if (sniffed.has(p) && cmds.length === 0) continue;
+    files.push({
+      path: p,
+      syntax,
+      commands: cmds,
+      includes: [...new Set((edges.get(p) ?? []).map((e) => e.to))],
+      includedBy: (includedBy.get(p) ?? []).sort(),
+    });
+  }
+  return { files, cycles: findCycles(paths, edges), missing, warnings };
+}
+
+/** Include loops, each as the chain of paths ending where it started; found by depth-first search. */
+function findCycles(paths: readonly string[], edges: ReadonlyMap<string, readonly Edge[]>): string[][] {
+  const state = new Map<string, 'open' | 'done'>();
+  const cycles: string[][] = [];
+  const stack: string[] = [];
+  const dfs = (p: string): void => {
+    state.set(p, 'open');
+    stack.push(p);
+    for (const e of edges.get(p) ?? []) {
+      const s = state.get(e.to);
+      if (s === 'open') cycles.push([...stack.slice(stack.indexOf(e.to)), e.to]);
+      else if (s === undefined) dfs(e.to);
+    }
+    stack.pop();
+    state.set(p, 'done');
+  };
+  for (const p of paths) if (edges.has(p) && !state.has(p)) dfs(p);
+  return cycles;
+}
