@@ -173,7 +173,7 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
     const a = before.idx.files.find((f) => f.path === '/PARTA.BIN')!;
     const b = before.idx.files.find((f) => f.path === '/PARTB.BIN')!;
     const bytes = await readFile(iso);
-    bytes[a.records[0]!.offset + 25] |= 0x80;
+    bytes[a.records[0]!.offset + 25] = bytes[a.records[0]!.offset + 25]! | 0x80;
     bytes[b.records[0]!.offset + 33 + 4] = 'A'.charCodeAt(0); // PARTB -> PARTA
     await writeFile(iso, bytes);
     const idx = await expectSameAsXorriso(iso, 'multi');
