@@ -323,8 +323,11 @@ function pathTableRecordSize(dir: DirNode, tree: Tree): number {
  */
 let tmpCounter = 0;
 
-export async function writeIsoToFile(spec: IsoSpec, path: string): Promise<void> {
-  const bytes = writeIso(spec);
+/**
+ * Writes `bytes` to `path` atomically: a temporary file in the same directory, then rename, so a
+ * reader never sees a half-written image (and two writers of the same bytes do not conflict).
+ */
+export async function writeImageAtomically(bytes: Uint8Array, path: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
   try {
     await writeFile(tmp, bytes);
@@ -333,4 +336,9 @@ export async function writeIsoToFile(spec: IsoSpec, path: string): Promise<void>
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/** writeIso, then writeImageAtomically. */
+export async function writeIsoToFile(spec: IsoSpec, path: string): Promise<void> {
+  await writeImageAtomically(writeIso(spec), path);
 }
