@@ -150,8 +150,12 @@ export function resolveGrubTarget(lookup: PathLookup, from: string, target: stri
   return hit ? { path: hit } : {};
 }
 
-/** Resolves a syslinux INCLUDE/CONFIG target: absolute, or relative to the configuration's directory (then the including file's). */
+/**
+ * Resolves a syslinux INCLUDE/CONFIG target: absolute, or relative to the configuration's
+ * directory, then the including file's, then the root (archiso's `CONFIG archiso.cfg` with
+ * `APPEND ../../` makes '/' the directory, so its includes read `boot/syslinux/archiso_head.cfg`).
+ */
 export function resolveSyslinuxTarget(lookup: PathLookup, from: string, target: string, cwd: string): string | undefined {
   if (target.startsWith('/')) return lookup.get(target);
-  return lookup.get(joinPath(cwd, target)) ?? lookup.get(joinPath(dirname(from), target));
+  return lookup.get(joinPath(cwd, target)) ?? lookup.get(joinPath(dirname(from), target)) ?? lookup.get(joinPath('/', target));
 }
