@@ -141,3 +141,9 @@ export function applyOverlays(image: Uint8Array, overlays: readonly { offset: nu
   for (const o of overlays) out.set(o.data, o.offset);
   return out;
 }
+
+/** The volume label as mdir reports it ("Volume in drive : is LABEL"), or undefined. */
+export async function mdirLabel(img: string): Promise<string | undefined> {
+  const out = (await must('mdir', ['-i', img, '::'])).toString('utf8');
+  return /Volume in drive : is (.*)/.exec(out)?.[1]?.trim();
+}
