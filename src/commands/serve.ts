@@ -26,6 +26,8 @@ export interface ServerDeps {
 export interface RunningServer {
   /** http://host:port of the listening socket. */
   readonly url: string;
+  /** The base of node URLs (config.publicUrl, with the real port when it was 0). */
+  readonly publicUrl: string;
   readonly server: Server;
   readonly app: IsoproxyApp;
   readonly logger: Logger;
@@ -52,11 +54,15 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     throw err;
   }
   let closing = false;
+  // With --port 0 the default public URL names port 0; it is fixed once the real port is known.
+  let publicUrl = config.publicUrl;
   const app = createApp({
     resolver: service.resolver,
     store,
     logger,
-    publicUrl: config.publicUrl,
+    get publicUrl() {
+      return publicUrl;
+    },
     ...(config.adminToken !== undefined ? { adminToken: config.adminToken } : {}),
     checkUpstreamAllowed: (url) => service.checkUpstreamAllowed(url),
     validateEdits: (edits) => service.validateEdits(edits),
@@ -77,7 +83,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, publicUrl: config.publicUrl }, 'listening');
+  if (/:0$/.test(publicUrl)) publicUrl = publicUrl.replace(/:0$/, `:${address.port}`);
+  logger.info({ url, publicUrl }, 'listening');
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -102,7 +109,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     })();
     return closed;
   };
-  return { url, server, app, logger, close };
+  return { url, publicUrl, server, app, logger, close };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -120,7 +127,7 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const running = await startServer(config);
-  console.log(`isoproxy serving on ${running.url} (node URLs: ${config.publicUrl}/iso/<node>.iso)`);
+  console.log(`isoproxy serving on ${running.url} (node URLs: ${running.publicUrl}/iso/<node>.iso)`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       running.logger.info({ signal }, 'shutting down');

@@ -162,7 +162,10 @@ export function createApp(deps: AppDeps): IsoproxyApp {
     store: deps.store,
     resolver: deps.resolver,
     ...(deps.adminToken !== undefined ? { adminToken: deps.adminToken } : {}),
-    publicUrl: deps.publicUrl,
+    // Read per request: startServer learns the real port (for --port 0) after the app exists.
+    get publicUrl() {
+      return deps.publicUrl;
+    },
     checkUpstreamAllowed: deps.checkUpstreamAllowed,
     validateEdits: deps.validateEdits,
     now,
