@@ -8,6 +8,7 @@
 // quotes are literal; double quotes take `\` escapes of `$ " \ newline`; outside quotes `\` escapes
 // the next character and `\` newline continues the line; `$name` and `${name}` stay as written.
 // `then`, `do`, `else` (and `!`) lead into the command that follows them on the same line.
+// A kernel line whose image is memtest86+ is not a Linux kernel line.
 
 import type { ArgToken, IncludeRef, KernelCommand } from './model.js';
 import { lineLocator } from './text.js';
@@ -155,7 +156,8 @@ export function analyzeGrub(path: string, text: string): GrubAnalysis {
     if (!head) continue;
     if (GRUB_KERNEL_COMMANDS.has(head.value)) {
       const kernel = words[1];
-      if (!kernel) continue;
+      // memtest86+ is loaded with linux16/linux on Ubuntu and Fedora media: not a Linux kernel.
+      if (!kernel || /^memtest/i.test(kernel.value.split('/').pop() ?? '')) continue;
       const args = words.slice(2);
       const last = args[args.length - 1] ?? kernel;
       commands.push({
