@@ -1,0 +1,217 @@
+// What the remaster engine needs to know about a base image, gathered once per base version:
+// the boot-config candidates of the ISO tree with their bytes and every directory record that
+// describes them, the checksum files, the El Torito / ESP FAT images with their configs, the
+// volume descriptors whose sizes grow when a tail is appended, and where that tail starts.
+//
+// prepareBase() reads through a ByteSource (async, main thread); the result is plain data whose
+// byte arrays share one SharedArrayBuffer, so sending it to a piscina worker copies no payload.
+
+import type { ByteSource } from '../byte-source.js';
+import { isBootConfigCandidate } from '../bootconfig/index.js';
+import { openFat, listFatFiles, readFatFile } from '../fat/index.js';
+import { readFileBytes } from '../iso9660/index.js';
+import { SECTOR_SIZE, type DirectoryRecordRef, type Extent, type IndexedFile, type IsoIndex } from '../iso9660/types.js';
+import { latin1 } from '../binary.js';
+
+/** Largest boot config or checksum file we read (real ones are a few KiB). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** Most candidate files per file system (an ISO tree or a FAT image). */
+export const MAX_CANDIDATES = 1000;
+/** Largest FAT image read whole (ESP images are a few MiB; RHEL's efiboot.img about 10). */
+export const MAX_FAT_BYTES = 128 * 1024 * 1024;
+
+/** Root-level checksum files (Debian/Ubuntu style), by lower-case name, with their algorithm. */
+export const CHECKSUM_FILES: Readonly<Record<string, ChecksumAlgorithm>> = {
+  'md5sum.txt': 'md5',
+  'sha1sum.txt': 'sha1',
+  'sha256sum.txt': 'sha256',
+  'sha512sum.txt': 'sha512',
+  md5sums: 'md5',
+  sha256sums: 'sha256',
+};
+
+export type ChecksumAlgorithm = 'md5' | 'sha1' | 'sha256' | 'sha512';
+
+export interface ContextFile {
+  /** Best path (Rock Ridge, else Joliet, else ISO 9660). */
+  readonly path: string;
+  readonly size: number;
+  readonly extents: readonly Extent[];
+  readonly records: readonly DirectoryRecordRef[];
+  readonly bytes: Uint8Array;
+}
+
+export interface ContextChecksumFile extends ContextFile {
+  readonly algorithm: ChecksumAlgorithm;
+}
+
+export interface ContextFatConfig {
+  readonly path: string;
+  readonly bytes: Uint8Array;
+}
+
+export interface ContextFat {
+  /** Human name: the ISO path holding it, or where El Torito / a partition table found it. */
+  readonly label: string;
+  /** Byte offset of the FAT image in the base. */
+  readonly offset: number;
+  readonly image: Uint8Array;
+  /** Candidate boot configs inside the FAT image. */
+  readonly configs: readonly ContextFatConfig[];
+  /** The ISO-tree file whose extent is exactly this image (e.g. /boot/grub/efi.img), if any. */
+  readonly isoPath?: string;
+}
+
+export interface BaseContext {
+  /** Size of the base as served (appended partitions included). */
+  readonly imageSize: number;
+  /** First byte of the appended tail: 2048-aligned, after the volume space, every partition and the image's end. */
+  readonly tailStart: number;
+  /** Byte offsets of the primary, supplementary and enhanced descriptors (volume space size at +80). */
+  readonly volumeDescriptorOffsets: readonly number[];
+  readonly configs: readonly ContextFile[];
+  readonly checksumFiles: readonly ContextChecksumFile[];
+  readonly fats: readonly ContextFat[];
+  /** The primary descriptor's application-use field when it holds an implantisomd5 checksum. */
+  readonly implantedMd5?: { readonly offset: number; readonly length: number };
+  readonly warnings: readonly string[];
+}
+
+/** ECMA-119 8.4.32: application use, 512 bytes at offset 883 of the primary descriptor. */
+const APPLICATION_USE_OFFSET = 883;
+const APPLICATION_USE_LENGTH = 512;
+
+export async function prepareBase(index: IsoIndex, source: ByteSource): Promise<BaseContext> {
+  const warnings: string[] = [];
+  const candidates = index.files.filter((f) => !f.hidden && f.size > 0 && isBootConfigCandidate(f.path));
+  if (candidates.length > MAX_CANDIDATES) warnings.push(`${candidates.length} boot-config candidates; only the first ${MAX_CANDIDATES} are considered`);
+  const configs: ContextFile[] = [];
+  for (const f of candidates.slice(0, MAX_CANDIDATES)) {
+    if (f.size > MAX_CONFIG_BYTES) {
+      warnings.push(`${f.path}: ${f.size} bytes is too large for a boot config; left alone`);
+      continue;
+    }
+    configs.push(await contextFile(source, f));
+  }
+
+  const checksumFiles: ContextChecksumFile[] = [];
+  for (const f of index.files) {
+    const name = f.path.slice(1).toLowerCase();
+    const algorithm = f.path.lastIndexOf('/') === 0 ? CHECKSUM_FILES[name] : undefined;
+    if (!algorithm || f.size === 0) continue;
+    if (f.size > 16 * MAX_CONFIG_BYTES) {
+      warnings.push(`${f.path}: checksum file of ${f.size} bytes is too large; left alone`);
+      continue;
+    }
+    checksumFiles.push({ ...(await contextFile(source, f)), algorithm });
+  }
+
+  const fats = await findFatImages(index, source, warnings);
+
+  const volumeDescriptorOffsets = index.descriptors
+    .filter((d) => d.kind === 'primary' || d.kind === 'supplementary' || d.kind === 'enhanced')
+    .map((d) => d.offset);
+
+  let implantedMd5: BaseContext['implantedMd5'];
+  const primary = index.descriptors.find((d) => d.kind === 'primary');
+  if (primary) {
+    const offset = primary.offset + APPLICATION_USE_OFFSET;
+    const field = await source.read(offset, APPLICATION_USE_LENGTH);
+    if (latin1(field).includes('ISO MD5SUM = ')) implantedMd5 = { offset, length: APPLICATION_USE_LENGTH };
+  }
+
+  let end = Math.max(index.imageSize, index.volumeSpaceSize * SECTOR_SIZE);
+  for (const p of index.partitions) end = Math.max(end, p.startByte + p.sizeBytes);
+  const tailStart = Math.ceil(end / SECTOR_SIZE) * SECTOR_SIZE;
+
+  return shareBytes({
+    imageSize: index.imageSize,
+    tailStart,
+    volumeDescriptorOffsets,
+    configs,
+    checksumFiles,
+    fats,
+    ...(implantedMd5 ? { implantedMd5 } : {}),
+    warnings: [...index.warnings, ...warnings],
+  });
+}
+
+async function contextFile(source: ByteSource, f: IndexedFile): Promise<ContextFile> {
+  return { path: f.path, size: f.size, extents: f.extents, records: f.records, bytes: await readFileBytes(source, f, MAX_CONFIG_BYTES * 16) };
+}
+
+/**
+ * FAT images that firmware may boot: El Torito EFI entries (in the tree, as Debian's efi.img and
+ * RHEL's efiboot.img are, or in an appended partition as on Ubuntu) and EFI System Partitions of
+ * the hybrid partition tables. The same bytes found twice are one image.
+ */
+async function findFatImages(index: IsoIndex, source: ByteSource, warnings: string[]): Promise<ContextFat[]> {
+  const regions: { offset: number; size: number; label: string }[] = [];
+  for (const e of index.elTorito?.entries ?? []) {
+    if (e.platform !== 'efi') continue;
+    regions.push({ offset: e.loadRba * SECTOR_SIZE, size: e.sizeBytes, label: e.path ?? `El Torito EFI image at LBA ${e.loadRba}` });
+  }
+  for (const p of index.partitions) {
+    if (p.efiSystem) regions.push({ offset: p.startByte, size: p.sizeBytes, label: `${p.scheme.toUpperCase()} partition ${p.number}` });
+  }
+  regions.sort((a, b) => a.offset - b.offset || b.size - a.size);
+  const out: ContextFat[] = [];
+  for (const r of regions) {
+    const prev = out[out.length - 1];
+    if (prev && r.offset < prev.offset + prev.image.length) {
+      if (r.offset !== prev.offset) warnings.push(`${r.label} overlaps ${prev.label}; left alone`);
+      continue;
+    }
+    if (r.size <= 0 || r.offset + r.size > source.size) {
+      warnings.push(`${r.label}: [${r.offset}, ${r.offset + r.size}) is not inside the image; left alone`);
+      continue;
+    }
+    if (r.size > MAX_FAT_BYTES) {
+      warnings.push(`${r.label}: ${r.size} bytes is larger than ${MAX_FAT_BYTES}; its configs are left alone`);
+      continue;
+    }
+    const image = await source.read(r.offset, r.size);
+    let configs: ContextFatConfig[];
+    try {
+      const vol = openFat(image);
+      configs = listFatFiles(vol)
+        .filter((f) => f.size > 0 && f.size <= MAX_CONFIG_BYTES && isBootConfigCandidate(f.path))
+        .slice(0, MAX_CANDIDATES)
+        .map((f) => ({ path: f.path, bytes: readFatFile(vol, f) }));
+    } catch (err) {
+      // Not every El Torito EFI entry is a FAT image we can read (e.g. an HFS+ or a broken one).
+      warnings.push(`${r.label}: not a readable FAT image (${err instanceof Error ? err.message : String(err)}); left alone`);
+      continue;
+    }
+    const isoFile = index.files.find((f) => f.extents.length === 1 && f.extents[0]!.lba * SECTOR_SIZE === r.offset);
+    out.push({ label: isoFile?.path ?? r.label, offset: r.offset, image, configs, ...(isoFile ? { isoPath: isoFile.path } : {}) });
+  }
+  return out;
+}
+
+/** Copies every byte array of the context into one SharedArrayBuffer (zero-copy to workers). */
+function shareBytes(ctx: BaseContext): BaseContext {
+  const arrays: Uint8Array[] = [];
+  for (const f of ctx.configs) arrays.push(f.bytes);
+  for (const f of ctx.checksumFiles) arrays.push(f.bytes);
+  for (const fat of ctx.fats) {
+    arrays.push(fat.image);
+    for (const c of fat.configs) arrays.push(c.bytes);
+  }
+  let total = 0;
+  for (const a of arrays) total += a.length;
+  const sab = new SharedArrayBuffer(total);
+  let at = 0;
+  const share = (a: Uint8Array): Uint8Array => {
+    const view = new Uint8Array(sab, at, a.length);
+    view.set(a);
+    at += a.length;
+    return view;
+  };
+  return {
+    ...ctx,
+    configs: ctx.configs.map((f) => ({ ...f, bytes: share(f.bytes) })),
+    checksumFiles: ctx.checksumFiles.map((f) => ({ ...f, bytes: share(f.bytes) })),
+    fats: ctx.fats.map((fat) => ({ ...fat, image: share(fat.image), configs: fat.configs.map((c) => ({ ...c, bytes: share(c.bytes) })) })),
+  };
+}

@@ -1,0 +1,238 @@
+// The remaster engine: base context + a node's edits -> the node's patch set. Pure and
+// deterministic (no clock, no randomness, sorted iteration): the same base and the same edits
+// give byte-identical overlays and digest in any process on any machine.
+//
+// What it writes (and nothing else):
+//  - an edited file that still fits the sectors it has: its sectors, in place (zero-padded to the
+//    end of its allocation), and the data length in every directory record describing it
+//    (ISO 9660, Joliet, ISO 9660:1999 trees; ECMA-119 9.1.4 both-endian at record +10);
+//  - an edited file that outgrew its sectors: a copy in the appended tail (2048-aligned, after
+//    the volume space, every appended partition and the image's end), every record pointed at it
+//    (location at record +2, length at +10), and the volume space size (descriptor +80) of the
+//    primary, supplementary and enhanced descriptors grown to cover the tail. Old sectors stay;
+//  - configs inside FAT images (El Torito EFI images and ESPs) through src/fat's cluster-level
+//    writes, as overlays at the image's bytes;
+//  - checksum files (md5sum.txt, ...): the lines of edited files, same length, in place;
+//  - an implantisomd5 checksum in the primary descriptor's application-use field: blanked with
+//    spaces, so checkisomd5 / rd.live.check report "no checksum" instead of failing the media.
+// The El Torito catalog, boot images (isolinux.bin and its boot-info table), partition tables
+// and every other byte are left exactly as in the base.
+
+import { editBootConfigs, type NormalizedEdits } from '../bootconfig/index.js';
+import type { EditReport } from '../bootconfig/types.js';
+import { planFatWrites } from '../fat/index.js';
+import { FatNoSpaceError, IsoproxyError, RemasterError } from '../errors.js';
+import { writeBoth32 } from '../binary.js';
+import { SECTOR_SIZE } from '../iso9660/types.js';
+import { buildPatchSet, type Overlay, type PatchSet } from '../overlay/patch-set.js';
+import type { BaseContext, ContextFile } from './base-context.js';
+import { updateChecksumText } from './checksums.js';
+
+/** ECMA-119 9.1.3 location of extent and 9.1.4 data length, both-endian, in a directory record. */
+const RECORD_EXTENT_OFFSET = 2;
+const RECORD_LENGTH_OFFSET = 10;
+/** ECMA-119 8.4.8 volume space size, both-endian, in a volume descriptor. */
+const DESCRIPTOR_VOLUME_SPACE_OFFSET = 80;
+
+export interface FileChange {
+  /** Where the file lives: 'iso' tree or a FAT image's label. */
+  readonly where: string;
+  readonly path: string;
+  readonly oldSize: number;
+  readonly newSize: number;
+  readonly placement: 'in-place' | 'relocated' | 'fat';
+  /** For relocated files: the new extent's LBA. */
+  readonly lba?: number;
+}
+
+export interface RemasterReport {
+  readonly changes: readonly FileChange[];
+  /** Per file system ('iso' or a FAT label), what the boot-config editor saw and changed. */
+  readonly edits: ReadonlyArray<{ readonly where: string; readonly report: EditReport }>;
+  /** Kernel lines found over every file system. */
+  readonly kernelLines: number;
+  readonly overlayBytes: number;
+  readonly tailBytes: number;
+  readonly checksumFilesUpdated: readonly string[];
+  readonly implantedMd5Removed: boolean;
+  readonly warnings: readonly string[];
+}
+
+export interface RemasterResult {
+  readonly patchSet: PatchSet;
+  readonly report: RemasterReport;
+}
+
+export interface ComputeOptions {
+  /** Node name, for error messages. */
+  readonly node?: string;
+}
+
+const encoder = (text: string): Uint8Array => Uint8Array.from(text, (ch) => ch.charCodeAt(0) & 0xff);
+const decoder = (bytes: Uint8Array): string => {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  return s;
+};
+
+export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, options: ComputeOptions = {}): RemasterResult {
+  const who = options.node ? `node ${options.node}` : 'these edits';
+  const overlays: Overlay[] = [];
+  const changes: FileChange[] = [];
+  const editReports: { where: string; report: EditReport }[] = [];
+  const warnings: string[] = [];
+  let kernelLines = 0;
+
+  // 1. Boot configs of the ISO tree. Texts are latin1 so every byte round-trips.
+  const isoFiles = new Map<string, ContextFile>();
+  for (const f of ctx.configs) isoFiles.set(f.path, f);
+  const isoReport = editBootConfigs(new Map(ctx.configs.map((f) => [f.path, decoder(f.bytes)])), edits);
+  editReports.push({ where: 'iso', report: isoReport });
+  /** New contents of ISO-tree files, by path: edited configs, then FAT images that are files, then checksum files. */
+  const newIsoContents = new Map<string, Uint8Array>();
+  for (const c of isoReport.configs) {
+    kernelLines += c.kernelLines;
+    if (c.changed) newIsoContents.set(c.path, encoder(c.text));
+  }
+
+  // 2. Boot configs inside FAT images.
+  for (const fat of ctx.fats) {
+    const report = editBootConfigs(new Map(fat.configs.map((c) => [c.path, decoder(c.bytes)])), edits);
+    editReports.push({ where: fat.label, report });
+    const writes: { path: string; data: Uint8Array }[] = [];
+    for (const c of report.configs) {
+      kernelLines += c.kernelLines;
+      if (!c.changed) continue;
+      writes.push({ path: c.path, data: encoder(c.text) });
+      const old = fat.configs.find((x) => x.path === c.path);
+      changes.push({ where: fat.label, path: c.path, oldSize: old?.bytes.length ?? 0, newSize: c.text.length, placement: 'fat' });
+    }
+    if (writes.length === 0) continue;
+    let planned: readonly Overlay[];
+    try {
+      planned = planFatWrites(fat.image, writes).overlays;
+    } catch (err) {
+      if (err instanceof FatNoSpaceError) {
+        throw new RemasterError('FAT_NO_SPACE', `${who}: the EFI image ${fat.label} has no room for the edited ${err.path} (needs ${err.neededBytes} bytes, ${err.freeBytes} free)`, { cause: err });
+      }
+      throw err;
+    }
+    for (const o of planned) overlays.push({ offset: fat.offset + o.offset, data: o.data });
+    // A FAT image that is also a file of the tree (efi.img) may be listed in a checksum file.
+    if (fat.isoPath && ctx.checksumFiles.length > 0) newIsoContents.set(fat.isoPath, applyOverlays(fat.image, planned));
+  }
+
+  if (kernelLines === 0 && hasEdits(edits)) {
+    throw new RemasterError('NO_KERNEL_LINES', `${who}: no kernel command line found in any boot config of this image (grub, isolinux/syslinux, systemd-boot); nothing to edit`);
+  }
+
+  // 3. Checksum files: new digests for the files changed above (same length: always in place).
+  const checksumFilesUpdated: string[] = [];
+  const contentChanges = new Map(newIsoContents);
+  if (contentChanges.size > 0) {
+    for (const cf of ctx.checksumFiles) {
+      const { text, updated } = updateChecksumText(decoder(cf.bytes), cf.algorithm, contentChanges);
+      if (updated.length === 0) continue;
+      const bytes = encoder(text);
+      if (!equalBytes(bytes, cf.bytes)) {
+        isoFiles.set(cf.path, cf);
+        newIsoContents.set(cf.path, bytes);
+        checksumFilesUpdated.push(cf.path);
+      }
+    }
+  }
+
+  // 4. Place every changed ISO-tree file (FAT images were written above, by cluster), in path order.
+  let tailEnd = ctx.tailStart;
+  for (const path of [...newIsoContents.keys()].sort()) {
+    const file = isoFiles.get(path);
+    if (!file) continue; // a FAT image that is a file: already patched at its bytes
+    const data = newIsoContents.get(path)!;
+    if (file.extents.length !== 1) {
+      throw new RemasterError('MULTI_EXTENT_CONFIG', `${who}: ${path} is a multi-extent file; boot configs of several extents are not supported`);
+    }
+    const extent = file.extents[0]!;
+    const allocated = Math.ceil(file.size / SECTOR_SIZE) * SECTOR_SIZE;
+    let lba = extent.lba;
+    if (data.length <= allocated) {
+      overlays.push({ offset: extent.lba * SECTOR_SIZE, data: padTo(data, allocated) });
+      changes.push({ where: 'iso', path, oldSize: file.size, newSize: data.length, placement: 'in-place' });
+    } else {
+      lba = tailEnd / SECTOR_SIZE;
+      const padded = padTo(data, Math.ceil(data.length / SECTOR_SIZE) * SECTOR_SIZE);
+      overlays.push({ offset: tailEnd, data: padded });
+      tailEnd += padded.length;
+      changes.push({ where: 'iso', path, oldSize: file.size, newSize: data.length, placement: 'relocated', lba });
+    }
+    if (file.records.length === 0) warnings.push(`${path}: no directory record describes it`);
+    for (const r of file.records) overlays.push(recordPatch(r.offset, lba, data.length));
+  }
+
+  // 5. A tail makes the volume larger: every descriptor's volume space size covers it.
+  const size = tailEnd > ctx.tailStart ? tailEnd : ctx.imageSize;
+  if (tailEnd > ctx.tailStart) {
+    for (const d of ctx.volumeDescriptorOffsets) {
+      const field = new Uint8Array(8);
+      writeBoth32(field, 0, tailEnd / SECTOR_SIZE);
+      overlays.push({ offset: d + DESCRIPTOR_VOLUME_SPACE_OFFSET, data: field });
+    }
+  }
+
+  // 6. An implanted media checksum cannot match any more: blank it so media checks skip.
+  const implantedMd5Removed = overlays.length > 0 && ctx.implantedMd5 !== undefined;
+  if (implantedMd5Removed) overlays.push({ offset: ctx.implantedMd5!.offset, data: new Uint8Array(ctx.implantedMd5!.length).fill(0x20) });
+
+  let patchSet: PatchSet;
+  try {
+    patchSet = buildPatchSet(ctx.imageSize, size, overlays);
+  } catch (err) {
+    throw new RemasterError('REMASTER_CONFLICT', `${who}: ${err instanceof IsoproxyError ? err.message : String(err)}`, { cause: err });
+  }
+  let overlayBytes = 0;
+  for (const o of patchSet.overlays) overlayBytes += o.data.length;
+  return {
+    patchSet,
+    report: {
+      changes,
+      edits: editReports,
+      kernelLines,
+      overlayBytes,
+      tailBytes: size - ctx.imageSize,
+      checksumFilesUpdated,
+      implantedMd5Removed,
+      warnings: [...ctx.warnings, ...warnings],
+    },
+  };
+}
+
+function hasEdits(e: NormalizedEdits): boolean {
+  return e.append.length > 0 || e.set.length > 0 || e.remove.length > 0;
+}
+
+/** The 16 bytes at record+2..+18: location of extent and data length, both-endian. */
+function recordPatch(recordOffset: number, lba: number, length: number): Overlay {
+  const data = new Uint8Array(16);
+  writeBoth32(data, 0, lba);
+  writeBoth32(data, RECORD_LENGTH_OFFSET - RECORD_EXTENT_OFFSET, length);
+  return { offset: recordOffset + RECORD_EXTENT_OFFSET, data };
+}
+
+function padTo(data: Uint8Array, length: number): Uint8Array {
+  if (data.length === length) return data;
+  const out = new Uint8Array(length);
+  out.set(data);
+  return out;
+}
+
+function applyOverlays(image: Uint8Array, overlays: readonly Overlay[]): Uint8Array {
+  const out = image.slice();
+  for (const o of overlays) out.set(o.data, o.offset);
+  return out;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+

@@ -1,0 +1,104 @@
+// The patch-set service: computes patch sets in a piscina worker pool (the main thread never
+// blocks on it), memoizes results in a bounded LRU keyed by (base identity, digest of edits), and
+// shares one computation between concurrent requests for the same key (single-flight).
+//
+// Workers run the compiled workers/remaster.js from dist/ in every context (tests, npm start,
+// the bin): `npm test` and `npm start` build first, so one code path loads them.
+
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { Piscina } from 'piscina';
+import { LRUCache } from 'lru-cache';
+import { editsDigestInput, type NormalizedEdits } from '../bootconfig/index.js';
+import { fromResult, IsoproxyError, type Result } from '../errors.js';
+import type { BaseContext } from './base-context.js';
+import type { RemasterResult } from './compute.js';
+
+export interface RemasterPoolOptions {
+  /** Worker threads (default: 2, at most the number of cores). */
+  readonly workers?: number;
+  /** Memoized patch sets (default 4096; each is kilobytes). */
+  readonly memoEntries?: number;
+}
+
+export interface RemasterStats {
+  computations: number;
+  memoHits: number;
+  sharedInFlight: number;
+  failures: number;
+  /** Seconds per computation, for a latency histogram. */
+  readonly latencies: number[];
+}
+
+export interface RemasterPool {
+  /** The node's patch set for these edits on this base, computed once per (base, edits). */
+  patchSet(baseId: string, ctx: BaseContext, edits: NormalizedEdits, node?: string): Promise<RemasterResult>;
+  /** Drops memoized results of a base (when it changes). */
+  forgetBase(baseId: string): void;
+  readonly stats: RemasterStats;
+  close(): Promise<void>;
+}
+
+/** Key of a (base, edits) pair: the base's identity and the sha256 of the canonical edits. */
+export function memoKey(baseId: string, edits: NormalizedEdits): string {
+  return `${baseId}\u0000${createHash('sha256').update(editsDigestInput(edits)).digest('hex')}`;
+}
+
+export function workerFile(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // From dist/src/remaster -> dist/workers; from src/remaster (vitest, tsx) -> <root>/dist/workers.
+  const candidates = [join(here, '../../workers/remaster.js'), join(here, '../../dist/workers/remaster.js')];
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new IsoproxyError('WORKER_MISSING', `remaster worker not built (looked for ${candidates.join(', ')}); run \`npm run build\``);
+  return found;
+}
+
+export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterPool {
+  const threads = Math.max(1, options.workers ?? 2);
+  const piscina = new Piscina({ filename: workerFile(), minThreads: 1, maxThreads: threads, idleTimeout: 60_000 });
+  const memo = new LRUCache<string, RemasterResult>({ max: options.memoEntries ?? 4096 });
+  const inFlight = new Map<string, Promise<RemasterResult>>();
+  const stats: RemasterStats = { computations: 0, memoHits: 0, sharedInFlight: 0, failures: 0, latencies: [] };
+
+  async function compute(key: string, ctx: BaseContext, edits: NormalizedEdits, node?: string): Promise<RemasterResult> {
+    const started = performance.now();
+    stats.computations++;
+    const result = (await piscina.run({ ctx, edits, node })) as Result<RemasterResult>;
+    stats.latencies.push((performance.now() - started) / 1000);
+    if (stats.latencies.length > 10_000) stats.latencies.splice(0, 5_000);
+    if (!result.ok) {
+      stats.failures++;
+      throw fromResult(result);
+    }
+    memo.set(key, result.value);
+    return result.value;
+  }
+
+  return {
+    stats,
+    patchSet(baseId, ctx, edits, node) {
+      const key = memoKey(baseId, edits);
+      const hit = memo.get(key);
+      if (hit) {
+        stats.memoHits++;
+        return Promise.resolve(hit);
+      }
+      const pending = inFlight.get(key);
+      if (pending) {
+        stats.sharedInFlight++;
+        return pending;
+      }
+      const p = compute(key, ctx, edits, node).finally(() => inFlight.delete(key));
+      inFlight.set(key, p);
+      return p;
+    },
+    forgetBase(baseId) {
+      for (const key of [...memo.keys()]) if (key.startsWith(`${baseId}\u0000`)) memo.delete(key);
+    },
+    async close() {
+      await piscina.destroy();
+    },
+  };
+}
