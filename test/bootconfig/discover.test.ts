@@ -1,0 +1,72 @@
+import { describe, expect, test } from 'vitest';
+import { discoverBootConfigs, editBootConfigs, isBootConfigCandidate, normalizeEdits } from '../../src/bootconfig/index.js';
+import { debianInstaller } from './fixtures.js';
+
+describe('isBootConfigCandidate', () => {
+  test.each([
+    '/boot/grub/grub.cfg',
+    '/boot/grub/loopback.cfg',
+    '/isolinux/isolinux.cfg',
+    '/isolinux/txt.cfg',
+    '/isolinux/adtxt.cfg',
+    '/ISOLINUX/ISOLINUX.CFG',
+    '/ISOLINUX/MENU.CFG;1',
+    '/syslinux.cfg',
+    '/boot/extlinux/extlinux.conf',
+    '/loader/entries/01-archiso-x86_64-linux.conf',
+    '/LOADER/ENTRIES/ARCH.CONF',
+    '/EFI/BOOT/grub.cfg',
+  ])('reads %s', (path) => expect(isBootConfigCandidate(path)).toBe(true));
+
+  test.each(['/loader/loader.conf', '/etc/foo.conf', '/isolinux/isolinux.bin', '/casper/vmlinuz', '/boot/grub/font.pf2', '/cfg', '/'])('skips %s', (path) =>
+    expect(isBootConfigCandidate(path)).toBe(false),
+  );
+});
+
+describe('discoverBootConfigs', () => {
+  test('describes every config, its kernel lines, includes and includers', () => {
+    const d = discoverBootConfigs(debianInstaller);
+    const menu = d.configs.find((c) => c.path === '/isolinux/menu.cfg');
+    expect(menu).toMatchObject({ syntax: 'syslinux', kernelLines: 0, includedBy: ['/isolinux/isolinux.cfg', '/isolinux/prompt.cfg'] });
+    expect(menu?.includes).toEqual(['/isolinux/stdmenu.cfg', '/isolinux/gtk.cfg', '/isolinux/txt.cfg', '/isolinux/adtxt.cfg', '/isolinux/prompt.cfg', '/isolinux/x86menu.cfg']);
+    expect(d.configs.find((c) => c.path === '/isolinux/txt.cfg')?.kernels).toEqual([
+      { line: 4, directive: 'append', kernel: '/install.amd/vmlinuz', args: ['vga=788', 'initrd=/install.amd/initrd.gz', '---', 'quiet'] },
+    ]);
+    expect(d.configs.map((c) => c.path)).toEqual([...d.configs.map((c) => c.path)].sort());
+  });
+
+  test('gives the same result whatever the order of the input map', () => {
+    const reversed = new Map([...debianInstaller].reverse());
+    const edits = normalizeEdits({ append: ['x=1'] });
+    expect(editBootConfigs(reversed, edits)).toEqual(editBootConfigs(debianInstaller, edits));
+  });
+
+  test('a self-INCLUDE and an INCLUDE of a missing file are reported, not fatal', () => {
+    const files = new Map([['/isolinux/isolinux.cfg', 'include isolinux.cfg\ninclude gone.cfg\nlabel l\n kernel /v\n append a\n']]);
+    const r = editBootConfigs(files, normalizeEdits({ append: ['x=1'] }));
+    expect(r.cycles).toEqual([['/isolinux/isolinux.cfg', '/isolinux/isolinux.cfg']]);
+    expect(r.missing).toEqual([{ from: '/isolinux/isolinux.cfg', target: 'gone.cfg' }]);
+    expect(r.configs[0]?.changes.map((c) => c.after)).toEqual([' append a x=1']);
+  });
+
+  test('a *.cfg outside any boot directory is kept when it has kernel lines, omitted otherwise', () => {
+    const files = new Map([
+      ['/menus/custom.cfg', 'menuentry a {\n linux /v\n}\n'],
+      ['/menus/legacy.cfg', 'LABEL a\nKERNEL /v\nAPPEND q\n'],
+      ['/preseed/ubuntu.cfg', 'd-i debian-installer/locale string en_US\n'],
+    ]);
+    const d = discoverBootConfigs(files);
+    expect(d.configs.map((c) => [c.path, c.syntax, c.kernelLines])).toEqual([
+      ['/menus/custom.cfg', 'grub', 1],
+      ['/menus/legacy.cfg', 'syslinux', 1],
+    ]);
+  });
+
+  test('an INCLUDE chain deeper than syslinux follows is cut with a warning', () => {
+    const files = new Map<string, string>();
+    for (let i = 0; i < 20; i++) files.set(`/isolinux/${i === 0 ? 'isolinux' : `m${i}`}.cfg`, `include m${i + 1}.cfg\n`);
+    files.set('/isolinux/m20.cfg', 'label l\n kernel /v\n append a\n');
+    const r = editBootConfigs(files, normalizeEdits({ append: ['x=1'] }));
+    expect(r.warnings.some((w) => w.includes('INCLUDE nesting deeper than 16'))).toBe(true);
+  });
+});
