@@ -102,6 +102,9 @@ export function parseBootSector(image: Uint8Array): FatGeometry {
 
   const totalSectors = totSec16 !== 0 ? totSec16 : totSec32;
   if (totalSectors === 0) fail(BPB_TOT_SEC16, 'total sector count is 0');
+  // Every region inside the image: the volume (total sectors) covers every region checked below.
+  const volumeBytes = totalSectors * bytesPerSector;
+  if (volumeBytes > image.length) fail(totSec16 !== 0 ? BPB_TOT_SEC16 : BPB_TOT_SEC32, `volume of ${volumeBytes} bytes is larger than the image (${image.length} bytes)`);
   // FAT32 has BPB_FATSz16 = 0 and the size in BPB_FATSz32 (fatgen103 3.3).
   const fatSizeSectors = fatSz16 !== 0 ? fatSz16 : v.u32le(BPB_FAT_SZ32);
   if (fatSizeSectors === 0) fail(BPB_FAT_SZ16, 'FAT size is 0');
@@ -145,9 +148,6 @@ export function parseBootSector(image: Uint8Array): FatGeometry {
   // The FAT must hold an entry for every cluster (plus the two reserved entries).
   const fatBitsNeeded = (clusterCount + 2) * fatType;
   if (fatSizeBytes * 8 < fatBitsNeeded) fail(BPB_FAT_SZ16, `FAT of ${fatSizeBytes} bytes cannot map ${clusterCount} clusters`);
-  // Every region inside the image: the volume (total sectors) covers the clusters we may touch.
-  const volumeBytes = totalSectors * bytesPerSector;
-  if (volumeBytes > image.length) fail(BPB_TOT_SEC16, `volume of ${volumeBytes} bytes is larger than the image (${image.length} bytes)`);
   const dataEnd = dataOffset + clusterCount * clusterSizeBytes;
   if (dataEnd > image.length) fail(BPB_TOT_SEC16, `data region ends at ${dataEnd}, past the image end ${image.length}`);
 
