@@ -1,0 +1,92 @@
+// Configuration of `isoproxy serve`: defaults, precedence (flags > env > file > defaults), units,
+// the token file, validation errors naming the setting, and --help listing every option.
+
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configHelp, ConfigError, loadConfig, parseBytes, parseDuration } from '../src/config.js';
+import { checkAdminExposure } from '../src/commands/serve.js';
+import { scratchDir } from './helpers/tools.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => {
+  ({ dir, cleanup } = await scratchDir('isoproxy-config-'));
+});
+afterAll(async () => cleanup?.());
+
+describe('loadConfig', () => {
+  it('has loopback defaults', () => {
+    expect(loadConfig([], {})).toEqual({
+      host: '127.0.0.1', port: 8080, publicUrl: 'http://127.0.0.1:8080', dataDir: './isoproxy-data', cacheDir: 'isoproxy-data/cache',
+      cacheBudgetBytes: 10 * 2 ** 30, blockSizeBytes: 2 * 2 ** 20, allowedUpstreams: [], allowedDirs: [], workers: 2, logLevel: 'info',
+      shutdownDeadlineMs: 30_000,
+    });
+  });
+
+  it('takes flags over env over the config file', async () => {
+    const file = join(dir, 'c.json');
+    await writeFile(file, JSON.stringify({ port: 1111, host: '10.0.0.1', logLevel: 'warn', 'cache-budget': '1GiB', allowedUpstreams: ['https://a/'] }));
+    const c = loadConfig(['--port', '3333', '--config', file], { ISOPROXY_PORT: '2222', ISOPROXY_LOG_LEVEL: 'debug', ISOPROXY_ADMIN_TOKEN: 'x'.repeat(16) });
+    expect(c.port).toBe(3333);
+    expect(c.logLevel).toBe('debug');
+    expect(c.host).toBe('10.0.0.1');
+    expect(c.cacheBudgetBytes).toBe(2 ** 30);
+    expect(c.allowedUpstreams).toEqual(['https://a/']);
+    expect(c.publicUrl).toBe('http://10.0.0.1:3333');
+  });
+
+  it('accumulates repeated and comma-separated list flags', () => {
+    const c = loadConfig(['--allow-upstream', 'https://a/,https://b/', '--allow-upstream=https://c/', '--allow-dir', '/srv/iso'], {});
+    expect(c.allowedUpstreams).toEqual(['https://a/', 'https://b/', 'https://c/']);
+    expect(c.allowedDirs).toEqual(['/srv/iso']);
+  });
+
+  it('reads the admin token from a file', async () => {
+    const file = join(dir, 'token');
+    await writeFile(file, 'abcdefghijklmnopqrstuvwxyz\n');
+    expect(loadConfig(['--admin-token-file', file], {}).adminToken).toBe('abcdefghijklmnopqrstuvwxyz');
+    expect(loadConfig([], { ISOPROXY_ADMIN_TOKEN_FILE: file }).adminToken).toBe('abcdefghijklmnopqrstuvwxyz');
+  });
+
+  it('parses sizes and durations with units', () => {
+    expect(parseBytes('4MiB')).toBe(4 * 2 ** 20);
+    expect(parseBytes('1.5G')).toBe(1.5e9);
+    expect(parseBytes('12')).toBe(12);
+    expect(parseBytes('12 parsecs')).toBeUndefined();
+    expect(parseDuration('30s')).toBe(30_000);
+    expect(parseDuration('2m')).toBe(120_000);
+    expect(parseDuration('250')).toBe(250);
+    expect(loadConfig(['--block-size', '4MiB', '--shutdown-deadline', '5s'], {})).toMatchObject({ blockSizeBytes: 4 * 2 ** 20, shutdownDeadlineMs: 5000 });
+  });
+
+  it.each([
+    [['--port', '70000']], [['--port']], [['--bogus', '1']], [['--block-size', '3MiB']], [['--block-size', '64KiB']],
+    [['--cache-budget', '1KiB']], [['--log-level', 'loud']], [['--workers', '0']], [['--admin-token', 'short']],
+    [['--public-url', 'ftp://x']], [['--config', '/nonexistent/isoproxy.json']],
+  ])('rejects %j with a ConfigError', (argv) => {
+    expect(() => loadConfig(argv, {})).toThrow(ConfigError);
+  });
+
+  it('names the offending environment variable', () => {
+    expect(() => loadConfig([], { ISOPROXY_PORT: 'eighty' })).toThrow(/ISOPROXY_PORT/);
+  });
+});
+
+describe('serve --help and admin exposure', () => {
+  it('lists every option with its env var and default', () => {
+    const help = configHelp();
+    for (const s of ['--host', '--port', '--public-url', '--data-dir', '--cache-dir', '--cache-budget', '--block-size', '--admin-token ',
+      '--admin-token-file', '--allow-upstream', '--allow-dir', '--workers', '--log-level', '--shutdown-deadline', '--config',
+      'ISOPROXY_HOST', 'ISOPROXY_ADMIN_TOKEN_FILE', 'ISOPROXY_CONFIG', '(default: 8080)', '(default: 10GiB)']) {
+      expect(help).toContain(s);
+    }
+  });
+
+  it('refuses to expose the admin API without a token beyond loopback', () => {
+    expect(() => checkAdminExposure(loadConfig(['--host', '0.0.0.0'], {}))).toThrow(/admin token/);
+    expect(() => checkAdminExposure(loadConfig(['--host', '0.0.0.0', '--admin-token', 'x'.repeat(20)], {}))).not.toThrow();
+    expect(() => checkAdminExposure(loadConfig(['--host', '127.0.0.1'], {}))).not.toThrow();
+    expect(() => checkAdminExposure(loadConfig(['--host', '::1'], {}))).not.toThrow();
+  });
+});
