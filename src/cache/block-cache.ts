@@ -75,6 +75,9 @@ export interface CachedSource extends ByteSource {
 export interface BlockCache {
   source(upstream: UpstreamSource): CachedSource;
   stats(): CacheStats;
+  /** Resolves when every block fetched so far is on disk (or given up). */
+  flush(): Promise<void>;
+  /** Aborts fetches, waits for writes, closes files. */
   close(): Promise<void>;
 }
 
@@ -161,7 +164,8 @@ class DiskBlockCache implements BlockCache {
       dispose: (block, _key, reason) => {
         if (reason === 'evict') this.counters.evictions++;
         this.fds.forget(block.path);
-        unlink(block.path).catch(() => {});
+        // Tracked so close() waits for it: after close, the disk holds what the index said.
+        this.trackWrite(unlink(block.path).catch(() => {}));
       },
     });
   }
@@ -274,10 +278,15 @@ class DiskBlockCache implements BlockCache {
     };
   }
 
+  async flush(): Promise<void> {
+    // Writes finishing can start unlinks (evictions): wait until nothing is left.
+    while (this.pendingWrites.size > 0) await Promise.allSettled([...this.pendingWrites]);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const f of this.flights.values()) f.controller.abort(new DOMException('block cache closed', 'AbortError'));
-    await Promise.allSettled([...this.pendingWrites]);
+    await this.flush();
     await this.fds.closeAll();
   }
 
@@ -656,7 +665,13 @@ class DiskBlockCache implements BlockCache {
       this.writeFailed(err as NodeJS.ErrnoException);
       return;
     }
-    if (this.closed || this.lru.has(key)) return;
+    // Indexed even when closing: a file on disk outside the index would escape the budget.
+    const existing = this.lru.peek(key);
+    if (existing) {
+      // Same key, same bytes, so normally the same name (rename replaced it in place).
+      if (existing.path !== path) this.trackWrite(unlink(path).catch(() => {}));
+      return;
+    }
     this.lru.set(key, { key, path, length: bytes.length, crc, verified: true, touched: true });
   }
 

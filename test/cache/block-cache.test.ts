@@ -1,0 +1,227 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createBlockCache, type BlockCache } from '../../src/cache/block-cache.js';
+import { BaseChangedError } from '../../src/errors.js';
+import { createUpstreamAgent, openHttpSource } from '../../src/upstream/http-source.js';
+import type { LoggerLike } from '../../src/upstream/types.js';
+import { scratchDir } from '../helpers/tools.js';
+import { collect, patternBytes, sha256, startFixtureServer, type FixtureServer } from '../upstream/fixture-server.js';
+
+const MiB = 1024 * 1024;
+// 6 MiB + 1000 bytes with 1 MiB blocks: 7 blocks, the last one short.
+const IMAGE = patternBytes(6 * MiB + 1000, 3);
+const BLOCKS = Math.ceil(IMAGE.length / MiB);
+const agent = createUpstreamAgent({ connectTimeoutMs: 2_000 });
+const httpOpts = { dispatcher: agent, retryBaseDelayMs: 5, retryMaxDelayMs: 20 };
+
+let server: FixtureServer;
+let scratch: { dir: string; cleanup: () => Promise<void> };
+let n = 0;
+const opened: BlockCache[] = [];
+
+async function newCache(options: { dir?: string; budgetBytes?: number; logger?: LoggerLike; readaheadBlocks?: number } = {}) {
+  const cache = await createBlockCache({ dir: options.dir ?? join(scratch.dir, `c${n++}`), budgetBytes: options.budgetBytes ?? 64 * MiB, blockSize: MiB, readaheadBlocks: options.readaheadBlocks ?? 2, logger: options.logger });
+  opened.push(cache);
+  return cache;
+}
+
+function recordingLogger(): LoggerLike & { warns: string[] } {
+  const warns: string[] = [];
+  return { warns, warn: (_o, msg) => warns.push(msg ?? ''), info: () => {}, debug: () => {} };
+}
+
+async function blockFiles(dir: string): Promise<{ path: string; size: number }[]> {
+  const out: { path: string; size: number }[] = [];
+  for (const v of await readdir(dir)) {
+    if (v.startsWith('.')) continue;
+    for (const f of await readdir(join(dir, v))) {
+      if (!f.endsWith('.blk')) continue;
+      const path = join(dir, v, f);
+      out.push({ path, size: (await stat(path)).size });
+    }
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+/** Hashes a stream without keeping it (for many concurrent readers). */
+async function hashStream(chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of chunks) h.update(c);
+  return h.digest('hex');
+}
+
+beforeAll(async () => {
+  scratch = await scratchDir('isoproxy-cache-');
+  server = await startFixtureServer(IMAGE);
+});
+afterEach(async () => {
+  for (const c of opened.splice(0)) await c.close();
+  for (const k of Object.keys(server.misbehave)) delete (server.misbehave as Record<string, unknown>)[k];
+  server.setContent(IMAGE, new Date(Date.UTC(2024, 0, 1)));
+  server.log.length = 0;
+});
+afterAll(async () => {
+  await server.close();
+  await agent.close();
+  await scratch.cleanup();
+});
+
+describe('block cache', () => {
+  it('serves the exact bytes for sequential and random reads', async () => {
+    const cache = await newCache();
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    expect(sha256(await collect(src.stream(0, IMAGE.length)))).toBe(sha256(IMAGE));
+    await cache.flush(); // blocks on disk: what follows are hits
+    // Random ranges, including across block edges and the short last block (seeded, deterministic).
+    let x = 12345;
+    for (let i = 0; i < 60; i++) {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      const off = x % IMAGE.length;
+      const len = Math.min(IMAGE.length - off, (x >>> 7) % (3 * MiB));
+      expect(sha256(await src.read(off, len))).toBe(sha256(IMAGE.subarray(off, off + len)));
+    }
+    expect(sha256(await src.read(MiB - 1, 2))).toBe(sha256(IMAGE.subarray(MiB - 1, MiB + 1)));
+    expect(sha256(await src.read(IMAGE.length - 1, 1))).toBe(sha256(IMAGE.subarray(IMAGE.length - 1)));
+    expect(cache.stats().hits).toBeGreaterThan(0);
+    expect(cache.stats().upstreamBytes).toBe(IMAGE.length);
+  });
+
+  it('fetches each block from upstream once under 100 concurrent readers on a cold cache', async () => {
+    const cache = await newCache();
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    const hashes = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? hashStream(src.stream(0, IMAGE.length)) : src.read(0, IMAGE.length).then(sha256))));
+    expect(new Set(hashes)).toEqual(new Set([sha256(IMAGE)]));
+    const ranges = server.rangeGets().map((e) => e.range).sort();
+    const expected = Array.from({ length: BLOCKS }, (_, b) => `bytes=${b * MiB}-${Math.min(IMAGE.length, (b + 1) * MiB) - 1}`).sort();
+    expect(ranges).toEqual(expected);
+    expect(cache.stats().upstreamBytes).toBe(IMAGE.length);
+  });
+
+  it('stays within a tiny budget, evicting while reads run, and still serves exact bytes', async () => {
+    const dir = join(scratch.dir, 'tiny');
+    const budget = 3 * MiB;
+    const cache = await newCache({ dir, budgetBytes: budget });
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    const readers = Array.from({ length: 4 }, async (_, r) => {
+      for (let i = 0; i < 8; i++) {
+        const off = Math.min(IMAGE.length - 1, ((r * 7 + i * 3) % BLOCKS) * MiB + 4096 * i);
+        const len = Math.min(IMAGE.length - off, MiB + 333);
+        expect(sha256(await src.read(off, len))).toBe(sha256(IMAGE.subarray(off, off + len)));
+        expect(cache.stats().bytesUsed).toBeLessThanOrEqual(budget);
+      }
+    });
+    await Promise.all(readers);
+    const stats = cache.stats();
+    expect(stats.evictions).toBeGreaterThan(0);
+    expect(stats.bytesUsed).toBeLessThanOrEqual(budget);
+    await cache.close();
+    const onDisk = (await blockFiles(dir)).reduce((s, f) => s + f.size, 0);
+    expect(onDisk).toBeLessThanOrEqual(budget);
+  });
+
+  it('serves a warm cache after a restart without upstream range requests', async () => {
+    const dir = join(scratch.dir, 'warm');
+    const first = await newCache({ dir });
+    const upstream = await openHttpSource(server.url, httpOpts);
+    expect(sha256(await first.source(upstream).read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    await first.close();
+    server.log.length = 0;
+
+    const second = await newCache({ dir });
+    expect(second.stats().blocks).toBe(BLOCKS);
+    const again = second.source(await openHttpSource(server.url, httpOpts));
+    expect(sha256(await collect(again.stream(0, IMAGE.length)))).toBe(sha256(IMAGE));
+    expect(server.rangeGets()).toEqual([]);
+    expect(second.stats().misses).toBe(0);
+  });
+
+  it('refetches a corrupt block and a short block found at start', async () => {
+    const dir = join(scratch.dir, 'corrupt');
+    const first = await newCache({ dir });
+    const upstream = await openHttpSource(server.url, httpOpts);
+    await first.source(upstream).read(0, IMAGE.length);
+    await first.close();
+    const files = await blockFiles(dir);
+    const corrupt = files.find((f) => f.path.includes('/2-'))!;
+    const short = files.find((f) => f.path.includes('/5-'))!;
+    const bytes = await readFile(corrupt.path);
+    bytes[1234] = bytes[1234]! ^ 0xff; // same length, one flipped byte: only the CRC can tell
+    await writeFile(corrupt.path, bytes);
+    await truncate(short.path, 1000);
+    server.log.length = 0;
+
+    const logger = recordingLogger();
+    const second = await newCache({ dir, logger });
+    const src = second.source(upstream);
+    expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    expect(server.rangeGets().map((e) => e.range).sort()).toEqual([`bytes=${2 * MiB}-${3 * MiB - 1}`, `bytes=${5 * MiB}-${6 * MiB - 1}`]);
+    expect(logger.warns.some((w) => w.includes('dropping cached block'))).toBe(true);
+  });
+
+  it('degrades to serving from upstream when the directory cannot be written, warning once', async () => {
+    const file = join(scratch.dir, 'not-a-dir');
+    await writeFile(file, 'x');
+    const logger = recordingLogger();
+    const cache = await newCache({ dir: join(file, 'cache'), logger });
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    expect(sha256(await src.read(100, 3 * MiB))).toBe(sha256(IMAGE.subarray(100, 100 + 3 * MiB)));
+    expect(cache.stats().degraded).toBe(true);
+    expect(logger.warns.filter((w) => w.includes('unwritable'))).toHaveLength(1);
+  });
+
+  it('aborts its upstream fetch when the only reader goes away', async () => {
+    const cache = await newCache({ readaheadBlocks: 0 });
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    server.misbehave.dripMs = 30;
+    const ac = new AbortController();
+    const closed = server.nextSocketClose();
+    const pending = src.read(0, 10, ac.signal);
+    // Wait until the upstream request is on the wire, then give up.
+    while (server.rangeGets().length === 0) await new Promise((r) => setTimeout(r, 5));
+    ac.abort();
+    await expect(pending).rejects.toThrow();
+    await closed;
+    expect(cache.stats().blocks).toBe(0);
+  });
+
+  it('keeps a shared fetch going when one of two readers aborts', async () => {
+    const cache = await newCache({ readaheadBlocks: 0 });
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    server.misbehave.dripMs = 5;
+    const ac = new AbortController();
+    const quitter = src.read(0, 10, ac.signal);
+    const stayer = src.read(5, 10);
+    ac.abort();
+    await expect(quitter).rejects.toThrow();
+    expect(sha256(await stayer)).toBe(sha256(IMAGE.subarray(5, 15)));
+    expect(server.rangeGets()).toHaveLength(1);
+  });
+
+  it('fails with BaseChangedError instead of caching bytes of a new version', async () => {
+    const cache = await newCache();
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    server.setContent(patternBytes(IMAGE.length, 77));
+    await expect(src.read(0, 100)).rejects.toBeInstanceOf(BaseChangedError);
+    expect(cache.stats().blocks).toBe(0);
+  });
+
+  it('reads an upstream that ignores Range with one sequential download', async () => {
+    server.misbehave.ignoreRange = true;
+    const cache = await newCache();
+    const upstream = await openHttpSource(server.url, httpOpts);
+    expect(upstream.supportsRanges).toBe(false);
+    server.log.length = 0;
+    const src = cache.source(upstream);
+    const reads = Array.from({ length: 10 }, (_, i) => {
+      const off = (i * 640_000) % IMAGE.length;
+      const len = Math.min(IMAGE.length - off, 700_000);
+      return src.read(off, len).then((b) => expect(sha256(b)).toBe(sha256(IMAGE.subarray(off, off + len))));
+    });
+    await Promise.all(reads);
+    expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    expect(server.log.filter((e) => e.method === 'GET')).toHaveLength(1);
+  });
+});
