@@ -98,3 +98,27 @@ export function nmEntries(name: Uint8Array): Uint8Array[] {
 
 export const MODE_DIR = 0o040755;
 export const MODE_FILE = 0o100644;
+
+/** RRIP 4.1.5.1 CL: in the stand-in record, where the relocated directory really is. */
+export function clEntry(lba: number): Uint8Array {
+  const body = new Uint8Array(8);
+  writeBoth32(body, 0, lba);
+  return entry('CL', body);
+}
+
+/** RRIP 4.1.5.2 PL: in a relocated directory's "..", where its real parent is. */
+export function plEntry(lba: number): Uint8Array {
+  const body = new Uint8Array(8);
+  writeBoth32(body, 0, lba);
+  return entry('PL', body);
+}
+
+/** RRIP 4.1.5.3 RE: marks the relocated directory's record in rr_moved (readers hide it). */
+export function reEntry(): Uint8Array {
+  return entry('RE', new Uint8Array(0));
+}
+
+/** Writes the LBA into a CL or PL entry made before the layout was known. */
+export function setLinkLba(linkEntry: Uint8Array, lba: number): void {
+  writeBoth32(linkEntry, 4, lba);
+}

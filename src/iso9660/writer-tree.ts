@@ -55,9 +55,27 @@ export interface DirNode {
   ino: number;
   iso: TreeIds;
   joliet: TreeIds;
-  /** Children in ISO 9660 record order, then in Joliet record order. */
-  isoOrder: TreeNode[];
+  /** Records of this directory in the ISO 9660 tree, in record order (ECMA-119 9.3). */
+  isoEntries: IsoEntry[];
+  /** Children in Joliet record order. */
   jolietOrder: TreeNode[];
+  /** The parent in the ISO 9660 tree: rr_moved for a relocated directory, else `parent`. */
+  isoParent: DirNode | null;
+  /** Moved to rr_moved because ECMA-119 6.8.2.1 allows 8 levels (RRIP 4.1.5). */
+  relocated: boolean;
+  /** Its identifier inside rr_moved (unique there), when relocated. */
+  movedId?: Uint8Array;
+  /** The rr_moved directory itself: in the ISO 9660 tree only, not in Joliet. */
+  readonly synthetic: boolean;
+}
+
+/**
+ * One record of an ISO 9660 directory: a child in place, the zero-length stand-in (with CL) for
+ * a relocated child, or (in rr_moved) a relocated directory (with RE).
+ */
+export interface IsoEntry {
+  readonly node: TreeNode;
+  readonly role: 'normal' | 'placeholder' | 'relocated';
 }
 
 export type TreeNode = FileNode | DirNode;
@@ -76,13 +94,21 @@ function splitPath(path: string): string[] {
   return parts;
 }
 
-function newDir(name: string, path: string, parent: DirNode | null): DirNode {
+function newDir(name: string, path: string, parent: DirNode | null, synthetic = false): DirNode {
   const empty = { id: new Uint8Array(1) };
-  return { kind: 'dir', name, path, parent, depth: parent ? parent.depth + 1 : 0, children: [], ino: 0, iso: empty, joliet: empty, isoOrder: [], jolietOrder: [] };
+  return { kind: 'dir', name, path, parent, depth: parent ? parent.depth + 1 : 0, children: [], ino: 0, iso: empty, joliet: empty, isoEntries: [], jolietOrder: [], isoParent: parent, relocated: false, synthetic };
 }
 
-/** Builds the tree; throws IsoSpecError on duplicates, file/directory clashes and caps. */
-export function buildTree(files: ReadonlyArray<{ path: string; data: Uint8Array }>): { root: DirNode; dirs: DirNode[]; files: FileNode[] } {
+/** ECMA-119 6.8.2.1: at most 8 levels of directories, the root being level 1. */
+const ISO_MAX_LEVEL = 8;
+export const RR_MOVED = 'rr_moved';
+
+/**
+ * Builds the tree; throws IsoSpecError on duplicates, file/directory clashes and caps. With
+ * `relocate`, directories below level 8 of the ISO 9660 tree move to /rr_moved the way
+ * genisoimage does it (RRIP 4.1.5: CL in the stand-in, PL in "..", RE in rr_moved).
+ */
+export function buildTree(files: ReadonlyArray<{ path: string; data: Uint8Array }>, relocate = false): { root: DirNode; dirs: DirNode[]; files: FileNode[] } {
   if (files.length > WRITER_LIMITS.files) throw new IsoSpecError('', `more than ${WRITER_LIMITS.files} files`);
   const root = newDir('', '/', null);
   const byPath = new Map<string, TreeNode>([['/', root]]);
@@ -110,6 +136,12 @@ export function buildTree(files: ReadonlyArray<{ path: string; data: Uint8Array 
     dir.children.push(node);
     byPath.set(path, node);
   }
+  let rrMoved: DirNode | undefined;
+  if (relocate && [...byPath.values()].some((n) => n.kind === 'dir' && n.depth + 1 > ISO_MAX_LEVEL)) {
+    if (byPath.has('/' + RR_MOVED)) throw new IsoSpecError('/' + RR_MOVED, 'reserved for relocated directories');
+    rrMoved = newDir(RR_MOVED, '/' + RR_MOVED, root, true);
+    root.children.push(rrMoved);
+  }
   const dirs: DirNode[] = [];
   const fileNodes: FileNode[] = [];
   // Depth-first by real name: the order of inode numbers and of file data in the image.
@@ -119,13 +151,11 @@ export function buildTree(files: ReadonlyArray<{ path: string; data: Uint8Array 
     d.ino = ++ino;
     dirs.push(d);
     const isoIds = assignIsoNames(d.children.map((c) => ({ name: c.name, isDir: c.kind === 'dir' })));
-    const jolietIds = assignJolietNames(d.children);
-    d.children.forEach((c, i) => {
-      c.iso = { id: encodeAscii(isoIds[i]!) };
-      c.joliet = { id: encodeUcs2be(jolietIds[i]!) };
-    });
-    d.isoOrder = [...d.children].sort((a, b) => compareIsoIdentifiers(a.iso.id, b.iso.id));
-    d.jolietOrder = [...d.children].sort((a, b) => compareBytes(a.joliet.id, b.joliet.id));
+    const jolietChildren = d.children.filter((c) => !(c.kind === 'dir' && c.synthetic));
+    const jolietIds = assignJolietNames(jolietChildren);
+    d.children.forEach((c, i) => (c.iso = { id: encodeAscii(isoIds[i]!) }));
+    jolietChildren.forEach((c, i) => (c.joliet = { id: encodeUcs2be(jolietIds[i]!) }));
+    d.jolietOrder = jolietChildren.sort((a, b) => compareBytes(a.joliet.id, b.joliet.id));
     for (const c of d.children) {
       if (c.kind === 'dir') visit(c);
       else {
@@ -135,7 +165,39 @@ export function buildTree(files: ReadonlyArray<{ path: string; data: Uint8Array 
     }
   };
   visit(root);
+
+  // Places of directories in the ISO 9660 tree (depth first, so rr_moved fills in path order).
+  const moved: DirNode[] = [];
+  const place = (d: DirNode, level: number) => {
+    for (const c of d.children) {
+      if (c.kind !== 'dir' || c.synthetic) continue;
+      if (rrMoved && level + 1 > ISO_MAX_LEVEL) {
+        c.relocated = true;
+        c.isoParent = rrMoved;
+        moved.push(c);
+        place(c, 3); // root (1) / rr_moved (2) / c (3)
+      } else {
+        place(c, level + 1);
+      }
+    }
+  };
+  place(root, 1);
+  for (const d of dirs) {
+    d.isoEntries = d.children
+      .map((c): IsoEntry => ({ node: c, role: c.kind === 'dir' && c.relocated ? 'placeholder' : 'normal' }))
+      .sort((a, b) => compareIsoIdentifiers(a.node.iso.id, b.node.iso.id));
+  }
+  if (rrMoved) {
+    const ids = assignIsoNames(moved.map((m) => ({ name: m.name, isDir: true })));
+    moved.forEach((m, i) => (m.movedId = encodeAscii(ids[i]!)));
+    rrMoved.isoEntries = moved.map((m): IsoEntry => ({ node: m, role: 'relocated' })).sort((a, b) => compareIsoIdentifiers(isoIdOf(a.node), isoIdOf(b.node)));
+  }
   return { root, dirs, files: fileNodes };
+}
+
+/** A node's identifier in its ISO 9660 directory (rr_moved for relocated directories). */
+export function isoIdOf(node: TreeNode): Uint8Array {
+  return node.kind === 'dir' && node.movedId ? node.movedId : node.iso.id;
 }
 
 /** Directories in path table order (ECMA-119 9.4.4): by level, parent number, then identifier. */
@@ -143,7 +205,8 @@ export function pathTableOrder(root: DirNode, tree: 'iso' | 'joliet'): DirNode[]
   const out: DirNode[] = [root];
   for (let i = 0; i < out.length; i++) {
     const d = out[i]!;
-    for (const c of tree === 'iso' ? d.isoOrder : d.jolietOrder) if (c.kind === 'dir') out.push(c);
+    const children = tree === 'iso' ? d.isoEntries.filter((e) => e.role !== 'placeholder').map((e) => e.node) : d.jolietOrder;
+    for (const c of children) if (c.kind === 'dir') out.push(c);
   }
   return out;
 }

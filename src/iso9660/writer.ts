@@ -11,15 +11,15 @@
 // by empty files (as xorriso does); file data in depth-first path order, each file starting on a
 // `fileAlignment` boundary.
 //
-// Deviation, on purpose: directories deeper than ECMA-119's 8 levels are written in place (no
-// RR_MOVED relocation), as `xorriso -compliance deep_paths` does; readers that follow Rock Ridge
-// names and real parsers (Linux, libisofs, pycdlib) accept that.
+// Deviation by default: directories deeper than ECMA-119's 8 levels are written in place (no
+// rr_moved relocation), as `xorriso -as mkisofs` does; Linux, libisofs, isoinfo and pycdlib read
+// that. `relocateDeepDirectories` relocates them the RRIP way instead (genisoimage's layout).
 
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { bootCatalog, bootRecordDescriptor, patchBootInfoTable, PLATFORM_EFI, PLATFORM_X86, type CatalogEntry } from './writer-eltorito.js';
 import { directoryRecord, MAX_RECORD, pathTableRecord, recordBaseLength, terminatorDescriptor, volumeDescriptor } from './writer-records.js';
-import { CE_LENGTH, ceEntry, erEntry, MODE_DIR, MODE_FILE, nmEntries, pxEntry, spEntry, tfEntry } from './writer-susp.js';
-import { buildTree, IsoSpecError, pathTableOrder, WRITER_LIMITS, type DirNode, type FileNode, type TreeNode } from './writer-tree.js';
+import { CE_LENGTH, ceEntry, clEntry, erEntry, MODE_DIR, MODE_FILE, nmEntries, plEntry, pxEntry, reEntry, setLinkLba, spEntry, tfEntry } from './writer-susp.js';
+import { buildTree, isoIdOf, IsoSpecError, pathTableOrder, WRITER_LIMITS, type DirNode, type FileNode, type TreeNode } from './writer-tree.js';
 import { SECTOR_SIZE } from './types.js';
 
 export { IsoSpecError, WRITER_LIMITS } from './writer-tree.js';
@@ -62,6 +62,12 @@ export interface IsoSpec {
   readonly boot?: IsoBootSpec;
   /** Every file starts on a multiple of this many bytes; a multiple of 2048, default 2048. */
   readonly fileAlignment?: number;
+  /**
+   * Move directories below ECMA-119's 8 levels to /rr_moved with Rock Ridge CL/PL/RE entries, as
+   * genisoimage does; default false (written in place, as `xorriso -as mkisofs` does). Needs
+   * rockRidge. Joliet keeps the real hierarchy either way.
+   */
+  readonly relocateDeepDirectories?: boolean;
   /** Every timestamp in the image; default 2026-01-01T00:00:00Z. Whole seconds, years 1970..2155. */
   readonly date?: Date;
 }
@@ -75,6 +81,8 @@ type Tree = 'iso' | 'joliet';
 interface RecordPlan {
   /** The node whose extent the record points at (the directory itself for ".", its parent for ".."). */
   readonly target: TreeNode;
+  /** A zero-length file standing in for a relocated directory (RRIP 4.1.5.1). */
+  readonly placeholder: boolean;
   readonly identifier: Uint8Array;
   readonly inline: readonly Uint8Array[];
   readonly spill: readonly Uint8Array[];
@@ -117,7 +125,7 @@ function pxFor(node: TreeNode): Uint8Array {
 }
 
 /** Splits System Use entries between the record and a continuation area (SUSP 5.1). */
-function planRecord(target: TreeNode, identifier: Uint8Array, entries: Uint8Array[]): RecordPlan {
+function planRecord(target: TreeNode, identifier: Uint8Array, entries: Uint8Array[], placeholder = false): RecordPlan {
   const base = recordBaseLength(identifier.length);
   const budget = MAX_RECORD - base;
   let inline = entries;
@@ -132,22 +140,35 @@ function planRecord(target: TreeNode, identifier: Uint8Array, entries: Uint8Arra
   }
   let length = base + sum(inline) + (spill.length > 0 ? CE_LENGTH : 0);
   length += length % 2;
-  return { target, identifier, inline, spill, length, offset: 0 };
+  return { target, placeholder, identifier, inline, spill, length, offset: 0 };
 }
 
-function planDirectory(dir: DirNode, tree: Tree, rockRidge: boolean, date: Date): DirPlan {
+/** CL and PL entries made before the layout, with the directory whose LBA they must carry. */
+type LinkFixup = { entry: Uint8Array; dir: DirNode };
+
+function planDirectory(dir: DirNode, tree: Tree, rockRidge: boolean, date: Date, fixups: LinkFixup[]): DirPlan {
   const rr = tree === 'iso' && rockRidge;
-  const parent = dir.parent ?? dir;
+  const parent = (tree === 'iso' ? dir.isoParent : dir.parent) ?? dir;
   const tf = rr ? tfEntry(date) : undefined;
-  const su = (...e: Uint8Array[]) => (rr ? [...e, tf!] : []);
+  const link = (make: (lba: number) => Uint8Array, target: DirNode) => {
+    const entry = make(0);
+    fixups.push({ entry, dir: target });
+    return entry;
+  };
   const records: RecordPlan[] = [];
-  const dotEntries = su(pxFor(dir));
+  const dotEntries = rr ? [pxFor(dir), tf!] : [];
   if (rr && dir.parent === null) dotEntries.unshift(spEntry()), dotEntries.push(erEntry());
   records.push(planRecord(dir, Uint8Array.of(0), dotEntries));
-  records.push(planRecord(parent, Uint8Array.of(1), su(pxFor(parent))));
-  for (const child of tree === 'iso' ? dir.isoOrder : dir.jolietOrder) {
-    const entries = rr ? [pxFor(child), tf!, ...nmEntries(utf8.encode(child.name))] : [];
-    records.push(planRecord(child, tree === 'iso' ? child.iso.id : child.joliet.id, entries));
+  const dotdotEntries = rr ? [pxFor(dir.parent ?? dir), tf!] : [];
+  if (rr && dir.relocated) dotdotEntries.push(link(plEntry, dir.parent!));
+  records.push(planRecord(parent, Uint8Array.of(1), dotdotEntries));
+  const entries = tree === 'iso' ? dir.isoEntries : dir.jolietOrder.map((node) => ({ node, role: 'normal' as const }));
+  for (const { node, role } of entries) {
+    const su = rr ? [pxFor(node), tf!, ...nmEntries(utf8.encode(node.name))] : [];
+    if (role === 'placeholder') su.push(link(clEntry, node as DirNode));
+    if (role === 'relocated') su.push(reEntry());
+    const id = tree === 'iso' ? isoIdOf(node) : node.joliet.id;
+    records.push(planRecord(node, role === 'placeholder' ? node.iso.id : id, su, role === 'placeholder'));
   }
   // 6.8.1.1: a record never crosses a sector boundary; the rest of the sector stays zero.
   let offset = 0;
@@ -163,10 +184,14 @@ function pathTable(plans: readonly DirPlan[], tree: Tree, bigEndian: boolean): U
   const number = new Map<DirNode, number>(plans.map((p, i) => [p.dir, i + 1]));
   return concat(
     plans.map((p) => {
-      const id = p.dir.parent === null ? Uint8Array.of(0) : tree === 'iso' ? p.dir.iso.id : p.dir.joliet.id;
-      return pathTableRecord(id, p.lba, number.get(p.dir.parent ?? p.dir)!, bigEndian);
+      const parent = (tree === 'iso' ? p.dir.isoParent : p.dir.parent) ?? p.dir;
+      return pathTableRecord(pathTableId(p.dir, tree), p.lba, number.get(parent)!, bigEndian);
     }),
   );
+}
+
+function pathTableId(dir: DirNode, tree: Tree): Uint8Array {
+  return dir.parent === null ? Uint8Array.of(0) : tree === 'iso' ? isoIdOf(dir) : dir.joliet.id;
 }
 
 function checkSpec(spec: IsoSpec): { date: Date; alignSectors: number } {
@@ -197,7 +222,9 @@ export function writeIso(spec: IsoSpec): Uint8Array {
 
   const catalogPath = boot ? boot.catalogPath : undefined;
   const inputs = catalogPath === undefined ? spec.files : [...spec.files, { path: catalogPath, data: new Uint8Array(SECTOR_SIZE) }];
-  const { root, files } = buildTree(inputs);
+  const relocate = spec.relocateDeepDirectories ?? false;
+  if (relocate && !rockRidge) throw new IsoSpecError('', 'relocateDeepDirectories needs rockRidge');
+  const { root, files } = buildTree(inputs, relocate);
   const fileAt = (path: string, what: string): FileNode => {
     const f = files.find((n) => n.path === path);
     if (!f) throw new IsoSpecError(path, `${what} is not one of the files`);
@@ -212,8 +239,9 @@ export function writeIso(spec: IsoSpec): Uint8Array {
   const catalogFile = catalogPath !== undefined ? files.find((f) => f.path === catalogPath)! : undefined;
 
   // Record layouts first (their sizes do not depend on where anything is), then addresses.
-  const isoPlans = pathTableOrder(root, 'iso').map((d) => planDirectory(d, 'iso', rockRidge, date));
-  const jolietPlans = joliet ? pathTableOrder(root, 'joliet').map((d) => planDirectory(d, 'joliet', rockRidge, date)) : [];
+  const fixups: LinkFixup[] = [];
+  const isoPlans = pathTableOrder(root, 'iso').map((d) => planDirectory(d, 'iso', rockRidge, date, fixups));
+  const jolietPlans = joliet ? pathTableOrder(root, 'joliet').map((d) => planDirectory(d, 'joliet', rockRidge, date, fixups)) : [];
   const isoPathTableSize = isoPlans.reduce((n, p) => n + pathTableRecordSize(p.dir, 'iso'), 0);
   const jolietPathTableSize = jolietPlans.reduce((n, p) => n + pathTableRecordSize(p.dir, 'joliet'), 0);
 
@@ -263,6 +291,8 @@ export function writeIso(spec: IsoSpec): Uint8Array {
     lba += sectors(f.data.length);
   }
   const totalSectors = lba;
+  const isoLbaOf = new Map(isoPlans.map((p) => [p.dir, p.lba]));
+  for (const f of fixups) setLinkLba(f.entry, isoLbaOf.get(f.dir)!);
   if (totalSectors * SECTOR_SIZE > WRITER_LIMITS.imageBytes) throw new IsoSpecError('', `image larger than ${WRITER_LIMITS.imageBytes} bytes`);
 
   const out = new Uint8Array(totalSectors * SECTOR_SIZE);
@@ -274,10 +304,11 @@ export function writeIso(spec: IsoSpec): Uint8Array {
     const extent = extentOf(plans);
     for (const p of plans) {
       for (const r of p.records) {
-        const e = extent(r.target);
+        // A stand-in is a zero-length file at its directory's extent (RRIP 4.1.5.1).
+        const e = r.placeholder ? { lba: extent(r.target).lba, lengthBytes: 0 } : extent(r.target);
         const cont = r.cont;
         const systemUse = concat(cont ? [...r.inline, ceEntry(cont.lba, cont.offset, cont.length)] : r.inline);
-        out.set(directoryRecord({ ...e, isDir: r.target.kind === 'dir', identifier: r.identifier, date, systemUse }), p.lba * SECTOR_SIZE + r.offset);
+        out.set(directoryRecord({ ...e, isDir: r.target.kind === 'dir' && !r.placeholder, identifier: r.identifier, date, systemUse }), p.lba * SECTOR_SIZE + r.offset);
         if (cont) out.set(concat(r.spill), cont.lba * SECTOR_SIZE + cont.offset);
       }
     }
@@ -313,7 +344,7 @@ export function writeIso(spec: IsoSpec): Uint8Array {
 }
 
 function pathTableRecordSize(dir: DirNode, tree: Tree): number {
-  const n = dir.parent === null ? 1 : (tree === 'iso' ? dir.iso.id : dir.joliet.id).length;
+  const n = pathTableId(dir, tree).length;
   return 8 + n + (n % 2);
 }
 

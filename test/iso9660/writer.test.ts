@@ -126,6 +126,8 @@ describe('writeIso without external tools', () => {
     expect(() => writeIso({ volumeId: 'A', files: [one], boot: { bios: { path: '/a/b', bootInfoTable: true } } })).toThrow(/64 bytes/);
     expect(() => writeIso({ volumeId: 'x'.repeat(33), files: [] })).toThrow(/volumeId/);
     expect(() => writeIso({ volumeId: 'A', files: [], fileAlignment: 1000 })).toThrow(/fileAlignment/);
+    expect(() => writeIso({ volumeId: 'A', files: [], rockRidge: false, relocateDeepDirectories: true })).toThrow(/needs rockRidge/);
+    expect(() => writeIso({ volumeId: 'A', files: [{ path: DEEP, data: text('x') }, { path: '/rr_moved/x', data: text('x') }], relocateDeepDirectories: true })).toThrow(/reserved/);
   });
 
   it('writes an empty image that still has a root directory', () => {
@@ -214,6 +216,22 @@ describe.skipIf(XORRISO.length > 0)(`writeIso read back by xorriso${XORRISO.leng
   it('passes xorriso -check_media over the whole volume', async () => {
     const { stdout, stderr } = await run('xorriso', ['-indev', isoPath, '-check_media', '--']);
     expect(stdout + stderr).toMatch(new RegExp(`Media region :\\s+0 ,\\s+${image.length / 2048} , \\+ good`));
+  });
+
+  it('relocates directories below level 8 to /rr_moved so that Rock Ridge readers see the real tree', async () => {
+    const deeper = '/d1/d2/d3/d4/d5/d6/d7/x8/d9/d10/d11/d12/d13/d14/d15/d16/d17/deeper.txt';
+    const files = [{ path: DEEP, data: text('deep\n') }, { path: deeper, data: text('deeper\n') }, { path: '/top.txt', data: text('top\n') }];
+    const relocatedPath = join(scratch.dir, 'relocated.iso');
+    await writeIsoToFile({ volumeId: 'RELOCATED', files, relocateDeepDirectories: true }, relocatedPath);
+    const { stdout } = await run('xorriso', ['-indev', relocatedPath, '-find', '/', '-type', 'f', '-exec', 'lsdl']);
+    const listed = stdout.split('\n').flatMap((l) => /'(.*)'$/.exec(l)?.[1] ?? []);
+    expect(listed.sort()).toEqual(files.map((f) => f.path).sort());
+    const dir = join(scratch.dir, 'relocated');
+    await run('xorriso', ['-osirrox', 'on', '-indev', relocatedPath, '-extract', '/', dir]);
+    const got = await walk(dir);
+    expect(new Map([...got].sort())).toEqual(new Map(files.map((f) => [f.path, sha(f.data)] as [string, string]).sort()));
+    // Both runs of the relocation give the same bytes too.
+    expect(sha(await readFile(relocatedPath))).toBe(sha(writeIso({ volumeId: 'RELOCATED', files: [...files].reverse(), relocateDeepDirectories: true })));
   });
 
   it('writes the same bytes on a second run', async () => {
@@ -314,6 +332,21 @@ describe.skipIf(!hasPycdlib)(`writeIso read back by pycdlib${hasPycdlib ? '' : '
     expect(Object.keys(iso)).toHaveLength(FILES.length + 1);
     expect(iso['/BOOT/GRUB/GRUB.CFG;1']).toBe(expected.get('/boot/grub/grub.cfg'));
     expect(new Set(Object.values(iso))).toEqual(new Set(Object.values(rr).concat(walked.iso_path!['/ISOLINUX/BOOT.CAT;1']!)));
+  });
+
+  it('follows the Rock Ridge relocation of deep directories to their real paths', async () => {
+    const isoPath = join(scratch.dir, 'relocated.iso');
+    await writeFile(isoPath, writeIso({ volumeId: 'RELOCATED', files: [{ path: DEEP, data: text('deep\n') }], relocateDeepDirectories: true }));
+    const script = `import sys, io, pycdlib
+iso = pycdlib.PyCdlib()
+iso.open(sys.argv[1])
+buf = io.BytesIO()
+iso.get_file_from_iso_fp(buf, rr_path=sys.argv[2])
+sys.stdout.write(buf.getvalue().decode())
+buf = io.BytesIO()
+iso.get_file_from_iso_fp(buf, joliet_path=sys.argv[2])
+sys.stdout.write(buf.getvalue().decode())`;
+    expect((await run('/usr/bin/python3', ['-c', script, isoPath, DEEP])).stdout).toBe('deep\ndeep\n');
   });
 
   it('opens images without Rock Ridge, without Joliet, and without boot entries', async () => {
