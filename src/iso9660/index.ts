@@ -113,6 +113,8 @@ function parentOf(path: string): string {
 function mergeDirectories(trees: readonly WalkedTree[], owner: Map<WalkedFile, MutableFile>): IndexedDirectory[] {
   const ordered = [...trees].sort((a, b) => treeRank(a) - treeRank(b));
   const byPath = new Map<string, { path: string; extent: Extent; records: DirectoryRecordRef[] }>();
+  // Case-folded best path -> best path, to pair e.g. a Joliet "Boot" with a Rock Ridge "boot".
+  const byFolded = new Map<string, string>();
   for (const tree of ordered) {
     const mapped = new Map<string, string>([['/', '/']]);
     const hint = new Map<string, string>();
@@ -126,17 +128,22 @@ function mergeDirectories(trees: readonly WalkedTree[], owner: Map<WalkedFile, M
       if (best === undefined) {
         const parent = mapped.get(parentOf(d.path)) ?? parentOf(d.path);
         const base = d.path.slice(d.path.lastIndexOf('/') + 1);
-        const siblings = [...byPath.keys()].filter((p) => parentOf(p) === parent && norm(p.slice(p.lastIndexOf('/') + 1)) === norm(base));
-        best = siblings[0] ?? (parent === '/' ? `/${base}` : `${parent}/${base}`);
-        if (d.path === '/') best = '/';
+        best = d.path === '/' ? '/' : byFolded.get(norm(joinDir(parent, base))) ?? joinDir(parent, base);
       }
       mapped.set(d.path, best);
       const existing = byPath.get(best);
       if (existing) existing.records.push(...d.records);
-      else byPath.set(best, { path: best, extent: d.extent, records: [...d.records] });
+      else {
+        byPath.set(best, { path: best, extent: d.extent, records: [...d.records] });
+        if (!byFolded.has(norm(best))) byFolded.set(norm(best), best);
+      }
     }
   }
   return [...byPath.values()].sort((a, b) => cmp(a.path, b.path));
+}
+
+function joinDir(parent: string, base: string): string {
+  return parent === '/' ? `/${base}` : `${parent}/${base}`;
 }
 
 function cmp(a: string, b: string): number {
