@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Hono, type Context } from 'hono';
+import { createServer as createHttpsServer } from 'node:https';
 import { serve } from '@hono/node-server';
 import { pino, type Logger } from 'pino';
 import { fetchImage, idleProgress, type FetchMode, type FetchOptions, type FetchProgress } from './sim-fetch.js';
@@ -60,6 +61,8 @@ export interface SimVirtualMedia {
   /** GETs left that still show the media inserted after a slow eject. */
   ejectPendingGets: number;
   etag: number;
+  /** A slot clients cannot drive (no actions, no PATCH), as when the BMC's own console holds it. */
+  locked: boolean;
   fetch: FetchProgress;
 }
 
@@ -98,7 +101,8 @@ export interface BmcSimulator {
   readonly app: Hono;
   readonly state: SimState;
   readonly quirks: Quirks;
-  listen(port?: number, host?: string): Promise<{ url: string; close(): Promise<void> }>;
+  /** Listens on HTTP, or HTTPS when `tls` (PEM key and certificate) is given. */
+  listen(port?: number, host?: string, tls?: { key: string | Buffer; cert: string | Buffer }): Promise<{ url: string; close(): Promise<void> }>;
   system(id: string): SimSystem;
   /** Resolves when the media's current fetch has finished (done or failed). */
   whenFetched(systemId: string, mediaId?: string): Promise<FetchProgress>;
@@ -143,7 +147,7 @@ export function createBmcSimulator(options: BmcSimulatorOptions = {}): BmcSimula
     });
   }
   function mediaSlot(id: string, mediaTypes: string[]): SimVirtualMedia {
-    return { id, mediaTypes, image: null, inserted: false, writeProtected: true, transferProtocolType: null, transferMethod: null, lastInsertBody: null, inserts: 0, ejects: 0, ejectPendingGets: 0, etag: 1, fetch: idleProgress(fetchOpts.mode) };
+    return { id, mediaTypes, image: null, inserted: false, writeProtected: true, transferProtocolType: null, transferMethod: null, lastInsertBody: null, inserts: 0, ejects: 0, ejectPendingGets: 0, etag: 1, locked: false, fetch: idleProgress(fetchOpts.mode) };
   }
   const fetches = new Map<SimVirtualMedia, { abort: AbortController; done: Promise<void> }>();
   const tasks = new Map<string, Task>();
@@ -462,7 +466,7 @@ export function createBmcSimulator(options: BmcSimulatorOptions = {}): BmcSimula
       TransferProtocolType: m.transferProtocolType, TransferMethod: m.transferMethod,
       Oem: { Isoproxy: { System: s.id, Fetch: { ...m.fetch, checks: m.fetch.checks ? { ...m.fetch.checks } : null } } },
     };
-    if (quirks.insertVia === 'action') {
+    if (quirks.insertVia === 'action' && !m.locked) {
       const insert: JsonObject = { target: `${path}/Actions/VirtualMedia.InsertMedia` };
       if (quirks.actionInfo) insert['@Redfish.ActionInfo'] = `${path}/InsertMediaActionInfo`;
       body['Actions'] = { '#VirtualMedia.InsertMedia': insert, '#VirtualMedia.EjectMedia': { target: `${path}/Actions/VirtualMedia.EjectMedia` } };
@@ -480,7 +484,7 @@ export function createBmcSimulator(options: BmcSimulatorOptions = {}): BmcSimula
       const x = slot(c);
       if (!x) return missing(c, c.req.path);
       settle(x.m);
-      return c.json(vmediaBody(x.s, x.m, x.path), 200, { ETag: etagOf(x.m.etag), Allow: quirks.insertVia === 'patch' ? 'GET, PATCH' : 'GET' });
+      return c.json(vmediaBody(x.s, x.m, x.path), 200, { ETag: etagOf(x.m.etag), Allow: quirks.insertVia === 'patch' && !x.m.locked ? 'GET, PATCH' : 'GET' });
     });
     app.get(`${prefix}/:id/VirtualMedia/:vm/InsertMediaActionInfo`, (c) => {
       const x = slot(c);
@@ -498,14 +502,14 @@ export function createBmcSimulator(options: BmcSimulatorOptions = {}): BmcSimula
     });
     app.post(`${prefix}/:id/VirtualMedia/:vm/Actions/VirtualMedia.InsertMedia`, async (c) => {
       const x = slot(c);
-      if (!x || quirks.insertVia !== 'action') return missing(c, c.req.path);
+      if (!x || quirks.insertVia !== 'action' || x.m.locked) return missing(c, c.req.path);
       const { body, bad } = await jsonBody(c);
       if (bad || !body) return c.json(redfishError(400, 'Base.1.8.MalformedJSON', 'The request body is not a JSON object.'), 400);
       return insertMedia(c, x.s, x.m, body);
     });
     app.post(`${prefix}/:id/VirtualMedia/:vm/Actions/VirtualMedia.EjectMedia`, async (c) => {
       const x = slot(c);
-      if (!x || quirks.insertVia !== 'action') return missing(c, c.req.path);
+      if (!x || quirks.insertVia !== 'action' || x.m.locked) return missing(c, c.req.path);
       const { empty, bad } = await jsonBody(c);
       if (bad) return c.json(redfishError(400, 'Base.1.8.MalformedJSON', 'The request body is not a JSON object.'), 400);
       if (empty && quirks.ejectNeedsBody) return c.json(redfishError(415, 'Base.1.8.UnsupportedMediaType', 'The request needs a JSON body.'), 415);
@@ -514,7 +518,7 @@ export function createBmcSimulator(options: BmcSimulatorOptions = {}): BmcSimula
     app.patch(`${prefix}/:id/VirtualMedia/:vm`, async (c) => {
       const x = slot(c);
       if (!x) return missing(c, c.req.path);
-      if (quirks.insertVia !== 'patch') return c.json(redfishError(405, 'Base.1.8.OperationNotAllowed', 'Use the InsertMedia and EjectMedia actions.'), 405, { Allow: 'GET' });
+      if (quirks.insertVia !== 'patch' || x.m.locked) return c.json(redfishError(405, 'Base.1.8.OperationNotAllowed', 'Use the InsertMedia and EjectMedia actions.'), 405, { Allow: 'GET' });
       const pre = preconditionFails(c, x.m.etag);
       if (pre) return pre;
       const { body, bad } = await jsonBody(c);
@@ -625,15 +629,17 @@ export function createBmcSimulator(options: BmcSimulatorOptions = {}): BmcSimula
       await fetches.get(m)?.done;
       return m.fetch;
     },
-    async listen(port = 0, host = '127.0.0.1') {
+    async listen(port = 0, host = '127.0.0.1', tls) {
       const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-        const srv = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(srv));
+        const srv = tls
+          ? serve({ fetch: app.fetch, port, hostname: host, createServer: createHttpsServer, serverOptions: { key: tls.key, cert: tls.cert } }, () => resolve(srv))
+          : serve({ fetch: app.fetch, port, hostname: host }, () => resolve(srv));
         srv.once('error', reject);
       });
       const addr = server.address() as AddressInfo;
       const shown = host.includes(':') ? `[${host}]` : host;
       return {
-        url: `http://${shown}:${addr.port}`,
+        url: `${tls ? 'https' : 'http'}://${shown}:${addr.port}`,
         close: async () => {
           await sim.close();
           await new Promise<void>((resolve) => {

@@ -148,3 +148,20 @@ describe('attach', () => {
     expect(lines.join('\n')).not.toMatch(/password|YWRtaW46cGFzc3dvcmQ/);
   });
 });
+
+describe('slot choice', () => {
+  it('skips a CD slot that can neither InsertMedia nor PATCH', async () => {
+    const { sim, url } = await start('standard');
+    const sys = sim.system('1');
+    sys.vmedia.unshift({ ...structuredClone(sys.vmedia[1]!), id: 'CD0', locked: true });
+    const r = await attach({ bmc: url, ...creds, imageUrl: IMAGE });
+    expect(r.virtualMedia).toBe('/redfish/v1/Systems/1/VirtualMedia/CD1');
+    expect(sys.vmedia[0]?.inserted).toBe(false);
+  });
+
+  it('fails naming the collection when no slot can take a CD', async () => {
+    const { sim, url } = await start('standard');
+    for (const m of sim.system('1').vmedia) m.locked = true;
+    await expect(attach({ bmc: url, ...creds, imageUrl: IMAGE })).rejects.toMatchObject({ code: 'REDFISH_NO_MEDIA', step: 'find virtual media', resource: '/redfish/v1/Systems/1/VirtualMedia, /redfish/v1/Managers/bmc1/VirtualMedia' });
+  });
+});
