@@ -1,5 +1,72 @@
-// `isoproxy demo`: placeholder until its issue lands.
-export async function run(_argv: string[]): Promise<number> {
-  console.error('isoproxy demo: not available yet');
-  return 1;
+// `isoproxy demo` (what `npm start` runs): the proxy on an embedded default. Writes a small
+// deterministic demo ISO (isolinux, grub, an EFI FAT image, md5sum.txt) at first start,
+// registers a demo node with edits, serves it, and prints the URL to fetch.
+
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { configHelp, ConfigError, loadConfig } from '../config.js';
+import { ensureDemoIso } from '../demo/demo-iso.js';
+import { FileNodeStore } from '../registry/file-store.js';
+import { startServer } from './serve.js';
+
+export const DEMO_NODE = 'demo-node';
+export const DEMO_EDITS = {
+  append: ['ipa-api-url=http://192.0.2.10:6385', 'ipa-node-uuid=demo-node'],
+  set: { 'ipa-debug': '0' },
+  remove: ['nomodeset'],
+};
+
+const HELP = `Usage: isoproxy demo [serve options]
+
+Runs the proxy on an embedded demo ISO and a demo node (what \`npm start\` does). The demo ISO is
+written to <data-dir>/demo/ at first start. Default data dir: ./.data (ISOPROXY_DATA_DIR).
+Any \`isoproxy serve\` option may be given:
+
+${configHelp()}`;
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(HELP);
+    return 0;
+  }
+  const dataDir = resolve(process.env.ISOPROXY_DATA_DIR ?? '.data');
+  const iso = await ensureDemoIso(dataDir);
+  let config;
+  try {
+    config = loadConfig(['--data-dir', dataDir, '--allow-dir', dirname(iso), ...argv], process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`isoproxy demo: ${err.message}`);
+    return 2;
+  }
+  const store = await FileNodeStore.open(config.dataDir);
+  const now = new Date().toISOString();
+  const existing = await store.get(DEMO_NODE);
+  await store.put({ name: DEMO_NODE, bootIso: pathToFileURL(iso).href, edits: DEMO_EDITS, createdAt: existing?.createdAt ?? now, updatedAt: existing && JSON.stringify(existing.edits) === JSON.stringify(DEMO_EDITS) ? existing.updatedAt : now });
+  const running = await startServer(config, { store });
+  const url = `${running.publicUrl}/iso/${DEMO_NODE}.iso`;
+  console.log(`
+isoproxy demo is running.
+
+  demo base ISO : ${iso}
+  demo node     : ${DEMO_NODE}  (edits: ${JSON.stringify(DEMO_EDITS)})
+  fetch it      : curl -o ${DEMO_NODE}.iso ${url}
+  just headers  : curl -I ${url}
+  a range       : curl -r 0-2047 ${url} | od -c | head
+  see the diff  : node bin/isoproxy.js preview ${iso} --append "${DEMO_EDITS.append.join(' ')}" --set ipa-debug=0 --remove nomodeset
+  admin API     : curl ${running.publicUrl}/api/v1/nodes
+  metrics       : curl ${running.publicUrl}/metrics
+
+Press Ctrl-C to stop.
+`);
+  await new Promise<void>((done) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void running.close().then(() => store.close()).then(done);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  return 0;
 }

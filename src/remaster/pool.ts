@@ -21,6 +21,8 @@ export interface RemasterPoolOptions {
   readonly workers?: number;
   /** Memoized patch sets (default 4096; each is kilobytes). */
   readonly memoEntries?: number;
+  /** Called after each computation with its duration (for a latency histogram). */
+  readonly onComputation?: (seconds: number, ok: boolean) => void;
 }
 
 export interface RemasterStats {
@@ -28,8 +30,6 @@ export interface RemasterStats {
   memoHits: number;
   sharedInFlight: number;
   failures: number;
-  /** Seconds per computation, for a latency histogram. */
-  readonly latencies: number[];
 }
 
 export interface RemasterPool {
@@ -60,14 +60,13 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
   const piscina = new Piscina({ filename: workerFile(), minThreads: 1, maxThreads: threads, idleTimeout: 60_000 });
   const memo = new LRUCache<string, RemasterResult>({ max: options.memoEntries ?? 4096 });
   const inFlight = new Map<string, Promise<RemasterResult>>();
-  const stats: RemasterStats = { computations: 0, memoHits: 0, sharedInFlight: 0, failures: 0, latencies: [] };
+  const stats: RemasterStats = { computations: 0, memoHits: 0, sharedInFlight: 0, failures: 0 };
 
   async function compute(key: string, ctx: BaseContext, edits: NormalizedEdits, node?: string): Promise<RemasterResult> {
     const started = performance.now();
     stats.computations++;
     const result = (await piscina.run({ ctx, edits, node })) as Result<RemasterResult>;
-    stats.latencies.push((performance.now() - started) / 1000);
-    if (stats.latencies.length > 10_000) stats.latencies.splice(0, 5_000);
+    options.onComputation?.((performance.now() - started) / 1000, result.ok);
     if (!result.ok) {
       stats.failures++;
       throw fromResult(result);
