@@ -3,6 +3,7 @@
 // Rock Ridge, Joliet and ISO 9660 namespaces, files read back). Fixtures are made here by code.
 
 import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -358,5 +359,48 @@ sys.stdout.write(buf.getvalue().decode())`;
     expect(Object.keys(rrOnly.rr_path!).sort()).toEqual(files.map((f) => f.path).sort());
     const { walked: efiOnly } = await walkWithPycdlib({ volumeId: 'EFIONLY', files, boot: { efi: { path: '/EFI/efiboot.img' } } });
     expect(Object.keys(efiOnly.joliet_path!)).toHaveLength(4);
+  });
+});
+
+/**
+ * Random trees whose names stress the name mapping: case clashes in ISO 9660 names, dots,
+ * spaces, non-ASCII (é, CJK, an emoji that UCS-2 stores as a surrogate pair), Joliet's 64-char cut.
+ */
+const nameArb = fc.oneof(
+  fc.string({ unit: fc.constantFrom('a', 'A', 'b', '.', '_', '-', ' ', 'é', '漢', '😀', '1'), minLength: 1, maxLength: 12 }),
+  fc.constantFrom('x'.repeat(70), 'x'.repeat(70) + 'y', 'README', 'readme', 'ReadMe.txt', 'readme.TXT'),
+).filter((n) => n !== '.' && n !== '..');
+const treeArb = fc
+  .uniqueArray(fc.array(nameArb, { minLength: 1, maxLength: 4 }).map((parts) => '/' + parts.join('/')), { maxLength: 25 })
+  .map((paths) => paths.filter((p) => !paths.some((q) => q !== p && q.startsWith(p + '/'))))
+  .chain((paths) => fc.tuple(fc.constant(paths), fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: paths.length, maxLength: paths.length })));
+
+const TREE_TOOLS = missingTools('xorriso');
+describe.skipIf(TREE_TOOLS.length > 0 || !hasPycdlib)(`writeIso on random trees${TREE_TOOLS.length || !hasPycdlib ? ' (missing: xorriso or pycdlib)' : ''}`, () => {
+  let scratch: Awaited<ReturnType<typeof scratchDir>>;
+  beforeAll(async () => {
+    scratch = await scratchDir('isoproxy-writer-');
+  });
+  afterAll(async () => scratch?.cleanup());
+
+  it('round-trips every file through xorriso and pycdlib, with unique names in every tree', async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(treeArb, async ([paths, sizes]) => {
+        const files = paths.map((path, i) => ({ path, data: pattern(sizes[i]!, i + 1) }));
+        const isoPath = join(scratch.dir, `random-${++n}.iso`);
+        await writeFile(isoPath, writeIso({ volumeId: 'RANDOM', files }));
+        const dir = join(scratch.dir, `random-${n}`);
+        await run('xorriso', ['-osirrox', 'on', '-indev', isoPath, '-extract', '/', dir]);
+        const expected = new Map(files.map((f) => [f.path, sha(f.data)] as [string, string]));
+        expect(new Map([...(await walk(dir))].sort())).toEqual(new Map([...expected].sort()));
+        const { stdout } = await run('/usr/bin/python3', ['-c', PYCDLIB_WALK, isoPath]);
+        const walked = JSON.parse(stdout) as Record<string, Record<string, string>>;
+        expect(new Map(Object.entries(walked.rr_path!).sort())).toEqual(new Map([...expected].sort()));
+        expect(Object.values(walked.joliet_path!).sort()).toEqual([...expected.values()].sort());
+        expect(Object.values(walked.iso_path!).sort()).toEqual([...expected.values()].sort());
+      }),
+      { seed: Number(process.env.ISOPROXY_FUZZ_SEED ?? 20260101), numRuns: Number(process.env.ISOPROXY_FUZZ_RUNS ?? 12) },
+    );
   });
 });
