@@ -13,11 +13,14 @@ import { FileNodeStore } from '../registry/file-store.js';
 import type { NodeStore } from '../registry/store.js';
 import type { Service } from '../service.js';
 
+/** What the server needs of the service (tests and the demo may pass their own). */
+export type ServingService = Pick<Service, 'resolver' | 'stats' | 'checkUpstreamAllowed' | 'validateEdits' | 'close'>;
+
 export interface ServerDeps {
   /** Default: the file store in config.dataDir (closed by close()). */
   readonly store?: NodeStore;
   /** Default: createService(config, store, logger) from ../service.js (closed by close()). */
-  readonly service?: Service;
+  readonly service?: ServingService;
   readonly logger?: Logger;
   /** The clock for node expiry (tests pin it). */
   readonly now?: () => Date;
@@ -46,7 +49,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   checkAdminExposure(config);
   const logger = deps.logger ?? createLogger({ level: config.logLevel });
   const store = deps.store ?? (await FileNodeStore.open(config.dataDir));
-  let service: Service;
+  let service: ServingService;
   try {
     service = deps.service ?? (await (await import('../service.js')).createService(config, store, logger));
   } catch (err) {

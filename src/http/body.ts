@@ -41,6 +41,14 @@ export interface BodyStats {
   stats?: TransferStats;
 }
 
+function addStats(sink: BodyStats, s: TransferStats | undefined): void {
+  if (!s) return;
+  const prev = sink.stats;
+  sink.stats = prev
+    ? { cacheHits: prev.cacheHits + s.cacheHits, cacheMisses: prev.cacheMisses + s.cacheMisses, upstreamBytes: prev.upstreamBytes + s.upstreamBytes }
+    : s;
+}
+
 /** The chunks of a body, in order; image pieces are read from `image` with `signal`. */
 export async function* bodyChunks(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSignal, sink: BodyStats = {}): AsyncGenerator<Uint8Array> {
   for (const piece of pieces) {
@@ -59,13 +67,7 @@ export async function* bodyChunks(image: NodeImage, pieces: readonly BodyPiece[]
         yield chunk;
       }
     } finally {
-      const s = source.stats?.();
-      if (s) {
-        const prev = sink.stats;
-        sink.stats = prev
-          ? { cacheHits: prev.cacheHits + s.cacheHits, cacheMisses: prev.cacheMisses + s.cacheMisses, upstreamBytes: prev.upstreamBytes + s.upstreamBytes }
-          : s;
-      }
+      addStats(sink, source.stats?.());
     }
     if (got < want) throw new BodyLengthError(`image reader ended after ${got} of the ${want} bytes of ${piece.start}-${piece.end}`);
   }
@@ -92,46 +94,55 @@ function drained(out: ServerResponse): Promise<void> {
 }
 
 /**
- * Writes `chunks` to a response whose head is already written, then ends it. A client abort aborts
- * `abort` (which the image reader watches) and returns the iterator; a failure destroys the socket.
+ * Writes the pieces of a body to a response whose head is already written, then ends it. Image
+ * pieces are iterated directly (no intermediate generator: one promise per chunk is the cost that
+ * matters here). A client abort aborts `abort` (which the image reader watches) and returns the
+ * reader's iterator; a failure destroys the socket so the client sees a short body.
  */
-export async function pipeToNode(out: ServerResponse, chunks: AsyncIterable<Uint8Array>, abort: AbortController): Promise<PipeResult> {
-  const it = chunks[Symbol.asyncIterator]();
+export async function pipeToNode(out: ServerResponse, image: NodeImage, pieces: readonly BodyPiece[], abort: AbortController, sink: BodyStats = {}): Promise<PipeResult> {
   let bytes = 0;
-  let finished = false;
   const onClose = (): void => {
     if (!out.writableFinished) abort.abort(new ClientAbortError());
   };
   out.on('close', onClose);
   try {
-    for (;;) {
+    for (const piece of pieces) {
       if (out.destroyed) return { bytes, outcome: 'aborted' };
-      const r = await it.next();
-      if (r.done) {
-        finished = true;
-        break;
+      if (piece.kind === 'bytes') {
+        bytes += piece.bytes.length;
+        if (!out.write(piece.bytes)) await drained(out);
+        continue;
       }
-      if (out.destroyed) return { bytes, outcome: 'aborted' };
-      bytes += r.value.length;
-      if (!out.write(r.value)) await drained(out);
+      const want = piece.end - piece.start + 1;
+      let got = 0;
+      const source = image.read(piece.start, piece.end, abort.signal);
+      try {
+        // Leaving this loop early (break, return, throw) calls the reader's return(): its finally runs.
+        for await (const chunk of source) {
+          if (out.destroyed) return { bytes, outcome: 'aborted' };
+          got += chunk.length;
+          if (got > want) throw new BodyLengthError(`image reader gave more than the ${want} bytes of ${piece.start}-${piece.end}`);
+          bytes += chunk.length;
+          if (!out.write(chunk)) {
+            await drained(out);
+            if (out.destroyed) return { bytes, outcome: 'aborted' };
+          }
+        }
+      } finally {
+        addStats(sink, source.stats?.());
+      }
+      if (got < want) throw new BodyLengthError(`image reader ended after ${got} of the ${want} bytes of ${piece.start}-${piece.end}`);
     }
     out.end();
     return { bytes, outcome: 'complete' };
   } catch (err) {
-    if (abort.signal.aborted || out.destroyed) {
-      out.destroy();
-      return { bytes, outcome: 'aborted' };
-    }
     // Headers are gone: the only honest signal left is a short body.
     out.destroy();
-    finished = true;
+    if (abort.signal.aborted) return { bytes, outcome: 'aborted' };
     return { bytes, outcome: 'failed', error: err };
   } finally {
     out.off('close', onClose);
-    if (!finished) {
-      abort.abort(new ClientAbortError());
-      await it.return?.().catch(() => {});
-    }
+    if (!out.writableFinished) abort.abort(new ClientAbortError());
   }
 }
 

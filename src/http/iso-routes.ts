@@ -156,7 +156,6 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps): Promise<Respons
   deps.transfers.started();
   const abort = new AbortController();
   const sink: BodyStats = {};
-  const chunks = bodyChunks(image, pieces, abort.signal, sink);
   const finish = (r: PipeResult): void => {
     deps.transfers.finished({
       requestId, node, method: c.req.method, durationMs: Math.round((performance.now() - t0) * 1000) / 1000, served: describe(ranges), status, bytes: r.bytes, expectedBytes: length,
@@ -167,8 +166,8 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps): Promise<Respons
   const out = c.env?.outgoing;
   if (out && typeof out.writeHead === 'function') {
     out.writeHead(status, headers);
-    void pipeToNode(out, chunks, abort).then(finish);
+    void pipeToNode(out, image, pieces, abort, sink).then(finish);
     return new Response(null, { headers: { [ALREADY_SENT]: 'true' } });
   }
-  return new Response(webStream(chunks, abort, finish), { status, headers });
+  return new Response(webStream(bodyChunks(image, pieces, abort.signal, sink), abort, finish), { status, headers });
 }

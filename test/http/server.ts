@@ -4,9 +4,8 @@
 import pino from 'pino';
 import { EditValidationError, IsoproxyError } from '../../src/errors.js';
 import { loadConfig } from '../../src/config.js';
-import { startServer, type RunningServer } from '../../src/commands/serve.js';
+import { startServer, type RunningServer, type ServingService } from '../../src/commands/serve.js';
 import { MemoryNodeStore, type NodeStore } from '../../src/registry/store.js';
-import type { Service } from '../../src/service.js';
 import { FakeResolver } from './fake-image.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
@@ -26,7 +25,7 @@ export async function startTestServer(options: { now?: () => Date; dataDir?: str
   const store = new MemoryNodeStore();
   const logs: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
-  const service: Service = {
+  const service: ServingService = {
     resolver,
     stats: { metricsText: () => '# HELP isoproxy_fake_total A fake service metric.\n# TYPE isoproxy_fake_total counter\nisoproxy_fake_total 7\n' },
     checkUpstreamAllowed(url: string) {
