@@ -469,6 +469,7 @@ export function createBmcSimulator(options: BmcSimulatorOptions = {}): BmcSimula
     if (quirks.insertVia === 'action' && !m.locked) {
       const insert: JsonObject = { target: `${path}/Actions/VirtualMedia.InsertMedia` };
       if (quirks.actionInfo) insert['@Redfish.ActionInfo'] = `${path}/InsertMediaActionInfo`;
+      if (quirks.annotateInsertParameters) insert['TransferProtocolType@Redfish.AllowableValues'] = ['HTTP', 'HTTPS'];
       body['Actions'] = { '#VirtualMedia.InsertMedia': insert, '#VirtualMedia.EjectMedia': { target: `${path}/Actions/VirtualMedia.EjectMedia` } };
     }
     return body;

@@ -12,6 +12,8 @@ export interface Quirks {
   readonly requireTransferProtocolType: boolean;
   /** Publish an ActionInfo for InsertMedia listing the required parameters. */
   readonly actionInfo: boolean;
+  /** Annotate the InsertMedia action with `TransferProtocolType@Redfish.AllowableValues`. */
+  readonly annotateInsertParameters: boolean;
   /** Actions and PATCHes answer 202 + a task monitor that runs for `taskPolls` polls. */
   readonly tasks: boolean;
   readonly taskPolls: number;
@@ -43,6 +45,7 @@ const standard: Quirks = {
   rejectInsertedWriteProtected: false,
   requireTransferProtocolType: false,
   actionInfo: false,
+  annotateInsertParameters: false,
   tasks: false,
   taskPolls: 2,
   requireIfMatch: false,

@@ -17,6 +17,8 @@ export interface MediaSlot {
   readonly insertTarget: string | undefined;
   readonly ejectTarget: string | undefined;
   readonly insertActionInfo: string | undefined;
+  /** Parameters the action object itself annotates with `<Name>@Redfish.AllowableValues`. */
+  readonly insertAllowable: ReadonlyMap<string, string[]>;
   readonly patchable: boolean;
 }
 
@@ -68,12 +70,19 @@ function slotOf(res: RedfishResource): MediaSlot | undefined {
   const actions = obj(res.body['Actions']);
   const insert = obj(actions?.['#VirtualMedia.InsertMedia']);
   const eject = obj(actions?.['#VirtualMedia.EjectMedia']);
+  const insertAllowable = new Map<string, string[]>();
+  for (const [key, value] of Object.entries(insert ?? {})) {
+    const m = /^(\w+)@Redfish\.AllowableValues$/.exec(key);
+    const list = strList(value);
+    if (m?.[1] && list) insertAllowable.set(m[1], list);
+  }
   return {
     path: res.path,
     mediaType,
     insertTarget: str(insert?.['target']),
     ejectTarget: str(eject?.['target']),
     insertActionInfo: str(insert?.['@Redfish.ActionInfo']),
+    insertAllowable,
     patchable: res.allow.has('PATCH'),
   };
 }
@@ -141,15 +150,21 @@ export async function eject(client: RedfishClient, slot: MediaSlot, waitPolls = 
 
 interface ParamInfo { readonly required: boolean; readonly allowable: string[] | undefined }
 
+/**
+ * What the service says about InsertMedia's parameters: its ActionInfo (Required, AllowableValues)
+ * and AllowableValues annotated on the action itself, which we take as a request to send that
+ * parameter (services annotate what they expect; seen for TransferProtocolType).
+ */
 async function actionParameters(client: RedfishClient, slot: MediaSlot): Promise<Map<string, ParamInfo>> {
   const out = new Map<string, ParamInfo>();
+  for (const [name, allowable] of slot.insertAllowable) out.set(name, { required: true, allowable });
   if (!slot.insertActionInfo) return out;
   const info = await client.get(slot.insertActionInfo, 'read InsertMedia ActionInfo');
   const params = Array.isArray(info.body['Parameters']) ? (info.body['Parameters'] as unknown[]) : [];
   for (const p of params.slice(0, 64)) {
     const o = obj(p);
     const name = str(o?.['Name']);
-    if (o && name) out.set(name, { required: o['Required'] === true, allowable: strList(o['AllowableValues']) });
+    if (o && name) out.set(name, { required: o['Required'] === true || out.get(name)?.required === true, allowable: strList(o['AllowableValues']) ?? out.get(name)?.allowable });
   }
   return out;
 }

@@ -103,6 +103,14 @@ describe('attach', () => {
     expect(inserts.map((r) => r.status)).toEqual([400, 204]);
   });
 
+  it('sends TransferProtocolType at once when the action annotates its allowable values', async () => {
+    const { sim, url } = await start({ ...PROFILES['transfer-protocol'], actionInfo: false, annotateInsertParameters: true });
+    await attach({ bmc: url, ...creds, imageUrl: IMAGE });
+    const inserts = sim.state.requests.filter((r) => r.path.endsWith('InsertMedia'));
+    expect(inserts.map((r) => r.status)).toEqual([204]);
+    expect(sim.system('1').vmedia[1]?.lastInsertBody).toEqual({ Image: IMAGE, TransferProtocolType: 'HTTP' });
+  });
+
   it('finds media under the manager when the system does not link it', async () => {
     const { sim, url } = await start('supermicro');
     const r = await attach({ bmc: url, ...creds, imageUrl: IMAGE });
