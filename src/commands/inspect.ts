@@ -1,5 +1,233 @@
-// `isoproxy inspect`: placeholder until its issue lands.
-export async function run(_argv: string[]): Promise<number> {
-  console.error('isoproxy inspect: not available yet');
-  return 1;
+// `isoproxy inspect <file-or-url> [--json]`: indexes an ISO (metadata only) and prints its volume
+// label, trees, El Torito boot entries, hybrid partitions and the boot config files found by
+// name, each with its size and slack. For http(s) URLs it reads through a small Range-reading
+// source over global fetch(); it moves to src/upstream's source once the CLI wires that in.
+
+import { parseArgs } from 'node:util';
+import { checkRange, openFileSource, type ByteSource } from '../byte-source.js';
+import { IsoproxyError, UpstreamError } from '../errors.js';
+import { buildIndex } from '../iso9660/index.js';
+import { SECTOR_SIZE, type IndexedFile, type IsoIndex } from '../iso9660/types.js';
+
+const HELP = `Usage: isoproxy inspect <file-or-url> [--json]
+
+Reads an ISO image's metadata (never its file data) and prints:
+  volume label, directory trees (ISO 9660, Rock Ridge, Joliet, ISO 9660:1999), El Torito boot
+  entries (platform, image path or LBA, size and where the size came from), MBR/GPT partitions,
+  and the boot config files found by name with their size and slack.
+
+Slack is the number of unused bytes in a file's last 2048-byte sector: (2048 - size % 2048) % 2048,
+so 0 for an empty file or one that fills its last sector; a config can grow by that much in place.
+
+Options:
+  --json     print the report as JSON
+  -h, --help show this help`;
+
+export interface BootConfigInfo {
+  readonly path: string;
+  readonly kind: 'grub' | 'syslinux' | 'systemd-boot';
+  readonly sizeBytes: number;
+  readonly slackBytes: number;
+  readonly lba: number;
+}
+
+/** Unused bytes in the file's last 2048-byte sector. */
+export function slackBytes(sizeBytes: number): number {
+  return (SECTOR_SIZE - (sizeBytes % SECTOR_SIZE)) % SECTOR_SIZE;
+}
+
+/** Boot configs by name: grub.cfg/loopback.cfg, isolinux/syslinux configs, systemd-boot entries. */
+export function findBootConfigs(index: IsoIndex): BootConfigInfo[] {
+  const out: BootConfigInfo[] = [];
+  for (const f of index.files) {
+    const kind = bootConfigKind(f);
+    if (!kind) continue;
+    out.push({ path: f.path, kind, sizeBytes: f.size, slackBytes: slackBytes(f.size), lba: f.extents[0]?.lba ?? 0 });
+  }
+  return out;
+}
+
+function bootConfigKind(f: IndexedFile): BootConfigInfo['kind'] | undefined {
+  const parts = f.path.toLowerCase().split('/').filter(Boolean);
+  const name = parts.at(-1) ?? '';
+  const dirs = parts.slice(0, -1);
+  if (name === 'grub.cfg' || name === 'loopback.cfg') return 'grub';
+  if (name === 'isolinux.cfg' || name === 'syslinux.cfg' || name === 'extlinux.conf') return 'syslinux';
+  if (name.endsWith('.cfg') && dirs.some((d) => d === 'isolinux' || d === 'syslinux')) return 'syslinux';
+  if (name.endsWith('.conf') && dirs.length >= 2 && dirs.at(-1) === 'entries' && dirs.at(-2) === 'loader') return 'systemd-boot';
+  return undefined;
+}
+
+/** A ByteSource over HTTP Range requests, reading aligned 64 KiB blocks with a small cache. */
+export async function openFetchSource(url: string): Promise<ByteSource> {
+  const BLOCK = 64 * 1024;
+  const MAX_BLOCKS = 256;
+  const get = async (start: number, end: number): Promise<{ bytes: Uint8Array; total: number }> => {
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { range: `bytes=${start}-${end}` } });
+    } catch (err) {
+      throw new UpstreamError('UPSTREAM_UNREACHABLE', url, (err as Error).message, undefined, { cause: err });
+    }
+    if (res.status !== 206) {
+      await res.body?.cancel();
+      throw new UpstreamError('UPSTREAM_STATUS', url, `expected 206 for a Range request, got ${res.status}`, res.status);
+    }
+    const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
+    if (!m || Number(m[1]) !== start || Number(m[2]) !== end) {
+      await res.body?.cancel();
+      throw new UpstreamError('UPSTREAM_RANGE', url, `Content-Range ${JSON.stringify(res.headers.get('content-range'))} does not answer bytes=${start}-${end}`);
+    }
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (bytes.length !== end - start + 1) throw new UpstreamError('UPSTREAM_RANGE', url, `short body: ${bytes.length} of ${end - start + 1} bytes`);
+    return { bytes, total: Number(m[3]) };
+  };
+  const { total: size } = await get(0, 0);
+  const blocks = new Map<number, Uint8Array>();
+  const block = async (n: number): Promise<Uint8Array> => {
+    let b = blocks.get(n);
+    if (b) {
+      blocks.delete(n);
+      blocks.set(n, b); // most recently used last
+      return b;
+    }
+    const start = n * BLOCK;
+    b = (await get(start, Math.min(size, start + BLOCK) - 1)).bytes;
+    blocks.set(n, b);
+    if (blocks.size > MAX_BLOCKS) blocks.delete(blocks.keys().next().value!);
+    return b;
+  };
+  return {
+    size,
+    async read(offset, length) {
+      checkRange(offset, length, size);
+      const out = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const at = offset + done;
+        const b = await block(Math.floor(at / BLOCK));
+        const within = at % BLOCK;
+        const n = Math.min(length - done, b.length - within);
+        out.set(b.subarray(within, within + n), done);
+        done += n;
+      }
+      return out;
+    },
+  };
+}
+
+export interface InspectReport {
+  readonly image: string;
+  readonly imageSize: number;
+  readonly volumeId: string;
+  readonly volumeSpaceSize: number;
+  readonly trees: IsoIndex['trees'];
+  readonly boot: NonNullable<IsoIndex['elTorito']>['entries'];
+  readonly partitions: IsoIndex['partitions'];
+  readonly bootConfigs: BootConfigInfo[];
+  readonly fileCount: number;
+  readonly directoryCount: number;
+  readonly bytesRead: number;
+  readonly warnings: IsoIndex['warnings'];
+}
+
+export function report(image: string, index: IsoIndex): InspectReport {
+  return {
+    image,
+    imageSize: index.imageSize,
+    volumeId: index.volumeId,
+    volumeSpaceSize: index.volumeSpaceSize,
+    trees: index.trees,
+    boot: index.elTorito?.entries ?? [],
+    partitions: index.partitions,
+    bootConfigs: findBootConfigs(index),
+    fileCount: index.files.length,
+    directoryCount: index.directories.length,
+    bytesRead: index.bytesRead,
+    warnings: index.warnings,
+  };
+}
+
+const SIZE_FROM: Record<string, string> = { 'directory-record': 'directory record', 'fat-boot-sector': 'FAT boot sector', catalog: 'catalog sector count' };
+
+export function formatReport(r: InspectReport, index: IsoIndex): string {
+  const lines: string[] = [];
+  lines.push(`Image:       ${r.image} (${r.imageSize} bytes)`);
+  lines.push(`Volume:      ${r.volumeId || '(no label)'} (${r.volumeSpaceSize} blocks of 2048)`);
+  const trees = r.trees.map((t) => {
+    const extra = t.rockRidge ? ' + Rock Ridge' : t.kind === 'joliet' ? ` level ${index.descriptors[t.descriptorIndex]?.jolietLevel ?? '?'}` : '';
+    return `${t.kind}${extra}`;
+  });
+  lines.push(`Trees:       ${trees.join(', ') || '(none)'}`);
+  lines.push(`Contents:    ${r.fileCount} files, ${r.directoryCount} directories`);
+  lines.push('Boot entries:');
+  if (r.boot.length === 0) lines.push('  (no El Torito catalog)');
+  for (const e of r.boot) {
+    const where = e.path ?? `LBA ${e.loadRba} (outside the ISO tree)`;
+    const flags = [e.bootable ? '' : 'not bootable', e.bootInfoTable ? 'boot info table' : ''].filter(Boolean).join(', ');
+    lines.push(`  ${e.platform.padEnd(5)} ${where}  ${e.sizeBytes} bytes from ${SIZE_FROM[e.sizeFrom]}${e.path ? `, LBA ${e.loadRba}` : ''}${flags ? `  [${flags}]` : ''}`);
+  }
+  lines.push('Partitions:');
+  if (r.partitions.length === 0) lines.push('  (none)');
+  for (const p of r.partitions) {
+    const tags = [p.efiSystem ? 'EFI system' : '', p.bootable ? 'active' : '', p.name ? JSON.stringify(p.name) : ''].filter(Boolean).join(', ');
+    lines.push(`  ${p.scheme} ${p.number}  type ${p.type}  start ${p.startByte}  size ${p.sizeBytes}${tags ? `  [${tags}]` : ''}`);
+  }
+  lines.push('Boot configs (slack = unused bytes in the last 2048-byte sector):');
+  if (r.bootConfigs.length === 0) lines.push('  (none found)');
+  for (const c of r.bootConfigs) lines.push(`  ${c.path}  ${c.kind}  ${c.sizeBytes} bytes, slack ${c.slackBytes}`);
+  for (const w of r.warnings) lines.push(`Warning: ${w}`);
+  const pct = r.imageSize > 0 ? ((100 * r.bytesRead) / r.imageSize).toFixed(2) : '0';
+  lines.push(`Index:       ${r.bytesRead} metadata bytes read (${pct}% of the image)`);
+  return lines.join('\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values: { json?: boolean; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (err) {
+    console.error(`isoproxy inspect: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    console.error(`isoproxy inspect: expected one <file-or-url>, got ${positionals.length}\n\n${HELP}`);
+    return 2;
+  }
+  const target = positionals[0]!;
+  let close: (() => Promise<void>) | undefined;
+  try {
+    let source: ByteSource;
+    if (/^https?:\/\//i.test(target)) {
+      source = await openFetchSource(target);
+    } else {
+      const path = target.startsWith('file://') ? decodeURIComponent(new URL(target).pathname) : target;
+      const file = await openFileSource(path);
+      close = () => file.close();
+      source = file;
+    }
+    const index = await buildIndex(source);
+    const r = report(target, index);
+    console.log(values.json ? JSON.stringify(r, null, 2) : formatReport(r, index));
+    return 0;
+  } catch (err) {
+    console.error(`isoproxy inspect: ${target}: ${describe(err)}`);
+    return 1;
+  } finally {
+    await close?.();
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof IsoproxyError) return err.message;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOENT') return 'no such file';
+  if (e?.code === 'EISDIR') return 'is a directory';
+  if (e?.code === 'EACCES') return 'permission denied';
+  return e instanceof Error ? e.message : String(err);
 }
