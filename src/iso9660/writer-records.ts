@@ -104,7 +104,7 @@ export function volumeDescriptor(kind: 'primary' | 'joliet', f: DescriptorFields
     }
   };
   text(8, 32, SYSTEM_ID);
-  text(40, 32, joliet ? f.volumeId : f.volumeId.toUpperCase());
+  text(40, 32, f.volumeId); // as given, like xorriso (mixed case is common in practice)
   writeBoth32(d, 80, f.volumeSpaceSize);
   if (joliet) d.set(encodeAscii('%/E'), 88); // Joliet level 3 escape sequence
   writeBoth16(d, 120, 1); // volume set size

@@ -52,7 +52,7 @@ export interface IsoBootSpec {
 }
 
 export interface IsoSpec {
-  /** Primary volume identifier (upper-cased there; as given in Joliet). Printable ASCII, at most 32. */
+  /** Volume identifier, written as given (Joliet keeps its first 16 characters). Printable ASCII, at most 32. */
   readonly volumeId: string;
   readonly files: readonly IsoFileSpec[];
   /** SUSP SP/ER + RRIP PX/TF/NM in the ISO 9660 tree; default true. */

@@ -100,6 +100,11 @@ describe('writeIso without external tools', () => {
     expect(pvd.getUint32(84, false)).toBe(image.length / 2048);
   });
 
+  it('writes the volume identifier as given, padded with spaces', () => {
+    const image = writeIso({ volumeId: 'ipa Demo-1', files: [] });
+    expect(Buffer.from(image.subarray(16 * 2048 + 40, 16 * 2048 + 72)).toString('latin1')).toBe('ipa Demo-1'.padEnd(32, ' '));
+  });
+
   it('starts every non-empty file on a sector and honours a larger fileAlignment', () => {
     const image = writeIso({ volumeId: 'A', files: [{ path: '/a', data: text('a') }, { path: '/b', data: text('b') }], fileAlignment: 8192, joliet: false });
     const starts = [...image.keys()].filter((i) => i % 2048 === 0 && (image[i] === 0x61 || image[i] === 0x62) && image.subarray(i + 1, i + 2048).every((x) => x === 0));
