@@ -93,6 +93,7 @@ export class RedfishClient {
   private readonly maxRetryAfterMs: number;
   private authHeader: Record<string, string> = {};
   private sessionPath: string | undefined;
+  private sessionsPath: string | undefined;
   private root: JsonObject | undefined;
 
   constructor(private readonly options: RedfishClientOptions) {
@@ -136,17 +137,8 @@ export class RedfishClient {
       ?? (odataId(root.body['SessionService']) ? `${odataId(root.body['SessionService'])}/Sessions` : undefined);
     const basic = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
     if (sessions) {
-      const res = await this.send('POST', sessions, { UserName: this.options.username, Password: this.options.password }, 'log in', { auth: false });
-      const token = res.headers['x-auth-token'];
-      if ((res.status === 200 || res.status === 201) && token) {
-        this.authHeader = { 'x-auth-token': token };
-        const loc = res.headers['location'];
-        this.sessionPath = loc ? this.toPath(loc) : odataId(res.body) ?? str(obj(res.body)?.['@odata.id']);
-        this.log.debug({ bmc: this.bmc }, 'redfish session opened');
-        return root.body;
-      }
-      if (res.status === 401 || res.status === 403) throw this.fail(res, sessions, 'log in', 'REDFISH_AUTH');
-      this.log.debug({ bmc: this.bmc, status: res.status }, 'no session, falling back to Basic auth');
+      this.sessionsPath = sessions;
+      if (await this.createSession()) return root.body;
     }
     // Basic auth: prove the credentials now so a wrong password fails at "log in", not later.
     this.authHeader = { authorization: basic };
@@ -154,6 +146,31 @@ export class RedfishClient {
     const probe = await this.send('GET', systems, undefined, 'log in');
     if (probe.status === 401 || probe.status === 403) throw this.fail(probe, systems, 'log in', 'REDFISH_AUTH');
     return root.body;
+  }
+
+  /** POSTs a session; true when one was opened, false when the service wants Basic auth instead. */
+  private async createSession(): Promise<boolean> {
+    const sessions = this.sessionsPath as string;
+    const res = await this.send('POST', sessions, { UserName: this.options.username, Password: this.options.password }, 'log in', { auth: false });
+    const token = res.headers['x-auth-token'];
+    if ((res.status === 200 || res.status === 201) && token) {
+      this.authHeader = { 'x-auth-token': token };
+      const loc = res.headers['location'];
+      this.sessionPath = loc ? this.toPath(loc) : odataId(res.body) ?? str(obj(res.body)?.['@odata.id']);
+      this.log.debug({ bmc: this.bmc }, 'redfish session opened');
+      return true;
+    }
+    if (res.status === 401 || res.status === 403) throw this.fail(res, sessions, 'log in', 'REDFISH_AUTH');
+    this.log.debug({ bmc: this.bmc, status: res.status }, 'no session, falling back to Basic auth');
+    return false;
+  }
+
+  /** A session the BMC dropped (expired, BMC reset) is replaced once per request. */
+  private async renewSession(): Promise<void> {
+    const old = this.sessionPath;
+    this.sessionPath = undefined;
+    if (old) await this.send('DELETE', old, undefined, 'log out', { retries: false, renew: false }).catch(() => undefined);
+    if (!(await this.createSession())) throw this.error('REDFISH_AUTH', this.sessionsPath ?? '', 'log in', 'the session was dropped and no new one could be opened');
   }
 
   get serviceRoot(): JsonObject {
@@ -165,7 +182,7 @@ export class RedfishClient {
   async close(): Promise<void> {
     try {
       if (this.sessionPath) {
-        const res = await this.send('DELETE', this.sessionPath, undefined, 'log out', { retries: false }).catch(() => undefined);
+        const res = await this.send('DELETE', this.sessionPath, undefined, 'log out', { retries: false, renew: false }).catch(() => undefined);
         if (res && res.status >= 400) this.log.debug({ bmc: this.bmc, status: res.status }, 'session delete refused');
       }
     } finally {
@@ -268,14 +285,22 @@ export class RedfishClient {
   }
 
   /** One request with bounded retries on network errors, 5xx and not-ready answers. */
-  private async send(method: Dispatcher.HttpMethod, path: string, body: unknown, step: string, opts: { auth?: boolean; retries?: boolean; headers?: Record<string, string> } = {}): Promise<RedfishResponse> {
+  private async send(method: Dispatcher.HttpMethod, path: string, body: unknown, step: string, opts: { auth?: boolean; retries?: boolean; renew?: boolean; headers?: Record<string, string> } = {}): Promise<RedfishResponse> {
     const attempts = opts.retries === false ? 1 : Math.max(1, this.retry.attempts);
     let lastError: unknown;
+    let renewed = opts.renew === false;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) await this.sleep(Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 2)));
       try {
         const res = await this.once(method, path, body, opts);
         this.log.debug({ bmc: this.bmc, method, path, status: res.status, step }, 'redfish request');
+        if (res.status === 401 && !renewed && opts.auth !== false && this.sessionPath !== undefined) {
+          renewed = true;
+          this.log.debug({ bmc: this.bmc, path }, 'session rejected, opening a new one');
+          await this.renewSession();
+          attempt--;
+          continue;
+        }
         if (attempt < attempts && isRetryable(res.status, res.body)) {
           this.log.debug({ bmc: this.bmc, method, path, status: res.status, attempt }, 'retrying');
           lastError = res;

@@ -148,6 +148,15 @@ describe('attach recovers', () => {
     expect(sim.system('1').vmedia[1]?.inserted).toBe(true);
   });
 
+  it('from a session the BMC dropped, with a new session', async () => {
+    const { sim, url } = await start();
+    sim.state.faults.push({ method: 'GET', path: '/redfish/v1/Systems/1', status: 401 });
+    await attach(opts(url));
+    expect(sim.system('1').vmedia[1]?.image).toBe(IMAGE);
+    expect(sim.state.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Sessions')).length).toBe(2);
+    expect(sim.state.sessions.size).toBe(0);
+  });
+
   it('by polling task monitors, honouring Retry-After', async () => {
     const { sim, url } = await start('task');
     sleeps.length = 0;
