@@ -43,6 +43,10 @@ export interface FixtureSpec {
   readonly sizeKiB: number;
   /** Sectors per cluster (mkfs.fat -s); 1 keeps FAT32 small and makes directories cross clusters soon. */
   readonly sectorsPerCluster?: number;
+  /** Bytes per sector (mkfs.fat -S), default 512. */
+  readonly sectorSize?: number;
+  /** FAT copies (mkfs.fat -f), default 2. */
+  readonly fatCount?: number;
   readonly label?: string;
   /** Applied in order: puts create parent directories as needed. */
   readonly ops: readonly FixtureOp[];
@@ -51,7 +55,9 @@ export interface FixtureSpec {
 /** Makes `name` in `dir` with mkfs.fat and mtools; returns its path. */
 export async function makeImage(dir: string, name: string, spec: FixtureSpec): Promise<string> {
   const img = join(dir, name);
-  const args = ['-C', '-F', String(spec.type), '-S', '512', '-i', '1a2b3c4d'];
+  const sectorSize = spec.sectorSize ?? 512;
+  const args = ['-C', '-F', String(spec.type), '-S', String(sectorSize), '-i', '1a2b3c4d'];
+  if (spec.fatCount) args.push('-f', String(spec.fatCount));
   if (spec.sectorsPerCluster) args.push('-s', String(spec.sectorsPerCluster));
   if (spec.label) args.push('-n', spec.label);
   await must('mkfs.fat', [...args, img, String(spec.sizeKiB)]);
@@ -63,7 +69,7 @@ export async function makeImage(dir: string, name: string, spec: FixtureSpec): P
     if ('forgetNextFree' in op) {
       if (spec.type !== 32) continue;
       const image = await readFile(img);
-      image.writeUInt32LE(0xffffffff, 512 + 492); // mkfs.fat puts FSInfo in sector 1
+      image.writeUInt32LE(0xffffffff, sectorSize + 492); // mkfs.fat puts FSInfo in sector 1
       await writeFile(img, image);
       continue;
     }

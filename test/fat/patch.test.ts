@@ -173,6 +173,40 @@ describe.skipIf(missing.length > 0)('planFatWrites against mtools and fsck.fat',
     });
   }
 
+  const GEOMETRIES = [
+    { what: '4096-byte sectors and one FAT', type: 16, sizeKiB: 32768, sectorSize: 4096, sectorsPerCluster: 1, fatCount: 1 },
+    { what: '2 KiB clusters and three FATs', type: 12, sizeKiB: 4096, sectorSize: 512, sectorsPerCluster: 4, fatCount: 3 },
+    { what: '2 KiB clusters on FAT12', type: 12, sizeKiB: 4096, sectorSize: 512, sectorsPerCluster: 4, fatCount: 2 },
+  ] as const;
+  for (const g of GEOMETRIES) {
+    it(`patches images with ${g.what}`, async () => {
+      const path = await makeImage(scratch.dir, `geo-${g.type}-${g.sectorSize}-${g.fatCount}.img`, { ...g, ops: fixtureOps() });
+      const image = new Uint8Array(await readFile(path));
+      const vol = openFat(image);
+      expect(vol.geometry).toMatchObject({ fatType: g.type, bytesPerSector: g.sectorSize, fatCount: g.fatCount });
+      const cs = vol.geometry.clusterSizeBytes;
+      const writes = [
+        { path: '/EFI/BOOT/grub.cfg', data: bytesOf(3 * cs + 17, 20) }, // grows across clusters
+        { path: '/frag/big', data: bytesOf(5, 21) }, // shrinks
+      ];
+      const { overlays } = planFatWrites(image, writes);
+      const img = `${path}.patched`;
+      await writeFile(img, applyOverlays(image, overlays));
+      const patched = applyOverlays(image, overlays);
+      // fsck.fat 4.2 checks only 1 or 2 FATs; with more, every copy must equal the first.
+      if (g.fatCount <= 2) {
+        const check = await fsck(img);
+        expect(check.code, check.output).toBe(0);
+      }
+      const { fatOffset, fatSizeBytes } = vol.geometry;
+      for (let copy = 1; copy < g.fatCount; copy++) {
+        const at = fatOffset + copy * fatSizeBytes;
+        expect(sha(patched.subarray(at, at + fatSizeBytes)), `FAT copy ${copy}`).toBe(sha(patched.subarray(fatOffset, fatOffset + fatSizeBytes)));
+      }
+      for (const w of writes) expect(Buffer.from(await mtype(img, w.path)).equals(Buffer.from(w.data)), w.path).toBe(true);
+    });
+  }
+
   it('keeps the FAT32 FSInfo free count and next-free hint consistent', async () => {
     const { patched } = await applyAndCheck(32, [{ path: '/EFI/BOOT/grub.cfg', data: bytesOf(5000, 11) }]);
     const pvol = openFat(patched);
