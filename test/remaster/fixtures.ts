@@ -187,3 +187,44 @@ export async function threeTrees(dir: string): Promise<Layout> {
   await run('genisoimage', ['-quiet', '-o', iso, '-V', 'THREE_TREES', '-iso-level', '4', '-R', '-J', root]);
   return { name: 'three-trees', iso };
 }
+
+/** Ubuntu-style: the EFI FAT image is an appended GPT/MBR partition (not a file of the tree), referenced by El Torito. */
+export async function appendedEsp(dir: string, options: { zeroSlack?: boolean } = {}): Promise<Layout> {
+  const name = options.zeroSlack ? 'esp-zero' : 'esp';
+  const root = join(dir, `${name}-tree`);
+  const grub = options.zeroSlack ? padToSector(grubCfg()) : grubCfg();
+  await writeTree(root, { 'boot/grub/grub.cfg': grub, 'casper/vmlinuz': payload('kernel', 100_000) });
+  const esp = join(dir, `${name}.img`);
+  await makeFat(esp, { 'EFI/BOOT/grub.cfg': grubCfg(), 'EFI/BOOT/BOOTX64.EFI': payload('efi', 40_000) }, 2048, dir);
+  const iso = join(dir, `${name}.iso`);
+  await run('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-V', 'UBUNTU_LIKE', '-R', '-J',
+    '-append_partition', '2', '0xef', esp, '-appended_part_as_gpt',
+    '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', root]);
+  return { name, iso };
+}
+
+/** A FAT image whose grub.cfg fills its cluster exactly, and another with no free cluster left. */
+export async function tightFat(dir: string, full: boolean): Promise<Layout> {
+  const name = full ? 'fat-full' : 'fat-tight';
+  const root = join(dir, `${name}-tree`);
+  await writeTree(root, { 'boot/vmlinuz': payload('kernel', 10_000) });
+  const img = join(root, 'images/efiboot.img');
+  await mkdir(dirname(img), { recursive: true });
+  // 2048-byte clusters (-s 4); grub.cfg padded to exactly one cluster.
+  await run('mkfs.fat', ['-C', '-s', '4', '-n', 'EFIBOOT', '-i', '12345678', img, '1024']);
+  await run('mmd', ['-i', img, '::/EFI', '::/EFI/BOOT']);
+  const cfg = join(dir, `${name}-grub.cfg`);
+  await writeFile(cfg, padToSector(grubCfg('linuxefi')));
+  await run('mcopy', ['-i', img, cfg, '::/EFI/BOOT/grub.cfg']);
+  if (full) {
+    // Fill every free cluster: the edited grub.cfg then has nowhere to grow.
+    const { stdout } = await run('mdir', ['-i', img, '::/']);
+    const free = Number(/([\d ]+) bytes free/.exec(stdout)![1]!.replace(/ /g, ''));
+    const filler = join(dir, `${name}-filler`);
+    await writeFile(filler, payload('filler', free));
+    await run('mcopy', ['-i', img, filler, '::/FILLER.BIN']);
+  }
+  const iso = join(dir, `${name}.iso`);
+  await run('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-V', 'FAT_TIGHT', '-R', '-J', '-e', 'images/efiboot.img', '-no-emul-boot', root]);
+  return { name, iso };
+}

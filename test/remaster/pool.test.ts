@@ -1,0 +1,78 @@
+// The patch-set pool: computations run in piscina workers (the compiled workers/remaster.js),
+// are memoized by (base, edits), shared while in flight, and give the same digest as the
+// in-process engine and as another process.
+
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memorySource } from '../../src/byte-source.js';
+import { normalizeEdits } from '../../src/bootconfig/index.js';
+import { demoIsoSpec } from '../../src/demo/demo-iso.js';
+import { buildIndex } from '../../src/iso9660/index.js';
+import { writeIso } from '../../src/iso9660/writer.js';
+import { prepareBase, type BaseContext } from '../../src/remaster/base-context.js';
+import { computePatchSet } from '../../src/remaster/compute.js';
+import { createRemasterPool, type RemasterPool } from '../../src/remaster/pool.js';
+import { scratchDir } from '../helpers/tools.js';
+
+const edits = (i: number) => normalizeEdits({ append: [`ipa-node=node-${i}`], set: { 'ipa-debug': '0' } });
+
+describe('remaster pool', () => {
+  let ctx: BaseContext;
+  let pool: RemasterPool;
+  let image: Uint8Array;
+  beforeAll(async () => {
+    image = writeIso(demoIsoSpec());
+    const source = memorySource(image);
+    ctx = await prepareBase(await buildIndex(source), source);
+    pool = createRemasterPool({ workers: 2 });
+  });
+  afterAll(async () => { await pool?.close(); });
+
+  it('computes in a worker the same patch set as the engine in process', async () => {
+    const inWorker = await pool.patchSet('base-a', ctx, edits(1), 'node-1');
+    const inProcess = computePatchSet(ctx, edits(1), { node: 'node-1' });
+    expect(inWorker.patchSet.digest).toBe(inProcess.patchSet.digest);
+    expect(inWorker.patchSet.overlays).toEqual(inProcess.patchSet.overlays);
+  });
+
+  it('shares one computation between concurrent requests and memoizes the result', async () => {
+    const before = { ...pool.stats };
+    const results = await Promise.all(Array.from({ length: 20 }, () => pool.patchSet('base-a', ctx, edits(2))));
+    expect(new Set(results.map((r) => r.patchSet.digest)).size).toBe(1);
+    expect(pool.stats.computations - before.computations).toBe(1);
+    expect(pool.stats.sharedInFlight - before.sharedInFlight).toBe(19);
+    await pool.patchSet('base-a', ctx, edits(2));
+    expect(pool.stats.memoHits - before.memoHits).toBe(1);
+    expect(pool.stats.computations - before.computations).toBe(1);
+  });
+
+  it('gives distinct nodes distinct digests and keys results by base', async () => {
+    const a = await pool.patchSet('base-a', ctx, edits(3));
+    const b = await pool.patchSet('base-a', ctx, edits(4));
+    expect(a.patchSet.digest).not.toBe(b.patchSet.digest);
+    const before = pool.stats.computations;
+    await pool.patchSet('base-b', ctx, edits(3));
+    expect(pool.stats.computations).toBe(before + 1);
+  });
+
+  it('brings errors back across the worker boundary with their code', async () => {
+    const bare = { ...ctx, configs: [], fats: [] };
+    await expect(pool.patchSet('base-bare', bare, edits(5), 'node-5')).rejects.toMatchObject({ code: 'NO_KERNEL_LINES', message: expect.stringContaining('node node-5') });
+    expect(pool.stats.failures).toBeGreaterThan(0);
+  });
+
+  it('gives the same digest in another process (the CLI)', async () => {
+    const { dir, cleanup } = await scratchDir();
+    try {
+      const iso = join(dir, 'demo.iso');
+      await writeFile(iso, image);
+      const { stdout } = await promisify(execFile)(process.execPath, ['bin/isoproxy.js', 'preview', iso, '--append', 'ipa-node=node-1', '--set', 'ipa-debug=0', '--json']);
+      expect(JSON.parse(stdout).digest).toBe(computePatchSet(ctx, edits(1)).patchSet.digest);
+    } finally {
+      await cleanup();
+    }
+  });
+});
