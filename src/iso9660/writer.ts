@@ -156,8 +156,8 @@ function planDirectory(dir: DirNode, tree: Tree, rockRidge: boolean, date: Date,
     return entry;
   };
   const records: RecordPlan[] = [];
-  const dotEntries = rr ? [pxFor(dir), tf!] : [];
-  if (rr && dir.parent === null) dotEntries.unshift(spEntry()), dotEntries.push(erEntry());
+  // SUSP 5.3: SP comes first in the root's "." record; the ER (237 bytes) spills to a CE area.
+  const dotEntries = !rr ? [] : dir.parent === null ? [spEntry(), pxFor(dir), tf!, erEntry()] : [pxFor(dir), tf!];
   records.push(planRecord(dir, Uint8Array.of(0), dotEntries));
   const dotdotEntries = rr ? [pxFor(dir.parent ?? dir), tf!] : [];
   if (rr && dir.relocated) dotdotEntries.push(link(plEntry, dir.parent!));
