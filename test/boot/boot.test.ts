@@ -7,6 +7,8 @@
 // proxy: make imageUrlFor() return the proxy's node URL for the layout and set EDITS; every
 // row's expected command line follows from the edits.
 
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASELINE_PARAMETERS, LAYOUT_NAMES, ensureBootFixtures, missingFixtureTools, type BootFixtures, type LayoutName } from './fixtures.js';
 import { bootOnce, missingQemuSupport, type Attach, type BootResult, type Firmware } from './qemu.js';
@@ -79,6 +81,8 @@ const BOOT_TIMEOUT_MS = 180_000;
 const missing = [...missingFixtureTools(), ...missingQemuSupport()];
 /** e.g. ISOPROXY_BOOT_ONLY=rhel/uefi to run some rows while debugging. */
 const only = process.env['ISOPROXY_BOOT_ONLY'];
+/** ISOPROXY_BOOT_LOGS=<dir> keeps every serial log there. */
+const logDir = process.env['ISOPROXY_BOOT_LOGS'];
 
 describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () => {
   if (missing.length > 0) console.warn(`boot test skipped: missing ${missing.join(', ')}`);
@@ -103,8 +107,9 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
     const rows = results
       .sort((a, b) => (a.name < b.name ? -1 : 1))
       .map(({ name, result }) => {
-        const grub = /ISOPROXY-GRUB: root=(\S*)/.exec(result.log)?.[1];
-        return `  ${name.padEnd(24)} ${result.outcome.padEnd(10)} ${(result.elapsedMs / 1000).toFixed(1).padStart(6)} s${grub ? `  grub.cfg read from ${grub}` : ''}`;
+        // Each grub.cfg echoes the device it was read from: which copy did this firmware path use?
+        const roots = [...result.log.matchAll(/ISOPROXY-GRUB: root=(\S*) prefix=(\S*)/g)].map((m) => `${m[2]}/grub.cfg`);
+        return `  ${name.padEnd(24)} ${result.outcome.padEnd(10)} ${(result.elapsedMs / 1000).toFixed(1).padStart(6)} s${roots.length > 0 ? `  read ${roots.join(' -> ')}` : ''}`;
       });
     if (rows.length > 0) {
       console.log(`boot matrix (fixtures in ${fixtures?.dir}):\n${rows.join('\n')}\n  total ${((performance.now() - started) / 1000).toFixed(1)} s; HTTP requests ${JSON.stringify(server?.counts)}`);
@@ -120,6 +125,7 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
     it.skipIf(only !== undefined && !name.includes(only)).concurrent(`${row.layout} boots under ${row.firmware === 'bios' ? 'SeaBIOS' : 'OVMF'} as a ${row.attach === 'cd' ? 'CD (ide-cd)' : 'disk (virtio-blk)'} and its kernel sees the expected parameters`, async () => {
       const result = await bootOnce({ firmware: row.firmware, attach: row.attach, isoUrl: imageUrlFor(row.layout), timeoutMs: BOOT_TIMEOUT_MS });
       results.push({ name, result });
+      if (logDir) await writeFile(join(logDir, `${name.replaceAll('/', '-')}.log`), result.log);
       const context = `${name}: ${result.outcome} after ${result.elapsedMs} ms\n--- qemu stderr\n${result.stderr}\n--- serial log (tail)\n${result.log.slice(-3000)}`;
       expect(result.outcome, context).toBe('cmdline');
       expect(kernelParameters(result.cmdline!), context).toEqual(row.expectedCmdline(fixtures.layouts[row.layout].parameters));
