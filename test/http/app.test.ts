@@ -34,6 +34,12 @@ describe('app', () => {
     expect(server.logs.filter((l) => l.reqId === 'abc-123')).toHaveLength(1);
   });
 
+  it('adds the cache hit ratio and upstream bytes to the transfer line when the reader reports them', async () => {
+    server.resolver.add('cached', { data: pseudoRandomBytes(5000), stats: { cacheHits: 3, cacheMisses: 1, upstreamBytes: 2048 } });
+    await (await fetch(`${server.url}/iso/cached.iso`, { headers: { 'X-Request-Id': 'stats-1' } })).arrayBuffer();
+    await vi.waitFor(() => expect(server.logs.find((l) => l.reqId === 'stats-1' && l.msg === 'transfer')).toMatchObject({ cacheHitRatio: 0.75, upstreamBytes: 2048, bytes: 5000 }));
+  });
+
   it('gives each request its own id when the client sends none', async () => {
     const a = await fetch(`${server.url}/healthz`);
     const b = await fetch(`${server.url}/healthz`);
@@ -85,5 +91,36 @@ describe('graceful shutdown', () => {
     expect(await received).toBe(8 * 1024 * 1024);
     await closed;
     await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('app without a Node response (hono app.request)', () => {
+  it('streams the body as a web stream with Content-Length, and maps resolver errors', async () => {
+    const { createApp } = await import('../../src/http/app.js');
+    const { FakeResolver } = await import('./fake-image.js');
+    const { MemoryNodeStore } = await import('../../src/registry/store.js');
+    const { BaseChangedError } = await import('../../src/errors.js');
+    const pino = (await import('pino')).default;
+    const resolver = new FakeResolver().add('n', { data: pseudoRandomBytes(200_000) });
+    const app = createApp({
+      resolver, store: new MemoryNodeStore(), logger: pino({ level: 'silent' }), publicUrl: 'http://x',
+      checkUpstreamAllowed: () => {}, validateEdits: () => {},
+    });
+    const r = await app.fetch(new Request('http://x/iso/n.iso', { headers: { Range: 'bytes=100-100099' } }));
+    expect(r.status).toBe(206);
+    expect(r.headers.get('content-length')).toBe('100000');
+    expect(Buffer.compare(Buffer.from(await r.arrayBuffer()), Buffer.from(pseudoRandomBytes(200_000).subarray(100, 100_100)))).toBe(0);
+
+    const cancelled = await app.fetch(new Request('http://x/iso/n.iso'));
+    const reader = cancelled.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(resolver.readsFinished).toBe(resolver.readsStarted);
+
+    resolver.failImage = new BaseChangedError('http://u/a.iso', 'ETag changed');
+    const busy = await app.fetch(new Request('http://x/iso/n.iso'));
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get('retry-after')).toBe('5');
+    expect((await json(busy)).error.code).toBe('BASE_CHANGED');
   });
 });

@@ -28,6 +28,8 @@ export interface FakeNodeOptions {
   readonly failAfterBytes?: number;
   readonly etag?: string;
   readonly lastModified?: Date;
+  /** Reads report these stats (as a reader over the block cache would). */
+  readonly stats?: { cacheHits: number; cacheMisses: number; upstreamBytes: number };
 }
 
 export class FakeResolver implements ImageResolver {
@@ -61,7 +63,7 @@ export class FakeResolver implements ImageResolver {
       etag: o.etag ?? `"base1-${node}"`,
       lastModified: o.lastModified ?? new Date(Date.UTC(2026, 0, 2, 3, 4, 5)),
       read(start: number, end: number, signal: AbortSignal) {
-        return (async function* () {
+        const gen = (async function* () {
           self.readsStarted += 1;
           let yielded = 0;
           try {
@@ -85,6 +87,7 @@ export class FakeResolver implements ImageResolver {
             self.readsFinished += 1;
           }
         })();
+        return o.stats ? Object.assign(gen, { stats: () => o.stats! }) : gen;
       },
     };
   }
