@@ -23,6 +23,7 @@ function specFiles(): { path: string; data: Uint8Array }[] {
     { path: '/loader/loader.conf', data: text('default fedora\n') },
     { path: '/README', data: text('upper-case 8.3 name: no long-name entries\n') },
     { path: '/empty', data: new Uint8Array(0) },
+    { path: '/EFI/Ünïcode ☃ name.txt', data: text('non-ASCII long name\n') },
   ];
   // Aliases of names alike (LONGNA~1 .. ~N) and a directory crossing clusters.
   for (let i = 0; i < 30; i++) files.push({ path: `/many/long name ${i}.txt`, data: text(`${i}\n`) });

@@ -12,7 +12,8 @@ const execFileAsync = promisify(execFile);
 export const FAT_TOOLS = ['mkfs.fat', 'fsck.fat', 'mcopy', 'mmd', 'mdel', 'mdir', 'mtype'] as const;
 
 // mtools refuses some geometries of plain image files unless told not to check them.
-const env = { ...process.env, MTOOLS_SKIP_CHECK: '1', MTOOLS_NO_VFAT: undefined };
+// UTF-8 so that mcopy stores non-ASCII long names as the right UTF-16 (mdir prints UTF-8 anyway).
+const env = { ...process.env, MTOOLS_SKIP_CHECK: '1', MTOOLS_NO_VFAT: undefined, LC_ALL: 'C.UTF-8' };
 
 async function tool(cmd: string, args: string[]): Promise<{ stdout: Buffer; stderr: string; code: number }> {
   try {
