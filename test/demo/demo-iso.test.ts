@@ -1,6 +1,7 @@
 // The demo base image: shaped like an ironic-python-agent ISO, deterministic, written once into
 // the data directory and reused. Read back with xorriso and mtools where present.
 
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -118,6 +119,20 @@ describe.skipIf(TOOLS.length > 0)(`the demo image read back by real tools${TOOLS
     expect(stdout).toMatch(/El Torito img path :\s+1\s+\/isolinux\/isolinux\.bin/);
     expect(stdout).toMatch(/El Torito boot img :\s+2\s+UEFI/);
     expect(stdout).toMatch(/El Torito img path :\s+2\s+\/boot\/grub\/efiboot\.img/);
+  });
+
+  it('opens in pycdlib and reads grub.cfg back by its Rock Ridge and Joliet paths', async () => {
+    const script = `import sys, io, pycdlib
+iso = pycdlib.PyCdlib()
+iso.open(sys.argv[1])
+for kind in ('rr_path', 'joliet_path'):
+    buf = io.BytesIO()
+    iso.get_file_from_iso_fp(buf, **{kind: '/boot/grub/grub.cfg'})
+    sys.stdout.write(buf.getvalue().decode())`;
+    const has = spawnSync('/usr/bin/python3', ['-c', 'import pycdlib']).status === 0;
+    if (!has) return; // pycdlib is optional here; the writer's own tests cover it in depth
+    const grub = decode(fileOf('/boot/grub/grub.cfg').data);
+    expect((await run('/usr/bin/python3', ['-c', script, isoPath])).stdout).toBe(grub + grub);
   });
 
   it('carries an EFI FAT image that fsck.fat accepts, with the same grub.cfg inside', async () => {
