@@ -28,8 +28,8 @@ export interface BootOptions {
 export type BootOutcome =
   /** /init printed the command line: the image booted. */
   | 'cmdline'
-  | 'no-bootable-device'
-  | 'boot-failed'
+  /** The firmware found nothing it could boot on the drive. */
+  | 'not-bootable'
   | 'kernel-panic'
   | 'grub-prompt'
   | 'grub-error'
@@ -63,8 +63,10 @@ const POLL_MS = 250;
  */
 const FAILURES: readonly [RegExp, BootOutcome][] = [
   [/Kernel panic/, 'kernel-panic'],
-  [/No bootable device/, 'no-bootable-device'],
-  [/Boot failed/, 'boot-failed'],
+  // SeaBIOS: "Boot failed: could not read the boot disk", then "No bootable device."
+  [/No bootable device|Boot failed/, 'not-bootable'],
+  // OVMF: the boot option of our drive did not load (it goes on to its shell, or waits for a key).
+  [/BdsDxe: failed to load|No bootable option or device was found/, 'not-bootable'],
   [/grub>/, 'grub-prompt'],
   [/grub rescue>/, 'grub-prompt'],
   // GRUB shows this after a menu entry's command failed (e.g. file not found).
