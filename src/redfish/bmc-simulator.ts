@@ -583,10 +583,12 @@ export function createBmcSimulator(options: BmcSimulatorOptions = {}): BmcSimula
     if (faultOf(c) === 'ignore') return done(c);
     if (faultOf(c) === 'task-fail') return done(c, 'Ejecting the media failed.');
     abortFetch(m);
-    if (m.inserted) m.ejects++;
+    if (m.inserted) {
+      m.ejects++;
+      log.info({ system: s.id, media: m.id, image: m.image }, 'media ejected');
+    }
     if (m.inserted && quirks.slowEjectGets > 0) m.ejectPendingGets = quirks.slowEjectGets;
     else clear(m);
-    log.info({ system: s.id, media: m.id }, 'media ejected');
     return done(c);
   }
 
