@@ -16,6 +16,9 @@ import type { Service } from '../service.js';
 /** What the server needs of the service (tests and the demo may pass their own). */
 export type ServingService = Pick<Service, 'resolver' | 'stats' | 'checkUpstreamAllowed' | 'validateEdits' | 'close'>;
 
+/** Sockets with no traffic either way for this long are closed. */
+export const SOCKET_IDLE_TIMEOUT_MS = 300_000;
+
 export interface ServerDeps {
   /** Default: the file store in config.dataDir (closed by close()). */
   readonly store?: NodeStore;
@@ -76,6 +79,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const server = createAdaptorServer({ fetch: app.fetch, hostname: config.host }) as Server;
   // BMCs hold a connection across many range requests; keep idle ones a little longer than Node's 5 s.
   server.keepAliveTimeout = 65_000;
+  // A client that stops reading holds a transfer (and its reader) forever otherwise; a BMC that
+  // reads slowly still moves bytes and never hits this.
+  server.setTimeout(SOCKET_IDLE_TIMEOUT_MS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {

@@ -165,7 +165,14 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps): Promise<Respons
   };
   const out = c.env?.outgoing;
   if (out && typeof out.writeHead === 'function') {
-    out.writeHead(status, headers);
+    try {
+      out.writeHead(status, headers);
+    } catch (err) {
+      // The socket went away between resolving the image and answering.
+      finish({ bytes: 0, outcome: 'aborted', error: err });
+      out.destroy();
+      return new Response(null, { headers: { [ALREADY_SENT]: 'true' } });
+    }
     void pipeToNode(out, image, pieces, abort, sink).then(finish);
     return new Response(null, { headers: { [ALREADY_SENT]: 'true' } });
   }
