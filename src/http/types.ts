@@ -10,7 +10,9 @@ export interface NodeImage {
   /**
    * Bytes [start, end] (inclusive) of the virtual image, in order, with backpressure (pull).
    * Cancelling the iteration frees upstream and file handles at once. May throw
-   * BaseChangedError or UpstreamError mid-stream.
+   * BaseChangedError or UpstreamError mid-stream. A yielded chunk belongs to the consumer: the
+   * reader must not reuse or mutate its memory afterwards (the socket may still be writing it).
+   * Must yield exactly end - start + 1 bytes; the HTTP layer fails the transfer otherwise.
    */
   read(start: number, end: number, signal: AbortSignal): ImageReadStream;
 }
