@@ -95,18 +95,41 @@ export function followChain(bytes: FatBytes, geo: FatGeometry, first: number, ma
   }
 }
 
+/**
+ * A fast reader of every entry of the active FAT as it is now: one bounds-checked copy of the
+ * table, then plain array reads (a FAT32 table of 65k+ entries is scanned in well under a
+ * millisecond, instead of one checked read per entry).
+ */
+function snapshot(bytes: FatBytes, geo: FatGeometry): (cluster: number) => number {
+  const start = geo.fatOffset + geo.activeFat * geo.fatSizeBytes;
+  const length = geo.fatType === 12 ? Math.ceil(((geo.clusterCount + 2) * 3) / 2) + 1 : (geo.clusterCount + 2) * (geo.fatType / 8);
+  const t = bytes.slice(start, Math.min(length, geo.fatSizeBytes));
+  if (geo.fatType === 12) {
+    return (c) => {
+      const at = c + (c >>> 1);
+      const pair = t[at]! | (t[at + 1]! << 8);
+      return c & 1 ? pair >>> 4 : pair & 0x0fff;
+    };
+  }
+  if (geo.fatType === 16) return (c) => t[2 * c]! | (t[2 * c + 1]! << 8);
+  return (c) => (t[4 * c]! | (t[4 * c + 1]! << 8) | (t[4 * c + 2]! << 16) | ((t[4 * c + 3]! & 0x0f) << 24)) >>> 0;
+}
+
 /** Free clusters counted in the active FAT. */
 export function countFreeClusters(bytes: FatBytes, geo: FatGeometry): number {
+  const entry = snapshot(bytes, geo);
   let free = 0;
-  for (let c = 2; c <= geo.clusterCount + 1; c++) if (getFatEntry(bytes, geo, c) === 0) free++;
+  for (let c = 2; c <= geo.clusterCount + 1; c++) if (entry(c) === 0) free++;
   return free;
 }
 
 /** The `count` lowest free clusters at or above `from`, or fewer when the FAT has fewer. */
 export function lowestFreeClusters(bytes: FatBytes, geo: FatGeometry, count: number, from = 2): number[] {
   const out: number[] = [];
+  if (count <= 0) return out;
+  const entry = snapshot(bytes, geo);
   for (let c = Math.max(2, from); c <= geo.clusterCount + 1 && out.length < count; c++) {
-    if (getFatEntry(bytes, geo, c) === 0) out.push(c);
+    if (entry(c) === 0) out.push(c);
   }
   return out;
 }
