@@ -150,5 +150,4 @@ for kind in ('rr_path', 'joliet_path'):
     const grub = decode(fileOf('/boot/grub/grub.cfg').data);
     expect((await run('/usr/bin/python3', ['-c', script, await ensureDemoIso(scratch.dir)])).stdout).toBe(grub + grub);
   });
-
 });
