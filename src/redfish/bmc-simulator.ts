@@ -611,6 +611,10 @@ export function createBmcSimulator(options: BmcSimulatorOptions = {}): BmcSimula
     fetches.set(m, entry);
   }
 
+  // Outside the Redfish tree and unauthenticated, for the demo and the wave benchmark when they
+  // run `isoproxy bmc-sim` as a separate process: systems, media and fetch progress (no tokens).
+  app.get('/bmc-sim/state', (c) => c.json({ profile: quirks.name, systems: state.systems }));
+
   app.notFound((c) => c.json(redfishError(404, 'Base.1.8.ResourceMissingAtURI', `The resource at ${c.req.path} was not found.`), 404));
   app.onError((err, c) => {
     log.error({ err: err.message }, 'simulator error');

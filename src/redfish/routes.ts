@@ -84,9 +84,30 @@ function fail(c: Context, err: unknown, log: Logger, node: string): Response {
   throw err;
 }
 
+/**
+ * Runs one operation at a time per BMC system: two conductors attaching the same machine at once
+ * would interleave eject/insert and leave either image in place.
+ */
+function serializer(): <T>(key: string, fn: () => Promise<T>) => Promise<T> {
+  const tails = new Map<string, Promise<unknown>>();
+  return async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    const prev = tails.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    tails.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (tails.get(key) === tail) tails.delete(key);
+    }
+  };
+}
+
 export function vmediaRoutes(deps: VmediaRoutesDeps): Hono {
   const log = deps.logger ?? pino({ level: 'silent' });
   const app = new Hono();
+  const serial = serializer();
+  const keyOf = (t: BmcTarget): string => `${bmcName(t.bmc)} ${t.systemId ?? ''}`;
 
   app.post('/nodes/:name/vmedia', async (c) => {
     const node = c.req.param('name');
@@ -95,7 +116,7 @@ export function vmediaRoutes(deps: VmediaRoutesDeps): Hono {
       const target = await readTarget(c, deps, log);
       const imageUrl = await deps.imageUrl(node);
       log.info({ node, bmc: bmcName(target.bmc), system: target.systemId ?? null }, 'attaching virtual media');
-      const result = await attach({ ...target, imageUrl });
+      const result = await serial(keyOf(target), () => attach({ ...target, imageUrl }));
       log.info({ node, bmc: result.bmc, system: result.system, media: result.virtualMedia, reset: result.resetType ?? null }, 'virtual media attached');
       return c.json({ node, ...result });
     } catch (err) {
@@ -109,7 +130,7 @@ export function vmediaRoutes(deps: VmediaRoutesDeps): Hono {
       if (!NODE_NAME.test(node)) throw new BadRequest('invalid node name');
       const target = await readTarget(c, deps, log);
       log.info({ node, bmc: bmcName(target.bmc), system: target.systemId ?? null }, 'detaching virtual media');
-      const result = await detach(target);
+      const result = await serial(keyOf(target), () => detach(target));
       return c.json({ node, ...result });
     } catch (err) {
       return fail(c, err, log, node);

@@ -59,6 +59,9 @@ describe('isoproxy attach and detach', () => {
       const base = ['--bmc', server!.url, '--username', 'admin', '--password-file', pwFile];
       expect(await attachRun([...base, '--node', 'node-4', '--proxy', 'http://10.0.0.1:8080/', '--boot-mode', 'uefi', '--reset'])).toBe(0);
       expect(out.at(-1)).toBe(`attached http://10.0.0.1:8080/iso/node-4.iso to system 1 on ${server!.url} (/redfish/v1/Managers/bmc1/VirtualMedia/CD1 by PATCH); boot once from Cd; reset On`);
+      const state = await (await fetch(`${server!.url}/bmc-sim/state`)).json() as { profile: string; systems: { vmedia: { id: string; image: string | null }[] }[] };
+      expect(state.profile).toBe('lenovo');
+      expect(state.systems[0]?.vmedia.find((m) => m.id === 'CD1')?.image).toBe('http://10.0.0.1:8080/iso/node-4.iso');
       expect(await detachRun([...base, '--node', 'node-4'])).toBe(0);
       expect(out.at(-1)).toBe(`detached system 1 on ${server!.url} (node node-4): ejected /redfish/v1/Managers/bmc1/VirtualMedia/CD1; boot override cleared`);
     } finally {

@@ -46,6 +46,16 @@ describe('vmedia routes', () => {
     expect(sim.system('2').vmedia[1]?.inserted).toBe(false);
   });
 
+  it('serialize concurrent attaches to the same system so the last one wins cleanly', async () => {
+    const finished: string[] = [];
+    const body = (node: string) => call('POST', node, { bmc: bmc.url, username: 'admin', password: 'password', systemId: '1' })
+      .then((r) => { finished.push(node); return r; });
+    const answers = await Promise.all([body('node-a'), body('node-b'), body('node-c')]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(sim.system('1').vmedia[1]?.image).toBe(`http://proxy.example:8080/iso/${finished.at(-1)}.iso`);
+    expect(sim.state.requests.filter((r) => r.path.endsWith('/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia')).map((r) => r.status)).toEqual([204, 204, 204]);
+  });
+
   it('answer 400 for a malformed request', async () => {
     expect((await call('POST', 'node-7', '{')).status).toBe(400);
     const res = await call('POST', 'node-7', { bmc: 'ftp://x', username: 'a', password: 'b' });
