@@ -94,6 +94,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const url = `http://${host}:${address.port}`;
   if (/:0$/.test(publicUrl)) publicUrl = publicUrl.replace(/:0$/, `:${address.port}`);
   logger.info({ url, publicUrl }, 'listening');
+  if (!isLoopbackHost(config.host) && /^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(publicUrl)) {
+    logger.warn({ publicUrl }, 'node URLs point at loopback, which BMCs cannot reach: set --public-url');
+  }
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
