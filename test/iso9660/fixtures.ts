@@ -23,7 +23,8 @@ export function payload(length: number, seed: number): Uint8Array {
 /**
  * A source tree: nested dirs, a name longer than Joliet's 64 characters, a tree 11 levels deep
  * (beyond ECMA-119's 8, so genisoimage relocates it under rr_moved), a symlink, empty files
- * (they share an LBA on xorriso images), a file spanning many sectors, and boot configs.
+ * (they share an LBA on xorriso images), a file spanning many sectors, boot configs, and a
+ * 250-character name (Rock Ridge NM split over entries).
  */
 export async function makeSourceTree(root: string): Promise<void> {
   const deep = join(root, 'a/b/c/d/e/f/g/h/i/j');
@@ -38,6 +39,8 @@ export async function makeSourceTree(root: string): Promise<void> {
   await writeFile(join(root, 'isolinux/isolinux.cfg'), 'default linux\nlabel linux\n  kernel /vmlinuz\n  append quiet\n');
   await writeFile(join(root, 'loader/entries/linux.conf'), 'title Linux\nlinux /vmlinuz\noptions quiet\n');
   await writeFile(join(root, `${'a-very-long-file-name-'.repeat(4)}that-joliet-truncates.txt`), 'long\n');
+  // 250 bytes: more than fits beside the other RR entries, so NM continues (in a CE area).
+  await writeFile(join(root, `${'n'.repeat(240)}-long.conf`), 'nm\n');
   await writeFile(join(root, 'empty1'), '');
   await writeFile(join(root, 'empty2'), '');
   await writeFile(join(root, 'big.bin'), payload(300_000, 7));
