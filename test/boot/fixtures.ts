@@ -3,11 +3,13 @@
 // installed), a busybox initramfs (initramfs.ts) and the five ISO layouts of issue 7
 // (layouts.ts). The cache directory is named by a hash of the recipe: the source text of the
 // builder files and the versions of the kernel package and of every tool used, so a change to
-// either rebuilds and an unchanged recipe costs nothing.
+// either rebuilds and an unchanged recipe costs nothing. Timestamps are pinned (SOURCE_DATE_EPOCH,
+// xorriso's file dates, mtimes of the files put into FAT images), so the same recipe gives the
+// same bytes, except grub-mkrescue's image: grub-mkrescue 2.06 stamps its own UUID from the clock.
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile, copyFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +51,8 @@ const TOOL_PACKAGES = ['xorriso', 'grub-common', 'grub-pc-bin', 'grub-efi-amd64-
 const BUILDER_FILES = ['fixtures.ts', 'layouts.ts', 'initramfs.ts'];
 /** Fixed timestamps in the ISOs and FAT images: same recipe, same bytes. */
 const SOURCE_DATE_EPOCH = '1700000000';
+/** xorriso takes volume dates from SOURCE_DATE_EPOCH but file dates only when told (=seconds). */
+const FILE_DATES = `=${SOURCE_DATE_EPOCH}`;
 const BUSYBOX = '/bin/busybox';
 
 export function missingFixtureTools(): string[] {
@@ -96,10 +100,19 @@ async function ensure(): Promise<BootFixtures> {
       if (!existsSync(manifestPath)) throw err;
       await rm(partial, { recursive: true, force: true });
     }
+    await pruneOtherRecipes(dir);
     return fixtures;
   } catch (err) {
     await rm(partial, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** Drops the fixtures of older recipes (about 80 MB each) once a new one is in place. */
+async function pruneOtherRecipes(current: string): Promise<void> {
+  const root = dirname(current);
+  for (const name of await readdir(root)) {
+    if (/^[0-9a-f]{16}$/.test(name) && join(root, name) !== current) await rm(join(root, name), { recursive: true, force: true });
   }
 }
 
@@ -231,6 +244,8 @@ async function buildFat(ctx: BuildContext, files: Readonly<Record<string, Source
   for (const path of Object.keys(files).sort()) {
     const local = await scratchPath(ctx, path.split('/').pop() ?? 'file');
     await materialize(ctx, files[path]!, local);
+    // mcopy -m keeps the local file's mtime: make it the fixed one.
+    await utimes(local, Number(SOURCE_DATE_EPOCH), Number(SOURCE_DATE_EPOCH));
     bytes += (await stat(local)).size;
     staged.push([path, local]);
   }
@@ -259,7 +274,7 @@ async function buildLayout(ctx: BuildContext, recipe: LayoutRecipe, iso: string)
   if (recipe.md5sums) await writeMd5sums(tree);
 
   if (recipe.mkrescue) {
-    await run('grub-mkrescue', ['-o', iso, '--fonts=', '--locales=', '--themes=', tree, '--', '-volid', recipe.volumeId], { env: toolEnv(), timeoutMs: 300_000 });
+    await run('grub-mkrescue', ['-o', iso, '--fonts=', '--locales=', '--themes=', tree, '--', '-volid', recipe.volumeId, '-volume_date', 'all_file_dates', FILE_DATES], { env: toolEnv(), timeoutMs: 300_000 });
     return;
   }
   const args = [...recipe.mkisofsArgs];
@@ -270,7 +285,7 @@ async function buildLayout(ctx: BuildContext, recipe: LayoutRecipe, iso: string)
     if (i < 0) throw new Error(`layout ${recipe.name}: appendedEsp without ESP_IMAGE in its arguments`);
     args[i] = esp;
   }
-  await run('xorriso', ['-as', 'mkisofs', '-o', iso, '-V', recipe.volumeId, ...args, tree], { env: toolEnv(), timeoutMs: 300_000 });
+  await run('xorriso', ['-as', 'mkisofs', '-o', iso, '-V', recipe.volumeId, '--set_all_file_dates', FILE_DATES, ...args, tree], { env: toolEnv(), timeoutMs: 300_000 });
 }
 
 /** md5sum.txt as Debian writes it: `<md5>  ./<path>` for every file, sorted by path. */
