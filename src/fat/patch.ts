@@ -14,7 +14,7 @@ import { clusterOffset, type FatGeometry } from './boot-sector.js';
 import { CowImage, type FatOverlay } from './cow-image.js';
 import { DIR_FIELDS } from './directory.js';
 import { countFreeClusters, endOfChain, followChain, lowestFreeClusters, setFatEntry } from './table.js';
-import { fileClusters, findFatFile, openFat, type FatFile, type FatVolume } from './volume.js';
+import { fileClusters, findInTree, listFatTree, openFat, type FatFile, type FatVolume } from './volume.js';
 
 // FSInfo fields (fatgen103 section 5).
 const FSI_LEAD_SIG = 0;
@@ -71,8 +71,9 @@ export function planFatWrites(image: Uint8Array, writes: readonly FatWrite[]): F
   const geo = vol.geometry;
   const cow = new CowImage(image, geo.bytesPerSector);
 
+  const tree = listFatTree(vol);
   const jobs: Job[] = writes.map((w, index) => {
-    const file = findFatFile(vol, w.path);
+    const file = findInTree(tree, w.path);
     if (!file) throw new NotFoundError(`no file ${w.path} in the FAT image`);
     return { index, file, data: w.data };
   });
@@ -107,6 +108,8 @@ function rewriteFile(vol: FatVolume, cow: CowImage, job: Job): FatWriteSummary {
   // fsck calls "too many clusters"); all of it belongs to this file.
   fileClusters(vol, cow, file); // checks that the chain covers the old size
   const chain = file.firstCluster >= 2 ? followChain(cow, geo, file.firstCluster) : [];
+  // A FAT directory entry holds the size in 32 bits.
+  if (data.length > 0xffffffff) throw new FatNoSpaceError(file.path, data.length, 0xffffffff);
   const needed = Math.ceil(data.length / cs);
 
   let clusters: number[];

@@ -99,11 +99,15 @@ function normalize(path: string): string {
  * name), or undefined.
  */
 export function findFatFile(vol: FatVolume, path: string): FatFile | undefined {
+  return findInTree(listFatTree(vol), path);
+}
+
+/** findFatFile over a listing already made (several look-ups, one walk). */
+export function findInTree(tree: readonly FatTreeEntry[], path: string): FatFile | undefined {
   const want = normalize(path).split('/').slice(1);
   if (want.length === 0) return undefined;
   // Match component by component so mixed long/short paths ('/EFI/BOOT/GRUB.CFG' or
   // '/efi/boot/grub.cfg') both work.
-  const tree = listFatTree(vol);
   const byParent = new Map<string, FatTreeEntry[]>();
   for (const e of tree) {
     const parent = e.path.slice(0, e.path.lastIndexOf('/'));
