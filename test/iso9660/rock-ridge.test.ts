@@ -1,0 +1,51 @@
+// Rock Ridge entry parsing on hand-made SUSP entries (RRIP 1.12 layouts).
+
+import { describe, expect, it } from 'vitest';
+import { BinaryView } from '../../src/binary.js';
+import { IsoFormatError } from '../../src/errors.js';
+import { parseRockRidge } from '../../src/iso9660/rock-ridge.js';
+import type { SuspEntry } from '../../src/iso9660/susp.js';
+
+let at = 1000;
+function entry(sig: string, data: number[]): SuspEntry {
+  const bytes = new Uint8Array([sig.charCodeAt(0), sig.charCodeAt(1), 4 + data.length, 1, ...data]);
+  const e = { signature: sig, version: 1, offset: at, bytes: new BinaryView(bytes, at) };
+  at += bytes.length;
+  return e;
+}
+const text = (s: string) => [...Buffer.from(s, 'utf8')];
+const both32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24, v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
+
+describe('parseRockRidge', () => {
+  it('joins NM entries flagged CONTINUE into one name and decodes UTF-8', () => {
+    const rr = parseRockRidge([entry('NM', [1, ...text('first-half-')]), entry('NM', [0, ...text('zweite Hälfte')])]);
+    expect(rr.name).toBe('first-half-zweite Hälfte');
+    expect(rr.present).toBe(true);
+  });
+
+  it('reads the PX mode and the CL, PL and RE relocation markers', () => {
+    const px = entry('PX', [...both32(0o120777), ...both32(1), ...both32(0), ...both32(0)]);
+    expect(parseRockRidge([px]).mode).toBe(0o120777);
+    expect(parseRockRidge([entry('CL', both32(1234))]).childLinkLba).toBe(1234);
+    expect(parseRockRidge([entry('PL', both32(20))]).parentLinkLba).toBe(20);
+    expect(parseRockRidge([entry('RE', [])]).relocated).toBe(true);
+  });
+
+  it('builds symlink targets from SL components: root, parent, continued names', () => {
+    const sl = entry('SL', [0, 0x08, 0, 0x04, 0, 0x01, 3, ...text('usr'), 0, 3, ...text('lib')]);
+    expect(parseRockRidge([sl]).symlink).toBe('/../usrlib');
+    const rel = entry('SL', [0, 0, 2, ...text('..'), 0, 4, ...text('file')]);
+    expect(parseRockRidge([rel]).symlink).toBe('../file');
+  });
+
+  it('rejects SL components and TF stamps that run past their entry, at the entry', () => {
+    const sl = entry('SL', [0, 0, 9, ...text('abc')]);
+    expect(() => parseRockRidge([sl])).toThrow(IsoFormatError);
+    const tf = entry('TF', [0x07, 1, 2, 3]);
+    expect(() => parseRockRidge([tf])).toThrow(expect.objectContaining({ structure: 'Rock Ridge TF entry', offset: tf.offset }));
+  });
+
+  it('ignores entries of other extensions', () => {
+    expect(parseRockRidge([entry('ZF', [1, 2, 3, 4])]).present).toBe(false);
+  });
+});
