@@ -2,6 +2,7 @@
 // transfer, and graceful shutdown letting a transfer finish.
 
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pseudoRandomBytes } from './fake-image.js';
 import { startTestServer, type TestServer } from './server.js';
@@ -91,6 +92,30 @@ describe('graceful shutdown', () => {
     expect(await received).toBe(8 * 1024 * 1024);
     await closed;
     await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('graceful shutdown past the deadline', () => {
+  it('closes a transfer that cannot finish once the deadline passes, running its reader\'s finally', async () => {
+    const s = await startTestServer({ shutdownDeadline: '300ms' });
+    s.resolver.add('huge', { size: 1024 * 1024 * 1024 });
+    const u = new URL(`${s.url}/iso/huge.iso`);
+    const sock = connect(Number(u.port), u.hostname, () => sock.write(`GET ${u.pathname} HTTP/1.1\r\nHost: x\r\n\r\n`));
+    const closedByServer = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+    sock.on('error', () => {});
+    // Read the first bytes, then stop reading: the transfer stalls on backpressure.
+    await new Promise<void>((resolve) => sock.once('data', () => {
+      sock.pause();
+      resolve();
+    }));
+    await vi.waitFor(() => expect(s.running.app.activeTransfers()).toBe(1));
+    await s.close();
+    // The server hung up: reading what was buffered ends in the close.
+    sock.resume();
+    await closedByServer;
+    await vi.waitFor(() => expect(s.resolver.readsFinished).toBe(s.resolver.readsStarted));
+    expect(s.running.app.activeTransfers()).toBe(0);
+    expect(s.logs.some((l) => l.msg === 'shutdown deadline passed; closing transfers')).toBe(true);
   });
 });
 

@@ -20,7 +20,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(options: { now?: () => Date; dataDir?: string } = {}): Promise<TestServer> {
+export async function startTestServer(options: { now?: () => Date; dataDir?: string; shutdownDeadline?: string } = {}): Promise<TestServer> {
   const resolver = new FakeResolver();
   const store = new MemoryNodeStore();
   const logs: Array<Record<string, unknown>> = [];
@@ -38,7 +38,7 @@ export async function startTestServer(options: { now?: () => Date; dataDir?: str
     },
     async close() {},
   };
-  const config = loadConfig(['--port', '0', '--data-dir', options.dataDir ?? '/nonexistent', '--admin-token', TOKEN, '--shutdown-deadline', '2s']);
+  const config = loadConfig(['--port', '0', '--data-dir', options.dataDir ?? '/nonexistent', '--admin-token', TOKEN, '--shutdown-deadline', options.shutdownDeadline ?? '2s']);
   const running = await startServer(config, { store, service, logger, ...(options.now ? { now: options.now } : {}) });
   return { running, url: running.url, resolver, store, logs, close: () => running.close() };
 }
