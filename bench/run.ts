@@ -1,0 +1,203 @@
+// `npm run bench` (issue 8): what isoproxy exists for, measured next to what it replaces.
+//   1. serving from a warm cache next to nginx (sendfile), patterns (a)-(d), alternating rounds;
+//   2. a deployment wave of N distinct nodes on a cold cache behind a throttled upstream;
+//   3. a cold node on a never-seen base (time to first byte, upstream bytes before it);
+//   4. per-node cost: patch sets (src/remaster directly) next to xorriso full remastering;
+// plus the index figures of issue 2 and, in a full run, bench/cache-bench.ts's cache-layer lines.
+// Prints a table, writes <out>/results.json and bench/RESULTS.md. Benchmarks state targets;
+// nothing here fails on a missed one — a miss is reported with the measured figure.
+//
+//   node dist/bench/run.js [--size-mib 1024] [--rounds 3] [--wave-nodes 200] [--wave-mib N]
+//        [--xorriso-nodes 10] [--patch-nodes 500] [--random-seconds 5] [--upstream-mbit 1000]
+//        [--out bench/out] [--results-md bench/RESULTS.md] [--no-cache-bench]
+//   BENCH_QUICK=1: a fast pass (64 MiB image, 1 round, 20 wave nodes, 2 xorriso nodes).
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, totalmem, release } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ensureBaseImage } from './base-image.js';
+import { execFileText, startIsoproxy, startNginx, type Server } from './procs.js';
+import { measureRemaster, xorrisoBaseline } from './remaster-bench.js';
+import { writeReport, type Results } from './report.js';
+import { bottleneck, measure, patterns, summarize, type PatternId, type Sample } from './serving-bench.js';
+import { MiB } from './stats.js';
+import { startThrottle } from './throttle.js';
+import { coldNode, deploymentWave, registerNode } from './wave-bench.js';
+import { nodeEdits } from './remaster-bench.js';
+
+const repo = resolve(import.meta.dirname, '../..');
+const quick = process.env.BENCH_QUICK === '1';
+
+const { values } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: quick ? '64' : '1024' },
+    rounds: { type: 'string', default: quick ? '1' : '3' },
+    'wave-nodes': { type: 'string', default: quick ? '20' : '200' },
+    'wave-mib': { type: 'string', default: '0' },
+    'xorriso-nodes': { type: 'string', default: quick ? '2' : '10' },
+    'patch-nodes': { type: 'string', default: quick ? '100' : '500' },
+    'random-seconds': { type: 'string', default: quick ? '2' : '5' },
+    concurrent: { type: 'string', default: '32' },
+    'upstream-mbit': { type: 'string', default: '1000' },
+    out: { type: 'string', default: join(repo, 'bench/out') },
+    'results-md': { type: 'string', default: join(repo, 'bench/RESULTS.md') },
+    'no-cache-bench': { type: 'boolean', default: quick },
+  },
+});
+
+const opt = {
+  sizeMiB: Number(values['size-mib']),
+  rounds: Number(values.rounds),
+  waveNodes: Number(values['wave-nodes']),
+  waveMiB: Number(values['wave-mib']),
+  xorrisoNodes: Number(values['xorriso-nodes']),
+  patchNodes: Number(values['patch-nodes']),
+  randomSeconds: Number(values['random-seconds']),
+  concurrent: Number(values.concurrent),
+  upstreamBytesPerSecond: (Number(values['upstream-mbit']) * 1e6) / 8,
+  out: resolve(values.out),
+  resultsMd: resolve(values['results-md']),
+  cacheBench: !values['no-cache-bench'],
+};
+
+const t0 = performance.now();
+const log = (line: string): void => console.log(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+
+function versionOf(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0]!.trim();
+}
+
+function machine(): Results['machine'] {
+  const c = cpus();
+  return {
+    cores: c.length,
+    cpuModel: c[0]?.model.trim() ?? 'unknown',
+    memoryBytes: totalmem(),
+    kernel: release(),
+    node: process.version,
+    nginx: versionOf('nginx', ['-v']),
+    xorriso: versionOf('xorriso', ['-version']),
+    date: new Date().toISOString(),
+  };
+}
+
+async function main(): Promise<void> {
+  await mkdir(opt.out, { recursive: true });
+  const clientBin = join(opt.out, 'client');
+  execFileSync('gcc', ['-O2', '-pthread', '-o', clientBin, join(repo, 'bench/client.c')]);
+  log(`options: ${JSON.stringify({ ...opt, out: relative(repo, opt.out) || '.', resultsMd: relative(repo, opt.resultsMd) })}${quick ? ' (BENCH_QUICK)' : ''}`);
+
+  const image = await ensureBaseImage(opt.out, opt.sizeMiB, log);
+  const results: Results = { machine: machine(), options: { ...opt, quick }, image: { path: relative(repo, image.path), bytes: image.sizeBytes, files: image.files }, notes: [] };
+
+  log(`indexing and ${opt.patchNodes} patch sets via src/remaster`);
+  const remastered = await measureRemaster(image, opt.patchNodes);
+  results.index = remastered.index;
+  results.patchSets = remastered.patchSets;
+
+  const scratch = join(opt.out, 'run');
+  await rm(scratch, { recursive: true, force: true });
+  await mkdir(join(scratch, 'www'), { recursive: true });
+  // nginx serves the base from a directory of its own (a hard link, so no copy and the same page cache).
+  execFileSync('ln', [image.path, join(scratch, 'www/base.iso')]);
+  const servers: Server[] = [];
+  let throttle: Awaited<ReturnType<typeof startThrottle>> | undefined;
+  try {
+    const machineCores = cpus().length;
+    const nginxWorkers = machineCores;
+    const nginx = await startNginx({ dir: join(scratch, 'nginx'), root: join(scratch, 'www'), workers: nginxWorkers });
+    servers.push(nginx);
+    const upstreamUrl = `http://127.0.0.1:${nginx.port}/base.iso`;
+
+    // 1. Warm-cache serving.
+    const iso = await startIsoproxy({ dir: join(scratch, 'warm'), allowUpstream: [`http://127.0.0.1:${nginx.port}/`], cacheBudget: `${Math.ceil(opt.sizeMiB * 1.5) + 64}MiB` });
+    servers.push(iso);
+    await registerNode(iso.port, 'bench-warm', upstreamUrl, nodeEdits(1));
+    const isoSize = Number((await fetch(`http://127.0.0.1:${iso.port}/iso/bench-warm.iso`, { method: 'HEAD' })).headers.get('content-length'));
+    log(`warming isoproxy's cache (one whole GET of ${isoSize} bytes)`);
+    const pats = patterns(opt.randomSeconds, opt.concurrent);
+    await measure(clientBin, iso, pats[0]!, '/iso/bench-warm.iso', isoSize);
+    await measure(clientBin, nginx, pats[0]!, '/base.iso', image.sizeBytes);
+    const samples = new Map<string, Sample[]>();
+    for (let r = 0; r < opt.rounds; r++) {
+      for (const def of pats) {
+        const order = r % 2 === 0 ? [nginx, iso] : [iso, nginx];
+        for (const server of order) {
+          const [path, size] = server === iso ? ['/iso/bench-warm.iso', isoSize] : ['/base.iso', image.sizeBytes];
+          const s = await measure(clientBin, server, def, path, size);
+          const key = `${def.id}/${server.name}`;
+          samples.set(key, [...(samples.get(key) ?? []), s]);
+          log(`round ${r + 1}/${opt.rounds} (${def.id}) ${server.name.padEnd(8)} ${(s.client.bytes / s.client.seconds / 1e9).toFixed(2)} GB/s, ${(s.client.requests / s.client.seconds).toFixed(0)} req/s, ${(s.serverCpuSeconds / (s.client.bytes / 1e9)).toFixed(3)} CPU s/GB`);
+        }
+      }
+    }
+    results.serving = pats.map((def) => {
+      const n = summarize(samples.get(`${def.id}/nginx`)!);
+      const i = summarize(samples.get(`${def.id}/isoproxy`)!);
+      // A single connection keeps one nginx worker busy; isoproxy serves on one event loop.
+      const conns = def.id === 'a' || def.id === 'b' ? 1 : def.id === 'c' ? opt.concurrent : 16;
+      return {
+        id: def.id as PatternId,
+        title: def.title,
+        nginx: n,
+        isoproxy: i,
+        ratio: i.gbPerSecond / n.gbPerSecond,
+        nginxBottleneck: bottleneck(n, Math.min(nginxWorkers, conns), machineCores),
+        isoproxyBottleneck: bottleneck(i, 1, machineCores),
+      };
+    });
+    const warmSample = await iso.sample();
+    results.servingPeakRssBytes = warmSample.hwmBytes;
+    await iso.stop();
+    servers.splice(servers.indexOf(iso), 1);
+
+    // 2 and 3: cold caches behind a throttled upstream.
+    throttle = await startThrottle(nginx.port, opt.upstreamBytesPerSecond);
+    const throttledUrl = `http://127.0.0.1:${throttle.port}/base.iso`;
+    log(`cold node on a never-seen base (${opt.rounds} rounds; upstream throttled to ${(opt.upstreamBytesPerSecond / 1e6).toFixed(0)} MB/s)`);
+    results.coldNode = await coldNode(scratch, throttle, throttledUrl, opt.rounds);
+    log(`cold node: PUT ${results.coldNode.putMs.toFixed(0)} ms, first byte ${results.coldNode.ttfbMs.toFixed(1)} ms after it`);
+
+    const limitBytes = opt.waveMiB > 0 ? opt.waveMiB * MiB : 0;
+    log(`deployment wave: ${opt.waveNodes} nodes, ${limitBytes ? `${opt.waveMiB} MiB + the last range` : 'whole image'} each`);
+    results.wave = await deploymentWave({ dir: scratch, clientBin, throttle, bootIso: throttledUrl, imageBytes: image.sizeBytes, nodes: opt.waveNodes, limitBytes, upstreamRate: opt.upstreamBytesPerSecond });
+    log(`wave: ${results.wave.totalSeconds.toFixed(1)} s, ${results.wave.aggregateGbPerSecond.toFixed(2)} GB/s, upstream ${(results.wave.upstreamBytesPerImage).toFixed(3)}x the image, peak RSS ${(results.wave.peakRssBytes / MiB).toFixed(0)} MiB`);
+  } finally {
+    await throttle?.close();
+    for (const s of servers) await s.stop();
+  }
+
+  // 4. Full remastering baseline.
+  if (opt.xorrisoNodes > 0) {
+    log(`xorriso full remaster of ${opt.xorrisoNodes} nodes`);
+    results.xorriso = await xorrisoBaseline(image, remastered, opt.xorrisoNodes, join(scratch, 'xorriso'));
+  }
+
+  // The cache layer on its own (bench/cache-bench.ts, another helper's), in full runs.
+  const cacheBench = join(import.meta.dirname, 'cache-bench.js');
+  if (opt.cacheBench && existsSync(cacheBench)) {
+    log('bench/cache-bench.ts (256 MiB, 1 round)');
+    try {
+      results.cacheBench = await execFileText(process.execPath, [cacheBench, '--size-mib', '256', '--rounds', '1', '--dir', join(scratch, 'cache-bench')], { timeoutMs: 300_000 });
+    } catch (err) {
+      results.notes.push(`cache-bench failed: ${(err as Error).message}`);
+    }
+  }
+
+  await rm(scratch, { recursive: true, force: true });
+  results.elapsedSeconds = (performance.now() - t0) / 1000;
+  await writeFile(join(opt.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const text = writeReport(results);
+  await writeFile(opt.resultsMd, text);
+  console.log(`\n${text}`);
+  log(`wrote ${relative(repo, join(opt.out, 'results.json'))} and ${relative(repo, opt.resultsMd)}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,85 @@
+// Serving from a warm cache, isoproxy (a node with edits) next to nginx serving the upstream file
+// with sendfile (issue 8, part 1). Four patterns, each driven by the C client (bench/client.c):
+//   (a) one whole-image GET;  (b) sequential 1 MiB ranges on one keep-alive connection;
+//   (c) 32 concurrent whole-image GETs;  (d) random 256 KiB ranges from 16 connections.
+// Rounds alternate which server goes first, so drift in the machine's load hits both alike.
+// Server CPU comes from /proc (all of isoproxy's threads; nginx's master and workers), the
+// client's from its own getrusage, so each row can say which side was the bottleneck.
+
+import type { ClientResult, Server } from './procs.js';
+import { runClient } from './procs.js';
+import { median, MiB } from './stats.js';
+
+export type PatternId = 'a' | 'b' | 'c' | 'd';
+
+export interface PatternDef {
+  readonly id: PatternId;
+  readonly title: string;
+  readonly mode: 'get' | 'seq' | 'rand';
+  readonly args: (path: string, size: number) => string[];
+}
+
+export function patterns(randomSeconds: number, concurrent: number): PatternDef[] {
+  return [
+    { id: 'a', title: 'one whole-image GET', mode: 'get', args: (p) => ['--conns', '1', '--path', p] },
+    { id: 'b', title: 'sequential 1 MiB ranges, one keep-alive connection', mode: 'seq', args: (p, s) => ['--path', p, '--size', String(s), '--chunk', String(MiB)] },
+    { id: 'c', title: `${concurrent} concurrent whole-image GETs`, mode: 'get', args: (p) => ['--conns', String(concurrent), '--path', p] },
+    { id: 'd', title: 'random 256 KiB ranges, 16 connections', mode: 'rand', args: (p, s) => ['--conns', '16', '--path', p, '--size', String(s), '--chunk', String(256 * 1024), '--seconds', String(randomSeconds)] },
+  ];
+}
+
+export interface Sample {
+  readonly client: ClientResult;
+  readonly serverCpuSeconds: number;
+}
+
+/** Runs one pattern against one server, with the server's CPU time over the run. */
+export async function measure(clientBin: string, server: Server, def: PatternDef, path: string, size: number): Promise<Sample> {
+  const before = await server.sample();
+  const client = await runClient(clientBin, def.mode, server.port, def.args(path, size));
+  const after = await server.sample();
+  return { client, serverCpuSeconds: after.cpuSeconds - before.cpuSeconds };
+}
+
+export interface PatternFigures {
+  readonly gbPerSecond: number;
+  readonly requestsPerSecond: number;
+  readonly msPerRequestP50: number;
+  readonly msPerRequestP99: number;
+  readonly ttfbMsP50: number;
+  readonly serverCpuSecondsPerGb: number;
+  /** Cores busy on average over the run. */
+  readonly serverCores: number;
+  readonly clientCores: number;
+  readonly rounds: number;
+}
+
+/** Medians over the rounds of each figure. */
+export function summarize(samples: readonly Sample[]): PatternFigures {
+  const m = (f: (s: Sample) => number) => median(samples.map(f));
+  return {
+    gbPerSecond: m((s) => s.client.bytes / s.client.seconds / 1e9),
+    requestsPerSecond: m((s) => s.client.requests / s.client.seconds),
+    msPerRequestP50: m((s) => s.client.latP50 * 1000),
+    msPerRequestP99: m((s) => s.client.latP99 * 1000),
+    ttfbMsP50: m((s) => s.client.ttfbP50 * 1000),
+    serverCpuSecondsPerGb: m((s) => s.serverCpuSeconds / (s.client.bytes / 1e9)),
+    serverCores: m((s) => s.serverCpuSeconds / s.client.seconds),
+    clientCores: m((s) => s.client.clientCpuSeconds / s.client.seconds),
+    rounds: samples.length,
+  };
+}
+
+/**
+ * Which side limited a run. The server's ceiling is its processes' cores (isoproxy: one event
+ * loop; nginx: one worker per connection, up to its worker count), the client's is one thread per
+ * connection, and both share the machine's cores.
+ */
+export function bottleneck(f: PatternFigures, serverMaxCores: number, machineCores: number): string {
+  const total = f.serverCores + f.clientCores;
+  const s = `server ${f.serverCores.toFixed(2)} / client ${f.clientCores.toFixed(2)} cores`;
+  if (total >= machineCores * 0.85) return `machine CPU (${s}; ${f.serverCores >= f.clientCores ? 'server' : 'client'} the larger share)`;
+  if (f.serverCores >= serverMaxCores * 0.85) return `server CPU (${s})`;
+  if (f.clientCores >= 0.85) return `client CPU (${s})`;
+  return `neither saturated: latency-bound (${s})`;
+}
