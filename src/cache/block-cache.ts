@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import { checkRange, type ByteSource } from '../byte-source.js';
+import { UpstreamError } from '../errors.js';
 import type { LoggerLike, UpstreamSource, UpstreamStats } from '../upstream/types.js';
 import { versionKey, type BaseVersion } from '../upstream/validator.js';
 import { blockFileName, isTempFileName, parseBlockFileName, parseVersionDirName, versionDirName } from './block-file.js';
@@ -535,12 +536,15 @@ class DiskBlockCache implements BlockCache {
     const start = index * this.blockSize;
     const promise = (async () => {
       this.counters.upstreamRequests++;
-      const out = Buffer.allocUnsafe(length);
+      // Allocated on the first byte: fetches queued behind a busy upstream hold no memory.
+      let out: Buffer | undefined;
       let pos = 0;
       for await (const chunk of state.upstream.stream(start, length, controller.signal)) {
+        out ??= Buffer.allocUnsafe(length);
         out.set(chunk, pos);
         pos += chunk.length;
       }
+      if (out === undefined || pos !== length) throw new UpstreamError('UPSTREAM_BAD_RANGE', state.upstream.version.url, `block ${index}: got ${pos} of ${length} bytes`);
       this.counters.upstreamBytes += length;
       return out;
     })();

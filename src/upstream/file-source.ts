@@ -85,7 +85,7 @@ export async function openFileUrl(url: string, allowedDirs: readonly string[]): 
   try {
     const st = await handle.stat({ bigint: true });
     if (!st.isFile()) throw forbidden(url, 'not a regular file');
-    return new LocalFileSource(url, handle, st);
+    return new LocalFileSource(new URL(url).href, handle, st);
   } catch (err) {
     await handle.close();
     throw err;

@@ -410,12 +410,17 @@ export async function openHttpSource(url: string, options: HttpSourceOptions = {
   const ownsDispatcher = options.dispatcher === undefined;
   const dispatcher = options.dispatcher ?? createUpstreamAgent({ connectTimeoutMs: opts.connectTimeoutMs });
   try {
-    let probe = await withRetries(url, opts, () => probeHead(dispatcher, url, opts));
-    if (probe === undefined || probe.supportsRanges === undefined) {
-      // HEAD refused, without a length, or silent about Range: one tiny Range GET tells all.
-      const viaGet = await withRetries(url, opts, () => probeGet(dispatcher, probe?.url ?? url, opts));
-      if (probe !== undefined && viaGet.size !== probe.size) throw new BaseChangedError(url, `HEAD said ${probe.size} bytes, GET said ${viaGet.size}`);
-      probe = viaGet;
+    // A one-byte Range GET first: it tells size (Content-Range), validator and Range support in
+    // one request. HEAD only where that fails: undici closes the connection after every HEAD
+    // (undici#258), and in practice the pool then kept opening new connections.
+    let probe: Probe;
+    try {
+      probe = await withRetries(url, opts, () => probeGet(dispatcher, url, opts));
+    } catch (err) {
+      if (!(err instanceof UpstreamError) || err.code !== 'UPSTREAM_STATUS' || err.status === undefined || err.status >= 500) throw err;
+      const viaHead = await withRetries(url, opts, () => probeHead(dispatcher, url, opts));
+      if (viaHead === undefined) throw err;
+      probe = viaHead;
     }
     const version: BaseVersion = {
       url,

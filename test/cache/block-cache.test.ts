@@ -21,8 +21,15 @@ let scratch: { dir: string; cleanup: () => Promise<void> };
 let n = 0;
 const opened: BlockCache[] = [];
 
-async function newCache(options: { dir?: string; budgetBytes?: number; logger?: LoggerLike; readaheadBlocks?: number } = {}) {
-  const cache = await createBlockCache({ dir: options.dir ?? join(scratch.dir, `c${n++}`), budgetBytes: options.budgetBytes ?? 64 * MiB, blockSize: MiB, readaheadBlocks: options.readaheadBlocks ?? 2, logger: options.logger });
+async function newCache(options: { dir?: string; budgetBytes?: number; logger?: LoggerLike; readaheadBlocks?: number; chunkBytes?: number } = {}) {
+  const cache = await createBlockCache({
+    dir: options.dir ?? join(scratch.dir, `c${n++}`),
+    budgetBytes: options.budgetBytes ?? 64 * MiB,
+    blockSize: MiB,
+    readaheadBlocks: options.readaheadBlocks ?? 2,
+    chunkBytes: options.chunkBytes ?? 256 * 1024,
+    logger: options.logger,
+  });
   opened.push(cache);
   return cache;
 }
@@ -119,6 +126,23 @@ describe('block cache', () => {
     await cache.close();
     const onDisk = (await blockFiles(dir)).reduce((s, f) => s + f.size, 0);
     expect(onDisk).toBeLessThanOrEqual(budget);
+  });
+
+  it('serves exact bytes to a reader in the middle of a block the budget evicts', async () => {
+    const cache = await newCache({ budgetBytes: 2 * MiB, chunkBytes: 64 * 1024, readaheadBlocks: 0 });
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    await src.read(0, MiB);
+    await cache.flush();
+    const it = src.stream(0, MiB)[Symbol.asyncIterator]();
+    const first = await it.next(); // block 0 is open on disk now
+    for (let b = 1; b <= 3; b++) await src.read(b * MiB, 10);
+    await cache.flush();
+    expect(cache.stats().evictions).toBeGreaterThan(0);
+    const rest = await collect({ [Symbol.asyncIterator]: () => it });
+    const all = new Uint8Array(MiB);
+    all.set(first.value!, 0);
+    all.set(rest, first.value!.length);
+    expect(sha256(all)).toBe(sha256(IMAGE.subarray(0, MiB)));
   });
 
   it('serves a warm cache after a restart without upstream range requests', async () => {

@@ -27,6 +27,8 @@ export interface Misbehaviour {
   slowHeadersMs?: number;
   /** Answer 405 to HEAD. */
   refuseHead?: boolean;
+  /** Answer this status to the one-byte probe `Range: bytes=0-0`. */
+  probeStatus?: number;
   /** Shift the Content-Range start by this much (a broken proxy). */
   lieContentRangeBy?: number;
   /** Send the body slowly: this many ms between 64 KiB pieces (lets aborts land mid-body). */
@@ -40,11 +42,13 @@ export interface FixtureServer {
   /** Sockets the server saw close. */
   readonly closedSockets: () => number;
   readonly openSockets: () => number;
+  /** Connections accepted so far. */
+  readonly connections: () => number;
   readonly misbehave: Misbehaviour;
   /** Replaces the image (a new version: new ETag and Last-Modified). */
   setContent(bytes: Uint8Array, lastModified?: Date): void;
   readonly etag: () => string;
-  /** GETs that carried a Range header. */
+  /** GETs that carried a Range header, except the 1-byte probe sent when a source opens. */
   rangeGets(): LoggedRequest[];
   /** Resolves once a socket closes after this call. */
   nextSocketClose(): Promise<void>;
@@ -95,6 +99,7 @@ export async function startFixtureServer(initial: Uint8Array, options: { redirec
   const misbehave: Misbehaviour = {};
   const sockets = new Set<Socket>();
   let closed = 0;
+  let accepted = 0;
   let closeWaiters: (() => void)[] = [];
   const redirectHops = options.redirectHops ?? 0;
 
@@ -107,6 +112,11 @@ export async function startFixtureServer(initial: Uint8Array, options: { redirec
       misbehave.fail503Count--;
       entry.status = 503;
       res.writeHead(503, { 'content-length': '0' }).end();
+      return;
+    }
+    if (misbehave.probeStatus !== undefined && req.headers.range === 'bytes=0-0') {
+      entry.status = misbehave.probeStatus;
+      res.writeHead(misbehave.probeStatus, { 'content-length': '0' }).end();
       return;
     }
     if (req.method === 'HEAD' && misbehave.refuseHead) {
@@ -184,6 +194,7 @@ export async function startFixtureServer(initial: Uint8Array, options: { redirec
   server.keepAliveTimeout = 10_000;
   server.on('connection', (s: Socket) => {
     sockets.add(s);
+    accepted++;
     s.on('close', () => {
       sockets.delete(s);
       closed++;
@@ -201,6 +212,7 @@ export async function startFixtureServer(initial: Uint8Array, options: { redirec
     misbehave,
     closedSockets: () => closed,
     openSockets: () => sockets.size,
+    connections: () => accepted,
     setContent(bytes, lm) {
       content = bytes;
       version++;
@@ -208,7 +220,7 @@ export async function startFixtureServer(initial: Uint8Array, options: { redirec
       etag = `"v${version}-${sha256(content).slice(0, 16)}"`;
     },
     etag: () => etag,
-    rangeGets: () => log.filter((e) => e.method === 'GET' && e.range !== undefined),
+    rangeGets: () => log.filter((e) => e.method === 'GET' && e.range !== undefined && e.range !== 'bytes=0-0'),
     nextSocketClose: () => new Promise<void>((r) => closeWaiters.push(r)),
     async close() {
       for (const s of sockets) s.destroy();

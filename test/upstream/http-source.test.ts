@@ -24,21 +24,27 @@ afterAll(async () => {
 });
 
 describe('openHttpSource', () => {
-  it('learns size, ETag and Last-Modified from one HEAD', async () => {
+  it('learns size, ETag, Last-Modified and Range support from one 1-byte GET', async () => {
     const src = await openHttpSource(server.url, fast);
     expect(src.size).toBe(IMAGE.length);
     expect(src.version.etag).toBe(server.etag());
     expect(src.version.lastModified).toBeDefined();
     expect(src.supportsRanges).toBe(true);
-    expect(server.log.map((e) => e.method)).toEqual(['HEAD']);
+    expect(server.log.map((e) => `${e.method} ${e.range ?? ''}`)).toEqual(['GET bytes=0-0']);
   });
 
-  it('falls back to GET bytes=0-0 when HEAD is refused', async () => {
-    server.misbehave.refuseHead = true;
+  it('falls back to HEAD when the 1-byte probe is refused', async () => {
+    server.misbehave.probeStatus = 403;
     const src = await openHttpSource(server.url, fast);
     expect(src.size).toBe(IMAGE.length);
     expect(src.supportsRanges).toBe(true);
-    expect(server.log.map((e) => `${e.method} ${e.range ?? ''}`)).toEqual(['HEAD ', 'GET bytes=0-0']);
+    expect(server.log.map((e) => `${e.method} ${e.range ?? ''}`)).toEqual(['GET bytes=0-0', 'HEAD ']);
+  });
+
+  it('works with an upstream that refuses HEAD', async () => {
+    server.misbehave.refuseHead = true;
+    const src = await openHttpSource(server.url, fast);
+    expect(sha256(await src.read(7, 70))).toBe(sha256(IMAGE.subarray(7, 77)));
   });
 
   it('returns the exact bytes of sequential and random ranges', async () => {
@@ -49,6 +55,13 @@ describe('openHttpSource', () => {
     }
     // Every range GET carried the validator.
     expect(server.rangeGets().every((e) => e.ifRange === server.etag())).toBe(true);
+  });
+
+  it('reuses one keep-alive connection for sequential range reads', async () => {
+    const src = await openHttpSource(server.url, fast);
+    const before = server.connections();
+    for (let i = 0; i < 5; i++) await src.read(i * 1000, 1000);
+    expect(server.connections() - before).toBeLessThanOrEqual(1);
   });
 
   it('continues from the byte already received after a reset mid-stream', async () => {

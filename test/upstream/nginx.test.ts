@@ -63,7 +63,7 @@ describe.skipIf(missing.length > 0)('upstream served by nginx', () => {
       `error_log ${join(scratch.dir, 'error.log')};`,
       'events { worker_connections 128; }',
       'http {',
-      "  log_format ranges '$request_method $status $http_range';",
+      "  log_format ranges '$request_method $status $http_range conn=$connection n=$connection_requests';",
       `  access_log ${join(scratch.dir, 'access.log')} ranges;`,
       `  client_body_temp_path ${t}; proxy_temp_path ${t}; fastcgi_temp_path ${t}; uwsgi_temp_path ${t}; scgi_temp_path ${t};`,
       '  sendfile on;',
@@ -105,6 +105,15 @@ describe.skipIf(missing.length > 0)('upstream served by nginx', () => {
     expect(src.version.etag).toMatch(/^"/);
     expect(sha256(await collect(src.stream(0, IMAGE.length)))).toBe(sha256(IMAGE));
     expect(sha256(await src.read(MiB - 3, 2 * MiB))).toBe(sha256(IMAGE.subarray(MiB - 3, 3 * MiB - 3)));
+  });
+
+  it('reuses keep-alive connections for sequential reads', async () => {
+    const src = await openHttpSource(url, { dispatcher: agent });
+    const before = (await accessLog()).length;
+    for (let i = 0; i < 6; i++) await src.read(i * 1000, 1000);
+    const lines = (await accessLog()).slice(before);
+    // nginx counts requests per connection: some connection served more than one of them.
+    expect(lines.some((l) => /n=([2-9]|\d\d+)$/.test(l))).toBe(true);
   });
 
   it('fills the block cache with one request per block under 20 concurrent readers', async () => {
