@@ -77,6 +77,9 @@ function mergeFiles(trees: readonly WalkedTree[]): { files: MutableFile[]; owner
         claimed.add(match);
         match.paths.push({ tree: wf.tree, path: wf.path });
         match.records.push(...wf.records);
+        // Hidden in any tree (genisoimage -hidden sets the bit in the ISO 9660 tree only).
+        match.hidden ||= wf.hidden || wf.associated;
+        if (match.mode === undefined && wf.mode !== undefined) match.mode = wf.mode;
         owner.set(wf, match);
         continue;
       }

@@ -2,7 +2,7 @@
 // reader's file list (paths, sizes) and contents must equal what xorriso itself reports.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openFileSource, type FileSource } from '../../src/byte-source.js';
 import { buildIndex, findFile, readFileBytes } from '../../src/iso9660/index.js';
@@ -122,6 +122,17 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
     expect(findFile(idx, '/boot/grub/grub.cfg')?.size).toBe(14);
   });
 
+  it('marks a file hidden when any tree sets its existence bit', async () => {
+    const src = join(dir, 'hidden');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'secret.txt'), 'hidden\n');
+    await writeFile(join(src, 'visible.txt'), 'shown\n');
+    const iso = join(dir, 'hidden.iso');
+    await run('genisoimage', ['-quiet', '-J', '-hidden', 'secret.txt', '-o', iso, src]);
+    const idx = await expectSameAsXorriso(iso, 'hidden');
+    expect(idx.files.map((f) => [f.path, f.hidden])).toEqual([['/secret.txt', true], ['/visible.txt', false]]);
+  });
+
   it('reads the ISO 9660:1999 tree of a genisoimage level-4 image', async () => {
     const iso = join(dir, 'level4.iso');
     await run('genisoimage', ['-quiet', '-iso-level', '4', '-o', iso, join(tree, 'boot')]);
@@ -182,6 +193,29 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
     expect(joined.extents).toEqual([a.extents[0], b.extents[0]]);
     expect(joined.records.map((r) => r.extentIndex)).toEqual([0, 1]);
   });
+
+  // Opt-in (about 20 s and a 4 GiB sparse image): a file over 4 GiB, which xorriso -iso-level 3
+  // splits into a real multi-extent file. ISOPROXY_TEST_HUGE=1 npx vitest run test/iso9660/index.test.ts
+  it.skipIf(!process.env.ISOPROXY_TEST_HUGE || missingTools('dd', 'truncate').length > 0)('joins the extents of a real file larger than 4 GiB', async () => {
+    const src = join(dir, 'huge');
+    await mkdir(src, { recursive: true });
+    const size = 2 ** 32 + 12;
+    await run('truncate', ['-s', String(size), join(src, 'huge.bin')]);
+    const fh = await open(join(src, 'huge.bin'), 'r+');
+    await fh.write(Buffer.from('TAILMARK'), 0, 8, size - 8);
+    await fh.close();
+    const iso = join(dir, 'huge.iso');
+    await run('sh', ['-c', 'xorriso -as mkisofs -R -J -iso-level 3 -o - "$1" 2>/dev/null | dd of="$2" bs=1M conv=sparse 2>/dev/null', 'sh', src, iso], { timeoutMs: 600_000 });
+    const { idx, src: source } = await index(iso);
+    const listed = await xorrisoList(iso);
+    const huge = idx.files.find((f) => f.path === '/huge.bin')!;
+    expect(huge.size).toBe(listed.find((e) => e.path === '/huge.bin')!.size);
+    expect(huge.extents.length).toBeGreaterThan(1);
+    expect(huge.records.filter((r) => r.tree === 'joliet').map((r) => r.extentIndex)).toEqual(huge.extents.map((_, i) => i));
+    const last = huge.extents.at(-1)!;
+    const tail = await source.read(last.lba * 2048 + last.lengthBytes - 8, 8);
+    expect(Buffer.from(tail).toString()).toBe('TAILMARK');
+  }, 600_000);
 
   it.skipIf(missingTools('grub-mkrescue').length > 0)('lists the same files as xorriso for grub-mkrescue output', async () => {
     const iso = join(dir, 'rescue.iso');
