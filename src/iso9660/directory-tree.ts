@@ -86,6 +86,7 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
   const files: WalkedFile[] = [];
   const directories: WalkedDirectory[] = [];
   const visited = new Set<number>();
+  const reRecords: { lba: number; ref: DirectoryRecordRef }[] = [];
 
   const readExtent = async (lba: number, lengthBytes: number, pointerOffset: number): Promise<DirectoryRecord[]> => {
     if (lengthBytes > limits.maxDirectoryBytes) {
@@ -138,7 +139,12 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
       if (pending && (pending.name !== name)) {
         throw new IsoFormatError('directory record', rec.offset, `multi-extent file ${JSON.stringify(pending.name)} ends without its final record`);
       }
-      if (rr?.relocated) continue; // RRIP 4.1.5.2: listed at its real place through the CL record
+      if (rr?.relocated) {
+        // RRIP 4.1.5.2: listed at its real place through the CL record; its RE record still
+        // points at the directory, so it belongs to that directory's records.
+        reRecords.push({ lba: rec.lba, ref: ref(0) });
+        continue;
+      }
       if (rr?.childLinkLba !== undefined) {
         // RRIP 4.1.5.1: this record stands for the directory at the child link.
         if (depth + 1 > limits.maxDepth) throw new LimitExceededError('directory depth', rec.offset, `deeper than ${limits.maxDepth}`);
@@ -186,5 +192,6 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
     }
   };
   await walk(rootRecords, '/', 0);
+  for (const { lba, ref } of reRecords) directories.find((d) => d.extent.lba === lba)?.records.push(ref);
   return { kind, rockRidge, suspSkip, files, directories };
 }
