@@ -3,7 +3,7 @@
 // nothing here asserts a time. Prints one line per measurement (median of the rounds) with GB/s
 // and CPU seconds per GB.
 //
-//   node dist/bench/cache-bench.js [--size-mib 1024] [--rounds 3] [--chunk-kib 512] [--in-flight 3]
+//   node dist/bench/cache-bench.js [--size-mib 1024] [--rounds 3] [--chunk-kib 1024] [--in-flight 2]
 //                                  [--block-mib 2] [--streams 4] [--dir /tmp/...]
 
 import { randomBytes } from 'node:crypto';
@@ -21,8 +21,8 @@ const { values } = parseArgs({
   options: {
     'size-mib': { type: 'string', default: '1024' },
     rounds: { type: 'string', default: '3' },
-    'chunk-kib': { type: 'string', default: '512' },
-    'in-flight': { type: 'string', default: '3' },
+    'chunk-kib': { type: 'string', default: '1024' },
+    'in-flight': { type: 'string', default: '2' },
     'block-mib': { type: 'string', default: '2' },
     streams: { type: 'string', default: '4' },
     dir: { type: 'string' },

@@ -470,13 +470,11 @@ class DiskBlockCache implements BlockCache {
   }
 
   private dropBlock(block: Block, why: string): void {
+    // Evicted meanwhile (its file unlinked by dispose): an ordinary race, not corruption.
+    if (this.lru.peek(block.key) !== block) return;
     this.counters.errors++;
     this.logger?.warn({ path: block.path, why }, 'dropping cached block; it will be fetched again');
-    if (this.lru.peek(block.key) === block) this.lru.delete(block.key); // dispose unlinks it
-    else {
-      this.fds.forget(block.path);
-      unlink(block.path).catch(() => {});
-    }
+    this.lru.delete(block.key); // dispose closes and unlinks it
   }
 
   // ---- fetching ----

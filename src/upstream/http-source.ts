@@ -47,7 +47,7 @@ export function createUpstreamAgent(options: { connectTimeoutMs?: number; connec
     connect: { timeout: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs },
     connections: options.connectionsPerOrigin ?? 16,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
-    // Our own retry loop owns retries; undici must not replay requests behind our back.
+    // One request at a time per connection: a reset then costs one request, not a pipeline.
     pipelining: 1,
   });
 }
