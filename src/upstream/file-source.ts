@@ -111,8 +111,11 @@ class LocalFileSource implements UpstreamSource {
     };
   }
 
+  private closed = false;
+
   /** The file still is the version we opened (one fstat per read call, not per chunk). */
   private async checkUnchanged(): Promise<void> {
+    if (this.closed) throw new UpstreamError('UPSTREAM_CLOSED', this.url, 'the source was closed');
     const now = await this.handle.stat({ bigint: true });
     if (!sameFile(now, this.opened) || now.size !== this.opened.size || now.mtimeNs !== this.opened.mtimeNs) {
       throw new BaseChangedError(this.url, 'the file changed since it was opened');
@@ -154,6 +157,8 @@ class LocalFileSource implements UpstreamSource {
   }
 
   close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
     return this.handle.close();
   }
 }

@@ -69,6 +69,13 @@ describe('openFileUrl', () => {
     expect(await code(openFileUrl(url(join(outside, 'other.iso')), [join(scratch.dir, 'sec')]))).toBe('UPSTREAM_FORBIDDEN');
   });
 
+  it('fails reads after close with UPSTREAM_CLOSED', async () => {
+    const src = await openFileUrl(url(join(allowed, 'base.iso')), [allowed]);
+    await src.close();
+    expect(await code(src.read(0, 10))).toBe('UPSTREAM_CLOSED');
+    await src.close(); // twice is fine
+  });
+
   it('reports a missing file with status 404', async () => {
     const err = await openFileUrl(url(join(allowed, 'nope.iso')), [allowed]).catch((e: unknown) => e);
     expect((err as UpstreamError).status).toBe(404);
