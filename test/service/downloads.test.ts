@@ -5,16 +5,21 @@
 // each compared by sha256 with the image `isoproxy materialize` writes for the same edits, then
 // opened by xorriso to see the node's parameters in its boot configs.
 
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { missingTools, run, scratchDir } from '../helpers/tools.js';
 import { debianLike, rhelLike, zeroSlack, type Layout } from '../remaster/fixtures.js';
 import { startFixtureServer, type FixtureServer } from '../upstream/fixture-server.js';
+import { startNginx, type Nginx } from './nginx.js';
 import { downloadByRanges, expectedImage, getRange, MiB, seeded, sha256, startProxy, type Proxy } from './harness.js';
 
 const missing = missingTools('xorriso', 'mkfs.fat', 'mcopy', 'mtype', 'curl');
+const noNginx = missingTools('nginx').length > 0;
+if (noNginx) console.warn('skipping the nginx upstream test: nginx is missing');
+const noNbd = missingTools('nbdkit', 'nbdcopy').length > 0;
+if (noNbd) console.warn('skipping the nbdcopy test: nbdkit or nbdcopy is missing');
 
 interface Case {
   readonly build: (dir: string) => Promise<Layout>;
@@ -52,6 +57,7 @@ async function checkConfigs(image: string, c: Case, node: string, dir: string): 
 describe.skipIf(missing.length > 0)(`downloads through the whole service${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let proxy: Proxy;
+  let nginx: Nginx | undefined;
   const upstreams = new Map<string, FixtureServer>();
   const isos = new Map<string, string>();
   const expected = new Map<string, Buffer>();
@@ -67,15 +73,27 @@ describe.skipIf(missing.length > 0)(`downloads through the whole service${missin
       allow.push(`${up.origin}/`);
       expected.set(name, await expectedImage(layout.iso, editsFor(name), join(scratch.dir, `${name}.expected.iso`)));
     }
+    if (!noNginx) {
+      // The Debian-like ISO once more, behind nginx, for a node of its own.
+      const www = join(scratch.dir, 'www');
+      await mkdir(www);
+      await copyFile(isos.get('debian-like')!, join(www, 'debian.iso'));
+      nginx = await startNginx(scratch.dir, www);
+      allow.push(`${nginx.origin}/`);
+      expected.set('via-nginx', await expectedImage(isos.get('debian-like')!, editsFor('via-nginx'), join(scratch.dir, 'via-nginx.expected.iso')));
+    }
     proxy = await startProxy({ dir: scratch.dir, allow });
-    for (const name of Object.keys(CASES)) {
-      const res = await proxy.putNode(name, { bootIso: upstreams.get(name)!.url, edits: editsFor(name) });
+    const nodes: Array<[string, string]> = Object.keys(CASES).map((name) => [name, upstreams.get(name)!.url]);
+    if (nginx) nodes.push(['via-nginx', `${nginx.origin}/debian.iso`]);
+    for (const [name, bootIso] of nodes) {
+      const res = await proxy.putNode(name, { bootIso, edits: editsFor(name) });
       expect(res.status, await res.clone().text()).toBe(201);
     }
   });
 
   afterAll(async () => {
     await proxy?.close();
+    await nginx?.close();
     for (const up of upstreams.values()) await up.close();
     await scratch?.cleanup();
   });
@@ -116,10 +134,29 @@ describe.skipIf(missing.length > 0)(`downloads through the whole service${missin
     });
   }
 
-  it.skipIf(missingTools('nbdkit', 'nbdcopy').length > 0)('is copied byte-identical by nbdkit\'s curl plugin and nbdcopy (the OpenBMC virtual media client)', async () => {
+  it.skipIf(noNbd)('is copied byte-identical by nbdkit\'s curl plugin and nbdcopy (the OpenBMC virtual media client)', async () => {
     const name = 'debian-like';
     const out = join(scratch.dir, 'nbdcopy.img');
     await run('nbdkit', ['-U', '-', 'curl', `url=${proxy.imageUrl(name)}`, '--run', `nbdcopy "$uri" ${out}`], { timeoutMs: 60_000 });
     expect(sha256(await readFile(out))).toBe(sha256(expected.get(name)!));
+  });
+
+  it.skipIf(noNginx)('serves a node whose base is behind nginx, by curl, ranges and nbdcopy, reading each byte from nginx once', async () => {
+    const want = expected.get('via-nginx')!;
+    const out = join(scratch.dir, 'via-nginx.curl.iso');
+    await run('curl', ['-sS', '-f', '-o', out, proxy.imageUrl('via-nginx')]);
+    expect(sha256(await readFile(out))).toBe(sha256(want));
+    expect(sha256(await downloadByRanges(proxy.imageUrl('via-nginx'), want.length, MiB))).toBe(sha256(want));
+    if (!noNbd) {
+      const nbdOut = join(scratch.dir, 'via-nginx.nbd.img');
+      await run('nbdkit', ['-U', '-', 'curl', `url=${proxy.imageUrl('via-nginx')}`, '--run', `nbdcopy "$uri" ${nbdOut}`], { timeoutMs: 60_000 });
+      expect(sha256(await readFile(nbdOut))).toBe(sha256(want));
+    }
+    await checkConfigs(out, CASES['debian-like']!, 'via-nginx', scratch.dir);
+    // Every GET nginx answered was a partial one, and no 1 MiB block was asked twice: the cache served the rest.
+    const gets = (await nginx!.log()).filter((e) => e.method === 'GET');
+    expect(gets.every((e) => e.status === 206)).toBe(true);
+    const blockRanges = gets.map((e) => e.range).filter((r) => r !== 'bytes=0-0');
+    expect(new Set(blockRanges).size).toBe(blockRanges.length);
   });
 });
