@@ -2,7 +2,7 @@
 // builder says what the image exists to exercise. Callers skip when a tool is missing.
 
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, symlink, writeFile, lstat, copyFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../helpers/tools.js';
 
@@ -97,4 +97,3 @@ export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export { copyFile };
