@@ -87,12 +87,14 @@ async function makeEfiImage(path: string, scratch: string): Promise<void> {
   await rm(path, { force: true });
   await execFileText('mkfs.fat', ['-C', '-n', 'EFIBOOT', '-i', '12345678', path, '4096']);
   await execFileText('mmd', ['-i', path, '::/EFI', '::/EFI/BOOT']);
-  const g = join(scratch, 'efi-grub.cfg');
+  const g = join(scratch, '.efi-grub.cfg');
   await writeFile(g, grubCfg);
   await execFileText('mcopy', ['-i', path, g, '::/EFI/BOOT/grub.cfg']);
-  const e = join(scratch, 'efi-bootx64');
+  const e = join(scratch, '.efi-bootx64');
   await writePayload(e, 900 * 1024, 'bootx64');
   await execFileText('mcopy', ['-i', path, e, '::/EFI/BOOT/BOOTX64.EFI']);
+  await rm(g);
+  await rm(e);
 }
 
 /**
@@ -130,7 +132,7 @@ export async function ensureBaseImage(outDir: string, sizeMiB: number, log: (lin
     await execFileText('cp', ['/usr/lib/ISOLINUX/isolinux.bin', '/usr/lib/syslinux/modules/bios/ldlinux.c32', '/usr/lib/syslinux/modules/bios/vesamenu.c32',
       '/usr/lib/syslinux/modules/bios/libcom32.c32', '/usr/lib/syslinux/modules/bios/libutil.c32', join(root, 'isolinux')]);
     await mkdir(join(root, 'boot/grub'), { recursive: true });
-    await makeEfiImage(join(root, 'boot/grub/efi.img'), outDir);
+    await makeEfiImage(join(root, 'boot/grub/efi.img'), root);
     const kernelBytes = Math.min(8 * MiB, Math.floor(sizeMiB * MiB / 16));
     const initrdBytes = Math.min(48 * MiB, Math.floor(sizeMiB * MiB / 8));
     await mkdir(join(root, 'boot'), { recursive: true });

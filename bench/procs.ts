@@ -163,6 +163,8 @@ export interface IsoproxyOptions {
   readonly cacheBudget: string;
   readonly logLevel?: string;
   readonly extraArgs?: readonly string[];
+  /** Arguments for node itself (e.g. --cpu-prof when investigating). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** `node dist/src/cli.js serve` as its own process on a free port; its log goes to dir/isoproxy.log. */
@@ -171,7 +173,7 @@ export async function startIsoproxy(options: IsoproxyOptions): Promise<Server> {
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const cli = resolve(import.meta.dirname, '../src/cli.js');
-  const args = [cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'data'), '--cache-dir', join(dir, 'cache'),
+  const args = [...(options.nodeArgs ?? []), cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'data'), '--cache-dir', join(dir, 'cache'),
     '--cache-budget', options.cacheBudget, '--log-level', options.logLevel ?? 'info',
     ...options.allowUpstream.flatMap((u) => ['--allow-upstream', u]), ...(options.extraArgs ?? [])];
   const log = createWriteStream(join(dir, 'isoproxy.log'), { flags: 'a' });

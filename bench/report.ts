@@ -26,6 +26,9 @@ export interface Results {
     nginx: string;
     xorriso: string;
     date: string;
+    /** 1, 5 and 15 minute load averages: other work on the machine skews every figure. */
+    loadAtStart: number[];
+    loadAtEnd?: number[];
   };
   options: Record<string, unknown>;
   image: { path: string; bytes: number; files: number };
@@ -54,6 +57,7 @@ export function writeReport(r: Results): string {
   out.push(`- machine: ${m.cores} cores (${m.cpuModel}), ${fmtBytes(m.memoryBytes)} memory, Linux ${m.kernel}`);
   out.push(`- Node ${m.node}, ${m.nginx}, ${m.xorriso}`);
   out.push(`- date: ${m.date}; run took ${r.elapsedSeconds !== undefined ? `${(r.elapsedSeconds / 60).toFixed(1)} min` : '?'}`);
+  out.push(`- load average (1/5/15 min) at start ${m.loadAtStart.join(' / ')}${m.loadAtEnd ? `, at end ${m.loadAtEnd.join(' / ')}` : ''}${Math.max(...m.loadAtStart, ...(m.loadAtEnd ?? [])) > m.cores * 0.5 ? ' — **the machine was busy with other work: treat every figure as a lower bound for both servers**' : ''}`);
   out.push(`- base image: ${fmtBytes(r.image.bytes)} (${r.image.bytes} bytes), ${r.image.files} files, made by xorriso (random payload, isolinux + grub configs, El Torito BIOS + EFI FAT image, hybrid MBR/GPT, md5sum.txt)`);
   out.push(`- options: \`${JSON.stringify(r.options)}\``, '');
 
@@ -88,14 +92,15 @@ export function writeReport(r: Results): string {
       ['aggregate throughput', `${f2(w.aggregateGbPerSecond)} GB/s (${w.requests} requests)`],
       ['time to first byte per node (from the wave\'s start) p50 / p99', `${ms(w.firstByteP50Ms)} / ${ms(w.firstByteP99Ms)} ms`],
       ['time to first byte per request p50 / p99', `${ms(w.requestTtfbP50Ms)} / ${ms(w.requestTtfbP99Ms)} ms`],
-      ['upstream bytes fetched (throttle count)', `${fmtBytes(w.upstreamBytes)} = ${f3(w.upstreamBytesPerImage)}x the image (isoproxy's own count: ${fmtBytes(w.upstreamBytesFromMetrics)} in ${w.upstreamRequests} requests)`],
+      ['upstream bytes fetched (throttle count)', `${fmtBytes(w.upstreamBytes)} = ${f3(w.upstreamBytesPerImage)}x the image, ${f3(w.upstreamBytes / w.distinctBytesRead)}x the distinct bytes the nodes read (${fmtBytes(w.distinctBytesRead)}); isoproxy's own count: ${fmtBytes(w.upstreamBytesFromMetrics)} in ${w.upstreamRequests} requests`],
       ['cache bytes on disk', fmtBytes(w.cacheBytesOnDisk)],
       ['peak RSS (VmHWM)', fmtBytes(w.peakRssBytes)],
       ['server CPU during the wave', `${f2(w.serverCpuSeconds)} s (${f2(w.serverCores)} cores; client ${f2(w.clientCores)} cores)`],
       ['patch-set computations (/metrics)', `${w.patchSetComputations} (memo hits ${w.patchSetMemoHits})`],
     ]));
     out.push('');
-    targets.push(['wave pulls <= 1.05x one image from upstream', `${f3(w.upstreamBytesPerImage)}x`, yes(w.upstreamBytesPerImage <= 1.05)]);
+    const ideal = w.upstreamBytes / w.distinctBytesRead;
+    targets.push([`wave pulls <= 1.05x one image from upstream (here: of the ${fmtBytes(w.distinctBytesRead)} the nodes read)`, `${f3(ideal)}x`, yes(ideal <= 1.05)]);
     targets.push([`peak RSS < 256 MiB at ${w.nodes} concurrent transfers`, fmtBytes(w.peakRssBytes), yes(w.peakRssBytes < 256 * MiB)]);
     targets.push(['one patch-set computation per distinct node', `${w.patchSetComputations} for ${w.nodes}`, yes(w.patchSetComputations === w.nodes)]);
   }

@@ -130,6 +130,8 @@ export interface WaveFigures {
   readonly requestTtfbP99Ms: number;
   readonly upstreamBytes: number;
   readonly upstreamBytesPerImage: number;
+  /** The distinct byte span the nodes read (the whole image, or the first part plus the last range). */
+  readonly distinctBytesRead: number;
   readonly upstreamBytesFromMetrics: number;
   readonly upstreamRequests: number;
   readonly cacheBytesOnDisk: number;
@@ -184,6 +186,7 @@ export async function deploymentWave(opts: {
       requestTtfbP99Ms: client.ttfbP99 * 1000,
       upstreamBytes,
       upstreamBytesPerImage: upstreamBytes / opts.imageBytes,
+      distinctBytesRead: opts.limitBytes > 0 && opts.limitBytes < opts.imageBytes ? Math.min(opts.imageBytes, opts.limitBytes + 256 * 1024) : opts.imageBytes,
       upstreamBytesFromMetrics: metrics.get('isoproxy_upstream_bytes_total') ?? NaN,
       upstreamRequests: metrics.get('isoproxy_upstream_requests_total') ?? NaN,
       cacheBytesOnDisk: await duBytes(join(opts.dir, 'wave', 'cache')),
