@@ -7,7 +7,9 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { MetricsRegistry, type Counter, type Gauge, type Histogram } from '../metrics.js';
 import type { NodeStore } from '../registry/store.js';
-import { adminRoutes } from './admin-routes.js';
+import { adminRoutes, bearerAuth } from './admin-routes.js';
+import { vmediaRoutes } from '../redfish/routes.js';
+import { NotFoundError } from '../errors.js';
 import { errorCode, errorResponse, errorStatus } from './errors.js';
 import { isoRoutes, type IsoEnv, type TransferRecord } from './iso-routes.js';
 import type { ImageResolver } from './types.js';
@@ -171,6 +173,19 @@ export function createApp(deps: AppDeps): IsoproxyApp {
     now,
     ...(deps.etagTimeoutMs !== undefined ? { etagTimeoutMs: deps.etagTimeoutMs } : {}),
   }) as unknown as Hono<AppEnv>);
+
+  // Redfish VirtualMedia for a node (POST/DELETE /api/v1/nodes/:name/vmedia), behind the same
+  // bearer token. BMC credentials come in the request body and are never logged or stored.
+  const vmedia = new Hono();
+  vmedia.use('*', bearerAuth(deps.adminToken));
+  vmedia.route('/', vmediaRoutes({
+    logger: deps.logger,
+    imageUrl: async (node: string) => {
+      if (!(await deps.store.get(node))) throw new NotFoundError(`unknown node ${JSON.stringify(node)}`);
+      return `${deps.publicUrl}/iso/${encodeURIComponent(node)}.iso`;
+    },
+  }));
+  app.route('/api/v1', vmedia as unknown as Hono<AppEnv>);
 
   return {
     app,
