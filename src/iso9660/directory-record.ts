@@ -34,6 +34,8 @@ export interface DirectoryRecord {
   readonly dataLength: number;
   readonly flags: number;
   readonly interleaved: boolean;
+  /** The little- and big-endian halves of Location of Extent and Data Length agree (ECMA-119 7.3.3). */
+  readonly bothEndianOk: boolean;
   /** Raw file identifier bytes. */
   readonly nameBytes: Uint8Array;
   /** '.' (0x00) or '..' (0x01) record. */
@@ -69,6 +71,7 @@ export function parseDirectoryRecord(view: BinaryView, pos: number): DirectoryRe
     dataLength: rec.u32le(DR_DATA_LENGTH),
     flags: rec.u8(DR_FLAGS),
     interleaved: rec.u8(DR_FILE_UNIT_SIZE) !== 0 || rec.u8(DR_INTERLEAVE_GAP) !== 0,
+    bothEndianOk: rec.u32le(DR_EXTENT) === rec.u32be(DR_EXTENT + 4) && rec.u32le(DR_DATA_LENGTH) === rec.u32be(DR_DATA_LENGTH + 4),
     nameBytes,
     special,
     systemUseOffset: offset + suStart,

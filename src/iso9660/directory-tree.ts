@@ -41,7 +41,11 @@ export interface WalkedTree {
   readonly suspSkip: number;
   readonly files: WalkedFile[];
   readonly directories: WalkedDirectory[];
+  /** Non-fatal oddities, capped at MAX_WARNINGS. */
+  readonly warnings: string[];
 }
+
+const MAX_WARNINGS = 20;
 
 /** Shared across the trees of one image so the entry cap covers them all. */
 export interface WalkBudget {
@@ -87,6 +91,8 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
   const directories: WalkedDirectory[] = [];
   const visited = new Set<number>();
   const reRecords: { lba: number; ref: DirectoryRecordRef }[] = [];
+  const warnings: string[] = [];
+  let mismatched = 0;
 
   const readExtent = async (lba: number, lengthBytes: number, pointerOffset: number): Promise<DirectoryRecord[]> => {
     if (lengthBytes > limits.maxDirectoryBytes) {
@@ -130,6 +136,11 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
       if (susp) {
         rr = parseRockRidge(await readSuspEntries(reader, rec.systemUse, rec.systemUseOffset, suspSkip));
         if (rr.present) rockRidge = true;
+      }
+      // We read the little-endian halves; a writer or an editor that updated only one half
+      // leaves an image other readers (big-endian ones) see differently.
+      if (!rec.bothEndianOk && mismatched++ < MAX_WARNINGS) {
+        warnings.push(`${kind} directory record at byte ${rec.offset}: little- and big-endian extent/size fields differ; using little-endian`);
       }
       const name = rr?.name ?? decodeName(kind, rec.nameBytes);
       checkName(name, rec.offset);
@@ -193,5 +204,6 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
   };
   await walk(rootRecords, '/', 0);
   for (const { lba, ref } of reRecords) directories.find((d) => d.extent.lba === lba)?.records.push(ref);
-  return { kind, rockRidge, suspSkip, files, directories };
+  if (mismatched > MAX_WARNINGS) warnings.push(`${kind} tree: ${mismatched - MAX_WARNINGS} more records with differing endian halves`);
+  return { kind, rockRidge, suspSkip, files, directories, warnings };
 }

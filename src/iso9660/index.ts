@@ -236,6 +236,7 @@ export async function buildIndex(source: ByteSource, options: IndexOptions = {})
     }
     const t = await walkTree(reader, d.info.tree, d.root, budget);
     walked.push(t);
+    warnings.push(...t.warnings);
     trees.push({ kind: t.kind, descriptorIndex: i, rootLba: d.root.lba, rootLengthBytes: d.root.dataLength, rockRidge: t.rockRidge, suspSkip: t.suspSkip });
   }
 

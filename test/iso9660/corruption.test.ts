@@ -126,6 +126,15 @@ describe.skipIf(needed.length > 0)('buildIndex on corrupted images', () => {
     expect(err).toMatchObject({ limit: 'directory extent size', offset: r.offset });
   });
 
+  it('warns, and reads the little-endian half, when the halves of a both-endian field differ', async () => {
+    const r = recordOf('/readme.txt');
+    const bytes = poked((_b, v) => v.setUint32(r.offset + 14, 999_999, false)); // big-endian Data Length
+    const again = await buildIndex(memorySource(bytes));
+    expect(again.files.find((f) => f.path === '/readme.txt')?.size).toBe(6);
+    expect(again.warnings).toEqual([expect.stringContaining(`directory record at byte ${r.offset}: little- and big-endian`)]);
+    expect(idx.warnings).toEqual([]);
+  });
+
   it('enforces the depth, entry and metadata-byte caps given as options', async () => {
     expect(await indexError(image, { maxDepth: 3 })).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'directory depth' });
     expect(await indexError(image, { maxEntries: 5 })).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'directory entries' });

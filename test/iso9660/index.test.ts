@@ -59,6 +59,7 @@ async function expectSameAsXorriso(iso: string, name: string): Promise<IsoIndex>
   for (const f of idx.files) if (!isLink(f.mode)) ours.set(f.path, sha256(await readFileBytes(src, f, 16 * 1024 * 1024)));
   expect([...ours.entries()].sort()).toEqual([...hashes.entries()].sort());
   expect(idx.bytesRead).toBeLessThan(idx.imageSize);
+  expect(idx.warnings).toEqual([]);
   return idx;
 }
 
