@@ -36,7 +36,7 @@ beforeAll(async () => {
   const bytes = await readFile(iso);
   server = createServer((req, res) => {
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-    if (!m) { res.writeHead(200, { 'content-length': bytes.length }); res.end(bytes); return; }
+    if (!m || req.url === '/no-range.iso') { res.writeHead(200, { 'content-length': bytes.length }); res.end(bytes); return; }
     rangeRequests++;
     const start = Number(m[1]);
     const end = Math.min(Number(m[2]), bytes.length - 1);
@@ -113,6 +113,12 @@ describe.skipIf(needed.length > 0)('isoproxy inspect', () => {
     expect(notIso.code).toBe(1);
     expect(notIso.err.split('\n')).toHaveLength(1);
     expect(notIso.err).toMatch(/volume descriptor/);
+  });
+
+  it('exits 1 with one line when a URL does not answer Range requests', async () => {
+    const { code, err } = await capture([baseUrl.replace('/h.iso', '/no-range.iso')]);
+    expect(code).toBe(1);
+    expect(err).toMatch(/^isoproxy inspect: http:.*no-range\.iso: .*expected 206 for a Range request, got 200$/);
   });
 
   it('shows help with exit 0 and usage errors with exit 2', async () => {
