@@ -7,12 +7,18 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scratchDir } from '../helpers/tools.js';
-import { bootOnce, cmdlineFromLog, missingQemuSupport } from './qemu.js';
+import { bootOnce, cmdlineFromLog, missingQemuSupport, plainLog } from './qemu.js';
 
 describe('cmdlineFromLog', () => {
   it('takes the printed command line only once its end marker follows', () => {
     expect(cmdlineFromLog('noise\r\nISOPROXY-CMDLINE: a=1 b\r\n')).toBeUndefined();
     expect(cmdlineFromLog('noise\r\nISOPROXY-CMDLINE: a=1 b\r\nISOPROXY-DONE\r\n')).toBe('a=1 b');
+  });
+});
+
+describe('plainLog', () => {
+  it('removes the cursor moves firmware consoles put between the characters of a word', () => {
+    expect(plainLog('\x1bc\x1b[?7lgr\x1b[01;01Hub>\x1b[0m\r\n')).toBe('grub>\n');
   });
 });
 

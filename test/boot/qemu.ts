@@ -42,7 +42,7 @@ export type BootOutcome =
 export interface BootResult {
   /** /proc/cmdline as /init printed it; undefined unless outcome is 'cmdline'. */
   readonly cmdline: string | undefined;
-  /** The serial console log (control characters of firmware screens left in). */
+  /** The serial console log, without the terminal escape sequences of firmware screens. */
   readonly log: string;
   readonly outcome: BootOutcome;
   readonly elapsedMs: number;
@@ -127,6 +127,14 @@ export function cmdlineFromLog(log: string): string | undefined {
   return rest.slice(0, nl).trim();
 }
 
+/**
+ * The log without ANSI/VT100 escape sequences: SeaBIOS's serial console and OVMF draw screens
+ * with cursor moves, which can land inside the words the failure patterns look for.
+ */
+export function plainLog(raw: string): string {
+  return raw.replace(/\x1b(?:\[[0-9;?=]*[A-Za-z]|[()][0-9A-Za-z]|[=>c78])/g, '').replaceAll('\r', '');
+}
+
 function classify(log: string): BootOutcome | undefined {
   if (cmdlineFromLog(log) !== undefined) return 'cmdline';
   for (const [pattern, outcome] of FAILURES) if (pattern.test(log)) return outcome;
@@ -178,7 +186,7 @@ async function runMachine(args: string[], serial: string, timeoutMs: number): Pr
       resolve();
     });
   });
-  const readLog = async (): Promise<string> => (existsSync(serial) ? readFile(serial, 'latin1') : '');
+  const readLog = async (): Promise<string> => (existsSync(serial) ? plainLog(await readFile(serial, 'latin1')) : '');
 
   let outcome: BootOutcome | undefined;
   let log = '';
