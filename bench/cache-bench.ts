@@ -4,16 +4,24 @@
 // and CPU seconds per GB.
 //
 //   node dist/bench/cache-bench.js [--size-mib 1024] [--rounds 3] [--chunk-kib 1024] [--in-flight 2]
-//                                  [--block-mib 2] [--streams 4] [--dir /tmp/...]
+//                                  [--block-mib 2] [--streams 4] [--dir /tmp/...] [--no-http]
+//
+// With nginx on the PATH it also measures the cold path over HTTP on loopback: a cold fill, the
+// time to first byte of cold 256 KiB reads, and 16 readers walking the image in 256 KiB requests
+// on a cold cache (as BMCs do), with the upstream bytes they cost relative to one image.
 
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createBlockCache, type CachedSource } from '../src/cache/block-cache.js';
 import { openFileUrl } from '../src/upstream/file-source.js';
+import { createUpstreamAgent, openHttpSource } from '../src/upstream/http-source.js';
+import { createUpstreamStats } from '../src/upstream/types.js';
 
 const MiB = 1024 * 1024;
 
@@ -26,6 +34,7 @@ const { values } = parseArgs({
     'block-mib': { type: 'string', default: '2' },
     streams: { type: 'string', default: '4' },
     dir: { type: 'string' },
+    'no-http': { type: 'boolean', default: false },
   },
 });
 
@@ -94,6 +103,108 @@ async function drain(src: CachedSource, offset: number, length: number): Promise
   return n;
 }
 
+async function startNginx(root: string, wwwDir: string): Promise<{ url: string; proc: ChildProcess } | undefined> {
+  if (spawnSync('sh', ['-c', 'command -v nginx']).status !== 0) return undefined;
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  const t = join(root, 'nginx-tmp');
+  await mkdir(t, { recursive: true });
+  const conf = [
+    process.getuid?.() === 0 ? 'user root;' : '',
+    'worker_processes 1;',
+    `pid ${join(root, 'nginx.pid')};`,
+    `error_log ${join(root, 'nginx-error.log')};`,
+    'events { worker_connections 256; }',
+    'http {',
+    '  access_log off;',
+    `  client_body_temp_path ${t}; proxy_temp_path ${t}; fastcgi_temp_path ${t}; uwsgi_temp_path ${t}; scgi_temp_path ${t};`,
+    '  sendfile on;',
+    `  server { listen 127.0.0.1:${port}; root ${wwwDir}; }`,
+    '}',
+  ].join('\n');
+  await writeFile(join(root, 'nginx.conf'), conf);
+  const proc = spawn('nginx', ['-p', root, '-c', join(root, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise<boolean>((r) => {
+      const sock = createConnection({ port, host: '127.0.0.1' }, () => {
+        sock.destroy();
+        r(true);
+      });
+      sock.on('error', () => r(false));
+    });
+    if (up) return { url: `http://127.0.0.1:${port}/base.iso`, proc };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill('SIGTERM');
+  return undefined;
+}
+
+async function httpColdPath(root: string): Promise<void> {
+  const nginx = await startNginx(root, root);
+  if (!nginx) {
+    console.log('\nnginx not found: skipping the cold path over HTTP');
+    return;
+  }
+  const agent = createUpstreamAgent();
+  try {
+    console.log(`\ncold path over HTTP (nginx on loopback, ${blockSize / MiB} MiB blocks)`);
+    let n = 0;
+    const fresh = async () => {
+      const stats = createUpstreamStats();
+      const cache = await createBlockCache({ dir: join(root, `http-cache-${n++}`), budgetBytes: sizeBytes + 64 * MiB, blockSize, readaheadBlocks: 4, chunkBytes, readsInFlight, upstreamStats: stats });
+      const src = cache.source(await openHttpSource(nginx.url, { dispatcher: agent, stats }));
+      return { cache, src, stats };
+    };
+
+    {
+      const { cache, src, stats } = await fresh();
+      const s = await measure(() => drain(src, 0, sizeBytes));
+      await cache.flush();
+      report('cold fill, 1 stream', [s]);
+      console.log(`  upstream: ${stats.requests} requests, ${(stats.bytes / sizeBytes).toFixed(3)} x the image`);
+      await cache.close();
+    }
+    {
+      const { cache, src } = await fresh();
+      const ttfb: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const off = Math.floor(((i * 2 + 1) / 16) * (sizeBytes - 256 * 1024));
+        const t0 = process.hrtime.bigint();
+        const it = src.stream(off, 256 * 1024)[Symbol.asyncIterator]();
+        await it.next();
+        ttfb.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        await it.return?.();
+      }
+      console.log(`cold 256 KiB read, time to first byte: median ${median(ttfb).toFixed(1)} ms (max ${Math.max(...ttfb).toFixed(1)} ms)`);
+      await cache.close();
+    }
+    {
+      const { cache, src, stats } = await fresh();
+      const readers = 16;
+      const piece = 256 * 1024;
+      const s = await measure(async () => {
+        const totals = await Promise.all(
+          Array.from({ length: readers }, async () => {
+            let total = 0;
+            for (let off = 0; off < sizeBytes; off += piece) total += await drain(src, off, Math.min(piece, sizeBytes - off));
+            return total;
+          }),
+        );
+        return totals.reduce((a, b) => a + b, 0);
+      });
+      await cache.flush();
+      report(`${readers} readers x sequential 256 KiB requests, cold`, [s]);
+      console.log(`  upstream: ${stats.requests} requests, ${(stats.bytes / sizeBytes).toFixed(3)} x the image`);
+      await cache.close();
+    }
+  } finally {
+    await agent.close();
+    nginx.proc.kill('SIGTERM');
+  }
+}
+
 async function main(): Promise<void> {
   const root = values.dir ?? (await mkdtemp(join(tmpdir(), 'isoproxy-cache-bench-')));
   await mkdir(root, { recursive: true });
@@ -152,6 +263,7 @@ async function main(): Promise<void> {
     console.log('\ncache stats', cache.stats());
     await cache.close();
     await upstream.close();
+    if (!values['no-http']) await httpColdPath(root);
   } finally {
     if (!values.dir) await rm(root, { recursive: true, force: true });
   }

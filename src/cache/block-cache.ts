@@ -38,7 +38,7 @@ export interface BlockCacheOptions {
   readonly chunkBytes?: number;
   /** Chunk reads in flight per stream; default 2. Memory per stream is about chunk x this. */
   readonly readsInFlight?: number;
-  /** Block files kept open; default 64. */
+  /** Block files kept open; default 128 (a 1 GiB base is 512 blocks of 2 MiB). */
   readonly maxOpenFiles?: number;
   readonly logger?: LoggerLike;
   /** The upstream counters, so `stats()` can report retries beside the cache's own numbers. */
@@ -159,7 +159,7 @@ class DiskBlockCache implements BlockCache {
     this.inFlight = Math.max(1, Math.min(8, options.readsInFlight ?? 2));
     this.logger = options.logger;
     this.upstreamStats = options.upstreamStats;
-    this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 64));
+    this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 128));
     this.lru = new LRUCache<string, Block>({
       maxSize: Math.max(1, this.budget),
       sizeCalculation: (b) => Math.max(1, b.length),
