@@ -55,6 +55,11 @@ interface BootCase {
   readonly attach: Attach;
   /** The parameters /proc/cmdline must hold, given the default entry's parameters. */
   readonly expectedCmdline: (parameters: readonly string[]) => readonly string[];
+  /**
+   * Which copy of a grub.cfg that exists twice this path boots from, so the matrix keeps
+   * covering both: 'esp' when GRUB read it from a FAT partition, 'tree' from the ISO 9660 tree.
+   */
+  readonly grubConfigFrom?: 'esp' | 'tree';
 }
 
 /** Combinations that cannot boot by design, with the reason; none of the five layouts has one. */
@@ -72,10 +77,27 @@ const ATTACHMENTS: readonly Attach[] = ['cd', 'disk'];
 const MATRIX: readonly BootCase[] = LAYOUT_NAMES.flatMap((layout) =>
   FIRMWARES.flatMap((firmware) =>
     ATTACHMENTS.filter((attach) => !CANNOT_BOOT.some((c) => c.layout === layout && c.firmware === firmware && c.attach === attach)).map(
-      (attach): BootCase => ({ layout, firmware, attach, expectedCmdline: (parameters) => editedParameters(parameters, EDITS) }),
+      (attach): BootCase => ({ layout, firmware, attach, expectedCmdline: (parameters) => editedParameters(parameters, EDITS), grubConfigFrom: grubConfigCopy(layout, firmware, attach) }),
     ),
   ),
 );
+
+/**
+ * Seen with OVMF 2022.11 and GRUB 2.06: booted through El Torito, GRUB maps its device to (cd0)
+ * and reads the tree's copy. That includes isohybrid disks (-isohybrid-gpt-basdat): their GPT
+ * partitions overlap (partition 1 is the whole ISO, holding the EFI image of partition 2), OVMF
+ * makes no partition of them and falls back to El Torito on the disk. Only a disk with a clean
+ * GPT (the appended ESP) makes GRUB read the FAT copy, from (hd0,gpt2).
+ */
+function grubConfigCopy(layout: LayoutName, firmware: Firmware, attach: Attach): 'esp' | 'tree' | undefined {
+  if (firmware !== 'uefi' || (layout !== 'rhel' && layout !== 'appended-esp')) return undefined;
+  return layout === 'appended-esp' && attach === 'disk' ? 'esp' : 'tree';
+}
+
+/** The devices GRUB read its configs from, in order (each grub.cfg echoes its $root first). */
+function grubConfigRoots(log: string): string[] {
+  return [...log.matchAll(/ISOPROXY-GRUB: root=(\S*)/g)].map((m) => m[1]!);
+}
 
 const BOOT_TIMEOUT_MS = 180_000;
 const missing = [...missingFixtureTools(), ...missingQemuSupport()];
@@ -129,6 +151,11 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
       const context = `${name}: ${result.outcome} after ${result.elapsedMs} ms\n--- qemu stderr\n${result.stderr}\n--- serial log (tail)\n${result.log.slice(-3000)}`;
       expect(result.outcome, context).toBe('cmdline');
       expect(kernelParameters(result.cmdline!), context).toEqual(row.expectedCmdline(fixtures.layouts[row.layout].parameters));
+      if (row.grubConfigFrom) {
+        const root = grubConfigRoots(result.log).at(-1) ?? '';
+        // A FAT copy is read from a partition, (hd0,gpt2); the tree's from (cd0).
+        expect(/,gpt\d+$/.test(root) ? 'esp' : 'tree', `${context}\ngrub.cfg read from ${root}`).toBe(row.grubConfigFrom);
+      }
     });
   }
 });
