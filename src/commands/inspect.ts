@@ -6,8 +6,9 @@
 import { parseArgs } from 'node:util';
 import { checkRange, openFileSource, type ByteSource } from '../byte-source.js';
 import { IsoproxyError, UpstreamError } from '../errors.js';
+import { listFatFiles, openFat } from '../fat/index.js';
 import { buildIndex } from '../iso9660/index.js';
-import { SECTOR_SIZE, type IndexedFile, type IsoIndex } from '../iso9660/types.js';
+import { SECTOR_SIZE, type IsoIndex } from '../iso9660/types.js';
 
 const HELP = `Usage: isoproxy inspect <file-or-url> [--json]
 
@@ -18,6 +19,8 @@ Reads an ISO image's metadata (never its file data) and prints:
 
 Slack is the number of unused bytes in a file's last 2048-byte sector: (2048 - size % 2048) % 2048,
 so 0 for an empty file or one that fills its last sector; a config can grow by that much in place.
+Configs inside an El Torito EFI (FAT) image are listed too; there slack is counted in the file's
+last FAT cluster instead.
 
 Options:
   --json     print the report as JSON
@@ -40,15 +43,55 @@ export function slackBytes(sizeBytes: number): number {
 export function findBootConfigs(index: IsoIndex): BootConfigInfo[] {
   const out: BootConfigInfo[] = [];
   for (const f of index.files) {
-    const kind = bootConfigKind(f);
+    const kind = bootConfigKind(f.path);
     if (!kind) continue;
     out.push({ path: f.path, kind, sizeBytes: f.size, slackBytes: slackBytes(f.size), lba: f.extents[0]?.lba ?? 0 });
   }
   return out;
 }
 
-function bootConfigKind(f: IndexedFile): BootConfigInfo['kind'] | undefined {
-  const parts = f.path.toLowerCase().split('/').filter(Boolean);
+export interface EfiImageConfigInfo {
+  /** loadRba of the EFI boot entry whose FAT image holds the file. */
+  readonly loadRba: number;
+  readonly path: string;
+  readonly kind: BootConfigInfo['kind'];
+  readonly sizeBytes: number;
+  /** Unused bytes in the file's last FAT cluster. */
+  readonly slackBytes: number;
+}
+
+/** EFI images larger than this are not opened by inspect (it would read them whole). */
+const MAX_EFI_IMAGE_BYTES = 64 * 1024 * 1024;
+
+/** Boot configs inside each EFI boot image; a FAT that cannot be read becomes a warning. */
+async function findEfiImageConfigs(source: ByteSource, index: IsoIndex, warnings: string[]): Promise<EfiImageConfigInfo[]> {
+  const out: EfiImageConfigInfo[] = [];
+  const seen = new Set<number>();
+  for (const e of index.elTorito?.entries ?? []) {
+    if (e.platform !== 'efi' || seen.has(e.loadRba)) continue;
+    seen.add(e.loadRba);
+    const start = e.loadRba * SECTOR_SIZE;
+    if (e.sizeBytes > MAX_EFI_IMAGE_BYTES || start + e.sizeBytes > source.size) {
+      warnings.push(`EFI image at LBA ${e.loadRba}: ${e.sizeBytes} bytes not opened (over ${MAX_EFI_IMAGE_BYTES} bytes or past the image end)`);
+      continue;
+    }
+    try {
+      const vol = openFat(await source.read(start, e.sizeBytes));
+      const cluster = vol.geometry.clusterSizeBytes;
+      for (const f of listFatFiles(vol)) {
+        const kind = bootConfigKind(f.path);
+        if (kind) out.push({ loadRba: e.loadRba, path: f.path, kind, sizeBytes: f.size, slackBytes: (cluster - (f.size % cluster)) % cluster });
+      }
+    } catch (err) {
+      if (!(err instanceof IsoproxyError)) throw err;
+      warnings.push(`EFI image at LBA ${e.loadRba}: not a readable FAT file system (${err.message})`);
+    }
+  }
+  return out.sort((a, b) => a.loadRba - b.loadRba || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+function bootConfigKind(path: string): BootConfigInfo['kind'] | undefined {
+  const parts = path.toLowerCase().split('/').filter(Boolean);
   const name = parts.at(-1) ?? '';
   const dirs = parts.slice(0, -1);
   if (name === 'grub.cfg' || name === 'loopback.cfg') return 'grub';
@@ -125,13 +168,16 @@ export interface InspectReport {
   readonly boot: NonNullable<IsoIndex['elTorito']>['entries'];
   readonly partitions: IsoIndex['partitions'];
   readonly bootConfigs: BootConfigInfo[];
+  readonly efiImageConfigs: EfiImageConfigInfo[];
   readonly fileCount: number;
   readonly directoryCount: number;
   readonly bytesRead: number;
-  readonly warnings: IsoIndex['warnings'];
+  readonly warnings: readonly string[];
 }
 
-export function report(image: string, index: IsoIndex): InspectReport {
+export async function report(image: string, index: IsoIndex, source: ByteSource): Promise<InspectReport> {
+  const warnings = [...index.warnings];
+  const efiImageConfigs = await findEfiImageConfigs(source, index, warnings);
   return {
     image,
     imageSize: index.imageSize,
@@ -141,10 +187,11 @@ export function report(image: string, index: IsoIndex): InspectReport {
     boot: index.elTorito?.entries ?? [],
     partitions: index.partitions,
     bootConfigs: findBootConfigs(index),
+    efiImageConfigs,
     fileCount: index.files.length,
     directoryCount: index.directories.length,
     bytesRead: index.bytesRead,
-    warnings: index.warnings,
+    warnings,
   };
 }
 
@@ -176,6 +223,9 @@ export function formatReport(r: InspectReport, index: IsoIndex): string {
   lines.push('Boot configs (slack = unused bytes in the last 2048-byte sector):');
   if (r.bootConfigs.length === 0) lines.push('  (none found)');
   for (const c of r.bootConfigs) lines.push(`  ${c.path}  ${c.kind}  ${c.sizeBytes} bytes, slack ${c.slackBytes}`);
+  for (const c of r.efiImageConfigs) {
+    lines.push(`  [EFI image at LBA ${c.loadRba}] ${c.path}  ${c.kind}  ${c.sizeBytes} bytes, slack ${c.slackBytes} (in its FAT cluster)`);
+  }
   for (const w of r.warnings) lines.push(`Warning: ${w}`);
   const pct = r.imageSize > 0 ? ((100 * r.bytesRead) / r.imageSize).toFixed(2) : '0';
   lines.push(`Index:       ${r.bytesRead} metadata bytes read (${pct}% of the image)`);
@@ -212,7 +262,7 @@ export async function run(argv: string[]): Promise<number> {
       source = file;
     }
     const index = await buildIndex(source);
-    const r = report(target, index);
+    const r = await report(target, index, source);
     console.log(values.json ? JSON.stringify(r, null, 2) : formatReport(r, index));
     return 0;
   } catch (err) {

@@ -93,11 +93,14 @@ describe.skipIf(needed.length > 0)('isoproxy inspect', () => {
     expect(out).toMatch(/mbr 2\s+type 0xef .*EFI system/);
     expect(out).toMatch(/\/boot\/grub\/grub\.cfg\s+grub\s+\d+ bytes, slack \d+/);
     expect(out).toContain('/loader/entries/linux.conf  systemd-boot');
+    // Inside the appended EFI FAT image (mkfs.fat 1440 KiB: 512-byte clusters).
+    expect(out).toMatch(/\[EFI image at LBA \d+\] \/EFI\/BOOT\/grub\.cfg  grub  34 bytes, slack 478 \(in its FAT cluster\)/);
   });
 
   it('prints the same report as JSON, and reads a URL by Range requests', async () => {
     const fromFile = JSON.parse((await capture([iso, '--json'])).out);
     expect(fromFile.bootConfigs.map((c: { path: string }) => c.path)).toEqual(['/boot/grub/grub.cfg', '/boot/grub/loopback.cfg', '/isolinux/isolinux.cfg', '/loader/entries/linux.conf']);
+    expect(fromFile.efiImageConfigs).toEqual([{ loadRba: fromFile.boot[1].loadRba, path: '/EFI/BOOT/grub.cfg', kind: 'grub', sizeBytes: 34, slackBytes: 478 }]);
     const { code, out } = await capture([baseUrl, '--json']);
     expect(code).toBe(0);
     const fromUrl = JSON.parse(out);
