@@ -40,6 +40,7 @@ export interface Results {
   wave?: WaveFigures;
   xorriso?: XorrisoFigures;
   cacheBench?: string;
+  indexBench?: string;
   notes: string[];
   elapsedSeconds?: number;
 }
@@ -66,8 +67,9 @@ export function writeReport(r: Results): string {
   if (r.serving) {
     out.push('## 1. Serving from a warm cache: isoproxy (a node with edits) vs nginx (sendfile)', '');
     out.push('Both as separate processes on loopback, driven by the C client (bench/client.c); medians of the rounds, alternating which server goes first. CPU s/GB is the server processes\' user + system time (/proc) per GB served. isoproxy runs as one process (one event loop, plus its worker threads); nginx with one worker per core.', '');
-    out.push(table(['pattern', 'nginx GB/s', 'isoproxy GB/s', 'ratio', 'nginx CPU s/GB', 'isoproxy CPU s/GB', 'nginx req/s', 'isoproxy req/s', 'nginx ms/req p50 (p99)', 'isoproxy ms/req p50 (p99)'],
-      r.serving.map((s) => [`(${s.id}) ${s.title}`, f2(s.nginx.gbPerSecond), f2(s.isoproxy.gbPerSecond), `${f2(s.ratio)}x`, f3(s.nginx.serverCpuSecondsPerGb), f3(s.isoproxy.serverCpuSecondsPerGb),
+    const spread = (f: PatternFigures) => (f.rounds > 1 ? ` (${f2(f.gbPerSecondMin)}-${f2(f.gbPerSecondMax)})` : '');
+    out.push(table(['pattern', 'nginx GB/s (min-max)', 'isoproxy GB/s (min-max)', 'ratio', 'nginx CPU s/GB', 'isoproxy CPU s/GB', 'nginx req/s', 'isoproxy req/s', 'nginx ms/req p50 (p99)', 'isoproxy ms/req p50 (p99)'],
+      r.serving.map((s) => [`(${s.id}) ${s.title}`, f2(s.nginx.gbPerSecond) + spread(s.nginx), f2(s.isoproxy.gbPerSecond) + spread(s.isoproxy), `${f2(s.ratio)}x`, f3(s.nginx.serverCpuSecondsPerGb), f3(s.isoproxy.serverCpuSecondsPerGb),
         s.nginx.requestsPerSecond.toFixed(0), s.isoproxy.requestsPerSecond.toFixed(0), `${ms(s.nginx.msPerRequestP50)} (${ms(s.nginx.msPerRequestP99)})`, `${ms(s.isoproxy.msPerRequestP50)} (${ms(s.isoproxy.msPerRequestP99)})`])));
     out.push('', 'What limited each run (cores busy on average, server processes and C client; the machine has ' + `${m.cores}):`, '');
     out.push(table(['pattern', 'nginx run', 'isoproxy run'], r.serving.map((s) => [`(${s.id})`, s.nginxBottleneck, s.isoproxyBottleneck])));
@@ -151,6 +153,7 @@ export function writeReport(r: Results): string {
     out.push(table(['target', 'measured', ''], targets));
     out.push('');
   }
+  if (r.indexBench) out.push('## Indexing alone (bench/index-bench.ts)', '', '```', r.indexBench.trim(), '```', '');
   if (r.cacheBench) out.push('## Cache layer alone (bench/cache-bench.ts)', '', '```', r.cacheBench.trim(), '```', '');
   if (r.notes.length > 0) out.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
   return out.join('\n');

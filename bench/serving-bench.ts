@@ -43,6 +43,9 @@ export async function measure(clientBin: string, server: Server, def: PatternDef
 
 export interface PatternFigures {
   readonly gbPerSecond: number;
+  /** Spread over the rounds: on a shared machine the rounds can differ severalfold. */
+  readonly gbPerSecondMin: number;
+  readonly gbPerSecondMax: number;
   readonly requestsPerSecond: number;
   readonly msPerRequestP50: number;
   readonly msPerRequestP99: number;
@@ -59,6 +62,8 @@ export function summarize(samples: readonly Sample[]): PatternFigures {
   const m = (f: (s: Sample) => number) => median(samples.map(f));
   return {
     gbPerSecond: m((s) => s.client.bytes / s.client.seconds / 1e9),
+    gbPerSecondMin: Math.min(...samples.map((s) => s.client.bytes / s.client.seconds / 1e9)),
+    gbPerSecondMax: Math.max(...samples.map((s) => s.client.bytes / s.client.seconds / 1e9)),
     requestsPerSecond: m((s) => s.client.requests / s.client.seconds),
     msPerRequestP50: m((s) => s.client.latP50 * 1000),
     msPerRequestP99: m((s) => s.client.latP99 * 1000),
