@@ -18,11 +18,14 @@ export interface StaticServer {
 
 type ParsedRange = { start: number; end: number } | 'unsatisfiable' | undefined;
 
-/** One `bytes=` range resolved against `size`; multiple ranges are not needed and not served. */
+/**
+ * One `bytes=` range resolved against `size`. A header this server does not understand (another
+ * unit, several ranges) is ignored, as RFC 9110 §14.2 allows: the whole file is sent with 200.
+ */
 export function parseRange(header: string | undefined, size: number): ParsedRange {
   if (header === undefined) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return 'unsatisfiable';
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
   if (m[1] === '') {
     const suffix = Number(m[2]);
     if (suffix === 0 || size === 0) return 'unsatisfiable';
