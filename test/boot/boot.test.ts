@@ -10,30 +10,24 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Edits } from '../../src/bootconfig/types.js';
 import { BASELINE_PARAMETERS, LAYOUT_NAMES, ensureBootFixtures, missingFixtureTools, type BootFixtures, type LayoutName } from './fixtures.js';
 import { bootOnce, missingQemuSupport, type Attach, type BootResult, type Firmware } from './qemu.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
-
-/** A node's kernel-parameter edits, as issue 7 states them. */
-interface Edits {
-  readonly append?: readonly string[];
-  readonly set?: Readonly<Record<string, string>>;
-  readonly remove?: readonly string[];
-}
 
 /** The edits under test. With the proxy: { append: [...], set: { 'isoproxy.keep': '...' }, remove: ['isoproxy.drop'] }. */
 const EDITS: Edits = {};
 
 /**
  * What a kernel line's parameters become under `edits`, as a plain reference: removed keys gone
- * (bare or key=value), a set key replaced in place (appended when absent), appended tokens added
- * once at the end.
+ * (bare or key=value), a set key replaced in place (appended when absent; keys in the order
+ * given), appended tokens added once at the end.
  */
 function editedParameters(parameters: readonly string[], edits: Edits): string[] {
   const keyOf = (t: string): string => (t.includes('=') ? t.slice(0, t.indexOf('=')) : t);
   const remove = new Set(edits.remove ?? []);
   let out = parameters.filter((t) => !remove.has(keyOf(t)));
-  for (const [key, value] of Object.entries(edits.set ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  for (const [key, value] of Object.entries(edits.set ?? {})) {
     const token = `${key}=${value}`;
     out = out.some((t) => keyOf(t) === key) ? out.map((t) => (keyOf(t) === key ? token : t)) : [...out, token];
   }
