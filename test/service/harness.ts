@@ -163,7 +163,8 @@ export async function diskBytes(dir: string): Promise<number> {
   }
   for (const e of entries) {
     if (!e.isFile()) continue;
-    total += (await stat(join(e.parentPath, e.name))).size;
+    // A temporary file may be renamed, or a block evicted, between readdir and stat.
+    total += (await stat(join(e.parentPath, e.name)).catch(() => ({ size: 0 }))).size;
   }
   return total;
 }

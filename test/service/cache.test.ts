@@ -1,0 +1,166 @@
+// The block cache as the whole service uses it (issue 5, "Block cache"), asserted from the
+// upstream's request log and the cache directory: a budget of three 1 MiB blocks under concurrent
+// downloads of a six-block image (bytes exact, disk within budget, evictions counted); a second
+// server on a warm cache directory serving without fetching cached blocks again; and 100
+// concurrent clients on a cold base fetching each block from upstream exactly once.
+
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Edits } from '../../src/bootconfig/types.js';
+import { missingTools, scratchDir } from '../helpers/tools.js';
+import { diskBytes, downloadByRanges, expectedImage, getRange, MiB, seeded, sha256, startProxy } from './harness.js';
+import { sizedIso } from './images.js';
+import { startUpstream, type TestUpstream } from './upstream.js';
+
+const missing = missingTools('xorriso');
+const EDITS_A: Edits = { append: ['isoproxy.node=a'] };
+const EDITS_B: Edits = { set: { 'isoproxy.keep': 'b' } };
+
+/** sha256 of a whole GET, hashed as it streams (100 clients must not hold 100 images). */
+async function streamedDigest(url: string): Promise<{ status: number; digest: string; bytes: number }> {
+  const res = await fetch(url);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { status: res.status, digest: hash.digest('hex'), bytes };
+}
+
+/** Asserts the block GETs cover [0, size) in aligned 1 MiB blocks, each exactly once. */
+function expectEachBlockOnce(ranges: Array<string | undefined>, size: number): void {
+  const sorted = ranges.map((r) => /^bytes=(\d+)-(\d+)$/.exec(r ?? '')!.slice(1).map(Number) as [number, number]).sort((a, b) => a[0] - b[0]);
+  const want: Array<[number, number]> = [];
+  for (let at = 0; at < size; at += MiB) want.push([at, Math.min(size, at + MiB) - 1]);
+  expect(sorted).toEqual(want);
+}
+
+describe.skipIf(missing.length > 0)(`the block cache under the whole service${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
+  let scratch: { dir: string; cleanup: () => Promise<void> };
+  let upstream: TestUpstream;
+  let iso: string;
+  const expected: Record<string, Buffer> = {};
+
+  beforeAll(async () => {
+    scratch = await scratchDir('isoproxy-service-cache-');
+    iso = await sizedIso(scratch.dir, 'six', 5, 'six');
+    expected.a = await expectedImage(iso, EDITS_A, join(scratch.dir, 'a.expected.iso'));
+    expected.b = await expectedImage(iso, EDITS_B, join(scratch.dir, 'b.expected.iso'));
+    const bytes = await readFile(iso);
+    // One path per test, so each starts on a cold base.
+    upstream = await startUpstream({ '/tiny-budget.iso': bytes, '/warm.iso': bytes, '/crowd.iso': bytes });
+  });
+
+  afterAll(async () => {
+    await upstream?.close();
+    await scratch?.cleanup();
+  });
+
+  it('serves exact bytes to concurrent downloads with a budget of three blocks, and keeps the cache directory within it', async () => {
+    const budget = 3 * MiB;
+    const dir = join(scratch.dir, 'tiny');
+    const cacheDir = join(dir, 'cache');
+    // Built here (revalidateMs) to reach the cache's own counters and flush().
+    const proxy = await startProxy({ dir, allow: [`${upstream.origin}/`], budget: '3MiB', revalidateMs: 60_000 });
+    let peak = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        peak = Math.max(peak, await diskBytes(cacheDir));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    try {
+      expect((await proxy.putNode('a', { bootIso: upstream.url('/tiny-budget.iso'), edits: EDITS_A })).status).toBe(201);
+      expect((await proxy.putNode('b', { bootIso: upstream.url('/tiny-budget.iso'), edits: EDITS_B })).status).toBe(201);
+      const a = expected.a!;
+      const b = expected.b!;
+      const rand = seeded(3);
+      const randomRanges = async (node: string, want: Buffer): Promise<void> => {
+        for (let i = 0; i < 24; i++) {
+          const start = Math.floor(rand() * want.length);
+          const end = Math.min(want.length - 1, start + Math.floor(rand() * 600 * 1024));
+          expect((await getRange(proxy.imageUrl(node), start, end)).equals(want.subarray(start, end + 1))).toBe(true);
+        }
+      };
+      const results = await Promise.all([
+        streamedDigest(proxy.imageUrl('a')),
+        streamedDigest(proxy.imageUrl('b')),
+        downloadByRanges(proxy.imageUrl('a'), a.length, MiB).then(sha256),
+        downloadByRanges(proxy.imageUrl('b'), b.length, 256 * 1024).then(sha256),
+        randomRanges('a', a),
+        randomRanges('b', b),
+        streamedDigest(proxy.imageUrl('a')),
+      ]);
+      expect(results[0]!).toMatchObject({ status: 200, digest: sha256(a) });
+      expect(results[1]!).toMatchObject({ status: 200, digest: sha256(b) });
+      expect(results[2]).toBe(sha256(a));
+      expect(results[3]).toBe(sha256(b));
+      expect(results[6]!).toMatchObject({ status: 200, digest: sha256(a) });
+      await proxy.service!.cache.flush();
+      const stats = proxy.service!.cache.stats();
+      expect(stats.evictions).toBeGreaterThan(0);
+      expect(stats.bytesUsed).toBeLessThanOrEqual(budget);
+      expect(await diskBytes(cacheDir)).toBeLessThanOrEqual(budget);
+      // While downloads run the directory overshoots the budget for a moment: persist() in
+      // src/cache/block-cache.ts writes and renames a block before lru.set() evicts to make room,
+      // and the evicted file is unlinked asynchronously by dispose. Seen: exactly one block over
+      // (4 MiB on a 3 MiB budget); allowed here: two, for writes that coincide. See the report.
+      expect(peak).toBeLessThanOrEqual(budget + 2 * MiB);
+      expect(await proxy.metrics()).toMatch(/^isoproxy_cache_evictions_total [1-9]/m);
+    } finally {
+      sampling = false;
+      await sampler;
+      await proxy.close();
+    }
+  });
+
+  it('serves from a warm cache directory after a restart without fetching cached blocks again', async () => {
+    const dir = join(scratch.dir, 'warm');
+    const first = await startProxy({ dir, allow: [`${upstream.origin}/`] });
+    try {
+      expect((await first.putNode('a', { bootIso: upstream.url('/warm.iso'), edits: EDITS_A })).status).toBe(201);
+      expect(sha256(await downloadByRanges(first.imageUrl('a'), expected.a!.length, MiB))).toBe(sha256(expected.a!));
+    } finally {
+      await first.close();
+    }
+    expectEachBlockOnce(upstream.blockGets('/warm.iso').map((r) => r.range), expected.a!.length);
+    const mark = upstream.log.length;
+    const second = await startProxy({ dir, allow: [`${upstream.origin}/`] });
+    try {
+      const got = await streamedDigest(second.imageUrl('a'));
+      expect(got).toMatchObject({ status: 200, digest: sha256(expected.a!) });
+      const since = upstream.log.slice(mark);
+      // Only the one-byte probe that learns the base's current version; no block is fetched.
+      expect(since.length).toBeGreaterThan(0);
+      expect(since.every((r) => r.range === 'bytes=0-0')).toBe(true);
+      expect(await second.metrics()).toMatch(/^isoproxy_cache_misses_total 0$/m);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('fetches each block from upstream once for 100 concurrent clients on a cold base', async () => {
+    const proxy = await startProxy({ dir: join(scratch.dir, 'crowd'), allow: [`${upstream.origin}/`] });
+    try {
+      expect((await proxy.putNode('a', { bootIso: upstream.url('/crowd.iso'), edits: EDITS_A })).status).toBe(201);
+      expect((await proxy.putNode('b', { bootIso: upstream.url('/crowd.iso'), edits: EDITS_B })).status).toBe(201);
+      // PUT answers with the node's ETag, which opens and indexes the base (here: fetching the
+      // first blocks): the data blocks are still cold when the 100 clients start, and the log
+      // below holds the index's fetches and theirs, each block once.
+      const indexed = upstream.blockGets('/crowd.iso').map((r) => r.range);
+      const clients = Array.from({ length: 100 }, (_, i) => streamedDigest(proxy.imageUrl(i % 2 === 0 ? 'a' : 'b')));
+      const results = await Promise.all(clients);
+      results.forEach((r, i) => expect(r, `client ${i}`).toMatchObject({ status: 200, digest: sha256(i % 2 === 0 ? expected.a! : expected.b!) }));
+      const all = upstream.blockGets('/crowd.iso').map((r) => r.range);
+      expect(all.slice(0, indexed.length)).toEqual(indexed);
+      expectEachBlockOnce(all, expected.a!.length);
+      expect(upstream.blockGets('/crowd.iso').every((r) => r.status === 206)).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
