@@ -1,11 +1,11 @@
 // `isoproxy inspect <file-or-url> [--json]`: indexes an ISO (metadata only) and prints its volume
 // label, trees, El Torito boot entries, hybrid partitions and the boot config files found by
-// name, each with its size and slack. For http(s) URLs it reads through a small Range-reading
-// source over global fetch(); it moves to src/upstream's source once the CLI wires that in.
+// name, each with its size and slack. http(s) URLs are read through src/upstream's HTTP source.
 
 import { parseArgs } from 'node:util';
 import { checkRange, openFileSource, type ByteSource } from '../byte-source.js';
-import { IsoproxyError, UpstreamError } from '../errors.js';
+import { IsoproxyError } from '../errors.js';
+import { openHttpSource } from '../upstream/http-source.js';
 import { listFatFiles, openFat } from '../fat/index.js';
 import { buildIndex } from '../iso9660/index.js';
 import { SECTOR_SIZE, type IsoIndex } from '../iso9660/types.js';
@@ -101,31 +101,16 @@ function bootConfigKind(path: string): BootConfigInfo['kind'] | undefined {
   return undefined;
 }
 
-/** A ByteSource over HTTP Range requests, reading aligned 64 KiB blocks with a small cache. */
-export async function openFetchSource(url: string): Promise<ByteSource> {
+/**
+ * A URL as a byte source for inspect: src/upstream's HTTP source (every 206 checked) behind a
+ * small in-memory LRU of 64 KiB blocks, so the many small metadata reads of buildIndex cost a
+ * few range requests instead of one each.
+ */
+export async function openUrlSource(url: string): Promise<ByteSource & { close(): Promise<void> }> {
   const BLOCK = 64 * 1024;
   const MAX_BLOCKS = 256;
-  const get = async (start: number, end: number): Promise<{ bytes: Uint8Array; total: number }> => {
-    let res: Response;
-    try {
-      res = await fetch(url, { headers: { range: `bytes=${start}-${end}` } });
-    } catch (err) {
-      throw new UpstreamError('UPSTREAM_UNREACHABLE', url, (err as Error).message, undefined, { cause: err });
-    }
-    if (res.status !== 206) {
-      await res.body?.cancel();
-      throw new UpstreamError('UPSTREAM_STATUS', url, `expected 206 for a Range request, got ${res.status}`, res.status);
-    }
-    const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
-    if (!m || Number(m[1]) !== start || Number(m[2]) !== end) {
-      await res.body?.cancel();
-      throw new UpstreamError('UPSTREAM_RANGE', url, `Content-Range ${JSON.stringify(res.headers.get('content-range'))} does not answer bytes=${start}-${end}`);
-    }
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    if (bytes.length !== end - start + 1) throw new UpstreamError('UPSTREAM_RANGE', url, `short body: ${bytes.length} of ${end - start + 1} bytes`);
-    return { bytes, total: Number(m[3]) };
-  };
-  const { total: size } = await get(0, 0);
+  const upstream = await openHttpSource(url);
+  const size = upstream.size;
   const blocks = new Map<number, Uint8Array>();
   const block = async (n: number): Promise<Uint8Array> => {
     let b = blocks.get(n);
@@ -135,13 +120,14 @@ export async function openFetchSource(url: string): Promise<ByteSource> {
       return b;
     }
     const start = n * BLOCK;
-    b = (await get(start, Math.min(size, start + BLOCK) - 1)).bytes;
+    b = await upstream.read(start, Math.min(size, start + BLOCK) - start);
     blocks.set(n, b);
     if (blocks.size > MAX_BLOCKS) blocks.delete(blocks.keys().next().value!);
     return b;
   };
   return {
     size,
+    close: () => upstream.close(),
     async read(offset, length) {
       checkRange(offset, length, size);
       const out = new Uint8Array(length);
@@ -254,7 +240,9 @@ export async function run(argv: string[]): Promise<number> {
   try {
     let source: ByteSource;
     if (/^https?:\/\//i.test(target)) {
-      source = await openFetchSource(target);
+      const remote = await openUrlSource(target);
+      close = () => remote.close();
+      source = remote;
     } else {
       const path = target.startsWith('file://') ? decodeURIComponent(new URL(target).pathname) : target;
       const file = await openFileSource(path);
