@@ -22,7 +22,7 @@ import { UpstreamError } from '../errors.js';
 import type { LoggerLike, UpstreamSource, UpstreamStats } from '../upstream/types.js';
 import { versionKey, type BaseVersion } from '../upstream/validator.js';
 import { blockFileName, isTempFileName, parseBlockFileName, parseVersionDirName, versionDirName } from './block-file.js';
-import { FdCache } from './fd-cache.js';
+import { FdCache, type FdLease } from './fd-cache.js';
 
 const MiB = 1024 * 1024;
 
@@ -91,6 +91,22 @@ interface Block {
   verified: boolean;
   /** mtime bumped by this process, so a restart keeps the recency order. */
   touched: boolean;
+}
+
+/** What a stream reads one block through. */
+interface BlockHandle {
+  readonly bytes?: Uint8Array;
+  readonly block?: Block;
+  readonly lease?: FdLease;
+}
+
+/** A block a stream is reading: opened once, released when its last chunk is read. */
+interface Pin {
+  readonly index: number;
+  readonly handle: Promise<BlockHandle>;
+  pending: number;
+  closed: boolean;
+  released: boolean;
 }
 
 interface Flight {
@@ -330,20 +346,26 @@ class DiskBlockCache implements BlockCache {
     signal?.addEventListener('abort', onAbort, { once: true });
     const sequential = offset === 0 || state.recentEnds.includes(offset);
     let completed = false;
+    const pins: Pin[] = [];
     try {
       const queue: Promise<Uint8Array>[] = [];
       let next = offset;
-      let lastBlock = -1;
+      let pin: Pin | undefined;
       const issue = () => {
         const index = Math.floor(next / this.blockSize);
         const blockStart = index * this.blockSize;
         const inBlock = next - blockStart;
         const len = Math.min(this.chunkBytes - (inBlock % this.chunkBytes), this.blockLength(state, index) - inBlock, end - next);
-        if (index !== lastBlock) {
-          lastBlock = index;
+        if (pin === undefined || pin.index !== index) {
+          if (pin) this.unpin(pin, false);
           this.onBlockStart(state, index, end, sequential, inner.signal);
+          // The block is opened once per stream: every chunk of it reads the same descriptor (or
+          // the same bytes in memory), which stays valid even if the budget evicts the file.
+          pin = { index, handle: this.openBlock(state, index, inner.signal), pending: 0, closed: false, released: false };
+          pin.handle.catch(() => {});
+          pins.push(pin);
         }
-        const p = this.readChunk(state, index, inBlock, len, inner.signal);
+        const p = this.readPinned(state, pin, inBlock, len, inner.signal);
         p.catch(() => {}); // awaited in order below; this only silences early rejections
         queue.push(p);
         next += len;
@@ -352,6 +374,7 @@ class DiskBlockCache implements BlockCache {
       while (queue.length > 0) {
         const chunk = await queue.shift()!;
         if (next < end) issue();
+        signal?.throwIfAborted();
         yield chunk;
       }
       completed = true;
@@ -359,6 +382,7 @@ class DiskBlockCache implements BlockCache {
       if (state.recentEnds.length > RECENT_ENDS) state.recentEnds.shift();
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      for (const p of pins) this.unpin(p, false);
       if (!completed) inner.abort(signal?.aborted ? signal.reason : new DOMException('stream closed', 'AbortError'));
     }
   }
@@ -378,52 +402,60 @@ class DiskBlockCache implements BlockCache {
     }
   }
 
-  private async readChunk(state: SourceState, index: number, inBlock: number, len: number, signal: AbortSignal): Promise<Uint8Array> {
-    const key = blockKey(state.vk, index);
-    const block = this.lru.get(key);
+  /** An open block file, or the block's bytes in memory (a fetch, or a first-use verification). */
+  private async openBlock(state: SourceState, index: number, signal: AbortSignal): Promise<BlockHandle> {
+    const block = this.lru.get(blockKey(state.vk, index));
     if (block) {
-      const bytes = await this.readFromDisk(block, this.blockLength(state, index), inBlock, len);
-      if (bytes) return bytes;
+      if (block.length !== this.blockLength(state, index)) {
+        this.dropBlock(block, 'block length does not match the image');
+      } else if (!block.verified) {
+        const whole = await this.verify(block);
+        if (whole) return { bytes: whole };
+      } else {
+        try {
+          return { block, lease: await this.fds.acquire(block.path) };
+        } catch {
+          this.dropBlock(block, 'block file missing');
+        }
+      }
     }
-    const data = await this.join(state, index, signal);
-    return data.subarray(inBlock, inBlock + len);
+    return { bytes: await this.join(state, index, signal) };
   }
 
-  /** The bytes from the block file, or undefined when the file is missing, short or corrupt. */
-  private async readFromDisk(block: Block, expectedLength: number, inBlock: number, len: number): Promise<Uint8Array | undefined> {
-    if (block.length !== expectedLength) {
-      this.dropBlock(block, 'block length does not match the image');
-      return undefined;
-    }
-    if (!block.verified) {
-      const whole = await this.verify(block);
-      return whole?.subarray(inBlock, inBlock + len);
-    }
-    let lease;
+  private async readPinned(state: SourceState, pin: Pin, inBlock: number, len: number, signal: AbortSignal): Promise<Uint8Array> {
+    pin.pending++;
     try {
-      lease = await this.fds.acquire(block.path);
-    } catch {
-      this.dropBlock(block, 'block file missing');
-      return undefined;
-    }
-    try {
+      const h = await pin.handle;
+      if (h.bytes) return h.bytes.subarray(inBlock, inBlock + len);
       const out = Buffer.allocUnsafe(len);
       let done = 0;
-      while (done < len) {
-        const { bytesRead } = await lease.handle.read(out, done, len - done, inBlock + done);
-        if (bytesRead === 0) {
-          this.dropBlock(block, 'block file short');
-          return undefined;
+      try {
+        while (done < len) {
+          const { bytesRead } = await h.lease!.handle.read(out, done, len - done, inBlock + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
         }
-        done += bytesRead;
+      } catch (err) {
+        this.dropBlock(h.block!, `block read failed: ${(err as Error).message}`);
+        done = -1;
       }
-      return out;
-    } catch (err) {
-      this.dropBlock(block, `block read failed: ${(err as Error).message}`);
-      return undefined;
+      if (done === len) return out;
+      if (done >= 0) this.dropBlock(h.block!, 'block file short');
+      // The file let us down mid-stream: this chunk comes from upstream instead.
+      const data = await this.join(state, pin.index, signal);
+      return data.subarray(inBlock, inBlock + len);
     } finally {
-      lease.release();
+      pin.pending--;
+      if (pin.closed) this.unpin(pin, true);
     }
+  }
+
+  /** Marks the stream done with the block; the descriptor is released once no read is pending. */
+  private unpin(pin: Pin, fromRead: boolean): void {
+    if (!fromRead) pin.closed = true;
+    if (!pin.closed || pin.pending > 0 || pin.released) return;
+    pin.released = true;
+    pin.handle.then((h) => h.lease?.release(), () => {});
   }
 
   /** First use of a block found on disk at start: check its length and CRC once. */

@@ -129,7 +129,7 @@ describe('block cache', () => {
     expect(onDisk).toBeLessThanOrEqual(budget);
   });
 
-  it('serves exact bytes to a reader in the middle of a block the budget evicts', async () => {
+  it('keeps reading a block a stream holds open while the budget evicts it', async () => {
     const cache = await newCache({ budgetBytes: 2 * MiB, chunkBytes: 64 * 1024, readaheadBlocks: 0 });
     const src = cache.source(await openHttpSource(server.url, httpOpts));
     await src.read(0, MiB);
@@ -144,6 +144,8 @@ describe('block cache', () => {
     all.set(first.value!, 0);
     all.set(rest, first.value!.length);
     expect(sha256(all)).toBe(sha256(IMAGE.subarray(0, MiB)));
+    // The rest came through the descriptor the stream held, not from upstream again.
+    expect(server.rangeGets().filter((e) => e.range === `bytes=0-${MiB - 1}`)).toHaveLength(1);
   });
 
   it('serves a warm cache after a restart without upstream range requests', async () => {
