@@ -5,7 +5,7 @@
 // through /proc/<pid>/task/<pid>/children and summed with the master.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -45,6 +45,14 @@ export async function waitForPort(port: number, proc: ChildProcess, what: string
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`${what} did not listen on port ${port} within ${timeoutMs} ms`);
+}
+
+/** CPU seconds the whole machine has spent busy since boot (proc(5) /proc/stat, "cpu" line: all but idle and iowait). */
+export async function machineBusySeconds(): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - f[3]! - f[4]!) / CLOCK_TICKS;
 }
 
 export interface ProcSample {
@@ -176,10 +184,11 @@ export async function startIsoproxy(options: IsoproxyOptions): Promise<Server> {
   const args = [...(options.nodeArgs ?? []), cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'data'), '--cache-dir', join(dir, 'cache'),
     '--cache-budget', options.cacheBudget, '--log-level', options.logLevel ?? 'info',
     ...options.allowUpstream.flatMap((u) => ['--allow-upstream', u]), ...(options.extraArgs ?? [])];
-  const log = createWriteStream(join(dir, 'isoproxy.log'), { flags: 'a' });
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.pipe(log);
-  proc.stderr!.pipe(log);
+  // The transfer log goes straight to a file, as nginx's access log does: a pipe through this
+  // process would put the benchmark's own event loop on isoproxy's logging path.
+  const log = openSync(join(dir, 'isoproxy.log'), 'a');
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
+  closeSync(log);
   await waitForPort(port, proc, 'isoproxy');
   const pid = proc.pid!;
   return { name: 'isoproxy', port, pid, withChildren: false, sample: () => sampleProc(pid, false), stop: () => stopChild(proc) };

@@ -71,7 +71,7 @@ export function writeReport(r: Results): string {
     out.push(table(['pattern', 'nginx GB/s (min-max)', 'isoproxy GB/s (min-max)', 'ratio', 'nginx CPU s/GB', 'isoproxy CPU s/GB', 'nginx req/s', 'isoproxy req/s', 'nginx ms/req p50 (p99)', 'isoproxy ms/req p50 (p99)'],
       r.serving.map((s) => [`(${s.id}) ${s.title}`, f2(s.nginx.gbPerSecond) + spread(s.nginx), f2(s.isoproxy.gbPerSecond) + spread(s.isoproxy), `${f2(s.ratio)}x`, f3(s.nginx.serverCpuSecondsPerGb), f3(s.isoproxy.serverCpuSecondsPerGb),
         s.nginx.requestsPerSecond.toFixed(0), s.isoproxy.requestsPerSecond.toFixed(0), `${ms(s.nginx.msPerRequestP50)} (${ms(s.nginx.msPerRequestP99)})`, `${ms(s.isoproxy.msPerRequestP50)} (${ms(s.isoproxy.msPerRequestP99)})`])));
-    out.push('', 'What limited each run (cores busy on average, server processes and C client; the machine has ' + `${m.cores}):`, '');
+    out.push('', 'What limited each run (cores busy on average: the server processes, the C client, and everything else on the machine from /proc/stat; the machine has ' + `${m.cores}):`, '');
     out.push(table(['pattern', 'nginx run', 'isoproxy run'], r.serving.map((s) => [`(${s.id})`, s.nginxBottleneck, s.isoproxyBottleneck])));
     if (r.servingPeakRssBytes !== undefined) out.push('', `isoproxy peak RSS over the warm-cache runs: ${fmtBytes(r.servingPeakRssBytes)}.`);
     out.push('');

@@ -97,7 +97,12 @@ async function main(): Promise<void> {
   log(`options: ${JSON.stringify({ ...opt, out: relative(repo, opt.out) || '.', resultsMd: relative(repo, opt.resultsMd) })}${quick ? ' (BENCH_QUICK)' : ''}`);
 
   const image = await ensureBaseImage(opt.out, opt.sizeMiB, log);
-  const results: Results = { machine: machine(), options: { ...opt, quick }, image: { path: relative(repo, image.path), bytes: image.sizeBytes, files: image.files }, notes: [] };
+  const results: Results = { machine: machine(), options: { ...opt, quick }, image: { path: relative(repo, image.path), bytes: image.sizeBytes, files: image.files }, notes: [
+    'Both servers log every request to a file: isoproxy one JSON line per transfer at level info, nginx its access log.',
+    `The wave's nodes read ${opt.waveMiB > 0 ? `the first ${opt.waveMiB} MiB of the image and then its last range` : 'the whole image'} (--wave-mib; 0 reads whole images). Upstream bytes are compared with the distinct bytes the nodes read; the cache's readahead past the nodes' stop point (a few 2 MiB blocks) and the metadata read at registration count as upstream bytes.`,
+    "Registration PUTs answer with the node's ETag, so they compute the patch sets; the wave then finds them memoized.",
+    `The warm-cache isoproxy fetches its base from the same nginx (unthrottled); its cache is filled by one whole GET before the rounds. nginx runs ${cpus().length} workers; isoproxy one process.`,
+  ] };
 
   log(`indexing and ${opt.patchNodes} patch sets via src/remaster`);
   const remastered = await measureRemaster(image, opt.patchNodes);

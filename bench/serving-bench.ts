@@ -7,7 +7,7 @@
 // client's from its own getrusage, so each row can say which side was the bottleneck.
 
 import type { ClientResult, Server } from './procs.js';
-import { runClient } from './procs.js';
+import { machineBusySeconds, runClient } from './procs.js';
 import { median, MiB } from './stats.js';
 
 export type PatternId = 'a' | 'b' | 'c' | 'd';
@@ -31,14 +31,19 @@ export function patterns(randomSeconds: number, concurrent: number): PatternDef[
 export interface Sample {
   readonly client: ClientResult;
   readonly serverCpuSeconds: number;
+  /** CPU seconds the machine spent on anything else over the run (other processes on a shared machine). */
+  readonly otherCpuSeconds: number;
 }
 
 /** Runs one pattern against one server, with the server's CPU time over the run. */
 export async function measure(clientBin: string, server: Server, def: PatternDef, path: string, size: number): Promise<Sample> {
   const before = await server.sample();
+  const busy0 = await machineBusySeconds();
   const client = await runClient(clientBin, def.mode, server.port, def.args(path, size));
+  const busy1 = await machineBusySeconds();
   const after = await server.sample();
-  return { client, serverCpuSeconds: after.cpuSeconds - before.cpuSeconds };
+  const serverCpuSeconds = after.cpuSeconds - before.cpuSeconds;
+  return { client, serverCpuSeconds, otherCpuSeconds: Math.max(0, busy1 - busy0 - serverCpuSeconds - client.clientCpuSeconds) };
 }
 
 export interface PatternFigures {
@@ -54,6 +59,8 @@ export interface PatternFigures {
   /** Cores busy on average over the run. */
   readonly serverCores: number;
   readonly clientCores: number;
+  /** Cores busy with other work on the machine over the run. */
+  readonly otherCores: number;
   readonly rounds: number;
 }
 
@@ -71,6 +78,7 @@ export function summarize(samples: readonly Sample[]): PatternFigures {
     serverCpuSecondsPerGb: m((s) => s.serverCpuSeconds / (s.client.bytes / 1e9)),
     serverCores: m((s) => s.serverCpuSeconds / s.client.seconds),
     clientCores: m((s) => s.client.clientCpuSeconds / s.client.seconds),
+    otherCores: m((s) => s.otherCpuSeconds / s.client.seconds),
     rounds: samples.length,
   };
 }
@@ -81,9 +89,12 @@ export function summarize(samples: readonly Sample[]): PatternFigures {
  * connection, and both share the machine's cores.
  */
 export function bottleneck(f: PatternFigures, serverMaxCores: number, machineCores: number): string {
-  const total = f.serverCores + f.clientCores;
-  const s = `server ${f.serverCores.toFixed(2)} / client ${f.clientCores.toFixed(2)} cores`;
-  if (total >= machineCores * 0.85) return `machine CPU (${s}; ${f.serverCores >= f.clientCores ? 'server' : 'client'} the larger share)`;
+  const total = f.serverCores + f.clientCores + f.otherCores;
+  const s = `server ${f.serverCores.toFixed(2)} / client ${f.clientCores.toFixed(2)} / other work ${f.otherCores.toFixed(2)} cores`;
+  if (total >= machineCores * 0.85) {
+    const top = f.otherCores >= Math.max(f.serverCores, f.clientCores) ? 'other work on the machine' : f.serverCores >= f.clientCores ? 'server' : 'client';
+    return `machine CPU (${s}; largest share: ${top})`;
+  }
   if (f.serverCores >= serverMaxCores * 0.85) return `server CPU (${s})`;
   if (f.clientCores >= 0.85) return `client CPU (${s})`;
   return `neither saturated: latency-bound (${s})`;
