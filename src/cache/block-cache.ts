@@ -7,7 +7,11 @@
 //
 // The serving path (`stream`) reads aligned chunks from block files by positioned reads on
 // descriptors kept in a small LRU, with a few reads in flight per stream: per-chunk overhead,
-// not copying, limits Node's throughput here.
+// not copying, limits Node's throughput here. A stream opens each block once and reads all its
+// chunks through that descriptor, which outlives an eviction (the file is unlinked, the open
+// descriptor still reads it) and is released after the stream's last chunk of the block.
+// Blocks written by this process are trusted; blocks found on disk at start are checked (length
+// at start from the name, CRC-32 on first use).
 //
 // Failure policy: a short or corrupt block is dropped and fetched again; a full disk or an
 // unwritable directory makes the cache serve misses straight from upstream (logged once), never
