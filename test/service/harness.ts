@@ -30,6 +30,8 @@ export interface ProxyOptions {
   readonly dir: string;
   /** URL prefixes nodes may name. */
   readonly allow: readonly string[];
+  /** Directories file:// bases may come from. */
+  readonly allowDirs?: readonly string[];
   readonly cacheDir?: string;
   /** e.g. '3MiB'; default 256MiB. */
   readonly budget?: string;
@@ -59,6 +61,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     '--port', '0', '--data-dir', dataDir, '--cache-dir', cacheDir, '--admin-token', TOKEN,
     '--block-size', '1MiB', '--cache-budget', options.budget ?? '256MiB', '--workers', '1', '--shutdown-deadline', '2s',
     ...options.allow.flatMap((a) => ['--allow-upstream', a]),
+    ...(options.allowDirs ?? []).flatMap((d) => ['--allow-dir', d]),
   ]);
   const logs: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });

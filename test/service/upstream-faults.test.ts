@@ -79,7 +79,7 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
     // below gets its headers and first blocks, then waits for a held block.
     upstream.hold = (r) => r.method === 'GET' && r.path === '/changing.iso' && rangeStart(r.range) >= 3 * MiB;
     const inFlight = getPartial(proxy.imageUrl('changing'));
-    await upstream.whenHeld(1);
+    await eventually(() => upstream.held() >= 1, 'a block fetch held at the upstream');
     upstream.set('/changing.iso', await readFile(isos.v2!));
     upstream.hold = undefined;
     upstream.release();

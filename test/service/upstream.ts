@@ -40,10 +40,10 @@ export interface TestUpstream {
   resetOnly: ((req: UpstreamRequest) => boolean) | undefined;
   /** Requests for which this returns true wait until release(). */
   hold: ((req: UpstreamRequest) => boolean) | undefined;
+  /** When set, every request is answered with this status and an empty body (an upstream that is down). */
+  failWith: number | undefined;
   /** Requests waiting at the gate now. */
   held(): number;
-  /** Resolves when at least n requests are held. */
-  whenHeld(n: number): Promise<void>;
   release(): void;
   /** GETs with a Range other than the 1-byte probe isoproxy opens a base with. */
   blockGets(path?: string): UpstreamRequest[];
@@ -63,7 +63,6 @@ export async function startUpstream(files: Record<string, Uint8Array>): Promise<
   let clock = Date.UTC(2024, 0, 1);
   const log: UpstreamRequest[] = [];
   let waiting: Array<() => void> = [];
-  let heldWatchers: Array<{ n: number; resolve: () => void }> = [];
   const sockets = new Set<Socket>();
 
   const set = (path: string, bytes: Uint8Array): void => {
@@ -75,10 +74,12 @@ export async function startUpstream(files: Record<string, Uint8Array>): Promise<
 
   const answer = async (req: IncomingMessage, res: ServerResponse, rec: UpstreamRequest): Promise<void> => {
     if (api.hold?.(rec)) {
-      await new Promise<void>((r) => {
-        waiting.push(r);
-        heldWatchers = heldWatchers.filter((w) => (waiting.length >= w.n ? (w.resolve(), false) : true));
-      });
+      await new Promise<void>((r) => waiting.push(r));
+    }
+    if (api.failWith !== undefined) {
+      rec.status = api.failWith;
+      res.writeHead(api.failWith, { 'content-length': '0' }).end();
+      return;
     }
     const e = entries.get(rec.path);
     if (!e) {
@@ -162,9 +163,9 @@ export async function startUpstream(files: Record<string, Uint8Array>): Promise<
     resetAfterBytes: 0,
     resets: 0,
     resetOnly: undefined,
+    failWith: undefined,
     hold: undefined,
     held: () => waiting.length,
-    whenHeld: (n) => (waiting.length >= n ? Promise.resolve() : new Promise<void>((resolve) => heldWatchers.push({ n, resolve }))),
     release() {
       const w = waiting;
       waiting = [];
