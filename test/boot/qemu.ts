@@ -2,12 +2,12 @@
 // fixture initramfs printed on the serial console (see initramfs.ts). SeaBIOS or OVMF, the ISO
 // attached as a CD (ide-cd) or as a disk (virtio-blk-pci, as a BMC's virtual USB stick), read
 // from a local file or over HTTP by QEMU's curl block driver (qemu-block-extra), which sends a
-// HEAD and then Range requests as a BMC does. At most two machines run at a time (CI has two
-// cores); each has a hard timeout and stops early when the log shows a boot that went wrong.
+// HEAD and then Range requests as a BMC does. At most two machines run at a time on the whole
+// machine (CI has two cores), whichever process starts them; each has a hard timeout and stops early when the log shows a boot that went wrong.
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasTool } from '../helpers/tools.js';
@@ -100,20 +100,52 @@ function driveArgs(options: BootOptions): string[] {
   return ['-drive', `if=none,id=iso,readonly=on,format=raw,${file}`, '-device', device];
 }
 
-// A counting semaphore: boots beyond MAX_PARALLEL_BOOTS wait for a slot.
-let running = 0;
-const waiting: (() => void)[] = [];
-async function acquire(): Promise<void> {
-  if (running < MAX_PARALLEL_BOOTS) {
-    running++;
-    return;
+/**
+ * Boot slots shared by every process of the machine: vitest runs test files in parallel workers,
+ * so an in-process semaphore would let each file start two machines. A slot is a file created
+ * with O_EXCL that holds the owner's pid; a slot whose owner died (a killed worker) is reclaimed.
+ */
+const SLOT_DIR = join(tmpdir(), 'isoproxy-qemu-slots');
+const SLOT_WAIT_MS = 200;
+
+/** Whether the pid written in a slot file is a live process. */
+function ownerAlive(pidText: string): boolean {
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  await new Promise<void>((resolve) => waiting.push(resolve));
 }
-function release(): void {
-  const next = waiting.shift();
-  if (next) next();
-  else running--;
+
+/** A slot whose owner is gone; an empty slot file is one being written, unless it is old. */
+async function slotIsStale(path: string): Promise<boolean> {
+  try {
+    const owner = await readFile(path, 'utf8');
+    if (owner !== '') return !ownerAlive(owner);
+    return Date.now() - (await stat(path)).mtimeMs > 10_000;
+  } catch {
+    return false; // gone already: the next attempt takes it
+  }
+}
+
+async function acquireSlot(): Promise<() => Promise<void>> {
+  await mkdir(SLOT_DIR, { recursive: true });
+  for (;;) {
+    for (let i = 0; i < MAX_PARALLEL_BOOTS; i++) {
+      const path = join(SLOT_DIR, `slot-${i}`);
+      try {
+        await writeFile(path, String(process.pid), { flag: 'wx' });
+        return () => rm(path, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (await slotIsStale(path)) await rm(path, { force: true });
+      }
+    }
+    await new Promise((r) => setTimeout(r, SLOT_WAIT_MS));
+  }
 }
 
 /** The command line /init printed, once its end marker shows the line is complete. */
@@ -144,7 +176,7 @@ function classify(log: string): BootOutcome | undefined {
 /** Boots one machine; never rejects for a failed boot, only for a failure to start the test. */
 export async function bootOnce(options: BootOptions): Promise<BootResult> {
   const drive = driveArgs(options);
-  await acquire();
+  const release = await acquireSlot();
   const dir = await mkdtemp(join(tmpdir(), 'isoproxy-qemu-'));
   try {
     const serial = join(dir, 'serial.log');
@@ -162,7 +194,7 @@ export async function bootOnce(options: BootOptions): Promise<BootResult> {
     return await runMachine(args, serial, options.timeoutMs);
   } finally {
     await rm(dir, { recursive: true, force: true });
-    release();
+    await release();
   }
 }
 
