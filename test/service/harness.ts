@@ -12,7 +12,8 @@ import { normalizeEdits } from '../../src/bootconfig/index.js';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { loadConfig } from '../../src/config.js';
 import { openLocalBase } from '../../src/commands/local-base.js';
-import { writeVirtualImage } from '../../src/commands/materialize.js';
+import { sourceStream, writeVirtualImage } from '../../src/commands/materialize.js';
+import { streamVirtual } from '../../src/overlay/virtual-image.js';
 import { startServer, type RunningServer } from '../../src/commands/serve.js';
 import { FileNodeStore } from '../../src/registry/file-store.js';
 import { computePatchSet } from '../../src/remaster/compute.js';
@@ -105,6 +106,23 @@ export async function expectedImage(iso: string, edits: Edits, out: string): Pro
     await base.source.close();
   }
   return readFile(out);
+}
+
+/** Size and sha256 of each node's expected image (base opened once; nothing written to disk). */
+export async function expectedDigests(iso: string, editsList: readonly Edits[]): Promise<Array<{ size: number; sha256: string }>> {
+  const base = await openLocalBase(iso);
+  try {
+    const out: Array<{ size: number; sha256: string }> = [];
+    for (const edits of editsList) {
+      const { patchSet } = computePatchSet(base.ctx, normalizeEdits(edits));
+      const hash = createHash('sha256');
+      for await (const chunk of streamVirtual(patchSet, sourceStream(base.source), 0, patchSet.size - 1, new AbortController().signal)) hash.update(chunk);
+      out.push({ size: patchSet.size, sha256: hash.digest('hex') });
+    }
+    return out;
+  } finally {
+    await base.source.close();
+  }
 }
 
 /** A deterministic pseudo-random generator (mulberry32): reproducible "random" ranges. */
