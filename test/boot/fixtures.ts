@@ -14,6 +14,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { missingTools, run } from '../helpers/tools.js';
+import { tryLock } from './host-lock.js';
 import { buildInitramfs } from './initramfs.js';
 import { BASELINE_PARAMETERS, GRUB_BIOS_MODULES, GRUB_EFI_MODULES, LAYOUT_NAMES, layoutRecipes, type GrubImage, type LayoutName, type LayoutRecipe, type Source } from './layouts.js';
 
@@ -84,8 +85,25 @@ async function ensure(): Promise<BootFixtures> {
   hash.update(`${kernelPackage.name}=${kernelPackage.version}\0${toolVersions}`);
   const dir = join(bootCacheRoot(), hash.digest('hex').slice(0, 16));
   const manifestPath = join(dir, 'fixtures.json');
-  if (existsSync(manifestPath)) return JSON.parse(await readFile(manifestPath, 'utf8')) as BootFixtures;
+  const cached = async (): Promise<BootFixtures> => JSON.parse(await readFile(manifestPath, 'utf8')) as BootFixtures;
+  if (existsSync(manifestPath)) return cached();
 
+  // One build per host: test files run in parallel workers, and a build takes both cores.
+  await mkdir(dirname(dir), { recursive: true });
+  let unlock: (() => Promise<void>) | undefined;
+  while (!(unlock = await tryLock(`${dir}.lock`))) {
+    await new Promise((r) => setTimeout(r, 500));
+    if (existsSync(manifestPath)) return cached();
+  }
+  try {
+    if (existsSync(manifestPath)) return await cached();
+    return await buildInto(dir, manifestPath, kernelPackage);
+  } finally {
+    await unlock();
+  }
+}
+
+async function buildInto(dir: string, manifestPath: string, kernelPackage: KernelPackage): Promise<BootFixtures> {
   // Build beside the final directory and rename: a crash leaves no half-built cache behind.
   const partial = `${dir}.partial-${process.pid}`;
   await rm(partial, { recursive: true, force: true });

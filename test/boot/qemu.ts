@@ -7,10 +7,11 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasTool } from '../helpers/tools.js';
+import { tryLock } from './host-lock.js';
 import { CMDLINE_MARKER, END_MARKER } from './initramfs.js';
 
 export type Firmware = 'bios' | 'uefi';
@@ -100,49 +101,16 @@ function driveArgs(options: BootOptions): string[] {
   return ['-drive', `if=none,id=iso,readonly=on,format=raw,${file}`, '-device', device];
 }
 
-/**
- * Boot slots shared by every process of the machine: vitest runs test files in parallel workers,
- * so an in-process semaphore would let each file start two machines. A slot is a file created
- * with O_EXCL that holds the owner's pid; a slot whose owner died (a killed worker) is reclaimed.
- */
+/** Boot slots are host-wide locks (host-lock.ts): every vitest worker shares the two. */
 const SLOT_DIR = join(tmpdir(), 'isoproxy-qemu-slots');
 const SLOT_WAIT_MS = 200;
-
-/** Whether the pid written in a slot file is a live process. */
-function ownerAlive(pidText: string): boolean {
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A slot whose owner is gone; an empty slot file is one being written, unless it is old. */
-async function slotIsStale(path: string): Promise<boolean> {
-  try {
-    const owner = await readFile(path, 'utf8');
-    if (owner !== '') return !ownerAlive(owner);
-    return Date.now() - (await stat(path)).mtimeMs > 10_000;
-  } catch {
-    return false; // gone already: the next attempt takes it
-  }
-}
 
 async function acquireSlot(): Promise<() => Promise<void>> {
   await mkdir(SLOT_DIR, { recursive: true });
   for (;;) {
     for (let i = 0; i < MAX_PARALLEL_BOOTS; i++) {
-      const path = join(SLOT_DIR, `slot-${i}`);
-      try {
-        await writeFile(path, String(process.pid), { flag: 'wx' });
-        return () => rm(path, { force: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        if (await slotIsStale(path)) await rm(path, { force: true });
-      }
+      const release = await tryLock(join(SLOT_DIR, `slot-${i}`));
+      if (release) return release;
     }
     await new Promise((r) => setTimeout(r, SLOT_WAIT_MS));
   }
