@@ -95,7 +95,7 @@ describe.skipIf(missing.length > 0)(`HTTP semantics over a real base${missing.le
     expect(await etag('b')).not.toBe(a);
   });
 
-  it('answers 304 to If-None-Match with the current ETag, and the whole image to If-Range with a stale one', async () => {
+  it('answers 304 to If-None-Match with the current ETag and to If-Modified-Since, and the whole image to If-Range with a stale one', async () => {
     const head = await fetch(proxy.imageUrl('a'), { method: 'HEAD' });
     const etag = head.headers.get('etag')!;
     const cached = await fetch(proxy.imageUrl('a'), { headers: { 'if-none-match': etag } });
@@ -111,6 +111,12 @@ describe.skipIf(missing.length > 0)(`HTTP semantics over a real base${missing.le
     const fresh = await fetch(proxy.imageUrl('a'), { headers: { range: 'bytes=0-1023', 'if-range': etag } });
     expect(fresh.status).toBe(206);
     expect(Buffer.from(await fresh.arrayBuffer()).equals(want.subarray(0, 1024))).toBe(true);
+
+    const since = await fetch(proxy.imageUrl('a'), { headers: { 'if-modified-since': head.headers.get('last-modified')! } });
+    expect(since.status).toBe(304);
+    const before = new Date(Date.parse(head.headers.get('last-modified')!) - 1000).toUTCString();
+    const modified = await fetch(proxy.imageUrl('a'), { method: 'HEAD', headers: { 'if-modified-since': before } });
+    expect(modified.status).toBe(200);
 
     const changed = await fetch(proxy.imageUrl('a'), { headers: { 'if-none-match': (await fetch(proxy.imageUrl('b'), { method: 'HEAD' })).headers.get('etag')! } });
     expect(changed.status).toBe(200);

@@ -35,7 +35,7 @@ describe.skipIf(missing.length > 0)(`node and base lifecycle through the whole s
     expected.oneB = await expectedImage(isos.one, EDITS_B, join(scratch.dir, 'oneB.iso'));
     expected.twoA = await expectedImage(isos.two, EDITS_A, join(scratch.dir, 'twoA.iso'));
     const one = await readFile(isos.one);
-    upstream = await startUpstream({ '/edits.iso': one, '/flaky.iso': one, '/swap.iso': one, '/abort.iso': one, '/down.iso': one });
+    upstream = await startUpstream({ '/edits.iso': one, '/flaky.iso': one, '/swap.iso': one, '/abort.iso': one, '/down.iso': one, '/shutdown.iso': one });
     const config = { dir: scratch.dir, allow: [`${upstream.origin}/`], revalidateMs: 100 };
     proxy = await startProxy(config);
   });
@@ -178,5 +178,39 @@ describe.skipIf(missing.length > 0)(`node and base lifecycle through the whole s
     expect(stdout.toLowerCase()).toContain(`content-length: ${expected.oneA!.length}`);
     expect(stdout.toLowerCase()).not.toContain('transfer-encoding');
     expect(sha256(await readFile(out))).toBe(sha256(expected.oneA!));
+  });
+
+  it('lets a transfer in flight finish when the server shuts down, and refuses new connections meanwhile', async () => {
+    const dir = join(scratch.dir, 'shutdown');
+    const own = await startProxy({ dir, allow: [`${upstream.origin}/`] });
+    let closed: Promise<void> | undefined;
+    upstream.hold = (r) => r.path === '/shutdown.iso' && rangeStart(r.range) >= 2 * MiB;
+    try {
+      expect((await own.putNode('sd', { bootIso: upstream.url('/shutdown.iso'), edits: EDITS_A })).status).toBe(201);
+      const inFlight = getPartial(own.imageUrl('sd'));
+      await eventually(() => upstream.held() >= 1 && own.running.app.activeTransfers() === 1, 'a transfer waiting on a held block');
+      closed = own.close();
+      // The listener is closed at once: a new connection is refused.
+      await eventually(async () => {
+        try {
+          await fetch(`${own.url}/healthz`, { headers: { connection: 'close' } });
+          return false;
+        } catch {
+          return true;
+        }
+      }, 'new connections refused');
+      upstream.hold = undefined;
+      upstream.release();
+      const got = await inFlight;
+      expect(got.error).toBeUndefined();
+      expect(sha256(got.bytes)).toBe(sha256(expected.oneA!));
+      await closed;
+      expect(own.logs.some((l) => l.msg === 'waiting for transfers')).toBe(true);
+      expect(own.logs.some((l) => l.msg === 'shutdown deadline passed; closing transfers')).toBe(false);
+    } finally {
+      upstream.hold = undefined;
+      upstream.release();
+      await (closed ?? own.close());
+    }
   });
 });
