@@ -2,10 +2,11 @@
 // upstream's request log and the cache directory: a budget of three 1 MiB blocks under concurrent
 // downloads of a six-block image (bytes exact, disk within budget, evictions counted); a second
 // server on a warm cache directory serving without fetching cached blocks again; and 100
-// concurrent clients on a cold base fetching each block from upstream exactly once.
+// concurrent clients on a cold base fetching each block from upstream exactly once; blocks of a
+// version replaced while the server was down never served; an unwritable cache directory.
 
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
@@ -42,6 +43,7 @@ describe.skipIf(missing.length > 0)(`the block cache under the whole service${mi
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
   let iso: string;
+  let iso2: string;
   const expected: Record<string, Buffer> = {};
 
   beforeAll(async () => {
@@ -51,7 +53,9 @@ describe.skipIf(missing.length > 0)(`the block cache under the whole service${mi
     expected.b = await expectedImage(iso, EDITS_B, join(scratch.dir, 'b.expected.iso'));
     const bytes = await readFile(iso);
     // One path per test, so each starts on a cold base.
-    upstream = await startUpstream({ '/tiny-budget.iso': bytes, '/warm.iso': bytes, '/crowd.iso': bytes });
+    upstream = await startUpstream({ '/tiny-budget.iso': bytes, '/warm.iso': bytes, '/crowd.iso': bytes, '/replaced.iso': bytes, '/degraded.iso': bytes });
+    iso2 = await sizedIso(scratch.dir, 'six-b', 5, 'six-b');
+    expected.a2 = await expectedImage(iso2, EDITS_A, join(scratch.dir, 'a2.expected.iso'));
   });
 
   afterAll(async () => {
@@ -159,6 +163,43 @@ describe.skipIf(missing.length > 0)(`the block cache under the whole service${mi
       expect(all.slice(0, indexed.length)).toEqual(indexed);
       expectEachBlockOnce(all, expected.a!.length);
       expect(upstream.blockGets('/crowd.iso').every((r) => r.status === 206)).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('never serves cached blocks of an old version after the base changed while the server was down', async () => {
+    const dir = join(scratch.dir, 'replaced');
+    const first = await startProxy({ dir, allow: [`${upstream.origin}/`] });
+    try {
+      expect((await first.putNode('a', { bootIso: upstream.url('/replaced.iso'), edits: EDITS_A })).status).toBe(201);
+      expect(await streamedDigest(first.imageUrl('a'))).toMatchObject({ status: 200, digest: sha256(expected.a!) });
+    } finally {
+      await first.close();
+    }
+    // Same size, same layout, other bytes: only the validator (ETag, Last-Modified) differs.
+    expect(expected.a2!.length).toBe(expected.a!.length);
+    upstream.set('/replaced.iso', await readFile(iso2));
+    const second = await startProxy({ dir, allow: [`${upstream.origin}/`] });
+    try {
+      expect(await streamedDigest(second.imageUrl('a'))).toMatchObject({ status: 200, digest: sha256(expected.a2!) });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('serves exact bytes straight from upstream when the cache directory cannot be written, and says so in /metrics', async () => {
+    const dir = join(scratch.dir, 'degraded');
+    await mkdir(dir, { recursive: true });
+    const notADir = join(dir, 'cache-is-a-file');
+    await writeFile(notADir, 'not a directory');
+    const proxy = await startProxy({ dir, cacheDir: notADir, allow: [`${upstream.origin}/`] });
+    try {
+      expect((await proxy.putNode('a', { bootIso: upstream.url('/degraded.iso'), edits: EDITS_A })).status).toBe(201);
+      expect(await streamedDigest(proxy.imageUrl('a'))).toMatchObject({ status: 200, digest: sha256(expected.a!) });
+      expect(sha256(await downloadByRanges(proxy.imageUrl('a'), expected.a!.length, MiB))).toBe(sha256(expected.a!));
+      expect(await proxy.metrics()).toMatch(/^isoproxy_cache_degraded 1$/m);
+      expect(proxy.logs.filter((l) => /unwritable/.test(String(l.msg))).length).toBe(1);
     } finally {
       await proxy.close();
     }
