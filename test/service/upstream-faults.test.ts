@@ -54,7 +54,7 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
       '/junk.iso': patternBytes(2 * MiB, 5),
       '/noboot.iso': await readFile(isos.noboot),
     });
-    noRanges = await startUpstream({ '/plain.iso': small });
+    noRanges = await startUpstream({ '/plain.iso': small, '/plain-crowd.iso': small });
     noRanges.ignoreRange = true;
     deadPort = await closedPort();
     // Revalidate the base version every 100 ms, so the changed-upstream test need not wait 10 s.
@@ -149,6 +149,18 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
     expect(sha256(whole.bytes)).toBe(sha256(expected.small!));
     expect(sha256(await downloadByRanges(proxy.imageUrl('plain'), expected.small!.length, MiB))).toBe(sha256(expected.small!));
     expect(noRanges.log.every((r) => r.status === 200)).toBe(true);
+  });
+
+  it('reads an upstream that ignores Range once, front to back, for 20 concurrent clients', async () => {
+    expect((await proxy.putNode('plain-crowd', { bootIso: noRanges.url('/plain-crowd.iso'), edits: EDITS })).status).toBe(201);
+    const results = await Promise.all(Array.from({ length: 20 }, () => getPartial(proxy.imageUrl('plain-crowd'))));
+    for (const r of results) {
+      expect(r.error).toBeUndefined();
+      expect(sha256(r.bytes)).toBe(sha256(expected.small!));
+    }
+    const gets = noRanges.log.filter((r) => r.method === 'GET' && r.path === '/plain-crowd.iso');
+    // Besides the one-byte probes (answered with 200 and cut short), one fill of the whole file.
+    expect(gets.filter((r) => r.range !== 'bytes=0-0').length).toBe(1);
   });
 
   it('answers 502 with a JSON error naming the upstream when it cannot be reached', async () => {
