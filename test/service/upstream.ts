@@ -40,6 +40,8 @@ export interface TestUpstream {
   resetOnly: ((req: UpstreamRequest) => boolean) | undefined;
   /** Requests for which this returns true wait until release(). */
   hold: ((req: UpstreamRequest) => boolean) | undefined;
+  /** Send neither ETag nor Last-Modified (a server with no validators). */
+  omitValidators: boolean;
   /** When set, every request is answered with this status and an empty body (an upstream that is down). */
   failWith: number | undefined;
   /** Requests waiting at the gate now. */
@@ -88,7 +90,9 @@ export async function startUpstream(files: Record<string, Uint8Array>): Promise<
       return;
     }
     const size = e.bytes.length;
-    const headers: Record<string, string> = { etag: e.etag, 'last-modified': e.lastModified, 'content-type': 'application/octet-stream' };
+    const headers: Record<string, string> = api.omitValidators
+      ? { 'content-type': 'application/octet-stream' }
+      : { etag: e.etag, 'last-modified': e.lastModified, 'content-type': 'application/octet-stream' };
     if (!api.ignoreRange) headers['accept-ranges'] = 'bytes';
     let start = 0;
     let end = size - 1;
@@ -164,6 +168,7 @@ export async function startUpstream(files: Record<string, Uint8Array>): Promise<
     resets: 0,
     resetOnly: undefined,
     failWith: undefined,
+    omitValidators: false,
     hold: undefined,
     held: () => waiting.length,
     release() {
