@@ -203,6 +203,7 @@ async function main(): Promise<void> {
   if (opt.cacheBench && existsSync(indexBench)) {
     log('bench/index-bench.ts (4,000 files, 3 rounds)');
     try {
+      await mkdir(join(scratch, 'index-bench'), { recursive: true });
       results.indexBench = await execFileText(process.execPath, [indexBench, '--size-mib', String(opt.sizeMiB), '--rounds', '3', '--dir', join(scratch, 'index-bench'), '--out', join(opt.out, 'index.json')], { timeoutMs: 300_000 });
     } catch (err) {
       results.notes.push(`index-bench failed: ${(err as Error).message}`);
