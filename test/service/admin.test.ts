@@ -2,7 +2,8 @@
 // registered over HTTP get a URL and the ETag their image is then served with; unknown nodes 404,
 // expired ones 410 (with a pinned clock, so expiry is a step, not a wait), a bad or missing token
 // 401, an upstream outside the allowlist and invalid edits 400 at PUT; /metrics shows the cache,
-// upstream and patch-set counters after traffic.
+// upstream and patch-set counters after traffic; one log line per transfer; paged lists from the
+// file store, kept across a restart.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -125,5 +126,40 @@ describe.skipIf(missing.length > 0)(`the admin API of the whole service${missing
     expect(text).toMatch(/^isoproxy_http_requests_total\{route="iso",status="206"\} 3$/m);
     expect(text).toMatch(/^isoproxy_http_requests_total\{route="iso",status="404"\} [1-9]/m);
     expect(sample(text, 'isoproxy_http_bytes_served_total')).toBeGreaterThanOrEqual(3 * 65536 + want.length);
+  });
+
+  it('logs one line per transfer with request id, node, range, bytes and duration', async () => {
+    const res = await fetch(proxy.imageUrl('n1'), { headers: { range: 'bytes=2048-4095', 'x-request-id': 'wave-17.req-1' } });
+    expect(res.headers.get('x-request-id')).toBe('wave-17.req-1');
+    await res.arrayBuffer();
+    const line = proxy.logs.find((l) => l.msg === 'transfer' && l.reqId === 'wave-17.req-1');
+    expect(line).toMatchObject({ node: 'n1', range: 'bytes=2048-4095', status: 206, bytes: 2048, expectedBytes: 2048, outcome: 'complete' });
+    expect(typeof line?.durationMs).toBe('number');
+    // Issue 5 also asks for the cache hit ratio and upstream bytes on this line. The HTTP layer
+    // logs them when the image reader has stats(), but the service's reader (src/service.ts,
+    // resolver.image: read = streamVirtual(...)) has none, so they are absent. See the report;
+    // add cacheHitRatio: 1, upstreamBytes: 0 above once the reader reports them.
+  });
+
+  it('lists nodes in pages from the file store, and keeps them across a restart', async () => {
+    for (const n of ['p1', 'p2', 'p3']) expect((await proxy.putNode(n, { bootIso: upstream.url('/isos/zero.iso'), edits: EDITS })).status).toBe(201);
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const names: string[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < 20; page++) {
+      const res = await fetch(`${proxy.url}/api/v1/nodes?limit=2${after ? `&after=${after}` : ''}`, { headers: auth });
+      const body = await res.json() as { nodes: Array<{ name: string; url: string }>; next?: string };
+      expect(body.nodes.length).toBeLessThanOrEqual(2);
+      names.push(...body.nodes.map((n) => n.name));
+      if (body.next === undefined) break;
+      after = body.next;
+    }
+    expect(names).toEqual([...names].sort());
+    expect(names).toEqual(expect.arrayContaining(['n1', 'once', 'p1', 'p2', 'p3']));
+    await proxy.close();
+    proxy = await startProxy({ dir: scratch.dir, allow: [`${upstream.origin}/isos/`], now: () => new Date(clock) });
+    const again = await fetch(`${proxy.url}/api/v1/nodes?limit=1000`, { headers: auth });
+    expect(((await again.json()) as { nodes: Array<{ name: string }> }).nodes.map((n) => n.name)).toEqual(names);
+    expect((await fetch(proxy.imageUrl('p2'), { method: 'HEAD' })).status).toBe(200);
   });
 });
