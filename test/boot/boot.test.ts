@@ -3,20 +3,29 @@
 // and the kernel sees exactly the parameters of the boot config. The layouts, kernel and
 // initramfs are built by fixtures.ts; /init prints /proc/cmdline on the serial console.
 //
-// Today the images come unedited from a plain static server (static-server.ts). To test the
-// proxy: make imageUrlFor() return the proxy's node URL for the layout and set EDITS; every
-// row's expected command line follows from the edits.
+// The base ISOs come from a plain static server (static-server.ts) standing in for the
+// upstream; QEMU reads each node's image from isoproxy (in process, with its real engine, block
+// cache and worker pool), which edits the boot configs on the fly. One node per layout, all with
+// EDITS: an append, a set that replaces the baseline's value, a remove. Every row's expected
+// command line follows from the edits; the layouts' other copies of their configs (FAT images,
+// the appended ESP) are read back from the served image with xorriso and mtools.
 
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
+import { loadConfig } from '../../src/config.js';
+import { startServer, type RunningServer } from '../../src/commands/serve.js';
+import { createLogger } from '../../src/logger.js';
+import { kernelLines, readBootConfigs } from './boot-configs.js';
 import { BASELINE_PARAMETERS, LAYOUT_NAMES, ensureBootFixtures, missingFixtureTools, type BootFixtures, type LayoutName } from './fixtures.js';
 import { bootOnce, missingQemuSupport, type Attach, type BootResult, type Firmware } from './qemu.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
-/** The edits under test. With the proxy: { append: [...], set: { 'isoproxy.keep': '...' }, remove: ['isoproxy.drop'] }. */
-const EDITS: Edits = {};
+/** The edits under test: an append, a set that replaces the baseline's value, a remove. */
+const EDITS: Edits = { append: ['isoproxy.node=booted', 'ipa-api-url=http://192.0.2.1:6385'], set: { 'isoproxy.keep': 'edited' }, remove: ['isoproxy.drop'] };
+const TOKEN = 'boot-test-admin-token-0123456789';
 
 /**
  * What a kernel line's parameters become under `edits`, as a plain reference: removed keys gone
@@ -105,20 +114,35 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
 
   let fixtures: BootFixtures;
   let server: StaticServer;
+  let proxy: RunningServer;
+  let dataDir: string;
   const results: { name: string; result: BootResult }[] = [];
   const started = performance.now();
 
-  /** Where QEMU reads a layout's image. The proxy's node URL goes here. */
+  /** Where QEMU reads a layout's image: the proxy's URL of the layout's node. */
   function imageUrlFor(layout: LayoutName): string {
-    return server.url(`${layout}.iso`);
+    return `${proxy.publicUrl}/iso/boot-${layout}.iso`;
   }
 
   beforeAll(async () => {
     fixtures = await ensureBootFixtures();
     server = await startStaticServer(Object.fromEntries(LAYOUT_NAMES.map((l) => [`${l}.iso`, fixtures.layouts[l].isoPath])));
+    dataDir = await mkdtemp(join(tmpdir(), 'isoproxy-boot-proxy-'));
+    const config = loadConfig(['--port', '0', '--data-dir', dataDir, '--admin-token', TOKEN, '--allow-upstream', server.url(''), '--block-size', '1MiB', '--cache-budget', '1GiB']);
+    proxy = await startServer(config, { logger: createLogger({ level: 'warn' }) });
+    for (const layout of LAYOUT_NAMES) {
+      const res = await fetch(`${proxy.url}/api/v1/nodes/boot-${layout}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ bootIso: server.url(`${layout}.iso`), edits: EDITS }),
+      });
+      if (!res.ok) throw new Error(`PUT node boot-${layout}: ${res.status} ${await res.text()}`);
+    }
   });
 
   afterAll(async () => {
+    await proxy?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
     await server?.close();
     const rows = results
       .sort((a, b) => (a.name < b.name ? -1 : 1))
@@ -134,6 +158,27 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
 
   it('starts from fixtures whose default entries carry the baseline parameters', () => {
     for (const layout of LAYOUT_NAMES) expect(fixtures.layouts[layout].parameters).toEqual(expect.arrayContaining([...BASELINE_PARAMETERS]));
+  });
+
+  it.concurrent.each(LAYOUT_NAMES)('serves %s with the edits in every copy of its boot configs (tree, FAT image, appended ESP)', async (layout) => {
+    const res = await fetch(imageUrlFor(layout));
+    expect(res.status).toBe(200);
+    const out = join(dataDir, `${layout}-served.iso`);
+    await writeFile(out, new Uint8Array(await res.arrayBuffer()));
+    const configs = await readBootConfigs(out, fixtures.layouts[layout].bootConfigs);
+    for (const [name, text] of Object.entries(configs)) {
+      // Every kernel line with the baseline (menus have other entries: rescue, media check): the
+      // appended tokens once, the set value replaced, the removed key gone, the rest as it was.
+      const lines = kernelLines(text).filter((l) => l.includes('isoproxy.base=1'));
+      expect(lines.length, `${layout} ${name}`).toBeGreaterThan(0);
+      for (const line of lines) {
+        const tokens = line.split(/\s+/);
+        for (const t of EDITS.append ?? []) expect(tokens.filter((x) => x === t).length, `${layout} ${name}: ${line}`).toBe(1);
+        expect(tokens, `${layout} ${name}: ${line}`).toContain('isoproxy.keep=edited');
+        expect(tokens.filter((x) => x.startsWith('isoproxy.keep=') || x.startsWith('isoproxy.drop')), `${layout} ${name}: ${line}`).toEqual(['isoproxy.keep=edited']);
+        expect(tokens, `${layout} ${name}: ${line}`).toContain('console=ttyS0');
+      }
+    }
   });
 
   for (const row of MATRIX) {
