@@ -159,4 +159,16 @@ describe.skipIf(missing.length > 0)(`downloads through the whole service${missin
     const blockRanges = gets.map((e) => e.range).filter((r) => r !== 'bytes=0-0');
     expect(new Set(blockRanges).size).toBe(blockRanges.length);
   });
+
+  it('agrees with the `isoproxy materialize` command on the expected image', async () => {
+    const name = 'rhel-like';
+    const out = join(scratch.dir, 'cli-materialized.iso');
+    const e = editsFor(name);
+    const args = ['bin/isoproxy.js', 'materialize', isos.get(name)!, out,
+      ...(e.append ?? []).flatMap((t) => ['--append', t]),
+      ...Object.entries(e.set ?? {}).flatMap(([k, v]) => ['--set', `${k}=${v}`]),
+      ...(e.remove ?? []).flatMap((k) => ['--remove', k])];
+    await run(process.execPath, args, { cwd: process.cwd() });
+    expect(sha256(await readFile(out))).toBe(sha256(expected.get(name)!));
+  });
 });
