@@ -3,10 +3,11 @@
 // downloads of a six-block image (bytes exact, disk within budget, evictions counted); a second
 // server on a warm cache directory serving without fetching cached blocks again; and 100
 // concurrent clients on a cold base fetching each block from upstream exactly once; blocks of a
-// version replaced while the server was down never served; an unwritable cache directory.
+// version replaced while the server was down never served; corrupt and short blocks refetched
+// after a restart; an unwritable cache directory.
 
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
@@ -53,7 +54,7 @@ describe.skipIf(missing.length > 0)(`the block cache under the whole service${mi
     expected.b = await expectedImage(iso, EDITS_B, join(scratch.dir, 'b.expected.iso'));
     const bytes = await readFile(iso);
     // One path per test, so each starts on a cold base.
-    upstream = await startUpstream({ '/tiny-budget.iso': bytes, '/warm.iso': bytes, '/crowd.iso': bytes, '/replaced.iso': bytes, '/degraded.iso': bytes });
+    upstream = await startUpstream({ '/tiny-budget.iso': bytes, '/warm.iso': bytes, '/crowd.iso': bytes, '/replaced.iso': bytes, '/degraded.iso': bytes, '/corrupt.iso': bytes });
     iso2 = await sizedIso(scratch.dir, 'six-b', 5, 'six-b');
     expected.a2 = await expectedImage(iso2, EDITS_A, join(scratch.dir, 'a2.expected.iso'));
   });
@@ -204,6 +205,41 @@ describe.skipIf(missing.length > 0)(`the block cache under the whole service${mi
       expect(proxy.logs.filter((l) => /unwritable/.test(String(l.msg))).length).toBe(1);
     } finally {
       await proxy.close();
+    }
+  });
+
+  it('refetches a cached block found corrupt or short after a restart, and serves exact bytes', async () => {
+    const dir = join(scratch.dir, 'corrupt');
+    const cacheDir = join(dir, 'cache');
+    const first = await startProxy({ dir, allow: [`${upstream.origin}/`] });
+    try {
+      expect((await first.putNode('a', { bootIso: upstream.url('/corrupt.iso'), edits: EDITS_A })).status).toBe(201);
+      expect(await streamedDigest(first.imageUrl('a'))).toMatchObject({ status: 200, digest: sha256(expected.a!) });
+    } finally {
+      await first.close();
+    }
+    // Two block files (names carry index, length and CRC): flip a byte in one, cut the other short.
+    const files = (await readdir(cacheDir, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile() && !e.name.startsWith('.'))
+      .map((e) => join(e.parentPath, e.name))
+      .sort();
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    const flipped = files[1]!;
+    const cut = files[2]!;
+    const bytes = await readFile(flipped);
+    bytes[1000] = bytes[1000]! ^ 0xff;
+    await writeFile(flipped, bytes);
+    await truncate(cut, 4096);
+    const mark = upstream.log.length;
+    const second = await startProxy({ dir, allow: [`${upstream.origin}/`] });
+    try {
+      expect(await streamedDigest(second.imageUrl('a'))).toMatchObject({ status: 200, digest: sha256(expected.a!) });
+      expect(sha256(await downloadByRanges(second.imageUrl('a'), expected.a!.length, MiB))).toBe(sha256(expected.a!));
+      // Only the two damaged blocks came from upstream again, once each.
+      const refetched = upstream.log.slice(mark).filter((r) => r.method === 'GET' && r.range !== 'bytes=0-0' && r.path === '/corrupt.iso');
+      expect(refetched.length).toBe(2);
+    } finally {
+      await second.close();
     }
   });
 });
