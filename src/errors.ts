@@ -144,9 +144,25 @@ export function toResult(err: unknown): { ok: false; code: string; message: stri
   return { ok: false, code: 'INTERNAL', message: String(err), name: 'Error' };
 }
 
-/** Rebuilds an error from a worker's result, keeping its code. */
+/** Error classes a worker may report, by name, so the main thread gets the same class back. */
+const WORKER_ERRORS: Record<string, abstract new (...args: never[]) => IsoproxyError> = {
+  IsoFormatError, FatFormatError, FatNoSpaceError, LimitExceededError, OutOfBoundsError, NotFoundError,
+  EditValidationError, RemasterError, IsoproxyError,
+};
+
+/**
+ * Rebuilds an error from a worker's result: the same class (so `instanceof` and the HTTP status
+ * mapping work), code and message. Class-specific fields (offsets, paths) are not carried; the
+ * message already names them.
+ */
 export function fromResult(result: { code: string; message: string; name: string }): IsoproxyError {
-  const err = new IsoproxyError(result.code, result.message);
-  err.name = result.name;
+  const cls = WORKER_ERRORS[result.name] ?? IsoproxyError;
+  const err = Object.create(cls.prototype) as IsoproxyError & { code: string; name: string; message: string; stack?: string };
+  Object.defineProperties(err, {
+    code: { value: result.code, enumerable: true },
+    name: { value: result.name, writable: true, configurable: true },
+    message: { value: result.message, writable: true, configurable: true },
+    stack: { value: `${result.name}: ${result.message}\n    at (remaster worker)`, writable: true, configurable: true },
+  });
   return err;
 }

@@ -126,13 +126,15 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     }
     await probe.close();
     logger.warn({ base: url, old: open.id, size: probe.version.size }, 'base image changed upstream; re-indexing');
-    const next = openBase(url);
-    entry.current = next;
-    const opened = await next;
     pool.forgetBase(open.id);
     // Streams still reading the old version fail cleanly on their next upstream fetch.
     void open.upstream.close().catch(() => {});
-    return opened;
+    const next = openBase(url);
+    entry.current = next;
+    // A new version that cannot be opened (not an ISO, gone) must not stick: the next request
+    // opens the base afresh instead of failing forever on this rejected promise.
+    next.catch(() => { if (bases.get(url) === entry && entry.current === next) bases.delete(url); });
+    return next;
   }
 
   function evictOldestBase(): void {

@@ -16,6 +16,7 @@ import { prepareBase, type BaseContext } from '../../src/remaster/base-context.j
 import { computePatchSet } from '../../src/remaster/compute.js';
 import { createRemasterPool, type RemasterPool } from '../../src/remaster/pool.js';
 import { scratchDir } from '../helpers/tools.js';
+import { RemasterError } from '../../src/errors.js';
 
 const edits = (i: number) => normalizeEdits({ append: [`ipa-node=node-${i}`], set: { 'ipa-debug': '0' } });
 
@@ -58,9 +59,11 @@ describe('remaster pool', () => {
     expect(pool.stats.computations).toBe(before + 1);
   });
 
-  it('brings errors back across the worker boundary with their code', async () => {
+  it('brings errors back across the worker boundary with their class and code', async () => {
     const bare = { ...ctx, configs: [], fats: [] };
-    await expect(pool.patchSet('base-bare', bare, edits(5), 'node-5')).rejects.toMatchObject({ code: 'NO_KERNEL_LINES', message: expect.stringContaining('node node-5') });
+    const failed = pool.patchSet('base-bare', bare, edits(5), 'node-5');
+    await expect(failed).rejects.toBeInstanceOf(RemasterError);
+    await expect(failed).rejects.toMatchObject({ code: 'NO_KERNEL_LINES', message: expect.stringContaining('node node-5') });
     expect(pool.stats.failures).toBeGreaterThan(0);
   });
 

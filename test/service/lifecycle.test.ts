@@ -62,7 +62,7 @@ describe.skipIf(missing.length > 0)(`node and base lifecycle through the whole s
     expect((await fetch(proxy.imageUrl('e'), { method: 'HEAD' })).status).toBe(404);
   });
 
-  it('refuses a base replaced upstream by a file that is not an ISO with 502 ISO_FORMAT', async () => {
+  it('refuses a base replaced upstream by a file that is not an ISO with 502 ISO_FORMAT, and serves again once it is fixed', async () => {
     expect((await proxy.putNode('f', { bootIso: upstream.url('/flaky.iso'), edits: EDITS_A })).status).toBe(201);
     expect((await fetch(proxy.imageUrl('f'), { method: 'HEAD' })).status).toBe(200);
     upstream.set('/flaky.iso', patternBytes(2 * MiB, 9));
@@ -70,9 +70,10 @@ describe.skipIf(missing.length > 0)(`node and base lifecycle through the whole s
     const res = await fetch(proxy.imageUrl('f'));
     expect(res.status).toBe(502);
     expect(await res.json()).toMatchObject({ error: { code: 'ISO_FORMAT' } });
-    // Not asserted here: that fixing the file upstream brings the node back. It does not today —
-    // the base stays failed until a restart (src/service.ts revalidate() leaves entry.current a
-    // rejected promise, and base() awaits it before it would revalidate). See the integration report.
+    // Fixing the file upstream brings the node back: a failed new version does not stick.
+    upstream.set('/flaky.iso', await readFile(isos.one!));
+    await eventually(async () => (await fetch(proxy.imageUrl('f'), { method: 'HEAD' })).status === 200, 'the fixed base served again');
+    expect(sha256((await getPartial(proxy.imageUrl('f'))).bytes)).toBe(sha256(expected.oneA!));
   });
 
   it('answers 502 while the upstream is down at revalidation, and serves again once it is back', async () => {

@@ -191,10 +191,8 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
     expect(await put.json()).toMatchObject({ etag: null, etagError: { code: 'NO_KERNEL_LINES' } });
     const res = await fetch(proxy.imageUrl('noboot'));
     const body = await res.json() as { error: { code: string; message: string } };
-    // The status is 500 today, not the 422 errorStatus means for a RemasterError: the worker
-    // pool's fromResult (src/errors.ts) rebuilds a plain IsoproxyError, so instanceof fails.
-    // Tighten to toBe(422) once that is fixed (see the integration report).
-    expect(res.status).not.toBe(200);
+    // A RemasterError from the worker pool keeps its class across the thread boundary: 422.
+    expect(res.status).toBe(422);
     expect(body.error.code).toBe('NO_KERNEL_LINES');
     expect(body.error.message).toMatch(/no kernel command line found/);
   });
