@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { createBlockCache, type BlockCache, type CachedSource } from './cache/block-cache.js';
 import type { Config } from './config.js';
 import { normalizeEdits } from './bootconfig/index.js';
-import { NotFoundError } from './errors.js';
+import { NotFoundError, UpstreamError } from './errors.js';
 import type { ImageResolver, NodeImage } from './http/types.js';
 import { buildIndex } from './iso9660/index.js';
 import { MetricsRegistry } from './metrics.js';
@@ -86,6 +86,11 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
   async function openBase(url: string): Promise<OpenBase> {
     const upstream = await openUpstream(url, upstreamConfig);
     try {
+      // Without a validator two versions of the same size look alike: a response or a cached
+      // block could mix them. Refuse rather than risk it (every common server sends one).
+      if (upstream.version.etag === undefined && upstream.version.lastModified === undefined) {
+        throw new UpstreamError('UPSTREAM_NO_VALIDATOR', url, 'sends neither ETag nor Last-Modified, so isoproxy cannot tell its versions apart; serve it with either header', 502);
+      }
       const cached = cache.source(upstream);
       const started = performance.now();
       const index = await buildIndex(cached);

@@ -33,6 +33,7 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
   let noRanges: TestUpstream;
+  let noValidators: TestUpstream;
   let proxy: Proxy;
   let deadPort: number;
   const isos: Record<string, string> = {};
@@ -56,16 +57,26 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
     });
     noRanges = await startUpstream({ '/plain.iso': small, '/plain-crowd.iso': small });
     noRanges.ignoreRange = true;
+    noValidators = await startUpstream({ '/anonymous.iso': small });
+    noValidators.omitValidators = true;
     deadPort = await closedPort();
     // Revalidate the base version every 100 ms, so the changed-upstream test need not wait 10 s.
-    proxy = await startProxy({ dir: scratch.dir, allow: [`${upstream.origin}/`, `${noRanges.origin}/`, `http://127.0.0.1:${deadPort}/`], revalidateMs: 100 });
+    proxy = await startProxy({ dir: scratch.dir, allow: [`${upstream.origin}/`, `${noRanges.origin}/`, `${noValidators.origin}/`, `http://127.0.0.1:${deadPort}/`], revalidateMs: 100 });
   });
 
   afterAll(async () => {
     await proxy?.close();
     await upstream?.close();
     await noRanges?.close();
+    await noValidators?.close();
     await scratch?.cleanup();
+  });
+
+  it('refuses an upstream that sends neither ETag nor Last-Modified: versions could not be told apart', async () => {
+    expect((await proxy.putNode('anonymous', { bootIso: noValidators.url('/anonymous.iso'), edits: EDITS })).status).toBe(201);
+    const res = await fetch(proxy.imageUrl('anonymous'));
+    expect(res.status).toBe(502);
+    expect(await res.json()).toMatchObject({ error: { code: 'UPSTREAM_NO_VALIDATOR', message: expect.stringMatching(/neither ETag nor Last-Modified/) } });
   });
 
   it('fails a response in flight when the base changes upstream, with only bytes of the old image, then serves the new image under a new ETag', async () => {
