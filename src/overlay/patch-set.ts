@@ -62,7 +62,7 @@ export function buildPatchSet(baseSize: number, size: number, overlays: readonly
       merged.push({ offset: o.offset, parts: [o.data], end: o.offset + o.data.length });
     }
   }
-  const flat: Overlay[] = merged.map((m) => ({ offset: m.offset, data: concat(m.parts) }));
+  const flat: Overlay[] = merged.map((m) => ({ offset: m.offset, data: plain(concat(m.parts)) }));
   return { baseSize, size, overlays: flat, digest: digestOf(baseSize, size, flat) };
 }
 
@@ -107,6 +107,11 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
+}
+
+/** A plain Uint8Array view (not a Buffer): patch sets compare equal after a structured clone. */
+function plain(data: Uint8Array): Uint8Array {
+  return data.constructor === Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

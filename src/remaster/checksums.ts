@@ -20,12 +20,20 @@ function isoPathOf(listed: string): string {
   return p;
 }
 
+/** The new digest of a changed file, by algorithm (computed lazily: only for files a checksum file lists). */
+export type DigestOf = (algorithm: ChecksumAlgorithm) => string;
+
+/** A DigestOf over bytes in memory. */
+export function digestOfBytes(data: Uint8Array): DigestOf {
+  return (algorithm) => digestHex(algorithm, data);
+}
+
 /**
- * Rewrites the digests of the files in `changed` (absolute ISO path -> new contents) in a checksum
- * file's text. Paths match exactly, else case-insensitively (plain ISO 9660 names are upper case).
- * Returns the new text and the paths it updated.
+ * Rewrites the digests of the files in `changed` (absolute ISO path -> its new digest) in a
+ * checksum file's text. Paths match exactly, else case-insensitively (plain ISO 9660 names are
+ * upper case). Returns the new text and the paths it updated.
  */
-export function updateChecksumText(text: string, algorithm: ChecksumAlgorithm, changed: ReadonlyMap<string, Uint8Array>): { text: string; updated: string[] } {
+export function updateChecksumText(text: string, algorithm: ChecksumAlgorithm, changed: ReadonlyMap<string, DigestOf>): { text: string; updated: string[] } {
   const byLower = new Map<string, string>();
   for (const p of changed.keys()) byLower.set(p.toLowerCase(), p);
   const hexLength = HEX_LENGTH[algorithm];
@@ -38,7 +46,7 @@ export function updateChecksumText(text: string, algorithm: ChecksumAlgorithm, c
     const path = isoPathOf((m[2] === ' *' ? '*' : '') + m[3]!);
     const key = changed.has(path) ? path : byLower.get(path.toLowerCase());
     if (key === undefined) return line;
-    const digest = digestHex(algorithm, changed.get(key)!);
+    const digest = changed.get(key)!(algorithm);
     const hex = m[1] === m[1]!.toUpperCase() && /[A-F]/.test(m[1]!) ? digest.toUpperCase() : digest;
     updated.push(key);
     return `${hex}${m[2]}${m[3]}${m[4]}`;

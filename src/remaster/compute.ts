@@ -3,8 +3,8 @@
 // give byte-identical overlays and digest in any process on any machine.
 //
 // What it writes (and nothing else):
-//  - an edited file that still fits the sectors it has: its sectors, in place (zero-padded to the
-//    end of its allocation), and the data length in every directory record describing it
+//  - an edited file that still fits the sectors it has: the bytes that differ, in place, and the
+//    data length in every directory record describing it
 //    (ISO 9660, Joliet, ISO 9660:1999 trees; ECMA-119 9.1.4 both-endian at record +10);
 //  - an edited file that outgrew its sectors: a copy in the appended tail (2048-aligned, after
 //    the volume space, every appended partition and the image's end), every record pointed at it
@@ -26,7 +26,8 @@ import { writeBoth32 } from '../binary.js';
 import { SECTOR_SIZE } from '../iso9660/types.js';
 import { buildPatchSet, type Overlay, type PatchSet } from '../overlay/patch-set.js';
 import type { BaseContext, ContextFile } from './base-context.js';
-import { updateChecksumText } from './checksums.js';
+import { digestOfBytes, updateChecksumText, type DigestOf } from './checksums.js';
+import { createHash } from 'node:crypto';
 
 /** ECMA-119 9.1.3 location of extent and 9.1.4 data length, both-endian, in a directory record. */
 const RECORD_EXTENT_OFFSET = 2;
@@ -68,12 +69,9 @@ export interface ComputeOptions {
   readonly node?: string;
 }
 
-const encoder = (text: string): Uint8Array => Uint8Array.from(text, (ch) => ch.charCodeAt(0) & 0xff);
-const decoder = (bytes: Uint8Array): string => {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  return s;
-};
+/** Texts are latin1 so every byte round-trips (Buffer's native codec: per-node cost matters). */
+const encoder = (text: string): Uint8Array => Buffer.from(text, 'latin1');
+const decoder = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 
 export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, options: ComputeOptions = {}): RemasterResult {
   const who = options.node ? `node ${options.node}` : 'these edits';
@@ -88,11 +86,16 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
   for (const f of ctx.configs) isoFiles.set(f.path, f);
   const isoReport = editBootConfigs(new Map(ctx.configs.map((f) => [f.path, decoder(f.bytes)])), edits);
   editReports.push({ where: 'iso', report: isoReport });
-  /** New contents of ISO-tree files, by path: edited configs, then FAT images that are files, then checksum files. */
+  /** New contents of ISO-tree files to place, by path: edited configs, then checksum files. */
   const newIsoContents = new Map<string, Uint8Array>();
+  /** New digests of every changed file of the tree (configs and FAT images that are files), for checksum files. */
+  const digests = new Map<string, DigestOf>();
   for (const c of isoReport.configs) {
     kernelLines += c.kernelLines;
-    if (c.changed) newIsoContents.set(c.path, encoder(c.text));
+    if (!c.changed) continue;
+    const data = encoder(c.text);
+    newIsoContents.set(c.path, data);
+    digests.set(c.path, digestOfBytes(data));
   }
 
   // 2. Boot configs inside FAT images.
@@ -119,7 +122,7 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
     }
     for (const o of planned) overlays.push({ offset: fat.offset + o.offset, data: o.data });
     // A FAT image that is also a file of the tree (efi.img) may be listed in a checksum file.
-    if (fat.isoPath && ctx.checksumFiles.length > 0) newIsoContents.set(fat.isoPath, applyOverlays(fat.image, planned));
+    if (fat.isoPath) digests.set(fat.isoPath, digestWithOverlays(fat.image, planned));
   }
 
   if (kernelLines === 0 && hasEdits(edits)) {
@@ -128,10 +131,9 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
 
   // 3. Checksum files: new digests for the files changed above (same length: always in place).
   const checksumFilesUpdated: string[] = [];
-  const contentChanges = new Map(newIsoContents);
-  if (contentChanges.size > 0) {
+  if (digests.size > 0) {
     for (const cf of ctx.checksumFiles) {
-      const { text, updated } = updateChecksumText(decoder(cf.bytes), cf.algorithm, contentChanges);
+      const { text, updated } = updateChecksumText(decoder(cf.bytes), cf.algorithm, digests);
       if (updated.length === 0) continue;
       const bytes = encoder(text);
       if (!equalBytes(bytes, cf.bytes)) {
@@ -145,8 +147,7 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
   // 4. Place every changed ISO-tree file (FAT images were written above, by cluster), in path order.
   let tailEnd = ctx.tailStart;
   for (const path of [...newIsoContents.keys()].sort()) {
-    const file = isoFiles.get(path);
-    if (!file) continue; // a FAT image that is a file: already patched at its bytes
+    const file = isoFiles.get(path)!;
     const data = newIsoContents.get(path)!;
     if (file.extents.length !== 1) {
       throw new RemasterError('MULTI_EXTENT_CONFIG', `${who}: ${path} is a multi-extent file; boot configs of several extents are not supported`);
@@ -155,7 +156,9 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
     const allocated = Math.ceil(file.size / SECTOR_SIZE) * SECTOR_SIZE;
     let lba = extent.lba;
     if (data.length <= allocated) {
-      overlays.push({ offset: extent.lba * SECTOR_SIZE, data: padTo(data, allocated) });
+      // Only the bytes that differ: a checksum file of thousands of lines changes a few digests.
+      // Past the new data length the sector's bytes are not part of the file; they stay as in the base.
+      for (const o of changedRuns(file.bytes, data)) overlays.push({ offset: extent.lba * SECTOR_SIZE + o.offset, data: o.data });
       changes.push({ where: 'iso', path, oldSize: file.size, newSize: data.length, placement: 'in-place' });
     } else {
       lba = tailEnd / SECTOR_SIZE;
@@ -224,10 +227,46 @@ function padTo(data: Uint8Array, length: number): Uint8Array {
   return out;
 }
 
-function applyOverlays(image: Uint8Array, overlays: readonly Overlay[]): Uint8Array {
-  const out = image.slice();
-  for (const o of overlays) out.set(o.data, o.offset);
+/** Runs of `next` that differ from `old` (runs closer than 32 bytes merged), plus any growth. */
+export function changedRuns(old: Uint8Array, next: Uint8Array): Overlay[] {
+  const GAP = 32;
+  const out: Overlay[] = [];
+  const common = Math.min(old.length, next.length);
+  let i = 0;
+  while (i < common) {
+    if (old[i] === next[i]) {
+      i++;
+      continue;
+    }
+    // Extend the run while another difference follows within GAP equal bytes.
+    const start = i;
+    let end = i + 1;
+    for (let j = end; j < common && j - end < GAP; j++) if (old[j] !== next[j]) end = j + 1;
+    out.push({ offset: start, data: next.subarray(start, end) });
+    i = end;
+  }
+  if (next.length > common) {
+    const last = out[out.length - 1];
+    if (last && last.offset + last.data.length >= common - GAP) out[out.length - 1] = { offset: last.offset, data: next.subarray(last.offset) };
+    else out.push({ offset: common, data: next.subarray(common) });
+  }
   return out;
+}
+
+/** The digest of `image` with `overlays` applied, streamed (no copy of the image). */
+function digestWithOverlays(image: Uint8Array, overlays: readonly Overlay[]): DigestOf {
+  const sorted = [...overlays].sort((a, b) => a.offset - b.offset);
+  return (algorithm) => {
+    const h = createHash(algorithm);
+    let at = 0;
+    for (const o of sorted) {
+      if (o.offset > at) h.update(image.subarray(at, o.offset));
+      h.update(o.data);
+      at = Math.max(at, o.offset + o.data.length);
+    }
+    if (at < image.length) h.update(image.subarray(at));
+    return h.digest('hex');
+  };
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
