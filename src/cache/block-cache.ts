@@ -350,7 +350,9 @@ class DiskBlockCache implements BlockCache {
     signal?.addEventListener('abort', onAbort, { once: true });
     const sequential = offset === 0 || state.recentEnds.includes(offset);
     let completed = false;
-    const pins: Pin[] = [];
+    // Only pins still open: a pin holds its block (2 MiB in memory on a miss), so a long stream
+    // must not keep the pins of blocks it has passed.
+    const pins = new Set<Pin>();
     try {
       const queue: Promise<Uint8Array>[] = [];
       let next = offset;
@@ -361,13 +363,16 @@ class DiskBlockCache implements BlockCache {
         const inBlock = next - blockStart;
         const len = Math.min(this.chunkBytes - (inBlock % this.chunkBytes), this.blockLength(state, index) - inBlock, end - next);
         if (pin === undefined || pin.index !== index) {
-          if (pin) this.unpin(pin, false);
+          if (pin) {
+            this.unpin(pin, false);
+            pins.delete(pin);
+          }
           this.onBlockStart(state, index, end, sequential, inner.signal);
           // The block is opened once per stream: every chunk of it reads the same descriptor (or
           // the same bytes in memory), which stays valid even if the budget evicts the file.
           pin = { index, handle: this.openBlock(state, index, inner.signal), pending: 0, closed: false, released: false };
           pin.handle.catch(() => {});
-          pins.push(pin);
+          pins.add(pin);
         }
         const p = this.readPinned(state, pin, inBlock, len, inner.signal);
         p.catch(() => {}); // awaited in order below; this only silences early rejections
