@@ -1,5 +1,5 @@
-// A plain static file server for the boot test, standing in for the upstream (and, until the
-// proxy lands, for the proxy): GET and HEAD with single byte ranges (RFC 9110 §14), because
+// A plain static file server for the boot test, standing in for the upstream web server that
+// holds the base ISOs (QEMU reads the proxy): GET and HEAD with single byte ranges (RFC 9110 §14), because
 // QEMU's curl block driver sends a HEAD, refuses a server without `Accept-Ranges: bytes`, then
 // reads with `Range: bytes=a-b`. Counts requests so the test can say how the image was read.
 
@@ -53,12 +53,19 @@ export async function startStaticServer(files: Readonly<Record<string, string>>)
       res.writeHead(404).end();
       return;
     }
-    const size = (await stat(path)).size;
+    const st = await stat(path);
+    const size = st.size;
     const range = req.method === 'GET' ? parseRange(req.headers.range, size) : undefined;
     if (req.method === 'HEAD') counts.HEAD++;
     else if (range) counts.RANGE++;
     else counts.GET++;
-    const headers = { 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream' };
+    // Validators as every real web server sends them: isoproxy refuses an upstream without one.
+    const headers = {
+      'Accept-Ranges': 'bytes',
+      'Content-Type': 'application/octet-stream',
+      ETag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
+      'Last-Modified': st.mtime.toUTCString(),
+    };
     if (range === 'unsatisfiable') {
       res.writeHead(416, { ...headers, 'Content-Range': `bytes */${size}` }).end();
       return;
