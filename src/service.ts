@@ -8,7 +8,7 @@
 // (from the upstream) — never a mix of two versions under one ETag.
 
 import type { Logger } from 'pino';
-import { createBlockCache, type BlockCache, type CachedSource } from './cache/block-cache.js';
+import { createBlockCache, type BlockCache, type CachedSource, type StreamStats } from './cache/block-cache.js';
 import type { Config } from './config.js';
 import { normalizeEdits } from './bootconfig/index.js';
 import { NotFoundError, UpstreamError } from './errors.js';
@@ -157,13 +157,20 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
       const { patchSet } = await pool.patchSet(b.id, b.ctx, edits, node);
       const updated = Date.parse(spec.updatedAt);
       const lastModified = new Date(Math.floor(Math.max(b.lastModified, Number.isNaN(updated) ? 0 : updated) / 1000) * 1000);
-      const stream = (offset: number, length: number, signal: AbortSignal) => b.cached.stream(offset, length, signal);
       return {
         node,
         size: patchSet.size,
         etag: `"${b.id.slice(0, 16)}-${patchSet.digest.slice(0, 32)}"`,
         lastModified,
-        read: (start, end, signal) => streamVirtual(patchSet, stream, start, end, signal),
+        read: (start, end, signal) => {
+          // Per-transfer cache figures for the transfer's log line.
+          const stats: StreamStats = { hits: 0, misses: 0, upstreamBytes: 0 };
+          const chunks = streamVirtual(patchSet, (offset, length, s) => b.cached.stream(offset, length, s, stats), start, end, signal);
+          return {
+            [Symbol.asyncIterator]: () => chunks,
+            stats: () => ({ cacheHits: stats.hits, cacheMisses: stats.misses, upstreamBytes: stats.upstreamBytes }),
+          };
+        },
       };
     },
     forget(_node: string) {

@@ -66,15 +66,22 @@ export interface CacheStats {
   readonly degraded: boolean;
 }
 
+/** What one stream cost: blocks found on disk, blocks missed, and the bytes of the missed blocks. */
+export interface StreamStats {
+  hits: number;
+  misses: number;
+  upstreamBytes: number;
+}
+
 export interface CachedSource extends ByteSource {
   readonly version: BaseVersion;
   readonly versionKey: string;
   /**
    * Bytes [offset, offset+length) in chunks, in order, pulled with a few reads in flight. Chunks
    * may share memory with the cache: do not modify them. Aborting `signal` or calling return()
-   * releases upstream fetches nobody else waits for.
+   * releases upstream fetches nobody else waits for. `stats`, when given, is counted into.
    */
-  stream(offset: number, length: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+  stream(offset: number, length: number, signal?: AbortSignal, stats?: StreamStats): AsyncIterable<Uint8Array>;
 }
 
 export interface BlockCache {
@@ -294,7 +301,7 @@ class DiskBlockCache implements BlockCache {
       version: upstream.version,
       versionKey: vk,
       read: (offset, length, signal) => this.read(st, offset, length, signal),
-      stream: (offset, length, signal) => this.stream(st, offset, length, signal),
+      stream: (offset, length, signal, stats) => this.stream(st, offset, length, signal, stats),
     };
   }
 
@@ -338,7 +345,7 @@ class DiskBlockCache implements BlockCache {
     return out;
   }
 
-  private async *stream(state: SourceState, offset: number, length: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  private async *stream(state: SourceState, offset: number, length: number, signal?: AbortSignal, stats?: StreamStats): AsyncGenerator<Uint8Array> {
     checkRange(offset, length, state.size);
     if (length === 0) return;
     signal?.throwIfAborted();
@@ -367,7 +374,7 @@ class DiskBlockCache implements BlockCache {
             this.unpin(pin, false);
             pins.delete(pin);
           }
-          this.onBlockStart(state, index, end, sequential, inner.signal);
+          this.onBlockStart(state, index, end, sequential, inner.signal, stats);
           // The block is opened once per stream: every chunk of it reads the same descriptor (or
           // the same bytes in memory), which stays valid even if the budget evicts the file.
           pin = { index, handle: this.openBlock(state, index, inner.signal), pending: 0, closed: false, released: false };
@@ -397,9 +404,17 @@ class DiskBlockCache implements BlockCache {
   }
 
   /** Counts a hit or miss for the block and starts readahead past it. */
-  private onBlockStart(state: SourceState, index: number, streamEnd: number, sequential: boolean, signal: AbortSignal): void {
-    if (this.lru.has(blockKey(state.vk, index))) this.counters.hits++;
-    else this.counters.misses++;
+  private onBlockStart(state: SourceState, index: number, streamEnd: number, sequential: boolean, signal: AbortSignal, stats?: StreamStats): void {
+    if (this.lru.has(blockKey(state.vk, index))) {
+      this.counters.hits++;
+      if (stats) stats.hits++;
+    } else {
+      this.counters.misses++;
+      if (stats) {
+        stats.misses++;
+        stats.upstreamBytes += this.blockLength(state, index);
+      }
+    }
     if (this.readahead === 0 || !this.writesEnabled() || !state.upstream.supportsRanges) return;
     const streamLastBlock = Math.floor((streamEnd - 1) / this.blockSize);
     // Inside the stream, read ahead always; past its end only for sequential readers.
