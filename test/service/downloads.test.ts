@@ -12,7 +12,7 @@ import type { Edits } from '../../src/bootconfig/types.js';
 import { missingTools, run, scratchDir } from '../helpers/tools.js';
 import { debianLike, rhelLike, zeroSlack, type Layout } from '../remaster/fixtures.js';
 import { startFixtureServer, type FixtureServer } from '../upstream/fixture-server.js';
-import { startNginx, type Nginx } from './nginx.js';
+import { startNginx, type Nginx } from '../helpers/nginx.js';
 import { downloadByRanges, expectedImage, getRange, MiB, seeded, sha256, startProxy, type Proxy } from './harness.js';
 
 const missing = missingTools('xorriso', 'mkfs.fat', 'mcopy', 'mtype', 'curl');

@@ -1,16 +1,25 @@
 // nginx as the upstream (what most deployments put ISOs behind), started with a temporary config
-// on a free port, serving files from a directory, with an access log of method, status and Range
-// so tests can count upstream traffic.
+// on a free port, serving files from a directory, with an access log of method, status, Range and
+// the connection's request count, so tests can count upstream traffic and keep-alive reuse.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 
+export interface NginxLogLine {
+  readonly method: string;
+  readonly status: number;
+  /** The Range header ('' when none). */
+  readonly range: string;
+  /** How many requests the connection had served, this one included (keep-alive reuse when > 1). */
+  readonly connectionRequests: number;
+}
+
 export interface Nginx {
   readonly origin: string;
-  /** Access log lines: { method, status, range ('-' when none) }. */
-  log(): Promise<Array<{ method: string; status: number; range: string }>>;
+  /** Access log lines, complete up to the last finished response. */
+  log(): Promise<NginxLogLine[]>;
   close(): Promise<void>;
 }
 
@@ -51,7 +60,7 @@ export async function startNginx(dir: string, www: string): Promise<Nginx> {
     `error_log ${join(dir, 'nginx-error.log')};`,
     'events { worker_connections 256; }',
     'http {',
-    "  log_format ranges '$request_method $status \"$http_range\"';",
+    "  log_format ranges '$request_method $status \"$http_range\" $connection_requests';",
     `  access_log ${accessLog} ranges;`,
     `  client_body_temp_path ${t}; proxy_temp_path ${t}; fastcgi_temp_path ${t}; uwsgi_temp_path ${t}; scgi_temp_path ${t};`,
     '  sendfile on;',
@@ -65,15 +74,17 @@ export async function startNginx(dir: string, www: string): Promise<Nginx> {
   return {
     origin: `http://127.0.0.1:${port}`,
     async log() {
+      // nginx writes a line after its response: re-read until the file stops changing.
       let text = '';
-      try {
-        text = await readFile(accessLog, 'utf8');
-      } catch {
-        return [];
+      for (let i = 0; i < 20; i++) {
+        const now = await readFile(accessLog, 'utf8').catch(() => '');
+        if (now === text && now !== '') break;
+        text = now;
+        await new Promise((r) => setTimeout(r, 25));
       }
       return text.split('\n').filter(Boolean).map((l) => {
-        const m = /^(\S+) (\d+) "(.*)"$/.exec(l);
-        return { method: m?.[1] ?? '', status: Number(m?.[2]), range: m?.[3] ?? '' };
+        const m = /^(\S+) (\d+) "(.*)" (\d+)$/.exec(l);
+        return { method: m?.[1] ?? '', status: Number(m?.[2]), range: m?.[3] ?? '', connectionRequests: Number(m?.[4]) };
       });
     },
     async close() {
