@@ -2,6 +2,7 @@
 // `run(argv): Promise<number>` (the exit code). Modules load lazily so `--help` stays fast.
 
 import { pathToFileURL } from 'node:url';
+import { IsoproxyError } from './errors.js';
 
 interface Command {
   readonly summary: string;
@@ -36,8 +37,16 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`isoproxy: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
     return 2;
   }
-  const mod = await command.load();
-  return mod.run(rest);
+  try {
+    const mod = await command.load();
+    return await mod.run(rest);
+  } catch (err) {
+    // Expected failures (a bad ISO, a bad edit, an unreachable upstream) are one clear line;
+    // anything else keeps its stack for a bug report.
+    if (err instanceof IsoproxyError) console.error(`isoproxy ${name}: ${err.message}`);
+    else console.error(`isoproxy ${name}:`, err);
+    return 1;
+  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
