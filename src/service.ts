@@ -18,7 +18,8 @@ import { MetricsRegistry } from './metrics.js';
 import { streamVirtual } from './overlay/virtual-image.js';
 import { prepareBase, type BaseContext } from './remaster/base-context.js';
 import { createRemasterPool, type RemasterPool } from './remaster/pool.js';
-import type { NodeStore } from './registry/store.js';
+import type { NodeSpec, NodeStore } from './registry/store.js';
+import { LRUCache } from 'lru-cache';
 import { createUpstreamAgent } from './upstream/http-source.js';
 import { checkUpstreamAllowed, openUpstream, type UpstreamConfig } from './upstream/open.js';
 import { createUpstreamStats, type UpstreamSource } from './upstream/types.js';
@@ -148,36 +149,52 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     void oldest.current.then((b) => { pool.forgetBase(b.id); return b.upstream.close(); }).catch(() => {});
   }
 
+  /**
+   * The last image resolved per node, reused while the node's spec and its base version are the
+   * same: a BMC reads an image in thousands of small ranges, and each would otherwise validate the
+   * edits and hash them again.
+   */
+  const resolved = new LRUCache<string, { spec: NodeSpec; base: OpenBase; image: NodeImage }>({ max: 10_000 });
+
   const resolver: ImageResolver = {
     async image(node: string): Promise<NodeImage> {
       const spec = await store.get(node);
       if (!spec) throw new NotFoundError(`unknown node ${JSON.stringify(node)}`);
-      const edits = normalizeEdits(spec.edits);
       const b = await base(spec.bootIso);
-      const { patchSet } = await pool.patchSet(b.id, b.ctx, edits, node);
-      const updated = Date.parse(spec.updatedAt);
-      const lastModified = new Date(Math.floor(Math.max(b.lastModified, Number.isNaN(updated) ? 0 : updated) / 1000) * 1000);
-      return {
-        node,
-        size: patchSet.size,
-        etag: `"${b.id.slice(0, 16)}-${patchSet.digest.slice(0, 32)}"`,
-        lastModified,
-        read: (start, end, signal) => {
-          // Per-transfer cache figures for the transfer's log line.
-          const stats: StreamStats = { hits: 0, misses: 0, upstreamBytes: 0 };
-          const chunks = streamVirtual(patchSet, (offset, length, s) => b.cached.stream(offset, length, s, stats), start, end, signal);
-          return {
-            [Symbol.asyncIterator]: () => chunks,
-            stats: () => ({ cacheHits: stats.hits, cacheMisses: stats.misses, upstreamBytes: stats.upstreamBytes }),
-          };
-        },
-      };
+      const hit = resolved.get(node);
+      if (hit && hit.spec === spec && hit.base === b) return hit.image;
+      const image = await resolve(node, spec, b);
+      resolved.set(node, { spec, base: b, image });
+      return image;
     },
-    forget(_node: string) {
+    forget(node: string) {
       // Patch sets are memoized by (base, edits), not by node: a deleted node's entry ages out of
       // the LRU, and a node that comes back with the same edits reuses it.
+      resolved.delete(node);
     },
   };
+
+  async function resolve(node: string, spec: NodeSpec, b: OpenBase): Promise<NodeImage> {
+    const edits = normalizeEdits(spec.edits);
+    const { patchSet } = await pool.patchSet(b.id, b.ctx, edits, node);
+    const updated = Date.parse(spec.updatedAt);
+    const lastModified = new Date(Math.floor(Math.max(b.lastModified, Number.isNaN(updated) ? 0 : updated) / 1000) * 1000);
+    return {
+      node,
+      size: patchSet.size,
+      etag: `"${b.id.slice(0, 16)}-${patchSet.digest.slice(0, 32)}"`,
+      lastModified,
+      read: (start, end, signal) => {
+        // Per-transfer cache figures for the transfer's log line.
+        const stats: StreamStats = { hits: 0, misses: 0, upstreamBytes: 0 };
+        const chunks = streamVirtual(patchSet, (offset, length, s) => b.cached.stream(offset, length, s, stats), start, end, signal);
+        return {
+          [Symbol.asyncIterator]: () => chunks,
+          stats: () => ({ cacheHits: stats.hits, cacheMisses: stats.misses, upstreamBytes: stats.upstreamBytes }),
+        };
+      },
+    };
+  }
 
   function counterLines(name: string, help: string, value: number, type = 'counter'): string {
     return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}\n`;
