@@ -78,7 +78,10 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     allowedDirs: config.allowedDirs,
     http: { dispatcher: agent, stats: upstreamStats, logger },
   };
-  const cache = await createBlockCache({ dir: config.cacheDir, budgetBytes: config.cacheBudgetBytes, blockSize: config.blockSizeBytes, logger, upstreamStats });
+  // Enough open block files that random ranges over a 1 GiB base do not reopen them per request,
+  // well inside a default soft limit of 1024 descriptors beside a few hundred BMC sockets.
+  const maxOpenFiles = Math.min(512, Math.ceil(config.cacheBudgetBytes / config.blockSizeBytes));
+  const cache = await createBlockCache({ dir: config.cacheDir, budgetBytes: config.cacheBudgetBytes, blockSize: config.blockSizeBytes, maxOpenFiles, logger, upstreamStats });
   const metrics = new MetricsRegistry();
   const latency = metrics.histogram('isoproxy_patchset_compute_seconds', 'Patch-set computations in the worker pool.', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], ['outcome']);
   const pool = createRemasterPool({ workers: config.workers, onComputation: (s, ok) => latency.observe(s, { outcome: ok ? 'ok' : 'error' }) });
