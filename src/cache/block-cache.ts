@@ -168,6 +168,8 @@ class DiskBlockCache implements BlockCache {
   private readonly madeDirs = new Set<string>();
   private readonly warned = new Set<string>();
   private readonly pendingWrites = new Set<Promise<void>>();
+  /** Bytes of blocks being written now, not yet in the LRU. */
+  private reservedBytes = 0;
   private writable = true;
   private writesPausedUntil = 0;
   private tmpSeq = 0;
@@ -716,6 +718,18 @@ class DiskBlockCache implements BlockCache {
   private async persist(state: SourceState, index: number, bytes: Uint8Array): Promise<void> {
     const key = blockKey(state.vk, index);
     if (!this.writesEnabled() || bytes.length > this.budget || this.lru.has(key)) return;
+    // Make room before writing, counting the blocks other writes are about to add: the directory
+    // never holds more than the budget plus files whose unlink is on its way.
+    while (this.lru.size > 0 && this.lru.calculatedSize + this.reservedBytes + bytes.length > this.budget) this.lru.pop();
+    this.reservedBytes += bytes.length;
+    try {
+      await this.writeBlock(state, index, key, bytes);
+    } finally {
+      this.reservedBytes -= bytes.length;
+    }
+  }
+
+  private async writeBlock(state: SourceState, index: number, key: string, bytes: Uint8Array): Promise<void> {
     const crc = crc32(bytes) >>> 0;
     const name = blockFileName({ index, lengthBytes: bytes.length, crc });
     const path = join(state.dir, name);
