@@ -18,7 +18,7 @@
 // The El Torito catalog, boot images (isolinux.bin and its boot-info table), partition tables
 // and every other byte are left exactly as in the base.
 
-import { editBootConfigs, type NormalizedEdits } from '../bootconfig/index.js';
+import { editBootConfigs, isEmptyEdits, type NormalizedEdits } from '../bootconfig/index.js';
 import type { EditReport } from '../bootconfig/types.js';
 import { planFatWrites } from '../fat/index.js';
 import { FatNoSpaceError, IsoproxyError, RemasterError } from '../errors.js';
@@ -125,7 +125,7 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
     if (fat.isoPath) digests.set(fat.isoPath, digestWithOverlays(fat.image, planned));
   }
 
-  if (kernelLines === 0 && hasEdits(edits)) {
+  if (kernelLines === 0 && !isEmptyEdits(edits)) {
     throw new RemasterError('NO_KERNEL_LINES', `${who}: no kernel command line found in any boot config of this image (grub, isolinux/syslinux, systemd-boot); nothing to edit`);
   }
 
@@ -206,10 +206,6 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
       warnings: [...ctx.warnings, ...warnings],
     },
   };
-}
-
-function hasEdits(e: NormalizedEdits): boolean {
-  return e.append.length > 0 || e.set.length > 0 || e.remove.length > 0;
 }
 
 /** The 16 bytes at record+2..+18: location of extent and data length, both-endian. */
