@@ -340,14 +340,15 @@ class DiskBlockCache implements BlockCache {
     const out = new Uint8Array(length);
     let pos = 0;
     // Copies: metadata readers may keep or patch what they get, and chunks can be shared memory.
-    for await (const chunk of this.stream(state, offset, length, signal)) {
+    // Reads are metadata (index, boot configs, FAT images): no readahead past what they ask for.
+    for await (const chunk of this.stream(state, offset, length, signal, undefined, false)) {
       out.set(chunk, pos);
       pos += chunk.length;
     }
     return out;
   }
 
-  private async *stream(state: SourceState, offset: number, length: number, signal?: AbortSignal, stats?: StreamStats): AsyncGenerator<Uint8Array> {
+  private async *stream(state: SourceState, offset: number, length: number, signal?: AbortSignal, stats?: StreamStats, mayReadAhead = true): AsyncGenerator<Uint8Array> {
     checkRange(offset, length, state.size);
     if (length === 0) return;
     signal?.throwIfAborted();
@@ -357,7 +358,7 @@ class DiskBlockCache implements BlockCache {
     const inner = new AbortController();
     const onAbort = () => inner.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
-    const sequential = offset === 0 || state.recentEnds.includes(offset);
+    const sequential = mayReadAhead && (offset === 0 || state.recentEnds.includes(offset));
     let completed = false;
     // Only pins still open: a pin holds its block (2 MiB in memory on a miss), so a long stream
     // must not keep the pins of blocks it has passed.
