@@ -171,8 +171,8 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
       return image;
     },
     forget(node: string) {
-      // Patch sets are memoized by (base, edits), not by node: a deleted node's entry ages out of
-      // the LRU, and a node that comes back with the same edits reuses it.
+      // Drops the node's resolved image. Patch sets stay memoized by (base, edits): they age out
+      // of the pool's LRU, and a node that comes back with the same edits reuses its own.
       resolved.delete(node);
     },
   };
