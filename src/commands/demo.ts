@@ -7,6 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { configHelp, ConfigError, loadConfig } from '../config.js';
 import { ensureDemoIso } from '../demo/demo-iso.js';
 import { FileNodeStore } from '../registry/file-store.js';
+import { createBmcSimulator } from '../redfish/bmc-simulator.js';
+import { attach } from '../redfish/controller.js';
 import { startServer } from './serve.js';
 
 export const DEMO_NODE = 'demo-node';
@@ -16,15 +18,20 @@ export const DEMO_EDITS = {
   remove: ['nomodeset'],
 };
 
-const HELP = `Usage: isoproxy demo [serve options]
+const HELP = `Usage: isoproxy demo [--no-bmc] [serve options]
 
 Runs the proxy on an embedded demo ISO and a demo node (what \`npm start\` does). The demo ISO is
 written to <data-dir>/demo/ at first start. Default data dir: ./.data (ISOPROXY_DATA_DIR).
+Unless --no-bmc is given, a simulated Redfish BMC (isoproxy bmc-sim) is started on loopback and
+attached to the demo node's URL, and it downloads the image the way OpenBMC does (HEAD, then
+256 KiB ranges) and checks the node's parameters are in it.
 Any \`isoproxy serve\` option may be given:
 
 ${configHelp()}`;
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(args: string[]): Promise<number> {
+  const withBmc = !args.includes('--no-bmc');
+  const argv = args.filter((a) => a !== '--no-bmc');
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(HELP);
     return 0;
@@ -59,14 +66,35 @@ isoproxy demo is running.
 
 Press Ctrl-C to stop.
 `);
+  const bmc = withBmc ? await demoBmc(url) : undefined;
   await new Promise<void>((done) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      void running.close().then(() => store.close()).then(done);
+      void running.close().then(() => bmc?.close()).then(() => store.close()).then(done);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
   return 0;
+}
+
+/**
+ * A simulated BMC, attached to the demo node by the Redfish controller exactly as `isoproxy
+ * attach` would: it downloads the image by 256 KiB ranges and checks the node's edits are in it.
+ */
+async function demoBmc(url: string): Promise<{ close(): Promise<void> } | undefined> {
+  const sim = createBmcSimulator({ systems: 1, fetch: 'ranges', powerState: 'Off', expect: [...DEMO_EDITS.append, 'ipa-debug=0'] });
+  const listening = await sim.listen(0, '127.0.0.1');
+  try {
+    const result = await attach({ bmc: listening.url, username: 'admin', password: 'password', imageUrl: url, bootMode: 'uefi', reset: true });
+    console.log(`simulated BMC ${listening.url}: ${result.method} ${result.virtualMedia} <- ${url}, one-time boot from ${result.bootTarget}, power ${result.resetType ?? 'unchanged'}`);
+    const fetched = await sim.whenFetched(result.system.split('/').pop() ?? '1');
+    console.log(fetched.verified
+      ? `simulated BMC downloaded ${fetched.bytesRead} bytes in ${fetched.requests} requests and found the node's parameters in the image`
+      : `simulated BMC could not verify the image: ${fetched.error ?? JSON.stringify(fetched.checks)}`);
+  } catch (err) {
+    console.log(`simulated BMC: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return listening;
 }
