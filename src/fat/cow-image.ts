@@ -61,18 +61,23 @@ export class CowImage implements FatBytes {
   slice(offset: number, length: number): Uint8Array {
     this.check(offset, length);
     const out = new Uint8Array(length);
+    this.eachPage(offset, length, (pageNo, inPage, at, n, done) => {
+      const page = this.pages.get(pageNo);
+      out.set(page ? page.subarray(inPage, inPage + n) : this.base.subarray(at, at + n), done);
+    });
+    return out;
+  }
+
+  /** Calls `fn` for each page-sized piece of [offset, offset + length), in order. */
+  private eachPage(offset: number, length: number, fn: (pageNo: number, inPage: number, at: number, n: number, done: number) => void): void {
     let done = 0;
     while (done < length) {
       const at = offset + done;
-      const pageNo = Math.floor(at / this.pageSize);
       const inPage = at % this.pageSize;
       const n = Math.min(this.pageSize - inPage, length - done);
-      const page = this.pages.get(pageNo);
-      if (page) out.set(page.subarray(inPage, inPage + n), done);
-      else out.set(this.base.subarray(at, at + n), done);
+      fn(Math.floor(at / this.pageSize), inPage, at, n, done);
       done += n;
     }
-    return out;
   }
 
   private page(pageNo: number): Uint8Array {
@@ -88,30 +93,16 @@ export class CowImage implements FatBytes {
 
   write(offset: number, data: Uint8Array): void {
     this.check(offset, data.length);
-    let done = 0;
-    while (done < data.length) {
-      const at = offset + done;
-      const pageNo = Math.floor(at / this.pageSize);
-      const inPage = at % this.pageSize;
-      const n = Math.min(this.pageSize - inPage, data.length - done);
-      this.page(pageNo).set(data.subarray(done, done + n), inPage);
-      done += n;
-    }
+    this.eachPage(offset, data.length, (pageNo, inPage, _at, n, done) => this.page(pageNo).set(data.subarray(done, done + n), inPage));
   }
 
   /** Writes `length` zero bytes at `offset`. */
   zero(offset: number, length: number): void {
     this.check(offset, length);
-    let done = 0;
-    while (done < length) {
-      const at = offset + done;
-      const pageNo = Math.floor(at / this.pageSize);
-      const inPage = at % this.pageSize;
-      const n = Math.min(this.pageSize - inPage, length - done);
+    this.eachPage(offset, length, (pageNo, inPage, at, n) => {
       // Pages that are zero in the base need no private copy to stay zero.
       if (this.pages.has(pageNo) || this.base.subarray(at, at + n).some((b) => b !== 0)) this.page(pageNo).fill(0, inPage, inPage + n);
-      done += n;
-    }
+    });
   }
 
   setU8(offset: number, value: number): void {

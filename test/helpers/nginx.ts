@@ -4,8 +4,9 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './tools.js';
 
 export interface NginxLogLine {
   readonly method: string;
@@ -21,14 +22,6 @@ export interface Nginx {
   /** Access log lines, complete up to the last finished response. */
   log(): Promise<NginxLogLine[]>;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 async function waitForPort(port: number, proc: ChildProcess): Promise<void> {

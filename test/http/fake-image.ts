@@ -4,20 +4,11 @@
 
 import { NotFoundError } from '../../src/errors.js';
 import type { ImageResolver, NodeImage } from '../../src/http/types.js';
+import { patternBytes } from '../upstream/fixture-server.js';
 
-/** xorshift32 bytes from a seed: the same image every run. */
+/** Deterministic pseudo-random bytes from a seed: the same image every run. */
 export function pseudoRandomBytes(size: number, seed = 0x9e3779b9): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return patternBytes(size, seed);
 }
 
 export interface FakeNodeOptions {

@@ -5,11 +5,10 @@
 // not ISOs or have nothing to edit — each with a clear JSON error.
 
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
-import { missingTools, scratchDir } from '../helpers/tools.js';
+import { freePort, missingTools, scratchDir } from '../helpers/tools.js';
 import { patternBytes } from '../upstream/fixture-server.js';
 import { downloadByRanges, eventually, expectedImage, getPartial, MiB, sha256, startProxy, type Proxy } from './harness.js';
 import { noBootIso, sizedIso } from './images.js';
@@ -17,14 +16,6 @@ import { startUpstream, type TestUpstream } from './upstream.js';
 
 const missing = missingTools('xorriso');
 const EDITS: Edits = { append: ['isoproxy.node=faulty'], remove: ['isoproxy.drop'] };
-
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** Byte offset where a Range header starts. */
 const rangeStart = (range: string | undefined): number => Number(/^bytes=(\d+)-/.exec(range ?? '')?.[1] ?? -1);
@@ -59,7 +50,8 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
     noRanges.ignoreRange = true;
     noValidators = await startUpstream({ '/anonymous.iso': small });
     noValidators.omitValidators = true;
-    deadPort = await closedPort();
+    // Nothing listens there: an unreachable upstream.
+    deadPort = await freePort();
     // Revalidate the base version every 100 ms, so the changed-upstream test need not wait 10 s.
     proxy = await startProxy({ dir: scratch.dir, allow: [`${upstream.origin}/`, `${noRanges.origin}/`, `${noValidators.origin}/`, `http://127.0.0.1:${deadPort}/`], revalidateMs: 100 });
   });
