@@ -97,7 +97,8 @@ describe.skipIf(skip)(`isoproxy when its cache disk misbehaves${why}`, () => {
       // Flip one byte in the middle of one block, cut another short.
       const victim = files[1]!;
       const bytes = await readFile(victim);
-      bytes[bytes.length >> 1] ^= 0xff;
+      const mid = bytes.length >> 1;
+      bytes[mid] = (bytes[mid] ?? 0) ^ 0xff;
       await writeFile(victim, bytes);
       const cut = files[2]!;
       await truncate(cut, Math.floor((await stat(cut)).size / 2));

@@ -72,9 +72,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return;
     }
     if (fault.kind === 'stall' && fault.afterBytes < 0) await sleep(fault.ms);
-    const headers = { ...req.headers, host: target.host };
+    const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: target.host };
     if (fault.kind === 'ignore-range') {
-      delete headers.range;
+      delete headers['range'];
       delete headers['if-range'];
     }
     const upstream = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers });
