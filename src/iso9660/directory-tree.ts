@@ -9,6 +9,7 @@
 // trees, directory extent size, and loops: a directory extent seen twice in one tree is an
 // IsoFormatError, so a cyclic or diamond-shaped hierarchy can neither hang nor multiply work.
 
+import { latin1 } from '../binary.js';
 import { IsoFormatError, LimitExceededError } from '../errors.js';
 import { FLAG_ASSOCIATED, FLAG_DIRECTORY, FLAG_EXISTENCE, FLAG_MULTI_EXTENT, parseDirectoryExtent, type DirectoryRecord } from './directory-record.js';
 import type { MetadataReader } from './limits.js';
@@ -52,8 +53,6 @@ export interface WalkBudget {
   entries: number;
 }
 
-const latin1Decoder = new TextDecoder('latin1');
-
 /** ISO 9660 name: strip the `;version` and a trailing '.' of an extension-less name. */
 export function stripIsoName(name: string): string {
   let s = name;
@@ -71,7 +70,7 @@ function decodeName(kind: TreeKind, bytes: Uint8Array): string {
     const semi = s.lastIndexOf(';');
     return semi >= 0 && /^\d+$/.test(s.slice(semi + 1)) ? s.slice(0, semi) : s;
   }
-  return stripIsoName(latin1Decoder.decode(bytes));
+  return stripIsoName(latin1(bytes));
 }
 
 function joinPath(dir: string, name: string): string {
