@@ -7,7 +7,8 @@
 
 import type { ByteSource } from '../byte-source.js';
 import { BinaryView } from '../binary.js';
-import { IsoFormatError, LimitExceededError } from '../errors.js';
+import { FatFormatError, IsoFormatError, LimitExceededError } from '../errors.js';
+import { bootSectorVolumeBytes } from '../fat/boot-sector.js';
 import { walkTree, stripIsoName, type WalkBudget, type WalkedFile, type WalkedTree } from './directory-tree.js';
 import { readBootCatalog, type RawBootEntry } from './el-torito.js';
 import { MetadataReader, resolveLimits, type IndexOptions } from './limits.js';
@@ -153,18 +154,14 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** FAT boot sector (Microsoft FAT spec, BPB): total sectors * bytes per sector, when it looks like one. */
-export function fatImageBytes(sector: Uint8Array): number | undefined {
-  if (sector.length < 512 || sector[510] !== 0x55 || sector[511] !== 0xaa) return undefined;
-  const v = new BinaryView(sector);
-  const bytesPerSector = v.u16le(11);
-  if (![512, 1024, 2048, 4096].includes(bytesPerSector)) return undefined;
-  const spc = v.u8(13);
-  if (spc === 0 || (spc & (spc - 1)) !== 0) return undefined;
-  const total16 = v.u16le(19);
-  const total = total16 !== 0 ? total16 : v.u32le(32);
-  if (total === 0) return undefined;
-  return total * bytesPerSector;
+/** The FAT volume size an EFI boot image's first sector declares, or undefined when it is not FAT. */
+function fatImageBytes(head: Uint8Array): number | undefined {
+  try {
+    return bootSectorVolumeBytes(head);
+  } catch (err) {
+    if (err instanceof FatFormatError) return undefined;
+    throw err;
+  }
 }
 
 async function bootEntries(reader: MetadataReader, raw: RawBootEntry[], files: readonly MutableFile[], imageSize: number): Promise<BootEntry[]> {
