@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatFat } from '../fat/format.js';
-import { writeImageAtomically, writeIso, type IsoFileSpec, type IsoSpec } from '../iso9660/writer.js';
+import { writeIso, type IsoFileSpec, type IsoSpec } from '../iso9660/writer.js';
+import { writeImageAtomically } from './image-file.js';
 
 export const DEMO_VOLUME_ID = 'IPA_DEMO';
 

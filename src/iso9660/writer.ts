@@ -2,7 +2,8 @@
 // Rock Ridge RRIP 1.12 over SUSP 1.12, Joliet, El Torito 1.0). Same spec in, same bytes out:
 // fixed timestamps (spec.date or 2026-01-01T00:00:00Z), names assigned and records ordered from
 // sorted input, no clock, no randomness. Not a general mastering tool: the image is built in
-// memory and capped at WRITER_LIMITS.imageBytes.
+// memory and capped at WRITER_LIMITS.imageBytes. Bytes only: writing them to a file is the
+// demo's job (src/demo/image-file.ts), so this module stays a pure core with no file system.
 //
 // Layout (2048-byte sectors): 0..15 system area (zeros); 16 primary descriptor; then the El
 // Torito boot record and the Joliet supplementary descriptor when enabled; terminator; the boot
@@ -15,7 +16,6 @@
 // rr_moved relocation), as `xorriso -as mkisofs` does; Linux, libisofs, isoinfo and pycdlib read
 // that. `relocateDeepDirectories` relocates them the RRIP way instead (genisoimage's layout).
 
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { bootCatalog, bootRecordDescriptor, patchBootInfoTable, PLATFORM_EFI, PLATFORM_X86, type CatalogEntry } from './writer-eltorito.js';
 import { directoryRecord, MAX_RECORD, pathTableRecord, recordBaseLength, terminatorDescriptor, volumeDescriptor } from './writer-records.js';
 import { CE_LENGTH, ceEntry, clEntry, erEntry, MODE_DIR, MODE_FILE, nmEntries, plEntry, pxEntry, reEntry, setLinkLba, spEntry, tfEntry } from './writer-susp.js';
@@ -346,30 +346,4 @@ export function writeIso(spec: IsoSpec): Uint8Array {
 function pathTableRecordSize(dir: DirNode, tree: Tree): number {
   const n = pathTableId(dir, tree).length;
   return 8 + n + (n % 2);
-}
-
-/**
- * Writes the image to `path` atomically: a temporary file in the same directory, then rename, so
- * a reader never sees a half-written image.
- */
-let tmpCounter = 0;
-
-/**
- * Writes `bytes` to `path` atomically: a temporary file in the same directory, then rename, so a
- * reader never sees a half-written image (and two writers of the same bytes do not conflict).
- */
-export async function writeImageAtomically(bytes: Uint8Array, path: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-/** writeIso, then writeImageAtomically. */
-export async function writeIsoToFile(spec: IsoSpec, path: string): Promise<void> {
-  await writeImageAtomically(writeIso(spec), path);
 }

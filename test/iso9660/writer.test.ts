@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IsoSpecError, writeIso, writeIsoToFile, type IsoFileSpec, type IsoSpec } from '../../src/iso9660/writer.js';
+import { writeIsoToFile } from '../../src/demo/image-file.js';
+import { IsoSpecError, writeIso, type IsoFileSpec, type IsoSpec } from '../../src/iso9660/writer.js';
 import { missingTools, run, scratchDir } from '../helpers/tools.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
