@@ -20,6 +20,8 @@ import { SECTOR_SIZE, type DirectoryRecordRef, type Extent, type TreeKind } from
 export interface WalkedFile {
   readonly tree: TreeKind;
   readonly path: string;
+  /** The path in plain ISO 9660 identifiers, when Rock Ridge names made `path` differ from it. */
+  readonly isoPath?: string;
   readonly dirPath: string;
   readonly extents: Extent[];
   readonly records: DirectoryRecordRef[];
@@ -124,7 +126,8 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
   const rootRef: DirectoryRecordRef = { tree: kind, offset: root.offset, length: root.length, extentIndex: 0, name: '' };
   directories.push({ tree: kind, path: '/', extent: { lba: root.lba, lengthBytes: root.dataLength }, records: [rootRef] });
 
-  const walk = async (records: DirectoryRecord[], dirPath: string, depth: number): Promise<void> => {
+  // isoDirPath: the directory's path in the records' own identifiers, which Rock Ridge NM hides.
+  const walk = async (records: DirectoryRecord[], dirPath: string, isoDirPath: string, depth: number): Promise<void> => {
     let pending: { name: string; file: WalkedFile } | undefined;
     for (const rec of records) {
       if (rec.special) continue;
@@ -145,6 +148,7 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
       checkName(name, rec.offset);
       const ref = (extentIndex: number): DirectoryRecordRef => ({ tree: kind, offset: rec.offset, length: rec.length, extentIndex, name });
       const path = joinPath(dirPath, name);
+      const isoPath = rr?.name === undefined && isoDirPath === dirPath ? path : joinPath(isoDirPath, decodeName(kind, rec.nameBytes));
 
       if (pending && (pending.name !== name)) {
         throw new IsoFormatError('directory record', rec.offset, `multi-extent file ${JSON.stringify(pending.name)} ends without its final record`);
@@ -164,14 +168,14 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
         if (!dot || dot.special !== 'self') throw new IsoFormatError('relocated directory', at, 'first record is not "."');
         const children = await readExtent(rr.childLinkLba, dot.dataLength, rec.offset);
         directories.push({ tree: kind, path, extent: { lba: rr.childLinkLba, lengthBytes: dot.dataLength }, records: [ref(0)] });
-        await walk(children, path, depth + 1);
+        await walk(children, path, isoPath, depth + 1);
         continue;
       }
       if (rec.flags & FLAG_DIRECTORY) {
         if (depth + 1 > limits.maxDepth) throw new LimitExceededError('directory depth', rec.offset, `deeper than ${limits.maxDepth}`);
         const children = await readExtent(rec.lba, rec.dataLength, rec.offset);
         directories.push({ tree: kind, path, extent: { lba: rec.lba, lengthBytes: rec.dataLength }, records: [ref(0)] });
-        await walk(children, path, depth + 1);
+        await walk(children, path, isoPath, depth + 1);
         continue;
       }
       if (rec.interleaved) throw new IsoFormatError('directory record', rec.offset, 'interleaved files are not supported');
@@ -184,6 +188,7 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
         const file: WalkedFile = {
           tree: kind,
           path,
+          ...(isoPath !== path ? { isoPath } : {}),
           dirPath,
           extents: [extent],
           records: [ref(0)],
@@ -201,7 +206,7 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
       throw new IsoFormatError('directory record', pending.file.records.at(-1)!.offset, `multi-extent file ${JSON.stringify(pending.name)} ends without its final record`);
     }
   };
-  await walk(rootRecords, '/', 0);
+  await walk(rootRecords, '/', '/', 0);
   for (const { lba, ref } of reRecords) directories.find((d) => d.extent.lba === lba)?.records.push(ref);
   if (mismatched > MAX_WARNINGS) warnings.push(`${kind} tree: ${mismatched - MAX_WARNINGS} more records with differing endian halves`);
   return { kind, rockRidge, suspSkip, files, directories, warnings };
