@@ -47,7 +47,8 @@ export async function run(argv: string[]): Promise<number> {
   let values: { json?: boolean; files?: boolean; help?: boolean };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, files: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+    const options = { json: { type: 'boolean' }, files: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+    ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, options }));
   } catch (err) {
     console.error(`isoproxy inspect: ${(err as Error).message}\n\n${HELP}`);
     return 2;

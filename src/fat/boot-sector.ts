@@ -189,7 +189,9 @@ export function bootSectorVolumeBytes(sector: Uint8Array): number {
   const jmp = v.u8(BS_JMP_BOOT);
   if (jmp !== 0xeb && jmp !== 0xe9 && v.u16le(510) !== 0xaa55) fail(BS_JMP_BOOT, 'no jump instruction and no 0x55AA signature: not a FAT boot sector');
   const bytesPerSector = v.u16le(BPB_BYTS_PER_SEC);
-  if (bytesPerSector < 512 || bytesPerSector > 4096 || !isPowerOfTwo(bytesPerSector)) fail(BPB_BYTS_PER_SEC, `bytes per sector ${bytesPerSector} is not a power of two in 512..4096`);
+  if (bytesPerSector < 512 || bytesPerSector > 4096 || !isPowerOfTwo(bytesPerSector)) {
+    fail(BPB_BYTS_PER_SEC, `bytes per sector ${bytesPerSector} is not a power of two in 512..4096`);
+  }
   if (!isPowerOfTwo(v.u8(BPB_SEC_PER_CLUS))) fail(BPB_SEC_PER_CLUS, `sectors per cluster ${v.u8(BPB_SEC_PER_CLUS)} is not a power of two`);
   if (v.u16le(BPB_RSVD_SEC_CNT) < 1) fail(BPB_RSVD_SEC_CNT, 'reserved sector count is 0 (the boot sector itself is reserved)');
   const fatCount = v.u8(BPB_NUM_FATS);

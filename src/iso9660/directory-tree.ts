@@ -99,7 +99,9 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
     if (lengthBytes > limits.maxDirectoryBytes) {
       throw new LimitExceededError('directory extent size', pointerOffset, `${lengthBytes} bytes, cap ${limits.maxDirectoryBytes}`);
     }
-    if (visited.has(lba)) throw new IsoFormatError('directory record', pointerOffset, `points at directory extent LBA ${lba}, which is already being walked (a loop)`);
+    if (visited.has(lba)) {
+      throw new IsoFormatError('directory record', pointerOffset, `points at directory extent LBA ${lba}, which is already being walked (a loop)`);
+    }
     visited.add(lba);
     const start = lba * SECTOR_SIZE;
     return parseDirectoryExtent(await reader.readPointed(start, lengthBytes, 'directory record', pointerOffset), start);
@@ -203,7 +205,8 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
       if (!(rec.flags & FLAG_MULTI_EXTENT)) pending = undefined;
     }
     if (pending) {
-      throw new IsoFormatError('directory record', pending.file.records.at(-1)!.offset, `multi-extent file ${JSON.stringify(pending.name)} ends without its final record`);
+      const last = pending.file.records.at(-1)!.offset;
+      throw new IsoFormatError('directory record', last, `multi-extent file ${JSON.stringify(pending.name)} ends without its final record`);
     }
   };
   await walk(rootRecords, '/', '/', 0);

@@ -18,7 +18,9 @@
 
 import { bootCatalog, bootRecordDescriptor, patchBootInfoTable, PLATFORM_EFI, PLATFORM_X86, type CatalogEntry } from './writer-eltorito.js';
 import { directoryRecord, MAX_RECORD, pathTableRecord, recordBaseLength, terminatorDescriptor, volumeDescriptor } from './writer-records.js';
-import { CE_LENGTH, ceEntry, clEntry, erEntry, MODE_DIR, MODE_FILE, nmEntries, plEntry, pxEntry, reEntry, setLinkLba, spEntry, tfEntry } from './writer-susp.js';
+import {
+  CE_LENGTH, ceEntry, clEntry, erEntry, MODE_DIR, MODE_FILE, nmEntries, plEntry, pxEntry, reEntry, setLinkLba, spEntry, tfEntry,
+} from './writer-susp.js';
 import { buildTree, isoIdOf, IsoSpecError, pathTableOrder, WRITER_LIMITS, type DirNode, type FileNode, type TreeNode } from './writer-tree.js';
 import { SECTOR_SIZE } from './types.js';
 
@@ -308,7 +310,8 @@ export function writeIso(spec: IsoSpec): Uint8Array {
         const e = r.placeholder ? { lba: extent(r.target).lba, lengthBytes: 0 } : extent(r.target);
         const cont = r.cont;
         const systemUse = concat(cont ? [...r.inline, ceEntry(cont.lba, cont.offset, cont.length)] : r.inline);
-        out.set(directoryRecord({ ...e, isDir: r.target.kind === 'dir' && !r.placeholder, identifier: r.identifier, date, systemUse }), p.lba * SECTOR_SIZE + r.offset);
+        const isDir = r.target.kind === 'dir' && !r.placeholder;
+        out.set(directoryRecord({ ...e, isDir, identifier: r.identifier, date, systemUse }), p.lba * SECTOR_SIZE + r.offset);
         if (cont) out.set(concat(r.spill), cont.lba * SECTOR_SIZE + cont.offset);
       }
     }
@@ -319,12 +322,15 @@ export function writeIso(spec: IsoSpec): Uint8Array {
   const isoRoot = writeTree(isoPlans);
   out.set(pathTable(isoPlans, 'iso', false), isoL * SECTOR_SIZE);
   out.set(pathTable(isoPlans, 'iso', true), isoM * SECTOR_SIZE);
-  out.set(volumeDescriptor('primary', { volumeId: spec.volumeId, volumeSpaceSize: totalSectors, pathTableSize: isoPathTableSize, lPathLba: isoL, mPathLba: isoM, rootRecord: isoRoot, date }), PVD_LBA * SECTOR_SIZE);
+  const volume = { volumeId: spec.volumeId, volumeSpaceSize: totalSectors, date };
+  const primaryVolume = { ...volume, pathTableSize: isoPathTableSize, lPathLba: isoL, mPathLba: isoM, rootRecord: isoRoot };
+  out.set(volumeDescriptor('primary', primaryVolume), PVD_LBA * SECTOR_SIZE);
   if (joliet) {
     const jolietRoot = writeTree(jolietPlans);
     out.set(pathTable(jolietPlans, 'joliet', false), jolietL * SECTOR_SIZE);
     out.set(pathTable(jolietPlans, 'joliet', true), jolietM * SECTOR_SIZE);
-    out.set(volumeDescriptor('joliet', { volumeId: spec.volumeId, volumeSpaceSize: totalSectors, pathTableSize: jolietPathTableSize, lPathLba: jolietL, mPathLba: jolietM, rootRecord: jolietRoot, date }), svdLba * SECTOR_SIZE);
+    const jolietVolume = { ...volume, pathTableSize: jolietPathTableSize, lPathLba: jolietL, mPathLba: jolietM, rootRecord: jolietRoot };
+    out.set(volumeDescriptor('joliet', jolietVolume), svdLba * SECTOR_SIZE);
   }
   out.set(terminatorDescriptor(), terminatorLba * SECTOR_SIZE);
   for (const f of files) if (f !== catalogFile) out.set(f.data, f.lba * SECTOR_SIZE);
@@ -333,7 +339,8 @@ export function writeIso(spec: IsoSpec): Uint8Array {
     const catalogLba = catalogFile ? catalogFile.lba : hiddenCatalogLba;
     const entries: CatalogEntry[] = [];
     if (biosFile) {
-      if (bios!.bootInfoTable) patchBootInfoTable(out.subarray(biosFile.lba * SECTOR_SIZE, biosFile.lba * SECTOR_SIZE + biosFile.data.length), PVD_LBA, biosFile.lba);
+      const start = biosFile.lba * SECTOR_SIZE;
+      if (bios!.bootInfoTable) patchBootInfoTable(out.subarray(start, start + biosFile.data.length), PVD_LBA, biosFile.lba);
       entries.push({ platformId: PLATFORM_X86, loadRba: biosFile.lba, sectorCount: loadSectors });
     }
     if (efiFile) entries.push({ platformId: PLATFORM_EFI, loadRba: efiFile.lba, sectorCount: Math.min(Math.ceil(efiFile.data.length / 512), 0xffff) });

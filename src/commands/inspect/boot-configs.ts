@@ -73,7 +73,10 @@ function discoveryWarnings(d: BootConfigDiscovery, where = ''): string[] {
   ];
 }
 
-function discoverIso(candidates: readonly IndexedFile[], texts: ReadonlyMap<string, string> | undefined): { configs: BootConfigInfo[]; discovery: BootConfigDiscovery } {
+function discoverIso(
+  candidates: readonly IndexedFile[],
+  texts: ReadonlyMap<string, string> | undefined,
+): { configs: BootConfigInfo[]; discovery: BootConfigDiscovery } {
   const byPath = new Map(candidates.filter((f) => !texts || texts.has(f.path)).map((f) => [f.path, f]));
   const discovery = discoverBootConfigs(new Map([...byPath.keys()].map((p) => [p, texts?.get(p) ?? ''])));
   const found = new Map(discovery.configs.map((c) => [c.path, c]));
@@ -81,7 +84,8 @@ function discoverIso(candidates: readonly IndexedFile[], texts: ReadonlyMap<stri
   const configs = [...byPath.values()].flatMap((f) => {
     const c = found.get(f.path);
     if (!c) return [];
-    return [{ path: f.path, kind: c.syntax, sizeBytes: f.size, slackBytes: slackBytes(f.size), lba: f.extents[0]?.lba ?? 0, kernelLines: c.kernelLines, includedBy: c.includedBy }];
+    const lba = f.extents[0]?.lba ?? 0;
+    return [{ path: f.path, kind: c.syntax, sizeBytes: f.size, slackBytes: slackBytes(f.size), lba, kernelLines: c.kernelLines, includedBy: c.includedBy }];
   });
   return { configs, discovery };
 }
@@ -126,13 +130,15 @@ function fatRegions(index: IsoIndex): FatRegion[] {
   for (const e of index.elTorito?.entries ?? []) {
     if (e.platform !== 'efi') continue;
     const label = `EFI image at LBA ${e.loadRba}`;
-    regions.push({ offset: e.loadRba * SECTOR_SIZE, sizeBytes: e.sizeBytes, loadRba: e.loadRba, label, declaredAt: { structure: 'El Torito boot entry', offset: e.entryOffset } });
+    const declaredAt = { structure: 'El Torito boot entry', offset: e.entryOffset };
+    regions.push({ offset: e.loadRba * SECTOR_SIZE, sizeBytes: e.sizeBytes, loadRba: e.loadRba, label, declaredAt });
   }
   for (const p of index.partitions) {
     if (!p.efiSystem) continue;
     const partition = `${p.scheme} ${p.number}`;
     const declaredAt = { structure: `${p.scheme.toUpperCase()} partition ${p.number}`, offset: p.startByte };
-    regions.push({ offset: p.startByte, sizeBytes: p.sizeBytes, loadRba: Math.floor(p.startByte / SECTOR_SIZE), partition, label: `EFI system partition ${partition}`, declaredAt });
+    const label = `EFI system partition ${partition}`;
+    regions.push({ offset: p.startByte, sizeBytes: p.sizeBytes, loadRba: Math.floor(p.startByte / SECTOR_SIZE), partition, label, declaredAt });
   }
   regions.sort((a, b) => a.offset - b.offset || (a.partition ? 1 : 0) - (b.partition ? 1 : 0));
   return regions.filter((r, i) => i === 0 || r.offset !== regions[i - 1]!.offset);

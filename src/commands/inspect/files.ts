@@ -42,7 +42,12 @@ export function listFiles(index: IsoIndex): FileListing[] {
   });
 }
 
-const TREE_LABELS: ReadonlyArray<[keyof TreeNames, string]> = [['iso9660', 'iso9660'], ['rockRidge', 'rr'], ['joliet', 'joliet'], ['iso9660-1999', 'iso9660:1999']];
+const TREE_LABELS: ReadonlyArray<[keyof TreeNames, string]> = [
+  ['iso9660', 'iso9660'],
+  ['rockRidge', 'rr'],
+  ['joliet', 'joliet'],
+  ['iso9660-1999', 'iso9660:1999'],
+];
 
 /** One line per file: first extent's LBA, size, best path, then each tree's name. */
 export function formatFiles(files: readonly FileListing[]): string[] {

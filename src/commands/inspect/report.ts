@@ -111,7 +111,8 @@ export function formatReport(r: InspectReport, index: IsoIndex): string {
   for (const e of r.boot) {
     const where = e.path ?? `LBA ${e.loadRba} (outside the ISO tree)`;
     const flags = [e.bootable ? '' : 'not bootable', e.bootInfoTable ? 'boot info table' : ''].filter(Boolean).join(', ');
-    lines.push(`  ${e.platform.padEnd(5)} ${where}  ${e.sizeBytes} bytes from ${SIZE_FROM[e.sizeFrom]}${e.path ? `, LBA ${e.loadRba}` : ''}${flags ? `  [${flags}]` : ''}`);
+    const lba = e.path ? `, LBA ${e.loadRba}` : '';
+    lines.push(`  ${e.platform.padEnd(5)} ${where}  ${e.sizeBytes} bytes from ${SIZE_FROM[e.sizeFrom]}${lba}${flags ? `  [${flags}]` : ''}`);
   }
   lines.push('Partitions:');
   if (r.partitions.length === 0) lines.push('  (none)');
