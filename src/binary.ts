@@ -67,10 +67,21 @@ export class BinaryView {
   }
 }
 
+// The one latin1 codec of the code base. Buffer's 'latin1' is true ISO-8859-1: byte b is U+00bb
+// both ways, so any bytes survive a decode/encode round trip. TextDecoder('latin1') is not: WHATWG
+// makes that label windows-1252 (0x80 becomes U+20AC), and Node builds with and without full ICU
+// disagree on 0x80-0x9F. Encoding keeps the low byte of each UTF-16 unit, as Buffer does.
+
+/** Bytes to text, one character per byte (U+0000-U+00FF). */
 export function latin1(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
-  return s;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/** Text to bytes, one byte per UTF-16 unit (its low 8 bits), into a fresh array the caller owns. */
+export function latin1Bytes(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  Buffer.from(out.buffer, out.byteOffset, out.byteLength).write(text, 0, 'latin1');
+  return out;
 }
 
 export function writeU16le(out: Uint8Array, offset: number, value: number): void {

@@ -11,12 +11,14 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatFat } from '../fat/format.js';
-import { writeImageAtomically, writeIso, type IsoFileSpec, type IsoSpec } from '../iso9660/writer.js';
+import { writeIso, type IsoFileSpec, type IsoSpec } from '../iso9660/writer.js';
+import { writeImageAtomically } from './image-file.js';
 
 export const DEMO_VOLUME_ID = 'IPA_DEMO';
 
 /** The kernel parameters every boot entry of the demo image starts with. */
-export const DEMO_KERNEL_PARAMS = 'ipa-debug=1 nofb nomodeset vga=normal console=tty0 console=ttyS0,115200n8 ipa-insecure=1 systemd.journald.forward_to_console=yes';
+export const DEMO_KERNEL_PARAMS =
+  'ipa-debug=1 nofb nomodeset vga=normal console=tty0 console=ttyS0,115200n8 ipa-insecure=1 systemd.journald.forward_to_console=yes';
 
 /** Where the demo image lives under the data directory. */
 export function demoIsoPath(dataDir: string): string {

@@ -174,6 +174,34 @@ export function parseBootSector(image: Uint8Array): FatGeometry {
   };
 }
 
+/**
+ * The volume size a boot sector declares (total sectors times bytes per sector), read from its
+ * first 512 bytes alone, with parseBootSector's checks of those fields. For callers that hold
+ * only the start of an image: the ISO reader sizes an El Torito EFI image this way when no
+ * directory record gives its size and the catalog's sector count is too small (often 1 or 4).
+ */
+export function bootSectorVolumeBytes(sector: Uint8Array): number {
+  if (sector.length < 512) throw new FatFormatError('boot sector', 0, `${sector.length} bytes, smaller than one sector`);
+  const v = new BinaryView(sector.subarray(0, 512));
+  const fail = (offset: number, msg: string): never => {
+    throw new FatFormatError('boot sector', offset, msg);
+  };
+  const jmp = v.u8(BS_JMP_BOOT);
+  if (jmp !== 0xeb && jmp !== 0xe9 && v.u16le(510) !== 0xaa55) fail(BS_JMP_BOOT, 'no jump instruction and no 0x55AA signature: not a FAT boot sector');
+  const bytesPerSector = v.u16le(BPB_BYTS_PER_SEC);
+  if (bytesPerSector < 512 || bytesPerSector > 4096 || !isPowerOfTwo(bytesPerSector)) {
+    fail(BPB_BYTS_PER_SEC, `bytes per sector ${bytesPerSector} is not a power of two in 512..4096`);
+  }
+  if (!isPowerOfTwo(v.u8(BPB_SEC_PER_CLUS))) fail(BPB_SEC_PER_CLUS, `sectors per cluster ${v.u8(BPB_SEC_PER_CLUS)} is not a power of two`);
+  if (v.u16le(BPB_RSVD_SEC_CNT) < 1) fail(BPB_RSVD_SEC_CNT, 'reserved sector count is 0 (the boot sector itself is reserved)');
+  const fatCount = v.u8(BPB_NUM_FATS);
+  if (fatCount < 1 || fatCount > 4) fail(BPB_NUM_FATS, `FAT count ${fatCount} is not in 1..4`);
+  const totSec16 = v.u16le(BPB_TOT_SEC16);
+  const totalSectors = totSec16 !== 0 ? totSec16 : v.u32le(BPB_TOT_SEC32);
+  if (totalSectors === 0) fail(BPB_TOT_SEC16, 'total sector count is 0');
+  return totalSectors * bytesPerSector;
+}
+
 /** Byte offset of `cluster` in the image (cluster must be 2 .. clusterCount + 1). */
 export function clusterOffset(geo: FatGeometry, cluster: number): number {
   if (!Number.isInteger(cluster) || cluster < 2 || cluster > geo.clusterCount + 1) {

@@ -9,6 +9,7 @@
 // trees, directory extent size, and loops: a directory extent seen twice in one tree is an
 // IsoFormatError, so a cyclic or diamond-shaped hierarchy can neither hang nor multiply work.
 
+import { latin1 } from '../binary.js';
 import { IsoFormatError, LimitExceededError } from '../errors.js';
 import { FLAG_ASSOCIATED, FLAG_DIRECTORY, FLAG_EXISTENCE, FLAG_MULTI_EXTENT, parseDirectoryExtent, type DirectoryRecord } from './directory-record.js';
 import type { MetadataReader } from './limits.js';
@@ -19,6 +20,8 @@ import { SECTOR_SIZE, type DirectoryRecordRef, type Extent, type TreeKind } from
 export interface WalkedFile {
   readonly tree: TreeKind;
   readonly path: string;
+  /** The path in plain ISO 9660 identifiers, when Rock Ridge names made `path` differ from it. */
+  readonly isoPath?: string;
   readonly dirPath: string;
   readonly extents: Extent[];
   readonly records: DirectoryRecordRef[];
@@ -52,8 +55,6 @@ export interface WalkBudget {
   entries: number;
 }
 
-const latin1Decoder = new TextDecoder('latin1');
-
 /** ISO 9660 name: strip the `;version` and a trailing '.' of an extension-less name. */
 export function stripIsoName(name: string): string {
   let s = name;
@@ -71,7 +72,7 @@ function decodeName(kind: TreeKind, bytes: Uint8Array): string {
     const semi = s.lastIndexOf(';');
     return semi >= 0 && /^\d+$/.test(s.slice(semi + 1)) ? s.slice(0, semi) : s;
   }
-  return stripIsoName(latin1Decoder.decode(bytes));
+  return stripIsoName(latin1(bytes));
 }
 
 function joinPath(dir: string, name: string): string {
@@ -98,7 +99,9 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
     if (lengthBytes > limits.maxDirectoryBytes) {
       throw new LimitExceededError('directory extent size', pointerOffset, `${lengthBytes} bytes, cap ${limits.maxDirectoryBytes}`);
     }
-    if (visited.has(lba)) throw new IsoFormatError('directory record', pointerOffset, `points at directory extent LBA ${lba}, which is already being walked (a loop)`);
+    if (visited.has(lba)) {
+      throw new IsoFormatError('directory record', pointerOffset, `points at directory extent LBA ${lba}, which is already being walked (a loop)`);
+    }
     visited.add(lba);
     const start = lba * SECTOR_SIZE;
     return parseDirectoryExtent(await reader.readPointed(start, lengthBytes, 'directory record', pointerOffset), start);
@@ -125,7 +128,8 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
   const rootRef: DirectoryRecordRef = { tree: kind, offset: root.offset, length: root.length, extentIndex: 0, name: '' };
   directories.push({ tree: kind, path: '/', extent: { lba: root.lba, lengthBytes: root.dataLength }, records: [rootRef] });
 
-  const walk = async (records: DirectoryRecord[], dirPath: string, depth: number): Promise<void> => {
+  // isoDirPath: the directory's path in the records' own identifiers, which Rock Ridge NM hides.
+  const walk = async (records: DirectoryRecord[], dirPath: string, isoDirPath: string, depth: number): Promise<void> => {
     let pending: { name: string; file: WalkedFile } | undefined;
     for (const rec of records) {
       if (rec.special) continue;
@@ -146,6 +150,7 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
       checkName(name, rec.offset);
       const ref = (extentIndex: number): DirectoryRecordRef => ({ tree: kind, offset: rec.offset, length: rec.length, extentIndex, name });
       const path = joinPath(dirPath, name);
+      const isoPath = rr?.name === undefined && isoDirPath === dirPath ? path : joinPath(isoDirPath, decodeName(kind, rec.nameBytes));
 
       if (pending && (pending.name !== name)) {
         throw new IsoFormatError('directory record', rec.offset, `multi-extent file ${JSON.stringify(pending.name)} ends without its final record`);
@@ -165,14 +170,14 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
         if (!dot || dot.special !== 'self') throw new IsoFormatError('relocated directory', at, 'first record is not "."');
         const children = await readExtent(rr.childLinkLba, dot.dataLength, rec.offset);
         directories.push({ tree: kind, path, extent: { lba: rr.childLinkLba, lengthBytes: dot.dataLength }, records: [ref(0)] });
-        await walk(children, path, depth + 1);
+        await walk(children, path, isoPath, depth + 1);
         continue;
       }
       if (rec.flags & FLAG_DIRECTORY) {
         if (depth + 1 > limits.maxDepth) throw new LimitExceededError('directory depth', rec.offset, `deeper than ${limits.maxDepth}`);
         const children = await readExtent(rec.lba, rec.dataLength, rec.offset);
         directories.push({ tree: kind, path, extent: { lba: rec.lba, lengthBytes: rec.dataLength }, records: [ref(0)] });
-        await walk(children, path, depth + 1);
+        await walk(children, path, isoPath, depth + 1);
         continue;
       }
       if (rec.interleaved) throw new IsoFormatError('directory record', rec.offset, 'interleaved files are not supported');
@@ -185,6 +190,7 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
         const file: WalkedFile = {
           tree: kind,
           path,
+          ...(isoPath !== path ? { isoPath } : {}),
           dirPath,
           extents: [extent],
           records: [ref(0)],
@@ -199,10 +205,11 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
       if (!(rec.flags & FLAG_MULTI_EXTENT)) pending = undefined;
     }
     if (pending) {
-      throw new IsoFormatError('directory record', pending.file.records.at(-1)!.offset, `multi-extent file ${JSON.stringify(pending.name)} ends without its final record`);
+      const last = pending.file.records.at(-1)!.offset;
+      throw new IsoFormatError('directory record', last, `multi-extent file ${JSON.stringify(pending.name)} ends without its final record`);
     }
   };
-  await walk(rootRecords, '/', 0);
+  await walk(rootRecords, '/', '/', 0);
   for (const { lba, ref } of reRecords) directories.find((d) => d.extent.lba === lba)?.records.push(ref);
   if (mismatched > MAX_WARNINGS) warnings.push(`${kind} tree: ${mismatched - MAX_WARNINGS} more records with differing endian halves`);
   return { kind, rockRidge, suspSkip, files, directories, warnings };

@@ -7,7 +7,8 @@
 
 import type { ByteSource } from '../byte-source.js';
 import { BinaryView } from '../binary.js';
-import { IsoFormatError, LimitExceededError } from '../errors.js';
+import { FatFormatError, IsoFormatError, LimitExceededError } from '../errors.js';
+import { bootSectorVolumeBytes } from '../fat/boot-sector.js';
 import { walkTree, stripIsoName, type WalkBudget, type WalkedFile, type WalkedTree } from './directory-tree.js';
 import { readBootCatalog, type RawBootEntry } from './el-torito.js';
 import { MetadataReader, resolveLimits, type IndexOptions } from './limits.js';
@@ -32,6 +33,7 @@ export { DEFAULT_LIMITS } from './limits.js';
 interface MutableFile {
   path: string;
   paths: { tree: TreeKind; path: string }[];
+  isoPath?: string;
   size: number;
   extents: Extent[];
   records: DirectoryRecordRef[];
@@ -77,6 +79,7 @@ function mergeFiles(trees: readonly WalkedTree[]): { files: MutableFile[]; owner
         claimed.add(match);
         match.paths.push({ tree: wf.tree, path: wf.path });
         match.records.push(...wf.records);
+        if (wf.isoPath !== undefined) match.isoPath ??= wf.isoPath;
         // Hidden in any tree (genisoimage -hidden sets the bit in the ISO 9660 tree only).
         match.hidden ||= wf.hidden || wf.associated;
         if (match.mode === undefined && wf.mode !== undefined) match.mode = wf.mode;
@@ -86,6 +89,7 @@ function mergeFiles(trees: readonly WalkedTree[]): { files: MutableFile[]; owner
       const m: MutableFile = {
         path: wf.path,
         paths: [{ tree: wf.tree, path: wf.path }],
+        ...(wf.isoPath !== undefined ? { isoPath: wf.isoPath } : {}),
         size,
         extents: wf.extents,
         records: [...wf.records],
@@ -153,18 +157,14 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** FAT boot sector (Microsoft FAT spec, BPB): total sectors * bytes per sector, when it looks like one. */
-export function fatImageBytes(sector: Uint8Array): number | undefined {
-  if (sector.length < 512 || sector[510] !== 0x55 || sector[511] !== 0xaa) return undefined;
-  const v = new BinaryView(sector);
-  const bytesPerSector = v.u16le(11);
-  if (![512, 1024, 2048, 4096].includes(bytesPerSector)) return undefined;
-  const spc = v.u8(13);
-  if (spc === 0 || (spc & (spc - 1)) !== 0) return undefined;
-  const total16 = v.u16le(19);
-  const total = total16 !== 0 ? total16 : v.u32le(32);
-  if (total === 0) return undefined;
-  return total * bytesPerSector;
+/** The FAT volume size an EFI boot image's first sector declares, or undefined when it is not FAT. */
+function fatImageBytes(head: Uint8Array): number | undefined {
+  try {
+    return bootSectorVolumeBytes(head);
+  } catch (err) {
+    if (err instanceof FatFormatError) return undefined;
+    throw err;
+  }
 }
 
 async function bootEntries(reader: MetadataReader, raw: RawBootEntry[], files: readonly MutableFile[], imageSize: number): Promise<BootEntry[]> {
@@ -258,6 +258,7 @@ export async function buildIndex(source: ByteSource, options: IndexOptions = {})
     .map((m) => ({
       path: m.path,
       paths: m.paths,
+      ...(m.isoPath !== undefined ? { isoPath: m.isoPath } : {}),
       size: m.size,
       extents: m.extents,
       records: m.records,
@@ -292,17 +293,43 @@ function treeDisagreements(walked: readonly WalkedTree[], merged: readonly Mutab
   }
 }
 
+/**
+ * A file whose data runs past the end of the image: its directory record is intact but the
+ * bytes it points at are missing, as in a truncated download. `offset` is the directory record's.
+ */
+export class ExtentPastEndError extends IsoFormatError {
+  readonly path: string;
+  /** First byte after the extent, and the image's size: the gap is what is missing. */
+  readonly extentEnd: number;
+  readonly imageSize: number;
+  constructor(path: string, offset: number, extent: Extent, imageSize: number) {
+    const end = extent.lba * SECTOR_SIZE + extent.lengthBytes;
+    super('file extent', offset, `${path} extent ${extent.lba}+${extent.lengthBytes} ends at byte ${end}, past the image end ${imageSize} (truncated image?)`);
+    this.path = path;
+    this.extentEnd = end;
+    this.imageSize = imageSize;
+  }
+}
+
+/** The first extent of `file` that runs past `imageSize`, as an error; undefined when all fit. */
+export function extentPastEnd(file: IndexedFile, imageSize: number): ExtentPastEndError | undefined {
+  for (const [i, e] of file.extents.entries()) {
+    if (e.lba * SECTOR_SIZE + e.lengthBytes <= imageSize) continue;
+    const record = file.records.find((r) => r.extentIndex === i) ?? file.records[0];
+    return new ExtentPastEndError(file.path, record?.offset ?? e.lba * SECTOR_SIZE, e, imageSize);
+  }
+  return undefined;
+}
+
 /** A file's data, all extents in order. Throws LimitExceededError when the file is larger than maxBytes. */
 export async function readFileBytes(source: ByteSource, file: IndexedFile, maxBytes: number): Promise<Uint8Array> {
   if (file.size > maxBytes) throw new LimitExceededError('file size', file.records[0]?.offset ?? 0, `${file.path} is ${file.size} bytes, cap ${maxBytes}`);
+  const pastEnd = extentPastEnd(file, source.size);
+  if (pastEnd) throw pastEnd;
   const out = new Uint8Array(file.size);
   let at = 0;
   for (const e of file.extents) {
-    const start = e.lba * SECTOR_SIZE;
-    if (start + e.lengthBytes > source.size) {
-      throw new IsoFormatError('file extent', file.records[0]?.offset ?? start, `${file.path} extent ${e.lba}+${e.lengthBytes} runs past the image`);
-    }
-    if (e.lengthBytes > 0) out.set(await source.read(start, e.lengthBytes), at);
+    if (e.lengthBytes > 0) out.set(await source.read(e.lba * SECTOR_SIZE, e.lengthBytes), at);
     at += e.lengthBytes;
   }
   return out;

@@ -91,10 +91,16 @@ export async function readPartitionTables(reader: MetadataReader): Promise<Parti
   const count = hdr.u32le(80);
   const entrySize = hdr.u32le(84);
   const entriesCrc = hdr.u32le(88);
-  if (entrySize < 128 || entrySize > 4096 || entrySize % 8 !== 0) throw new IsoFormatError('GPT header', LBA + 84, `partition entry size ${entrySize}, expected a multiple of 8 in 128..4096`);
-  if (count > reader.limits.maxGptEntries) throw new LimitExceededError('GPT partition entries', LBA + 80, `${count} entries, cap ${reader.limits.maxGptEntries}`);
+  if (entrySize < 128 || entrySize > 4096 || entrySize % 8 !== 0) {
+    throw new IsoFormatError('GPT header', LBA + 84, `partition entry size ${entrySize}, expected a multiple of 8 in 128..4096`);
+  }
+  if (count > reader.limits.maxGptEntries) {
+    throw new LimitExceededError('GPT partition entries', LBA + 80, `${count} entries, cap ${reader.limits.maxGptEntries}`);
+  }
   const table = await reader.readPointed(entriesLba * LBA, count * entrySize, 'GPT partition entry array', LBA + 72);
-  if (crc32(table) !== entriesCrc) warnings.push(`GPT partition entries at byte ${entriesLba * LBA}: CRC32 0x${entriesCrc.toString(16)} does not match the entries`);
+  if (crc32(table) !== entriesCrc) {
+    warnings.push(`GPT partition entries at byte ${entriesLba * LBA}: CRC32 0x${entriesCrc.toString(16)} does not match the entries`);
+  }
   const tv = new BinaryView(table, entriesLba * LBA);
   for (let i = 0; i < count; i++) {
     const e = tv.sub(i * entrySize, entrySize);

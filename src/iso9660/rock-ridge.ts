@@ -66,7 +66,9 @@ export function parseRockRidge(entries: readonly SuspEntry[]): RockRidgeInfo {
         const each = flags & 0x80 ? 17 : 7;
         let n = 0;
         for (let bit = 0; bit < 7; bit++) if (flags & (1 << bit)) n++;
-        if (5 + n * each > b.length) throw new IsoFormatError('Rock Ridge TF entry', e.offset, `${n} time stamps of ${each} bytes do not fit in ${b.length} bytes`);
+        if (5 + n * each > b.length) {
+          throw new IsoFormatError('Rock Ridge TF entry', e.offset, `${n} time stamps of ${each} bytes do not fit in ${b.length} bytes`);
+        }
         break;
       }
       case 'SL': {

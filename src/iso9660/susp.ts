@@ -48,7 +48,8 @@ function splitArea(bytes: Uint8Array, base: number, out: SuspEntry[]): { lba: nu
     const length = bytes[pos + 2]!;
     if (length < 4) throw new IsoFormatError('SUSP entry', base + pos, `${JSON.stringify(signature)} has length ${length}, below the 4-byte header`);
     if (pos + length > bytes.length) {
-      throw new IsoFormatError('SUSP entry', base + pos, `${JSON.stringify(signature)} of ${length} bytes runs past its area (${bytes.length - pos} bytes left)`);
+      const left = bytes.length - pos;
+      throw new IsoFormatError('SUSP entry', base + pos, `${JSON.stringify(signature)} of ${length} bytes runs past its area (${left} bytes left)`);
     }
     const entry = view.sub(pos, length);
     if (signature === 'ST') break; // SUSP 5.4: the rest of the area is ignored

@@ -65,8 +65,10 @@ export interface DirectoryRecordRef {
 export interface IndexedFile {
   /** Best path: Rock Ridge names where present, else Joliet, else ISO 9660 (version stripped). Starts with '/'. */
   readonly path: string;
-  /** The path in each tree where the file appears. */
+  /** The path in each tree where the file appears (Rock Ridge names in an iso9660 tree that has them). */
   readonly paths: ReadonlyArray<{ readonly tree: TreeKind; readonly path: string }>;
+  /** The path in the iso9660 tree's own identifiers (version stripped), when Rock Ridge names differ from them. */
+  readonly isoPath?: string;
   /** Total data length in bytes (sum of extents). */
   readonly size: number;
   /** Extents in file order (more than one for multi-extent files). */

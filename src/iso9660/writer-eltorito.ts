@@ -4,7 +4,7 @@
 // the isolinux boot info table that `mkisofs -boot-info-table` patches into bytes 8..63 of the
 // boot file.
 
-import { writeU16le, writeU32le } from '../binary.js';
+import { latin1Bytes, writeU16le, writeU32le } from '../binary.js';
 import { SECTOR_SIZE } from './types.js';
 
 export const PLATFORM_X86 = 0;
@@ -17,7 +17,7 @@ export function bootRecordDescriptor(catalogLba: number): Uint8Array {
   d.set([0x43, 0x44, 0x30, 0x30, 0x31], 1); // "CD001"
   d[6] = 1;
   const system = 'EL TORITO SPECIFICATION';
-  for (let i = 0; i < system.length; i++) d[7 + i] = system.charCodeAt(i); // zero padded to 32
+  d.set(latin1Bytes(system), 7); // zero padded to 32
   writeU32le(d, 71, catalogLba);
   return d;
 }

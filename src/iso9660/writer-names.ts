@@ -4,6 +4,8 @@
 // genisoimage and xorriso write it), and the ECMA-119 9.3 ordering of directory records.
 // Rock Ridge NM carries the real name, so the ISO identifier only has to be legal and unique.
 
+import { latin1Bytes } from '../binary.js';
+
 /** Longest ISO 9660 file name + extension (level 2, ECMA-119 10.2). */
 const ISO_FILE_MAX = 30;
 /** Longest ISO 9660 directory identifier (level 2). */
@@ -107,10 +109,9 @@ export function encodeUcs2be(s: string): Uint8Array {
   return out;
 }
 
+/** ISO 9660 identifiers are d-/a-characters, a subset of latin1. */
 export function encodeAscii(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
-  return out;
+  return latin1Bytes(s);
 }
 
 function indexOfByte(b: Uint8Array, value: number, from = 0): number {

@@ -68,7 +68,8 @@ function volumeDate(date: Date | undefined): Uint8Array {
     return out;
   }
   const p = (n: number, w: number) => String(n).padStart(w, '0');
-  const s = p(date.getUTCFullYear(), 4) + p(date.getUTCMonth() + 1, 2) + p(date.getUTCDate(), 2) + p(date.getUTCHours(), 2) + p(date.getUTCMinutes(), 2) + p(date.getUTCSeconds(), 2) + '00';
+  const day = p(date.getUTCFullYear(), 4) + p(date.getUTCMonth() + 1, 2) + p(date.getUTCDate(), 2);
+  const s = day + p(date.getUTCHours(), 2) + p(date.getUTCMinutes(), 2) + p(date.getUTCSeconds(), 2) + '00';
   out.set(encodeAscii(s), 0);
   return out;
 }

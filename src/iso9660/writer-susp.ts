@@ -3,7 +3,7 @@
 // what xorriso writes and what Linux, libisofs and pycdlib all recognise. Each builder returns the
 // entry's bytes; the writer packs them into a record and spills the rest to a continuation area.
 
-import { writeBoth32 } from '../binary.js';
+import { latin1Bytes, writeBoth32 } from '../binary.js';
 
 /** The 7-byte ECMA-119 9.1.5 recording date, also used in TF entries (short form). */
 export function recordingDate(date: Date): Uint8Array {
@@ -56,7 +56,7 @@ export function erEntry(): Uint8Array {
   body[1] = ER_DES.length;
   body[2] = ER_SRC.length;
   body[3] = 1; // EXT_VER
-  for (let i = 0; i < text.length; i++) body[4 + i] = text.charCodeAt(i);
+  body.set(latin1Bytes(text), 4);
   return entry('ER', body);
 }
 

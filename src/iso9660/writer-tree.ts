@@ -96,7 +96,11 @@ function splitPath(path: string): string[] {
 
 function newDir(name: string, path: string, parent: DirNode | null, synthetic = false): DirNode {
   const empty = { id: new Uint8Array(1) };
-  return { kind: 'dir', name, path, parent, depth: parent ? parent.depth + 1 : 0, children: [], ino: 0, iso: empty, joliet: empty, isoEntries: [], jolietOrder: [], isoParent: parent, relocated: false, synthetic };
+  const depth = parent ? parent.depth + 1 : 0;
+  return {
+    kind: 'dir', name, path, parent, depth, children: [], ino: 0, iso: empty, joliet: empty,
+    isoEntries: [], jolietOrder: [], isoParent: parent, relocated: false, synthetic,
+  };
 }
 
 /** ECMA-119 6.8.2.1: at most 8 levels of directories, the root being level 1. */
@@ -132,7 +136,8 @@ export function buildTree(files: ReadonlyArray<{ path: string; data: Uint8Array 
     }
     const path = '/' + parts.join('/');
     if (byPath.has(path)) throw new IsoSpecError(path, 'given twice, or both a file and a directory');
-    const node: FileNode = { kind: 'file', name: parts[parts.length - 1]!, path, data: f.data, ino: 0, iso: { id: new Uint8Array(0) }, joliet: { id: new Uint8Array(0) }, lba: 0 };
+    const name = parts[parts.length - 1]!;
+    const node: FileNode = { kind: 'file', name, path, data: f.data, ino: 0, iso: { id: new Uint8Array(0) }, joliet: { id: new Uint8Array(0) }, lba: 0 };
     dir.children.push(node);
     byPath.set(path, node);
   }

@@ -2,7 +2,8 @@
 // Rock Ridge RRIP 1.12 over SUSP 1.12, Joliet, El Torito 1.0). Same spec in, same bytes out:
 // fixed timestamps (spec.date or 2026-01-01T00:00:00Z), names assigned and records ordered from
 // sorted input, no clock, no randomness. Not a general mastering tool: the image is built in
-// memory and capped at WRITER_LIMITS.imageBytes.
+// memory and capped at WRITER_LIMITS.imageBytes. Bytes only: writing them to a file is the
+// demo's job (src/demo/image-file.ts), so this module stays a pure core with no file system.
 //
 // Layout (2048-byte sectors): 0..15 system area (zeros); 16 primary descriptor; then the El
 // Torito boot record and the Joliet supplementary descriptor when enabled; terminator; the boot
@@ -15,10 +16,11 @@
 // rr_moved relocation), as `xorriso -as mkisofs` does; Linux, libisofs, isoinfo and pycdlib read
 // that. `relocateDeepDirectories` relocates them the RRIP way instead (genisoimage's layout).
 
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { bootCatalog, bootRecordDescriptor, patchBootInfoTable, PLATFORM_EFI, PLATFORM_X86, type CatalogEntry } from './writer-eltorito.js';
 import { directoryRecord, MAX_RECORD, pathTableRecord, recordBaseLength, terminatorDescriptor, volumeDescriptor } from './writer-records.js';
-import { CE_LENGTH, ceEntry, clEntry, erEntry, MODE_DIR, MODE_FILE, nmEntries, plEntry, pxEntry, reEntry, setLinkLba, spEntry, tfEntry } from './writer-susp.js';
+import {
+  CE_LENGTH, ceEntry, clEntry, erEntry, MODE_DIR, MODE_FILE, nmEntries, plEntry, pxEntry, reEntry, setLinkLba, spEntry, tfEntry,
+} from './writer-susp.js';
 import { buildTree, isoIdOf, IsoSpecError, pathTableOrder, WRITER_LIMITS, type DirNode, type FileNode, type TreeNode } from './writer-tree.js';
 import { SECTOR_SIZE } from './types.js';
 
@@ -308,7 +310,8 @@ export function writeIso(spec: IsoSpec): Uint8Array {
         const e = r.placeholder ? { lba: extent(r.target).lba, lengthBytes: 0 } : extent(r.target);
         const cont = r.cont;
         const systemUse = concat(cont ? [...r.inline, ceEntry(cont.lba, cont.offset, cont.length)] : r.inline);
-        out.set(directoryRecord({ ...e, isDir: r.target.kind === 'dir' && !r.placeholder, identifier: r.identifier, date, systemUse }), p.lba * SECTOR_SIZE + r.offset);
+        const isDir = r.target.kind === 'dir' && !r.placeholder;
+        out.set(directoryRecord({ ...e, isDir, identifier: r.identifier, date, systemUse }), p.lba * SECTOR_SIZE + r.offset);
         if (cont) out.set(concat(r.spill), cont.lba * SECTOR_SIZE + cont.offset);
       }
     }
@@ -319,12 +322,15 @@ export function writeIso(spec: IsoSpec): Uint8Array {
   const isoRoot = writeTree(isoPlans);
   out.set(pathTable(isoPlans, 'iso', false), isoL * SECTOR_SIZE);
   out.set(pathTable(isoPlans, 'iso', true), isoM * SECTOR_SIZE);
-  out.set(volumeDescriptor('primary', { volumeId: spec.volumeId, volumeSpaceSize: totalSectors, pathTableSize: isoPathTableSize, lPathLba: isoL, mPathLba: isoM, rootRecord: isoRoot, date }), PVD_LBA * SECTOR_SIZE);
+  const volume = { volumeId: spec.volumeId, volumeSpaceSize: totalSectors, date };
+  const primaryVolume = { ...volume, pathTableSize: isoPathTableSize, lPathLba: isoL, mPathLba: isoM, rootRecord: isoRoot };
+  out.set(volumeDescriptor('primary', primaryVolume), PVD_LBA * SECTOR_SIZE);
   if (joliet) {
     const jolietRoot = writeTree(jolietPlans);
     out.set(pathTable(jolietPlans, 'joliet', false), jolietL * SECTOR_SIZE);
     out.set(pathTable(jolietPlans, 'joliet', true), jolietM * SECTOR_SIZE);
-    out.set(volumeDescriptor('joliet', { volumeId: spec.volumeId, volumeSpaceSize: totalSectors, pathTableSize: jolietPathTableSize, lPathLba: jolietL, mPathLba: jolietM, rootRecord: jolietRoot, date }), svdLba * SECTOR_SIZE);
+    const jolietVolume = { ...volume, pathTableSize: jolietPathTableSize, lPathLba: jolietL, mPathLba: jolietM, rootRecord: jolietRoot };
+    out.set(volumeDescriptor('joliet', jolietVolume), svdLba * SECTOR_SIZE);
   }
   out.set(terminatorDescriptor(), terminatorLba * SECTOR_SIZE);
   for (const f of files) if (f !== catalogFile) out.set(f.data, f.lba * SECTOR_SIZE);
@@ -333,7 +339,8 @@ export function writeIso(spec: IsoSpec): Uint8Array {
     const catalogLba = catalogFile ? catalogFile.lba : hiddenCatalogLba;
     const entries: CatalogEntry[] = [];
     if (biosFile) {
-      if (bios!.bootInfoTable) patchBootInfoTable(out.subarray(biosFile.lba * SECTOR_SIZE, biosFile.lba * SECTOR_SIZE + biosFile.data.length), PVD_LBA, biosFile.lba);
+      const start = biosFile.lba * SECTOR_SIZE;
+      if (bios!.bootInfoTable) patchBootInfoTable(out.subarray(start, start + biosFile.data.length), PVD_LBA, biosFile.lba);
       entries.push({ platformId: PLATFORM_X86, loadRba: biosFile.lba, sectorCount: loadSectors });
     }
     if (efiFile) entries.push({ platformId: PLATFORM_EFI, loadRba: efiFile.lba, sectorCount: Math.min(Math.ceil(efiFile.data.length / 512), 0xffff) });
@@ -346,30 +353,4 @@ export function writeIso(spec: IsoSpec): Uint8Array {
 function pathTableRecordSize(dir: DirNode, tree: Tree): number {
   const n = pathTableId(dir, tree).length;
   return 8 + n + (n % 2);
-}
-
-/**
- * Writes the image to `path` atomically: a temporary file in the same directory, then rename, so
- * a reader never sees a half-written image.
- */
-let tmpCounter = 0;
-
-/**
- * Writes `bytes` to `path` atomically: a temporary file in the same directory, then rename, so a
- * reader never sees a half-written image (and two writers of the same bytes do not conflict).
- */
-export async function writeImageAtomically(bytes: Uint8Array, path: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-/** writeIso, then writeImageAtomically. */
-export async function writeIsoToFile(spec: IsoSpec, path: string): Promise<void> {
-  await writeImageAtomically(writeIso(spec), path);
 }

@@ -11,7 +11,10 @@ describe('isoproxy demo', () => {
   afterAll(async () => { await scratch?.cleanup(); });
 
   it('serves the demo node and a simulated BMC verifies the image it downloads', async () => {
-    const child = spawn(process.execPath, ['bin/isoproxy.js', 'demo', '--port', '0', '--log-level', 'warn'], { env: { ...process.env, ISOPROXY_DATA_DIR: scratch.dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/isoproxy.js', 'demo', '--port', '0', '--log-level', 'warn'], {
+      env: { ...process.env, ISOPROXY_DATA_DIR: scratch.dir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { out += d.toString(); });

@@ -99,7 +99,9 @@ describe.skipIf(needed.length > 0)('isoproxy inspect', () => {
 
   it('prints the same report as JSON, and reads a URL by Range requests', async () => {
     const fromFile = JSON.parse((await capture([iso, '--json'])).out);
-    expect(fromFile.bootConfigs.map((c: { path: string }) => c.path)).toEqual(['/boot/grub/grub.cfg', '/boot/grub/loopback.cfg', '/isolinux/isolinux.cfg', '/loader/entries/linux.conf']);
+    expect(fromFile.bootConfigs.map((c: { path: string }) => c.path)).toEqual([
+      '/boot/grub/grub.cfg', '/boot/grub/loopback.cfg', '/isolinux/isolinux.cfg', '/loader/entries/linux.conf',
+    ]);
     expect(fromFile.efiImageConfigs).toEqual([{ loadRba: fromFile.boot[1].loadRba, path: '/EFI/BOOT/grub.cfg', kind: 'grub', sizeBytes: 34, slackBytes: 478 }]);
     const { code, out } = await capture([baseUrl, '--json']);
     expect(code).toBe(0);

@@ -31,7 +31,8 @@ beforeAll(async () => {
   await mkdir(join(tree, 'many'));
   for (let i = 0; i < 40; i++) await writeFile(join(tree, 'many', `file-number-${String(i).padStart(2, '0')}.txt`), `${i}\n`);
   const iso = join(s.dir, 'c.iso');
-  await run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-o', iso, '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-info-table', tree]);
+  await run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-o', iso, '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat',
+    '-no-emul-boot', '-boot-info-table', tree]);
   image = new Uint8Array(await readFile(iso));
   idx = await buildIndex(memorySource(image));
 });

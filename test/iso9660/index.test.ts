@@ -92,7 +92,9 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
 
     const [bios, efi] = idx.elTorito!.entries;
     expect(bios).toMatchObject({ platform: 'bios', path: '/isolinux/isolinux.bin', sizeFrom: 'directory-record', bootInfoTable: true, sectorCount: 4 });
-    expect(efi).toMatchObject({ platform: 'efi', path: '/boot/grub/efi.img', sizeBytes: (await stat(efiImg)).size, sizeFrom: 'directory-record', bootInfoTable: false });
+    expect(efi).toMatchObject({
+      platform: 'efi', path: '/boot/grub/efi.img', sizeBytes: (await stat(efiImg)).size, sizeFrom: 'directory-record', bootInfoTable: false,
+    });
     expect(idx.partitions).toEqual([]);
   });
 
@@ -208,7 +210,8 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
     await fh.write(Buffer.from('TAILMARK'), 0, 8, size - 8);
     await fh.close();
     const iso = join(dir, 'huge.iso');
-    await run('sh', ['-c', 'xorriso -as mkisofs -R -J -iso-level 3 -o - "$1" 2>/dev/null | dd of="$2" bs=1M conv=sparse 2>/dev/null', 'sh', src, iso], { timeoutMs: 600_000 });
+    const script = 'xorriso -as mkisofs -R -J -iso-level 3 -o - "$1" 2>/dev/null | dd of="$2" bs=1M conv=sparse 2>/dev/null';
+    await run('sh', ['-c', script, 'sh', src, iso], { timeoutMs: 600_000 });
     const { idx, src: source } = await index(iso);
     const listed = await xorrisoList(iso);
     const huge = idx.files.find((f) => f.path === '/huge.bin')!;

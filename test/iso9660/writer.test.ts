@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IsoSpecError, writeIso, writeIsoToFile, type IsoFileSpec, type IsoSpec } from '../../src/iso9660/writer.js';
+import { writeIsoToFile } from '../../src/demo/image-file.js';
+import { IsoSpecError, writeIso, type IsoFileSpec, type IsoSpec } from '../../src/iso9660/writer.js';
 import { missingTools, run, scratchDir } from '../helpers/tools.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -107,7 +108,8 @@ describe('writeIso without external tools', () => {
 
   it('starts every non-empty file on a sector and honours a larger fileAlignment', () => {
     const image = writeIso({ volumeId: 'A', files: [{ path: '/a', data: text('a') }, { path: '/b', data: text('b') }], fileAlignment: 8192, joliet: false });
-    const starts = [...image.keys()].filter((i) => i % 2048 === 0 && (image[i] === 0x61 || image[i] === 0x62) && image.subarray(i + 1, i + 2048).every((x) => x === 0));
+    const starts = [...image.keys()].filter((i) =>
+      i % 2048 === 0 && (image[i] === 0x61 || image[i] === 0x62) && image.subarray(i + 1, i + 2048).every((x) => x === 0));
     expect(starts.length).toBe(2);
     for (const s of starts) expect(s % 8192).toBe(0);
   });
@@ -133,7 +135,9 @@ describe('writeIso without external tools', () => {
     expect(() => writeIso({ volumeId: 'x'.repeat(33), files: [] })).toThrow(/volumeId/);
     expect(() => writeIso({ volumeId: 'A', files: [], fileAlignment: 1000 })).toThrow(/fileAlignment/);
     expect(() => writeIso({ volumeId: 'A', files: [], rockRidge: false, relocateDeepDirectories: true })).toThrow(/needs rockRidge/);
-    expect(() => writeIso({ volumeId: 'A', files: [{ path: DEEP, data: text('x') }, { path: '/rr_moved/x', data: text('x') }], relocateDeepDirectories: true })).toThrow(/reserved/);
+    expect(() => writeIso({
+      volumeId: 'A', files: [{ path: DEEP, data: text('x') }, { path: '/rr_moved/x', data: text('x') }], relocateDeepDirectories: true,
+    })).toThrow(/reserved/);
   });
 
   it('writes an empty image that still has a root directory', () => {
@@ -212,7 +216,9 @@ describe.skipIf(XORRISO.length > 0)(`writeIso read back by xorriso${XORRISO.leng
     const { stdout } = await run('xorriso', ['-indev', isoPath, '-report_el_torito', 'plain']);
     const [bios, efi] = catalogOf(image);
     expect(stdout).toMatch(new RegExp(`El Torito boot img :\\s+1\\s+BIOS\\s+y\\s+none\\s+0x0000\\s+0x00\\s+4\\s+${bios!.rba}\\b`));
-    expect(stdout).toMatch(new RegExp(`El Torito boot img :\\s+2\\s+UEFI\\s+y\\s+none\\s+0x0000\\s+0x00\\s+${Math.ceil((3 * 2048 + 100) / 512)}\\s+${efi!.rba}\\b`));
+    expect(stdout).toMatch(new RegExp(
+      `El Torito boot img :\\s+2\\s+UEFI\\s+y\\s+none\\s+0x0000\\s+0x00\\s+${Math.ceil((3 * 2048 + 100) / 512)}\\s+${efi!.rba}\\b`,
+    ));
     expect(stdout).toMatch(/El Torito img path :\s+1\s+\/isolinux\/isolinux\.bin/);
     expect(stdout).toMatch(/El Torito img path :\s+2\s+\/EFI\/efiboot\.img/);
     expect(stdout).toMatch(/El Torito img opts :\s+1\s+boot-info-table/);
@@ -381,7 +387,8 @@ const treeArb = fc
   .chain((paths) => fc.tuple(fc.constant(paths), fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: paths.length, maxLength: paths.length })));
 
 const TREE_TOOLS = missingTools('xorriso');
-describe.skipIf(TREE_TOOLS.length > 0 || !hasPycdlib)(`writeIso on random trees${TREE_TOOLS.length || !hasPycdlib ? ' (missing: xorriso or pycdlib)' : ''}`, () => {
+const randomTreesTitle = `writeIso on random trees${TREE_TOOLS.length || !hasPycdlib ? ' (missing: xorriso or pycdlib)' : ''}`;
+describe.skipIf(TREE_TOOLS.length > 0 || !hasPycdlib)(randomTreesTitle, () => {
   let scratch: Awaited<ReturnType<typeof scratchDir>>;
   beforeAll(async () => {
     scratch = await scratchDir('isoproxy-writer-');
