@@ -1,0 +1,54 @@
+// Options of the http(s) upstream and the one keep-alive agent a process shares. Timeouts here are
+// per request (see http-source.ts for what each one bounds); retries and backoff are in retry.ts.
+
+import { Agent, type Dispatcher } from 'undici';
+import type { LoggerLike, UpstreamStats } from './types.js';
+
+export interface HttpSourceOptions {
+  /** Shared keep-alive agent (a pool per origin). Without one the source makes and owns its own. */
+  dispatcher?: Dispatcher;
+  /** Only used when the source makes its own agent. */
+  connectTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  /** Longest silence between two body chunks. */
+  bodyTimeoutMs?: number;
+  /** Consecutive retries without progress before a read fails. */
+  maxRetries?: number;
+  retryBaseDelayMs?: number;
+  retryMaxDelayMs?: number;
+  maxRedirects?: number;
+  stats?: UpstreamStats;
+  logger?: LoggerLike;
+  /** Cancels the opening probe. */
+  signal?: AbortSignal;
+}
+
+export const HTTP_DEFAULTS = {
+  connectTimeoutMs: 10_000,
+  headersTimeoutMs: 15_000,
+  bodyTimeoutMs: 30_000,
+  maxRetries: 4,
+  retryBaseDelayMs: 100,
+  retryMaxDelayMs: 3_000,
+  maxRedirects: 5,
+};
+
+/** Options with every default filled in (an explicit `undefined` gets the default too). */
+export type ResolvedHttpOptions = typeof HTTP_DEFAULTS & HttpSourceOptions;
+
+export function resolveHttpOptions(options: HttpSourceOptions): ResolvedHttpOptions {
+  const opts = { ...HTTP_DEFAULTS, ...options } as ResolvedHttpOptions;
+  for (const k of Object.keys(HTTP_DEFAULTS) as (keyof typeof HTTP_DEFAULTS)[]) if (opts[k] === undefined) opts[k] = HTTP_DEFAULTS[k];
+  return opts;
+}
+
+/** A keep-alive agent for upstream traffic; share one per process. */
+export function createUpstreamAgent(options: { connectTimeoutMs?: number; connectionsPerOrigin?: number; keepAliveTimeoutMs?: number } = {}): Agent {
+  return new Agent({
+    connect: { timeout: options.connectTimeoutMs ?? HTTP_DEFAULTS.connectTimeoutMs },
+    connections: options.connectionsPerOrigin ?? 16,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
+    // One request at a time per connection: a reset then costs one request, not a pipeline.
+    pipelining: 1,
+  });
+}
