@@ -98,7 +98,8 @@ describe('block cache', () => {
   it('fetches each block from upstream once under 100 concurrent readers on a cold cache', async () => {
     const cache = await newCache();
     const src = cache.source(await openHttpSource(server.url, httpOpts));
-    const hashes = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? hashStream(src.stream(0, IMAGE.length)) : src.read(0, IMAGE.length).then(sha256))));
+    const reader = (i: number) => (i % 2 === 0 ? hashStream(src.stream(0, IMAGE.length)) : src.read(0, IMAGE.length).then(sha256));
+    const hashes = await Promise.all(Array.from({ length: 100 }, (_, i) => reader(i)));
     expect(new Set(hashes)).toEqual(new Set([sha256(IMAGE)]));
     const ranges = server.rangeGets().map((e) => e.range).sort();
     const expected = Array.from({ length: BLOCKS }, (_, b) => `bytes=${b * MiB}-${Math.min(IMAGE.length, (b + 1) * MiB) - 1}`).sort();
@@ -233,6 +234,30 @@ describe('block cache', () => {
     server.setContent(patternBytes(IMAGE.length, 77));
     await expect(src.read(0, 100)).rejects.toBeInstanceOf(BaseChangedError);
     expect(cache.stats().blocks).toBe(0);
+  });
+
+  it('forgets a base version on request: state always, its blocks only when asked', async () => {
+    const dir = join(scratch.dir, 'forget');
+    const cache = await newCache({ dir });
+    const upstream = await openHttpSource(server.url, httpOpts);
+    const src = cache.source(upstream);
+    await src.read(0, IMAGE.length);
+    await cache.flush();
+    expect(cache.stats().blocks).toBe(BLOCKS);
+    cache.forgetSource(src.versionKey);
+    cache.forgetSource('0'.repeat(32)); // unknown: ignored
+    // Blocks stay for the LRU; a source made before the forget still reads (as hits).
+    expect(cache.stats().blocks).toBe(BLOCKS);
+    server.log.length = 0;
+    expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    expect(server.rangeGets()).toEqual([]);
+    cache.forgetSource(src.versionKey, { dropBlocks: true });
+    await cache.flush();
+    expect(cache.stats().blocks).toBe(0);
+    expect(cache.stats().bytesUsed).toBe(0);
+    expect(cache.stats().evictions).toBe(0);
+    expect(await blockFiles(dir)).toEqual([]);
+    expect(sha256(await cache.source(upstream).read(0, IMAGE.length))).toBe(sha256(IMAGE));
   });
 
   it('reads an upstream that ignores Range with one sequential download', async () => {

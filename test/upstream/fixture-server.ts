@@ -90,6 +90,19 @@ function parseRange(header: string, size: number): { start: number; end: number 
   return start <= end && start < size ? { start, end } : undefined;
 }
 
+/** Resolves when a response can take more body (or its connection is gone). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise<void>((r) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      r();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 export async function startFixtureServer(initial: Uint8Array, options: { redirectHops?: number } = {}): Promise<FixtureServer> {
   let content = initial;
   let version = 1;
@@ -168,14 +181,15 @@ export async function startFixtureServer(initial: Uint8Array, options: { redirec
       sent += chunk.length;
       const ok = res.write(chunk);
       if (misbehave.dripMs) await new Promise((r) => setTimeout(r, misbehave.dripMs));
-      else if (!ok) await new Promise<void>((r) => { const done = () => { res.off('drain', done); res.off('close', done); r(); }; res.on('drain', done); res.on('close', done); });
+      else if (!ok) await drained(res);
     }
     res.end();
   };
 
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
-    const entry: LoggedRequest = { method: req.method ?? 'GET', path, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, status: 0 };
+    const ifRange = req.headers['if-range'] as string | undefined;
+    const entry: LoggedRequest = { method: req.method ?? 'GET', path, range: req.headers.range, ifRange, status: 0 };
     log.push(entry);
     const hop = /^\/r(\d+)\/image\.iso$/.exec(path);
     if (hop) {
