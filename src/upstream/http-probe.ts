@@ -41,7 +41,9 @@ async function probeGet(dispatcher: Dispatcher, url: string, opts: ResolvedHttpO
   const lastModified = header(res.headers, 'last-modified');
   if (res.statusCode === 206) {
     const cr = parseContentRange(header(res.headers, 'content-range'));
-    if (!cr || cr.total === undefined || cr.start !== 0) throw new UpstreamError('UPSTREAM_BAD_RANGE', url, `probe got Content-Range ${header(res.headers, 'content-range') ?? 'none'}`, 206);
+    if (!cr || cr.total === undefined || cr.start !== 0) {
+      throw new UpstreamError('UPSTREAM_BAD_RANGE', url, `probe got Content-Range ${header(res.headers, 'content-range') ?? 'none'}`, 206);
+    }
     return { size: cr.total, etag, lastModified, supportsRanges: true, url: res.url };
   }
   if (res.statusCode === 200) {
