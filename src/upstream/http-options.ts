@@ -17,6 +17,12 @@ export interface HttpSourceOptions {
   retryBaseDelayMs?: number;
   retryMaxDelayMs?: number;
   maxRedirects?: number;
+  /**
+   * Called with every redirect target before it is requested; throws to refuse it (the request
+   * then fails with UPSTREAM_NOT_ALLOWED). openUpstream passes the allowlist check here, so a
+   * redirect cannot lead outside what a node's URL itself may name.
+   */
+  checkRedirect?: (url: string) => void;
   stats?: UpstreamStats;
   logger?: LoggerLike;
   /** Cancels the opening probe. */

@@ -1,6 +1,7 @@
 // One HTTP request to an upstream: sent through the shared undici dispatcher with the per-request
-// timeouts, redirects followed (bounded, http(s) only), and the helpers that hand a body back to
-// the pool (drain) or tear its connection down (discard). The caller owns the returned body.
+// timeouts, redirects followed (bounded, http(s) only, each target checked against the allowlist
+// before it is contacted), and the helpers that hand a body back to the pool (drain) or tear its
+// connection down (discard). The caller owns the returned body.
 
 import type { Dispatcher } from 'undici';
 import { UpstreamError } from '../errors.js';
@@ -67,6 +68,15 @@ export async function send(
     const next = new URL(location, url);
     if (next.protocol !== 'http:' && next.protocol !== 'https:') {
       throw new UpstreamError('UPSTREAM_REDIRECTS', startUrl, `redirect to unsupported scheme ${next.protocol}`, res.statusCode);
+    }
+    if (opts.checkRedirect) {
+      try {
+        opts.checkRedirect(next.href);
+      } catch (err) {
+        // Only the origin in the message: a signed redirect target carries secrets in its query.
+        const why = `redirect ${res.statusCode} to ${next.origin} is outside the allowed upstreams`;
+        throw new UpstreamError('UPSTREAM_NOT_ALLOWED', startUrl, why, res.statusCode, { cause: err });
+      }
     }
     url = next.href;
   }

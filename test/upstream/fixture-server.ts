@@ -1,6 +1,7 @@
 // A plain node:http upstream for tests: serves one image with Range, ETag and Last-Modified, and can
 // misbehave on demand the ways real upstreams do (ignore Range, reset mid-stream, 503 then OK,
-// change version mid-download, redirect chains, slow headers, refuse HEAD, lie in Content-Range).
+// change version mid-download, redirect chains or a redirect elsewhere, slow headers, a body that
+// stalls, refuse HEAD, lie in Content-Range).
 // Every request is logged, and socket closes are counted, so tests can assert upstream traffic.
 
 import { createHash } from 'node:crypto';
@@ -33,6 +34,10 @@ export interface Misbehaviour {
   lieContentRangeBy?: number;
   /** Send the body slowly: this many ms between 64 KiB pieces (lets aborts land mid-body). */
   dripMs?: number;
+  /** Answer every request for the image with `302 Location: <this URL>` (another host, say). */
+  redirectTo?: string;
+  /** Send headers and this many body bytes, then nothing: the connection stays open, silent. */
+  stallAfterBytes?: number;
 }
 
 export interface FixtureServer {
@@ -196,6 +201,11 @@ export async function startFixtureServer(initial: Uint8Array, options: { redirec
       const n = Number(hop[1]);
       entry.status = 302;
       res.writeHead(302, { location: n > 1 ? `/r${n - 1}/image.iso` : '/image.iso', 'content-length': '0' }).end();
+      return;
+    }
+    if (path === '/image.iso' && misbehave.redirectTo !== undefined) {
+      entry.status = 302;
+      res.writeHead(302, { location: misbehave.redirectTo, 'content-length': '0' }).end();
       return;
     }
     if (path !== '/image.iso') {
