@@ -30,6 +30,8 @@ import { Tasks, type Counters, type SourceState } from './parts.js';
 export type { StreamStats } from './block-stream.js';
 
 const MiB = 1024 * 1024;
+/** A BMC reading a cold block waits this long at most for the cache's upstream fetch. */
+const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
 
 export interface BlockCacheOptions {
   readonly dir: string;
@@ -46,6 +48,12 @@ export interface BlockCacheOptions {
   /** Block files kept open; default 128 (a 1 GiB base is 512 blocks of 2 MiB). */
   readonly maxOpenFiles?: number;
   readonly logger?: LoggerLike;
+  /**
+   * Budget of one block fetch from upstream, retries and backoff included; default 30 s. When it
+   * runs out, the readers waiting for the block fail with UPSTREAM_TIMEOUT. The upstream's own
+   * budgets (headers, idle body) bound each attempt; this bounds the sum.
+   */
+  readonly fetchTimeoutMs?: number;
   /** The upstream counters, so `stats()` can report retries beside the cache's own numbers. */
   readonly upstreamStats?: UpstreamStats;
 }
@@ -125,7 +133,8 @@ class DiskBlockCache implements BlockCache {
     this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 128));
     this.index = new BlockIndex(budget, this.blockSize, this.fds, this.counters, this.tasks, logger);
     this.writer = new BlockWriter(this.dir, budget, this.index, this.counters, this.tasks, logger);
-    const shared = { blockSize: this.blockSize, index: this.index, writer: this.writer, counters: this.counters, tasks: this.tasks, logger };
+    const fetchTimeoutMs = Math.max(1, options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS);
+    const shared = { blockSize: this.blockSize, fetchTimeoutMs, index: this.index, writer: this.writer, counters: this.counters, tasks: this.tasks, logger };
     this.flights = new Flights(shared);
     this.streams = new BlockStreams({
       ...shared,

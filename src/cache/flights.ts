@@ -1,7 +1,9 @@
 // Single-flight upstream fetches: N readers of a missing block share one fetch, and get its bytes
 // from memory until the block is on disk (the flight stays in the table until its write ends). A
 // reader that aborts stops waiting at once; the fetch itself is aborted when no reader is left,
-// unless it is detached (a sequential fill runs to the end whoever waits).
+// unless it is detached (a sequential fill runs to the end whoever waits). Each fetch has a total
+// budget, retries included (fetchTimeoutMs): an upstream that trickles or stalls fails its readers
+// with UPSTREAM_TIMEOUT instead of holding them for minutes.
 
 import { UpstreamError } from '../errors.js';
 import { abortReason, isAbortError } from '../io/abort.js';
@@ -9,11 +11,13 @@ import { readStreamFully } from '../io/read-fully.js';
 import type { LoggerLike } from '../upstream/types.js';
 import type { BlockIndex } from './block-index.js';
 import type { BlockWriter } from './block-writer.js';
-import { blockKey, blockLength, type Counters, type Flight, type SourceState, type Tasks } from './parts.js';
+import { armFetchBudget, blockKey, blockLength, type Counters, type Flight, type SourceState, type Tasks } from './parts.js';
 import { startFill } from './sequential-fill.js';
 
 export interface FlightDeps {
   readonly blockSize: number;
+  /** Budget of one block fetch from upstream, retries included (BlockCacheOptions.fetchTimeoutMs). */
+  readonly fetchTimeoutMs: number;
   readonly index: BlockIndex;
   readonly writer: BlockWriter;
   readonly counters: Counters;
@@ -93,20 +97,21 @@ export class Flights {
   }
 
   private startFetch(state: SourceState, index: number): Flight {
-    const { blockSize, counters, writer, tasks, logger } = this.deps;
+    const { blockSize, counters, writer, tasks, logger, fetchTimeoutMs } = this.deps;
     const key = blockKey(state.vk, index);
     const controller = new AbortController();
     const length = blockLength(state, blockSize, index);
     const start = index * blockSize;
+    const url = state.upstream.version.url;
     const promise = (async () => {
       counters.upstreamRequests++;
-      // Allocated on the first byte: fetches queued behind a busy upstream hold no memory.
-      const { bytes, received } = await readStreamFully(state.upstream.stream(start, length, controller.signal), length, { lazy: true });
-      if (bytes === undefined || received !== length) {
-        throw new UpstreamError('UPSTREAM_BAD_RANGE', state.upstream.version.url, `block ${index}: got ${received} of ${length} bytes`);
+      // Armed here, not before: a fetch waiting for a free connection is not yet late.
+      const disarm = armFetchBudget(controller, fetchTimeoutMs, url, `block ${index}`);
+      try {
+        return await this.fetchBytes(state, index, start, length, controller.signal);
+      } finally {
+        disarm();
       }
-      counters.upstreamBytes += length;
-      return bytes;
     })();
     const flight: Flight = { promise, controller, refs: 0, detached: false, settled: false };
     this.table.set(key, flight);
@@ -127,5 +132,15 @@ export class Flights {
       },
     );
     return flight;
+  }
+
+  private async fetchBytes(state: SourceState, index: number, start: number, length: number, signal: AbortSignal): Promise<Uint8Array> {
+    // Allocated on the first byte: fetches queued behind a busy upstream hold no memory.
+    const { bytes, received } = await readStreamFully(state.upstream.stream(start, length, signal), length, { lazy: true });
+    if (bytes === undefined || received !== length) {
+      throw new UpstreamError('UPSTREAM_BAD_RANGE', state.upstream.version.url, `block ${index}: got ${received} of ${length} bytes`);
+    }
+    this.deps.counters.upstreamBytes += length;
+    return bytes;
   }
 }

@@ -2,6 +2,7 @@
 // the records they pass each other and the counters they all add to. Internal to src/cache; the
 // public types are in block-cache.ts.
 
+import { UpstreamError } from '../errors.js';
 import type { UpstreamSource } from '../upstream/types.js';
 
 /** A block file in the index. */
@@ -46,6 +47,16 @@ export interface Counters {
   upstreamBytes: number;
   upstreamRequests: number;
   errors: number;
+}
+
+/**
+ * Arms the budget of one upstream fetch: when it runs out, `controller` aborts with
+ * UPSTREAM_TIMEOUT (an error readers see and the cache counts, not a silent abort). Returns the
+ * disarm function.
+ */
+export function armFetchBudget(controller: AbortController, ms: number, url: string, what: string): () => void {
+  const timer = setTimeout(() => controller.abort(new UpstreamError('UPSTREAM_TIMEOUT', url, `${what} not fetched within ${ms} ms`)), ms);
+  return () => clearTimeout(timer);
 }
 
 export function blockKey(vk: string, index: number): string {

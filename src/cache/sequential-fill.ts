@@ -2,10 +2,12 @@
 // Every block not cached gets a flight up front, so readers anywhere in the image wait for this one
 // download instead of starting their own from byte 0 (which would be quadratic). The download
 // waits for each block's write, so blocks do not pile up in memory faster than the disk takes them.
+// Each block has the budget of one block fetch: a download that stalls fails every waiting reader
+// with UPSTREAM_TIMEOUT.
 
 import { isAbortError } from '../io/abort.js';
 import type { FlightDeps, Flights } from './flights.js';
-import { blockKey, blockLength, type Flight, type SourceState } from './parts.js';
+import { armFetchBudget, blockKey, blockLength, type Flight, type SourceState } from './parts.js';
 
 interface Pending {
   readonly resolve: (b: Uint8Array) => void;
@@ -16,7 +18,8 @@ interface Pending {
 export function startFill(state: SourceState, deps: FlightDeps & { readonly flights: Flights }): void {
   if (state.fillRunning) return;
   state.fillRunning = true;
-  const { blockSize, index, writer, counters, tasks, logger, flights } = deps;
+  const { blockSize, index, writer, counters, tasks, logger, flights, fetchTimeoutMs } = deps;
+  const url = state.upstream.version.url;
   const controller = new AbortController();
   const pending = new Map<number, Pending>();
   for (let b = 0; b < state.blockCount; b++) {
@@ -35,6 +38,15 @@ export function startFill(state: SourceState, deps: FlightDeps & { readonly flig
   }
   const run = async () => {
     counters.upstreamRequests++;
+    // Each block of the download gets the budget of one block fetch (writes excluded).
+    let disarm = armFetchBudget(controller, fetchTimeoutMs, url, 'sequential fill block 0');
+    try {
+      await download(() => disarm(), (b) => (disarm = armFetchBudget(controller, fetchTimeoutMs, url, `sequential fill block ${b}`)));
+    } finally {
+      disarm();
+    }
+  };
+  const download = async (pause: () => void, resume: (nextBlock: number) => void) => {
     let pos = 0;
     let buf: Buffer | undefined;
     for await (const chunk of state.upstream.stream(0, state.size, controller.signal)) {
@@ -57,7 +69,9 @@ export function startFill(state: SourceState, deps: FlightDeps & { readonly flig
           want.flight.settled = true;
           want.resolve(bytes);
           pending.delete(b);
+          pause();
           await writer.persist(state, b, bytes);
+          resume(b + 1);
           flights.remove(blockKey(state.vk, b), want.flight);
         }
       }
@@ -69,7 +83,7 @@ export function startFill(state: SourceState, deps: FlightDeps & { readonly flig
       .catch((err: unknown) => {
         if (!isAbortError(err)) {
           counters.errors++;
-          logger?.warn({ url: state.upstream.version.url, err: (err as Error).message }, 'sequential fill of a Range-less upstream failed');
+          logger?.warn({ url, err: (err as Error).message, code: (err as { code?: string }).code }, 'sequential fill of a Range-less upstream failed');
         }
         for (const [b, p] of pending) {
           p.flight.settled = true;

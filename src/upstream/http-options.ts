@@ -1,5 +1,14 @@
-// Options of the http(s) upstream and the one keep-alive agent a process shares. Timeouts here are
-// per request (see http-source.ts for what each one bounds); retries and backoff are in retry.ts.
+// Options of the http(s) upstream and the one keep-alive agent a process shares.
+//
+// Time budgets, chosen to fit what BMCs and Ironic wait for (a virtual-media client gives up on a
+// read after tens of seconds, so a failure must reach it well before that, as a status):
+// - connectTimeoutMs (10 s): TCP and TLS connect, per attempt;
+// - headersTimeoutMs (10 s): from sending a request to its response headers, per attempt;
+// - bodyTimeoutMs (15 s): the longest silence between two body chunks, per attempt;
+// - probeTimeoutMs (30 s): opening a base, all probe attempts, retries and backoff included.
+// Retries (retry.ts) restart the per-attempt timers, so the whole of a read is bounded by its
+// caller: the block cache gives each block fetch a total budget (BlockCacheOptions.fetchTimeoutMs).
+// Every budget that runs out fails with UPSTREAM_TIMEOUT (504 at the HTTP layer).
 
 import { Agent, type Dispatcher } from 'undici';
 import type { LoggerLike, UpstreamStats } from './types.js';
@@ -9,9 +18,12 @@ export interface HttpSourceOptions {
   dispatcher?: Dispatcher;
   /** Only used when the source makes its own agent. */
   connectTimeoutMs?: number;
+  /** Time from sending a request to its response headers. */
   headersTimeoutMs?: number;
   /** Longest silence between two body chunks. */
   bodyTimeoutMs?: number;
+  /** Time to open a base (the probe), retries and backoff included. */
+  probeTimeoutMs?: number;
   /** Consecutive retries without progress before a read fails. */
   maxRetries?: number;
   retryBaseDelayMs?: number;
@@ -31,8 +43,9 @@ export interface HttpSourceOptions {
 
 export const HTTP_DEFAULTS = {
   connectTimeoutMs: 10_000,
-  headersTimeoutMs: 15_000,
-  bodyTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  bodyTimeoutMs: 15_000,
+  probeTimeoutMs: 30_000,
   maxRetries: 4,
   retryBaseDelayMs: 100,
   retryMaxDelayMs: 3_000,

@@ -10,6 +10,7 @@
 import type { Dispatcher } from 'undici';
 import { checkRange } from '../byte-source.js';
 import { BaseChangedError, UpstreamError } from '../errors.js';
+import { linkAbort } from '../io/abort.js';
 import { readStreamFully } from '../io/read-fully.js';
 import { createUpstreamAgent, resolveHttpOptions, type HttpSourceOptions, type ResolvedHttpOptions } from './http-options.js';
 import { probe } from './http-probe.js';
@@ -176,8 +177,13 @@ export async function openHttpSource(url: string, options: HttpSourceOptions = {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UpstreamError('UPSTREAM_FORBIDDEN', url, `not an http(s) URL`);
   const ownsDispatcher = options.dispatcher === undefined;
   const dispatcher = options.dispatcher ?? createUpstreamAgent({ connectTimeoutMs: opts.connectTimeoutMs });
+  // One budget for the whole probe: each attempt has its own header timeout, and retries add up.
+  const budget = new AbortController();
+  const unlink = linkAbort(options.signal, budget);
+  const late = () => budget.abort(new UpstreamError('UPSTREAM_TIMEOUT', url, `no usable answer within ${opts.probeTimeoutMs} ms`));
+  const timer = setTimeout(late, opts.probeTimeoutMs);
   try {
-    const found = await probe(dispatcher, url, opts);
+    const found = await probe(dispatcher, url, { ...opts, signal: budget.signal });
     const version: BaseVersion = {
       url,
       size: found.size,
@@ -188,5 +194,8 @@ export async function openHttpSource(url: string, options: HttpSourceOptions = {
   } catch (err) {
     if (ownsDispatcher) await dispatcher.close().catch(() => {});
     throw err;
+  } finally {
+    clearTimeout(timer);
+    unlink();
   }
 }

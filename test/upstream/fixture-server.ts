@@ -169,6 +169,13 @@ export async function startFixtureServer(initial: Uint8Array, options: { redirec
       res.end();
       return;
     }
+    if (misbehave.stallAfterBytes !== undefined) {
+      const n = Math.min(misbehave.stallAfterBytes, end - start + 1);
+      res.flushHeaders(); // headers go out even when no body byte does
+      if (n > 0) res.write(body.subarray(start, start + n));
+      await new Promise((r) => res.on('close', r));
+      return;
+    }
     const reset = misbehave.resetAfterBytes !== undefined && (misbehave.resetCount ?? 0) > 0 ? misbehave.resetAfterBytes : undefined;
     if (reset !== undefined) misbehave.resetCount = (misbehave.resetCount ?? 1) - 1;
     const piece = 64 * 1024;
