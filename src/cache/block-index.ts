@@ -16,6 +16,9 @@ import { blockKey, type Block, type Counters, type Tasks } from './parts.js';
 export class BlockIndex {
   private readonly lru: LRUCache<string, Block>;
   private readonly verifying = new Map<string, Promise<Uint8Array | undefined>>();
+  /** Unlinks of evicted or dropped blocks under way: their bytes are still on disk. */
+  private readonly unlinks = new Set<Promise<void>>();
+  private unlinkBytes = 0;
 
   constructor(
     private readonly budget: number,
@@ -31,8 +34,17 @@ export class BlockIndex {
       dispose: (block, _key, reason) => {
         if (reason === 'evict') this.counters.evictions++;
         this.fds.forget(block.path);
-        // Tracked so close() waits for it: after close, the disk holds what the index said.
-        this.tasks.track(unlink(block.path).catch(() => {}));
+        // Its bytes count against the budget until the file is gone (block-writer.ts). Tracked so
+        // close() waits for it: after close, the disk holds what the index said.
+        this.unlinkBytes += block.length;
+        const p = unlink(block.path)
+          .catch(() => {})
+          .finally(() => {
+            this.unlinkBytes -= block.length;
+            this.unlinks.delete(p);
+          });
+        this.unlinks.add(p);
+        this.tasks.track(p);
       },
     });
   }
@@ -43,6 +55,16 @@ export class BlockIndex {
 
   get blocks(): number {
     return this.lru.size;
+  }
+
+  /** Bytes of files the index let go of whose unlink has not finished: still on disk. */
+  get unlinkingBytes(): number {
+    return this.unlinkBytes;
+  }
+
+  /** Resolves when the unlinks under way now have finished. */
+  async unlinksSettled(): Promise<void> {
+    await Promise.allSettled([...this.unlinks]);
   }
 
   has(key: string): boolean {
@@ -62,9 +84,9 @@ export class BlockIndex {
     this.lru.set(block.key, block);
   }
 
-  /** Evicts the least recently used block; false when the index is empty. */
-  evictOne(): boolean {
-    return this.lru.pop() !== undefined;
+  /** Evicts the least recently used block: the bytes it frees once unlinked (0: index empty). */
+  evictOne(): number {
+    return this.lru.pop()?.length ?? 0;
   }
 
   /** A block turned out short, corrupt or missing: forget it and remove its file. */

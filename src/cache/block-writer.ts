@@ -1,8 +1,18 @@
 // Writing fetched blocks to disk: atomically (a temporary file, then rename, so a crash leaves the
-// whole block or a *.tmp file that the next start removes), within the byte budget (room is made
-// before writing, counting blocks other writes are about to add), and never failing a reader: a
-// full disk pauses writes for a while, an unwritable directory stops them, and the cache serves
-// misses straight from upstream meanwhile (degraded, logged once).
+// whole block or a *.tmp file that the next start removes), within the byte budget, and never
+// failing a reader: a full disk pauses writes for a while, an unwritable directory stops them, and
+// the cache serves misses straight from upstream meanwhile (degraded, logged once).
+//
+// The budget bounds the disk, not only the index. At every instant
+//   indexed blocks + blocks being unlinked + reservations of writes in flight <= budget,
+// and a write reserves its block's bytes before its temporary file exists and releases them only
+// after the file is renamed into the index or removed. So the files in the cache directory (blocks
+// and temporary files) never total more than the budget, however many writes run at once and
+// however slow the disk is. Room is made by evicting least recently used blocks; an evicted
+// block's bytes count until its unlink has finished. A write that finds no room (the rest of the
+// budget is reserved by other writes in flight) is skipped: its readers already have the bytes,
+// and the block is fetched again when next needed. What the directory listing cannot show: a
+// block evicted while a reader is inside its read keeps its disk space until that read ends.
 
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +23,8 @@ import type { BlockIndex } from './block-index.js';
 import { blockKey, type Counters, type SourceState, type Tasks } from './parts.js';
 
 const WRITE_PAUSE_MS = 30_000;
+/** Rounds of waiting for unlinks before a write gives up its place (others keep evicting too). */
+const MAX_UNLINK_WAITS = 4;
 
 export class BlockWriter {
   /** Bytes of blocks being written now, not yet in the index. */
@@ -60,19 +72,40 @@ export class BlockWriter {
     return !this.writesEnabled();
   }
 
-  /** Writes a fetched block atomically and indexes it. Never throws. */
+  /** Writes a fetched block atomically and indexes it, if the budget has room. Never throws. */
   async persist(state: SourceState, index: number, bytes: Uint8Array): Promise<void> {
     const key = blockKey(state.vk, index);
     if (!this.writesEnabled() || bytes.length > this.budget || this.index.has(key)) return;
-    // Make room before writing, counting the blocks other writes are about to add: the directory
-    // never holds more than the budget plus files whose unlink is on its way.
-    while (this.index.blocks > 0 && this.index.bytesUsed + this.reservedBytes + bytes.length > this.budget) this.index.evictOne();
-    this.reservedBytes += bytes.length;
+    if (!(await this.reserve(bytes.length))) {
+      this.logger?.debug({ block: index, reservedBytes: this.reservedBytes }, 'block not cached: the budget is taken by writes in flight');
+      return;
+    }
     try {
-      await this.writeBlock(state, index, key, bytes);
+      if (this.writesEnabled() && !this.index.has(key)) await this.writeBlock(state, index, key, bytes);
     } finally {
       this.reservedBytes -= bytes.length;
     }
+  }
+
+  /** Everything that holds (or is about to hold) disk in the directory. */
+  private committedBytes(): number {
+    return this.index.bytesUsed + this.index.unlinkingBytes + this.reservedBytes;
+  }
+
+  /**
+   * Reserves `n` bytes of the budget: evicts just enough blocks, then waits for their unlinks if
+   * that is what stands between us and the room. False when there is no room to be had.
+   */
+  private async reserve(n: number): Promise<boolean> {
+    let excess = this.committedBytes() + n - this.budget;
+    while (excess > 0 && this.index.blocks > 0) excess -= this.index.evictOne();
+    for (let waits = 0; this.committedBytes() + n > this.budget; waits++) {
+      // Nothing left to unlink: the room is held by other writes in flight.
+      if (this.index.unlinkingBytes === 0 || waits >= MAX_UNLINK_WAITS) return false;
+      await this.index.unlinksSettled();
+    }
+    this.reservedBytes += n;
+    return true;
   }
 
   private async writeBlock(state: SourceState, index: number, key: string, bytes: Uint8Array): Promise<void> {
