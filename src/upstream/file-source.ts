@@ -11,6 +11,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkRange } from '../byte-source.js';
 import { BaseChangedError, UpstreamError } from '../errors.js';
+import { readFully } from '../io/read-fully.js';
 import type { UpstreamSource } from './types.js';
 import type { BaseVersion } from './validator.js';
 
@@ -133,12 +134,8 @@ class LocalFileSource implements UpstreamSource {
   }
 
   private async fill(out: Uint8Array, offset: number): Promise<void> {
-    let done = 0;
-    while (done < out.length) {
-      const { bytesRead } = await this.handle.read(out, done, out.length - done, offset + done);
-      if (bytesRead === 0) throw new BaseChangedError(this.url, `the file shrank below ${offset + done} bytes`);
-      done += bytesRead;
-    }
+    const done = await readFully(this.handle, out, offset);
+    if (done < out.length) throw new BaseChangedError(this.url, `the file shrank below ${offset + done} bytes`);
   }
 
   async *stream(offset: number, length: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {

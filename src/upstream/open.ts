@@ -1,9 +1,13 @@
 // Opening a node's base image by URL, behind the upstream allowlist: http(s) URLs must start with
 // a configured prefix (compared on WHATWG-normalized URLs, so `..`, `%2e%2e`, default ports and
-// letter case cannot sneak past), file:// URLs must resolve inside a configured directory.
-// Nothing a BMC sends chooses an upstream: only node specs reach here.
+// letter case cannot sneak past), and so must every redirect target (checked before it is
+// contacted: UPSTREAM_NOT_ALLOWED); file:// URLs must lie inside a configured directory both as
+// written and with symlinks resolved. The same check runs when a node is stored and when its base
+// is opened, so a PUT refuses what a GET would. Nothing a BMC sends chooses an upstream: only node
+// specs reach here.
 
-import { resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UpstreamError } from '../errors.js';
 import { filePathOf, isInside, openFileUrl } from './file-source.js';
 import { openHttpSource, type HttpSourceOptions } from './http-source.js';
@@ -55,14 +59,38 @@ function prefixAllows(normalizedUrl: string, prefix: string): boolean {
 }
 
 /**
- * Throws UpstreamError UPSTREAM_FORBIDDEN unless the URL is allowed. For file:// this is the
- * lexical check (cheap, for validating a node at PUT); openUpstream also checks the real path.
+ * The path with symlinks resolved as far as it exists: the longest existing ancestor is resolved
+ * and the rest appended, so a file not there yet under a symlinked directory still resolves where
+ * it would be opened.
+ */
+function realPathSoFar(path: string): string {
+  const rest: string[] = [];
+  for (let head = path; ; ) {
+    try {
+      return join(realpathSync(head), ...rest.reverse());
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw forbidden(path, `cannot resolve the path: ${code ?? (err as Error).message}`);
+      const parent = dirname(head);
+      if (parent === head) return path;
+      rest.push(basename(head));
+      head = parent;
+    }
+  }
+}
+
+/**
+ * Throws UpstreamError UPSTREAM_FORBIDDEN unless the URL is allowed. Synchronous (the admin API
+ * validates a node with it); for file:// it resolves symlinks with realpathSync, and openFileUrl
+ * checks again (with O_NOFOLLOW) when the file is opened.
  */
 export function checkUpstreamAllowed(url: string, config: Pick<UpstreamConfig, 'allowedPrefixes' | 'allowedDirs'>): void {
   if (typeof url !== 'string' || url.length === 0 || url.length > MAX_URL_LENGTH) throw forbidden(String(url).slice(0, 100), 'URL missing or too long');
   if (/^file:/i.test(url)) {
     const path = resolve(filePathOf(url));
     if (!config.allowedDirs.some((d) => isInside(path, resolve(d)))) throw forbidden(url, 'path is outside the allowed directories');
+    const real = realPathSoFar(path);
+    if (!config.allowedDirs.some((d) => isInside(real, realPathSoFar(resolve(d))))) throw forbidden(url, 'path resolves outside the allowed directories');
     return;
   }
   const normalized = normalizeHttpUrl(url);
@@ -73,5 +101,5 @@ export function checkUpstreamAllowed(url: string, config: Pick<UpstreamConfig, '
 export async function openUpstream(url: string, config: UpstreamConfig): Promise<UpstreamSource> {
   checkUpstreamAllowed(url, config);
   if (/^file:/i.test(url)) return openFileUrl(url, config.allowedDirs);
-  return openHttpSource(normalizeHttpUrl(url), config.http ?? {});
+  return openHttpSource(normalizeHttpUrl(url), { ...config.http, checkRedirect: (target) => checkUpstreamAllowed(target, config) });
 }

@@ -3,7 +3,7 @@ import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBlockCache, type BlockCache } from '../../src/cache/block-cache.js';
-import { BaseChangedError } from '../../src/errors.js';
+import { BaseChangedError, type UpstreamError } from '../../src/errors.js';
 import { createUpstreamAgent, openHttpSource } from '../../src/upstream/http-source.js';
 import type { LoggerLike } from '../../src/upstream/types.js';
 import { scratchDir } from '../helpers/tools.js';
@@ -21,8 +21,18 @@ let scratch: { dir: string; cleanup: () => Promise<void> };
 let n = 0;
 const opened: BlockCache[] = [];
 
-async function newCache(options: { dir?: string; budgetBytes?: number; logger?: LoggerLike; readaheadBlocks?: number; chunkBytes?: number } = {}) {
+interface NewCacheOptions {
+  dir?: string;
+  budgetBytes?: number;
+  logger?: LoggerLike;
+  readaheadBlocks?: number;
+  chunkBytes?: number;
+  fetchTimeoutMs?: number;
+}
+
+async function newCache(options: NewCacheOptions = {}) {
   const cache = await createBlockCache({
+    ...(options.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
     dir: options.dir ?? join(scratch.dir, `c${n++}`),
     budgetBytes: options.budgetBytes ?? 64 * MiB,
     blockSize: MiB,
@@ -98,7 +108,8 @@ describe('block cache', () => {
   it('fetches each block from upstream once under 100 concurrent readers on a cold cache', async () => {
     const cache = await newCache();
     const src = cache.source(await openHttpSource(server.url, httpOpts));
-    const hashes = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? hashStream(src.stream(0, IMAGE.length)) : src.read(0, IMAGE.length).then(sha256))));
+    const reader = (i: number) => (i % 2 === 0 ? hashStream(src.stream(0, IMAGE.length)) : src.read(0, IMAGE.length).then(sha256));
+    const hashes = await Promise.all(Array.from({ length: 100 }, (_, i) => reader(i)));
     expect(new Set(hashes)).toEqual(new Set([sha256(IMAGE)]));
     const ranges = server.rangeGets().map((e) => e.range).sort();
     const expected = Array.from({ length: BLOCKS }, (_, b) => `bytes=${b * MiB}-${Math.min(IMAGE.length, (b + 1) * MiB) - 1}`).sort();
@@ -234,6 +245,53 @@ describe('block cache', () => {
     await expect(src.read(0, 100)).rejects.toBeInstanceOf(BaseChangedError);
     expect(cache.stats().blocks).toBe(0);
   });
+
+  it('forgets a base version on request: state always, its blocks only when asked', async () => {
+    const dir = join(scratch.dir, 'forget');
+    const cache = await newCache({ dir });
+    const upstream = await openHttpSource(server.url, httpOpts);
+    const src = cache.source(upstream);
+    await src.read(0, IMAGE.length);
+    await cache.flush();
+    expect(cache.stats().blocks).toBe(BLOCKS);
+    cache.forgetSource(src.versionKey);
+    cache.forgetSource('0'.repeat(32)); // unknown: ignored
+    // Blocks stay for the LRU; a source made before the forget still reads (as hits).
+    expect(cache.stats().blocks).toBe(BLOCKS);
+    server.log.length = 0;
+    expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    expect(server.rangeGets()).toEqual([]);
+    cache.forgetSource(src.versionKey, { dropBlocks: true });
+    await cache.flush();
+    expect(cache.stats().blocks).toBe(0);
+    expect(cache.stats().bytesUsed).toBe(0);
+    expect(cache.stats().evictions).toBe(0);
+    expect(await blockFiles(dir)).toEqual([]);
+    expect(sha256(await cache.source(upstream).read(0, IMAGE.length))).toBe(sha256(IMAGE));
+  });
+
+  it('gives up a block fetch after its total budget although the upstream trickles bytes forever', async () => {
+    // Every request gets 1000 bytes, then silence: each retry makes progress, so retries alone
+    // never end. Only the budget for the whole block fetch stops it.
+    const cache = await newCache({ readaheadBlocks: 0, fetchTimeoutMs: 1_500 });
+    const src = cache.source(await openHttpSource(server.url, { ...httpOpts, bodyTimeoutMs: 300, maxRetries: 2 }));
+    server.misbehave.stallAfterBytes = 1000;
+    const started = Date.now();
+    const err = await src.read(0, 10).catch((e: unknown) => e);
+    expect((err as UpstreamError).code).toBe('UPSTREAM_TIMEOUT');
+    expect(Date.now() - started).toBeLessThan(12_000);
+    expect(cache.stats().errors).toBe(1);
+    expect(cache.stats().blocks).toBe(0);
+  }, 30_000);
+
+  it('gives up a sequential fill that stalls for longer than the block budget', async () => {
+    server.misbehave.ignoreRange = true;
+    const cache = await newCache({ fetchTimeoutMs: 1_500 });
+    const upstream = await openHttpSource(server.url, { ...httpOpts, bodyTimeoutMs: 60_000 });
+    server.misbehave.stallAfterBytes = MiB + 5;
+    const err = await cache.source(upstream).read(3 * MiB, 10).catch((e: unknown) => e);
+    expect((err as UpstreamError).code).toBe('UPSTREAM_TIMEOUT');
+  }, 30_000);
 
   it('reads an upstream that ignores Range with one sequential download', async () => {
     server.misbehave.ignoreRange = true;

@@ -47,7 +47,8 @@ describe('block cache under random concurrent reads', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 8 }), async (ops) => {
         const budget = 2 * MiB;
-        const cache = await createBlockCache({ dir: join(scratch.dir, `r${run++}`), budgetBytes: budget, blockSize: MiB, readaheadBlocks: 1, chunkBytes: 128 * 1024 });
+        const dir = join(scratch.dir, `r${run++}`);
+        const cache = await createBlockCache({ dir, budgetBytes: budget, blockSize: MiB, readaheadBlocks: 1, chunkBytes: 128 * 1024 });
         try {
           const src = cache.source(upstream);
           await Promise.all(

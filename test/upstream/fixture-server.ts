@@ -1,6 +1,7 @@
 // A plain node:http upstream for tests: serves one image with Range, ETag and Last-Modified, and can
 // misbehave on demand the ways real upstreams do (ignore Range, reset mid-stream, 503 then OK,
-// change version mid-download, redirect chains, slow headers, refuse HEAD, lie in Content-Range).
+// change version mid-download, redirect chains or a redirect elsewhere, slow headers, a body that
+// stalls, refuse HEAD, lie in Content-Range).
 // Every request is logged, and socket closes are counted, so tests can assert upstream traffic.
 
 import { createHash } from 'node:crypto';
@@ -33,6 +34,10 @@ export interface Misbehaviour {
   lieContentRangeBy?: number;
   /** Send the body slowly: this many ms between 64 KiB pieces (lets aborts land mid-body). */
   dripMs?: number;
+  /** Answer every request for the image with `302 Location: <this URL>` (another host, say). */
+  redirectTo?: string;
+  /** Send headers and this many body bytes, then nothing: the connection stays open, silent. */
+  stallAfterBytes?: number;
 }
 
 export interface FixtureServer {
@@ -88,6 +93,19 @@ function parseRange(header: string, size: number): { start: number; end: number 
   const start = Number(m[1]);
   const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
   return start <= end && start < size ? { start, end } : undefined;
+}
+
+/** Resolves when a response can take more body (or its connection is gone). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise<void>((r) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      r();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 export async function startFixtureServer(initial: Uint8Array, options: { redirectHops?: number } = {}): Promise<FixtureServer> {
@@ -151,6 +169,13 @@ export async function startFixtureServer(initial: Uint8Array, options: { redirec
       res.end();
       return;
     }
+    if (misbehave.stallAfterBytes !== undefined) {
+      const n = Math.min(misbehave.stallAfterBytes, end - start + 1);
+      res.flushHeaders(); // headers go out even when no body byte does
+      if (n > 0) res.write(body.subarray(start, start + n));
+      await new Promise((r) => res.on('close', r));
+      return;
+    }
     const reset = misbehave.resetAfterBytes !== undefined && (misbehave.resetCount ?? 0) > 0 ? misbehave.resetAfterBytes : undefined;
     if (reset !== undefined) misbehave.resetCount = (misbehave.resetCount ?? 1) - 1;
     const piece = 64 * 1024;
@@ -168,20 +193,26 @@ export async function startFixtureServer(initial: Uint8Array, options: { redirec
       sent += chunk.length;
       const ok = res.write(chunk);
       if (misbehave.dripMs) await new Promise((r) => setTimeout(r, misbehave.dripMs));
-      else if (!ok) await new Promise<void>((r) => { const done = () => { res.off('drain', done); res.off('close', done); r(); }; res.on('drain', done); res.on('close', done); });
+      else if (!ok) await drained(res);
     }
     res.end();
   };
 
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
-    const entry: LoggedRequest = { method: req.method ?? 'GET', path, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, status: 0 };
+    const ifRange = req.headers['if-range'] as string | undefined;
+    const entry: LoggedRequest = { method: req.method ?? 'GET', path, range: req.headers.range, ifRange, status: 0 };
     log.push(entry);
     const hop = /^\/r(\d+)\/image\.iso$/.exec(path);
     if (hop) {
       const n = Number(hop[1]);
       entry.status = 302;
       res.writeHead(302, { location: n > 1 ? `/r${n - 1}/image.iso` : '/image.iso', 'content-length': '0' }).end();
+      return;
+    }
+    if (path === '/image.iso' && misbehave.redirectTo !== undefined) {
+      entry.status = 302;
+      res.writeHead(302, { location: misbehave.redirectTo, 'content-length': '0' }).end();
       return;
     }
     if (path !== '/image.iso') {
