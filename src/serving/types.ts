@@ -1,0 +1,53 @@
+// What the serving core hands out: a node's virtual image (size, validators, a range reader), and
+// the resolver that turns a node's spec into one. The HTTP layer serves a NodeImage; it never
+// sees specs, bases or patch sets.
+
+import type { NodeSpec } from '../registry/store.js';
+
+/** A node as requests name it: the source that knows it ("store", "ironic", ...) and its name there. */
+export interface NodeRef {
+  readonly source: string;
+  readonly name: string;
+}
+
+export interface NodeImage {
+  readonly node: string;
+  /** Size of the virtual image in bytes. */
+  readonly size: number;
+  /** Strong, quoted ETag: base version + patch-set digest. */
+  readonly etag: string;
+  readonly lastModified: Date;
+  /**
+   * Bytes [start, end] (inclusive) of the virtual image, in order, with backpressure (pull).
+   * Cancelling the iteration frees upstream and file handles at once. May throw
+   * BaseChangedError or UpstreamError mid-stream. A yielded chunk belongs to the consumer: the
+   * reader must not reuse or mutate its memory afterwards (the socket may still be writing it).
+   * Must yield exactly end - start + 1 bytes; the HTTP layer fails the transfer otherwise.
+   */
+  read(start: number, end: number, signal: AbortSignal): ImageReadStream;
+}
+
+/** What one read cost, when the reader can say (logged per transfer). */
+export interface TransferStats {
+  readonly cacheHits: number;
+  readonly cacheMisses: number;
+  readonly upstreamBytes: number;
+}
+
+/** The chunks of a read; a reader backed by the block cache may also report its stats. */
+export interface ImageReadStream extends AsyncIterable<Uint8Array> {
+  /** Stats so far; called once after the iteration ends (or is cancelled). */
+  stats?(): TransferStats;
+}
+
+/** Turns a node's spec into its image: base version + patch set (src/serving/images.ts). */
+export interface ImageResolver {
+  /**
+   * The image of `spec`, which need not be stored anywhere (a PUT validates a spec before storing
+   * it). Rejects promptly when `signal` aborts, with its reason. Throws typed errors: UpstreamError,
+   * IsoFormatError, RemasterError, EditValidationError, ...
+   */
+  image(ref: NodeRef, spec: NodeSpec, signal?: AbortSignal): Promise<NodeImage>;
+  /** A node's spec changed or the node went away: drop anything kept for it (optional). */
+  forget?(ref: NodeRef): void;
+}
