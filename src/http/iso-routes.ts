@@ -4,8 +4,10 @@
 // headers for HEAD as for GET. Each prefix serves one node source of the serving core (`/iso`
 // the admin store); this module parses the request, asks the core for the image, and writes it.
 //
-// The body is written straight to Node's ServerResponse when there is one, and the route answers
-// hono with the node-server "already sent" marker.
+// The body's first chunk is read before the head is committed (body.ts), for HEAD too, so a
+// failure there answers with a status and a code, and HEAD never promises a 206 that GET would
+// fail. The body is written straight to Node's ServerResponse when there is one, and the route
+// answers hono with the node-server "already sent" marker.
 
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -127,6 +129,15 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string):
   const image = await deps.serving.image(ref, c.req.raw.signal);
   const p = plan(c, image, name);
   const abort = new AbortController();
+  const onClientGone = (): void => abort.abort(c.req.raw.signal.reason);
+  c.req.raw.signal.addEventListener('abort', onClientGone, { once: true });
+  let body: OpenBody;
+  try {
+    // Read the first chunk now: a failure here still has a status to answer with.
+    body = await openBody(image, p.pieces, abort.signal);
+  } finally {
+    c.req.raw.signal.removeEventListener('abort', onClientGone);
+  }
   const rangeHeader = c.req.header('range');
   const begin = (withBody: boolean): Transfer => deps.serving.transfers.begin({
     id: c.get('requestId') ?? '', ref, method: c.req.method, status: p.status, body: withBody, served: describe(p.ranges),
@@ -134,6 +145,7 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string):
   });
 
   if (c.req.method === 'HEAD' || p.length === 0) {
+    await body.cancel();
     begin(false).end({ bytes: 0, outcome: 'complete' });
     return c.body(null, p.status, p.headers);
   }
@@ -146,21 +158,14 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string):
     try {
       out.writeHead(p.status, p.headers);
     } catch (err) {
-      // The socket went away between resolving the image and answering.
+      // The socket went away between opening the body and answering.
+      await body.cancel();
       finish({ bytes: 0, outcome: 'aborted', error: err });
       out.destroy();
       return new Response(null, { headers: { [ALREADY_SENT]: 'true' } });
     }
-    void openBody(image, p.pieces, abort.signal).then(
-      (body) => pipeToNode(out, body, abort, transfer),
-      (err: unknown): PipeResult => {
-        // Headers are gone: the only honest signal left is a short (here: empty) body.
-        out.destroy();
-        return { bytes: 0, outcome: abort.signal.aborted ? 'aborted' : 'failed', error: err };
-      },
-    ).then(finish);
+    void pipeToNode(out, body, abort, transfer).then(finish);
     return new Response(null, { headers: { [ALREADY_SENT]: 'true' } });
   }
-  const body: OpenBody = await openBody(image, p.pieces, abort.signal);
   return new Response(webStream(body, abort, transfer, finish), { status: p.status, headers: p.headers });
 }

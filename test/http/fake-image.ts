@@ -21,6 +21,8 @@ export interface FakeNodeOptions {
   readonly size?: number;
   /** Throw after this many bytes have been yielded by one read. */
   readonly failAfterBytes?: number;
+  /** What that throw throws (default: a plain Error, as a bug would). */
+  readonly failWith?: Error;
   readonly etag?: string;
   readonly lastModified?: Date;
   /** Reads report these stats (as a reader over the block cache would). */
@@ -66,7 +68,7 @@ export class FakeResolver implements ImageResolver {
             for (let pos = start; pos <= end; pos += self.chunkBytes) {
               if (signal.aborted) throw signal.reason;
               const stop = Math.min(end + 1, pos + self.chunkBytes);
-              if (o.failAfterBytes !== undefined && yielded >= o.failAfterBytes) throw new Error('injected mid-stream failure');
+              if (o.failAfterBytes !== undefined && yielded >= o.failAfterBytes) throw o.failWith ?? new Error('injected mid-stream failure');
               let chunk: Uint8Array;
               if (o.data) {
                 chunk = o.data.subarray(pos, stop);
