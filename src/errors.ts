@@ -1,11 +1,41 @@
 // Typed errors shared by every module. Each error has a stable `code` that callers branch on and
-// that the HTTP layer maps to a status in one place (src/http). Wrap with `{ cause }` to add
+// that the HTTP layer maps to a status in one place (src/http/errors.ts). Codes are string literal
+// unions, so a new code is added here, where the map can see it. Wrap with `{ cause }` to add
 // context. Across a piscina boundary, send `toResult(err)` instead of the error: structured clone
 // drops an error's subclass, name and code.
 
+/** Codes of upstream failures; the upstream layer may add more under its prefix. */
+export type UpstreamErrorCode =
+  | 'UPSTREAM_BAD_RANGE' | 'UPSTREAM_CLOSED' | 'UPSTREAM_FAILED' | 'UPSTREAM_FORBIDDEN' | 'UPSTREAM_NOT_ALLOWED'
+  | 'UPSTREAM_NO_LENGTH' | 'UPSTREAM_NO_VALIDATOR' | 'UPSTREAM_REDIRECTS' | 'UPSTREAM_RESET' | 'UPSTREAM_STATUS'
+  | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_UNREACHABLE' | `UPSTREAM_${string}` | 'BASE_CHANGED';
+
+/** Codes of Redfish steps that failed at a BMC (the controller names them per step). */
+export type RedfishErrorCode = `REDFISH_${string}`;
+
+/** Why the remaster engine cannot produce an image for a node's edits. */
+export type RemasterErrorCode = 'NO_KERNEL_LINES' | 'MULTI_EXTENT_CONFIG' | 'REMASTER_CONFLICT' | 'FAT_NO_SPACE';
+
+/** Malformed images and the caps on what an image controls. */
+export type FormatErrorCode =
+  | 'ISO_FORMAT' | 'FAT_FORMAT' | 'FAT_NO_SPACE' | 'FAT_SPEC' | 'FAT_WRITE_CONFLICT' | 'LIMIT_EXCEEDED' | 'OUT_OF_BOUNDS'
+  | 'PATCH_SET_INVALID' | 'INVALID_ISO_SPEC';
+
+/** What a request asked for that is not there, or not valid. */
+export type RequestErrorCode =
+  | 'NOT_FOUND' | 'NODE_EXPIRED' | 'RANGE_NOT_SATISFIABLE' | 'PRECONDITION_FAILED' | 'INVALID_EDIT' | 'INVALID_NAME'
+  | 'INVALID_BODY' | 'INVALID_JSON' | 'INVALID_LIMIT' | 'INVALID_REQUEST' | 'EXPIRES_IN_PAST' | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE' | 'UNAUTHORIZED';
+
+/** Failures of this process rather than of a request or an upstream. */
+export type ServiceErrorCode =
+  | 'STORE' | 'CONFIG' | 'WORKER_MISSING' | 'ETAG_TIMEOUT' | 'BODY_LENGTH' | 'CLIENT_ABORT' | 'INTERNAL';
+
+export type ErrorCode = UpstreamErrorCode | RedfishErrorCode | RemasterErrorCode | FormatErrorCode | RequestErrorCode | ServiceErrorCode;
+
 export class IsoproxyError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -90,15 +120,17 @@ export class EditValidationError extends IsoproxyError {
 
 /** The remaster engine cannot produce a valid image for these edits (e.g. nothing to edit). */
 export class RemasterError extends IsoproxyError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  declare readonly code: RemasterErrorCode;
+  constructor(code: RemasterErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
 
 export class UpstreamError extends IsoproxyError {
+  declare readonly code: UpstreamErrorCode;
   readonly url: string;
   readonly status: number | undefined;
-  constructor(code: string, url: string, message: string, status?: number, options?: { cause?: unknown }) {
+  constructor(code: UpstreamErrorCode, url: string, message: string, status?: number, options?: { cause?: unknown }) {
     super(code, `upstream ${url}: ${message}`, options);
     this.url = url;
     this.status = status;
@@ -126,7 +158,8 @@ export class RedfishError extends IsoproxyError {
   readonly resource: string;
   readonly step: string;
   readonly status: number | undefined;
-  constructor(code: string, bmc: string, resource: string, step: string, message: string, status?: number, options?: { cause?: unknown }) {
+  declare readonly code: RedfishErrorCode;
+  constructor(code: RedfishErrorCode, bmc: string, resource: string, step: string, message: string, status?: number, options?: { cause?: unknown }) {
     super(code, `BMC ${bmc}: ${step} ${resource}: ${message}`, options);
     this.bmc = bmc;
     this.resource = resource;
@@ -136,9 +169,9 @@ export class RedfishError extends IsoproxyError {
 }
 
 /** A result that crosses a worker boundary intact. */
-export type Result<T> = { ok: true; value: T } | { ok: false; code: string; message: string; name: string };
+export type Result<T> = { ok: true; value: T } | { ok: false; code: ErrorCode | 'INTERNAL'; message: string; name: string };
 
-export function toResult(err: unknown): { ok: false; code: string; message: string; name: string } {
+export function toResult(err: unknown): { ok: false; code: ErrorCode | 'INTERNAL'; message: string; name: string } {
   if (err instanceof IsoproxyError) return { ok: false, code: err.code, message: err.message, name: err.name };
   if (err instanceof Error) return { ok: false, code: 'INTERNAL', message: err.message, name: err.name };
   return { ok: false, code: 'INTERNAL', message: String(err), name: 'Error' };
@@ -157,7 +190,7 @@ const WORKER_ERRORS: Record<string, abstract new (...args: never[]) => IsoproxyE
  */
 export function fromResult(result: { code: string; message: string; name: string }): IsoproxyError {
   const cls = WORKER_ERRORS[result.name] ?? IsoproxyError;
-  const err = Object.create(cls.prototype) as IsoproxyError & { code: string; name: string; message: string; stack?: string };
+  const err = Object.create(cls.prototype) as IsoproxyError & { name: string; message: string; stack?: string };
   Object.defineProperties(err, {
     code: { value: result.code, enumerable: true },
     name: { value: result.name, writable: true, configurable: true },

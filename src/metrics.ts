@@ -1,6 +1,9 @@
 // A tiny Prometheus registry: counters, gauges and histograms with labels, rendered in the text
 // exposition format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/). No
-// dependency; series render in sorted label order so the output is deterministic.
+// dependency; series render in sorted label order so the output is deterministic. One registry
+// per process holds every metric: the HTTP layer's, and collectors that read a component's own
+// counters (cache, upstream, remaster pool) when /metrics is scraped, so hot paths keep plain
+// number increments and nothing is written out by hand.
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -110,6 +113,16 @@ export class Histogram extends Base {
   }
 }
 
+/** A value read at scrape time from a component that keeps its own counter. */
+export class Collected extends Base {
+  constructor(name: string, help: string, type: 'counter' | 'gauge', private readonly read: () => number) {
+    super(name, help, [], type);
+  }
+  render(): string[] {
+    return [...this.header(), `${this.name} ${formatValue(this.read())}`];
+  }
+}
+
 export class MetricsRegistry {
   readonly #metrics: Metric[] = [];
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
@@ -120,6 +133,10 @@ export class MetricsRegistry {
   }
   histogram(name: string, help: string, buckets: readonly number[], labelNames: readonly string[] = []): Histogram {
     return this.#add(new Histogram(name, help, buckets, labelNames));
+  }
+  /** A counter or gauge whose value `read` gives at scrape time. */
+  collect(name: string, help: string, type: 'counter' | 'gauge', read: () => number): Collected {
+    return this.#add(new Collected(name, help, type, read));
   }
   /** Text exposition of every metric, in registration order. */
   render(): string {

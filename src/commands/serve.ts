@@ -1,4 +1,4 @@
-// `isoproxy serve`: configuration -> node store -> service (the lead's composition root,
+// `isoproxy serve`: configuration -> node store -> service (the composition root,
 // src/service.ts) -> hono app -> a listening Node HTTP server, with graceful shutdown on SIGINT
 // and SIGTERM: stop accepting, let image transfers finish within the deadline, then close.
 // `startServer` does the same in-process for tests and the demo.
@@ -14,7 +14,7 @@ import type { NodeStore } from '../registry/store.js';
 import type { Service } from '../service.js';
 
 /** What the server needs of the service (tests and the demo may pass their own). */
-export type ServingService = Pick<Service, 'resolver' | 'stats' | 'checkUpstreamAllowed' | 'validateEdits' | 'close'>;
+export type ServingService = Pick<Service, 'serving' | 'close'> & Partial<Pick<Service, 'imageRoutes' | 'metrics'>>;
 
 /** Sockets with no traffic either way for this long are closed. */
 export const SOCKET_IDLE_TIMEOUT_MS = 300_000;
@@ -25,7 +25,7 @@ export interface ServerDeps {
   /** Default: createService(config, store, logger) from ../service.js (closed by close()). */
   readonly service?: ServingService;
   readonly logger?: Logger;
-  /** The clock for node expiry (tests pin it). */
+  /** The clock for node expiry and base revalidation of the default service (tests pin it). */
   readonly now?: () => Date;
 }
 
@@ -44,7 +44,8 @@ export interface RunningServer {
 /** Refuses an open admin API anywhere but loopback. */
 export function checkAdminExposure(config: Config): void {
   if (config.adminToken === undefined && !isLoopbackHost(config.host)) {
-    throw new ConfigError(`refusing to listen on ${config.host} without an admin token: set --admin-token, --admin-token-file or ISOPROXY_ADMIN_TOKEN, or bind to 127.0.0.1`);
+    throw new ConfigError(`refusing to listen on ${config.host} without an admin token: `
+      + 'set --admin-token, --admin-token-file or ISOPROXY_ADMIN_TOKEN, or bind to 127.0.0.1');
   }
 }
 
@@ -54,7 +55,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const store = deps.store ?? (await FileNodeStore.open(config.dataDir));
   let service: ServingService;
   try {
-    service = deps.service ?? (await (await import('../service.js')).createService(config, store, logger));
+    const now = deps.now;
+    service = deps.service ?? (await (await import('../service.js')).createService(config, store, logger, now ? { now: () => now().getTime() } : {}));
   } catch (err) {
     if (!deps.store) await store.close();
     throw err;
@@ -63,18 +65,15 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   // With --port 0 the default public URL names port 0; it is fixed once the real port is known.
   let publicUrl = config.publicUrl;
   const app = createApp({
-    resolver: service.resolver,
-    store,
+    serving: service.serving,
+    ...(service.imageRoutes ? { imageRoutes: service.imageRoutes } : {}),
+    ...(service.metrics ? { metrics: service.metrics } : {}),
     logger,
     get publicUrl() {
       return publicUrl;
     },
     ...(config.adminToken !== undefined ? { adminToken: config.adminToken } : {}),
-    checkUpstreamAllowed: (url) => service.checkUpstreamAllowed(url),
-    validateEdits: (edits) => service.validateEdits(edits),
-    metricsText: () => service.stats.metricsText(),
     ready: () => !closing,
-    ...(deps.now ? { now: deps.now } : {}),
   });
   const server = createAdaptorServer({ fetch: app.fetch, hostname: config.host }) as Server;
   // BMCs hold a connection across many range requests; keep idle ones a little longer than Node's 5 s.

@@ -1,11 +1,17 @@
-// Response bodies of the ISO route: a list of pieces (literal bytes such as multipart headers, and
-// byte ranges of the virtual image) streamed with backpressure.
+// Response bodies of the image routes: a list of pieces (literal bytes such as multipart headers,
+// and byte ranges of the virtual image) streamed with backpressure.
 //
-// Two writers: `pipeToNode` writes straight to Node's ServerResponse (the hot path: issue 8 found
-// web-stream adapters such as Readable.toWeb cost 2-3x in per-chunk overhead), and `webStream`
-// for runtimes without a Node response (hono's app.request in unit tests). Both pull one chunk at
-// a time from the image, so memory per transfer is what the image's reader keeps in flight, and
-// both end the image's iterator (its `finally`) as soon as the client goes away.
+// A body is opened before the response head is committed: `openBody` reads the first chunk of
+// the first image piece, so a failure there (an upstream reset at byte 0, a stall past its
+// budget) still becomes a status with a JSON code instead of an empty reply. Only a failure after
+// bytes went out ends as a short body.
+//
+// Two writers: `pipeToNode` writes straight to Node's ServerResponse (the hot path: web-stream
+// adapters such as Readable.toWeb cost 2-3x in per-chunk overhead), and `webStream` for runtimes
+// without a Node response (hono's app.request in unit tests). Both pull one chunk at a time from
+// the image, so memory per transfer is what the image's reader keeps in flight, and both end the
+// image's iterator (its `finally`) as soon as the client goes away. Each image chunk written is
+// reported to the transfer's observers with its offset, one call per chunk.
 //
 // The byte count of every image piece is checked against its range: a reader that yields too many
 // or too few bytes fails the transfer (socket destroyed, short body) instead of sending wrong
@@ -13,7 +19,8 @@
 
 import type { ServerResponse } from 'node:http';
 import { IsoproxyError } from '../errors.js';
-import type { NodeImage, TransferStats } from './types.js';
+import type { Transfer, TransferOutcome } from '../serving/transfers.js';
+import type { NodeImage, TransferStats } from '../serving/types.js';
 
 export type BodyPiece =
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
@@ -36,49 +43,120 @@ export function bodyLength(pieces: readonly BodyPiece[]): number {
   return pieces.reduce((n, p) => n + (p.kind === 'bytes' ? p.bytes.length : p.end - p.start + 1), 0);
 }
 
-/** What a reader reported about one transfer (summed over its image pieces). */
-export interface BodyStats {
-  stats?: TransferStats;
+export interface PipeResult {
+  readonly bytes: number;
+  readonly outcome: TransferOutcome;
+  readonly error?: unknown;
+  readonly stats?: TransferStats;
 }
 
-function addStats(sink: BodyStats, s: TransferStats | undefined): void {
-  if (!s) return;
-  const prev = sink.stats;
-  sink.stats = prev
+/** What reports a written image chunk (a Transfer, or nothing). */
+type ChunkSink = Pick<Transfer, 'bytes'>;
+
+/** One image piece being read: its iterator, and a first chunk already read when it was primed. */
+interface PieceReader {
+  readonly it: AsyncIterator<Uint8Array>;
+  readonly stats: (() => TransferStats) | undefined;
+  first?: IteratorResult<Uint8Array>;
+}
+
+/** A body whose first image chunk has been read. */
+export interface OpenBody {
+  readonly image: NodeImage;
+  readonly pieces: readonly BodyPiece[];
+  readonly signal: AbortSignal;
+  /** The primed reader of the first image piece, by piece index. */
+  readonly primed: { readonly index: number; readonly reader: PieceReader } | undefined;
+  /** Ends the primed reader without sending anything (HEAD, or the client went away). */
+  cancel(): Promise<void>;
+}
+
+function startPiece(image: NodeImage, piece: { start: number; end: number }, signal: AbortSignal): PieceReader {
+  const source = image.read(piece.start, piece.end, signal);
+  return { it: source[Symbol.asyncIterator](), stats: source.stats?.bind(source) };
+}
+
+/**
+ * Opens a body: starts reading its first image piece and waits for the first chunk. Throws what
+ * the reader throws, before anything is committed.
+ */
+export async function openBody(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSignal): Promise<OpenBody> {
+  const index = pieces.findIndex((p) => p.kind === 'image');
+  let primed: OpenBody['primed'];
+  if (index >= 0) {
+    const reader = startPiece(image, pieces[index] as { start: number; end: number }, signal);
+    try {
+      reader.first = await reader.it.next();
+    } catch (err) {
+      await reader.it.return?.().catch(() => {});
+      throw err;
+    }
+    primed = { index, reader };
+  }
+  return {
+    image, pieces, signal, primed,
+    async cancel() {
+      await primed?.reader.it.return?.().catch(() => {});
+    },
+  };
+}
+
+function addStats(prev: TransferStats | undefined, s: TransferStats | undefined): TransferStats | undefined {
+  if (!s) return prev;
+  return prev
     ? { cacheHits: prev.cacheHits + s.cacheHits, cacheMisses: prev.cacheMisses + s.cacheMisses, upstreamBytes: prev.upstreamBytes + s.upstreamBytes }
     : s;
 }
 
-/** The chunks of a body, in order; image pieces are read from `image` with `signal`. */
-export async function* bodyChunks(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSignal, sink: BodyStats = {}): AsyncGenerator<Uint8Array> {
-  for (const piece of pieces) {
+/** The reader of piece `i`: the primed one, or a new one. */
+function readerOf(body: OpenBody, i: number): PieceReader {
+  if (body.primed?.index === i) return body.primed.reader;
+  return startPiece(body.image, body.pieces[i] as { start: number; end: number }, body.signal);
+}
+
+async function nextChunk(r: PieceReader): Promise<IteratorResult<Uint8Array>> {
+  const first = r.first;
+  if (first) {
+    r.first = undefined;
+    return first;
+  }
+  return r.it.next();
+}
+
+function tooMany(want: number, piece: { start: number; end: number }): BodyLengthError {
+  return new BodyLengthError(`image reader gave more than the ${want} bytes of ${piece.start}-${piece.end}`);
+}
+
+function tooFew(got: number, want: number, piece: { start: number; end: number }): BodyLengthError {
+  return new BodyLengthError(`image reader ended after ${got} of the ${want} bytes of ${piece.start}-${piece.end}`);
+}
+
+/** The chunks of an opened body, in order, each image chunk reported to `sink`. */
+export async function* bodyChunks(body: OpenBody, sink: ChunkSink, stats: { value?: TransferStats }): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < body.pieces.length; i++) {
+    const piece = body.pieces[i]!;
     if (piece.kind === 'bytes') {
       if (piece.bytes.length > 0) yield piece.bytes;
       continue;
     }
     const want = piece.end - piece.start + 1;
     let got = 0;
-    const source = image.read(piece.start, piece.end, signal);
+    const reader = readerOf(body, i);
     try {
-      for await (const chunk of source) {
+      for (let r = await nextChunk(reader); !r.done; r = await nextChunk(reader)) {
+        const chunk = r.value;
         if (chunk.length === 0) continue;
+        if (got + chunk.length > want) throw tooMany(want, piece);
+        sink.bytes(piece.start + got, chunk.length);
         got += chunk.length;
-        if (got > want) throw new BodyLengthError(`image reader gave more than the ${want} bytes of ${piece.start}-${piece.end}`);
         yield chunk;
       }
     } finally {
-      addStats(sink, source.stats?.());
+      await reader.it.return?.().catch(() => {});
+      stats.value = addStats(stats.value, reader.stats?.());
     }
-    if (got < want) throw new BodyLengthError(`image reader ended after ${got} of the ${want} bytes of ${piece.start}-${piece.end}`);
+    if (got < want) throw tooFew(got, want, piece);
   }
-}
-
-export type TransferOutcome = 'complete' | 'aborted' | 'failed';
-
-export interface PipeResult {
-  readonly bytes: number;
-  readonly outcome: TransferOutcome;
-  readonly error?: unknown;
 }
 
 function drained(out: ServerResponse): Promise<void> {
@@ -94,20 +172,23 @@ function drained(out: ServerResponse): Promise<void> {
 }
 
 /**
- * Writes the pieces of a body to a response whose head is already written, then ends it. Image
- * pieces are iterated directly (no intermediate generator: one promise per chunk is the cost that
- * matters here). A client abort aborts `abort` (which the image reader watches) and returns the
+ * Writes an opened body to a response whose head is already written, then ends it. Image pieces
+ * are iterated directly (no intermediate generator: one promise per chunk is the cost that
+ * matters here). A client abort aborts `abort` (which the image reader watches) and ends the
  * reader's iterator; a failure destroys the socket so the client sees a short body.
  */
-export async function pipeToNode(out: ServerResponse, image: NodeImage, pieces: readonly BodyPiece[], abort: AbortController, sink: BodyStats = {}): Promise<PipeResult> {
+export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: AbortController, sink: ChunkSink): Promise<PipeResult> {
   let bytes = 0;
+  let stats: TransferStats | undefined;
   const onClose = (): void => {
     if (!out.writableFinished) abort.abort(new ClientAbortError());
   };
   out.on('close', onClose);
+  const result = (r: Omit<PipeResult, 'stats'>): PipeResult => (stats ? { ...r, stats } : r);
   try {
-    for (const piece of pieces) {
-      if (out.destroyed) return { bytes, outcome: 'aborted' };
+    for (let i = 0; i < body.pieces.length; i++) {
+      const piece = body.pieces[i]!;
+      if (out.destroyed) return result({ bytes, outcome: 'aborted' });
       if (piece.kind === 'bytes') {
         bytes += piece.bytes.length;
         if (!out.write(piece.bytes)) await drained(out);
@@ -115,47 +196,50 @@ export async function pipeToNode(out: ServerResponse, image: NodeImage, pieces: 
       }
       const want = piece.end - piece.start + 1;
       let got = 0;
-      const source = image.read(piece.start, piece.end, abort.signal);
+      const reader = readerOf(body, i);
       try {
-        // Leaving this loop early (break, return, throw) calls the reader's return(): its finally runs.
-        for await (const chunk of source) {
-          if (out.destroyed) return { bytes, outcome: 'aborted' };
+        for (let r = await nextChunk(reader); !r.done; r = await nextChunk(reader)) {
+          if (out.destroyed) return result({ bytes, outcome: 'aborted' });
+          const chunk = r.value;
+          if (got + chunk.length > want) throw tooMany(want, piece);
+          sink.bytes(piece.start + got, chunk.length);
           got += chunk.length;
-          if (got > want) throw new BodyLengthError(`image reader gave more than the ${want} bytes of ${piece.start}-${piece.end}`);
           bytes += chunk.length;
           if (!out.write(chunk)) {
             await drained(out);
-            if (out.destroyed) return { bytes, outcome: 'aborted' };
+            if (out.destroyed) return result({ bytes, outcome: 'aborted' });
           }
         }
       } finally {
-        addStats(sink, source.stats?.());
+        // Leaving early (return, throw) ends the reader: its finally frees upstream and files.
+        await reader.it.return?.().catch(() => {});
+        stats = addStats(stats, reader.stats?.());
       }
-      if (got < want) throw new BodyLengthError(`image reader ended after ${got} of the ${want} bytes of ${piece.start}-${piece.end}`);
+      if (got < want) throw tooFew(got, want, piece);
     }
     out.end();
-    return { bytes, outcome: 'complete' };
+    return result({ bytes, outcome: 'complete' });
   } catch (err) {
     // Headers are gone: the only honest signal left is a short body.
     out.destroy();
-    if (abort.signal.aborted) return { bytes, outcome: 'aborted' };
-    return { bytes, outcome: 'failed', error: err };
+    if (abort.signal.aborted) return result({ bytes, outcome: 'aborted' });
+    return result({ bytes, outcome: 'failed', error: err });
   } finally {
     out.off('close', onClose);
     if (!out.writableFinished) abort.abort(new ClientAbortError());
   }
 }
 
-/** A pull web stream over `chunks` (for runtimes without a Node response). */
-export function webStream(chunks: AsyncIterable<Uint8Array>, abort: AbortController, onEnd: (r: PipeResult) => void): ReadableStream<Uint8Array> {
-  const it = chunks[Symbol.asyncIterator]();
+/** A pull web stream over an opened body (for runtimes without a Node response). */
+export function webStream(body: OpenBody, abort: AbortController, sink: ChunkSink, onEnd: (r: PipeResult) => void): ReadableStream<Uint8Array> {
+  const stats: { value?: TransferStats } = {};
+  const it = bodyChunks(body, sink, stats);
   let bytes = 0;
   let ended = false;
-  const end = (r: PipeResult): void => {
-    if (!ended) {
-      ended = true;
-      onEnd(r);
-    }
+  const end = (r: Omit<PipeResult, 'stats'>): void => {
+    if (ended) return;
+    ended = true;
+    onEnd(stats.value ? { ...r, stats: stats.value } : r);
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -175,7 +259,9 @@ export function webStream(chunks: AsyncIterable<Uint8Array>, abort: AbortControl
     },
     async cancel() {
       abort.abort(new ClientAbortError());
-      await it.return?.().catch(() => {});
+      await it.return(undefined).catch(() => {});
+      // A generator that never started does not run its finally: end the primed reader here.
+      await body.cancel();
       end({ bytes, outcome: 'aborted' });
     },
   }, { highWaterMark: 0 });

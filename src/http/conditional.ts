@@ -1,6 +1,7 @@
-// Conditional requests on the virtual image, per RFC 9110 §13: If-None-Match and If-Modified-Since
-// (-> 304 for GET/HEAD) and If-Range (a range only when the client's validator still matches).
-// The ETag is strong (base version + patch-set digest), so If-Range may use it.
+// Conditional requests on the virtual image, per RFC 9110 §13: If-Match and If-Unmodified-Since
+// (-> 412), If-None-Match and If-Modified-Since (-> 304 for GET/HEAD), evaluated in the order of
+// §13.2.2, and If-Range (a range only when the client's validator still matches). The ETag is
+// strong (base version + patch-set digest), so If-Match and If-Range may use it.
 
 export interface Validators {
   /** Strong, quoted. */
@@ -35,8 +36,47 @@ function parseHttpDate(text: string): number | undefined {
   return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
 }
 
+/**
+ * False when If-Match fails (RFC 9110 §13.1.1): no listed tag strongly equals ours, and it is not
+ * `*` (which any current representation matches). A header with no valid tag matches nothing.
+ */
+export function ifMatchAllows(ifMatch: string, v: Validators): boolean {
+  const tags = parseEtagList(ifMatch);
+  return tags.some((t) => t === '*' || (!t.startsWith('W/') && t === v.etag));
+}
+
+/**
+ * False when If-Unmodified-Since fails (§13.1.4): ours is later than the date. A date that does not
+ * parse is ignored, as the RFC says.
+ */
+export function ifUnmodifiedSinceAllows(ifUnmodifiedSince: string, v: Validators): boolean {
+  const since = parseHttpDate(ifUnmodifiedSince);
+  return since === undefined || seconds(v.lastModified) <= since;
+}
+
+export interface ConditionalHeaders {
+  readonly ifMatch?: string | undefined;
+  readonly ifUnmodifiedSince?: string | undefined;
+  readonly ifNoneMatch?: string | undefined;
+  readonly ifModifiedSince?: string | undefined;
+}
+
+/**
+ * The preconditions of a GET or HEAD, in the order of RFC 9110 §13.2.2: 'failed' (412),
+ * 'not-modified' (304) or 'proceed'. If-Unmodified-Since counts only without If-Match, and
+ * If-Modified-Since only without If-None-Match.
+ */
+export function evaluatePreconditions(h: ConditionalHeaders, v: Validators): 'proceed' | 'failed' | 'not-modified' {
+  if (h.ifMatch !== undefined) {
+    if (!ifMatchAllows(h.ifMatch, v)) return 'failed';
+  } else if (h.ifUnmodifiedSince !== undefined && !ifUnmodifiedSinceAllows(h.ifUnmodifiedSince, v)) {
+    return 'failed';
+  }
+  return notModified(h, v) ? 'not-modified' : 'proceed';
+}
+
 /** True when a GET/HEAD must answer 304 Not Modified (RFC 9110 §13.2.2 steps 3 and 4). */
-export function notModified(headers: { ifNoneMatch?: string; ifModifiedSince?: string }, v: Validators): boolean {
+export function notModified(headers: { ifNoneMatch?: string | undefined; ifModifiedSince?: string | undefined }, v: Validators): boolean {
   if (headers.ifNoneMatch !== undefined) {
     // Weak comparison; If-Modified-Since is ignored when If-None-Match is present.
     const tags = parseEtagList(headers.ifNoneMatch);

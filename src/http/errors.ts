@@ -1,18 +1,23 @@
-// Errors to HTTP statuses, in one place. Every route throws typed errors (src/errors.ts and the
-// ones below); `errorStatus` says which status each gets, `errorResponse` renders the API's JSON
-// body `{ error: { code, message } }`. A failure after the headers are sent cannot change the
-// status: the body writer destroys the socket instead, so the client sees a short body.
+// Errors to HTTP responses, in one place. Every route (ISO, admin, vmedia) throws typed errors
+// (src/errors.ts, src/serving/errors.ts and the ones below); `errorStatus` says which status each
+// gets, `errorBody` renders the API's JSON body `{ error: { code, message, ...details } }`, and
+// `errorResponse` answers HEAD with exactly GET's headers (type and length of the body it omits).
+// A failure after the head is sent cannot change the status: the body writer destroys the
+// socket instead, so the client sees a short body.
 
-import type { Context } from 'hono';
+import type { Context, ErrorHandler } from 'hono';
+import type { Logger } from 'pino';
 import {
-  BaseChangedError, EditValidationError, FatFormatError, IsoFormatError, IsoproxyError, LimitExceededError,
-  NotFoundError, RangeNotSatisfiableError, RemasterError, UpstreamError,
+  BaseChangedError, EditValidationError, FatFormatError, IsoFormatError, IsoproxyError, LimitExceededError, NotFoundError,
+  OutOfBoundsError, RangeNotSatisfiableError, RedfishError, RemasterError, UpstreamError, type ErrorCode, type RequestErrorCode,
 } from '../errors.js';
 import { NodeExpiredError } from '../registry/errors.js';
+import { InvalidBaseError, NodeValidationError } from '../serving/errors.js';
 
-/** A request the API cannot accept (bad JSON, bad name, upstream not allowed, ...). */
+/** A request the API cannot accept as sent (bad JSON, bad body, bad query, ...). */
 export class BadRequestError extends IsoproxyError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  declare readonly code: RequestErrorCode;
+  constructor(code: RequestErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
@@ -23,24 +28,50 @@ export class UnauthorizedError extends IsoproxyError {
   }
 }
 
+/** A body that is not `application/json` where JSON is expected. */
+export class UnsupportedMediaTypeError extends IsoproxyError {
+  constructor(message = 'the body must be Content-Type: application/json') {
+    super('UNSUPPORTED_MEDIA_TYPE', message);
+  }
+}
+
+/** If-Match or If-Unmodified-Since failed (RFC 9110 §13.1.1, §13.1.4). */
+export class PreconditionFailedError extends IsoproxyError {
+  constructor(message: string) {
+    super('PRECONDITION_FAILED', message);
+  }
+}
+
 /** Seconds a client should wait after the base image changed under a transfer (re-indexing). */
 export const BASE_CHANGED_RETRY_AFTER_S = 5;
+
+/** Upstream failures that are a wait past a budget rather than an answer. */
+function isTimeout(code: ErrorCode): boolean {
+  return code.endsWith('_TIMEOUT');
+}
 
 export function errorStatus(err: unknown): number {
   if (err instanceof NotFoundError) return 404;
   if (err instanceof NodeExpiredError) return 410;
   if (err instanceof RangeNotSatisfiableError) return 416;
-  if (err instanceof EditValidationError || err instanceof BadRequestError) return 400;
+  if (err instanceof PreconditionFailedError) return 412;
+  if (err instanceof UnsupportedMediaTypeError) return 415;
+  if (err instanceof EditValidationError || err instanceof BadRequestError || err instanceof NodeValidationError) return 400;
   if (err instanceof UnauthorizedError) return 401;
+  if (err instanceof InvalidBaseError) return 422;
   if (err instanceof BaseChangedError) return 503;
-  if (err instanceof UpstreamError) return /TIMEOUT/.test(err.code) ? 504 : 502;
-  // The base image itself is broken or too big for our caps: the upstream's fault, not ours.
-  if (err instanceof IsoFormatError || err instanceof FatFormatError || err instanceof LimitExceededError) return 502;
+  if (err instanceof UpstreamError) return isTimeout(err.code) ? 504 : 502;
+  // The BMC failed a step: the far side's fault, named in the body.
+  if (err instanceof RedfishError) return 502;
+  // The base image itself is broken or too big for our caps: the upstream's fault, not ours. A
+  // read past the end of a structure is a malformed image too (the serving core wraps the ones it
+  // sees as ISO_FORMAT; this catches any other).
+  if (err instanceof IsoFormatError || err instanceof FatFormatError || err instanceof LimitExceededError || err instanceof OutOfBoundsError) return 502;
   if (err instanceof RemasterError) return 422;
   return 500;
 }
 
-export function errorCode(err: unknown): string {
+export function errorCode(err: unknown): ErrorCode {
   return err instanceof IsoproxyError ? err.code : 'INTERNAL';
 }
 
@@ -58,14 +89,43 @@ export function errorHeaders(err: unknown): Record<string, string> {
   return {};
 }
 
-export function errorBody(err: unknown): { error: { code: string; message: string } } {
-  return { error: { code: errorCode(err), message: errorMessage(err) } };
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; [detail: string]: unknown };
 }
 
-/** The response for an error thrown before any byte of the body was sent. */
+export function errorBody(err: unknown): ErrorBody {
+  const base = { code: errorCode(err), message: errorMessage(err) };
+  // Which BMC, resource and step failed, and what the BMC answered: what an operator acts on.
+  if (err instanceof RedfishError) return { error: { ...base, bmc: err.bmc, resource: err.resource, step: err.step, status: err.status ?? null } };
+  return { error: base };
+}
+
+/**
+ * The response for an error raised before any byte of the body was sent. HEAD gets GET's
+ * headers, Content-Type and Content-Length included, and no body (RFC 9110 §9.3.2).
+ */
 export function errorResponse(c: Context, err: unknown): Response {
   const status = errorStatus(err);
+  const json = JSON.stringify(errorBody(err));
   const headers = { ...errorHeaders(err), 'Cache-Control': 'no-store' };
   if (c.req.method === 'HEAD') return c.body(null, status as 400, headers);
-  return c.json(errorBody(err), status as 400, headers);
+  return c.body(json, status as 400, { ...headers, 'Content-Type': 'application/json' });
+}
+
+/** Fields of the log line of a failed request; Redfish failures name the step, never the request. */
+function logFields(err: unknown): Record<string, unknown> {
+  if (err instanceof RedfishError) return { code: err.code, bmc: err.bmc, resource: err.resource, step: err.step, bmcStatus: err.status ?? null };
+  return { err, code: errorCode(err) };
+}
+
+/** The `onError` of every hono app here: one log line per failed request, then errorResponse. */
+export function errorHandler(logger: Logger): ErrorHandler {
+  return (err, c) => {
+    const status = errorStatus(err);
+    const log = (c.get('log') as Logger | undefined) ?? logger;
+    const fields = { ...logFields(err), status, method: c.req.method, path: c.req.path };
+    if (status >= 500) log.error(fields, 'request failed');
+    else log.info(fields, 'request refused');
+    return errorResponse(c, err);
+  };
 }

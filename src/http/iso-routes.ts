@@ -1,55 +1,33 @@
-// GET and HEAD /iso/<node>.iso: a node's virtual image as BMC HTTP clients need it (RFC 9110
-// ranges and conditionals; issue 5 "Serving images"). Content-Length on every 200 and 206 (never
-// chunked: several BMCs cannot read chunked bodies), Accept-Ranges, a strong ETag, Last-Modified,
-// and exactly the same headers for HEAD as for GET.
+// GET and HEAD <prefix>/<node>.iso: a node's virtual image as BMC HTTP clients need it (RFC 9110
+// ranges and conditionals). Content-Length on every 200 and 206 (never chunked: several BMCs
+// cannot read chunked bodies), Accept-Ranges, a strong ETag, Last-Modified, and exactly the same
+// headers for HEAD as for GET. Each prefix serves one node source of the serving core (`/iso`
+// the admin store); this module parses the request, asks the core for the image, and writes it.
 //
-// The body is written straight to Node's ServerResponse when there is one (see body.ts for why),
-// and the route answers hono with the node-server "already sent" marker.
+// The body's first chunk is read before the head is committed (body.ts), for HEAD too, so a
+// failure there answers with a status and a code, and HEAD never promises a 206 that GET would
+// fail. The body is written straight to Node's ServerResponse when there is one, and the route
+// answers hono with the node-server "already sent" marker.
 
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { NotFoundError, RangeNotSatisfiableError } from '../errors.js';
-import { NodeExpiredError } from '../registry/errors.js';
-import { isExpired, isValidNodeName, type NodeStore } from '../registry/store.js';
-import { bodyChunks, bodyLength, pipeToNode, webStream, type BodyPiece, type BodyStats, type PipeResult } from './body.js';
+import { isValidNodeName } from '../registry/store.js';
+import type { Serving } from '../serving/serving.js';
+import type { Transfer } from '../serving/transfers.js';
+import type { NodeImage, NodeRef } from '../serving/types.js';
+import { bodyLength, openBody, pipeToNode, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
 import { ifRangeAllows, notModified } from './conditional.js';
 import { contentRange, resolveRange, type ByteRange } from './range.js';
-import type { ImageResolver, NodeImage, TransferStats } from './types.js';
 
 /** The node-server marker for "the handler wrote the response itself". */
 const ALREADY_SENT = 'x-hono-already-sent';
 
-export interface TransferRecord {
-  readonly requestId: string;
-  readonly node: string;
-  readonly method: string;
-  /** The Range header as sent, if any. */
-  readonly rangeHeader?: string;
-  /** What was served: "full", "0-1023" or "0-1,5-9" (multipart). */
-  readonly served: string;
-  readonly status: number;
-  readonly bytes: number;
-  readonly expectedBytes: number;
-  readonly outcome: PipeResult['outcome'];
-  readonly error?: unknown;
-  readonly stats?: TransferStats;
-  readonly durationMs: number;
-}
-
-/** Hooks the app uses for the transfer log line and metrics. */
-export interface TransferEvents {
-  started(): void;
-  /** Once per body transfer, when it ends (complete, aborted or failed). */
-  finished(record: TransferRecord): void;
-}
-
 export interface IsoRouteDeps {
-  readonly resolver: ImageResolver;
-  /** When given, a node past its expiresAt answers 410 here and its plan is dropped. */
-  readonly store?: NodeStore;
-  readonly now: () => Date;
-  readonly transfers: TransferEvents;
+  readonly serving: Pick<Serving, 'image' | 'transfers'>;
+  /** URL prefix ("/iso") -> node source name ("store"). */
+  readonly routes: readonly { readonly prefix: string; readonly source: string }[];
 }
 
 export type IsoEnv = {
@@ -79,32 +57,25 @@ function describe(ranges: readonly ByteRange[] | undefined): string {
   return ranges ? ranges.map((r) => `${r.start}-${r.end}`).join(',') : 'full';
 }
 
-async function resolveImage(deps: IsoRouteDeps, node: string, signal: AbortSignal): Promise<NodeImage> {
-  const spec = await deps.store?.get(node);
-  if (spec && spec.expiresAt !== undefined && isExpired(spec, deps.now())) {
-    deps.resolver.forget(node);
-    throw new NodeExpiredError(node, spec.expiresAt);
-  }
-  try {
-    return await deps.resolver.image(node, signal);
-  } catch (err) {
-    if (err instanceof NodeExpiredError) deps.resolver.forget(node);
-    throw err;
-  }
-}
-
 export function isoRoutes(deps: IsoRouteDeps): Hono<IsoEnv> {
   const app = new Hono<IsoEnv>();
   // Hono answers HEAD with the GET route (and drops the body); the handler checks the method.
-  app.get('/iso/:file{.+\\.iso}', async (c) => serveIso(c, deps));
+  for (const route of deps.routes) {
+    app.get(`${route.prefix}/:file{.+\\.iso}`, async (c) => serveIso(c, deps, route.source));
+  }
   return app;
 }
 
-async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps): Promise<Response> {
-  const file = c.req.param('file') ?? '';
-  const node = file.slice(0, -'.iso'.length);
-  if (!isValidNodeName(node)) throw new NotFoundError(`no node ${JSON.stringify(node)}`);
-  const image = await resolveImage(deps, node, c.req.raw.signal);
+/** What the request asks of the image: status, headers and body pieces, after conditionals and Range. */
+interface Plan {
+  readonly status: 200 | 206 | 304;
+  readonly headers: Record<string, string>;
+  readonly pieces: BodyPiece[];
+  readonly ranges: readonly ByteRange[] | undefined;
+  readonly length: number;
+}
+
+function plan(c: Context<IsoEnv>, image: NodeImage, node: string): Plan {
   const validators = { etag: image.etag, lastModified: image.lastModified };
   const headers: Record<string, string> = {
     'Accept-Ranges': 'bytes',
@@ -117,8 +88,9 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps): Promise<Respons
   if (requestId) headers['X-Request-Id'] = requestId;
 
   if (notModified({ ifNoneMatch: c.req.header('if-none-match'), ifModifiedSince: c.req.header('if-modified-since') }, validators)) {
+    // A 304 carries the validators, never a type or length of a body it does not have.
     const { 'Content-Type': _t, 'Content-Disposition': _d, ...rest } = headers;
-    return c.body(null, 304, rest);
+    return { status: 304, headers: rest, pieces: [], ranges: undefined, length: 0 };
   }
 
   const rangeHeader = c.req.header('range');
@@ -127,7 +99,7 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps): Promise<Respons
     : { kind: 'full' as const };
   if (resolution.kind === 'unsatisfiable') throw new RangeNotSatisfiableError(image.size, `range ${rangeHeader} is outside the ${image.size}-byte image`);
 
-  let status: 200 | 206;
+  let status: 200 | 206 = 206;
   let pieces: BodyPiece[];
   let ranges: readonly ByteRange[] | undefined;
   if (resolution.kind === 'full') {
@@ -135,12 +107,10 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps): Promise<Respons
     pieces = image.size > 0 ? [{ kind: 'image', start: 0, end: image.size - 1 }] : [];
   } else if (resolution.ranges.length === 1) {
     const r = resolution.ranges[0]!;
-    status = 206;
     ranges = resolution.ranges;
     headers['Content-Range'] = contentRange(r, image.size);
     pieces = [{ kind: 'image', start: r.start, end: r.end }];
   } else {
-    status = 206;
     ranges = resolution.ranges;
     const boundary = multipartBoundary(image.etag);
     headers['Content-Type'] = `multipart/byteranges; boundary=${boundary}`;
@@ -148,33 +118,54 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps): Promise<Respons
   }
   const length = bodyLength(pieces);
   headers['Content-Length'] = String(length);
+  return { status, headers, pieces, ranges, length };
+}
 
-  if (c.req.method === 'HEAD' || length === 0) return c.body(null, status, headers);
+async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string): Promise<Response> {
+  const file = c.req.param('file') ?? '';
+  const name = file.slice(0, -'.iso'.length);
+  if (!isValidNodeName(name)) throw new NotFoundError(`no node ${JSON.stringify(name)}`);
+  const ref: NodeRef = { source, name };
+  const image = await deps.serving.image(ref, c.req.raw.signal);
+  const p = plan(c, image, name);
+  const abort = new AbortController();
+  const onClientGone = (): void => abort.abort(c.req.raw.signal.reason);
+  c.req.raw.signal.addEventListener('abort', onClientGone, { once: true });
+  let body: OpenBody;
+  try {
+    // Read the first chunk now: a failure here still has a status to answer with.
+    body = await openBody(image, p.pieces, abort.signal);
+  } finally {
+    c.req.raw.signal.removeEventListener('abort', onClientGone);
+  }
+  const rangeHeader = c.req.header('range');
+  const begin = (withBody: boolean): Transfer => deps.serving.transfers.begin({
+    id: c.get('requestId') ?? '', ref, method: c.req.method, status: p.status, body: withBody, served: describe(p.ranges),
+    expectedBytes: p.length, ...(rangeHeader !== undefined ? { rangeHeader } : {}),
+  });
+
+  if (c.req.method === 'HEAD' || p.length === 0) {
+    await body.cancel();
+    begin(false).end({ bytes: 0, outcome: 'complete' });
+    return c.body(null, p.status, p.headers);
+  }
 
   c.set('transfer', true);
-  const t0 = performance.now();
-  deps.transfers.started();
-  const abort = new AbortController();
-  const sink: BodyStats = {};
-  const finish = (r: PipeResult): void => {
-    deps.transfers.finished({
-      requestId, node, method: c.req.method, durationMs: Math.round((performance.now() - t0) * 1000) / 1000, served: describe(ranges), status, bytes: r.bytes, expectedBytes: length,
-      outcome: r.outcome, ...(rangeHeader !== undefined ? { rangeHeader } : {}), ...(r.error !== undefined ? { error: r.error } : {}),
-      ...(sink.stats ? { stats: sink.stats } : {}),
-    });
-  };
+  const transfer = begin(true);
+  const finish = (r: PipeResult): void => transfer.end(r);
   const out = c.env?.outgoing;
   if (out && typeof out.writeHead === 'function') {
     try {
-      out.writeHead(status, headers);
+      out.writeHead(p.status, p.headers);
     } catch (err) {
-      // The socket went away between resolving the image and answering.
+      // The socket went away between opening the body and answering.
+      await body.cancel();
       finish({ bytes: 0, outcome: 'aborted', error: err });
       out.destroy();
       return new Response(null, { headers: { [ALREADY_SENT]: 'true' } });
     }
-    void pipeToNode(out, image, pieces, abort, sink).then(finish);
+    void pipeToNode(out, body, abort, transfer).then(finish);
     return new Response(null, { headers: { [ALREADY_SENT]: 'true' } });
   }
-  return new Response(webStream(bodyChunks(image, pieces, abort.signal, sink), abort, finish), { status, headers });
+  return new Response(webStream(body, abort, transfer, finish), { status: p.status, headers: p.headers });
 }

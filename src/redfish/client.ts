@@ -9,7 +9,7 @@
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { pino, type Logger } from 'pino';
-import { RedfishError } from '../errors.js';
+import { RedfishError, type RedfishErrorCode } from '../errors.js';
 import { errorMessageIds, errorMessages, isObject, obj, odataId, str, type JsonObject } from './json.js';
 
 export interface TlsOptions {
@@ -122,7 +122,7 @@ export class RedfishClient {
     });
   }
 
-  error(code: string, resource: string, step: string, message: string, status?: number, cause?: unknown): RedfishError {
+  error(code: RedfishErrorCode, resource: string, step: string, message: string, status?: number, cause?: unknown): RedfishError {
     return new RedfishError(code, this.bmc, resource, step, message, status, cause === undefined ? undefined : { cause });
   }
 
@@ -233,12 +233,12 @@ export class RedfishClient {
   }
 
   /** Throws a RedfishError for a response that is not 2xx. */
-  expectOk(res: RedfishResponse, path: string, step: string, code = 'REDFISH_HTTP'): RedfishResponse {
+  expectOk(res: RedfishResponse, path: string, step: string, code: RedfishErrorCode = 'REDFISH_HTTP'): RedfishResponse {
     if (res.status >= 200 && res.status < 300) return res;
     throw this.fail(res, path, step, code);
   }
 
-  fail(res: RedfishResponse, path: string, step: string, code: string): RedfishError {
+  fail(res: RedfishResponse, path: string, step: string, code: RedfishErrorCode): RedfishError {
     const detail = errorMessages(res.body);
     const auth = res.status === 401 || res.status === 403;
     return this.error(auth ? 'REDFISH_AUTH' : code, path, step, `HTTP ${res.status}${detail ? `: ${detail}` : auth ? ': authentication failed' : ''}`, res.status);

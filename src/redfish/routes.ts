@@ -2,11 +2,14 @@
 // node's BMC (and sets a one-time CD boot, optionally resetting), `DELETE /nodes/:name/vmedia`
 // ejects and clears the override. The lead mounts this under /api/v1 behind the bearer-token
 // middleware. BMC credentials come with each request and are used for that request only: never
-// logged, never stored. Failures at the BMC are 502 with the step that failed.
+// logged, never stored. Failures at the BMC are 502 with the step that failed; every error answers
+// through the one map in src/http/errors.ts.
 
 import { Hono, type Context } from 'hono';
 import { pino, type Logger } from 'pino';
-import { NotFoundError, RedfishError } from '../errors.js';
+import { BadRequestError, errorHandler } from '../http/errors.js';
+import { readJsonBody } from '../http/json-body.js';
+import { isValidNodeName } from '../registry/store.js';
 import { bmcName } from './client.js';
 import { attach, detach, type BmcTarget } from './controller.js';
 import { isObject, type JsonObject } from './json.js';
@@ -21,44 +24,39 @@ export interface VmediaRoutesDeps {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const MAX_BODY_BYTES = 64 * 1024;
-
-class BadRequest extends Error {}
+const invalid = (message: string): BadRequestError => new BadRequestError('INVALID_REQUEST', message);
 
 function field(body: JsonObject, name: string, type: 'string' | 'boolean', required: boolean): unknown {
   const v = body[name];
   if (v === undefined || v === null) {
-    if (required) throw new BadRequest(`${name} is required`);
+    if (required) throw invalid(`${name} is required`);
     return undefined;
   }
-  if (typeof v !== type) throw new BadRequest(`${name} must be a ${type}`);
-  if (type === 'string' && (v as string).length > 16_384) throw new BadRequest(`${name} is too long`);
+  if (typeof v !== type) throw invalid(`${name} must be a ${type}`);
+  if (type === 'string' && (v as string).length > 16_384) throw invalid(`${name} is too long`);
   return v;
 }
 
+function checkNode(node: string): void {
+  // The same rule as the store's: any node that can be created can be attached.
+  if (!isValidNodeName(node)) throw new BadRequestError('INVALID_NAME', 'node names are 1 to 128 of [A-Za-z0-9._-], not "." or ".."');
+}
+
 async function readTarget(c: Context, deps: VmediaRoutesDeps, log: Logger): Promise<BmcTarget & { bootMode?: 'uefi' | 'legacy'; reset?: boolean }> {
-  const text = await c.req.text();
-  if (text.length > MAX_BODY_BYTES) throw new BadRequest('request body too large');
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new BadRequest('request body must be JSON');
-  }
-  if (!isObject(body)) throw new BadRequest('request body must be a JSON object');
+  const body = await readJsonBody(c);
+  if (!isObject(body)) throw invalid('request body must be a JSON object');
   const bmc = field(body, 'bmc', 'string', true) as string;
   try {
     const u = new URL(bmc);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
   } catch {
-    throw new BadRequest('bmc must be an http(s) URL');
+    throw invalid('bmc must be an http(s) URL');
   }
   const bootMode = field(body, 'bootMode', 'string', false);
-  if (bootMode !== undefined && bootMode !== 'uefi' && bootMode !== 'legacy') throw new BadRequest('bootMode must be "uefi" or "legacy"');
+  if (bootMode !== undefined && bootMode !== 'uefi' && bootMode !== 'legacy') throw invalid('bootMode must be "uefi" or "legacy"');
   const insecure = field(body, 'insecure', 'boolean', false) as boolean | undefined;
   const ca = field(body, 'ca', 'string', false) as string | undefined;
-  if (insecure && ca !== undefined) throw new BadRequest('give either insecure or ca, not both');
+  if (insecure && ca !== undefined) throw invalid('give either insecure or ca, not both');
   const systemId = field(body, 'systemId', 'string', false) as string | undefined;
   return {
     bmc,
@@ -72,16 +70,6 @@ async function readTarget(c: Context, deps: VmediaRoutesDeps, log: Logger): Prom
     ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
     ...(deps.sleep ? { sleep: deps.sleep } : {}),
   };
-}
-
-function fail(c: Context, err: unknown, log: Logger, node: string): Response {
-  if (err instanceof BadRequest) return c.json({ error: { code: 'INVALID_REQUEST', message: err.message } }, 400);
-  if (err instanceof NotFoundError) return c.json({ error: { code: err.code, message: err.message } }, 404);
-  if (err instanceof RedfishError) {
-    log.warn({ node, bmc: err.bmc, step: err.step, resource: err.resource, code: err.code, status: err.status }, 'vmedia request failed at the BMC');
-    return c.json({ error: { code: err.code, message: err.message, bmc: err.bmc, resource: err.resource, step: err.step, status: err.status ?? null } }, 502);
-  }
-  throw err;
 }
 
 /**
@@ -106,35 +94,29 @@ function serializer(): <T>(key: string, fn: () => Promise<T>) => Promise<T> {
 export function vmediaRoutes(deps: VmediaRoutesDeps): Hono {
   const log = deps.logger ?? pino({ level: 'silent' });
   const app = new Hono();
+  // Errors answer through the one map (src/http/errors.ts), also when mounted on its own.
+  app.onError(errorHandler(log));
   const serial = serializer();
   const keyOf = (t: BmcTarget): string => `${bmcName(t.bmc)} ${t.systemId ?? ''}`;
 
   app.post('/nodes/:name/vmedia', async (c) => {
     const node = c.req.param('name');
-    try {
-      if (!NODE_NAME.test(node)) throw new BadRequest('invalid node name');
-      const target = await readTarget(c, deps, log);
-      const imageUrl = await deps.imageUrl(node);
-      log.info({ node, bmc: bmcName(target.bmc), system: target.systemId ?? null }, 'attaching virtual media');
-      const result = await serial(keyOf(target), () => attach({ ...target, imageUrl }));
-      log.info({ node, bmc: result.bmc, system: result.system, media: result.virtualMedia, reset: result.resetType ?? null }, 'virtual media attached');
-      return c.json({ node, ...result });
-    } catch (err) {
-      return fail(c, err, log, node);
-    }
+    checkNode(node);
+    const target = await readTarget(c, deps, log);
+    const imageUrl = await deps.imageUrl(node);
+    log.info({ node, bmc: bmcName(target.bmc), system: target.systemId ?? null }, 'attaching virtual media');
+    const result = await serial(keyOf(target), () => attach({ ...target, imageUrl }));
+    log.info({ node, bmc: result.bmc, system: result.system, media: result.virtualMedia, reset: result.resetType ?? null }, 'virtual media attached');
+    return c.json({ node, ...result });
   });
 
   app.delete('/nodes/:name/vmedia', async (c) => {
     const node = c.req.param('name');
-    try {
-      if (!NODE_NAME.test(node)) throw new BadRequest('invalid node name');
-      const target = await readTarget(c, deps, log);
-      log.info({ node, bmc: bmcName(target.bmc), system: target.systemId ?? null }, 'detaching virtual media');
-      const result = await serial(keyOf(target), () => detach(target));
-      return c.json({ node, ...result });
-    } catch (err) {
-      return fail(c, err, log, node);
-    }
+    checkNode(node);
+    const target = await readTarget(c, deps, log);
+    log.info({ node, bmc: bmcName(target.bmc), system: target.systemId ?? null }, 'detaching virtual media');
+    const result = await serial(keyOf(target), () => detach(target));
+    return c.json({ node, ...result });
   });
 
   return app;

@@ -10,7 +10,7 @@
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
-import { isValidNodeName, pageOf, type NodeSpec, type NodeStore } from './store.js';
+import { ChangeListeners, isValidNodeName, pageOf, type NodeChangeListener, type NodeSpec, type NodeStore } from './store.js';
 
 export const STORE_FILE = 'nodes.json';
 const FORMAT_VERSION = 1;
@@ -37,6 +37,7 @@ export class FileNodeStore implements NodeStore {
   readonly path: string;
   readonly #dir: string;
   readonly #nodes: Map<string, NodeSpec>;
+  readonly #changes = new ChangeListeners();
   #chain: Promise<void> = Promise.resolve();
   #seq = 0;
   #closed = false;
@@ -91,14 +92,23 @@ export class FileNodeStore implements NodeStore {
   async put(spec: NodeSpec): Promise<void> {
     this.#checkOpen();
     this.#nodes.set(spec.name, spec);
+    // Readers see the new spec from now on (get answers from memory), so they hear of it now too.
+    this.#changes.emit(spec.name);
     await this.#persist();
   }
 
   async delete(name: string): Promise<boolean> {
     this.#checkOpen();
     const existed = this.#nodes.delete(name);
-    if (existed) await this.#persist();
+    if (existed) {
+      this.#changes.emit(name);
+      await this.#persist();
+    }
     return existed;
+  }
+
+  watch(listener: NodeChangeListener): () => void {
+    return this.#changes.add(listener);
   }
 
   async list(options: { after?: string; limit: number }): Promise<{ nodes: NodeSpec[]; next?: string }> {

@@ -14,13 +14,34 @@ export interface NodeSpec {
   readonly updatedAt: string;
 }
 
+/** Called with the name of a node that was put or deleted; with none when any node may have changed. */
+export type NodeChangeListener = (name?: string) => void;
+
 export interface NodeStore {
   get(name: string): Promise<NodeSpec | undefined>;
   put(spec: NodeSpec): Promise<void>;
   delete(name: string): Promise<boolean>;
   /** Nodes in name order (code unit order) after `after`, at most `limit`; `next` when more follow. */
   list(options: { after?: string; limit: number }): Promise<{ nodes: NodeSpec[]; next?: string }>;
+  /**
+   * Tells `listener` about every change, including those made by other processes sharing the
+   * store (a shared store: pub/sub or keyspace notifications). A store that offers this lets the
+   * serving core keep specs in memory between requests. Returns the unsubscribe function.
+   */
+  watch?(listener: NodeChangeListener): () => void;
   close(): Promise<void>;
+}
+
+/** The listeners of a store that keeps its nodes in this process (file and memory stores). */
+export class ChangeListeners {
+  readonly #listeners = new Set<NodeChangeListener>();
+  add(listener: NodeChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  emit(name?: string): void {
+    for (const l of this.#listeners) l(name);
+  }
 }
 
 /** Node names: short, URL-safe, no colons or slashes (several BMCs reject those in URLs). */
@@ -51,14 +72,21 @@ export function pageOf(specs: Iterable<NodeSpec>, options: { after?: string; lim
 /** A store in memory only (tests, the demo). */
 export class MemoryNodeStore implements NodeStore {
   readonly #nodes = new Map<string, NodeSpec>();
+  readonly #changes = new ChangeListeners();
   async get(name: string): Promise<NodeSpec | undefined> {
     return this.#nodes.get(name);
   }
   async put(spec: NodeSpec): Promise<void> {
     this.#nodes.set(spec.name, spec);
+    this.#changes.emit(spec.name);
   }
   async delete(name: string): Promise<boolean> {
-    return this.#nodes.delete(name);
+    const existed = this.#nodes.delete(name);
+    if (existed) this.#changes.emit(name);
+    return existed;
+  }
+  watch(listener: NodeChangeListener): () => void {
+    return this.#changes.add(listener);
   }
   async list(options: { after?: string; limit: number }): Promise<{ nodes: NodeSpec[]; next?: string }> {
     return pageOf(this.#nodes.values(), options);

@@ -14,7 +14,12 @@ export interface NodeSource {
    * a node the source knows but refuses to serve throws NotFoundError with the reason.
    */
   lookup(name: string, signal?: AbortSignal): Promise<NodeSpec | undefined>;
-  /** Called with a listener that the source calls when a node's spec may have changed. */
-  onChange?(listener: (name: string) => void): void;
+  /**
+   * Called with a listener that the source calls when a node's spec may have changed; with no
+   * name when any node may have (a reconnect that may have lost notifications). A source that
+   * offers this promises to call it: the serving core then keeps looked-up specs in memory until
+   * told otherwise. A source without it is asked on every request.
+   */
+  onChange?(listener: (name?: string) => void): void;
   close?(): Promise<void>;
 }

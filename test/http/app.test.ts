@@ -38,7 +38,8 @@ describe('app', () => {
   it('adds the cache hit ratio and upstream bytes to the transfer line when the reader reports them', async () => {
     server.resolver.add('cached', { data: pseudoRandomBytes(5000), stats: { cacheHits: 3, cacheMisses: 1, upstreamBytes: 2048 } });
     await (await fetch(`${server.url}/iso/cached.iso`, { headers: { 'X-Request-Id': 'stats-1' } })).arrayBuffer();
-    await vi.waitFor(() => expect(server.logs.find((l) => l.reqId === 'stats-1' && l.msg === 'transfer')).toMatchObject({ cacheHitRatio: 0.75, upstreamBytes: 2048, bytes: 5000 }));
+    await vi.waitFor(() => expect(server.logs.find((l) => l.reqId === 'stats-1' && l.msg === 'transfer'))
+      .toMatchObject({ cacheHitRatio: 0.75, upstreamBytes: 2048, bytes: 5000 }));
   });
 
   it('gives each request its own id when the client sends none', async () => {
@@ -123,13 +124,14 @@ describe('app without a Node response (hono app.request)', () => {
   it('streams the body as a web stream with Content-Length, and maps resolver errors', async () => {
     const { createApp } = await import('../../src/http/app.js');
     const { FakeResolver } = await import('./fake-image.js');
+    const { fakeServing } = await import('./server.js');
     const { MemoryNodeStore } = await import('../../src/registry/store.js');
     const { BaseChangedError } = await import('../../src/errors.js');
     const pino = (await import('pino')).default;
     const resolver = new FakeResolver().add('n', { data: pseudoRandomBytes(200_000) });
     const app = createApp({
-      resolver, store: new MemoryNodeStore(), logger: pino({ level: 'silent' }), publicUrl: 'http://x',
-      checkUpstreamAllowed: () => {}, validateEdits: () => {},
+      serving: fakeServing(new MemoryNodeStore(), resolver), imageRoutes: [{ prefix: '/iso', source: 'fake' }],
+      logger: pino({ level: 'silent' }), publicUrl: 'http://x',
     });
     const r = await app.fetch(new Request('http://x/iso/n.iso', { headers: { Range: 'bytes=100-100099' } }));
     expect(r.status).toBe(206);

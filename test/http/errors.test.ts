@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  BaseChangedError, EditValidationError, IsoFormatError, IsoproxyError, NotFoundError, RangeNotSatisfiableError, RemasterError, UpstreamError,
+  BaseChangedError, EditValidationError, type ErrorCode, IsoFormatError, IsoproxyError, NotFoundError, RangeNotSatisfiableError, RemasterError, UpstreamError,
 } from '../../src/errors.js';
 import { BadRequestError, errorBody, errorHeaders, errorStatus, UnauthorizedError } from '../../src/http/errors.js';
 import { NodeExpiredError } from '../../src/registry/errors.js';
@@ -19,8 +19,9 @@ describe('errorStatus', () => {
     [new UpstreamError('UPSTREAM_STATUS', 'http://u/a.iso', 'status 500', 500), 502],
     [new UpstreamError('UPSTREAM_TIMEOUT', 'http://u/a.iso', 'no answer'), 504],
     [new IsoFormatError('directory record', 34816, 'too short'), 502],
-    [new RemasterError('NOTHING_TO_EDIT', 'no kernel lines'), 422],
-    [new IsoproxyError('SOMETHING', 'else'), 500],
+    [new RemasterError('NO_KERNEL_LINES', 'no kernel lines'), 422],
+    // A code the map does not know (typed codes make this a cast).
+    [new IsoproxyError('SOMETHING' as ErrorCode, 'else'), 500],
     [new Error('boom'), 500],
     ['a string', 500],
   ])('%s -> %i', (err, status) => {

@@ -1,9 +1,13 @@
 // A fake ImageResolver over in-memory images for the HTTP tests: deterministic pseudo-random
 // bytes, chunked reads that honour the abort signal, counters for started/finished iterations (to
-// assert a client abort ran the iterator's finally), and failure injection mid-stream.
+// assert a client abort ran the iterator's finally), and failure injection mid-stream. It stands
+// where src/serving/images.ts does (spec -> image); node lookup, expiry and invalidation are the
+// real serving core's. `fakeSource` serves the nodes added here as if they were stored.
 
 import { NotFoundError } from '../../src/errors.js';
-import type { ImageResolver, NodeImage } from '../../src/http/types.js';
+import type { NodeSpec, NodeStore } from '../../src/registry/store.js';
+import type { NodeSource } from '../../src/serving/node-source.js';
+import type { ImageResolver, NodeImage, NodeRef } from '../../src/serving/types.js';
 import { patternBytes } from '../upstream/fixture-server.js';
 
 /** Deterministic pseudo-random bytes from a seed: the same image every run. */
@@ -17,6 +21,8 @@ export interface FakeNodeOptions {
   readonly size?: number;
   /** Throw after this many bytes have been yielded by one read. */
   readonly failAfterBytes?: number;
+  /** What that throw throws (default: a plain Error, as a bug would). */
+  readonly failWith?: Error;
   readonly etag?: string;
   readonly lastModified?: Date;
   /** Reads report these stats (as a reader over the block cache would). */
@@ -38,11 +44,12 @@ export class FakeResolver implements ImageResolver {
     return this;
   }
 
-  forget(node: string): void {
-    this.forgotten.push(node);
+  forget(ref: NodeRef): void {
+    this.forgotten.push(ref.name);
   }
 
-  async image(node: string): Promise<NodeImage> {
+  async image(ref: NodeRef, _spec?: NodeSpec): Promise<NodeImage> {
+    const node = ref.name;
     if (this.failImage) throw this.failImage;
     const o = this.nodes.get(node);
     if (!o) throw new NotFoundError(`no node ${node}`);
@@ -61,7 +68,7 @@ export class FakeResolver implements ImageResolver {
             for (let pos = start; pos <= end; pos += self.chunkBytes) {
               if (signal.aborted) throw signal.reason;
               const stop = Math.min(end + 1, pos + self.chunkBytes);
-              if (o.failAfterBytes !== undefined && yielded >= o.failAfterBytes) throw new Error('injected mid-stream failure');
+              if (o.failAfterBytes !== undefined && yielded >= o.failAfterBytes) throw o.failWith ?? new Error('injected mid-stream failure');
               let chunk: Uint8Array;
               if (o.data) {
                 chunk = o.data.subarray(pos, stop);
@@ -82,4 +89,21 @@ export class FakeResolver implements ImageResolver {
       },
     };
   }
+}
+
+/**
+ * A node source over a store that also knows the nodes added to the fake resolver (with a spec
+ * made up for them), so a test can serve an image without registering its node first.
+ */
+export function fakeSource(store: NodeStore, resolver: FakeResolver): NodeSource {
+  const stamp = '2026-01-01T00:00:00.000Z';
+  return {
+    kind: 'fake',
+    async lookup(name) {
+      const stored = await store.get(name);
+      if (stored) return stored;
+      return resolver.nodes.has(name) ? { name, bootIso: 'http://images.example/fake.iso', edits: {}, createdAt: stamp, updatedAt: stamp } : undefined;
+    },
+    onChange: (listener) => { store.watch?.(listener); },
+  };
 }

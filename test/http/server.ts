@@ -1,12 +1,16 @@
-// Starts the real server (startServer) in-process over a FakeResolver and a memory store, with
-// logs captured in memory, for tests that drive it with real clients.
+// Starts the real server (startServer) in-process over the real serving core with a FakeResolver
+// for images and a memory store, with logs captured in memory, for tests that drive it with real
+// clients.
 
 import pino from 'pino';
 import { EditValidationError, IsoproxyError } from '../../src/errors.js';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type RunningServer, type ServingService } from '../../src/commands/serve.js';
+import { MetricsRegistry } from '../../src/metrics.js';
 import { MemoryNodeStore, type NodeStore } from '../../src/registry/store.js';
-import { FakeResolver } from './fake-image.js';
+import type { NodePolicy } from '../../src/serving/nodes.js';
+import { createServing, type Serving } from '../../src/serving/serving.js';
+import { fakeSource, FakeResolver } from './fake-image.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const ALLOWED = 'http://images.example/';
@@ -20,25 +24,41 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export const POLICY: NodePolicy = {
+  checkUpstreamAllowed(url: string) {
+    if (!url.startsWith(ALLOWED)) throw new IsoproxyError('UPSTREAM_NOT_ALLOWED', `${url} is not under an allowed prefix`);
+  },
+  validateEdits(edits: unknown) {
+    const append = (edits as { append?: string[] }).append ?? [];
+    const bad = append.find((t) => /\s/.test(t));
+    if (bad !== undefined) throw new EditValidationError(bad, 'tokens may not contain spaces');
+  },
+};
+
+/** The real serving core over a fake resolver, with the fake source beside the store. */
+export function fakeServing(store: NodeStore, resolver: FakeResolver, now?: () => Date): Serving {
+  return createServing({
+    store, images: resolver, policy: POLICY, sources: new Map([['fake', fakeSource(store, resolver)]]), ...(now ? { now } : {}),
+  });
+}
+
 export async function startTestServer(options: { now?: () => Date; dataDir?: string; shutdownDeadline?: string } = {}): Promise<TestServer> {
   const resolver = new FakeResolver();
   const store = new MemoryNodeStore();
   const logs: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
+  const metrics = new MetricsRegistry();
+  metrics.collect('isoproxy_fake_total', 'A fake service metric.', 'counter', () => 7);
   const service: ServingService = {
-    resolver,
-    stats: { metricsText: () => '# HELP isoproxy_fake_total A fake service metric.\n# TYPE isoproxy_fake_total counter\nisoproxy_fake_total 7\n' },
-    checkUpstreamAllowed(url: string) {
-      if (!url.startsWith(ALLOWED)) throw new IsoproxyError('UPSTREAM_NOT_ALLOWED', `${url} is not under an allowed prefix`);
-    },
-    validateEdits(edits: unknown) {
-      const append = (edits as { append?: string[] }).append ?? [];
-      const bad = append.find((t) => /\s/.test(t));
-      if (bad !== undefined) throw new EditValidationError(bad, 'tokens may not contain spaces');
-    },
+    serving: fakeServing(store, resolver, options.now),
+    // Images are served from the fake source: nodes added to the resolver, then the store's.
+    imageRoutes: [{ prefix: '/iso', source: 'fake' }],
+    metrics,
     async close() {},
   };
-  const config = loadConfig(['--port', '0', '--data-dir', options.dataDir ?? '/nonexistent', '--admin-token', TOKEN, '--shutdown-deadline', options.shutdownDeadline ?? '2s']);
+  const config = loadConfig([
+    '--port', '0', '--data-dir', options.dataDir ?? '/nonexistent', '--admin-token', TOKEN, '--shutdown-deadline', options.shutdownDeadline ?? '2s',
+  ]);
   const running = await startServer(config, { store, service, logger, ...(options.now ? { now: options.now } : {}) });
   return { running, url: running.url, resolver, store, logs, close: () => running.close() };
 }

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { createApp } from '../../src/http/app.js';
 import { MemoryNodeStore } from '../../src/registry/store.js';
-import type { ImageResolver } from '../../src/http/types.js';
+import type { ImageResolver } from '../../src/serving/types.js';
+import { createServing } from '../../src/serving/serving.js';
 import { NotFoundError } from '../../src/errors.js';
 import { createBmcSimulator } from '../../src/redfish/bmc-simulator.js';
 
@@ -15,13 +16,13 @@ describe('admin API: virtual media', () => {
   const sim = createBmcSimulator({ systems: 1, fetch: 'none' });
   let bmc: { url: string; close(): Promise<void> };
   const store = new MemoryNodeStore();
-  const resolver: ImageResolver = { image: async (n) => { throw new NotFoundError(n); }, forget: () => {} };
-  const { fetch } = createApp({
-    resolver, store, logger: pino({ level: 'silent' }), publicUrl: 'http://proxy.example:8080', adminToken: TOKEN,
-    checkUpstreamAllowed: () => {}, validateEdits: () => {},
-  });
+  const resolver: ImageResolver = { image: async (ref) => { throw new NotFoundError(ref.name); }, forget: () => {} };
+  const serving = createServing({ store, images: resolver, policy: { checkUpstreamAllowed: () => {}, validateEdits: () => {} } });
+  const { fetch } = createApp({ serving, logger: pino({ level: 'silent' }), publicUrl: 'http://proxy.example:8080', adminToken: TOKEN });
   const call = (method: string, node: string, body: unknown, token = TOKEN) =>
-    fetch(new Request(`http://x/api/v1/nodes/${node}/vmedia`, { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) }));
+    fetch(new Request(`http://x/api/v1/nodes/${node}/vmedia`, {
+      method, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
+    }));
 
   beforeAll(async () => {
     bmc = await sim.listen(0, '127.0.0.1');

@@ -70,7 +70,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   let store: FileNodeStore | undefined;
   if (options.revalidateMs !== undefined) {
     store = await FileNodeStore.open(dataDir);
-    service = await createService(config, store, logger, { revalidateMs: options.revalidateMs });
+    const now = options.now;
+    service = await createService(config, store, logger, { revalidateMs: options.revalidateMs, ...(now ? { now: () => now().getTime() } : {}) });
   }
   const running = await startServer(config, {
     logger,
@@ -160,7 +161,15 @@ export async function downloadByRanges(url: string, size: number, step: number):
  * What a plain GET delivered before its body ended or failed: the bytes, the status, and how it
  * ended ('complete' when Content-Length bytes arrived, else the error).
  */
-export async function getPartial(url: string, headers: Record<string, string> = {}): Promise<{ status: number; etag: string | null; declared: number; bytes: Buffer; error: unknown }> {
+export interface Partial {
+  readonly status: number;
+  readonly etag: string | null;
+  readonly declared: number;
+  readonly bytes: Buffer;
+  readonly error: unknown;
+}
+
+export async function getPartial(url: string, headers: Record<string, string> = {}): Promise<Partial> {
   const res = await fetch(url, { headers });
   const declared = Number(res.headers.get('content-length') ?? NaN);
   const parts: Buffer[] = [];

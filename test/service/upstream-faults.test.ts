@@ -43,6 +43,7 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
     upstream = await startUpstream({
       '/changing.iso': await readFile(isos.v1),
       '/resetting.iso': small,
+      '/cold.iso': small,
       '/junk.iso': patternBytes(2 * MiB, 5),
       '/noboot.iso': await readFile(isos.noboot),
     });
@@ -139,6 +140,28 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
       expect(got.bytes.length).toBeLessThan(expected.small!.length);
       expect(got.bytes.equals(expected.small!.subarray(0, got.bytes.length))).toBe(true);
       await eventually(() => proxy.logs.some((l) => l.msg === 'transfer failed' && l.node === 'resetting' && /^UPSTREAM_/.test(String(l.code))), 'the failed transfer logged with its upstream code');
+    } finally {
+      upstream.resets = 0;
+      upstream.resetOnly = undefined;
+    }
+  });
+
+  it('answers a status and a code, not an empty reply, when the first block of a range cannot be read, and HEAD agrees', async () => {
+    expect((await proxy.putNode('cold', { bootIso: upstream.url('/cold.iso'), edits: EDITS })).status).toBe(201);
+    // The index read the first block; every fetch of the last one resets before its first byte.
+    upstream.resetAfterBytes = 0;
+    upstream.resets = 1000;
+    upstream.resetOnly = (r) => r.path === '/cold.iso' && rangeStart(r.range) >= 2 * MiB;
+    try {
+      const range = { range: `bytes=${2 * MiB + 100}-${2 * MiB + 5000}`, 'x-request-id': 'cold-range-1' };
+      const res = await fetch(proxy.imageUrl('cold'), { headers: range });
+      expect(res.status).toBeGreaterThanOrEqual(502);
+      expect(res.status).toBeLessThanOrEqual(504);
+      expect((await res.json() as { error: { code: string } }).error.code).toMatch(/^UPSTREAM_/);
+      const head = await fetch(proxy.imageUrl('cold'), { method: 'HEAD', headers: { range: range.range } });
+      expect(head.status).toBe(res.status);
+      await eventually(() => proxy.logs.some((l) => l.reqId === 'cold-range-1' && l.status === res.status), 'the real status logged');
+      expect(proxy.logs.some((l) => l.reqId === 'cold-range-1' && l.status === 206)).toBe(false);
     } finally {
       upstream.resets = 0;
       upstream.resetOnly = undefined;

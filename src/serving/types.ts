@@ -1,4 +1,14 @@
-// What the HTTP layer needs from the core: a node's virtual image, by name.
+// What the serving core hands out: a node's virtual image (size, validators, a range reader), and
+// the resolver that turns a node's spec into one. The HTTP layer serves a NodeImage; it never
+// sees specs, bases or patch sets.
+
+import type { NodeSpec } from '../registry/store.js';
+
+/** A node as requests name it: the source that knows it ("store", "ironic", ...) and its name there. */
+export interface NodeRef {
+  readonly source: string;
+  readonly name: string;
+}
 
 export interface NodeImage {
   readonly node: string;
@@ -30,9 +40,14 @@ export interface ImageReadStream extends AsyncIterable<Uint8Array> {
   stats?(): TransferStats;
 }
 
+/** Turns a node's spec into its image: base version + patch set (src/serving/images.ts). */
 export interface ImageResolver {
-  /** Throws NotFoundError (unknown node), NodeExpiredError (410), UpstreamError, ... */
-  image(node: string, signal?: AbortSignal): Promise<NodeImage>;
-  /** Drops whatever is memoized for a node (after delete or expiry). */
-  forget(node: string): void;
+  /**
+   * The image of `spec`, which need not be stored anywhere (a PUT validates a spec before storing
+   * it). Rejects promptly when `signal` aborts, with its reason. Throws typed errors: UpstreamError,
+   * IsoFormatError, RemasterError, EditValidationError, ...
+   */
+  image(ref: NodeRef, spec: NodeSpec, signal?: AbortSignal): Promise<NodeImage>;
+  /** A node's spec changed or the node went away: drop anything kept for it (optional). */
+  forget?(ref: NodeRef): void;
 }

@@ -1,0 +1,62 @@
+// The HTTP layer's transfer observer: one log line per image body when it ends, and the request,
+// byte, transfer and duration metrics, all fed from the serving core's transfer hub (the same
+// path a status page subscribes to). Transfers without a body (HEAD, 304) are logged and counted
+// by the request middleware like any other request.
+
+import type { Logger } from 'pino';
+import { MetricsRegistry, type Counter, type Gauge, type Histogram } from '../metrics.js';
+import type { TransferObserver } from '../serving/transfers.js';
+import { STORE_SOURCE } from '../serving/serving.js';
+import { errorCode } from './errors.js';
+
+export interface HttpMetrics {
+  readonly registry: MetricsRegistry;
+  readonly requests: Counter;
+  readonly bytesServed: Counter;
+  readonly activeTransfers: Gauge;
+  readonly transfers: Counter;
+  readonly transferSeconds: Histogram;
+}
+
+export function createHttpMetrics(registry = new MetricsRegistry()): HttpMetrics {
+  return {
+    registry,
+    requests: registry.counter('isoproxy_http_requests_total', 'HTTP requests by route and status.', ['route', 'status']),
+    bytesServed: registry.counter('isoproxy_http_bytes_served_total', 'Image body bytes written to clients.'),
+    activeTransfers: registry.gauge('isoproxy_transfers_active', 'Image bodies being written now.'),
+    transfers: registry.counter('isoproxy_transfers_total', 'Image body transfers by outcome.', ['outcome']),
+    transferSeconds: registry.histogram('isoproxy_transfer_duration_seconds', 'Duration of image body transfers.',
+      [0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300, 1800]),
+  };
+}
+
+/** The route label of image requests in `isoproxy_http_requests_total`, whatever their prefix. */
+export const IMAGE_ROUTE = 'iso';
+
+export function transferLog(metrics: HttpMetrics, logger: Logger, active: () => number): TransferObserver {
+  return {
+    start(t) {
+      if (t.body) metrics.activeTransfers.set(active());
+    },
+    end(t, r) {
+      if (!t.body) return;
+      metrics.activeTransfers.set(active());
+      metrics.requests.inc({ route: IMAGE_ROUTE, status: String(t.status) });
+      metrics.bytesServed.inc({}, r.bytes);
+      metrics.transfers.inc({ outcome: r.outcome });
+      metrics.transferSeconds.observe(r.durationMs / 1000);
+      const lookups = r.stats ? r.stats.cacheHits + r.stats.cacheMisses : 0;
+      const hitRatio = lookups > 0 && r.stats ? Math.round((r.stats.cacheHits / lookups) * 1000) / 1000 : null;
+      const line = {
+        method: t.method, node: t.ref.name, ...(t.ref.source !== STORE_SOURCE ? { source: t.ref.source } : {}),
+        range: t.rangeHeader ?? null, served: t.served, status: t.status, bytes: r.bytes,
+        expectedBytes: t.expectedBytes, durationMs: r.durationMs, outcome: r.outcome,
+        ...(r.stats ? { cacheHitRatio: hitRatio, upstreamBytes: r.stats.upstreamBytes } : {}),
+        ...(r.error !== undefined ? { err: r.error, code: errorCode(r.error) } : {}),
+      };
+      const log = logger.child({ reqId: t.id });
+      if (r.outcome === 'failed') log.error(line, 'transfer failed');
+      else log.info(line, 'transfer');
+    },
+  };
+}

@@ -1,0 +1,157 @@
+// Base images by URL: opened, indexed and prepared once, shared by every node naming them, and the
+// one owner of per-base state. A base's version (size + ETag/Last-Modified) is revalidated at most
+// every `revalidateMs`; a new version is a new base: re-indexed, its patch sets recomputed, its
+// blocks cached apart. A response in flight on the old version keeps reading old blocks or fails
+// with BaseChangedError (from the upstream), never a mix of two versions under one ETag.
+//
+// When a version goes (replaced, evicted, closed), every `onForget` listener hears its id, so the
+// patch-set memo and the block cache drop what they keep for it at the same moment.
+
+import { IsoFormatError, OutOfBoundsError, UpstreamError } from '../errors.js';
+import type { BlockCache, CachedSource } from '../cache/block-cache.js';
+import { buildIndex } from '../iso9660/index.js';
+import type { Logger } from '../logger.js';
+import { prepareBase, type BaseContext } from '../remaster/base-context.js';
+import type { UpstreamSource } from '../upstream/types.js';
+import { sameValidator, versionKey } from '../upstream/validator.js';
+import { abortable } from './abortable.js';
+
+/** How long a base's validator is trusted before the next request checks it again. */
+export const REVALIDATE_MS = 10_000;
+/** Bases kept open at once (each holds an index and a few MiB of boot data). */
+export const MAX_BASES = 64;
+
+export interface OpenBase {
+  /** The version key (upstream/validator.ts): what ETags, cache blocks and patch sets hang on. */
+  readonly id: string;
+  readonly url: string;
+  readonly upstream: UpstreamSource;
+  readonly cached: CachedSource;
+  readonly ctx: BaseContext;
+  /** The upstream's Last-Modified in ms (0 when it sent none). */
+  readonly lastModified: number;
+}
+
+export interface BasesOptions {
+  readonly open: (url: string) => Promise<UpstreamSource>;
+  readonly cache: Pick<BlockCache, 'source'>;
+  readonly logger: Logger;
+  readonly now?: () => number;
+  readonly revalidateMs?: number;
+  readonly maxBases?: number;
+}
+
+export interface Bases {
+  /** The current version of the base at `url`. Rejects when `signal` aborts (the open goes on for others). */
+  current(url: string, signal?: AbortSignal): Promise<OpenBase>;
+  /** Called with the id of every version that goes away. */
+  onForget(listener: (id: string) => void): void;
+  /** Bases open (or opening) now. */
+  size(): number;
+  close(): Promise<void>;
+}
+
+interface Entry {
+  current: Promise<OpenBase>;
+  checkedAt: number;
+  revalidating?: Promise<OpenBase>;
+}
+
+/**
+ * A read past the end of a structure while indexing is the image's fault, not ours: report it as
+ * the malformed ISO it is (502 ISO_FORMAT), not as an internal error.
+ */
+export function asFormatError(err: unknown): unknown {
+  if (err instanceof OutOfBoundsError) return new IsoFormatError('image', err.offset, err.message, { cause: err });
+  return err;
+}
+
+export function createBases(options: BasesOptions): Bases {
+  const now = options.now ?? Date.now;
+  const revalidateMs = options.revalidateMs ?? REVALIDATE_MS;
+  const maxBases = options.maxBases ?? MAX_BASES;
+  const { logger } = options;
+  const entries = new Map<string, Entry>();
+  const forgetListeners: Array<(id: string) => void> = [];
+
+  function forget(open: OpenBase): void {
+    for (const l of forgetListeners) l(open.id);
+    void open.upstream.close().catch(() => {});
+  }
+
+  async function openBase(url: string): Promise<OpenBase> {
+    const upstream = await options.open(url);
+    try {
+      // Without a validator two versions of the same size look alike: a response or a cached
+      // block could mix them. Refuse rather than risk it (every common server sends one).
+      if (upstream.version.etag === undefined && upstream.version.lastModified === undefined) {
+        throw new UpstreamError('UPSTREAM_NO_VALIDATOR', url,
+          'sends neither ETag nor Last-Modified, so isoproxy cannot tell its versions apart; serve it with either header', 502);
+      }
+      const cached = options.cache.source(upstream);
+      const started = performance.now();
+      const index = await buildIndex(cached);
+      const ctx = await prepareBase(index, cached);
+      const id = versionKey(upstream.version);
+      const lm = upstream.version.lastModified ? Date.parse(upstream.version.lastModified) : NaN;
+      logger.info({
+        base: url, version: id, size: upstream.size, files: index.files.length, metadataBytes: index.bytesRead,
+        ms: Math.round(performance.now() - started), fats: ctx.fats.length, warnings: ctx.warnings.length,
+      }, 'base indexed');
+      return { id, url, upstream, cached, ctx, lastModified: Number.isNaN(lm) ? 0 : lm };
+    } catch (err) {
+      await upstream.close().catch(() => {});
+      throw asFormatError(err);
+    }
+  }
+
+  /** Starts opening a version; one that cannot be opened does not stick (the next request tries again). */
+  function start(url: string, entry: Entry | undefined): Promise<OpenBase> {
+    const next = openBase(url);
+    const e = entry ?? { current: next, checkedAt: now() };
+    e.current = next;
+    entries.set(url, e);
+    next.catch(() => { if (entries.get(url) === e && e.current === next) entries.delete(url); });
+    return next;
+  }
+
+  async function revalidate(url: string, entry: Entry, open: OpenBase): Promise<OpenBase> {
+    const probe = await options.open(url);
+    entry.checkedAt = now();
+    await probe.close().catch(() => {});
+    if (sameValidator(probe.version, open.upstream.version)) return open;
+    logger.warn({ base: url, old: open.id, size: probe.version.size }, 'base image changed upstream; re-indexing');
+    // Streams still reading the old version fail cleanly on their next upstream fetch.
+    forget(open);
+    return start(url, entry);
+  }
+
+  function evictOldest(): void {
+    const [url, oldest] = [...entries.entries()].sort((a, b) => a[1].checkedAt - b[1].checkedAt)[0]!;
+    entries.delete(url);
+    void oldest.current.then(forget, () => {});
+  }
+
+  async function current(url: string): Promise<OpenBase> {
+    const entry = entries.get(url);
+    if (!entry) {
+      if (entries.size >= maxBases) evictOldest();
+      return start(url, undefined);
+    }
+    const open = await entry.current;
+    if (now() - entry.checkedAt < revalidateMs) return open;
+    entry.revalidating ??= revalidate(url, entry, open).finally(() => { entry.revalidating = undefined; });
+    return entry.revalidating;
+  }
+
+  return {
+    current: (url, signal) => abortable(current(url), signal),
+    onForget: (listener) => { forgetListeners.push(listener); },
+    size: () => entries.size,
+    async close() {
+      const open = await Promise.allSettled([...entries.values()].map((e) => e.current));
+      entries.clear();
+      for (const o of open) if (o.status === 'fulfilled') await o.value.upstream.close().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,15 @@
+// The node store behind the admin API as a NodeSource (served under /iso/). A store that can tell
+// about changes (NodeStore.watch: the file and memory stores for their own writes, a shared store
+// for every replica's) lets the serving core keep its specs in memory between requests.
+
+import type { NodeStore } from '../registry/store.js';
+import type { NodeSource } from './node-source.js';
+
+export function storeSource(store: NodeStore, kind = 'store'): NodeSource {
+  const source: NodeSource = { kind, lookup: (name) => store.get(name) };
+  if (store.watch) {
+    const watch = store.watch.bind(store);
+    return { ...source, onChange: (listener) => { watch(listener); } };
+  }
+  return source;
+}

@@ -1,0 +1,53 @@
+// What a hostile tester found at the HTTP edge, each pinned by a test: a failure at the first
+// chunk answered with no status at all (and HEAD promising a 206 GET could not keep), broken
+// bases stored, lax node bodies, a 304 with a type, HEAD errors without GET's headers, and
+// If-Match / If-Unmodified-Since ignored.
+
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { UpstreamError } from '../../src/errors.js';
+import { pseudoRandomBytes } from './fake-image.js';
+import { startTestServer, type TestServer } from './server.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test bodies are checked field by field
+const json = async (r: Response): Promise<any> => r.json();
+
+const NOW = new Date('2026-03-01T00:00:00.000Z');
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer({ now: () => NOW });
+  server.resolver.add('n', { data: pseudoRandomBytes(100_000) });
+  server.resolver.add('reset0', {
+    data: pseudoRandomBytes(100_000), failAfterBytes: 0, failWith: new UpstreamError('UPSTREAM_RESET', 'http://images.example/r.iso', 'reset at byte 0'),
+  });
+  server.resolver.add('stall0', {
+    data: pseudoRandomBytes(100_000), failAfterBytes: 0, failWith: new UpstreamError('UPSTREAM_TIMEOUT', 'http://images.example/s.iso', 'no byte in 30 s'),
+  });
+});
+afterAll(async () => server?.close());
+
+const iso = (name: string): string => `${server.url}/iso/${name}.iso`;
+
+describe('a failure before the first byte', () => {
+  it('answers 502 with a JSON code, not an empty reply, when the first chunk of a range cannot be read', async () => {
+    const res = await fetch(iso('reset0'), { headers: { range: 'bytes=1000-1999', 'x-request-id': 'first-byte-1' } });
+    expect(res.status).toBe(502);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect((await json(res)).error.code).toBe('UPSTREAM_RESET');
+    // The log and the metrics record the status the client got.
+    await vi.waitFor(() => expect(server.logs.find((l) => l.reqId === 'first-byte-1' && l.msg === 'request failed')).toMatchObject({ status: 502 }));
+    expect(server.logs.some((l) => l.reqId === 'first-byte-1' && l.status === 206)).toBe(false);
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^isoproxy_http_requests_total\{route="iso",status="502"\} [1-9]/m);
+  });
+
+  it('answers 504 when the first chunk does not come within its budget', async () => {
+    const res = await fetch(iso('stall0'));
+    expect(res.status).toBe(504);
+    expect((await json(res)).error.code).toBe('UPSTREAM_TIMEOUT');
+  });
+
+  it('does not promise with HEAD a 206 that GET would fail', async () => {
+    const head = await fetch(iso('reset0'), { method: 'HEAD', headers: { range: 'bytes=1000-1999' } });
+    expect(head.status).toBe(502);
+  });
+});
