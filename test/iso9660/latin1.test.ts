@@ -26,6 +26,12 @@ describe('latin1 codec', () => {
     expect(latin1Bytes(text)).toEqual(view);
   });
 
+  it('decodes bytes that live in a SharedArrayBuffer (how the remaster engine hands configs to workers)', () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(8), 2, 4);
+    shared.set([0x41, 0x80, 0x9f, 0xff]);
+    expect(latin1(shared)).toBe('A\u0080\u009f\u00ff');
+  });
+
   it('encodes into a fresh array of its own (not a view into Buffer pool memory)', () => {
     const b = latin1Bytes('CD001');
     expect(b).toBeInstanceOf(Uint8Array);

@@ -55,7 +55,10 @@ export function slackBytes(sizeBytes: number): number {
 
 /** The ISO-tree files the engine reads as boot-config candidates, with its caps. */
 function isoCandidates(index: IsoIndex, warnings: string[]): IndexedFile[] {
-  const all = index.files.filter((f) => !f.hidden && f.size > 0 && isBootConfigCandidate(f.path));
+  const named = index.files.filter((f) => f.size > 0 && isBootConfigCandidate(f.path));
+  // A hidden file is not what a bootloader reading the tree by name finds; the engine skips it.
+  for (const f of named) if (f.hidden) warnings.push(`${f.path} is hidden; the engine does not read or edit it`);
+  const all = named.filter((f) => !f.hidden);
   if (all.length > MAX_CANDIDATES) warnings.push(`${all.length} boot-config candidates; the engine considers only the first ${MAX_CANDIDATES}`);
   return all.slice(0, MAX_CANDIDATES).filter((f) => {
     if (f.size <= MAX_CONFIG_BYTES) return true;
