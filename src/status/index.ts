@@ -1,0 +1,8 @@
+// The status view's core: the wave tracker fed by transfer events, and the snapshot it answers.
+// No HTTP here; src/ui serves it and src/commands/status.ts prints it.
+
+export { WaveTracker, type StatusProviders, type WaveTrackerOptions, DEFAULT_STALL_AFTER_MS, DEFAULT_IDLE_AFTER_MS, DEFAULT_MOUNTING_BYTES, DEFAULT_MAX_NODES, DEFAULT_LIMIT, MAX_LIMIT } from './wave-tracker.js';
+export { IntervalSet, DEFAULT_MAX_INTERVALS } from './interval-set.js';
+export { SecondRing } from './second-ring.js';
+export { redactUrl } from './redact.js';
+export * from './types.js';
