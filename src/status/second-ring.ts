@@ -22,18 +22,20 @@ export class SecondRing {
   }
 
   /**
-   * Spreads n evenly over the seconds (fromMs, nowMs]: a counter sampled now and last at fromMs
-   * (at most the ring's length back) moved by n in between.
+   * Spreads n over [fromMs, nowMs) in proportion to time: a counter sampled now and last at
+   * fromMs moved by n in between. Time older than the ring is dropped with its share.
    */
   spread(fromMs: number, nowMs: number, n: number): void {
     const sec = this.advance(nowMs);
-    const from = Math.max(Math.floor(fromMs / 1000) + 1, sec - this.seconds + 1);
-    const span = sec - from + 1;
-    if (span <= 1) {
+    const total = nowMs - fromMs;
+    if (!(total > 0)) {
       this.buckets[this.slot(sec)] = this.buckets[this.slot(sec)]! + n;
       return;
     }
-    for (let s = from; s <= sec; s++) this.buckets[this.slot(s)] = this.buckets[this.slot(s)]! + n / span;
+    for (let s = Math.max(Math.floor(fromMs / 1000), sec - this.seconds + 1); s <= sec; s++) {
+      const overlap = Math.min(nowMs, (s + 1) * 1000) - Math.max(fromMs, s * 1000);
+      if (overlap > 0) this.buckets[this.slot(s)] = this.buckets[this.slot(s)]! + (n * overlap) / total;
+    }
   }
 
   /**
