@@ -19,21 +19,23 @@ h2 { font-size: 14px; margin: 0 0 8px; }
 .muted { color: var(--muted); font-weight: normal; }
 .error { color: var(--bad); }
 table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
 td.wrap { white-space: normal; word-break: break-all; }
 th[data-sort] { cursor: pointer; user-select: none; }
 th[data-sort]:hover { color: var(--accent); }
 th.sorted-asc::after { content: " ▲"; font-size: 10px; }
 th.sorted-desc::after { content: " ▼"; font-size: 10px; }
+td.edits { max-width: 260px; overflow: hidden; text-overflow: ellipsis; cursor: help; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
 .bar { position: relative; width: 140px; height: 14px; background: #e8ebef; border-radius: 3px; overflow: hidden; display: inline-block; vertical-align: middle; }
 .bar > .fill { position: absolute; left: 0; top: 0; bottom: 0; background: var(--accent); }
-.bar > .seg { position: absolute; top: 0; bottom: 0; background: rgba(47, 111, 223, 0.35); }
+.bar > .seg { position: absolute; top: 0; bottom: 0; background: rgba(47, 111, 223, 0.45); }
+.bar.done > .seg { background: rgba(46, 157, 87, 0.5); }
 .bar.done > .fill { background: var(--ok); }
 .bar > .label { position: absolute; inset: 0; font-size: 10px; line-height: 14px; text-align: center; color: #111; }
-.progress { display: flex; flex-direction: column; gap: 2px; }
-.progress .caption { font-size: 10px; color: var(--muted); }
+.progress { display: flex; gap: 6px; }
+.progress .bar { width: 120px; }
 .badge { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; color: #fff; background: var(--idle); }
 .badge.reading { background: var(--accent); }
 .badge.mounting { background: var(--mount); }

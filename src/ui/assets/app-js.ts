@@ -271,11 +271,12 @@ export const APP_JS = String.raw`'use strict';
   function progressCell(n) {
     var cells = [];
     var done = n.complete;
-    if (n.bootBytes) cells.push(h('div', { class: 'caption', text: 'boot ' + fmtBytes(n.distinctBytes) + ' of ~' + fmtBytes(n.bootBytes) }), bar(n.bootProgress, fmtPct(n.bootProgress), { done: done }));
-    var imgLabel = n.imageProgress === null ? fmtBytes(n.distinctBytes) : fmtPct(n.imageProgress);
-    cells.push(h('div', { class: 'caption', text: 'image' + (n.imageSize ? ' ' + fmtBytes(n.imageSize) : '') + (n.coarsenedBytes ? ' (≈)' : '') }));
-    var img = bar(n.imageProgress, (done && !n.bootBytes ? '✓ ' : '') + imgLabel, { done: done && !n.bootBytes, segments: n.coverage, title: 'distinct bytes served: ' + fmtBytes(n.distinctBytes) + (n.coarsenedBytes ? ', up to ' + fmtBytes(n.coarsenedBytes) + ' of it estimated' : '') });
-    img.setAttribute('data-progress', (n.bootBytes ? n.bootProgress : n.imageProgress) === null ? '' : String(n.bootBytes ? n.bootProgress : n.imageProgress));
+    var detail = fmtBytes(n.distinctBytes) + ' distinct bytes served' + (n.coarsenedBytes ? ' (up to ' + fmtBytes(n.coarsenedBytes) + ' of it estimated)' : '');
+    if (n.bootBytes) cells.push(bar(n.bootProgress, (done ? '✓ ' : '') + 'boot ' + fmtPct(n.bootProgress), { done: done, title: detail + ' of ~' + fmtBytes(n.bootBytes) + ' a boot reads' }));
+    var imgLabel = 'image ' + (n.imageProgress === null ? fmtBytes(n.distinctBytes) : fmtPct(n.imageProgress));
+    var img = bar(n.imageProgress, (done && !n.bootBytes ? '✓ ' : '') + imgLabel, { done: done && !n.bootBytes, segments: n.coverage, title: detail + (n.imageSize ? ' of a ' + fmtBytes(n.imageSize) + ' image' : '') });
+    var p = n.bootBytes ? n.bootProgress : n.imageProgress;
+    img.setAttribute('data-progress', p === null ? '' : String(p));
     cells.push(img);
     return h('td', null, [h('div', { class: 'progress' }, cells)]);
   }
