@@ -51,7 +51,7 @@ export class SecondRing {
     // A streak that began inside the window is divided by its own length, not the window's,
     // so a node that started reading a second ago does not show a fifth of its rate.
     let seconds = whole + (nowMs - sec * 1000) / 1000;
-    if (sinceMs !== undefined) seconds = Math.min(seconds, Math.max(0.25, (nowMs - sinceMs) / 1000));
+    if (sinceMs !== undefined) seconds = Math.min(seconds, Math.max(1, (nowMs - sinceMs) / 1000));
     return sum / seconds;
   }
 
