@@ -5,4 +5,5 @@ export { WaveTracker, type StatusProviders, type WaveTrackerOptions, DEFAULT_STA
 export { IntervalSet, DEFAULT_MAX_INTERVALS } from './interval-set.js';
 export { SecondRing } from './second-ring.js';
 export { redactUrl } from './redact.js';
+export { trackerObserver, servedSpan, type TrackerObserver, type ObservedTransfer, type ObservedEnd, type DescribeNode } from './observer.js';
 export * from './types.js';

@@ -226,6 +226,9 @@ export class WaveTracker {
     const at = e.at ?? this.now();
     const rec = this.nodes.get(e.node);
     if (!rec) return;
+    // A request that failed before its body began (a base that cannot be opened) ends without a
+    // start: the node was still asked for.
+    rec.firstAccessAt ??= at;
     if (rec.open > 0) {
       rec.open--;
       this.openTotal--;
