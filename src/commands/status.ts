@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { IsoproxyError } from '../errors.js';
 import { NODE_STATES, type NodeRow, type StatusSnapshot } from '../status/types.js';
 
 const USAGE = `Usage: isoproxy status [--url URL] [--token-file F] [--json] [--top N]
@@ -99,7 +100,12 @@ export function formatStatus(url: string, top: StatusSnapshot, attention: Status
   return `${out.join('\n')}\n`;
 }
 
-class StatusCommandError extends Error {}
+/** The server did not answer, refused the token or answered something else than a snapshot. */
+export class StatusUnavailableError extends IsoproxyError {
+  constructor(message: string) {
+    super('STATUS_UNAVAILABLE', message);
+  }
+}
 
 export async function statusCommand(argv: string[], deps: StatusDeps): Promise<number> {
   let values;
@@ -150,10 +156,10 @@ export async function statusCommand(argv: string[], deps: StatusDeps): Promise<n
       });
     } catch (err) {
       const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : err instanceof Error ? `: ${err.message}` : '';
-      throw new StatusCommandError(`no answer from ${url}${cause}`);
+      throw new StatusUnavailableError(`no answer from ${url}${cause}`);
     }
-    if (res.status === 401) throw new StatusCommandError(`${url} refused the token: set ISOPROXY_ADMIN_TOKEN or --token-file`);
-    if (!res.ok) throw new StatusCommandError(`${url}/ui/api/status answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    if (res.status === 401) throw new StatusUnavailableError(`${url} refused the token: set ISOPROXY_ADMIN_TOKEN or --token-file`);
+    if (!res.ok) throw new StatusUnavailableError(`${url}/ui/api/status answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
     return (await res.json()) as StatusSnapshot;
   };
   try {
@@ -168,7 +174,7 @@ export async function statusCommand(argv: string[], deps: StatusDeps): Promise<n
     deps.out(formatStatus(url, byRate, needs));
     return 0;
   } catch (err) {
-    if (!(err instanceof StatusCommandError)) throw err;
+    if (!(err instanceof StatusUnavailableError)) throw err;
     deps.err(`isoproxy status: ${err.message}\n`);
     return 1;
   }

@@ -73,6 +73,8 @@ const MAX_SUMMARY = 200;
 class NodeRecord {
   source: string | undefined;
   base: string | undefined;
+  /** base without credentials or query, computed once per change (filters read it per snapshot). */
+  baseShown: string | undefined;
   edits: string | undefined;
   etag: string | undefined;
   expiresAtMs: number | undefined;
@@ -166,7 +168,7 @@ export class WaveTracker {
   declare(node: NodeDeclaration): void {
     const rec = this.record(node.name, this.now());
     if (node.source !== undefined) rec.source = node.source;
-    if (node.base !== undefined) rec.base = node.base;
+    if (node.base !== undefined) setBase(rec, node.base);
     if (node.edits !== undefined) rec.edits = node.edits.length > MAX_SUMMARY ? `${node.edits.slice(0, MAX_SUMMARY - 1)}…` : node.edits;
     if (node.etag !== undefined) rec.etag = node.etag;
     if (node.imageSize !== undefined) rec.imageSize = node.imageSize;
@@ -184,7 +186,7 @@ export class WaveTracker {
     const at = e.at ?? this.now();
     const rec = this.record(e.node, at);
     rec.source = e.source;
-    if (e.base !== undefined) rec.base = e.base;
+    if (e.base !== undefined) setBase(rec, e.base);
     if (e.imageSize !== undefined) rec.imageSize = e.imageSize;
     if (e.etag !== undefined) rec.etag = e.etag;
     rec.firstAccessAt ??= at;
@@ -350,7 +352,7 @@ export class WaveTracker {
     return {
       name: rec.name,
       source: rec.source ?? null,
-      base: rec.base !== undefined ? redactUrl(rec.base) : null,
+      base: rec.baseShown ?? null,
       edits: rec.edits ?? null,
       etag: rec.etag ?? null,
       state: c.state,
@@ -385,11 +387,17 @@ export class WaveTracker {
   }
 }
 
+function setBase(rec: NodeRecord, base: string): void {
+  if (rec.base === base) return;
+  rec.base = base;
+  rec.baseShown = redactUrl(base);
+}
+
 function matches(rec: NodeRecord, state: NodeState, filter: string): boolean {
   return rec.name.toLowerCase().includes(filter)
     || state === filter
     || (rec.source?.toLowerCase().includes(filter) ?? false)
-    || (rec.base !== undefined && redactUrl(rec.base).toLowerCase().includes(filter));
+    || (rec.baseShown?.toLowerCase().includes(filter) ?? false);
 }
 
 function comparator(sort: SortKey): (a: Computed, b: Computed) => number {
