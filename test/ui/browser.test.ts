@@ -202,7 +202,7 @@ describe.skipIf(!haveChromium)(`the /ui page in headless chromium${haveChromium 
     const results = await wave;
     const failed = results.filter((r, i) => r.status === 'rejected' && nodes[i] !== STALLER);
     expect(failed).toEqual([]);
-  });
+  }, 180_000);
 
   it('sorts, filters and shows the diff of a node\'s edits on hover', async () => {
     const ranks = ['error', 'stalled', 'reading', 'mounting', 'idle', 'expired', 'never'];
