@@ -274,6 +274,22 @@ describe('WaveTracker memory', () => {
     expect(perNode).toBeLessThan(4096);
   });
 
+  it('costs the same per chunk however many chunks came before (no per-request state)', () => {
+    const t = new WaveTracker();
+    let n = 0;
+    const time = (chunks: number): number => {
+      const t0 = performance.now();
+      for (const end = n + chunks; n < end; n++) t.bytes(`n${n % 100}`, Math.floor(n / 100) * 65536, 65536);
+      return (performance.now() - t0) / chunks;
+    };
+    time(100_000); // warm up
+    const early = time(200_000);
+    const late = time(200_000);
+    // Generous bounds for a shared machine: a few microseconds a chunk, and no growth.
+    expect(late).toBeLessThan(20e-3);
+    expect(late).toBeLessThan(early * 4);
+  });
+
   it('answers a snapshot of 10,000 nodes in well under a second', () => {
     const c = clock();
     const t = new WaveTracker({ now: c.now });
