@@ -12,6 +12,7 @@ interface Command {
 const commands: Record<string, Command> = {
   demo: { summary: 'run the proxy on an embedded demo ISO and demo node (what `npm start` does)', load: () => import('./commands/demo.js') },
   serve: { summary: 'serve /iso/<node>.iso to BMCs and the admin API to conductors', load: () => import('./commands/serve.js') },
+  status: { summary: 'show a running server\'s nodes by state, stalled ones and top transfers', load: () => import('./commands/status.js') },
   inspect: { summary: 'show an ISO\'s volume, trees, boot entries, partitions and boot configs', load: () => import('./commands/inspect.js') },
   preview: { summary: 'show the diff of the boot configs a node\'s edits would produce', load: () => import('./commands/preview.js') },
   materialize: { summary: 'write base ⊕ patch set for some edits to a file', load: () => import('./commands/materialize.js') },

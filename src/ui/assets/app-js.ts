@@ -1,0 +1,365 @@
+// The status page's script: plain ES2020 for any current browser, no library, no build step.
+// It keeps the token in sessionStorage (never in a URL), reads /ui/api/events with fetch() and an
+// Authorization header (EventSource cannot send one) and falls back to polling /ui/api/status
+// when the stream breaks. The DOM is built with createElement and textContent only, so node names
+// and URLs are never parsed as HTML; widths are set through the CSSOM, which the page's
+// Content-Security-Policy allows where inline style attributes are not.
+//
+// Kept as a string (String.raw, so its backslashes reach the browser as written); the unit test
+// parses it, so a syntax error fails a test rather than a browser.
+
+export const APP_JS = String.raw`'use strict';
+(function () {
+  var TOKEN_KEY = 'isoproxy.statusToken';
+  var STATES = ['error', 'stalled', 'reading', 'mounting', 'idle', 'expired', 'never'];
+  var DESC_FIRST = { rate: true, lastAccess: true, progress: true };
+  var q = { sort: 'name', order: 'asc', filter: '', state: '', offset: 0, limit: 50 };
+  var streamCtl = null;
+  var pollTimer = null;
+  var retryTimer = null;
+  var diffs = {};
+  var last = null;
+
+  function $(id) { return document.getElementById(id); }
+  function token() { try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; } }
+  function forgetToken() { try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* nothing kept */ } }
+  function authHeaders() { var t = token(); return t ? { Authorization: 'Bearer ' + t } : {}; }
+
+  function h(tag, attrs, children) {
+    var el = document.createElement(tag);
+    if (attrs) for (var k in attrs) {
+      var v = attrs[k];
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'text') el.textContent = String(v);
+      else if (k === 'class') el.className = v;
+      else el.setAttribute(k, String(v));
+    }
+    if (children) for (var i = 0; i < children.length; i++) {
+      var c = children[i];
+      if (c === null || c === undefined) continue;
+      el.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    }
+    return el;
+  }
+
+  function fmtBytes(n) {
+    if (n === null || n === undefined) return '–';
+    var units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    var i = 0;
+    while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i === 0 ? String(Math.round(n)) : n.toFixed(n < 10 ? 1 : 0)) + ' ' + units[i];
+  }
+  function fmtRate(n) { return n > 0 ? fmtBytes(n) + '/s' : '–'; }
+  function fmtPct(x) { return x === null || x === undefined ? '–' : (Math.floor(x * 1000) / 10).toFixed(1) + '%'; }
+  function fmtAge(iso, nowIso) {
+    if (!iso) return 'never';
+    var s = Math.max(0, (Date.parse(nowIso) - Date.parse(iso)) / 1000);
+    if (s < 2) return 'now';
+    if (s < 120) return Math.round(s) + 's ago';
+    if (s < 7200) return Math.round(s / 60) + 'm ago';
+    if (s < 172800) return Math.round(s / 3600) + 'h ago';
+    return Math.round(s / 86400) + 'd ago';
+  }
+
+  function bar(fraction, label, opts) {
+    var f = Math.max(0, Math.min(1, fraction || 0));
+    var el = h('div', { class: 'bar' + (opts && opts.done ? ' done' : ''), 'data-fraction': f.toFixed(4), title: opts && opts.title });
+    if (opts && opts.segments) {
+      for (var i = 0; i < opts.segments.length; i++) {
+        var seg = h('div', { class: 'seg' });
+        seg.style.left = (opts.segments[i][0] * 100) + '%';
+        seg.style.width = Math.max(0.3, (opts.segments[i][1] - opts.segments[i][0]) * 100) + '%';
+        el.appendChild(seg);
+      }
+    } else {
+      var fill = h('div', { class: 'fill' });
+      fill.style.width = (f * 100) + '%';
+      el.appendChild(fill);
+    }
+    el.appendChild(h('div', { class: 'label', text: label }));
+    return el;
+  }
+
+  function qs() {
+    var p = new URLSearchParams();
+    p.set('sort', q.sort); p.set('order', q.order);
+    if (q.filter) p.set('filter', q.filter);
+    if (q.state) p.set('state', q.state);
+    p.set('offset', String(q.offset)); p.set('limit', String(q.limit));
+    return p.toString();
+  }
+
+  function setConn(text, cls) { var c = $('conn'); c.textContent = text; c.className = 'conn ' + (cls || ''); }
+
+  function showLogin(message) {
+    stopLive();
+    $('view').hidden = true;
+    $('logout').hidden = true;
+    $('login').hidden = false;
+    $('summary').textContent = '';
+    $('login-error').textContent = message || '';
+    setConn('signed out', 'down');
+    $('token').focus();
+  }
+
+  function showView() {
+    $('login').hidden = true;
+    $('view').hidden = false;
+    $('logout').hidden = !token();
+  }
+
+  function stopLive() {
+    if (streamCtl) { streamCtl.abort(); streamCtl = null; }
+    if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
+    if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
+  }
+
+  // One snapshot by plain fetch: the first load, the login check and the fallback when streaming fails.
+  function poll(then) {
+    return fetch('api/status?' + qs(), { headers: authHeaders(), cache: 'no-store' }).then(function (res) {
+      if (res.status === 401) { var had = !!token(); forgetToken(); showLogin(had ? 'The token was refused.' : ''); return false; }
+      if (!res.ok) throw new Error('HTTP ' + res.status);
+      return res.json().then(function (s) { showView(); render(s); return true; });
+    }).then(function (ok) { if (ok && then) then(); return ok; });
+  }
+
+  function pollLoop() {
+    setConn('polling', 'down');
+    pollTimer = setTimeout(function () {
+      poll().then(function (ok) { if (ok) pollLoop(); }, function () { setConn('offline', 'down'); pollLoop(); });
+    }, 2000);
+  }
+
+  function fallback() {
+    if (streamCtl) { streamCtl.abort(); streamCtl = null; }
+    if (!pollTimer) pollLoop();
+    if (!retryTimer) retryTimer = setTimeout(function () { retryTimer = null; startStream(); }, 5000);
+  }
+
+  function startStream() {
+    stopLive();
+    var ctl = new AbortController();
+    streamCtl = ctl;
+    fetch('api/events?' + qs(), { headers: authHeaders(), cache: 'no-store', signal: ctl.signal }).then(function (res) {
+      if (res.status === 401) { forgetToken(); showLogin('The token was refused.'); return; }
+      if (!res.ok || !res.body) { fallback(); return; }
+      setConn('live', 'live');
+      var reader = res.body.getReader();
+      var decoder = new TextDecoder();
+      var buf = '';
+      function pump() {
+        return reader.read().then(function (r) {
+          if (r.done) { if (streamCtl === ctl) fallback(); return; }
+          buf += decoder.decode(r.value, { stream: true });
+          var frames = buf.split(/\r?\n\r?\n/);
+          buf = frames.pop();
+          for (var i = 0; i < frames.length; i++) handleFrame(frames[i]);
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function () { if (streamCtl === ctl) fallback(); });
+  }
+
+  function handleFrame(frame) {
+    var event = 'message';
+    var data = [];
+    var lines = frame.split(/\r?\n/);
+    for (var i = 0; i < lines.length; i++) {
+      var line = lines[i];
+      if (line.indexOf('event:') === 0) event = line.slice(6).trim();
+      else if (line.indexOf('data:') === 0) data.push(line.slice(5).replace(/^ /, ''));
+    }
+    if (event === 'status' && data.length) { showView(); render(JSON.parse(data.join('\n'))); }
+  }
+
+  function refresh() { startStream(); }
+
+  function render(s) {
+    last = s;
+    renderSummary(s);
+    renderChart(s);
+    renderBases(s);
+    renderCache(s);
+    renderNodes(s);
+  }
+
+  function renderSummary(s) {
+    var box = $('summary');
+    box.textContent = '';
+    box.appendChild(h('span', { class: 'muted', text: s.totals.nodes + ' nodes' }));
+    for (var i = 0; i < STATES.length; i++) {
+      var st = STATES[i];
+      var n = s.totals.byState[st] || 0;
+      if (!n && q.state !== st) continue;
+      var b = h('span', { class: 'badge ' + st + (q.state === st ? ' active' : ''), 'data-state-count': st, role: 'button', tabindex: '0', text: st + ' ' + n });
+      b.addEventListener('click', (function (name) { return function () { q.state = q.state === name ? '' : name; q.offset = 0; refresh(); }; })(st));
+      box.appendChild(b);
+    }
+  }
+
+  function svg(tag, attrs) {
+    var el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    for (var k in attrs) el.setAttribute(k, String(attrs[k]));
+    return el;
+  }
+
+  function renderChart(s) {
+    var chart = $('chart');
+    var t = s.throughput;
+    var n = t.served.length;
+    var max = 1;
+    for (var i = 0; i < n; i++) max = Math.max(max, t.served[i], t.upstream[i] || 0);
+    var W = 600, H = 120;
+    function points(series) {
+      var pts = [];
+      for (var i = 0; i < series.length; i++) pts.push((n > 1 ? (i / (n - 1)) * W : 0).toFixed(1) + ',' + (H - 4 - (series[i] / max) * (H - 8)).toFixed(1));
+      return pts.join(' ');
+    }
+    chart.textContent = '';
+    chart.appendChild(svg('line', { class: 'grid', x1: 0, x2: W, y1: H / 2, y2: H / 2 }));
+    chart.appendChild(svg('polyline', { class: 'upstream', points: points(t.upstream) }));
+    chart.appendChild(svg('polyline', { class: 'served', points: points(t.served) }));
+    var axis = $('chart-axis');
+    axis.textContent = '';
+    axis.appendChild(h('span', { text: '−' + Math.round(n / 60) + ' min' }));
+    axis.appendChild(h('span', { text: 'peak ' + fmtRate(max) }));
+    axis.appendChild(h('span', { text: 'now' }));
+    $('rates').textContent = 'served ' + fmtRate(s.totals.servedBytesPerSecond) + ', upstream ' + fmtRate(s.totals.upstreamBytesPerSecond) + ', ' + s.totals.openTransfers + ' open transfers';
+  }
+
+  function renderBases(s) {
+    var body = $('bases').tBodies[0];
+    body.textContent = '';
+    if (!s.bases.length) { body.appendChild(h('tr', null, [h('td', { colspan: 6, class: 'muted', text: 'no base opened yet' })])); return; }
+    for (var i = 0; i < s.bases.length; i++) {
+      var b = s.bases[i];
+      var frac = b.size ? (b.cachedBytes || 0) / b.size : 0;
+      body.appendChild(h('tr', { 'data-base': b.url }, [
+        h('td', { class: 'wrap mono', text: b.url }),
+        h('td', { class: 'num', text: fmtBytes(b.size) }),
+        h('td', { class: 'mono', text: b.validator || '–' }),
+        h('td', null, [bar(frac, fmtBytes(b.cachedBytes || 0) + ' · ' + fmtPct(frac), { title: 'cached bytes of this base' })]),
+        h('td', { class: 'num', text: fmtBytes(b.upstreamBytes || 0) }),
+        h('td', null, [h('span', { class: 'badge ' + b.state, text: b.state + (b.code ? ' ' + b.code : '') })]),
+      ]));
+    }
+  }
+
+  function renderCache(s) {
+    var box = $('cache');
+    box.textContent = '';
+    var c = s.cache;
+    if (!c) { box.appendChild(h('p', { class: 'muted', text: 'no cache information' })); return; }
+    var frac = c.budgetBytes ? c.usedBytes / c.budgetBytes : 0;
+    var b = bar(frac, fmtBytes(c.usedBytes) + ' of ' + fmtBytes(c.budgetBytes), { title: 'cache used against its budget' });
+    b.id = 'cache-bar';
+    b.style.width = '240px';
+    box.appendChild(b);
+    function row(k, v, cls) { return [h('dt', { text: k }), h('dd', { class: cls, text: v })]; }
+    var dl = h('dl', null, [].concat(
+      row('budget', fmtBytes(c.budgetBytes)),
+      row('used', fmtBytes(c.usedBytes)),
+      row('hit ratio', c.hitRatio === null ? '–' : fmtPct(c.hitRatio)),
+      row('hits / misses', c.hits + ' / ' + c.misses),
+      row('evictions', String(c.evictions)),
+      row('degraded', c.degraded ? 'yes: misses are not written to disk' : 'no', c.degraded ? 'error' : '')
+    ));
+    box.appendChild(dl);
+  }
+
+  function progressCell(n) {
+    var cells = [];
+    var done = n.complete;
+    var detail = fmtBytes(n.distinctBytes) + ' distinct bytes served' + (n.coarsenedBytes ? ' (up to ' + fmtBytes(n.coarsenedBytes) + ' of it estimated)' : '');
+    if (n.bootBytes) cells.push(bar(n.bootProgress, (done ? '✓ ' : '') + 'boot ' + fmtPct(n.bootProgress), { done: done, title: detail + ' of ~' + fmtBytes(n.bootBytes) + ' a boot reads' }));
+    var imgLabel = 'image ' + (n.imageProgress === null ? fmtBytes(n.distinctBytes) : fmtPct(n.imageProgress));
+    var img = bar(n.imageProgress, (done && !n.bootBytes ? '✓ ' : '') + imgLabel, { done: done && !n.bootBytes, segments: n.coverage, title: detail + (n.imageSize ? ' of a ' + fmtBytes(n.imageSize) + ' image' : '') });
+    var p = n.bootBytes ? n.bootProgress : n.imageProgress;
+    img.setAttribute('data-progress', p === null ? '' : String(p));
+    cells.push(img);
+    return h('td', null, [h('div', { class: 'progress' }, cells)]);
+  }
+
+  function editsCell(n) {
+    var td = h('td', { class: 'edits', text: n.edits || '–' });
+    var key = n.name + '|' + (n.etag || '');
+    if (diffs[key]) td.title = diffs[key];
+    if (n.edits) td.addEventListener('mouseenter', function () {
+      if (diffs[key]) { td.title = diffs[key]; return; }
+      fetch('api/nodes/' + encodeURIComponent(n.name) + '/diff', { headers: authHeaders(), cache: 'no-store' }).then(function (res) {
+        return res.ok ? res.text() : '';
+      }).then(function (text) { if (text) { diffs[key] = text; td.title = text; } }, function () {});
+    });
+    return td;
+  }
+
+  function renderNodes(s) {
+    var body = $('nodes').tBodies[0];
+    body.textContent = '';
+    var items = s.nodes.items;
+    for (var i = 0; i < items.length; i++) {
+      var n = items[i];
+      var stateCell = h('td', null, [h('span', { class: 'badge ' + n.state, text: n.state })]);
+      if (n.complete) stateCell.appendChild(h('span', { class: 'badge complete', text: 'complete' }));
+      if (n.error) stateCell.appendChild(h('span', { class: 'error mono', text: ' ' + n.error.status + (n.error.code ? ' ' + n.error.code : '') }));
+      body.appendChild(h('tr', { 'data-node': n.name, 'data-state': n.state, 'data-complete': n.complete ? 'true' : 'false' }, [
+        h('td', { class: 'mono', text: n.name }),
+        h('td', { text: n.source || '–' }),
+        h('td', { class: 'mono', text: n.base ? n.base.replace(/^.*\//, '') : '–', title: n.base }),
+        editsCell(n),
+        h('td', { class: 'mono', text: n.etag ? (n.etag.length > 18 ? n.etag.slice(0, 17) + '…' : n.etag) : '–', title: n.etag }),
+        h('td', { text: fmtAge(n.lastAccess, s.now), title: n.lastAccess }),
+        progressCell(n),
+        h('td', { class: 'num', text: fmtRate(n.rateBytesPerSecond) }),
+        stateCell,
+      ]));
+    }
+    if (!items.length) body.appendChild(h('tr', null, [h('td', { colspan: 9, class: 'muted', text: s.nodes.total ? 'no nodes on this page' : 'no nodes match' })]));
+    var from = s.nodes.total ? s.nodes.offset + 1 : 0;
+    $('page-info').textContent = from + '–' + (s.nodes.offset + items.length) + ' of ' + s.nodes.total;
+    $('prev').disabled = s.nodes.offset <= 0;
+    $('next').disabled = s.nodes.offset + items.length >= s.nodes.total;
+    var ths = $('nodes').querySelectorAll('th[data-sort]');
+    for (var j = 0; j < ths.length; j++) {
+      var th = ths[j];
+      th.className = th.getAttribute('data-sort') === s.nodes.sort ? 'sorted-' + s.nodes.order : '';
+    }
+  }
+
+  function init() {
+    $('login-form').addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var input = $('token');
+      var t = input.value.trim();
+      input.value = '';
+      if (!t) return;
+      try { sessionStorage.setItem(TOKEN_KEY, t); } catch (e) { /* private mode: this page only */ }
+      poll(startStream).catch(function () { showLogin('The server did not answer.'); });
+    });
+    $('logout').addEventListener('click', function () {
+      forgetToken();
+      showLogin('');
+    });
+    var timer = null;
+    $('filter').addEventListener('input', function (ev) {
+      clearTimeout(timer);
+      timer = setTimeout(function () { q.filter = ev.target.value; q.offset = 0; refresh(); }, 250);
+    });
+    $('prev').addEventListener('click', function () { q.offset = Math.max(0, q.offset - q.limit); refresh(); });
+    $('next').addEventListener('click', function () { if (last && q.offset + q.limit < last.nodes.total) { q.offset += q.limit; refresh(); } });
+    var ths = $('nodes').querySelectorAll('th[data-sort]');
+    for (var i = 0; i < ths.length; i++) ths[i].addEventListener('click', function (ev) {
+      var key = ev.currentTarget.getAttribute('data-sort');
+      if (q.sort === key) q.order = q.order === 'asc' ? 'desc' : 'asc';
+      else { q.sort = key; q.order = DESC_FIRST[key] ? 'desc' : 'asc'; }
+      q.offset = 0;
+      refresh();
+    });
+    poll(startStream).catch(function () { setConn('offline', 'down'); fallback(); });
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();
+`;
