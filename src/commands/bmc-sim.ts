@@ -1,11 +1,11 @@
-// `isoproxy bmc-sim`: run the Redfish BMC simulator (src/redfish/bmc-simulator.ts) until SIGINT or
+// `isoproxy bmc-sim`: run the Redfish BMC simulator (src/redfish/sim/) until SIGINT or
 // SIGTERM. Used by the demo, the wave benchmark and by hand against `isoproxy attach` or sushy.
 
 import { pino } from 'pino';
-import { createBmcSimulator } from '../redfish/bmc-simulator.js';
-import { isProfileName, PROFILE_NAMES } from '../redfish/sim-profiles.js';
+import { createBmcSimulator } from '../redfish/sim/index.js';
+import { isProfileName, PROFILE_NAMES } from '../redfish/sim/profiles.js';
 import { UsageError, parse } from '../redfish/cli-options.js';
-import type { FetchMode } from '../redfish/sim-fetch.js';
+import type { FetchMode } from '../redfish/sim/fetch.js';
 
 const USAGE = `Usage: isoproxy bmc-sim [options]
 

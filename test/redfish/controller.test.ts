@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { attach, detach } from '../../src/redfish/controller.js';
 import { createBmcSimulator, type BmcSimulator } from '../../src/redfish/bmc-simulator.js';
-import { PROFILE_NAMES, PROFILES, type Quirks } from '../../src/redfish/sim-profiles.js';
+import { PROFILE_NAMES, PROFILES, type Quirks } from '../../src/redfish/sim/profiles.js';
 
 const noSleep = async (): Promise<void> => {};
 const IMAGE = 'http://isoproxy.example:8080/iso/node-1.iso';

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { attach } from '../../src/redfish/controller.js';
 import { createBmcSimulator, type BmcSimulator } from '../../src/redfish/bmc-simulator.js';
-import { PROFILES, type ProfileName, type Quirks } from '../../src/redfish/sim-profiles.js';
+import { PROFILES, type ProfileName, type Quirks } from '../../src/redfish/sim/profiles.js';
 import { RedfishError } from '../../src/errors.js';
 
 const IMAGE = 'http://isoproxy.example:8080/iso/node-1.iso';

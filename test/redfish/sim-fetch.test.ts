@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { fetchImage, idleProgress, type FetchOptions } from '../../src/redfish/sim-fetch.js';
+import { fetchImage, idleProgress, type FetchOptions } from '../../src/redfish/sim/fetch.js';
 
 const IMAGE = Buffer.concat([Buffer.alloc(5000, 0x41), Buffer.from('menuentry "x" {\n linux /vmlinuz node=n1\n}\n'), Buffer.alloc(3000, 0x42)]);
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBmcSimulator, type BmcSimulator } from '../../src/redfish/bmc-simulator.js';
-import { PROFILE_NAMES, type ProfileName } from '../../src/redfish/sim-profiles.js';
+import { PROFILE_NAMES, type ProfileName } from '../../src/redfish/sim/profiles.js';
 import { scratchDir } from '../helpers/tools.js';
 
 const PYTHON = '/usr/bin/python3';

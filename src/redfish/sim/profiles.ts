@@ -37,6 +37,8 @@ export interface Quirks {
   /** Sessions offered; when false, POST to Sessions is 405 and only Basic auth works. */
   readonly sessions: boolean;
   readonly resetTypes: readonly string[];
+  /** The boot override a system starts with. */
+  readonly initialBoot: { readonly target: string; readonly enabled: 'Disabled' | 'Once' | 'Continuous'; readonly mode: 'UEFI' | 'Legacy' };
 }
 
 const standard: Quirks = {
@@ -59,6 +61,7 @@ const standard: Quirks = {
   manufacturer: 'isoproxy',
   sessions: true,
   resetTypes: ['On', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'PowerCycle'],
+  initialBoot: { target: 'None', enabled: 'Disabled', mode: 'UEFI' },
 };
 
 export const PROFILES = {
