@@ -27,7 +27,9 @@ export const BMC_USAGE = `  --bmc URL               the BMC's Redfish base URL (
   --insecure              do not verify the BMC's TLS certificate
   --ca FILE               verify the BMC's TLS certificate against this PEM bundle`;
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T): ReturnType<typeof parseArgs<{ options: T; allowPositionals: false; strict: true }>>['values'] {
+type Values<T extends NonNullable<ParseArgsConfig['options']>> = ReturnType<typeof parseArgs<{ options: T; allowPositionals: false; strict: true }>>['values'];
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T): Values<T> {
   try {
     return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
   } catch (err) {
@@ -48,7 +50,16 @@ export async function readPassword(path: string): Promise<string> {
   return line;
 }
 
-export async function bmcTarget(values: { bmc?: string | undefined; username?: string | undefined; 'password-file'?: string | undefined; system?: string | undefined; insecure?: boolean | undefined; ca?: string | undefined }): Promise<BmcTarget> {
+export interface BmcValues {
+  readonly bmc?: string | undefined;
+  readonly username?: string | undefined;
+  readonly 'password-file'?: string | undefined;
+  readonly system?: string | undefined;
+  readonly insecure?: boolean | undefined;
+  readonly ca?: string | undefined;
+}
+
+export async function bmcTarget(values: BmcValues): Promise<BmcTarget> {
   if (!values.bmc) throw new UsageError('--bmc is required');
   if (!values.username) throw new UsageError('--username is required');
   if (!values['password-file']) throw new UsageError('--password-file is required');

@@ -99,7 +99,8 @@ export class RedfishClient {
   readonly bmc: string;
   private readonly origin: string;
   private readonly agent: Agent;
-  private readonly log: Logger;
+  /** For the steps' warnings; never given credentials. */
+  readonly log: Logger;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly retry: RetryOptions;
   private readonly timeoutMs: number;

@@ -52,7 +52,8 @@ describe('a BMC that accepts connections but never answers', () => {
   it('fails in the middle of an attach naming the step, and still logs out', async () => {
     const { sim, url } = await start();
     sim.state.faults.push({ method: 'POST', path: 'InsertMedia', effect: 'hang', times: Infinity });
-    const err = await failure(attach({ bmc: url, ...creds, imageUrl: IMAGE, timeoutMs: 10_000, operationTimeoutMs: 500 }));
+    // The budget leaves the steps before the insert seconds to spare on a loaded machine.
+    const err = await failure(attach({ bmc: url, ...creds, imageUrl: IMAGE, timeoutMs: 60_000, operationTimeoutMs: 4_000 }));
     expect(err).toMatchObject({ code: 'REDFISH_TIMEOUT', resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', step: 'insert' });
     expect(sim.state.sessions.size).toBe(0);
   });
@@ -60,7 +61,7 @@ describe('a BMC that accepts connections but never answers', () => {
   it('fails detach the same way', async () => {
     const { sim, url } = await start();
     sim.state.faults.push({ method: 'GET', path: '/redfish/v1/Systems', effect: 'hang', times: Infinity });
-    const err = await failure(detach({ bmc: url, ...creds, timeoutMs: 10_000, operationTimeoutMs: 300 }));
+    const err = await failure(detach({ bmc: url, ...creds, timeoutMs: 60_000, operationTimeoutMs: 3_000 }));
     expect(err).toMatchObject({ code: 'REDFISH_TIMEOUT', resource: '/redfish/v1/Systems', step: 'list systems' });
     expect(sim.state.sessions.size).toBe(0);
   });

@@ -43,6 +43,10 @@ export function systemRoutes(app: Hono<SimEnv>, ctx: SimContext): void {
     const err = check('BootSourceOverrideTarget', quirks.bootTargets) ?? check('BootSourceOverrideEnabled', BOOT_ENABLED_VALUES)
       ?? check('BootSourceOverrideMode', BOOT_MODE_VALUES);
     if (err) return err;
+    if (quirks.bootPatchNeedsTarget && boot['BootSourceOverrideTarget'] === undefined && boot['BootSourceOverrideMode'] === undefined) {
+      return refuse(c, 400, 'Base.1.8.PropertyMissing', 'Missing the BootSourceOverrideTarget and/or BootSourceOverrideMode element.', ['#/Boot']);
+    }
+    if (quirks.stickyContinuous) next.enabled = 'Continuous';
     if (faultOf(c) === 'ignore') return done(c, ctx);
     if (faultOf(c) === 'task-fail') return done(c, ctx, 'Setting the boot override failed.');
     s.boot = next;
