@@ -270,7 +270,7 @@ export class RedfishClient {
   }
 
   fail(res: RedfishResponse, path: string, step: string, code: string): RedfishError {
-    const detail = errorMessages(res.body);
+    const detail = errorMessages(res.body) ?? textOf(res.body);
     const auth = res.status === 401 || res.status === 403;
     const why = detail ? `: ${detail}` : auth ? ': authentication failed' : '';
     return this.error(auth ? 'REDFISH_AUTH' : code, path, step, `HTTP ${res.status}${why}`, res.status);
@@ -367,4 +367,15 @@ export class RedfishClient {
     };
     return exchange(this.agent, this.origin + path, method, headers, body, this.timeoutMs, opts.signal);
   }
+}
+
+/**
+ * A short, single-line excerpt of a body that is not a Redfish error (a BMC web server's HTML
+ * error page, a proxy's text), so the error says what the BMC said rather than only a status.
+ */
+function textOf(body: unknown): string | undefined {
+  if (typeof body !== 'string') return undefined;
+  const text = body.replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  if (text === '') return undefined;
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }

@@ -68,6 +68,8 @@ export interface SimFault {
   readonly effect?: FaultEffect;
   readonly status?: number;
   readonly message?: string;
+  /** For 'error': this body as text/html instead of a Redfish error, as a BMC's web server error page. */
+  readonly body?: string;
   /** How many requests it hits; default 1; Infinity for all. */
   times?: number;
 }

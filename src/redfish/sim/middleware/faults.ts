@@ -48,6 +48,7 @@ export function faults(state: SimState, held: HeldRequests): MiddlewareHandler<S
       const effect = fault.effect ?? 'error';
       if (effect === 'error') {
         const status = fault.status ?? 500;
+        if (fault.body !== undefined) return c.html(fault.body, status as 500);
         return refuse(c, status, status >= 500 ? 'Base.1.8.InternalError' : 'Base.1.8.GeneralError', fault.message ?? 'Injected fault.');
       }
       if (effect === 'hang') {
