@@ -73,7 +73,9 @@ describe('attach fails clearly', () => {
     const { sim, url } = await start();
     sim.state.faults.push({ method: 'POST', path: 'InsertMedia', status: 500, message: 'Virtual media service crashed.', times: Infinity });
     const err = await failure(attach(opts(url)));
-    expect(err).toMatchObject({ code: 'REDFISH_INSERT', resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', step: 'insert', status: 500 });
+    expect(err).toMatchObject({
+      code: 'REDFISH_INSERT', resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', step: 'insert', status: 500,
+    });
     expect(err.message).toContain('Virtual media service crashed.');
     expect(sim.state.requests.filter((r) => r.path.endsWith('InsertMedia')).length).toBe(4);
   });
@@ -118,7 +120,8 @@ describe('attach fails clearly', () => {
 
   it('when the service rejects the override value itself', async () => {
     const { sim, url } = await start();
-    sim.state.faults.push({ method: 'PATCH', path: '/redfish/v1/Systems/1', status: 400, message: 'The value Cd for the property BootSourceOverrideTarget is not in the list of acceptable values.' });
+    const message = 'The value Cd for the property BootSourceOverrideTarget is not in the list of acceptable values.';
+    sim.state.faults.push({ method: 'PATCH', path: '/redfish/v1/Systems/1', status: 400, message });
     const err = await failure(attach(opts(url)));
     expect(err).toMatchObject({ code: 'REDFISH_OVERRIDE', resource: '/redfish/v1/Systems/1', step: 'set boot override', status: 400 });
     expect(err.message).toContain('not in the list of acceptable values');
@@ -187,7 +190,8 @@ describe('a BMC that answers 500', () => {
     const err = await failure(attach(opts(url)));
     expect(err).toMatchObject({ code: 'REDFISH_NO_SERVICE', bmc: url, resource: '/redfish/v1/', step: 'read service root', status: 500 });
     expect(err.message).toBe(`BMC ${url}: read service root /redfish/v1/: HTTP 500: Redfish service is restarting.`);
-    expect(sim.state.requests.filter((r) => r.path.replace(/\/$/, '') === '/redfish/v1').map((r) => r.status)).toEqual([500, 500, 500, 500]);
+    const roots = sim.state.requests.filter((r) => r.path.replace(/\/$/, '') === '/redfish/v1');
+    expect(roots.map((r) => r.status)).toEqual([500, 500, 500, 500]);
   });
 
   it('with an HTML error page is quoted in the error, tags stripped', async () => {
