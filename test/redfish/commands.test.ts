@@ -91,6 +91,21 @@ describe('isoproxy attach and detach', () => {
     }
   });
 
+  it('exit 1 with REDFISH_TIMEOUT\'s message when the BMC never answers, within --operation-timeout', async () => {
+    capture();
+    const server = await simStart(['--port', '0', '--fetch', 'none', '--hang']);
+    try {
+      const base = ['--bmc', server!.url, '--username', 'admin', '--password-file', pwFile, '--timeout', '30', '--operation-timeout', '0.3'];
+      expect(await attachRun([...base, '--url', 'http://x/iso/a.iso'])).toBe(1);
+      expect(err.at(-1)).toBe(`isoproxy attach: BMC ${server!.url}: read service root /redfish/v1/: `
+        + 'the BMC did not finish within the operation\'s budget of 300 ms');
+      expect(await detachRun([...base.slice(0, -1), 'soon'])).toBe(2);
+      expect(err.at(-1)).toBe('isoproxy detach: --operation-timeout must be a number of seconds in (0, 3600], not "soon" (see --help)');
+    } finally {
+      await server?.close();
+    }
+  });
+
   it('exit 1 with the failing step when the BMC refuses', async () => {
     capture();
     const server = await simStart(['--port', '0', '--fetch', 'none', '--password', 'other']);
