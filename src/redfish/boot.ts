@@ -137,11 +137,11 @@ export async function restoreBootOverride(client: RedfishClient, system: Redfish
   const needsTarget = answer.status === 400 && !active;
   if (!needsTarget) client.expectOk(answer, res.path, step, 'REDFISH_OVERRIDE');
   if (res.path !== system.path && !needsTarget) return { resource: res.path, boot: written, warnings: [] };
+  // After a refusal the override is as it was; else as the PATCH left it.
   let current = needsTarget ? res : await client.get(res.path, 'verify boot override');
   const shown = bootStateOf(obj(current.body['Boot']));
-  if (!needsTarget && !(shown.enabled !== 'Disabled' && shown.target !== null && CD_TARGETS.has(shown.target))) {
-    return { resource: res.path, boot: shown, warnings: [] };
-  }
+  const onCd = shown.enabled !== 'Disabled' && shown.target !== null && CD_TARGETS.has(shown.target);
+  if (!onCd) return { resource: res.path, boot: shown, warnings: [] };
   const targets = strList(allowable['BootSourceOverrideTarget@Redfish.AllowableValues']);
   const target = elsewhere(wanted, targets);
   const why = needsTarget ? `refused BootSourceOverrideEnabled Disabled (HTTP ${answer.status})` : `still shows ${describeBoot(shown)} after Disabled`;

@@ -83,6 +83,13 @@ describe('against the sushy-emulator profile', () => {
     expect(sim.system('1').boot.target).toBe('Hdd');
   });
 
+  it('detach of a machine that was never attached leaves its disk override alone, without a warning', async () => {
+    const { sim, url } = await start('sushy-emulator');
+    const d = await detach({ bmc: url, ...creds });
+    expect(d).toMatchObject({ ejected: [], boot: { target: 'Hdd', enabled: 'Continuous' }, warnings: [] });
+    expect(bootPatches(sim)).toEqual([400]);
+  });
+
   it('a reset after detach boots the disk, not the empty CD', async () => {
     const { sim, url } = await start('sushy-emulator');
     await attach({ bmc: url, ...creds, imageUrl: IMAGE, reset: true });
