@@ -29,7 +29,7 @@ export type RequestErrorCode =
 
 /** Failures of this process rather than of a request or an upstream. */
 export type ServiceErrorCode =
-  | 'STORE' | 'CONFIG' | 'WORKER_MISSING' | 'ETAG_TIMEOUT' | 'BODY_LENGTH' | 'CLIENT_ABORT' | 'INTERNAL';
+  | 'STORE' | 'CONFIG' | 'WORKER_MISSING' | 'ETAG_TIMEOUT' | 'BODY_LENGTH' | 'CLIENT_ABORT' | 'INTERNAL' | 'STATUS_UNAVAILABLE';
 
 export type ErrorCode = UpstreamErrorCode | RedfishErrorCode | RemasterErrorCode | FormatErrorCode | RequestErrorCode | ServiceErrorCode;
 

@@ -1,8 +1,10 @@
 // `isoproxy attach`: point a BMC's Redfish VirtualMedia at a node's isoproxy URL and set a
-// one-time boot from the virtual CD, optionally resetting the machine. Exit codes: 0 attached,
-// 1 the BMC step failed (the message names the step), 2 usage.
+// one-time boot from the virtual CD, optionally resetting the machine. Exit codes: 0 attached
+// (warnings, e.g. a BMC that keeps the override Continuous, go to stderr), 1 the BMC step failed
+// (the message names the step), 2 usage.
 
 import { IsoproxyError } from '../errors.js';
+import { describeBoot } from '../redfish/boot.js';
 import { attach } from '../redfish/controller.js';
 import { BMC_OPTIONS, BMC_USAGE, UsageError, bmcTarget, parse } from '../redfish/cli-options.js';
 
@@ -44,7 +46,12 @@ export async function run(argv: string[]): Promise<number> {
     if (mode !== undefined && mode !== 'uefi' && mode !== 'legacy') throw new UsageError(`--boot-mode must be uefi or legacy, not ${JSON.stringify(mode)}`);
     const imageUrl = values.url ?? nodeImageUrl(values.proxy ?? 'http://127.0.0.1:8080', values.node as string);
     const result = await attach({ ...target, imageUrl, ...(mode ? { bootMode: mode } : {}), reset: values.reset === true });
-    console.log(`attached ${result.image} to system ${result.system} on ${result.bmc} (${result.virtualMedia} by ${result.method}); boot once from ${result.bootTarget}${result.resetType ? `; reset ${result.resetType}` : ''}`);
+    const boot = result.bootEnabled === 'Once'
+      ? `boot once from ${result.bootTarget}`
+      : `boot from ${result.bootTarget}, kept Continuous by the BMC until detach (--restore-boot ${describeBoot(result.previousBoot)})`;
+    const reset = result.resetType ? `; reset ${result.resetType}` : '';
+    console.log(`attached ${result.image} to system ${result.system} on ${result.bmc} (${result.virtualMedia} by ${result.method}); ${boot}${reset}`);
+    for (const w of result.warnings) console.error(`isoproxy attach: warning: ${w}`);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

@@ -1,11 +1,11 @@
-// `isoproxy bmc-sim`: run the Redfish BMC simulator (src/redfish/bmc-simulator.ts) until SIGINT or
+// `isoproxy bmc-sim`: run the Redfish BMC simulator (src/redfish/sim/) until SIGINT or
 // SIGTERM. Used by the demo, the wave benchmark and by hand against `isoproxy attach` or sushy.
 
 import { pino } from 'pino';
-import { createBmcSimulator } from '../redfish/bmc-simulator.js';
-import { isProfileName, PROFILE_NAMES } from '../redfish/sim-profiles.js';
+import { createBmcSimulator } from '../redfish/sim/index.js';
+import { isProfileName, PROFILE_NAMES } from '../redfish/sim/profiles.js';
 import { UsageError, parse } from '../redfish/cli-options.js';
-import type { FetchMode } from '../redfish/sim-fetch.js';
+import type { FetchMode } from '../redfish/sim/fetch.js';
 
 const USAGE = `Usage: isoproxy bmc-sim [options]
 
@@ -21,6 +21,7 @@ Runs a Redfish BMC simulator whose systems really download inserted images and v
   --range-size BYTES      bytes per range read (default 262144)
   --concurrency N         range reads in flight (default 4)
   --expect TOKEN          a token every image must contain (repeatable)
+  --hang                  accept connections and never answer a Redfish request (a wedged BMC)
   -h, --help              show this help`;
 
 const OPTIONS = {
@@ -34,6 +35,7 @@ const OPTIONS = {
   'range-size': { type: 'string' },
   concurrency: { type: 'string' },
   expect: { type: 'string', multiple: true },
+  hang: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -67,8 +69,10 @@ export async function start(argv: string[]): Promise<{ url: string; close(): Pro
     fetch: { mode, rangeSize, concurrency },
     ...(values.expect ? { expect: values.expect } : {}),
   });
+  if (values.hang) sim.state.faults.push({ path: /.*/, effect: 'hang', times: Infinity });
   const server = await sim.listen(port, host);
-  console.log(`bmc-sim: Redfish service at ${server.url}/redfish/v1/ (profile ${profile}, ${systems} system${systems === 1 ? '' : 's'}, fetch ${mode})`);
+  const how = `profile ${profile}, ${systems} system${systems === 1 ? '' : 's'}, fetch ${mode}${values.hang ? ', never answering' : ''}`;
+  console.log(`bmc-sim: Redfish service at ${server.url}/redfish/v1/ (${how})`);
   return server;
 }
 

@@ -62,7 +62,8 @@ export function errorStatus(err: unknown): number {
   if (err instanceof BaseChangedError) return 503;
   if (err instanceof UpstreamError) return isTimeout(err.code) ? 504 : 502;
   // The BMC failed a step: the far side's fault, named in the body.
-  if (err instanceof RedfishError) return 502;
+  // A BMC that did not answer within its budget is a gateway timeout; any other BMC failure, a bad gateway.
+  if (err instanceof RedfishError) return err.code === 'REDFISH_TIMEOUT' ? 504 : 502;
   // The base image itself is broken or too big for our caps: the upstream's fault, not ours. A
   // read past the end of a structure is a malformed image too (the serving core wraps the ones it
   // sees as ISO_FORMAT; this catches any other).

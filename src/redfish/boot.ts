@@ -3,16 +3,52 @@
 // `@Redfish.Settings` object where the system stages changes there), `UsbCd` where that is how
 // the service names its virtual CD (Supermicro X11/X12 boot virtual media only as UsbCd), and a
 // reset: `On` when the system is off, else `ForceRestart`, from the allowed ResetTypes.
+//
+// Some services keep every override: sushy-tools' emulator (Ironic's CI BMC) and several real
+// BMCs show `Continuous` after a `Once` PATCH, and the emulator ignores `Disabled` and refuses a
+// Boot PATCH without a target. Ironic 21.4 sets the boot device without reading it back
+// (redfish/management.py `_set_boot_device`), so it carries on there. We do too, with a warning,
+// and undo the override at detach by pointing the target elsewhere: to what it was before attach
+// when the caller says, else None, else Hdd (the emulator allows no None).
 
 import type { RedfishClient, RedfishResource } from './client.js';
 import { obj, odataId, str, strList, type JsonObject } from './json.js';
 
 export type BootMode = 'uefi' | 'legacy';
 
+/** A Boot override as the service shows it (null where it shows nothing). */
+export interface BootState {
+  readonly target: string | null;
+  readonly enabled: string | null;
+}
+
 export interface OverrideOutcome {
   readonly target: string;
   /** The resource the override was PATCHed on (the system or its settings object). */
   readonly resource: string;
+  /** 'Once' as asked, or 'Continuous' where the service keeps overrides (then see `warnings`). */
+  readonly enabled: 'Once' | 'Continuous';
+  /** The override before this one, for detach to put back. */
+  readonly previous: BootState;
+  readonly warnings: readonly string[];
+}
+
+export interface RestoreOutcome {
+  readonly resource: string;
+  /** The override left in place: as the service shows it, or as written where it stages changes. */
+  readonly boot: BootState;
+  readonly warnings: readonly string[];
+}
+
+/** Targets that boot the virtual CD: restoring one after an eject would boot an empty drive. */
+const CD_TARGETS = new Set(['Cd', 'UsbCd']);
+
+function bootStateOf(boot: JsonObject | undefined): BootState {
+  return { target: str(boot?.['BootSourceOverrideTarget']) ?? null, enabled: str(boot?.['BootSourceOverrideEnabled']) ?? null };
+}
+
+export function describeBoot(b: BootState): string {
+  return `${b.target ?? 'none'}/${b.enabled ?? 'unknown'}`;
 }
 
 /** Where Boot is written: the settings object when the system has one whose Boot holds the override. */
@@ -43,7 +79,8 @@ export async function setBootOverride(client: RedfishClient, system: RedfishReso
   const targets = strList(allowable['BootSourceOverrideTarget@Redfish.AllowableValues']);
   const target = pickTarget(system, targets);
   if (!target) {
-    throw client.error('REDFISH_OVERRIDE_NOT_ALLOWED', res.path, step, `BootSourceOverrideTarget Cd is not allowed (allowed: ${targets?.join(', ') || 'none'})`);
+    const allowed = targets?.join(', ') || 'none';
+    throw client.error('REDFISH_OVERRIDE_NOT_ALLOWED', res.path, step, `BootSourceOverrideTarget Cd is not allowed (allowed: ${allowed})`);
   }
   const enabledAllowed = strList(allowable['BootSourceOverrideEnabled@Redfish.AllowableValues']);
   if (enabledAllowed && !enabledAllowed.includes('Once')) {
@@ -58,25 +95,72 @@ export async function setBootOverride(client: RedfishClient, system: RedfishReso
     }
     boot['BootSourceOverrideMode'] = value;
   }
+  const previous = bootStateOf(obj(res.body['Boot']));
   const answer = await client.patch(res.path, { Boot: boot }, res.etag, step);
   client.expectOk(answer, res.path, step, 'REDFISH_OVERRIDE');
-  if (res.path === system.path) {
-    const fresh = await client.get(system.path, 'verify boot override');
-    const now = obj(fresh.body['Boot']);
-    if (str(now?.['BootSourceOverrideTarget']) !== target || str(now?.['BootSourceOverrideEnabled']) !== 'Once') {
-      throw client.error('REDFISH_OVERRIDE_NOT_APPLIED', system.path, 'verify boot override',
-        `override answered ${answer.status} but Boot shows ${JSON.stringify(now?.['BootSourceOverrideTarget'] ?? null)}/${JSON.stringify(now?.['BootSourceOverrideEnabled'] ?? null)}`);
-    }
+  // A settings object applies at the next reset, so there is nothing to read back yet.
+  if (res.path !== system.path) return { target, resource: res.path, enabled: 'Once', previous, warnings: [] };
+  const fresh = await client.get(system.path, 'verify boot override');
+  const now = bootStateOf(obj(fresh.body['Boot']));
+  if (now.target !== target || (now.enabled !== 'Once' && now.enabled !== 'Continuous')) {
+    throw client.error('REDFISH_OVERRIDE_NOT_APPLIED', system.path, 'verify boot override',
+      `override answered ${answer.status} but Boot shows ${JSON.stringify(now.target)}/${JSON.stringify(now.enabled)}`);
   }
-  return { target, resource: res.path };
+  if (now.enabled === 'Once') return { target, resource: res.path, enabled: 'Once', previous, warnings: [] };
+  const warning = `the BMC shows BootSourceOverrideEnabled Continuous after a Once override (it keeps overrides, as sushy-emulator does): `
+    + `the machine boots from ${target} at every reset until detach puts the override back (it was ${describeBoot(previous)})`;
+  client.log.warn({ bmc: client.bmc, system: system.path, target, previous }, 'boot override kept Continuous');
+  return { target, resource: res.path, enabled: 'Continuous', previous, warnings: [warning] };
 }
 
-/** Clears a boot override (BootSourceOverrideEnabled: Disabled). */
-export async function clearBootOverride(client: RedfishClient, system: RedfishResource): Promise<void> {
-  const step = 'clear boot override';
-  const { res } = await bootResource(client, system);
-  const answer = await client.patch(res.path, { Boot: { BootSourceOverrideEnabled: 'Disabled' } }, res.etag, step);
-  client.expectOk(answer, res.path, step, 'REDFISH_OVERRIDE');
+/** Where to point a kept override instead of the CD: the earlier target, else None, else Hdd. */
+function elsewhere(wanted: BootState | undefined, allowed: string[] | undefined): string | undefined {
+  const candidates = [wanted?.target, 'None', 'Hdd'].filter((t): t is string => !!t && !CD_TARGETS.has(t));
+  return candidates.find((t) => !allowed || allowed.includes(t));
+}
+
+/**
+ * Puts the boot override back after an eject: `wanted` (the override before attach) when it was
+ * an active one off the CD, else Disabled. Where the service keeps the CD override anyway (it
+ * still shows Cd, or refuses a PATCH without a target), the target is pointed elsewhere instead.
+ */
+export async function restoreBootOverride(client: RedfishClient, system: RedfishResource, wanted?: BootState): Promise<RestoreOutcome> {
+  const step = 'restore boot override';
+  const { res, allowable } = await bootResource(client, system);
+  const active = wanted?.target && wanted.enabled && wanted.enabled !== 'Disabled' && !CD_TARGETS.has(wanted.target);
+  const boot: JsonObject = active
+    ? { BootSourceOverrideTarget: wanted.target, BootSourceOverrideEnabled: wanted.enabled }
+    : { BootSourceOverrideEnabled: 'Disabled' };
+  const written = bootStateOf(boot);
+  const answer = await client.patch(res.path, { Boot: boot }, res.etag, step);
+  // sushy-emulator answers 400 to a Boot PATCH without a target; pointing the target elsewhere is what works there.
+  const needsTarget = answer.status === 400 && !active;
+  if (!needsTarget) client.expectOk(answer, res.path, step, 'REDFISH_OVERRIDE');
+  if (res.path !== system.path && !needsTarget) return { resource: res.path, boot: written, warnings: [] };
+  // After a refusal the override is as it was; else as the PATCH left it.
+  let current = needsTarget ? res : await client.get(res.path, 'verify boot override');
+  const shown = bootStateOf(obj(current.body['Boot']));
+  const onCd = shown.enabled !== 'Disabled' && shown.target !== null && CD_TARGETS.has(shown.target);
+  if (!onCd) return { resource: res.path, boot: shown, warnings: [] };
+  const targets = strList(allowable['BootSourceOverrideTarget@Redfish.AllowableValues']);
+  const target = elsewhere(wanted, targets);
+  const why = needsTarget ? `refused BootSourceOverrideEnabled Disabled (HTTP ${answer.status})` : `still shows ${describeBoot(shown)} after Disabled`;
+  if (!target) {
+    const allowed = targets?.join(', ') || 'none';
+    throw client.error('REDFISH_OVERRIDE_NOT_APPLIED', res.path, step, `the BMC ${why}, and allows no target off the CD (allowed: ${allowed})`);
+  }
+  const again = await client.patch(res.path, { Boot: { BootSourceOverrideTarget: target } }, current.etag, step);
+  client.expectOk(again, res.path, step, 'REDFISH_OVERRIDE');
+  if (res.path !== system.path) return { resource: res.path, boot: { target, enabled: null }, warnings: [] };
+  current = await client.get(res.path, 'verify boot override');
+  const now = bootStateOf(obj(current.body['Boot']));
+  if (now.target !== target) {
+    throw client.error('REDFISH_OVERRIDE_NOT_APPLIED', res.path, 'verify boot override',
+      `the BMC ${why}; BootSourceOverrideTarget ${target} answered ${again.status} but Boot shows ${describeBoot(now)}`);
+  }
+  const warning = `the BMC keeps boot overrides (it ${why}): BootSourceOverrideTarget set to ${target} instead, shown as ${describeBoot(now)}`;
+  client.log.warn({ bmc: client.bmc, system: system.path, boot: now }, 'boot override pointed off the CD');
+  return { resource: res.path, boot: now, warnings: [warning] };
 }
 
 /** Powers the system on (when off) or force-restarts it; returns the ResetType used. */

@@ -1,9 +1,11 @@
 // Command-line options shared by `isoproxy attach` and `isoproxy detach`: BMC URL, user, a
 // password *file* (a password on the command line would show in `ps` and shell history), system,
-// and TLS (`--insecure` or `--ca FILE`, never both). Usage errors are one line and exit code 2.
+// TLS (`--insecure` or `--ca FILE`, never both) and the time budgets of budget.ts. Usage errors
+// are one line and exit code 2.
 
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_OPERATION_TIMEOUT_MS } from './budget.js';
 import type { BmcTarget } from './controller.js';
 
 export class UsageError extends Error {}
@@ -16,6 +18,8 @@ export const BMC_OPTIONS = {
   system: { type: 'string' },
   insecure: { type: 'boolean' },
   ca: { type: 'string' },
+  timeout: { type: 'string' },
+  'operation-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -25,9 +29,13 @@ export const BMC_USAGE = `  --bmc URL               the BMC's Redfish base URL (
   --node NAME             the isoproxy node
   --system ID             the system on the BMC (default: the only one)
   --insecure              do not verify the BMC's TLS certificate
-  --ca FILE               verify the BMC's TLS certificate against this PEM bundle`;
+  --ca FILE               verify the BMC's TLS certificate against this PEM bundle
+  --timeout S             seconds to wait for each Redfish answer (default ${DEFAULT_CALL_TIMEOUT_MS / 1000})
+  --operation-timeout S   seconds for the whole operation, retries included (default ${DEFAULT_OPERATION_TIMEOUT_MS / 1000})`;
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T): ReturnType<typeof parseArgs<{ options: T; allowPositionals: false; strict: true }>>['values'] {
+type Values<T extends NonNullable<ParseArgsConfig['options']>> = ReturnType<typeof parseArgs<{ options: T; allowPositionals: false; strict: true }>>['values'];
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T): Values<T> {
   try {
     return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
   } catch (err) {
@@ -48,7 +56,26 @@ export async function readPassword(path: string): Promise<string> {
   return line;
 }
 
-export async function bmcTarget(values: { bmc?: string | undefined; username?: string | undefined; 'password-file'?: string | undefined; system?: string | undefined; insecure?: boolean | undefined; ca?: string | undefined }): Promise<BmcTarget> {
+export interface BmcValues {
+  readonly bmc?: string | undefined;
+  readonly username?: string | undefined;
+  readonly 'password-file'?: string | undefined;
+  readonly system?: string | undefined;
+  readonly insecure?: boolean | undefined;
+  readonly ca?: string | undefined;
+  readonly timeout?: string | undefined;
+  readonly 'operation-timeout'?: string | undefined;
+}
+
+/** A duration option in seconds (fractions allowed), as milliseconds; undefined when not given. */
+function seconds(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const s = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || s <= 0 || s > 3600) throw new UsageError(`--${name} must be a number of seconds in (0, 3600], not ${JSON.stringify(v)}`);
+  return Math.round(s * 1000);
+}
+
+export async function bmcTarget(values: BmcValues): Promise<BmcTarget> {
   if (!values.bmc) throw new UsageError('--bmc is required');
   if (!values.username) throw new UsageError('--username is required');
   if (!values['password-file']) throw new UsageError('--password-file is required');
@@ -59,6 +86,8 @@ export async function bmcTarget(values: { bmc?: string | undefined; username?: s
     throw new UsageError(`--bmc ${values.bmc} is not an http(s) URL`);
   }
   if (values.insecure && values.ca) throw new UsageError('give either --insecure or --ca, not both');
+  const timeoutMs = seconds('timeout', values.timeout);
+  const operationTimeoutMs = seconds('operation-timeout', values['operation-timeout']);
   let ca: Buffer | undefined;
   if (values.ca) {
     try {
@@ -73,5 +102,7 @@ export async function bmcTarget(values: { bmc?: string | undefined; username?: s
     password: await readPassword(values['password-file']),
     ...(values.system ? { systemId: values.system } : {}),
     tls: { insecure: values.insecure === true, ...(ca ? { ca } : {}) },
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(operationTimeoutMs !== undefined ? { operationTimeoutMs } : {}),
   };
 }

@@ -1,15 +1,18 @@
 // A small Redfish client (DMTF DSP0266) over undici: the service root read unauthenticated, a
 // session (X-Auth-Token, DELETEd at the end) with Basic auth as the fallback, `OData-Version: 4.0`,
-// TLS with a CA bundle or an explicit insecure mode, timeouts, bounded retries with backoff on 5xx
-// and "not ready" answers, 202 + Location task monitors honouring Retry-After, and PATCH with
-// If-Match plus the weak-ETag and no-precondition retries real BMCs need. Every failure is a
-// RedfishError naming the BMC, the resource and the step, with the BMC's own ExtendedInfo text.
+// TLS with a CA bundle or an explicit insecure mode, bounded retries with backoff on 5xx and "not
+// ready" answers, 202 + Location task monitors honouring Retry-After, and PATCH with If-Match plus
+// the weak-ETag and no-precondition retries real BMCs need. Time is bounded per call and for the
+// whole operation (budget.ts); one client serves one operation. Every failure is a RedfishError
+// naming the BMC, the resource and the step, with the BMC's own ExtendedInfo text.
 // Credentials are never logged: only method, path and status are.
 
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import type { Dispatcher } from 'undici';
 import { pino, type Logger } from 'pino';
 import { RedfishError, type RedfishErrorCode } from '../errors.js';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_OPERATION_TIMEOUT_MS, isCallTimeout, LOGOUT_TIMEOUT_MS, OperationBudget } from './budget.js';
+import { exchange, type RedfishResponse } from './exchange.js';
 import { errorMessageIds, errorMessages, isObject, obj, odataId, str, type JsonObject } from './json.js';
 
 export interface TlsOptions {
@@ -26,14 +29,23 @@ export interface RetryOptions {
   readonly maxDelayMs: number;
 }
 
+export type { RedfishResponse } from './exchange.js';
+
 export interface RedfishClientOptions {
   /** Base URL of the BMC, e.g. https://10.0.0.5 (a path, if any, is ignored). */
   readonly bmc: string;
   readonly username: string;
   readonly password: string;
   readonly tls?: TlsOptions;
-  /** Per-request timeout for headers and body. Default 30 s. */
+  /** Per Redfish call: the wait for the response headers, and for each gap in the body. Default 30 s. */
   readonly timeoutMs?: number;
+  /**
+   * Everything done through this client (login, calls, retries, backoff, task polling), counted
+   * from its creation; then the operation fails with REDFISH_TIMEOUT. Default 90 s.
+   */
+  readonly operationTimeoutMs?: number;
+  /** The caller's cancellation (e.g. the admin request went away); fails with REDFISH_ABORTED. */
+  readonly signal?: AbortSignal;
   readonly retry?: Partial<RetryOptions>;
   /** Polls of a task monitor before giving up. Default 120. */
   readonly maxTaskPolls?: number;
@@ -42,12 +54,6 @@ export interface RedfishClientOptions {
   readonly logger?: Logger;
   /** Injected in tests so backoff and polling cost no wall-clock time. */
   readonly sleep?: (ms: number) => Promise<void>;
-}
-
-export interface RedfishResponse {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: unknown;
 }
 
 export interface RedfishResource {
@@ -59,7 +65,15 @@ export interface RedfishResource {
   readonly allow: ReadonlySet<string>;
 }
 
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
+interface SendOptions {
+  readonly auth?: boolean;
+  readonly retries?: boolean;
+  readonly renew?: boolean;
+  readonly headers?: Record<string, string>;
+  /** Replaces the operation's signal (the session DELETE at close has its own short budget). */
+  readonly signal?: AbortSignal;
+}
+
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The BMC as named in errors and logs: origin only, never userinfo. */
@@ -85,12 +99,14 @@ export class RedfishClient {
   readonly bmc: string;
   private readonly origin: string;
   private readonly agent: Agent;
-  private readonly log: Logger;
+  /** For the steps' warnings; never given credentials. */
+  readonly log: Logger;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly retry: RetryOptions;
   private readonly timeoutMs: number;
   private readonly maxTaskPolls: number;
   private readonly maxRetryAfterMs: number;
+  private readonly budget: OperationBudget;
   private authHeader: Record<string, string> = {};
   private sessionPath: string | undefined;
   private sessionsPath: string | undefined;
@@ -111,7 +127,8 @@ export class RedfishClient {
     this.log = options.logger ?? pino({ level: 'silent' });
     this.sleep = options.sleep ?? defaultSleep;
     this.retry = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8000, ...options.retry };
-    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.budget = new OperationBudget(options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS, options.signal);
     this.maxTaskPolls = options.maxTaskPolls ?? 120;
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 10_000;
     const tls = options.tls ?? {};
@@ -170,7 +187,9 @@ export class RedfishClient {
     const old = this.sessionPath;
     this.sessionPath = undefined;
     if (old) await this.send('DELETE', old, undefined, 'log out', { retries: false, renew: false }).catch(() => undefined);
-    if (!(await this.createSession())) throw this.error('REDFISH_AUTH', this.sessionsPath ?? '', 'log in', 'the session was dropped and no new one could be opened');
+    if (!(await this.createSession())) {
+      throw this.error('REDFISH_AUTH', this.sessionsPath ?? '', 'log in', 'the session was dropped and no new one could be opened');
+    }
   }
 
   get serviceRoot(): JsonObject {
@@ -182,7 +201,8 @@ export class RedfishClient {
   async close(): Promise<void> {
     try {
       if (this.sessionPath) {
-        const res = await this.send('DELETE', this.sessionPath, undefined, 'log out', { retries: false, renew: false }).catch(() => undefined);
+        const logout = { retries: false, renew: false, signal: AbortSignal.timeout(Math.min(this.timeoutMs, LOGOUT_TIMEOUT_MS)) };
+        const res = await this.send('DELETE', this.sessionPath, undefined, 'log out', logout).catch(() => undefined);
         if (res && res.status >= 400) this.log.debug({ bmc: this.bmc, status: res.status }, 'session delete refused');
       }
     } finally {
@@ -229,7 +249,18 @@ export class RedfishClient {
 
   /** Backoff between polls of an effect that is slow to show (eject, insert), by poll number. */
   async wait(poll: number): Promise<void> {
-    await this.sleep(Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** Math.min(poll, 10)));
+    await this.pause(Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** Math.min(poll, 10)));
+  }
+
+  /** Sleeps, cut short when the operation's budget runs out (the next call then fails with the reason). */
+  private async pause(ms: number): Promise<void> {
+    await this.budget.pause(ms, this.sleep);
+  }
+
+  /** The error for an operation stopped by its budget or its caller. */
+  private stopped(path: string, step: string): RedfishError {
+    const stop = this.budget.stop();
+    return this.error(stop.code, path, step, stop.message, undefined, stop.cause);
   }
 
   /** Throws a RedfishError for a response that is not 2xx. */
@@ -239,9 +270,10 @@ export class RedfishClient {
   }
 
   fail(res: RedfishResponse, path: string, step: string, code: RedfishErrorCode): RedfishError {
-    const detail = errorMessages(res.body);
+    const detail = errorMessages(res.body) ?? textOf(res.body);
     const auth = res.status === 401 || res.status === 403;
-    return this.error(auth ? 'REDFISH_AUTH' : code, path, step, `HTTP ${res.status}${detail ? `: ${detail}` : auth ? ': authentication failed' : ''}`, res.status);
+    const why = detail ? `: ${detail}` : auth ? ': authentication failed' : '';
+    return this.error(auth ? 'REDFISH_AUTH' : code, path, step, `HTTP ${res.status}${why}`, res.status);
   }
 
   /** Polls a task monitor until it stops answering 202, honouring Retry-After. */
@@ -251,7 +283,7 @@ export class RedfishClient {
     const monitor = this.toPath(location);
     let last = accepted;
     for (let poll = 0; poll < this.maxTaskPolls; poll++) {
-      await this.sleep(this.retryAfterMs(last.headers['retry-after']));
+      await this.pause(this.retryAfterMs(last.headers['retry-after']));
       last = await this.send('GET', monitor, undefined, `${step} (task)`);
       if (last.status === 202) continue;
       if (last.status === 404 && poll > 0) {
@@ -285,14 +317,17 @@ export class RedfishClient {
   }
 
   /** One request with bounded retries on network errors, 5xx and not-ready answers. */
-  private async send(method: Dispatcher.HttpMethod, path: string, body: unknown, step: string, opts: { auth?: boolean; retries?: boolean; renew?: boolean; headers?: Record<string, string> } = {}): Promise<RedfishResponse> {
+  private async send(method: Dispatcher.HttpMethod, path: string, body: unknown, step: string, opts: SendOptions = {}): Promise<RedfishResponse> {
     const attempts = opts.retries === false ? 1 : Math.max(1, this.retry.attempts);
+    // The session DELETE at close brings its own signal, so it runs after the budget is spent.
+    const signal = opts.signal ?? this.budget.signal;
     let lastError: unknown;
     let renewed = opts.renew === false;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (attempt > 1) await this.sleep(Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 2)));
+      if (attempt > 1) await this.pause(Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 2)));
+      if (signal === this.budget.signal && this.budget.stopped) throw this.stopped(path, step);
       try {
-        const res = await this.once(method, path, body, opts);
+        const res = await this.once(method, path, body, { ...opts, signal });
         this.log.debug({ bmc: this.bmc, method, path, status: res.status, step }, 'redfish request');
         if (res.status === 401 && !renewed && opts.auth !== false && this.sessionPath !== undefined) {
           renewed = true;
@@ -309,9 +344,13 @@ export class RedfishClient {
         return res;
       } catch (err) {
         if (err instanceof RedfishError) throw err;
+        if (signal === this.budget.signal && this.budget.stopped) throw this.stopped(path, step);
         lastError = err;
         this.log.debug({ bmc: this.bmc, method, path, attempt, err: (err as Error).message }, 'request failed');
       }
+    }
+    if (isCallTimeout(lastError)) {
+      throw this.error('REDFISH_TIMEOUT', path, step, `no answer within ${this.timeoutMs} ms (after ${attempts} attempts)`, undefined, lastError);
     }
     if (lastError instanceof Error) {
       throw this.error('REDFISH_UNREACHABLE', path, step, `${lastError.message} (after ${attempts} attempts)`, undefined, lastError);
@@ -319,58 +358,24 @@ export class RedfishClient {
     return lastError as RedfishResponse;
   }
 
-  private async once(method: Dispatcher.HttpMethod, path: string, body: unknown, opts: { auth?: boolean; headers?: Record<string, string> }): Promise<RedfishResponse> {
+  private once(method: Dispatcher.HttpMethod, path: string, body: unknown, opts: SendOptions & { signal: AbortSignal }): Promise<RedfishResponse> {
     const headers: Record<string, string> = {
       accept: 'application/json',
       'odata-version': '4.0',
       ...(opts.auth === false ? {} : this.authHeader),
       ...opts.headers,
     };
-    let payload: string | undefined;
-    if (body !== undefined) {
-      payload = JSON.stringify(body);
-      headers['content-type'] = 'application/json';
-    }
-    const res = await request(this.origin + path, {
-      method,
-      headers,
-      body: payload,
-      dispatcher: this.agent,
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
-    });
-    const flat: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers)) {
-      if (v !== undefined) flat[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
-    }
-    const declared = Number(flat['content-length'] ?? '0');
-    if (declared > MAX_BODY_BYTES) {
-      await res.body.dump();
-      throw new Error(`response body of ${declared} bytes exceeds ${MAX_BODY_BYTES}`);
-    }
-    const text = await readCapped(res.body, MAX_BODY_BYTES);
-    let parsed: unknown;
-    if (text.length > 0) {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = text.slice(0, 512);
-      }
-    }
-    return { status: res.statusCode, headers: flat, body: parsed };
+    return exchange(this.agent, this.origin + path, method, headers, body, this.timeoutMs, opts.signal);
   }
 }
 
-async function readCapped(body: AsyncIterable<Uint8Array> & { destroy?: (e?: Error) => unknown }, cap: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.length;
-    if (total > cap) {
-      body.destroy?.();
-      throw new Error(`response body exceeds ${cap} bytes`);
-    }
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * A short, single-line excerpt of a body that is not a Redfish error (a BMC web server's HTML
+ * error page, a proxy's text), so the error says what the BMC said rather than only a status.
+ */
+function textOf(body: unknown): string | undefined {
+  if (typeof body !== 'string') return undefined;
+  const text = body.replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  if (text === '') return undefined;
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }

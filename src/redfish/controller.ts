@@ -1,11 +1,13 @@
 // The VirtualMedia controller: `attach` points a BMC's virtual CD at a node's image URL and sets a
-// one-time boot from it (optionally resetting the machine); `detach` ejects and clears the
-// override. One Redfish session per call, always closed. Steps and quirks live in
-// virtual-media.ts and boot.ts; this module only orders them.
+// one-time boot from it (optionally resetting the machine); `detach` ejects and puts the boot
+// override back. One Redfish session per call, always closed, and each call within the time
+// budgets of budget.ts. Steps and quirks live in virtual-media.ts and boot.ts; this module only
+// orders them. What worked but not as asked (a BMC that keeps the override Continuous) is
+// reported in `warnings` and logged, not thrown.
 
 import { RedfishError } from '../errors.js';
 import { bmcName, RedfishClient, type RedfishClientOptions } from './client.js';
-import { clearBootOverride, resetSystem, setBootOverride, type BootMode } from './boot.js';
+import { resetSystem, restoreBootOverride, setBootOverride, type BootMode, type BootState } from './boot.js';
 import { eject, findCdSlots, findSystem, insert } from './virtual-media.js';
 import { str } from './json.js';
 
@@ -29,13 +31,26 @@ export interface AttachResult {
   readonly method: 'InsertMedia' | 'PATCH';
   readonly bootTarget: string;
   readonly bootResource: string;
+  /** 'Continuous' where the BMC keeps overrides: the machine boots the CD until detach. */
+  readonly bootEnabled: 'Once' | 'Continuous';
+  /** The override before attach; give it to detach as `restoreBoot` to put it back exactly. */
+  readonly previousBoot: BootState;
   readonly resetType: string | undefined;
+  readonly warnings: readonly string[];
+}
+
+export interface DetachOptions extends BmcTarget {
+  /** The override to put back (an attach's `previousBoot`); default: Disabled. */
+  readonly restoreBoot?: BootState;
 }
 
 export interface DetachResult {
   readonly bmc: string;
   readonly system: string;
   readonly ejected: string[];
+  /** The override left in place. */
+  readonly boot: BootState;
+  readonly warnings: readonly string[];
 }
 
 async function withClient<T>(options: RedfishClientOptions, fn: (client: RedfishClient) => Promise<T>): Promise<T> {
@@ -69,12 +84,15 @@ export async function attach(options: AttachOptions): Promise<AttachResult> {
       method: inserted.method,
       bootTarget: override.target,
       bootResource: override.resource,
+      bootEnabled: override.enabled,
+      previousBoot: override.previous,
       resetType,
+      warnings: override.warnings,
     };
   });
 }
 
-export async function detach(options: BmcTarget): Promise<DetachResult> {
+export async function detach(options: DetachOptions): Promise<DetachResult> {
   return withClient(options, async (client) => {
     const system = await findSystem(client, options.systemId);
     const slots = await findCdSlots(client, system);
@@ -85,7 +103,7 @@ export async function detach(options: BmcTarget): Promise<DetachResult> {
       await eject(client, slot);
       ejected.push(slot.path);
     }
-    await clearBootOverride(client, system);
-    return { bmc: client.bmc, system: str(system.body['Id']) ?? system.path, ejected };
+    const restored = await restoreBootOverride(client, system, options.restoreBoot);
+    return { bmc: client.bmc, system: str(system.body['Id']) ?? system.path, ejected, boot: restored.boot, warnings: restored.warnings };
   });
 }

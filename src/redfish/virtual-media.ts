@@ -22,6 +22,11 @@ export interface MediaSlot {
   readonly patchable: boolean;
 }
 
+/** The last path segments of members, for messages. */
+function ids(paths: readonly string[]): string {
+  return paths.map((p) => p.split('/').pop()).join(', ') || 'none';
+}
+
 /** Picks the system: the given id (matched against Id or the last path segment) or the only one. */
 export async function findSystem(client: RedfishClient, systemId: string | undefined): Promise<RedfishResource> {
   const collection = odataId(client.serviceRoot['Systems']) ?? '/redfish/v1/Systems';
@@ -34,11 +39,11 @@ export async function findSystem(client: RedfishClient, systemId: string | undef
       const sys = await client.get(p, 'read system');
       if (str(sys.body['Id']) === systemId) return sys;
     }
-    throw client.error('REDFISH_NOT_FOUND', collection, 'find system', `no system ${JSON.stringify(systemId)} among ${paths.length} (${paths.map((p) => p.split('/').pop()).join(', ') || 'none'})`);
+    throw client.error('REDFISH_NOT_FOUND', collection, 'find system', `no system ${JSON.stringify(systemId)} among ${paths.length} (${ids(paths)})`);
   }
   const [only] = paths;
   if (paths.length !== 1 || only === undefined) {
-    throw client.error('REDFISH_AMBIGUOUS', collection, 'find system', `${paths.length} systems (${paths.map((p) => p.split('/').pop()).join(', ') || 'none'}); pass a system id`);
+    throw client.error('REDFISH_AMBIGUOUS', collection, 'find system', `${paths.length} systems (${ids(paths)}); pass a system id`);
   }
   return client.get(only, 'read system');
 }
@@ -164,7 +169,9 @@ async function actionParameters(client: RedfishClient, slot: MediaSlot): Promise
   for (const p of params.slice(0, 64)) {
     const o = obj(p);
     const name = str(o?.['Name']);
-    if (o && name) out.set(name, { required: o['Required'] === true || out.get(name)?.required === true, allowable: strList(o['AllowableValues']) ?? out.get(name)?.allowable });
+    if (!o || !name) continue;
+    const annotated = out.get(name);
+    out.set(name, { required: o['Required'] === true || annotated?.required === true, allowable: strList(o['AllowableValues']) ?? annotated?.allowable });
   }
   return out;
 }

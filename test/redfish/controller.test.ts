@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { attach, detach } from '../../src/redfish/controller.js';
 import { createBmcSimulator, type BmcSimulator } from '../../src/redfish/bmc-simulator.js';
-import { PROFILE_NAMES, PROFILES, type Quirks } from '../../src/redfish/sim-profiles.js';
+import { PROFILE_NAMES, PROFILES, type Quirks } from '../../src/redfish/sim/profiles.js';
 
 const noSleep = async (): Promise<void> => {};
 const IMAGE = 'http://isoproxy.example:8080/iso/node-1.iso';
@@ -24,7 +24,10 @@ async function start(profile: Quirks | (typeof PROFILE_NAMES)[number], systems =
 
 const creds = { username: 'admin', password: 'password', sleep: noSleep };
 
-describe.each(PROFILE_NAMES)('in the %s profile', (profile) => {
+// Profiles whose BMC keeps overrides Continuous have their own tests (sticky-override.test.ts).
+const ONCE_PROFILES = PROFILE_NAMES.filter((p) => !PROFILES[p].stickyContinuous);
+
+describe.each(ONCE_PROFILES)('in the %s profile', (profile) => {
   it('attaches the image, sets a one-time CD boot, resets, then detaches', async () => {
     const { sim, url } = await start(profile);
     const result = await attach({ bmc: url, ...creds, imageUrl: IMAGE, bootMode: 'uefi', reset: true });
@@ -170,6 +173,8 @@ describe('slot choice', () => {
   it('fails naming the collection when no slot can take a CD', async () => {
     const { sim, url } = await start('standard');
     for (const m of sim.system('1').vmedia) m.locked = true;
-    await expect(attach({ bmc: url, ...creds, imageUrl: IMAGE })).rejects.toMatchObject({ code: 'REDFISH_NO_MEDIA', step: 'find virtual media', resource: '/redfish/v1/Systems/1/VirtualMedia, /redfish/v1/Managers/bmc1/VirtualMedia' });
+    await expect(attach({ bmc: url, ...creds, imageUrl: IMAGE })).rejects.toMatchObject({
+      code: 'REDFISH_NO_MEDIA', step: 'find virtual media', resource: '/redfish/v1/Systems/1/VirtualMedia, /redfish/v1/Managers/bmc1/VirtualMedia',
+    });
   });
 });

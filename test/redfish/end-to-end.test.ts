@@ -20,7 +20,8 @@ async function buildIso(dir: string, node: string): Promise<Buffer> {
   const root = join(dir, node);
   await mkdir(join(root, 'boot/grub'), { recursive: true });
   await mkdir(join(root, 'isolinux'), { recursive: true });
-  await writeFile(join(root, 'boot/grub/grub.cfg'), `set timeout=1\nmenuentry "Live ${node}" {\n  linux /live/vmlinuz boot=live console=ttyS0 isoproxy.node=${node}\n  initrd /live/initrd.img\n}\n`);
+  const grub = `set timeout=1\nmenuentry "Live ${node}" {\n  linux /live/vmlinuz boot=live console=ttyS0 isoproxy.node=${node}\n  initrd /live/initrd.img\n}\n`;
+  await writeFile(join(root, 'boot/grub/grub.cfg'), grub);
   await writeFile(join(root, 'isolinux/isolinux.cfg'), `DEFAULT live\nLABEL live\n  KERNEL /live/vmlinuz\n  APPEND boot=live isoproxy.node=${node}\n`);
   // 700 KiB of deterministic filler so the image needs several 256 KiB ranges.
   const filler = Buffer.alloc(700 * 1024);
@@ -53,7 +54,8 @@ describe.skipIf(missing.length > 0)(`attach end to end${missing.length > 0 ? ` (
     try {
       server.requests.length = 0;
       for (const id of ['1', '2', '3']) {
-        await attach({ bmc: bmc.url, username: 'admin', password: 'password', systemId: id, imageUrl: `${server.url}/iso/node-${id}.iso`, reset: true, sleep: noSleep });
+        const imageUrl = `${server.url}/iso/node-${id}.iso`;
+        await attach({ bmc: bmc.url, username: 'admin', password: 'password', systemId: id, imageUrl, reset: true, sleep: noSleep });
       }
       for (const id of ['1', '2', '3']) {
         const progress = await sim.whenFetched(id);
@@ -71,7 +73,8 @@ describe.skipIf(missing.length > 0)(`attach end to end${missing.length > 0 ? ` (
       const ends = ranges.map((r) => Number(/-(\d+)$/.exec(r.range ?? '')?.[1]));
       expect(Math.max(...ends)).toBeGreaterThan(size1 - 1);
       // The progress is visible to Redfish clients too.
-      const res = await fetch(`${bmc.url}/redfish/v1/Systems/2/VirtualMedia/CD1`, { headers: { authorization: `Basic ${Buffer.from('admin:password').toString('base64')}` } });
+      const authorization = `Basic ${Buffer.from('admin:password').toString('base64')}`;
+      const res = await fetch(`${bmc.url}/redfish/v1/Systems/2/VirtualMedia/CD1`, { headers: { authorization } });
       const body = await res.json() as { Oem: { Isoproxy: { Fetch: { state: string; verified: boolean } } } };
       expect(body.Oem.Isoproxy.Fetch).toMatchObject({ state: 'done', verified: true });
     } finally {

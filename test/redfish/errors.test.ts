@@ -2,9 +2,9 @@
 // with the BMC's own ExtendedInfo message where it sent one.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { attach } from '../../src/redfish/controller.js';
+import { attach, detach } from '../../src/redfish/controller.js';
 import { createBmcSimulator, type BmcSimulator } from '../../src/redfish/bmc-simulator.js';
-import { PROFILES, type ProfileName, type Quirks } from '../../src/redfish/sim-profiles.js';
+import { PROFILES, type ProfileName, type Quirks } from '../../src/redfish/sim/profiles.js';
 import { RedfishError } from '../../src/errors.js';
 
 const IMAGE = 'http://isoproxy.example:8080/iso/node-1.iso';
@@ -73,7 +73,9 @@ describe('attach fails clearly', () => {
     const { sim, url } = await start();
     sim.state.faults.push({ method: 'POST', path: 'InsertMedia', status: 500, message: 'Virtual media service crashed.', times: Infinity });
     const err = await failure(attach(opts(url)));
-    expect(err).toMatchObject({ code: 'REDFISH_INSERT', resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', step: 'insert', status: 500 });
+    expect(err).toMatchObject({
+      code: 'REDFISH_INSERT', resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', step: 'insert', status: 500,
+    });
     expect(err.message).toContain('Virtual media service crashed.');
     expect(sim.state.requests.filter((r) => r.path.endsWith('InsertMedia')).length).toBe(4);
   });
@@ -118,7 +120,8 @@ describe('attach fails clearly', () => {
 
   it('when the service rejects the override value itself', async () => {
     const { sim, url } = await start();
-    sim.state.faults.push({ method: 'PATCH', path: '/redfish/v1/Systems/1', status: 400, message: 'The value Cd for the property BootSourceOverrideTarget is not in the list of acceptable values.' });
+    const message = 'The value Cd for the property BootSourceOverrideTarget is not in the list of acceptable values.';
+    sim.state.faults.push({ method: 'PATCH', path: '/redfish/v1/Systems/1', status: 400, message });
     const err = await failure(attach(opts(url)));
     expect(err).toMatchObject({ code: 'REDFISH_OVERRIDE', resource: '/redfish/v1/Systems/1', step: 'set boot override', status: 400 });
     expect(err.message).toContain('not in the list of acceptable values');
@@ -177,5 +180,54 @@ describe('attach recovers', () => {
     const { sim, url } = await start('supermicro');
     await attach(opts(url));
     expect(sim.state.requests.filter((r) => r.path.endsWith('EjectMedia')).map((r) => r.status)).toEqual([400, 400]);
+  });
+});
+
+describe('a BMC that answers 500', () => {
+  it('to everything fails at the service root with its message, after bounded retries', async () => {
+    const { sim, url } = await start();
+    sim.state.faults.push({ path: /.*/, status: 500, message: 'Redfish service is restarting.', times: Infinity });
+    const err = await failure(attach(opts(url)));
+    expect(err).toMatchObject({ code: 'REDFISH_NO_SERVICE', bmc: url, resource: '/redfish/v1/', step: 'read service root', status: 500 });
+    expect(err.message).toBe(`BMC ${url}: read service root /redfish/v1/: HTTP 500: Redfish service is restarting.`);
+    const roots = sim.state.requests.filter((r) => r.path.replace(/\/$/, '') === '/redfish/v1');
+    expect(roots.map((r) => r.status)).toEqual([500, 500, 500, 500]);
+  });
+
+  it('with an HTML error page is quoted in the error, tags stripped', async () => {
+    const { sim, url } = await start();
+    sim.state.faults.push({ method: 'GET', path: '/redfish/v1/Systems', status: 500, times: Infinity,
+      body: '<html><head><title>500</title><style>p{}</style></head><body><h1>Internal Server Error</h1>\n<p>lighttpd</p></body></html>' });
+    const err = await failure(attach(opts(url)));
+    expect(err).toMatchObject({ code: 'REDFISH_HTTP', resource: '/redfish/v1/Systems', step: 'list systems', status: 500 });
+    expect(err.message).toContain('HTTP 500: 500 Internal Server Error lighttpd');
+  });
+
+  it('to the boot override loses nothing: the session is closed, the insert stays, and a retry succeeds', async () => {
+    const { sim, url } = await start();
+    sim.state.faults.push({ method: 'PATCH', path: '/redfish/v1/Systems/1', status: 500, message: 'Boot settings locked.', times: 4 });
+    const err = await failure(attach(opts(url)));
+    expect(err).toMatchObject({ code: 'REDFISH_OVERRIDE', resource: '/redfish/v1/Systems/1', step: 'set boot override', status: 500 });
+    expect(err.message).toContain('Boot settings locked.');
+    expect(sim.state.sessions.size).toBe(0);
+    const cd = sim.system('1').vmedia[1]!;
+    expect(cd).toMatchObject({ inserted: true, image: IMAGE });
+    expect(sim.system('1').boot).toEqual({ target: 'None', enabled: 'Disabled', mode: 'UEFI' });
+    // The BMC recovered: the same attach again replaces the media and sets the override.
+    const r = await attach(opts(url));
+    expect(r).toMatchObject({ bootTarget: 'Cd', bootEnabled: 'Once', warnings: [] });
+    expect(cd).toMatchObject({ inserted: true, image: IMAGE, inserts: 2, ejects: 1 });
+    expect(sim.system('1').boot.enabled).toBe('Once');
+  });
+
+  it('to an eject fails detach with REDFISH_EJECT and leaves the override alone', async () => {
+    const { sim, url } = await start();
+    await attach(opts(url));
+    sim.state.faults.push({ method: 'POST', path: 'EjectMedia', status: 500, times: Infinity });
+    const err = await failure(detach({ bmc: url, username: 'admin', password: 'password', sleep: async () => {} }));
+    expect(err).toMatchObject({ code: 'REDFISH_EJECT', resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.EjectMedia', status: 500 });
+    expect(sim.state.sessions.size).toBe(0);
+    expect(sim.system('1').vmedia[1]).toMatchObject({ inserted: true, image: IMAGE });
+    expect(sim.system('1').boot.enabled).toBe('Once');
   });
 });

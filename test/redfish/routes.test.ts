@@ -28,13 +28,17 @@ beforeAll(async () => {
 afterAll(async () => { await bmc.close(); });
 
 const call = (method: string, node: string, body: unknown): Promise<Response> =>
-  Promise.resolve(api.request(`/api/v1/nodes/${node}/vmedia`, { method, headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) }));
+  Promise.resolve(api.request(`/api/v1/nodes/${node}/vmedia`, {
+    method, headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body),
+  }));
 
 describe('vmedia routes', () => {
   it('attach a node\'s image through its BMC and report what was done', async () => {
     const res = await call('POST', 'node-7', { bmc: bmc.url, username: 'admin', password: 'password', systemId: '2', bootMode: 'legacy', reset: true });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ node: 'node-7', system: '2', image: 'http://proxy.example:8080/iso/node-7.iso', bootTarget: 'Cd', resetType: 'On', method: 'InsertMedia' });
+    expect(await res.json()).toMatchObject({
+      node: 'node-7', system: '2', image: 'http://proxy.example:8080/iso/node-7.iso', bootTarget: 'Cd', resetType: 'On', method: 'InsertMedia',
+    });
     expect(sim.system('2').vmedia[1]?.image).toBe('http://proxy.example:8080/iso/node-7.iso');
     expect(sim.system('2').resets[0]).toMatchObject({ type: 'On', bootTarget: 'Cd' });
   });
@@ -53,7 +57,8 @@ describe('vmedia routes', () => {
     const answers = await Promise.all([body('node-a'), body('node-b'), body('node-c')]);
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(sim.system('1').vmedia[1]?.image).toBe(`http://proxy.example:8080/iso/${finished.at(-1)}.iso`);
-    expect(sim.state.requests.filter((r) => r.path.endsWith('/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia')).map((r) => r.status)).toEqual([204, 204, 204]);
+    const inserts = sim.state.requests.filter((r) => r.path.endsWith('/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia'));
+    expect(inserts.map((r) => r.status)).toEqual([204, 204, 204]);
   });
 
   it('answer 400 for a malformed request', async () => {
@@ -72,7 +77,9 @@ describe('vmedia routes', () => {
   it('answer 502 naming the BMC step that failed', async () => {
     const res = await call('POST', 'node-1', { bmc: bmc.url, username: 'admin', password: 'hunter2', systemId: '1' });
     expect(res.status).toBe(502);
-    expect(await res.json()).toMatchObject({ error: { code: 'REDFISH_AUTH', bmc: bmc.url, step: 'log in', resource: '/redfish/v1/SessionService/Sessions', status: 401 } });
+    expect(await res.json()).toMatchObject({
+      error: { code: 'REDFISH_AUTH', bmc: bmc.url, step: 'log in', resource: '/redfish/v1/SessionService/Sessions', status: 401 },
+    });
   });
 
   it('never log the BMC credentials', () => {

@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { fetchImage, idleProgress, type FetchOptions } from '../../src/redfish/sim-fetch.js';
+import { fetchImage, idleProgress, type FetchOptions } from '../../src/redfish/sim/fetch.js';
 
 const IMAGE = Buffer.concat([Buffer.alloc(5000, 0x41), Buffer.from('menuentry "x" {\n linux /vmlinuz node=n1\n}\n'), Buffer.alloc(3000, 0x42)]);
 
@@ -55,7 +55,8 @@ describe('the simulated BMC image reader', () => {
   it('reads by ranges, in order, across range boundaries', async () => {
     // 1 KiB ranges put the grub line across a boundary; 3 in flight.
     const p = await fetchWith('none', { mode: 'ranges', rangeSize: 1024, concurrency: 3, expect: ['node=n1', 'node=n2'] });
-    expect(p).toMatchObject({ state: 'done', bytesRead: IMAGE.length, totalBytes: IMAGE.length, requests: 1 + Math.ceil(IMAGE.length / 1024), verified: false });
+    const requests = 1 + Math.ceil(IMAGE.length / 1024);
+    expect(p).toMatchObject({ state: 'done', bytesRead: IMAGE.length, totalBytes: IMAGE.length, requests, verified: false });
     expect(p.checks).toEqual({ sizeOk: true, bootConfig: 'menuentry', expectFound: { 'node=n1': true, 'node=n2': false } });
     expect(p.error).toBe('missing in the image: node=n2');
   });

@@ -8,8 +8,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attach, detach } from '../../src/redfish/controller.js';
 import { createBmcSimulator, type BmcSimulator } from '../../src/redfish/bmc-simulator.js';
-import { PROFILE_NAMES, type ProfileName } from '../../src/redfish/sim-profiles.js';
+import { PROFILE_NAMES, PROFILES, type ProfileName } from '../../src/redfish/sim/profiles.js';
 import { scratchDir } from '../helpers/tools.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -56,10 +57,37 @@ conn._auth.close()
 report('logout')
 `;
 
+// Reads the system's boot override the way Ironic's redfish management interface does
+// (system.boot through sushy), before attach, after attach and after detach.
+const READ_BOOT_SCRIPT = String.raw`
+import json, sys
+import sushy
+from sushy import auth
+
+url, user, password = sys.argv[1:4]
+
+def report(step, **data):
+    print(json.dumps(dict(step=step, **data)), flush=True)
+    if sys.stdin.readline().strip() != 'ok':
+        sys.exit(3)
+
+def boot(system):
+    system.refresh()
+    return dict(target=system.boot.target.value if system.boot.target else None,
+                enabled=system.boot.enabled.value if system.boot.enabled else None)
+
+conn = sushy.Sushy(url, auth=auth.SessionAuth(username=user, password=password))
+system = conn.get_system('/redfish/v1/Systems/1')
+for step in ('before', 'attached', 'detached'):
+    report(step, **boot(system))
+conn._auth.close()
+report('logout')
+`;
+
 type Step = { step: string } & Record<string, unknown>;
 
 /** Runs the script, handing each reported step to `check` before letting it continue. */
-async function drive(script: string, args: string[], check: (s: Step) => void): Promise<string[]> {
+async function drive(script: string, args: string[], check: (s: Step) => void | Promise<void>): Promise<string[]> {
   const child = spawn(PYTHON, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
@@ -69,7 +97,7 @@ async function drive(script: string, args: string[], check: (s: Step) => void): 
     for await (const line of createInterface({ input: child.stdout })) {
       const step = JSON.parse(line) as Step;
       steps.push(step.step);
-      check(step);
+      await check(step);
       child.stdin.write('ok\n');
     }
   } catch (err) {
@@ -85,15 +113,20 @@ describe.skipIf(sushyMissing)(`sushy drives the simulator${sushyMissing ? ` (ski
   let dir: string;
   let cleanup: () => Promise<void>;
   let script: string;
+  let readBoot: string;
   beforeAll(async () => {
     ({ dir, cleanup } = await scratchDir('isoproxy-sushy-'));
     script = join(dir, 'drive.py');
     await writeFile(script, SCRIPT);
+    readBoot = join(dir, 'read-boot.py');
+    await writeFile(readBoot, READ_BOOT_SCRIPT);
   });
   afterAll(async () => { await cleanup?.(); });
 
   // sushy 4.3 finds VirtualMedia under the Manager, where every profile links it.
-  it.each<ProfileName>(PROFILE_NAMES)('through login, insert, boot override, reset and eject (%s profile)', async (profile) => {
+  // The sushy-emulator profile keeps overrides Continuous and has its own tests below.
+  const onceProfiles = PROFILE_NAMES.filter((p) => !PROFILES[p].stickyContinuous);
+  it.each<ProfileName>(onceProfiles)('through login, insert, boot override, reset and eject (%s profile)', async (profile) => {
     const sim: BmcSimulator = createBmcSimulator({ profile, fetch: 'none' });
     const server = await sim.listen(0, '127.0.0.1');
     const image = 'http://isoproxy.example:8080/iso/node-1.iso';
@@ -138,6 +171,57 @@ describe.skipIf(sushyMissing)(`sushy drives the simulator${sushyMissing ? ` (ski
         }
       });
       expect(steps).toEqual(['login', 'get_system', 'insert_media', 'set_system_boot_options', 'reset_system', 'eject_media', 'logout']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  // sushy-tools' emulator keeps every override Continuous; sushy itself sees the same on our profile.
+  it('sets a boot override that the sushy-emulator profile keeps Continuous, as the emulator does', async () => {
+    const sim: BmcSimulator = createBmcSimulator({ profile: 'sushy-emulator', fetch: 'none' });
+    const server = await sim.listen(0, '127.0.0.1');
+    const image = 'http://isoproxy.example:8080/iso/node-1.iso';
+    const sys = sim.system('1');
+    try {
+      const steps = await drive(script, [server.url, 'admin', 'password', image, 'bmc1'], (s) => {
+        if (s.step === 'set_system_boot_options') {
+          expect(sys.boot).toEqual({ target: 'Cd', enabled: 'Continuous', mode: 'UEFI' });
+          expect(s).toMatchObject({ target: 'Cd', enabled: 'Continuous' });
+        }
+        if (s.step === 'reset_system') {
+          expect(sys.resets).toEqual([{ type: 'On', bootTarget: 'Cd', image }]);
+          expect(sys.boot.enabled).toBe('Continuous');
+        }
+      });
+      expect(steps).toEqual(['login', 'get_system', 'insert_media', 'set_system_boot_options', 'reset_system', 'eject_media', 'logout']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('sees our attach keep Cd Continuous on the sushy-emulator profile and our detach move it back to Hdd', async () => {
+    const sim: BmcSimulator = createBmcSimulator({ profile: 'sushy-emulator', fetch: 'none' });
+    const server = await sim.listen(0, '127.0.0.1');
+    const target = { bmc: server.url, username: 'admin', password: 'password', sleep: async (): Promise<void> => {} };
+    const seen: Record<string, unknown> = {};
+    try {
+      const steps = await drive(readBoot, [server.url, 'admin', 'password'], async (s) => {
+        seen[s.step] = { target: s['target'], enabled: s['enabled'] };
+        if (s.step === 'before') {
+          const a = await attach({ ...target, imageUrl: 'http://isoproxy.example:8080/iso/node-1.iso' });
+          expect(a.warnings).toHaveLength(1);
+        }
+        if (s.step === 'attached') {
+          const d = await detach(target);
+          expect(d.boot).toEqual({ target: 'Hdd', enabled: 'Continuous' });
+        }
+      });
+      expect(steps).toEqual(['before', 'attached', 'detached', 'logout']);
+      expect(seen).toMatchObject({
+        before: { target: 'Hdd', enabled: 'Continuous' },
+        attached: { target: 'Cd', enabled: 'Continuous' },
+        detached: { target: 'Hdd', enabled: 'Continuous' },
+      });
     } finally {
       await server.close();
     }

@@ -34,7 +34,9 @@ describe.skipIf(missing.length > 0)(`attach over TLS${missing.length > 0 ? ` (sk
   const base = () => ({ bmc: bmc.url, username: 'admin', password: 'password', imageUrl: IMAGE, sleep: async () => {}, retry: { attempts: 1 } });
 
   it('refuses an unknown certificate by default', async () => {
-    await expect(attach(base())).rejects.toMatchObject({ code: 'REDFISH_UNREACHABLE', step: 'read service root', message: expect.stringMatching(/self[- ]signed/i) });
+    await expect(attach(base())).rejects.toMatchObject({
+      code: 'REDFISH_UNREACHABLE', step: 'read service root', message: expect.stringMatching(/self[- ]signed/i),
+    });
   });
 
   it('accepts it when asked to be insecure', async () => {

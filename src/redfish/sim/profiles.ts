@@ -37,6 +37,17 @@ export interface Quirks {
   /** Sessions offered; when false, POST to Sessions is 405 and only Basic auth works. */
   readonly sessions: boolean;
   readonly resetTypes: readonly string[];
+  /**
+   * Overrides are stored Continuous whatever BootSourceOverrideEnabled asks, and a reset does not
+   * consume them. sushy-tools' emulator (Ironic's CI BMC) does this: its libvirt driver sets the
+   * domain's boot device and ignores BootSourceOverrideEnabled; several real BMCs also report
+   * Continuous after a Once PATCH.
+   */
+  readonly stickyContinuous: boolean;
+  /** A Boot PATCH naming neither BootSourceOverrideTarget nor BootSourceOverrideMode is a 400 (sushy-tools). */
+  readonly bootPatchNeedsTarget: boolean;
+  /** The boot override a system starts with. */
+  readonly initialBoot: { readonly target: string; readonly enabled: 'Disabled' | 'Once' | 'Continuous'; readonly mode: 'UEFI' | 'Legacy' };
 }
 
 const standard: Quirks = {
@@ -59,6 +70,25 @@ const standard: Quirks = {
   manufacturer: 'isoproxy',
   sessions: true,
   resetTypes: ['On', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'PowerCycle'],
+  stickyContinuous: false,
+  bootPatchNeedsTarget: false,
+  initialBoot: { target: 'None', enabled: 'Disabled', mode: 'UEFI' },
+};
+
+/**
+ * sushy-tools' emulator over libvirt: overrides are sticky and shown Continuous, a PATCH needs a
+ * target, and the allowed targets (its system.json template) have no None. A machine boots from
+ * disk until told otherwise.
+ */
+const sushyEmulator: Quirks = {
+  ...standard,
+  name: 'sushy-emulator',
+  manufacturer: 'Sushy Emulator',
+  stickyContinuous: true,
+  bootPatchNeedsTarget: true,
+  bootTargets: ['Pxe', 'Cd', 'Hdd'],
+  resetTypes: ['On', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'Nmi', 'ForceOn'],
+  initialBoot: { target: 'Hdd', enabled: 'Continuous', mode: 'UEFI' },
 };
 
 export const PROFILES = {
@@ -77,6 +107,7 @@ export const PROFILES = {
   task: { ...standard, name: 'task', tasks: true },
   'if-match': { ...standard, name: 'if-match', requireIfMatch: true, weakEtags: true },
   'slow-eject': { ...standard, name: 'slow-eject', slowEjectGets: 2, ejectNeedsBody: true },
+  'sushy-emulator': sushyEmulator,
 } satisfies Record<string, Quirks>;
 
 export type ProfileName = keyof typeof PROFILES;

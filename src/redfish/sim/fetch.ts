@@ -119,7 +119,10 @@ export async function fetchImage(url: string, options: FetchOptions, progress: F
         if (res.statusCode !== 206) { await res.body.dump(); throw new Error(`range ${start}-${end} answered ${res.statusCode}`); }
         const expectedEnd = Math.min(end, length - 1);
         const cr = String(res.headers['content-range'] ?? '');
-        if (cr !== `bytes ${start}-${expectedEnd}/${length}`) { await res.body.dump(); throw new Error(`range ${start}-${end}: Content-Range ${JSON.stringify(cr)}, expected bytes ${start}-${expectedEnd}/${length}`); }
+        if (cr !== `bytes ${start}-${expectedEnd}/${length}`) {
+          await res.body.dump();
+          throw new Error(`range ${start}-${end}: Content-Range ${JSON.stringify(cr)}, expected bytes ${start}-${expectedEnd}/${length}`);
+        }
         const chunks: Buffer[] = [];
         let got = 0;
         for await (const c of res.body) {
