@@ -24,11 +24,11 @@
 // with StoreUnavailableError (the offline queue is off, so nothing is replayed later behind the
 // caller's back). The HTTP layer maps it to 503 with Retry-After.
 
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { createClient, ErrorReply, type RedisClientType } from 'redis';
 import { IsoproxyError } from '../errors.js';
 import { StoreError } from './errors.js';
+import { OutageClock, SpecMirror } from './redis-mirror.js';
 import { isValidNodeName, type NodeSpec, type NodeStore } from './store.js';
 
 export const DEFAULT_PREFIX = 'isoproxy:';
@@ -36,8 +36,6 @@ export const DEFAULT_STALE_READS_MS = 5 * 60_000;
 export const DEFAULT_RETENTION_MS = 24 * 3_600_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
-/** Specs a replica remembers; a wave of thousands of nodes fits many times over. */
-const MIRROR_ENTRIES = 100_000;
 /** What a client is told to wait before retrying a write while Redis is away. */
 const RETRY_AFTER_S = 5;
 /** Spec JSON larger than this is refused (the admin API caps a body at 64 KiB). */
@@ -81,12 +79,6 @@ export interface RedisStoreStatus {
   readonly mirrored: number;
 }
 
-interface Mirrored {
-  readonly spec: NodeSpec | undefined;
-  /** When Redis drops the key by TTL (ms since the epoch). */
-  readonly deadlineMs?: number;
-}
-
 type Client = RedisClientType;
 
 // Drops a name from the index only while its spec key is absent: atomic against a concurrent PUT.
@@ -126,20 +118,11 @@ export class RedisNodeStore implements NodeStore {
   readonly #sub: Client;
   readonly #prefix: string;
   readonly #channel: string;
-  readonly #staleReadsMs: number;
   readonly #retentionMs: number;
-  readonly #commandTimeoutMs: number;
   readonly #log: Logger | undefined;
   readonly #now: () => number;
-  readonly #mirror = new LRUCache<string, Mirrored>({ max: MIRROR_ENTRIES });
-  readonly #listeners = new Set<(name: string) => void>();
-  /** Bumped on every invalidation: a read that began before one does not fill the mirror. */
-  #epoch = 0;
-  /** The mirror may be trusted without asking Redis (the change feed is subscribed). */
-  #trusted = false;
-  #unreachableSince: number | undefined;
-  #boundLogged = false;
-  #staleReads = 0;
+  readonly #mirror: SpecMirror;
+  readonly #outage: OutageClock;
   #closed = false;
 
   private constructor(client: Client, sub: Client, options: RedisStoreOptions) {
@@ -148,11 +131,11 @@ export class RedisNodeStore implements NodeStore {
     this.url = options.url;
     this.#prefix = options.prefix ?? DEFAULT_PREFIX;
     this.#channel = `${this.#prefix}changes`;
-    this.#staleReadsMs = options.staleReadsMs ?? DEFAULT_STALE_READS_MS;
     this.#retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
-    this.#commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#log = options.logger?.child({ store: this.url });
     this.#now = options.now ?? Date.now;
+    this.#mirror = new SpecMirror(this.#log);
+    this.#outage = new OutageClock(options.staleReadsMs ?? DEFAULT_STALE_READS_MS, this.#now, this.#log);
   }
 
   /** Connects (both the command and the change-feed connection) and subscribes; fails after connectTimeoutMs. */
@@ -198,23 +181,27 @@ export class RedisNodeStore implements NodeStore {
     const opened = new RedisNodeStore(client, sub, options);
     store = opened;
     opened.#watch();
-    await sub.subscribe(opened.#channel, (name) => opened.#changed(name));
-    opened.#trusted = true;
-    opened.#log?.info({ prefix: opened.#prefix, staleReadsMs: opened.#staleReadsMs, retentionMs: opened.#retentionMs }, 'node store connected');
+    try {
+      await sub.subscribe(opened.#channel, (name) => opened.#mirror.changed(name));
+    } catch (err) {
+      await opened.close();
+      throw opened.#failure('subscribe', err);
+    }
+    opened.#mirror.trusted = true;
+    opened.#log?.info({ prefix: opened.#prefix, staleReadsMs: options.staleReadsMs ?? DEFAULT_STALE_READS_MS, retentionMs: opened.#retentionMs }, 'node store connected');
     return opened;
   }
 
   /** Calls `listener(name)` whenever a node's spec may have changed (any replica's write, or a reconnect). Returns an unsubscribe. */
   onChange(listener: (name: string) => void): () => void {
-    this.#listeners.add(listener);
-    return () => { this.#listeners.delete(listener); };
+    return this.#mirror.onChange(listener);
   }
 
   status(): RedisStoreStatus {
     return {
       connected: this.#client.isReady && this.#sub.isReady,
-      ...(this.#unreachableSince !== undefined ? { unreachableSince: new Date(this.#unreachableSince) } : {}),
-      staleReads: this.#staleReads,
+      ...(this.#outage.since !== undefined ? { unreachableSince: new Date(this.#outage.since) } : {}),
+      staleReads: this.#outage.staleReads,
       mirrored: this.#mirror.size,
     };
   }
@@ -222,9 +209,9 @@ export class RedisNodeStore implements NodeStore {
   async get(name: string): Promise<NodeSpec | undefined> {
     this.#checkOpen();
     if (!isValidNodeName(name)) return undefined;
-    const known = this.#mirror.get(name);
-    if (known && this.#trusted && (known.deadlineMs === undefined || known.deadlineMs > this.#now())) return known.spec;
-    const epoch = this.#epoch;
+    const fresh = this.#mirror.fresh(name, this.#now());
+    if (fresh) return fresh.spec;
+    const epoch = this.#mirror.epoch;
     let text: unknown;
     let expireAt: unknown;
     try {
@@ -232,11 +219,11 @@ export class RedisNodeStore implements NodeStore {
       [text, expireAt] = await this.#client.multi().get(this.#key(name)).pExpireTime(this.#key(name)).exec();
       this.#reachable();
     } catch (err) {
-      return this.#stale(name, known, err);
+      return this.#stale(name, err);
     }
     const spec = typeof text === 'string' ? this.#parse(text, name) : undefined;
     // A change announced while this read was in flight may be newer than what it returned.
-    if (epoch === this.#epoch) this.#remember(name, spec, typeof expireAt === 'number' && expireAt > 0 ? expireAt : undefined);
+    this.#mirror.remember(name, spec, typeof expireAt === 'number' && expireAt > 0 ? expireAt : undefined, epoch);
     return spec;
   }
 
@@ -252,8 +239,7 @@ export class RedisNodeStore implements NodeStore {
       .zAdd(this.#indexKey(), { score: 0, value: spec.name })
       .publish(this.#channel, spec.name);
     await this.#write(`put ${spec.name}`, () => tx.exec());
-    this.#epoch++;
-    this.#remember(spec.name, clean, deadlineMs);
+    this.#mirror.wrote(spec.name, clean, deadlineMs);
   }
 
   async delete(name: string): Promise<boolean> {
@@ -261,8 +247,7 @@ export class RedisNodeStore implements NodeStore {
     if (!isValidNodeName(name)) return false;
     const tx = this.#client.multi().del(this.#key(name)).zRem(this.#indexKey(), name).publish(this.#channel, name);
     const replies = await this.#write(`delete ${name}`, () => tx.exec());
-    this.#epoch++;
-    this.#remember(name, undefined, undefined);
+    this.#mirror.wrote(name, undefined, undefined);
     return Number(replies[0]) > 0;
   }
 
@@ -303,8 +288,7 @@ export class RedisNodeStore implements NodeStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#trusted = false;
-    this.#listeners.clear();
+    this.#mirror.close();
     await Promise.allSettled([this.#sub.close(), this.#client.close()]);
   }
 
@@ -322,10 +306,6 @@ export class RedisNodeStore implements NodeStore {
     return Math.max(Date.parse(spec.expiresAt), this.#now()) + this.#retentionMs;
   }
 
-  #remember(name: string, spec: NodeSpec | undefined, deadlineMs: number | undefined): void {
-    this.#mirror.set(name, deadlineMs !== undefined ? { spec, deadlineMs } : { spec });
-  }
-
   #parse(text: string, name: string): NodeSpec {
     let value: unknown;
     try {
@@ -338,39 +318,14 @@ export class RedisNodeStore implements NodeStore {
     return spec;
   }
 
-  /** A message on the change feed: the name's spec changed somewhere. */
-  #changed(name: string): void {
-    this.#epoch++;
-    this.#mirror.delete(name);
-    this.#announce([name]);
-  }
-
-  #announce(names: Iterable<string>): void {
-    for (const name of names) {
-      for (const listener of this.#listeners) {
-        try {
-          listener(name);
-        } catch (err) {
-          this.#log?.error({ err, node: name }, 'node change listener failed');
-        }
-      }
-    }
-  }
-
   /** Connection events: trust in the mirror, and when an outage begins and ends. */
   #watch(): void {
     this.#sub.on('end', () => this.#feedLost());
     this.#client.on('ready', () => this.#reachable());
     this.#sub.on('ready', () => {
       if (this.#closed) return;
-      // Messages sent while the feed was down are lost: forget everything and say so.
-      this.#epoch++;
-      const names = [...this.#mirror.keys()];
-      this.#mirror.clear();
-      this.#trusted = true;
+      this.#mirror.resubscribed();
       this.#reachable();
-      this.#log?.info({ dropped: names.length }, 'node change feed resubscribed; mirror dropped');
-      this.#announce(names);
     });
   }
 
@@ -381,39 +336,25 @@ export class RedisNodeStore implements NodeStore {
   /** The change feed dropped: messages may be missed from now on, so the mirror is not trusted. */
   #feedLost(err?: unknown): void {
     if (this.#closed) return;
-    this.#trusted = false;
+    this.#mirror.trusted = false;
     this.#down(err);
   }
 
   #down(err?: unknown): void {
-    if (this.#unreachableSince !== undefined) return;
-    this.#unreachableSince = this.#now();
-    this.#boundLogged = false;
-    this.#log?.warn({ err: err instanceof Error ? err.message : err, staleReadsMs: this.#staleReadsMs }, 'redis unreachable: node lookups answer from the last known specs for a bounded time; writes fail with 503');
+    this.#outage.down(err);
   }
 
   #reachable(): void {
-    if (this.#unreachableSince === undefined || !this.#client.isReady || !this.#sub.isReady) return;
-    this.#log?.info({ downMs: this.#now() - this.#unreachableSince, staleReads: this.#staleReads }, 'redis reachable again');
-    this.#unreachableSince = undefined;
+    if (this.#client.isReady && this.#sub.isReady) this.#outage.up();
   }
 
   /** A read that could not reach Redis: the last known spec while the outage is young enough. */
-  #stale(name: string, known: Mirrored | undefined, err: unknown): NodeSpec | undefined {
+  #stale(name: string, err: unknown): NodeSpec | undefined {
     const failure = this.#failure(`get ${name}`, err);
     if (!(failure instanceof StoreUnavailableError)) throw failure;
     this.#down(err);
-    const since = this.#unreachableSince ?? this.#now();
-    const age = this.#now() - since;
-    if (age > this.#staleReadsMs) {
-      if (!this.#boundLogged) {
-        this.#boundLogged = true;
-        this.#log?.error({ downMs: age, staleReadsMs: this.#staleReadsMs }, 'redis unreachable for longer than the stale-read bound: node lookups fail with 503');
-      }
-      throw failure;
-    }
-    if (!known) throw failure;
-    this.#staleReads++;
+    const known = this.#mirror.last(name);
+    if (!known || !this.#outage.allowsStaleRead()) throw failure;
     return known.spec;
   }
 

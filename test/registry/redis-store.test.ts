@@ -11,6 +11,7 @@ import { createClient, type RedisClientType } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/registry/errors.js';
 import { openNodeStore, parseStoreSpec, StoreSpecError } from '../../src/registry/open-store.js';
+import { OutageClock, SpecMirror } from '../../src/registry/redis-mirror.js';
 import { RedisNodeStore, StoreUnavailableError, type RedisStoreOptions } from '../../src/registry/redis-store.js';
 import type { NodeSpec } from '../../src/registry/store.js';
 import { hasRedis, startRedis, type TestRedis } from '../helpers/redis.js';
@@ -267,5 +268,49 @@ describe.skipIf(skip)(`the Redis node store${skip ? ' (skipped: redis-server is 
     expect(file.kind).toBe('file');
     expect(file.onChange).toBeUndefined();
     await file.close();
+  });
+});
+
+describe('the replica\'s mirror of the Redis store', () => {
+  it('does not keep what a read returned when a change was announced while the read was in flight', () => {
+    const mirror = new SpecMirror(undefined);
+    mirror.trusted = true;
+    const heard: string[] = [];
+    mirror.onChange((n) => heard.push(n));
+    const began = mirror.epoch;
+    mirror.changed('n1');
+    mirror.remember('n1', spec('n1'), undefined, began);
+    expect(mirror.fresh('n1', Date.now())).toBeUndefined();
+    expect(heard).toEqual(['n1']);
+    mirror.remember('n1', spec('n1'), undefined, mirror.epoch);
+    expect(mirror.fresh('n1', Date.now())?.spec?.name).toBe('n1');
+  });
+
+  it('answers on its own only while trusted and before the key\'s TTL, and keeps the last known spec either way', () => {
+    const mirror = new SpecMirror(undefined);
+    mirror.remember('n1', spec('n1'), 1000);
+    expect(mirror.fresh('n1', 500)).toBeUndefined();
+    mirror.trusted = true;
+    expect(mirror.fresh('n1', 500)).toBeDefined();
+    expect(mirror.fresh('n1', 1000)).toBeUndefined();
+    mirror.trusted = false;
+    expect(mirror.last('n1')?.spec?.name).toBe('n1');
+  });
+
+  it('lets the last known specs answer for the stale-read bound after an outage began, logging once when it passes', () => {
+    let now = 0;
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => { lines.push(JSON.parse(l) as Record<string, unknown>); } });
+    const clock = new OutageClock(1000, () => now, log);
+    clock.down(new Error('ECONNREFUSED'));
+    now = 1000;
+    expect(clock.allowsStaleRead()).toBe(true);
+    now = 1001;
+    expect(clock.allowsStaleRead()).toBe(false);
+    expect(clock.allowsStaleRead()).toBe(false);
+    clock.up();
+    expect(clock.since).toBeUndefined();
+    expect(lines.map((l) => l.level)).toEqual([40, 50, 30]);
+    expect(clock.staleReads).toBe(1);
   });
 });
