@@ -1,7 +1,8 @@
 // What a replica remembers of the Redis node store (redis-store.ts): the specs it has read, whether
 // they may be trusted without asking Redis, and since when Redis has been unreachable.
 //
-// The mirror is exact only while the change feed is subscribed: every message drops its name.
+// The mirror is exact only while the change feed is subscribed: every message drops its name, and
+// after a resubscribe every entry must be read again before it answers on its own.
 // Reads race messages, so each invalidation bumps an epoch and a read that began before one does
 // not fill the mirror (it may hold what the message replaced). The outage clock says how long the
 // last known specs may still answer reads, and logs when an outage starts, when the bound passes
@@ -18,6 +19,8 @@ export interface Mirrored {
   readonly spec: NodeSpec | undefined;
   /** When Redis drops the key by TTL (ms since the epoch). */
   readonly deadlineMs?: number;
+  /** The subscription it was read under: entries from before a resubscribe are only "last known". */
+  readonly feed: number;
 }
 
 export class SpecMirror {
@@ -25,6 +28,7 @@ export class SpecMirror {
   readonly #listeners = new Set<(name: string) => void>();
   readonly #log: Logger | undefined;
   #epoch = 0;
+  #feed = 0;
   /** The change feed is subscribed: entries may answer without asking Redis. */
   trusted = false;
 
@@ -43,7 +47,7 @@ export class SpecMirror {
   /** The entry when it may answer a read on its own: trusted and not past its Redis TTL. */
   fresh(name: string, nowMs: number): Mirrored | undefined {
     const e = this.#entries.get(name);
-    return e && this.trusted && (e.deadlineMs === undefined || e.deadlineMs > nowMs) ? e : undefined;
+    return e && this.trusted && e.feed === this.#feed && (e.deadlineMs === undefined || e.deadlineMs > nowMs) ? e : undefined;
   }
 
   /** The last known entry, trusted or not (for reads while Redis is away). */
@@ -54,7 +58,7 @@ export class SpecMirror {
   /** Records what a read or write saw; a read passes the epoch it began in and is dropped if a change came since. */
   remember(name: string, spec: NodeSpec | undefined, deadlineMs: number | undefined, epoch = this.#epoch): void {
     if (epoch !== this.#epoch) return;
-    this.#entries.set(name, deadlineMs !== undefined ? { spec, deadlineMs } : { spec });
+    this.#entries.set(name, deadlineMs !== undefined ? { spec, deadlineMs, feed: this.#feed } : { spec, feed: this.#feed });
   }
 
   /** Our own write: what was read before it is stale. */
@@ -70,13 +74,17 @@ export class SpecMirror {
     this.#announce([name]);
   }
 
-  /** The feed is back after a gap in which messages may have been lost: forget everything and say so. */
+  /**
+   * The feed is back after a gap in which messages may have been lost: no entry answers on its own
+   * any more, and every name is announced. The entries stay as "last known" for reads while the
+   * command connection is still reconnecting; the next read of each name replaces its entry.
+   */
   resubscribed(): void {
     this.#epoch++;
+    this.#feed++;
     const names = [...this.#entries.keys()];
-    this.#entries.clear();
     this.trusted = true;
-    this.#log?.info({ dropped: names.length }, 'node change feed resubscribed; mirror dropped');
+    this.#log?.info({ names: names.length }, 'node change feed resubscribed; mirrored specs revalidated on their next read');
     this.#announce(names);
   }
 

@@ -16,7 +16,8 @@
 // Each replica keeps a mirror of the specs it has read (bounded LRU). While its subscriber
 // connection is up, the mirror is exact: a message drops the name and tells `onChange` listeners,
 // so a range request costs a map lookup, not a Redis round trip. When the subscriber reconnects it
-// may have missed messages, so the mirror is dropped whole and every mirrored name announced.
+// may have missed messages, so no mirrored spec answers again before it is read again, and every
+// mirrored name is announced (redis-mirror.ts).
 //
 // Redis down: reads answer from the mirror (the last known specs) for at most `staleReadsMs`
 // after the outage began, logged when it starts, when the bound passes and when Redis is back;

@@ -165,7 +165,7 @@ describe.skipIf(skip)(`the Redis node store${skip ? ' (skipped: redis-server is 
     expect(await b.get('n2')).toBeDefined();
   });
 
-  it('drops its mirror and announces every name when its change feed was cut (messages may have been missed)', async () => {
+  it('reads every mirrored spec again and announces every name when its change feed was cut (messages may have been missed)', async () => {
     const a = await store();
     const b = await store();
     await a.put(spec('n1'));
@@ -209,7 +209,7 @@ describe.skipIf(skip)(`the Redis node store${skip ? ' (skipped: redis-server is 
 
     await redis.start();
     await eventually(() => s.status().connected, 'the store to reconnect');
-    await eventually(() => heard.includes('known'), 'the mirror to be dropped and announced');
+    await eventually(() => heard.includes('known'), 'the mirrored names to be announced');
     expect(s.status().unreachableSince).toBeUndefined();
     await s.put(spec('new'));
     expect(await s.get('new')).toBeDefined();
@@ -295,6 +295,21 @@ describe('the replica\'s mirror of the Redis store', () => {
     expect(mirror.fresh('n1', 1000)).toBeUndefined();
     mirror.trusted = false;
     expect(mirror.last('n1')?.spec?.name).toBe('n1');
+  });
+
+  it('after a resubscribe, answers nothing on its own until read again, but keeps the last known specs for an outage', () => {
+    const mirror = new SpecMirror(undefined);
+    mirror.trusted = true;
+    mirror.remember('n1', spec('n1'), undefined);
+    const heard: string[] = [];
+    mirror.onChange((n) => heard.push(n));
+    mirror.trusted = false;
+    mirror.resubscribed();
+    expect(heard).toEqual(['n1']);
+    expect(mirror.fresh('n1', 0)).toBeUndefined();
+    expect(mirror.last('n1')?.spec?.name).toBe('n1');
+    mirror.remember('n1', spec('n1', { bootIso: 'http://mirror.example/v2.iso' }), undefined);
+    expect(mirror.fresh('n1', 0)?.spec?.bootIso).toBe('http://mirror.example/v2.iso');
   });
 
   it('lets the last known specs answer for the stale-read bound after an outage began, logging once when it passes', () => {
