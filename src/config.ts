@@ -24,6 +24,8 @@ export interface Config {
   readonly workers: number;
   readonly logLevel: string;
   readonly shutdownDeadlineMs: number;
+  /** Where node specs live: unset (the file store in dataDir), file:///dir, or redis://host:port/db. */
+  readonly store?: string;
 }
 
 export class ConfigError extends IsoproxyError {
@@ -59,6 +61,7 @@ const OPTIONS: readonly OptionDef[] = [
   { key: 'allowedDirs', flag: '--allow-dir', env: 'ISOPROXY_ALLOW_DIR', kind: 'list', defaultText: '(none)', help: 'directory file:// boot ISOs may come from; repeat or comma-separate' },
   { key: 'workers', flag: '--workers', env: 'ISOPROXY_WORKERS', kind: 'int', defaultText: '2', help: 'patch-set worker threads' },
   { key: 'logLevel', flag: '--log-level', env: 'ISOPROXY_LOG_LEVEL', kind: 'level', defaultText: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },
+  { key: 'store', flag: '--store', env: 'ISOPROXY_STORE', kind: 'string', defaultText: 'file (in <data-dir>)', help: 'node store: file, file:///dir, or redis://[user@]host:port/db for replicas (password from ISOPROXY_STORE_PASSWORD_FILE or ISOPROXY_STORE_PASSWORD)' },
   { key: 'shutdownDeadlineMs', flag: '--shutdown-deadline', env: 'ISOPROXY_SHUTDOWN_DEADLINE', kind: 'duration', defaultText: '30s', help: 'how long transfers may finish after SIGINT/SIGTERM (ms, or with s/m suffix)' },
 ];
 
@@ -207,6 +210,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
   }
   if (adminToken !== undefined && adminToken.length < 16) throw new ConfigError('admin-token must be at least 16 characters');
 
+  const store = pick<string | undefined>('store', undefined);
+
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const publicUrl = pick('publicUrl', `http://${urlHost}:${port}`).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(publicUrl)) throw new ConfigError(`public-url must be an http(s) URL without query (got ${publicUrl})`);
@@ -221,6 +226,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
     workers: pick('workers', DEFAULTS.workers),
     logLevel: pick('logLevel', DEFAULTS.logLevel),
     shutdownDeadlineMs: pick('shutdownDeadlineMs', DEFAULTS.shutdownDeadlineMs),
+    ...(store !== undefined ? { store } : {}),
   };
 }
 

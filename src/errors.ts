@@ -29,7 +29,8 @@ export type RequestErrorCode =
 
 /** Failures of this process rather than of a request or an upstream. */
 export type ServiceErrorCode =
-  | 'STORE' | 'CONFIG' | 'WORKER_MISSING' | 'ETAG_TIMEOUT' | 'BODY_LENGTH' | 'CLIENT_ABORT' | 'INTERNAL' | 'STATUS_UNAVAILABLE';
+  | 'STORE' | 'CONFIG' | 'WORKER_MISSING' | 'ETAG_TIMEOUT' | 'BODY_LENGTH' | 'CLIENT_ABORT' | 'INTERNAL' | 'STATUS_UNAVAILABLE'
+  | 'STORE_UNAVAILABLE' | 'STORE_SPEC';
 
 export type ErrorCode = UpstreamErrorCode | RedfishErrorCode | RemasterErrorCode | FormatErrorCode | RequestErrorCode | ServiceErrorCode;
 
@@ -198,4 +199,16 @@ export function fromResult(result: { code: string; message: string; name: string
     stack: { value: `${result.name}: ${result.message}\n    at (remaster worker)`, writable: true, configurable: true },
   });
   return err;
+}
+
+/**
+ * A dependency this process needs for the request (a shared node store, Ironic) cannot answer
+ * right now: 503 with Retry-After, so BMCs and conductors come back instead of giving up.
+ */
+export class ServiceUnavailableError extends IsoproxyError {
+  readonly retryAfterS: number;
+  constructor(code: ErrorCode, message: string, retryAfterS: number, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.retryAfterS = retryAfterS;
+  }
 }

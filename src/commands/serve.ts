@@ -9,7 +9,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import { configHelp, ConfigError, isLoopbackHost, loadConfig, type Config } from '../config.js';
 import { createApp, type IsoproxyApp } from '../http/app.js';
 import { createLogger, type Logger } from '../logger.js';
-import { FileNodeStore } from '../registry/file-store.js';
+import { openNodeStore } from '../registry/open-store.js';
 import type { NodeStore } from '../registry/store.js';
 import type { Service } from '../service.js';
 
@@ -20,7 +20,7 @@ export type ServingService = Pick<Service, 'serving' | 'close'> & Partial<Pick<S
 export const SOCKET_IDLE_TIMEOUT_MS = 300_000;
 
 export interface ServerDeps {
-  /** Default: the file store in config.dataDir (closed by close()). */
+  /** Default: the store config.store names, else the file store in config.dataDir (closed by close()). */
   readonly store?: NodeStore;
   /** Default: createService(config, store, logger) from ../service.js (closed by close()). */
   readonly service?: ServingService;
@@ -52,7 +52,8 @@ export function checkAdminExposure(config: Config): void {
 export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
   checkAdminExposure(config);
   const logger = deps.logger ?? createLogger({ level: config.logLevel });
-  const store = deps.store ?? (await FileNodeStore.open(config.dataDir));
+  const opened = deps.store ? undefined : await openNodeStore(config.store, { dataDir: config.dataDir, env: process.env, logger });
+  const store = deps.store ?? opened!;
   let service: ServingService;
   try {
     const now = deps.now;

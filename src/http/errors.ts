@@ -9,7 +9,7 @@ import type { Context, ErrorHandler } from 'hono';
 import type { Logger } from 'pino';
 import {
   BaseChangedError, EditValidationError, FatFormatError, IsoFormatError, IsoproxyError, LimitExceededError, NotFoundError,
-  OutOfBoundsError, RangeNotSatisfiableError, RedfishError, RemasterError, UpstreamError, type ErrorCode, type RequestErrorCode,
+  OutOfBoundsError, RangeNotSatisfiableError, RedfishError, RemasterError, ServiceUnavailableError, UpstreamError, type ErrorCode, type RequestErrorCode,
 } from '../errors.js';
 import { NodeExpiredError } from '../registry/errors.js';
 import { InvalidBaseError, NodeValidationError } from '../serving/errors.js';
@@ -59,7 +59,7 @@ export function errorStatus(err: unknown): number {
   if (err instanceof EditValidationError || err instanceof BadRequestError || err instanceof NodeValidationError) return 400;
   if (err instanceof UnauthorizedError) return 401;
   if (err instanceof InvalidBaseError) return 422;
-  if (err instanceof BaseChangedError) return 503;
+  if (err instanceof BaseChangedError || err instanceof ServiceUnavailableError) return 503;
   if (err instanceof UpstreamError) return isTimeout(err.code) ? 504 : 502;
   // The BMC failed a step: the far side's fault, named in the body.
   // A BMC that did not answer within its budget is a gateway timeout; any other BMC failure, a bad gateway.
@@ -85,6 +85,7 @@ export function errorMessage(err: unknown): string {
 /** Extra headers a status needs (Retry-After, Content-Range for 416, WWW-Authenticate). */
 export function errorHeaders(err: unknown): Record<string, string> {
   if (err instanceof BaseChangedError) return { 'Retry-After': String(BASE_CHANGED_RETRY_AFTER_S) };
+  if (err instanceof ServiceUnavailableError) return { 'Retry-After': String(err.retryAfterS) };
   if (err instanceof RangeNotSatisfiableError) return { 'Content-Range': `bytes */${err.size}` };
   if (err instanceof UnauthorizedError) return { 'WWW-Authenticate': 'Bearer realm="isoproxy"' };
   return {};
