@@ -13,7 +13,7 @@
 //
 // Failure policy: a short or corrupt block is dropped and fetched again; a full disk or an
 // unwritable directory makes the cache serve misses straight from upstream (logged once), never
-// an error to the reader.
+// an error to the reader, and a write tries the disk again every `degradedRetryMs`.
 
 import { join } from 'node:path';
 import type { ByteSource } from '../byte-source.js';
@@ -32,6 +32,8 @@ export type { StreamStats } from './block-stream.js';
 const MiB = 1024 * 1024;
 /** A BMC reading a cold block waits this long at most for the cache's upstream fetch. */
 const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
+/** Short: a write that fails again costs little, and /metrics should not say degraded for long. */
+const DEFAULT_DEGRADED_RETRY_MS = 2_000;
 
 export interface BlockCacheOptions {
   readonly dir: string;
@@ -54,6 +56,11 @@ export interface BlockCacheOptions {
    * budgets (headers, idle body) bound each attempt; this bounds the sum.
    */
   readonly fetchTimeoutMs?: number;
+  /**
+   * While degraded (disk full, directory unwritable), how long to wait before one write tries the
+   * disk again; default 2 s. A failed try costs one failed write.
+   */
+  readonly degradedRetryMs?: number;
   /** The upstream counters, so `stats()` can report retries beside the cache's own numbers. */
   readonly upstreamStats?: UpstreamStats;
 }
@@ -132,7 +139,8 @@ class DiskBlockCache implements BlockCache {
     this.upstreamStats = options.upstreamStats;
     this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 128));
     this.index = new BlockIndex(budget, this.blockSize, this.fds, this.counters, this.tasks, logger);
-    this.writer = new BlockWriter(this.dir, budget, this.index, this.counters, this.tasks, logger);
+    const retryMs = Math.max(1, options.degradedRetryMs ?? DEFAULT_DEGRADED_RETRY_MS);
+    this.writer = new BlockWriter(this.dir, budget, this.index, this.counters, this.tasks, logger, retryMs);
     const fetchTimeoutMs = Math.max(1, options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS);
     const shared = { blockSize: this.blockSize, fetchTimeoutMs, index: this.index, writer: this.writer, counters: this.counters, tasks: this.tasks, logger };
     this.flights = new Flights(shared);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBlockCache, type BlockCache } from '../../src/cache/block-cache.js';
@@ -28,11 +28,13 @@ interface NewCacheOptions {
   readaheadBlocks?: number;
   chunkBytes?: number;
   fetchTimeoutMs?: number;
+  degradedRetryMs?: number;
 }
 
 async function newCache(options: NewCacheOptions = {}) {
   const cache = await createBlockCache({
     ...(options.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
+    ...(options.degradedRetryMs !== undefined ? { degradedRetryMs: options.degradedRetryMs } : {}),
     dir: options.dir ?? join(scratch.dir, `c${n++}`),
     budgetBytes: options.budgetBytes ?? 64 * MiB,
     blockSize: MiB,
@@ -207,6 +209,28 @@ describe('block cache', () => {
     expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
     expect(sha256(await src.read(100, 3 * MiB))).toBe(sha256(IMAGE.subarray(100, 100 + 3 * MiB)));
     expect(cache.stats().degraded).toBe(true);
+    expect(logger.warns.filter((w) => w.includes('unwritable'))).toHaveLength(1);
+  });
+
+  it('leaves degraded mode once the directory is writable again, and caches from then on', async () => {
+    // A regular file where the cache directory's parent should be: nothing can be made under it.
+    const parent = join(scratch.dir, 'comes-back');
+    await writeFile(parent, 'x');
+    const logger = recordingLogger();
+    const cache = await newCache({ dir: join(parent, 'cache'), logger, degradedRetryMs: 50 });
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    expect(sha256(await src.read(0, MiB))).toBe(sha256(IMAGE.subarray(0, MiB)));
+    await cache.flush();
+    expect(cache.stats().degraded).toBe(true);
+    await rm(parent);
+    let tries = 0;
+    for (; tries < 100 && cache.stats().degraded; tries++) {
+      await new Promise((r) => setTimeout(r, 60));
+      await src.read((tries % BLOCKS) * MiB, 10);
+      await cache.flush();
+    }
+    expect(cache.stats().degraded).toBe(false);
+    expect(cache.stats().blocks).toBeGreaterThan(0);
     expect(logger.warns.filter((w) => w.includes('unwritable'))).toHaveLength(1);
   });
 
