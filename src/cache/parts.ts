@@ -11,8 +11,6 @@ export interface Block {
   readonly path: string;
   readonly length: number;
   readonly crc: number;
-  /** Checksum checked (or written) by this process. */
-  verified: boolean;
   /** mtime bumped by this process, so a restart keeps the recency order. */
   touched: boolean;
 }

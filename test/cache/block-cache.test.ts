@@ -200,6 +200,30 @@ describe('block cache', () => {
     expect(logger.warns.some((w) => w.includes('dropping cached block'))).toBe(true);
   });
 
+  it('never serves a block corrupted on disk while the cache runs: it is dropped and fetched again', async () => {
+    const dir = join(scratch.dir, 'live-corrupt');
+    const logger = recordingLogger();
+    const cache = await newCache({ dir, logger });
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    await cache.flush();
+    // Blocks this process wrote itself, open in its descriptor cache: flip one byte of block 2 in
+    // place (same length, same name: only the CRC can tell).
+    const victim = (await blockFiles(dir)).find((f) => f.path.includes('/2-'))!;
+    const bytes = await readFile(victim.path);
+    bytes[4321] = bytes[4321]! ^ 0x01;
+    await writeFile(victim.path, bytes);
+    server.log.length = 0;
+    expect(sha256(await collect(src.stream(0, IMAGE.length)))).toBe(sha256(IMAGE));
+    expect(sha256(await src.read(2 * MiB + 4000, 1000))).toBe(sha256(IMAGE.subarray(2 * MiB + 4000, 2 * MiB + 5000)));
+    expect(server.rangeGets().map((e) => e.range)).toEqual([`bytes=${2 * MiB}-${3 * MiB - 1}`]);
+    expect(logger.warns.some((w) => w.includes('dropping cached block'))).toBe(true);
+    await cache.flush();
+    // The block on disk is whole again.
+    const again = (await blockFiles(dir)).find((f) => f.path.includes('/2-'))!;
+    expect(sha256(await readFile(again.path))).toBe(sha256(IMAGE.subarray(2 * MiB, 3 * MiB)));
+  });
+
   it('degrades to serving from upstream when the directory cannot be written, warning once', async () => {
     const file = join(scratch.dir, 'not-a-dir');
     await writeFile(file, 'x');
