@@ -9,7 +9,9 @@
 // whole block per open (from the page cache, usually) and a CRC-32 at memory speed, small beside
 // sending the block. So that many small ranges of one block (metadata reads, BMCs reading 64 KiB
 // at a time) do not each pay it, the last few checked blocks stay in memory (`hotBytes`) and are
-// served from there: bytes that passed the check.
+// served from there: bytes that passed the check. Measured on a warm cache, per 32 MiB served:
+// whole-image streams cost about the same CPU as trusting the files did; 64 KiB ranges cost less
+// with the hot blocks (memory instead of a read per range) and about 26x more without them.
 
 import { readdir, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
