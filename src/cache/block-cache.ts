@@ -118,7 +118,8 @@ export interface BlockCache {
    * evicted or replaced. CachedSources made before keep working (a later read makes the state
    * again), fetches in flight finish for their readers, and the version's blocks stay on disk
    * for the LRU to evict, unless `dropBlocks` removes them now (a version that will never be read
-   * again, e.g. replaced upstream). Unknown keys are ignored.
+   * again, e.g. replaced upstream); sources of the version made since it was last forgotten then
+   * read without writing. A later `source()` of the version starts afresh. Unknown keys are ignored.
    */
   forgetSource(versionKey: string, options?: { dropBlocks?: boolean }): void;
   stats(): CacheStats;
@@ -185,6 +186,7 @@ class DiskBlockCache implements BlockCache {
         blockCount: Math.ceil(upstream.size / this.blockSize),
         recentEnds: [],
         fillRunning: false,
+        dropped: false,
       };
       this.states.set(vk, state);
     } else {
@@ -201,8 +203,12 @@ class DiskBlockCache implements BlockCache {
   }
 
   forgetSource(vk: string, options: { dropBlocks?: boolean } = {}): void {
+    const state = this.states.get(vk);
     this.states.delete(vk);
-    if (options.dropBlocks) this.index.dropVersion(vk);
+    if (!options.dropBlocks) return;
+    // Sources made before keep reading, but write nothing more of this version.
+    if (state) state.dropped = true;
+    this.index.dropVersion(vk);
   }
 
   stats(): CacheStats {

@@ -83,7 +83,7 @@ export class BlockWriter {
   /** Writes a fetched block atomically and indexes it, if the budget has room. Never throws. */
   async persist(state: SourceState, index: number, bytes: Uint8Array): Promise<void> {
     const key = blockKey(state.vk, index);
-    if (!this.writesEnabled() || bytes.length > this.budget || this.index.has(key)) return;
+    if (state.dropped || !this.writesEnabled() || bytes.length > this.budget || this.index.has(key)) return;
     if (!(await this.reserve(bytes.length))) {
       this.logger?.debug({ block: index, reservedBytes: this.reservedBytes }, 'block not cached: the budget is taken by writes in flight');
       return;

@@ -26,6 +26,8 @@ export interface SourceState {
   /** Where recent streams ended: a stream starting at one of them is sequential. */
   readonly recentEnds: number[];
   fillRunning: boolean;
+  /** Forgotten with its blocks: reads still work, nothing of it is written any more. */
+  dropped: boolean;
 }
 
 /** One upstream fetch of a block, shared by every reader waiting for it. */

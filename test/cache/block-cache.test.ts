@@ -309,13 +309,21 @@ describe('block cache', () => {
     server.log.length = 0;
     expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
     expect(server.rangeGets()).toEqual([]);
+    const again = cache.source(upstream); // the state made afresh
     cache.forgetSource(src.versionKey, { dropBlocks: true });
     await cache.flush();
     expect(cache.stats().blocks).toBe(0);
     expect(cache.stats().bytesUsed).toBe(0);
     expect(cache.stats().evictions).toBe(0);
     expect(await blockFiles(dir)).toEqual([]);
+    // A source from before the drop still reads, and writes nothing of the dropped version.
+    expect(sha256(await again.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    await cache.flush();
+    expect(cache.stats().blocks).toBe(0);
+    // Asked for again, the version starts afresh and is cached.
     expect(sha256(await cache.source(upstream).read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    await cache.flush();
+    expect(cache.stats().blocks).toBe(BLOCKS);
   });
 
   it('gives up a block fetch after its total budget although the upstream trickles bytes forever', async () => {
