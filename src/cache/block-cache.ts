@@ -3,17 +3,19 @@
 // (versionKey), so a new version never reads an old one's blocks.
 //
 // The parts, each in its own file:
-// - block-index.ts: the LRU index bounded by the byte budget; rebuilt from the directory at start,
-//   blocks found there CRC-checked on first use; dropping a block unlinks its file.
+// - block-index.ts: the LRU index bounded by the byte budget; rebuilt from the directory at start;
+//   every block CRC-checked each time it is read from disk; dropping a block unlinks its file.
 // - block-writer.ts: atomic persist (temporary file + rename), room made within the budget before
 //   writing, degraded mode when the disk is full or the directory unwritable.
 // - flights.ts: single-flight fetches, so N readers of a missing block share one upstream fetch.
 // - sequential-fill.ts: upstreams that ignore Range are read once, front to back, into blocks.
 // - block-stream.ts: reads and streams, with pins (a block opened once per stream) and readahead.
+// Memory: a stream holds the blocks its reads in flight touch (two, usually); `hotBlocks` more are
+// shared; a block being fetched is held by its flight until it is on disk.
 //
 // Failure policy: a short or corrupt block is dropped and fetched again; a full disk or an
 // unwritable directory makes the cache serve misses straight from upstream (logged once), never
-// an error to the reader.
+// an error to the reader, and a write tries the disk again every `degradedRetryMs`.
 
 import { join } from 'node:path';
 import type { ByteSource } from '../byte-source.js';
@@ -32,6 +34,14 @@ export type { StreamStats } from './block-stream.js';
 const MiB = 1024 * 1024;
 /** A BMC reading a cold block waits this long at most for the cache's upstream fetch. */
 const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
+/** Short: a write that fails again costs little, and /metrics should not say degraded for long. */
+const DEFAULT_DEGRADED_RETRY_MS = 2_000;
+/**
+ * Measured on a warm cache (2 MiB blocks, 64 KiB ranges, each its own stream): 0 hot blocks cost
+ * about 26x the CPU of 4 (every range re-reads and re-checks its whole block). 8 leaves room for
+ * several readers at different places in a base; 16 MiB of memory at 2 MiB blocks.
+ */
+const DEFAULT_HOT_BLOCKS = 8;
 
 export interface BlockCacheOptions {
   readonly dir: string;
@@ -43,8 +53,13 @@ export interface BlockCacheOptions {
   readonly readaheadBlocks?: number;
   /** Bytes per chunk yielded by `stream`; default 1 MiB (see bench/cache-bench.ts). */
   readonly chunkBytes?: number;
-  /** Chunk reads in flight per stream; default 2. Memory per stream is about chunk x this. */
+  /** Chunk reads in flight per stream; default 2. A stream holds the blocks these touch in memory. */
   readonly readsInFlight?: number;
+  /**
+   * Checked blocks kept in memory, so small ranges of one block do not each re-read and re-check
+   * it (see block-index.ts); default 8. 0 reads and checks the file on every open.
+   */
+  readonly hotBlocks?: number;
   /** Block files kept open; default 128 (a 1 GiB base is 512 blocks of 2 MiB). */
   readonly maxOpenFiles?: number;
   readonly logger?: LoggerLike;
@@ -54,6 +69,11 @@ export interface BlockCacheOptions {
    * budgets (headers, idle body) bound each attempt; this bounds the sum.
    */
   readonly fetchTimeoutMs?: number;
+  /**
+   * While degraded (disk full, directory unwritable), how long to wait before one write tries the
+   * disk again; default 2 s. A failed try costs one failed write.
+   */
+  readonly degradedRetryMs?: number;
   /** The upstream counters, so `stats()` can report retries beside the cache's own numbers. */
   readonly upstreamStats?: UpstreamStats;
 }
@@ -98,7 +118,8 @@ export interface BlockCache {
    * evicted or replaced. CachedSources made before keep working (a later read makes the state
    * again), fetches in flight finish for their readers, and the version's blocks stay on disk
    * for the LRU to evict, unless `dropBlocks` removes them now (a version that will never be read
-   * again, e.g. replaced upstream). Unknown keys are ignored.
+   * again, e.g. replaced upstream); sources of the version made since it was last forgotten then
+   * read without writing. A later `source()` of the version starts afresh. Unknown keys are ignored.
    */
   forgetSource(versionKey: string, options?: { dropBlocks?: boolean }): void;
   stats(): CacheStats;
@@ -131,15 +152,16 @@ class DiskBlockCache implements BlockCache {
     const logger = options.logger;
     this.upstreamStats = options.upstreamStats;
     this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 128));
-    this.index = new BlockIndex(budget, this.blockSize, this.fds, this.counters, this.tasks, logger);
-    this.writer = new BlockWriter(this.dir, budget, this.index, this.counters, this.tasks, logger);
+    const hotBytes = Math.max(0, options.hotBlocks ?? DEFAULT_HOT_BLOCKS) * this.blockSize;
+    this.index = new BlockIndex(budget, this.blockSize, this.fds, this.counters, this.tasks, logger, hotBytes);
+    const retryMs = Math.max(1, options.degradedRetryMs ?? DEFAULT_DEGRADED_RETRY_MS);
+    this.writer = new BlockWriter(this.dir, budget, this.index, this.counters, this.tasks, logger, retryMs);
     const fetchTimeoutMs = Math.max(1, options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS);
     const shared = { blockSize: this.blockSize, fetchTimeoutMs, index: this.index, writer: this.writer, counters: this.counters, tasks: this.tasks, logger };
     this.flights = new Flights(shared);
     this.streams = new BlockStreams({
       ...shared,
       flights: this.flights,
-      fds: this.fds,
       readahead: Math.max(0, Math.min(64, options.readaheadBlocks ?? 4)),
       chunkBytes: Math.max(64 * 1024, Math.min(this.blockSize, options.chunkBytes ?? MiB)),
       readsInFlight: Math.max(1, Math.min(8, options.readsInFlight ?? 2)),
@@ -164,6 +186,7 @@ class DiskBlockCache implements BlockCache {
         blockCount: Math.ceil(upstream.size / this.blockSize),
         recentEnds: [],
         fillRunning: false,
+        dropped: false,
       };
       this.states.set(vk, state);
     } else {
@@ -180,8 +203,12 @@ class DiskBlockCache implements BlockCache {
   }
 
   forgetSource(vk: string, options: { dropBlocks?: boolean } = {}): void {
+    const state = this.states.get(vk);
     this.states.delete(vk);
-    if (options.dropBlocks) this.index.dropVersion(vk);
+    if (!options.dropBlocks) return;
+    // Sources made before keep reading, but write nothing more of this version.
+    if (state) state.dropped = true;
+    this.index.dropVersion(vk);
   }
 
   stats(): CacheStats {

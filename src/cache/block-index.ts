@@ -1,7 +1,17 @@
 // The index of the block cache: which blocks are on disk, in LRU order, bounded by the byte budget.
 // Evicting or dropping a block unlinks its file (tracked, so close() waits for it). At start the
-// index is rebuilt from the directory: temporary files of interrupted writes are removed, short
-// files dropped, and each block found is trusted only after its CRC-32 is checked on first use.
+// index is rebuilt from the directory: temporary files of interrupted writes are removed and short
+// files dropped.
+//
+// Trust boundary: no byte of a block file is served before the whole block has been read and its
+// CRC-32 (in its name) checked, each time it is read from disk, whoever wrote it: a file corrupted
+// while the process runs is dropped and fetched again, never served. The cost is one read of the
+// whole block per open (from the page cache, usually) and a CRC-32 at memory speed, small beside
+// sending the block. So that many small ranges of one block (metadata reads, BMCs reading 64 KiB
+// at a time) do not each pay it, the last few checked blocks stay in memory (`hotBytes`) and are
+// served from there: bytes that passed the check. Measured on a warm cache, per 32 MiB served:
+// whole-image streams cost about the same CPU as trusting the files did; 64 KiB ranges cost less
+// with the hot blocks (memory instead of a read per range) and about 26x more without them.
 
 import { readdir, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +26,8 @@ import { blockKey, type Block, type Counters, type Tasks } from './parts.js';
 export class BlockIndex {
   private readonly lru: LRUCache<string, Block>;
   private readonly verifying = new Map<string, Promise<Uint8Array | undefined>>();
+  /** Recently checked blocks' bytes, by key. */
+  private readonly hot: LRUCache<string, Uint8Array> | undefined;
   /** Unlinks of evicted or dropped blocks under way: their bytes are still on disk. */
   private readonly unlinks = new Set<Promise<void>>();
   private unlinkBytes = 0;
@@ -27,12 +39,15 @@ export class BlockIndex {
     private readonly counters: Counters,
     private readonly tasks: Tasks,
     private readonly logger: LoggerLike | undefined,
+    hotBytes: number,
   ) {
+    this.hot = hotBytes >= blockSize ? new LRUCache<string, Uint8Array>({ maxSize: hotBytes, sizeCalculation: (b) => Math.max(1, b.length) }) : undefined;
     this.lru = new LRUCache<string, Block>({
       maxSize: Math.max(1, budget),
       sizeCalculation: (b) => Math.max(1, b.length),
       dispose: (block, _key, reason) => {
         if (reason === 'evict') this.counters.evictions++;
+        this.hot?.delete(block.key);
         this.fds.forget(block.path);
         // Its bytes count against the budget until the file is gone (block-writer.ts). Tracked so
         // close() waits for it: after close, the disk holds what the index said.
@@ -169,24 +184,30 @@ export class BlockIndex {
         this.counters.errors++;
         continue;
       }
-      const block: Block = { key: blockKey(vk, bn.index), path, length: bn.lengthBytes, crc: bn.crc, verified: false, touched: false };
+      const block: Block = { key: blockKey(vk, bn.index), path, length: bn.lengthBytes, crc: bn.crc, touched: false };
       found.push({ block, mtimeMs: st.mtimeMs });
     }
     return found;
   }
 
   /**
-   * Reads a whole block and checks its length and CRC: its bytes, or undefined after dropping it.
-   * Concurrent checks of one block share one read. `touch` bumps the file's mtime the first time,
-   * so a restart keeps the recency order.
+   * The bytes of a block, checked: from memory if it was checked lately, else read whole from its
+   * file and checked against its length and CRC. Undefined (and the block dropped) when the file
+   * is missing, short or corrupt. Concurrent opens of one block share one read. `touch` bumps the
+   * file's mtime the first time, so a restart keeps the recency order.
    */
-  verify(block: Block, touch: boolean): Promise<Uint8Array | undefined> {
+  async open(block: Block, touch: boolean): Promise<Uint8Array | undefined> {
+    const hot = this.hot?.get(block.key);
+    if (hot) return hot;
     let p = this.verifying.get(block.key);
     if (!p) {
       p = this.readChecked(block, touch).finally(() => this.verifying.delete(block.key));
       this.verifying.set(block.key, p);
     }
-    return p;
+    const bytes = await p;
+    // Still indexed (not evicted or dropped meanwhile): worth keeping at hand.
+    if (bytes && this.hot && this.lru.peek(block.key) === block) this.hot.set(block.key, bytes);
+    return bytes;
   }
 
   private async readChecked(block: Block, touch: boolean): Promise<Uint8Array | undefined> {
@@ -204,7 +225,6 @@ export class BlockIndex {
         this.drop(block, done !== block.length ? 'block file short' : 'block checksum mismatch');
         return undefined;
       }
-      block.verified = true;
       if (!block.touched && touch) {
         block.touched = true;
         const now = new Date();

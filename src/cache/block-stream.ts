@@ -1,17 +1,16 @@
 // Reading through the cache: `stream` yields a range in aligned chunks with a few reads in flight,
 // `read` copies a range into one buffer (metadata readers). A stream opens each block once (a pin):
-// every chunk of that block reads the same descriptor, or the same bytes in memory on a miss, and
-// the pin is released after the stream's last chunk of the block. A descriptor outlives an eviction
-// (the file is unlinked, the open descriptor still reads it). Sequential readers (a stream starting
-// where a recent one ended, or at 0) read ahead past their end; others only inside their range.
+// the block's bytes in memory, read whole from its file and CRC-checked (block-index.ts says why),
+// or fetched from upstream on a miss; every chunk of the block is a view of them, so an eviction
+// while the stream reads changes nothing. A stream holds at most the pins of the blocks its reads
+// in flight touch (two blocks, usually). Sequential readers (a stream starting where a recent one
+// ended, or at 0) read ahead past their end; others only inside their range.
 
 import { checkRange } from '../byte-source.js';
-import { readFully } from '../io/read-fully.js';
 import type { BlockIndex } from './block-index.js';
 import type { BlockWriter } from './block-writer.js';
-import type { FdCache, FdLease } from './fd-cache.js';
 import type { Flights } from './flights.js';
-import { blockKey, blockLength, type Block, type Counters, type SourceState } from './parts.js';
+import { blockKey, blockLength, type Counters, type SourceState } from './parts.js';
 
 /** Where recent stream ends are remembered, per base version. */
 const RECENT_ENDS = 32;
@@ -31,24 +30,13 @@ export interface StreamDeps {
   readonly index: BlockIndex;
   readonly writer: BlockWriter;
   readonly flights: Flights;
-  readonly fds: FdCache;
   readonly counters: Counters;
 }
 
-/** What a stream reads one block through. */
-interface BlockHandle {
-  readonly bytes?: Uint8Array;
-  readonly block?: Block;
-  readonly lease?: FdLease;
-}
-
-/** A block a stream is reading: opened once, released when its last chunk is read. */
+/** A block a stream is reading: opened once for all its chunks. */
 interface Pin {
   readonly index: number;
-  readonly handle: Promise<BlockHandle>;
-  pending: number;
-  closed: boolean;
-  released: boolean;
+  readonly bytes: Promise<Uint8Array>;
 }
 
 export class BlockStreams {
@@ -87,9 +75,6 @@ export class BlockStreams {
     signal?.addEventListener('abort', onAbort, { once: true });
     const sequential = mayReadAhead && (offset === 0 || state.recentEnds.includes(offset));
     let completed = false;
-    // Only pins still open: a pin holds its block (a whole block in memory on a miss), so a long
-    // stream must not keep the pins of blocks it has passed.
-    const pins = new Set<Pin>();
     try {
       const queue: Promise<Uint8Array>[] = [];
       let next = offset;
@@ -99,16 +84,11 @@ export class BlockStreams {
         const inBlock = next - index * blockSize;
         const len = Math.min(chunkBytes - (inBlock % chunkBytes), blockLength(state, blockSize, index) - inBlock, end - next);
         if (pin === undefined || pin.index !== index) {
-          if (pin) {
-            this.unpin(pin, false);
-            pins.delete(pin);
-          }
+          // The previous pin is let go: the chunks still queued hold views of its bytes.
           this.onBlockStart(state, index, end, sequential, inner.signal, stats);
-          pin = { index, handle: this.openBlock(state, index, inner.signal), pending: 0, closed: false, released: false };
-          pin.handle.catch(() => {});
-          pins.add(pin);
+          pin = { index, bytes: this.openBlock(state, index, inner.signal) };
         }
-        const p = this.readPinned(state, pin, inBlock, len, inner.signal);
+        const p = pin.bytes.then((b) => b.subarray(inBlock, inBlock + len));
         p.catch(() => {}); // awaited in order below; this only silences early rejections
         queue.push(p);
         next += len;
@@ -125,7 +105,6 @@ export class BlockStreams {
       if (state.recentEnds.length > RECENT_ENDS) state.recentEnds.shift();
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      for (const p of pins) this.unpin(p, false);
       if (!completed) inner.abort(signal?.aborted ? signal.reason : new DOMException('stream closed', 'AbortError'));
     }
   }
@@ -154,56 +133,18 @@ export class BlockStreams {
     }
   }
 
-  /** An open block file, or the block's bytes in memory (a fetch, or a first-use verification). */
-  private async openBlock(state: SourceState, index: number, signal: AbortSignal): Promise<BlockHandle> {
-    const { blockSize, index: blocks, writer, fds, flights } = this.deps;
+  /** The block's bytes: from disk, checked against its CRC, or from upstream. */
+  private async openBlock(state: SourceState, index: number, signal: AbortSignal): Promise<Uint8Array> {
+    const { blockSize, index: blocks, writer, flights } = this.deps;
     const block = blocks.get(blockKey(state.vk, index));
     if (block) {
       if (block.length !== blockLength(state, blockSize, index)) {
         blocks.drop(block, 'block length does not match the image');
-      } else if (!block.verified) {
-        const whole = await blocks.verify(block, writer.writesEnabled());
-        if (whole) return { bytes: whole };
       } else {
-        try {
-          return { block, lease: await fds.acquire(block.path) };
-        } catch {
-          blocks.drop(block, 'block file missing');
-        }
+        const checked = await blocks.open(block, writer.writesEnabled());
+        if (checked) return checked;
       }
     }
-    return { bytes: await flights.join(state, index, signal) };
-  }
-
-  private async readPinned(state: SourceState, pin: Pin, inBlock: number, len: number, signal: AbortSignal): Promise<Uint8Array> {
-    pin.pending++;
-    try {
-      const h = await pin.handle;
-      if (h.bytes) return h.bytes.subarray(inBlock, inBlock + len);
-      const out = Buffer.allocUnsafe(len);
-      let done: number;
-      try {
-        done = await readFully(h.lease!.handle, out, inBlock);
-      } catch (err) {
-        this.deps.index.drop(h.block!, `block read failed: ${(err as Error).message}`);
-        done = -1;
-      }
-      if (done === len) return out;
-      if (done >= 0) this.deps.index.drop(h.block!, 'block file short');
-      // The file let us down mid-stream: this chunk comes from upstream instead.
-      const data = await this.deps.flights.join(state, pin.index, signal);
-      return data.subarray(inBlock, inBlock + len);
-    } finally {
-      pin.pending--;
-      if (pin.closed) this.unpin(pin, true);
-    }
-  }
-
-  /** Marks the stream done with the block; the descriptor is released once no read is pending. */
-  private unpin(pin: Pin, fromRead: boolean): void {
-    if (!fromRead) pin.closed = true;
-    if (!pin.closed || pin.pending > 0 || pin.released) return;
-    pin.released = true;
-    pin.handle.then((h) => h.lease?.release(), () => {});
+    return flights.join(state, index, signal);
   }
 }

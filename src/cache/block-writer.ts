@@ -1,7 +1,9 @@
 // Writing fetched blocks to disk: atomically (a temporary file, then rename, so a crash leaves the
 // whole block or a *.tmp file that the next start removes), within the byte budget, and never
-// failing a reader: a full disk pauses writes for a while, an unwritable directory stops them, and
-// the cache serves misses straight from upstream meanwhile (degraded, logged once).
+// failing a reader: a full disk or an unwritable directory makes the cache degraded (logged once):
+// it serves misses straight from upstream and writes nothing. Degraded is not for good: after
+// `retryMs` the next block to persist is written as a probe (one at a time); if it lands, the
+// cache is writable again (logged) and `degraded` clears, else the wait starts over.
 //
 // The budget bounds the disk, not only the index. At every instant
 //   indexed blocks + blocks being unlinked + reservations of writes in flight <= budget,
@@ -22,15 +24,18 @@ import { blockFileName } from './block-file.js';
 import type { BlockIndex } from './block-index.js';
 import { blockKey, type Counters, type SourceState, type Tasks } from './parts.js';
 
-const WRITE_PAUSE_MS = 30_000;
 /** Rounds of waiting for unlinks before a write gives up its place (others keep evicting too). */
 const MAX_UNLINK_WAITS = 4;
 
 export class BlockWriter {
   /** Bytes of blocks being written now, not yet in the index. */
   private reservedBytes = 0;
-  private writable = true;
-  private writesPausedUntil = 0;
+  /** Why writes stopped, or undefined while they work. */
+  private trouble: 'unwritable' | 'full' | undefined;
+  /** When degraded: the time after which one write may try again. */
+  private retryAt = 0;
+  /** A write is trying the disk again: the others wait for its verdict. */
+  private probing = false;
   private tmpSeq = 0;
   private closed = false;
   private readonly madeDirs = new Set<string>();
@@ -43,6 +48,7 @@ export class BlockWriter {
     private readonly counters: Counters,
     private readonly tasks: Tasks,
     private readonly logger: LoggerLike | undefined,
+    private readonly retryMs: number,
   ) {}
 
   /** Makes the directory and checks it is writable; false (and degraded) when it is not. */
@@ -53,10 +59,9 @@ export class BlockWriter {
       await writeFile(probe, 'ok');
       await unlink(probe);
     } catch (err) {
-      this.writable = false;
-      this.warnOnce('unwritable', { dir: this.dir, err: (err as Error).message }, 'cache directory unwritable: serving misses straight from upstream');
+      this.degrade('unwritable', err as NodeJS.ErrnoException);
     }
-    return this.writable;
+    return this.trouble === undefined;
   }
 
   /** Writes are refused from now on (the cache is closing). */
@@ -64,25 +69,36 @@ export class BlockWriter {
     this.closed = true;
   }
 
+  /** True when a write would be attempted now (for readahead and fills: no point without one). */
   writesEnabled(): boolean {
-    return this.writable && !this.closed && (this.writesPausedUntil === 0 || Date.now() >= this.writesPausedUntil);
+    if (this.closed) return false;
+    return this.trouble === undefined || (!this.probing && Date.now() >= this.retryAt);
   }
 
+  /** True while misses are served without writing to disk. */
   get degraded(): boolean {
-    return !this.writesEnabled();
+    return this.closed || this.trouble !== undefined;
   }
 
   /** Writes a fetched block atomically and indexes it, if the budget has room. Never throws. */
   async persist(state: SourceState, index: number, bytes: Uint8Array): Promise<void> {
     const key = blockKey(state.vk, index);
-    if (!this.writesEnabled() || bytes.length > this.budget || this.index.has(key)) return;
+    if (state.dropped || !this.writesEnabled() || bytes.length > this.budget || this.index.has(key)) return;
     if (!(await this.reserve(bytes.length))) {
       this.logger?.debug({ block: index, reservedBytes: this.reservedBytes }, 'block not cached: the budget is taken by writes in flight');
       return;
     }
+    let probe = false;
     try {
-      if (this.writesEnabled() && !this.index.has(key)) await this.writeBlock(state, index, key, bytes);
+      if (!this.writesEnabled() || this.index.has(key)) return;
+      // Degraded and the wait is over: this write is the probe, and the others skip until it ends.
+      probe = this.trouble !== undefined;
+      if (probe) this.probing = true;
+      const ok = await this.writeBlock(state, index, key, bytes);
+      // Only the probe's verdict counts: a write begun before the trouble may still land after it.
+      if (ok && probe && this.trouble !== undefined) this.recover();
     } finally {
+      if (probe) this.probing = false;
       this.reservedBytes -= bytes.length;
     }
   }
@@ -108,7 +124,8 @@ export class BlockWriter {
     return true;
   }
 
-  private async writeBlock(state: SourceState, index: number, key: string, bytes: Uint8Array): Promise<void> {
+  /** True when the block is on disk (written now, or found there). */
+  private async writeBlock(state: SourceState, index: number, key: string, bytes: Uint8Array): Promise<boolean> {
     const crc = crc32(bytes) >>> 0;
     const name = blockFileName({ index, lengthBytes: bytes.length, crc });
     const path = join(state.dir, name);
@@ -122,29 +139,41 @@ export class BlockWriter {
       await rename(tmp, path);
     } catch (err) {
       await unlink(tmp).catch(() => {});
+      // The directory may have gone with the trouble: make it again on the next attempt.
+      this.madeDirs.delete(state.dir);
       this.writeFailed(err as NodeJS.ErrnoException);
-      return;
+      return false;
     }
     // Indexed even when closing: a file on disk outside the index would escape the budget.
     const existing = this.index.peek(key);
     if (existing) {
       // Same key, same bytes, so normally the same name (rename replaced it in place).
       if (existing.path !== path) this.tasks.track(unlink(path).catch(() => {}));
-      return;
+      return true;
     }
-    this.index.add({ key, path, length: bytes.length, crc, verified: true, touched: true });
+    this.index.add({ key, path, length: bytes.length, crc, touched: true });
+    return true;
   }
 
   private writeFailed(err: NodeJS.ErrnoException): void {
     this.counters.errors++;
-    if (err.code === 'ENOSPC' || err.code === 'EDQUOT') {
-      // The disk may free up (our own evictions, other tenants): try again later.
-      this.writesPausedUntil = Date.now() + WRITE_PAUSE_MS;
-      this.warnOnce('full', { dir: this.dir, code: err.code }, 'cache disk full: serving misses straight from upstream for a while');
-    } else {
-      this.writable = false;
-      this.warnOnce('unwritable', { dir: this.dir, code: err.code, err: err.message }, 'cache directory unwritable: serving misses straight from upstream');
-    }
+    // The disk may free up (our own evictions, other tenants), a directory may be remounted
+    // writable or get its permissions back: either way, try again later.
+    this.degrade(err.code === 'ENOSPC' || err.code === 'EDQUOT' ? 'full' : 'unwritable', err);
+  }
+
+  private degrade(kind: 'unwritable' | 'full', err: NodeJS.ErrnoException): void {
+    this.trouble = kind;
+    this.retryAt = Date.now() + this.retryMs;
+    if (kind === 'full') this.warnOnce('full', { dir: this.dir, code: err.code }, 'cache disk full: serving misses straight from upstream for a while');
+    else this.warnOnce('unwritable', { dir: this.dir, code: err.code, err: err.message }, 'cache directory unwritable: serving misses straight from upstream');
+  }
+
+  private recover(): void {
+    this.logger?.info({ dir: this.dir, was: this.trouble }, 'cache directory writable again: caching blocks');
+    this.trouble = undefined;
+    // A later episode is news again.
+    this.warned.clear();
   }
 
   private warnOnce(kind: string, obj: object, msg: string): void {

@@ -105,7 +105,7 @@ export class Flights {
     const url = state.upstream.version.url;
     const promise = (async () => {
       counters.upstreamRequests++;
-      // Armed here, not before: a fetch waiting for a free connection is not yet late.
+      // The whole fetch, time queued for a free upstream connection included: its readers wait all of it.
       const disarm = armFetchBudget(controller, fetchTimeoutMs, url, `block ${index}`);
       try {
         return await this.fetchBytes(state, index, start, length, controller.signal);

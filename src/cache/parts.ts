@@ -11,8 +11,6 @@ export interface Block {
   readonly path: string;
   readonly length: number;
   readonly crc: number;
-  /** Checksum checked (or written) by this process. */
-  verified: boolean;
   /** mtime bumped by this process, so a restart keeps the recency order. */
   touched: boolean;
 }
@@ -28,6 +26,8 @@ export interface SourceState {
   /** Where recent streams ended: a stream starting at one of them is sequential. */
   readonly recentEnds: number[];
   fillRunning: boolean;
+  /** Forgotten with its blocks: reads still work, nothing of it is written any more. */
+  dropped: boolean;
 }
 
 /** One upstream fetch of a block, shared by every reader waiting for it. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBlockCache, type BlockCache } from '../../src/cache/block-cache.js';
@@ -28,11 +28,13 @@ interface NewCacheOptions {
   readaheadBlocks?: number;
   chunkBytes?: number;
   fetchTimeoutMs?: number;
+  degradedRetryMs?: number;
 }
 
 async function newCache(options: NewCacheOptions = {}) {
   const cache = await createBlockCache({
     ...(options.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
+    ...(options.degradedRetryMs !== undefined ? { degradedRetryMs: options.degradedRetryMs } : {}),
     dir: options.dir ?? join(scratch.dir, `c${n++}`),
     budgetBytes: options.budgetBytes ?? 64 * MiB,
     blockSize: MiB,
@@ -198,6 +200,30 @@ describe('block cache', () => {
     expect(logger.warns.some((w) => w.includes('dropping cached block'))).toBe(true);
   });
 
+  it('never serves a block corrupted on disk while the cache runs: it is dropped and fetched again', async () => {
+    const dir = join(scratch.dir, 'live-corrupt');
+    const logger = recordingLogger();
+    const cache = await newCache({ dir, logger });
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    await cache.flush();
+    // Blocks this process wrote itself, open in its descriptor cache: flip one byte of block 2 in
+    // place (same length, same name: only the CRC can tell).
+    const victim = (await blockFiles(dir)).find((f) => f.path.includes('/2-'))!;
+    const bytes = await readFile(victim.path);
+    bytes[4321] = bytes[4321]! ^ 0x01;
+    await writeFile(victim.path, bytes);
+    server.log.length = 0;
+    expect(sha256(await collect(src.stream(0, IMAGE.length)))).toBe(sha256(IMAGE));
+    expect(sha256(await src.read(2 * MiB + 4000, 1000))).toBe(sha256(IMAGE.subarray(2 * MiB + 4000, 2 * MiB + 5000)));
+    expect(server.rangeGets().map((e) => e.range)).toEqual([`bytes=${2 * MiB}-${3 * MiB - 1}`]);
+    expect(logger.warns.some((w) => w.includes('dropping cached block'))).toBe(true);
+    await cache.flush();
+    // The block on disk is whole again.
+    const again = (await blockFiles(dir)).find((f) => f.path.includes('/2-'))!;
+    expect(sha256(await readFile(again.path))).toBe(sha256(IMAGE.subarray(2 * MiB, 3 * MiB)));
+  });
+
   it('degrades to serving from upstream when the directory cannot be written, warning once', async () => {
     const file = join(scratch.dir, 'not-a-dir');
     await writeFile(file, 'x');
@@ -207,6 +233,28 @@ describe('block cache', () => {
     expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
     expect(sha256(await src.read(100, 3 * MiB))).toBe(sha256(IMAGE.subarray(100, 100 + 3 * MiB)));
     expect(cache.stats().degraded).toBe(true);
+    expect(logger.warns.filter((w) => w.includes('unwritable'))).toHaveLength(1);
+  });
+
+  it('leaves degraded mode once the directory is writable again, and caches from then on', async () => {
+    // A regular file where the cache directory's parent should be: nothing can be made under it.
+    const parent = join(scratch.dir, 'comes-back');
+    await writeFile(parent, 'x');
+    const logger = recordingLogger();
+    const cache = await newCache({ dir: join(parent, 'cache'), logger, degradedRetryMs: 50 });
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    expect(sha256(await src.read(0, MiB))).toBe(sha256(IMAGE.subarray(0, MiB)));
+    await cache.flush();
+    expect(cache.stats().degraded).toBe(true);
+    await rm(parent);
+    let tries = 0;
+    for (; tries < 100 && cache.stats().degraded; tries++) {
+      await new Promise((r) => setTimeout(r, 60));
+      await src.read((tries % BLOCKS) * MiB, 10);
+      await cache.flush();
+    }
+    expect(cache.stats().degraded).toBe(false);
+    expect(cache.stats().blocks).toBeGreaterThan(0);
     expect(logger.warns.filter((w) => w.includes('unwritable'))).toHaveLength(1);
   });
 
@@ -261,13 +309,21 @@ describe('block cache', () => {
     server.log.length = 0;
     expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
     expect(server.rangeGets()).toEqual([]);
+    const again = cache.source(upstream); // the state made afresh
     cache.forgetSource(src.versionKey, { dropBlocks: true });
     await cache.flush();
     expect(cache.stats().blocks).toBe(0);
     expect(cache.stats().bytesUsed).toBe(0);
     expect(cache.stats().evictions).toBe(0);
     expect(await blockFiles(dir)).toEqual([]);
+    // A source from before the drop still reads, and writes nothing of the dropped version.
+    expect(sha256(await again.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    await cache.flush();
+    expect(cache.stats().blocks).toBe(0);
+    // Asked for again, the version starts afresh and is cached.
     expect(sha256(await cache.source(upstream).read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    await cache.flush();
+    expect(cache.stats().blocks).toBe(BLOCKS);
   });
 
   it('gives up a block fetch after its total budget although the upstream trickles bytes forever', async () => {
