@@ -34,7 +34,7 @@ export interface OpenBase {
 
 export interface BasesOptions {
   readonly open: (url: string) => Promise<UpstreamSource>;
-  readonly cache: Pick<BlockCache, 'source'>;
+  readonly cache: Pick<BlockCache, 'source' | 'forgetSource'>;
   readonly logger: Logger;
   readonly now?: () => number;
   readonly revalidateMs?: number;
@@ -74,8 +74,14 @@ export function createBases(options: BasesOptions): Bases {
   const entries = new Map<string, Entry>();
   const forgetListeners: Array<(id: string) => void> = [];
 
-  function forget(open: OpenBase): void {
+  /**
+   * A version goes: its memoized patch sets (listeners) and the cache's per-version state go with
+   * it. A version replaced upstream can never be read again, so its blocks are dropped too; an
+   * evicted one keeps its blocks for when a node names the base again.
+   */
+  function forget(open: OpenBase, replaced = false): void {
     for (const l of forgetListeners) l(open.id);
+    options.cache.forgetSource(open.id, { dropBlocks: replaced });
     void open.upstream.close().catch(() => {});
   }
 
@@ -122,7 +128,7 @@ export function createBases(options: BasesOptions): Bases {
     if (sameValidator(probe.version, open.upstream.version)) return open;
     logger.warn({ base: url, old: open.id, size: probe.version.size }, 'base image changed upstream; re-indexing');
     // Streams still reading the old version fail cleanly on their next upstream fetch.
-    forget(open);
+    forget(open, true);
     return start(url, entry);
   }
 
