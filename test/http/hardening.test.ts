@@ -4,9 +4,9 @@
 // If-Match / If-Unmodified-Since ignored.
 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { UpstreamError } from '../../src/errors.js';
+import { IsoFormatError, UpstreamError } from '../../src/errors.js';
 import { pseudoRandomBytes } from './fake-image.js';
-import { startTestServer, type TestServer } from './server.js';
+import { startTestServer, TOKEN, type TestServer } from './server.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test bodies are checked field by field
 const json = async (r: Response): Promise<any> => r.json();
@@ -27,6 +27,13 @@ beforeAll(async () => {
 afterAll(async () => server?.close());
 
 const iso = (name: string): string => `${server.url}/iso/${name}.iso`;
+
+function put(name: string, body: unknown, init: { contentType?: string | null; query?: string } = {}): Promise<Response> {
+  const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` };
+  if (init.contentType !== null) headers['content-type'] = init.contentType ?? 'application/json';
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return fetch(`${server.url}/api/v1/nodes/${name}${init.query ?? ''}`, { method: 'PUT', headers, body: text });
+}
 
 describe('a failure before the first byte', () => {
   it('answers 502 with a JSON code, not an empty reply, when the first chunk of a range cannot be read', async () => {
@@ -49,5 +56,31 @@ describe('a failure before the first byte', () => {
   it('does not promise with HEAD a 206 that GET would fail', async () => {
     const head = await fetch(iso('reset0'), { method: 'HEAD', headers: { range: 'bytes=1000-1999' } });
     expect(head.status).toBe(502);
+  });
+});
+
+describe('PUT of a node whose base is not a valid ISO', () => {
+  it('answers 422 with the format code and stores nothing', async () => {
+    server.resolver.failImage = new IsoFormatError('primary volume descriptor', 32768, 'no CD001 signature');
+    try {
+      const r = await put('broken', { bootIso: 'http://images.example/junk.iso' });
+      expect(r.status).toBe(422);
+      expect((await json(r)).error.code).toBe('ISO_FORMAT');
+      expect((await fetch(`${server.url}/api/v1/nodes/broken`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+    } finally {
+      delete server.resolver.failImage;
+    }
+  });
+
+  it('stores it anyway with ?validate=false, with the reason beside a null ETag', async () => {
+    server.resolver.failImage = new IsoFormatError('primary volume descriptor', 32768, 'no CD001 signature');
+    try {
+      const r = await put('later', { bootIso: 'http://images.example/not-yet.iso' }, { query: '?validate=false' });
+      expect(r.status).toBe(201);
+      expect(await json(r)).toMatchObject({ etag: null, etagError: { code: 'ISO_FORMAT' } });
+      expect((await put('later2', { bootIso: 'http://images.example/x.iso' }, { query: '?validate=maybe' })).status).toBe(400);
+    } finally {
+      delete server.resolver.failImage;
+    }
   });
 });
