@@ -4,7 +4,7 @@
 //   announces its changes (NodeSource.onChange) are kept in memory until it says otherwise, so a
 //   BMC's thousands of range requests do not each ask a shared store; other sources are asked
 //   every time.
-// - put: validation (name, upstream allowlist, edits), then, unless the caller opts out, the
+// - put: validation (name, upstream allowlist, edits, expiry in the future), then, unless the caller opts out, the
 //   image itself is resolved before anything is stored: a base that is not a usable ISO is
 //   refused (422) rather than stored broken. An unreachable base is stored with the reason beside
 //   its null ETag: it may come up later.
@@ -144,6 +144,10 @@ export function createNodes(options: NodesOptions): Nodes {
       throw new NodeValidationError('UPSTREAM_NOT_ALLOWED', err.message, { cause: err });
     }
     policy.validateEdits(input.edits);
+    // A node that is expired when it is stored would only ever answer 410: a client's mistake.
+    if (input.expiresAt !== undefined && Date.parse(input.expiresAt) <= now().getTime()) {
+      throw new NodeValidationError('EXPIRES_IN_PAST', `expiresAt ${input.expiresAt} is not in the future`);
+    }
   }
 
   return {

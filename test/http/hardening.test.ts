@@ -84,3 +84,50 @@ describe('PUT of a node whose base is not a valid ISO', () => {
     }
   });
 });
+
+describe('node bodies', () => {
+  it('accepts RFC 3339 date-times for expiresAt and nothing else', async () => {
+    for (const bad of ['1', 'March 7', '2026-03-07', '2026-03-07 12:00', '2026-02-30T00:00:00Z', '2026-03-07T24:00:00Z', '2026-03-07T12:00:00', 1798761600000]) {
+      const r = await put('exp', { bootIso: 'http://images.example/b.iso', expiresAt: bad });
+      expect(r.status, String(bad)).toBe(400);
+      expect((await json(r)).error.code, String(bad)).toBe('INVALID_BODY');
+    }
+    for (const [good, stored] of [
+      ['2026-03-07T12:00:00Z', '2026-03-07T12:00:00.000Z'],
+      ['2026-03-07t12:00:00.5+02:00', '2026-03-07T10:00:00.500Z'],
+      ['2028-02-29T23:59:59z', '2028-02-29T23:59:59.000Z'],
+    ] as const) {
+      const r = await put('exp', { bootIso: 'http://images.example/b.iso', expiresAt: good });
+      expect(r.status, good).toBeLessThan(300);
+      expect((await json(r)).expiresAt, good).toBe(stored);
+    }
+  });
+
+  it('refuses an expiresAt that is not in the future', async () => {
+    for (const past of ['2026-02-28T23:59:59Z', NOW.toISOString()]) {
+      const r = await put('past', { bootIso: 'http://images.example/b.iso', expiresAt: past });
+      expect(r.status, past).toBe(400);
+      expect((await json(r)).error.code).toBe('EXPIRES_IN_PAST');
+    }
+    expect((await fetch(`${server.url}/api/v1/nodes/past`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+  });
+
+  it('answers 415 to a body that does not say it is JSON', async () => {
+    const body = { bootIso: 'http://images.example/b.iso' };
+    for (const contentType of [null, 'text/plain', 'application/x-www-form-urlencoded', 'application/jsonx']) {
+      const r = await put('ct', body, { contentType });
+      expect(r.status, String(contentType)).toBe(415);
+      expect((await json(r)).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    }
+    expect((await put('ct', body, { contentType: 'Application/JSON; charset=utf-8' })).status).toBe(201);
+  });
+
+  it('refuses unknown top-level fields', async () => {
+    for (const extra of [{ bootISO: 'x' }, { edit: {} }, { name: 'uk' }, { url: 'http://x' }]) {
+      const r = await put('uk', { bootIso: 'http://images.example/b.iso', ...extra });
+      expect(r.status, JSON.stringify(extra)).toBe(400);
+      expect((await json(r)).error.message).toContain(Object.keys(extra)[0]);
+    }
+    expect((await fetch(`${server.url}/api/v1/nodes/uk`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+  });
+});
