@@ -18,7 +18,8 @@ import type { Serving } from '../serving/serving.js';
 import type { Transfer } from '../serving/transfers.js';
 import type { NodeImage, NodeRef } from '../serving/types.js';
 import { bodyLength, openBody, pipeToNode, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
-import { ifRangeAllows, notModified } from './conditional.js';
+import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
+import { PreconditionFailedError } from './errors.js';
 import { contentRange, resolveRange, type ByteRange } from './range.js';
 
 /** The node-server marker for "the handler wrote the response itself". */
@@ -87,7 +88,12 @@ function plan(c: Context<IsoEnv>, image: NodeImage, node: string): Plan {
   const requestId = c.get('requestId') ?? '';
   if (requestId) headers['X-Request-Id'] = requestId;
 
-  if (notModified({ ifNoneMatch: c.req.header('if-none-match'), ifModifiedSince: c.req.header('if-modified-since') }, validators)) {
+  const precondition = evaluatePreconditions({
+    ifMatch: c.req.header('if-match'), ifUnmodifiedSince: c.req.header('if-unmodified-since'),
+    ifNoneMatch: c.req.header('if-none-match'), ifModifiedSince: c.req.header('if-modified-since'),
+  }, validators);
+  if (precondition === 'failed') throw new PreconditionFailedError(`the image's current ETag is ${image.etag}`);
+  if (precondition === 'not-modified') {
     // A 304 carries the validators, never a type or length of a body it does not have.
     const { 'Content-Type': _t, 'Content-Disposition': _d, ...rest } = headers;
     return { status: 304, headers: rest, pieces: [], ranges: undefined, length: 0 };
@@ -121,6 +127,18 @@ function plan(c: Context<IsoEnv>, image: NodeImage, node: string): Plan {
   return { status, headers, pieces, ranges, length };
 }
 
+/**
+ * A response without a body, with exactly the plan's headers. Through node-server a null body
+ * gets `Content-Type: text/plain` added, which a 304 must not carry: write it to Node directly.
+ */
+function bodiless(c: Context<IsoEnv>, p: Plan): Response {
+  const out = c.env?.outgoing;
+  if (p.status !== 304 || !out || typeof out.writeHead !== 'function') return c.body(null, p.status, p.headers);
+  out.writeHead(304, p.headers);
+  out.end();
+  return new Response(null, { headers: { [ALREADY_SENT]: 'true' } });
+}
+
 async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string): Promise<Response> {
   const file = c.req.param('file') ?? '';
   const name = file.slice(0, -'.iso'.length);
@@ -147,7 +165,7 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string):
   if (c.req.method === 'HEAD' || p.length === 0) {
     await body.cancel();
     begin(false).end({ bytes: 0, outcome: 'complete' });
-    return c.body(null, p.status, p.headers);
+    return bodiless(c, p);
   }
 
   c.set('transfer', true);

@@ -12,6 +12,7 @@ import { startTestServer, TOKEN, type TestServer } from './server.js';
 const json = async (r: Response): Promise<any> => r.json();
 
 const NOW = new Date('2026-03-01T00:00:00.000Z');
+const LAST_MODIFIED = 'Fri, 02 Jan 2026 03:04:05 GMT';
 let server: TestServer;
 
 beforeAll(async () => {
@@ -27,6 +28,13 @@ beforeAll(async () => {
 afterAll(async () => server?.close());
 
 const iso = (name: string): string => `${server.url}/iso/${name}.iso`;
+
+/** Headers that differ between any two responses. */
+function comparable(res: Response): Record<string, string> {
+  const out: Record<string, string> = {};
+  res.headers.forEach((v, k) => { if (!['date', 'x-request-id', 'connection', 'keep-alive'].includes(k)) out[k] = v; });
+  return out;
+}
 
 function put(name: string, body: unknown, init: { contentType?: string | null; query?: string } = {}): Promise<Response> {
   const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` };
@@ -129,5 +137,50 @@ describe('node bodies', () => {
       expect((await json(r)).error.message).toContain(Object.keys(extra)[0]);
     }
     expect((await fetch(`${server.url}/api/v1/nodes/uk`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+  });
+});
+
+describe('HTTP details', () => {
+  it('sends no Content-Type with a 304', async () => {
+    const r = await fetch(iso('n'), { headers: { 'if-none-match': '"base1-n"' } });
+    expect(r.status).toBe(304);
+    expect(r.headers.get('content-type')).toBeNull();
+    expect(r.headers.get('etag')).toBe('"base1-n"');
+  });
+
+  it('answers HEAD on 404 and 416 with exactly the headers of GET', async () => {
+    const cases = [[iso('nobody'), {}], [iso('n'), { range: 'bytes=999999-' }], [`${server.url}/nope`, {}], [iso('reset0'), { range: 'bytes=5-9' }]] as const;
+    for (const [url, headers] of cases) {
+      const get = await fetch(url, { headers });
+      const text = await get.text();
+      const head = await fetch(url, { method: 'HEAD', headers });
+      expect(head.status, url).toBe(get.status);
+      expect(comparable(head), url).toEqual(comparable(get));
+      expect(head.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(Number(head.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+    }
+  });
+
+  it('evaluates If-Match on GET and HEAD: 412 unless a strong match or *', async () => {
+    for (const method of ['GET', 'HEAD']) {
+      expect((await fetch(iso('n'), { method, headers: { 'if-match': '"base1-n"' } })).status, method).toBe(200);
+      expect((await fetch(iso('n'), { method, headers: { 'if-match': '"x", "base1-n"', range: 'bytes=0-9' } })).status, method).toBe(206);
+      expect((await fetch(iso('n'), { method, headers: { 'if-match': '*' } })).status, method).toBe(200);
+      for (const tag of ['"other"', 'W/"base1-n"', 'garbage']) {
+        const r = await fetch(iso('n'), { method, headers: { 'if-match': tag } });
+        expect(r.status, `${method} ${tag}`).toBe(412);
+        if (method === 'GET') expect((await json(r)).error.code).toBe('PRECONDITION_FAILED');
+      }
+    }
+  });
+
+  it('evaluates If-Unmodified-Since on GET and HEAD, unless If-Match is there', async () => {
+    const before = 'Fri, 02 Jan 2026 03:04:04 GMT';
+    for (const method of ['GET', 'HEAD']) {
+      expect((await fetch(iso('n'), { method, headers: { 'if-unmodified-since': before } })).status, method).toBe(412);
+      expect((await fetch(iso('n'), { method, headers: { 'if-unmodified-since': LAST_MODIFIED } })).status, method).toBe(200);
+      expect((await fetch(iso('n'), { method, headers: { 'if-unmodified-since': 'not a date' } })).status, method).toBe(200);
+      expect((await fetch(iso('n'), { method, headers: { 'if-unmodified-since': before, 'if-match': '"base1-n"' } })).status, method).toBe(200);
+    }
   });
 });
