@@ -95,7 +95,8 @@ describe('PUT of a node whose base is not a valid ISO', () => {
 
 describe('node bodies', () => {
   it('accepts RFC 3339 date-times for expiresAt and nothing else', async () => {
-    for (const bad of ['1', 'March 7', '2026-03-07', '2026-03-07 12:00', '2026-02-30T00:00:00Z', '2026-03-07T24:00:00Z', '2026-03-07T12:00:00', 1798761600000]) {
+    const bads = ['1', 'March 7', '2026-03-07', '2026-03-07 12:00', '2026-02-30T00:00:00Z', '2026-03-07T24:00:00Z', '2026-03-07T12:00:00', 1798761600000];
+    for (const bad of bads) {
       const r = await put('exp', { bootIso: 'http://images.example/b.iso', expiresAt: bad });
       expect(r.status, String(bad)).toBe(400);
       expect((await json(r)).error.code, String(bad)).toBe('INVALID_BODY');

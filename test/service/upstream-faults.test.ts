@@ -54,7 +54,8 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
     // Nothing listens there: an unreachable upstream.
     deadPort = await freePort();
     // Revalidate the base version every 100 ms, so the changed-upstream test need not wait 10 s.
-    proxy = await startProxy({ dir: scratch.dir, allow: [`${upstream.origin}/`, `${noRanges.origin}/`, `${noValidators.origin}/`, `http://127.0.0.1:${deadPort}/`], revalidateMs: 100 });
+    const allow = [`${upstream.origin}/`, `${noRanges.origin}/`, `${noValidators.origin}/`, `http://127.0.0.1:${deadPort}/`];
+    proxy = await startProxy({ dir: scratch.dir, allow, revalidateMs: 100 });
   });
 
   afterAll(async () => {
@@ -139,7 +140,8 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
       expect(got.error).toBeDefined();
       expect(got.bytes.length).toBeLessThan(expected.small!.length);
       expect(got.bytes.equals(expected.small!.subarray(0, got.bytes.length))).toBe(true);
-      await eventually(() => proxy.logs.some((l) => l.msg === 'transfer failed' && l.node === 'resetting' && /^UPSTREAM_/.test(String(l.code))), 'the failed transfer logged with its upstream code');
+      const logged = (): boolean => proxy.logs.some((l) => l.msg === 'transfer failed' && l.node === 'resetting' && /^UPSTREAM_/.test(String(l.code)));
+      await eventually(logged, 'the failed transfer logged with its upstream code');
     } finally {
       upstream.resets = 0;
       upstream.resetOnly = undefined;
