@@ -50,6 +50,15 @@ export interface ServiceOptions {
   readonly routes?: readonly ImageRoute[];
 }
 
+/**
+ * The block cache's `forgetSource(versionKey, { dropBlocks })`, which the cache's split into parts
+ * adds; until a cache has it, there is no per-version state there to drop.
+ */
+function forgetSourceOf(cache: BlockCache): ((key: string, options: { dropBlocks: boolean }) => void) | undefined {
+  const c = cache as BlockCache & { forgetSource?: (key: string, options?: { dropBlocks?: boolean }) => void };
+  return c.forgetSource ? c.forgetSource.bind(cache) : undefined;
+}
+
 function registerCollectors(metrics: MetricsRegistry, cache: BlockCache, upstream: UpstreamStats, pool: RemasterPool, bases: Bases): void {
   const c = (name: string, help: string, read: () => number): void => { metrics.collect(name, help, 'counter', read); };
   const g = (name: string, help: string, read: () => number): void => { metrics.collect(name, help, 'gauge', read); };
@@ -90,8 +99,13 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     open: (url) => openUpstream(url, upstreamConfig), cache, logger,
     ...(options.now ? { now: options.now } : {}), ...(options.revalidateMs !== undefined ? { revalidateMs: options.revalidateMs } : {}),
   });
-  // One owner of per-base state: a version that goes takes its memoized patch sets with it.
-  bases.onForget((id) => pool.forgetBase(id));
+  // One owner of per-base state: a version that goes takes its memoized patch sets and the cache's
+  // per-version state with it; a replaced version's blocks will never be read again.
+  const cacheForget = forgetSourceOf(cache);
+  bases.onForget((id, why) => {
+    pool.forgetBase(id);
+    cacheForget?.(id, { dropBlocks: why === 'replaced' });
+  });
   registerCollectors(metrics, cache, upstreamStats, pool, bases);
 
   const serving = createServing({
