@@ -4,9 +4,9 @@
 // headers for HEAD as for GET. Each prefix serves one node source of the serving core (`/iso`
 // the admin store); this module parses the request, asks the core for the image, and writes it.
 //
-// The body's first chunk is read before the head is committed (body.ts), for HEAD too, so a
-// failure there answers with a status and a code, and HEAD never promises a 206 that GET would
-// fail. The body is written straight to Node's ServerResponse when there is one, and the route
+// The body's first chunk is read before the head is committed (body.ts), so a failure there
+// answers with a status and a code; HEAD reads the first byte, so it never promises a 206 that
+// GET would fail. The body is written straight to Node's ServerResponse when there is one, and the route
 // answers hono with the node-server "already sent" marker.
 
 import { createHash } from 'node:crypto';
@@ -17,7 +17,7 @@ import { isValidNodeName } from '../registry/store.js';
 import type { Serving } from '../serving/serving.js';
 import type { Transfer } from '../serving/transfers.js';
 import type { NodeImage, NodeRef } from '../serving/types.js';
-import { bodyLength, openBody, pipeToNode, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
+import { bodyLength, openBody, pipeToNode, probeBody, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
 import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
 import { PreconditionFailedError } from './errors.js';
 import { contentRange, resolveRange, type ByteRange } from './range.js';
@@ -146,6 +146,19 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string):
   const ref: NodeRef = { source, name };
   const image = await deps.serving.image(ref, c.req.raw.signal);
   const p = plan(c, image, name);
+  const rangeHeader = c.req.header('range');
+  const begin = (withBody: boolean): Transfer => deps.serving.transfers.begin({
+    id: c.get('requestId') ?? '', ref, method: c.req.method, status: p.status, body: withBody, served: describe(p.ranges),
+    expectedBytes: p.length, ...(rangeHeader !== undefined ? { rangeHeader } : {}),
+  });
+
+  if (c.req.method === 'HEAD' || p.length === 0) {
+    // HEAD answers what GET would: a first byte that cannot be read is an error here too.
+    if (p.length > 0) await probeBody(image, p.pieces, c.req.raw.signal);
+    begin(false).end({ bytes: 0, outcome: 'complete' });
+    return bodiless(c, p);
+  }
+
   const abort = new AbortController();
   const onClientGone = (): void => abort.abort(c.req.raw.signal.reason);
   c.req.raw.signal.addEventListener('abort', onClientGone, { once: true });
@@ -155,17 +168,6 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string):
     body = await openBody(image, p.pieces, abort.signal);
   } finally {
     c.req.raw.signal.removeEventListener('abort', onClientGone);
-  }
-  const rangeHeader = c.req.header('range');
-  const begin = (withBody: boolean): Transfer => deps.serving.transfers.begin({
-    id: c.get('requestId') ?? '', ref, method: c.req.method, status: p.status, body: withBody, served: describe(p.ranges),
-    expectedBytes: p.length, ...(rangeHeader !== undefined ? { rangeHeader } : {}),
-  });
-
-  if (c.req.method === 'HEAD' || p.length === 0) {
-    await body.cancel();
-    begin(false).end({ bytes: 0, outcome: 'complete' });
-    return bodiless(c, p);
   }
 
   c.set('transfer', true);
