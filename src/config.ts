@@ -50,19 +50,49 @@ interface OptionDef {
 const OPTIONS: readonly OptionDef[] = [
   { key: 'host', flag: '--host', env: 'ISOPROXY_HOST', kind: 'string', defaultText: '127.0.0.1', help: 'address to listen on' },
   { key: 'port', flag: '--port', env: 'ISOPROXY_PORT', kind: 'port', defaultText: '8080', help: 'TCP port (0 picks a free one)' },
-  { key: 'publicUrl', flag: '--public-url', env: 'ISOPROXY_PUBLIC_URL', kind: 'string', defaultText: 'http://<host>:<port>', help: 'base URL BMCs use to reach this server (node URLs are built from it)' },
+  {
+    key: 'publicUrl', flag: '--public-url', env: 'ISOPROXY_PUBLIC_URL', kind: 'string',
+    defaultText: 'http://<host>:<port>', help: 'base URL BMCs use to reach this server (node URLs are built from it)',
+  },
   { key: 'dataDir', flag: '--data-dir', env: 'ISOPROXY_DATA_DIR', kind: 'string', defaultText: './isoproxy-data', help: 'directory of the node store' },
   { key: 'cacheDir', flag: '--cache-dir', env: 'ISOPROXY_CACHE_DIR', kind: 'string', defaultText: '<data-dir>/cache', help: 'directory of the block cache' },
-  { key: 'cacheBudgetBytes', flag: '--cache-budget', env: 'ISOPROXY_CACHE_BUDGET', kind: 'bytes', defaultText: '10GiB', help: 'bytes the block cache may use on disk (suffixes K, M, G, T, KiB, MiB, GiB, TiB)' },
-  { key: 'blockSizeBytes', flag: '--block-size', env: 'ISOPROXY_BLOCK_SIZE', kind: 'bytes', defaultText: '2MiB', help: 'block cache block size, 1MiB to 4MiB, a power of two' },
-  { key: 'adminToken', flag: '--admin-token', env: 'ISOPROXY_ADMIN_TOKEN', kind: 'string', defaultText: '(none)', help: 'bearer token of the admin API (required unless bound to loopback)' },
-  { key: 'adminTokenFile', flag: '--admin-token-file', env: 'ISOPROXY_ADMIN_TOKEN_FILE', kind: 'string', defaultText: '(none)', help: 'file holding the admin token (first line)' },
-  { key: 'allowedUpstreams', flag: '--allow-upstream', env: 'ISOPROXY_ALLOW_UPSTREAM', kind: 'list', defaultText: '(none)', help: 'URL prefix a node\'s bootIso may start with; repeat or comma-separate' },
-  { key: 'allowedDirs', flag: '--allow-dir', env: 'ISOPROXY_ALLOW_DIR', kind: 'list', defaultText: '(none)', help: 'directory file:// boot ISOs may come from; repeat or comma-separate' },
+  {
+    key: 'cacheBudgetBytes', flag: '--cache-budget', env: 'ISOPROXY_CACHE_BUDGET', kind: 'bytes',
+    defaultText: '10GiB', help: 'bytes the block cache may use on disk (suffixes K, M, G, T, KiB, MiB, GiB, TiB)',
+  },
+  {
+    key: 'blockSizeBytes', flag: '--block-size', env: 'ISOPROXY_BLOCK_SIZE', kind: 'bytes',
+    defaultText: '2MiB', help: 'block cache block size, 1MiB to 4MiB, a power of two',
+  },
+  {
+    key: 'adminToken', flag: '--admin-token', env: 'ISOPROXY_ADMIN_TOKEN', kind: 'string',
+    defaultText: '(none)', help: 'bearer token of the admin API (required unless bound to loopback)',
+  },
+  {
+    key: 'adminTokenFile', flag: '--admin-token-file', env: 'ISOPROXY_ADMIN_TOKEN_FILE', kind: 'string',
+    defaultText: '(none)', help: 'file holding the admin token (first line)',
+  },
+  {
+    key: 'allowedUpstreams', flag: '--allow-upstream', env: 'ISOPROXY_ALLOW_UPSTREAM', kind: 'list',
+    defaultText: '(none)', help: 'URL prefix a node\'s bootIso may start with; repeat or comma-separate',
+  },
+  {
+    key: 'allowedDirs', flag: '--allow-dir', env: 'ISOPROXY_ALLOW_DIR', kind: 'list',
+    defaultText: '(none)', help: 'directory file:// boot ISOs may come from; repeat or comma-separate',
+  },
   { key: 'workers', flag: '--workers', env: 'ISOPROXY_WORKERS', kind: 'int', defaultText: '2', help: 'patch-set worker threads' },
-  { key: 'logLevel', flag: '--log-level', env: 'ISOPROXY_LOG_LEVEL', kind: 'level', defaultText: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },
-  { key: 'store', flag: '--store', env: 'ISOPROXY_STORE', kind: 'string', defaultText: 'file (in <data-dir>)', help: 'node store: file, file:///dir, or redis://[user@]host:port/db for replicas (password from ISOPROXY_STORE_PASSWORD_FILE or ISOPROXY_STORE_PASSWORD)' },
-  { key: 'shutdownDeadlineMs', flag: '--shutdown-deadline', env: 'ISOPROXY_SHUTDOWN_DEADLINE', kind: 'duration', defaultText: '30s', help: 'how long transfers may finish after SIGINT/SIGTERM (ms, or with s/m suffix)' },
+  {
+    key: 'logLevel', flag: '--log-level', env: 'ISOPROXY_LOG_LEVEL', kind: 'level',
+    defaultText: 'info', help: 'trace, debug, info, warn, error, fatal or silent',
+  },
+  {
+    key: 'shutdownDeadlineMs', flag: '--shutdown-deadline', env: 'ISOPROXY_SHUTDOWN_DEADLINE', kind: 'duration',
+    defaultText: '30s', help: 'how long transfers may finish after SIGINT/SIGTERM (ms, or with s/m suffix)',
+  },
+  {
+    key: 'store', flag: '--store', env: 'ISOPROXY_STORE', kind: 'string', defaultText: 'file (in <data-dir>)',
+    help: 'node store: file, file:///dir, or redis://[user@]host:port/db for replicas (password from ISOPROXY_STORE_PASSWORD_FILE or ISOPROXY_STORE_PASSWORD)',
+  },
 ];
 
 const CONFIG_FLAG = '--config';
@@ -74,7 +104,9 @@ const DEFAULTS = {
 };
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+const UNITS: Record<string, number> = {
+  '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
+};
 
 export function parseBytes(text: string): number | undefined {
   const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$/.exec(text);

@@ -90,8 +90,12 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     open: (url) => openUpstream(url, upstreamConfig), cache, logger,
     ...(options.now ? { now: options.now } : {}), ...(options.revalidateMs !== undefined ? { revalidateMs: options.revalidateMs } : {}),
   });
-  // One owner of per-base state: a version that goes takes its memoized patch sets with it.
-  bases.onForget((id) => pool.forgetBase(id));
+  // One owner of per-base state: a version that goes takes its memoized patch sets and the cache's
+  // per-version state with it; a replaced version's blocks will never be read again.
+  bases.onForget((id, why) => {
+    pool.forgetBase(id);
+    cache.forgetSource(id, { dropBlocks: why === 'replaced' });
+  });
   registerCollectors(metrics, cache, upstreamStats, pool, bases);
 
   const serving = createServing({

@@ -58,6 +58,13 @@ function checkName(name: string): void {
   if (!isValidNodeName(name)) throw new BadRequestError('INVALID_NAME', 'node names are 1 to 128 of [A-Za-z0-9._-], not "." or ".."');
 }
 
+/** `?validate=false` stores a node whose base cannot be checked yet; anything else validates. */
+function validateParam(value: string | undefined): boolean {
+  if (value === undefined || value === 'true') return true;
+  if (value === 'false') return false;
+  throw new BadRequestError('INVALID_REQUEST', 'validate must be "true" or "false"');
+}
+
 export function adminRoutes(deps: AdminRouteDeps): Hono {
   const app = new Hono();
   const { nodes } = deps;
@@ -75,8 +82,9 @@ export function adminRoutes(deps: AdminRouteDeps): Hono {
   app.put('/nodes/:name', limit, async (c) => {
     const name = c.req.param('name');
     checkName(name);
+    const validate = validateParam(c.req.query('validate'));
     const input = parseNodeBody(await readJsonBody(c));
-    const result = await nodes.put(name, input, { signal: c.req.raw.signal });
+    const result = await nodes.put(name, input, { validate, signal: c.req.raw.signal });
     return c.json(view(result.spec, result.image), result.created ? 201 : 200);
   });
 

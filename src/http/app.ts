@@ -91,7 +91,8 @@ export function createApp(deps: AppDeps): IsoproxyApp {
   });
 
   app.onError(errorHandler(logger));
-  app.notFound((c) => errorResponse(c, new NotFoundError(`no route for ${c.req.method} ${c.req.path}`)));
+  // The message leaves out the method: HEAD must get the Content-Length of what GET gets.
+  app.notFound((c) => errorResponse(c, new NotFoundError(`no route for ${c.req.path}`)));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {

@@ -101,6 +101,18 @@ export async function openBody(image: NodeImage, pieces: readonly BodyPiece[], s
   };
 }
 
+/**
+ * What HEAD reads: the first byte of the body's first image piece, read to the end, so HEAD fails
+ * where GET would fail at its first chunk. One byte keeps the cost to the block GET needs first:
+ * a longer read would start readahead that HEAD then abandons, and a block fetch aborted midway
+ * is a block fetched twice.
+ */
+export async function probeBody(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSignal): Promise<void> {
+  const first = pieces.find((p) => p.kind === 'image');
+  if (!first) return;
+  for await (const chunk of image.read(first.start, first.start, signal)) void chunk;
+}
+
 function addStats(prev: TransferStats | undefined, s: TransferStats | undefined): TransferStats | undefined {
   if (!s) return prev;
   return prev

@@ -109,9 +109,14 @@ export function errorBody(err: unknown): ErrorBody {
 export function errorResponse(c: Context, err: unknown): Response {
   const status = errorStatus(err);
   const json = JSON.stringify(errorBody(err));
-  const headers = { ...errorHeaders(err), 'Cache-Control': 'no-store' };
+  const headers = {
+    ...errorHeaders(err),
+    'Cache-Control': 'no-store',
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(json)),
+  };
   if (c.req.method === 'HEAD') return c.body(null, status as 400, headers);
-  return c.body(json, status as 400, { ...headers, 'Content-Type': 'application/json' });
+  return c.body(json, status as 400, headers);
 }
 
 /** Fields of the log line of a failed request; Redfish failures name the step, never the request. */

@@ -4,9 +4,9 @@
 // headers for HEAD as for GET. Each prefix serves one node source of the serving core (`/iso`
 // the admin store); this module parses the request, asks the core for the image, and writes it.
 //
-// The body's first chunk is read before the head is committed (body.ts), for HEAD too, so a
-// failure there answers with a status and a code, and HEAD never promises a 206 that GET would
-// fail. The body is written straight to Node's ServerResponse when there is one, and the route
+// The body's first chunk is read before the head is committed (body.ts), so a failure there
+// answers with a status and a code; HEAD reads the first byte, so it never promises a 206 that
+// GET would fail. The body is written straight to Node's ServerResponse when there is one, and the route
 // answers hono with the node-server "already sent" marker.
 
 import { createHash } from 'node:crypto';
@@ -17,8 +17,9 @@ import { isValidNodeName } from '../registry/store.js';
 import type { Serving } from '../serving/serving.js';
 import type { Transfer } from '../serving/transfers.js';
 import type { NodeImage, NodeRef } from '../serving/types.js';
-import { bodyLength, openBody, pipeToNode, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
-import { ifRangeAllows, notModified } from './conditional.js';
+import { bodyLength, openBody, pipeToNode, probeBody, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
+import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
+import { PreconditionFailedError } from './errors.js';
 import { contentRange, resolveRange, type ByteRange } from './range.js';
 
 /** The node-server marker for "the handler wrote the response itself". */
@@ -87,7 +88,12 @@ function plan(c: Context<IsoEnv>, image: NodeImage, node: string): Plan {
   const requestId = c.get('requestId') ?? '';
   if (requestId) headers['X-Request-Id'] = requestId;
 
-  if (notModified({ ifNoneMatch: c.req.header('if-none-match'), ifModifiedSince: c.req.header('if-modified-since') }, validators)) {
+  const precondition = evaluatePreconditions({
+    ifMatch: c.req.header('if-match'), ifUnmodifiedSince: c.req.header('if-unmodified-since'),
+    ifNoneMatch: c.req.header('if-none-match'), ifModifiedSince: c.req.header('if-modified-since'),
+  }, validators);
+  if (precondition === 'failed') throw new PreconditionFailedError(`the image's current ETag is ${image.etag}`);
+  if (precondition === 'not-modified') {
     // A 304 carries the validators, never a type or length of a body it does not have.
     const { 'Content-Type': _t, 'Content-Disposition': _d, ...rest } = headers;
     return { status: 304, headers: rest, pieces: [], ranges: undefined, length: 0 };
@@ -121,6 +127,18 @@ function plan(c: Context<IsoEnv>, image: NodeImage, node: string): Plan {
   return { status, headers, pieces, ranges, length };
 }
 
+/**
+ * A response without a body, with exactly the plan's headers. Through node-server a null body
+ * gets `Content-Type: text/plain` added, which a 304 must not carry: write it to Node directly.
+ */
+function bodiless(c: Context<IsoEnv>, p: Plan): Response {
+  const out = c.env?.outgoing;
+  if (p.status !== 304 || !out || typeof out.writeHead !== 'function') return c.body(null, p.status, p.headers);
+  out.writeHead(304, p.headers);
+  out.end();
+  return new Response(null, { headers: { [ALREADY_SENT]: 'true' } });
+}
+
 async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string): Promise<Response> {
   const file = c.req.param('file') ?? '';
   const name = file.slice(0, -'.iso'.length);
@@ -128,6 +146,19 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string):
   const ref: NodeRef = { source, name };
   const image = await deps.serving.image(ref, c.req.raw.signal);
   const p = plan(c, image, name);
+  const rangeHeader = c.req.header('range');
+  const begin = (withBody: boolean): Transfer => deps.serving.transfers.begin({
+    id: c.get('requestId') ?? '', ref, method: c.req.method, status: p.status, body: withBody, served: describe(p.ranges),
+    expectedBytes: p.length, ...(rangeHeader !== undefined ? { rangeHeader } : {}),
+  });
+
+  if (c.req.method === 'HEAD' || p.length === 0) {
+    // HEAD answers what GET would: a first byte that cannot be read is an error here too.
+    if (p.length > 0) await probeBody(image, p.pieces, c.req.raw.signal);
+    begin(false).end({ bytes: 0, outcome: 'complete' });
+    return bodiless(c, p);
+  }
+
   const abort = new AbortController();
   const onClientGone = (): void => abort.abort(c.req.raw.signal.reason);
   c.req.raw.signal.addEventListener('abort', onClientGone, { once: true });
@@ -137,17 +168,6 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string):
     body = await openBody(image, p.pieces, abort.signal);
   } finally {
     c.req.raw.signal.removeEventListener('abort', onClientGone);
-  }
-  const rangeHeader = c.req.header('range');
-  const begin = (withBody: boolean): Transfer => deps.serving.transfers.begin({
-    id: c.get('requestId') ?? '', ref, method: c.req.method, status: p.status, body: withBody, served: describe(p.ranges),
-    expectedBytes: p.length, ...(rangeHeader !== undefined ? { rangeHeader } : {}),
-  });
-
-  if (c.req.method === 'HEAD' || p.length === 0) {
-    await body.cancel();
-    begin(false).end({ bytes: 0, outcome: 'complete' });
-    return c.body(null, p.status, p.headers);
   }
 
   c.set('transfer', true);

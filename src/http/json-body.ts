@@ -6,7 +6,7 @@
 import type { Context } from 'hono';
 import type { Edits } from '../bootconfig/types.js';
 import type { NodeInput } from '../serving/nodes.js';
-import { BadRequestError } from './errors.js';
+import { BadRequestError, UnsupportedMediaTypeError } from './errors.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -18,6 +18,7 @@ export function isJsonContentType(header: string | undefined): boolean {
 
 /** The request's JSON body: 415 unless it says it is JSON, 400 when too large or not JSON. */
 export async function readJsonBody(c: Context, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+  if (!isJsonContentType(c.req.header('content-type'))) throw new UnsupportedMediaTypeError();
   const declared = Number(c.req.header('content-length') ?? NaN);
   if (declared > maxBytes) throw new BadRequestError('BODY_TOO_LARGE', `body is larger than ${maxBytes} bytes`);
   const text = await c.req.text();
@@ -61,6 +62,10 @@ function isStringArray(v: unknown): v is string[] {
 export function parseNodeBody(body: unknown): NodeInput {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequestError('INVALID_BODY', 'body must be a JSON object');
   const b = body as Record<string, unknown>;
+  const unknown = Object.keys(b).filter((k) => !NODE_FIELDS.has(k));
+  if (unknown.length > 0) {
+    throw new BadRequestError('INVALID_BODY', `unknown field ${JSON.stringify(unknown[0])}; a node has bootIso, edits and expiresAt`);
+  }
   if (typeof b.bootIso !== 'string' || b.bootIso === '') throw new BadRequestError('INVALID_BODY', 'bootIso must be a non-empty string');
   const e = b.edits ?? {};
   if (typeof e !== 'object' || e === null || Array.isArray(e)) throw new BadRequestError('INVALID_BODY', 'edits must be an object');
@@ -85,8 +90,8 @@ export function parseNodeBody(body: unknown): NodeInput {
   };
   let expiresAt: string | undefined;
   if (b.expiresAt !== undefined && b.expiresAt !== null) {
-    const ms = typeof b.expiresAt === 'string' ? Date.parse(b.expiresAt) : NaN;
-    if (Number.isNaN(ms)) throw new BadRequestError('INVALID_BODY', 'expiresAt must be an ISO 8601 date');
+    const ms = typeof b.expiresAt === 'string' ? parseRfc3339(b.expiresAt) : undefined;
+    if (ms === undefined) throw new BadRequestError('INVALID_BODY', 'expiresAt must be an RFC 3339 date-time, e.g. 2026-03-07T12:00:00Z');
     expiresAt = new Date(ms).toISOString();
   }
   return { bootIso: b.bootIso, edits, ...(expiresAt !== undefined ? { expiresAt } : {}) };

@@ -8,7 +8,7 @@ export interface NodeSpec {
   /** The base image URL (http(s):// or file://), checked against the allowlist at PUT. */
   readonly bootIso: string;
   readonly edits: Edits;
-  /** ISO 8601; past it the node answers 410. */
+  /** RFC 3339, stored as ISO 8601 UTC; past it the node answers 410. */
   readonly expiresAt?: string;
   readonly createdAt: string;
   readonly updatedAt: string;

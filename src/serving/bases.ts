@@ -34,18 +34,21 @@ export interface OpenBase {
 
 export interface BasesOptions {
   readonly open: (url: string) => Promise<UpstreamSource>;
-  readonly cache: Pick<BlockCache, 'source' | 'forgetSource'>;
+  readonly cache: Pick<BlockCache, 'source'>;
   readonly logger: Logger;
   readonly now?: () => number;
   readonly revalidateMs?: number;
   readonly maxBases?: number;
 }
 
+/** Why a version goes: replaced upstream (never read again), or evicted to bound what is open. */
+export type ForgetReason = 'replaced' | 'evicted';
+
 export interface Bases {
   /** The current version of the base at `url`. Rejects when `signal` aborts (the open goes on for others). */
   current(url: string, signal?: AbortSignal): Promise<OpenBase>;
-  /** Called with the id of every version that goes away. */
-  onForget(listener: (id: string) => void): void;
+  /** Called with the id of every version that goes away, and why. */
+  onForget(listener: (id: string, why: ForgetReason) => void): void;
   /** Bases open (or opening) now. */
   size(): number;
   close(): Promise<void>;
@@ -72,16 +75,10 @@ export function createBases(options: BasesOptions): Bases {
   const maxBases = options.maxBases ?? MAX_BASES;
   const { logger } = options;
   const entries = new Map<string, Entry>();
-  const forgetListeners: Array<(id: string) => void> = [];
+  const forgetListeners: Array<(id: string, why: ForgetReason) => void> = [];
 
-  /**
-   * A version goes: its memoized patch sets (listeners) and the cache's per-version state go with
-   * it. A version replaced upstream can never be read again, so its blocks are dropped too; an
-   * evicted one keeps its blocks for when a node names the base again.
-   */
-  function forget(open: OpenBase, replaced = false): void {
-    for (const l of forgetListeners) l(open.id);
-    options.cache.forgetSource(open.id, { dropBlocks: replaced });
+  function forget(open: OpenBase, why: ForgetReason): void {
+    for (const l of forgetListeners) l(open.id, why);
     void open.upstream.close().catch(() => {});
   }
 
@@ -128,14 +125,14 @@ export function createBases(options: BasesOptions): Bases {
     if (sameValidator(probe.version, open.upstream.version)) return open;
     logger.warn({ base: url, old: open.id, size: probe.version.size }, 'base image changed upstream; re-indexing');
     // Streams still reading the old version fail cleanly on their next upstream fetch.
-    forget(open, true);
+    forget(open, 'replaced');
     return start(url, entry);
   }
 
   function evictOldest(): void {
     const [url, oldest] = [...entries.entries()].sort((a, b) => a[1].checkedAt - b[1].checkedAt)[0]!;
     entries.delete(url);
-    void oldest.current.then(forget, () => {});
+    void oldest.current.then((open) => forget(open, 'evicted'), () => {});
   }
 
   async function current(url: string): Promise<OpenBase> {

@@ -4,8 +4,10 @@
 //   announces its changes (NodeSource.onChange) are kept in memory until it says otherwise, so a
 //   BMC's thousands of range requests do not each ask a shared store; other sources are asked
 //   every time.
-// - put: validation (name, upstream allowlist, edits), then the node is stored and its image
-//   resolved for the ETag in the answer (null with the reason when it cannot be).
+// - put: validation (name, upstream allowlist, edits, expiry in the future), then, unless the caller opts out, the
+//   image itself is resolved before anything is stored: a base that is not a usable ISO is
+//   refused (422) rather than stored broken. An unreachable base is stored with the reason beside
+//   its null ETag: it may come up later.
 // - put and delete drop what was kept for the node (the spec memo, and the resolver's own state).
 
 import { LRUCache } from 'lru-cache';
@@ -13,7 +15,7 @@ import type { Edits } from '../bootconfig/types.js';
 import { IsoproxyError, NotFoundError } from '../errors.js';
 import { NodeExpiredError } from '../registry/errors.js';
 import { isExpired, isValidNodeName, type NodeSpec, type NodeStore } from '../registry/store.js';
-import { NodeValidationError } from './errors.js';
+import { InvalidBaseError, isMalformedBase, NodeValidationError } from './errors.js';
 import type { NodeSource } from './node-source.js';
 import type { ImageResolver, NodeImage, NodeRef } from './types.js';
 
@@ -142,6 +144,10 @@ export function createNodes(options: NodesOptions): Nodes {
       throw new NodeValidationError('UPSTREAM_NOT_ALLOWED', err.message, { cause: err });
     }
     policy.validateEdits(input.edits);
+    // A node that is expired when it is stored would only ever answer 410: a client's mistake.
+    if (input.expiresAt !== undefined && Date.parse(input.expiresAt) <= now().getTime()) {
+      throw new NodeValidationError('EXPIRES_IN_PAST', `expiresAt ${input.expiresAt} is not in the future`);
+    }
   }
 
   return {
@@ -166,10 +172,13 @@ export function createNodes(options: NodesOptions): Nodes {
         createdAt: existing?.createdAt ?? stamp, updatedAt: stamp,
       };
       const ref = { source: storeSource, name };
+      const resolved = await tryImage(ref, spec, putOptions.signal);
+      if (putOptions.validate !== false && 'error' in resolved && isMalformedBase(resolved.error)) {
+        throw new InvalidBaseError(spec.bootIso, resolved.error);
+      }
       await store.put(spec);
       // The node's image depends on its spec: drop whatever was kept for the old one.
       invalidate(ref);
-      const resolved = await tryImage(ref, spec, putOptions.signal);
       return { spec, created: existing === undefined, image: statusOf(resolved) };
     },
 

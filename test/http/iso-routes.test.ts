@@ -187,7 +187,8 @@ describe.skipIf(missingTools('curl').length > 0)('GET /iso/<node>.iso with curl 
 
   it('reuses one keep-alive connection for consecutive range requests', async () => {
     const out = await new Promise<string>((resolve, reject) => {
-      execFile('curl', ['-sS', '-r', '0-99', '-o', '/dev/null', '-w', '%{num_connects}\\n', iso(), '-r', '100-199', '-o', '/dev/null', '-w', '%{num_connects}\\n', iso()],
+      const one = (range: string): string[] => ['-r', range, '-o', '/dev/null', '-w', '%{num_connects}\\n', iso()];
+      execFile('curl', ['-sS', ...one('0-99'), ...one('100-199')],
         (err, stdout) => (err ? reject(err) : resolve(stdout)));
     });
     expect(out.trim().split('\n')).toEqual(['1', '0']);
@@ -201,7 +202,10 @@ describe.skipIf(missingTools('curl').length > 0)('GET /iso/<node>.iso with curl 
 
   it('answers 410 for a node past its expiry and drops its plan', async () => {
     server.resolver.add('gone', { data: IMAGE.subarray(0, 1000) });
-    await server.store.put({ name: 'gone', bootIso: 'http://images.example/a.iso', edits: {}, expiresAt: '2020-01-01T00:00:00.000Z', createdAt: '2019-01-01T00:00:00.000Z', updatedAt: '2019-01-01T00:00:00.000Z' });
+    await server.store.put({
+      name: 'gone', bootIso: 'http://images.example/a.iso', edits: {}, expiresAt: '2020-01-01T00:00:00.000Z',
+      createdAt: '2019-01-01T00:00:00.000Z', updatedAt: '2019-01-01T00:00:00.000Z',
+    });
     const r = await curl([iso('gone')]);
     expect(r.status).toBe(410);
     expect(JSON.parse(r.body.toString()).error.code).toBe('NODE_EXPIRED');

@@ -47,7 +47,10 @@ describe('resolveRange against a 1000-byte image', () => {
     ['lines=0-10', full],
     ['bytes 0-10', full],
     ['bytes=99999999999999999-', full],
-    [`bytes=${Array.from({ length: MAX_RANGES }, (_, i) => `${i * 10}-${i * 10}`).join(',')}`, partial(...Array.from({ length: MAX_RANGES }, (_, i): [number, number] => [i * 10, i * 10]))],
+    [
+      `bytes=${Array.from({ length: MAX_RANGES }, (_, i) => `${i * 10}-${i * 10}`).join(',')}`,
+      partial(...Array.from({ length: MAX_RANGES }, (_, i): [number, number] => [i * 10, i * 10])),
+    ],
     [`bytes=${Array.from({ length: MAX_RANGES + 1 }, (_, i) => `${i * 10}-${i * 10}`).join(',')}`, full],
   ];
   it.each(table)('%s', (header, expected) => {

@@ -97,7 +97,8 @@ describe.skipIf(missing.length > 0)(`the admin API of the whole service${missing
   });
 
   it('refuses at PUT an upstream outside the allowlist, and invalid edits, with 400', async () => {
-    for (const bootIso of [upstream.url('/other/zero.iso'), 'http://elsewhere.example/zero.iso', 'file:///etc/passwd', `${upstream.origin}/isos/../other/zero.iso`]) {
+    const outside = [upstream.url('/other/zero.iso'), 'http://elsewhere.example/zero.iso', 'file:///etc/passwd', `${upstream.origin}/isos/../other/zero.iso`];
+    for (const bootIso of outside) {
       const res = await proxy.putNode('outside', { bootIso, edits: EDITS });
       expect(res.status, bootIso).toBe(400);
       expect(await res.json(), bootIso).toMatchObject({ error: { code: 'UPSTREAM_NOT_ALLOWED' } });

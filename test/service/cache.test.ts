@@ -54,7 +54,9 @@ describe.skipIf(missing.length > 0)(`the block cache under the whole service${mi
     expected.b = await expectedImage(iso, EDITS_B, join(scratch.dir, 'b.expected.iso'));
     const bytes = await readFile(iso);
     // One path per test, so each starts on a cold base.
-    upstream = await startUpstream({ '/tiny-budget.iso': bytes, '/warm.iso': bytes, '/crowd.iso': bytes, '/replaced.iso': bytes, '/degraded.iso': bytes, '/corrupt.iso': bytes });
+    upstream = await startUpstream({
+      '/tiny-budget.iso': bytes, '/warm.iso': bytes, '/crowd.iso': bytes, '/replaced.iso': bytes, '/degraded.iso': bytes, '/corrupt.iso': bytes,
+    });
     iso2 = await sizedIso(scratch.dir, 'six-b', 5, 'six-b');
     expected.a2 = await expectedImage(iso2, EDITS_A, join(scratch.dir, 'a2.expected.iso'));
   });

@@ -20,7 +20,9 @@ const EDITS_A: Edits = { append: ['isoproxy.node=a'] };
 const EDITS_B: Edits = { append: ['isoproxy.node=b'], remove: ['quiet'] };
 const rangeStart = (range: string | undefined): number => Number(/^bytes=(\d+)-/.exec(range ?? '')?.[1] ?? -1);
 
-describe.skipIf(missing.length > 0)(`node and base lifecycle through the whole service${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
+const skipped = missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : '';
+
+describe.skipIf(missing.length > 0)(`node and base lifecycle through the whole service${skipped}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
   let proxy: Proxy;

@@ -25,7 +25,9 @@ const tokensOf = (_systemId: string, url: string): string[] => {
   return [`isoproxy.node=${node}`, `isoproxy.keep=${node}`];
 };
 
-describe.skipIf(missing.length > 0)(`Redfish virtual media against the whole service${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
+const skipped = missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : '';
+
+describe.skipIf(missing.length > 0)(`Redfish virtual media against the whole service${skipped}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
   let proxy: Proxy;
@@ -51,7 +53,9 @@ describe.skipIf(missing.length > 0)(`Redfish virtual media against the whole ser
     const bmc = await sim.listen(0, '127.0.0.1');
     try {
       for (const [i, node] of NODES.entries()) {
-        const result = await attach({ bmc: bmc.url, username: 'admin', password: 'password', systemId: String(i + 1), imageUrl: proxy.imageUrl(node), reset: true, sleep: noSleep });
+        const result = await attach({
+          bmc: bmc.url, username: 'admin', password: 'password', systemId: String(i + 1), imageUrl: proxy.imageUrl(node), reset: true, sleep: noSleep,
+        });
         expect(result.image).toBe(proxy.imageUrl(node));
       }
       for (const [i, node] of NODES.entries()) {

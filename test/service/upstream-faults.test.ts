@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { freePort, missingTools, scratchDir } from '../helpers/tools.js';
 import { patternBytes } from '../upstream/fixture-server.js';
-import { downloadByRanges, eventually, expectedImage, getPartial, MiB, sha256, startProxy, type Proxy } from './harness.js';
+import { downloadByRanges, eventually, expectedImage, getPartial, MiB, sha256, startProxy, TOKEN, type Proxy } from './harness.js';
 import { noBootIso, sizedIso } from './images.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
@@ -54,7 +54,8 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
     // Nothing listens there: an unreachable upstream.
     deadPort = await freePort();
     // Revalidate the base version every 100 ms, so the changed-upstream test need not wait 10 s.
-    proxy = await startProxy({ dir: scratch.dir, allow: [`${upstream.origin}/`, `${noRanges.origin}/`, `${noValidators.origin}/`, `http://127.0.0.1:${deadPort}/`], revalidateMs: 100 });
+    const allow = [`${upstream.origin}/`, `${noRanges.origin}/`, `${noValidators.origin}/`, `http://127.0.0.1:${deadPort}/`];
+    proxy = await startProxy({ dir: scratch.dir, allow, revalidateMs: 100 });
   });
 
   afterAll(async () => {
@@ -139,7 +140,8 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
       expect(got.error).toBeDefined();
       expect(got.bytes.length).toBeLessThan(expected.small!.length);
       expect(got.bytes.equals(expected.small!.subarray(0, got.bytes.length))).toBe(true);
-      await eventually(() => proxy.logs.some((l) => l.msg === 'transfer failed' && l.node === 'resetting' && /^UPSTREAM_/.test(String(l.code))), 'the failed transfer logged with its upstream code');
+      const logged = (): boolean => proxy.logs.some((l) => l.msg === 'transfer failed' && l.node === 'resetting' && /^UPSTREAM_/.test(String(l.code)));
+      await eventually(logged, 'the failed transfer logged with its upstream code');
     } finally {
       upstream.resets = 0;
       upstream.resetOnly = undefined;
@@ -202,8 +204,21 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
     expect(body.error.message).toContain(url);
   });
 
+  it('refuses at PUT a base that is not an ISO image with 422 ISO_FORMAT, and stores nothing', async () => {
+    const put = await proxy.putNode('junk-put', { bootIso: upstream.url('/junk.iso'), edits: EDITS });
+    expect(put.status).toBe(422);
+    expect(await put.json()).toMatchObject({ error: { code: 'ISO_FORMAT' } });
+    expect((await fetch(`${proxy.url}/api/v1/nodes/junk-put`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+    expect((await fetch(proxy.imageUrl('junk-put'))).status).toBe(404);
+  });
+
   it('answers 502 ISO_FORMAT for an upstream file that is not an ISO image', async () => {
-    expect((await proxy.putNode('junk', { bootIso: upstream.url('/junk.iso'), edits: EDITS })).status).toBe(201);
+    // Stored anyway (validate=false), as for a base that is not published yet.
+    const put = await fetch(`${proxy.url}/api/v1/nodes/junk?validate=false`, {
+      method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ bootIso: upstream.url('/junk.iso'), edits: EDITS }),
+    });
+    expect(put.status).toBe(201);
     const res = await fetch(proxy.imageUrl('junk'));
     expect(res.status).toBe(502);
     const body = await res.json() as { error: { code: string; message: string } };

@@ -70,7 +70,8 @@ export async function startUpstream(files: Record<string, Uint8Array>): Promise<
   const set = (path: string, bytes: Uint8Array): void => {
     const version = (entries.get(path)?.version ?? 0) + 1;
     clock += 60_000;
-    entries.set(path, { bytes, version, etag: `"${version}-${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}"`, lastModified: new Date(clock).toUTCString() });
+    const etag = `"${version}-${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}"`;
+    entries.set(path, { bytes, version, etag, lastModified: new Date(clock).toUTCString() });
   };
   for (const [p, b] of Object.entries(files)) set(p, b);
 
@@ -146,7 +147,9 @@ export async function startUpstream(files: Record<string, Uint8Array>): Promise<
   };
 
   const server = createServer((req, res) => {
-    const rec: UpstreamRequest = { method: req.method ?? 'GET', path: req.url ?? '/', range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, status: 0 };
+    const rec: UpstreamRequest = {
+      method: req.method ?? 'GET', path: req.url ?? '/', range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, status: 0,
+    };
     log.push(rec);
     answer(req, res, rec).catch(() => res.destroy());
   });

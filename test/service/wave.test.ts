@@ -41,7 +41,9 @@ async function nbdkitLikeDigest(url: string): Promise<{ size: number; sha256: st
   return { size, sha256: hash.digest('hex') };
 }
 
-describe.skipIf(missing.length > 0)(`a deployment wave through the whole service${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
+const skipped = missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : '';
+
+describe.skipIf(missing.length > 0)(`a deployment wave through the whole service${skipped}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
   let proxy: Proxy;
@@ -66,7 +68,8 @@ describe.skipIf(missing.length > 0)(`a deployment wave through the whole service
 
   it('gives each of 32 nodes read at once its own exact image, fetching each base block once and computing each patch set once', async () => {
     // Registered in parallel too, as a conductor starting a wave would.
-    const puts = await Promise.all(Array.from({ length: NODES }, (_, i) => proxy.putNode(`wave-${i}`, { bootIso: upstream.url('/wave.iso'), edits: editsOf(i) })));
+    const put = (i: number): Promise<Response> => proxy.putNode(`wave-${i}`, { bootIso: upstream.url('/wave.iso'), edits: editsOf(i) });
+    const puts = await Promise.all(Array.from({ length: NODES }, (_, i) => put(i)));
     expect(puts.map((r) => r.status)).toEqual(Array(NODES).fill(201));
     const got = await Promise.all(Array.from({ length: NODES }, (_, i) => nbdkitLikeDigest(proxy.imageUrl(`wave-${i}`))));
     got.forEach((g, i) => expect(g, `wave-${i}`).toEqual(want[i]));
