@@ -61,8 +61,9 @@ export function createIronicClient(options: { url: string; auth: IronicAuth; tim
         if (node === null || typeof node !== 'object' || typeof node.uuid !== 'string') throw new IronicTransportError(url, 'Ironic answered 200 without a node document');
         return { found: true, node };
       }
-      // 400: Ironic answers it for an identifier that is neither a UUID nor a valid name.
-      if (res.status === 404 || res.status === 400) return { found: false };
+      // Every identifier that reaches here is a UUID or a valid Ironic name (source.ts checks),
+      // so only 404 means "no such node"; a 400 is a bug or an incompatible Ironic, reported.
+      if (res.status === 404) return { found: false };
       if (res.status === 401 || res.status === 403) throw new IronicAuthError('ironic', res.status, describeBody(res.body) || 'refused');
       throw new IronicTransportError(url, `Ironic answered ${res.status}${describeBody(res.body) ? `: ${describeBody(res.body)}` : ''}`);
     },

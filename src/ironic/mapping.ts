@@ -27,12 +27,14 @@ export interface IronicNode {
   readonly deploy_interface?: string | null;
   readonly boot_interface?: string | null;
   readonly maintenance?: boolean | null;
-  readonly created_at?: string | null;
-  readonly updated_at?: string | null;
 }
 
-/** The node fields requested from Ironic (`?fields=`), everything IronicNode names. */
-export const NODE_FIELDS = ['uuid', 'name', 'provision_state', 'instance_info', 'driver_info', 'driver', 'deploy_interface', 'boot_interface', 'maintenance', 'created_at', 'updated_at'] as const;
+/**
+ * The node fields requested from Ironic (`?fields=`), everything IronicNode names. Ironic does not
+ * accept created_at / updated_at there ("not a valid field"), and its updated_at moves with every
+ * power-state sync anyway: the spec's times are when isoproxy first saw its content.
+ */
+export const NODE_FIELDS = ['uuid', 'name', 'provision_state', 'instance_info', 'driver_info', 'driver', 'deploy_interface', 'boot_interface', 'maintenance'] as const;
 
 export interface MappingOptions {
   readonly defaultBase?: string;
@@ -101,8 +103,11 @@ function extraEdits(raw: unknown): { append: string[]; set?: Record<string, stri
   return out;
 }
 
-/** Resolves a node: base, edits and every refusal. `requested` is the name in the URL. */
-export function resolveNode(requested: string, node: IronicNode, options: MappingOptions): Resolution {
+/**
+ * Resolves a node: base, edits and every refusal. `requested` is the name in the URL; `seenAt`
+ * (ISO 8601) becomes the spec's createdAt and updatedAt.
+ */
+export function resolveNode(requested: string, node: IronicNode, options: MappingOptions, seenAt: string = new Date().toISOString()): Resolution {
   const ii = dict(node.instance_info);
   const refusals: IronicNodeRefusedError[] = [];
   const refuse = (reason: IronicNodeRefusedError['reason'], detail: string, cause?: unknown): void => {
@@ -151,7 +156,6 @@ export function resolveNode(requested: string, node: IronicNode, options: Mappin
 
   const result: Resolution = { node, ...(base ? { base } : {}), ...(append ? { append } : {}), ...(edits ? { edits } : {}), refusals };
   if (refusals.length > 0 || !base || !edits) return result;
-  const created = node.created_at ?? new Date(0).toISOString();
-  const spec: NodeSpec = { name: requested, bootIso: base.url, edits, createdAt: created, updatedAt: node.updated_at ?? created };
+  const spec: NodeSpec = { name: requested, bootIso: base.url, edits, createdAt: seenAt, updatedAt: seenAt };
   return { ...result, spec };
 }

@@ -8,9 +8,10 @@
 //   the period (a new spec, hence a new ETag);
 // - concurrent lookups of one node share one Ironic call (single flight), cold or warm;
 // - when Ironic cannot be asked (refused, timeout, 5xx, credentials refused), a node with an
-//   answer younger than `staleMaxMs` keeps it (logged at warn, once per failed refresh); any
-//   other lookup fails with IronicUnavailableError (503, Retry-After). A failed refresh is retried
-//   after a cache period, not per request.
+//   answer younger than `staleMaxMs` keeps it (logged at warn, once per failed refresh) and is
+//   retried in the background once per cache period, so only the first request after Ironic
+//   went away waits for its timeout; any other lookup fails with IronicUnavailableError (503,
+//   Retry-After), and Ironic is asked again after a cache period, not per request.
 // Refusals (no base, base outside the allowlist, bad edits, provision state) are
 // IronicNodeRefusedError, a NotFoundError: logged with the node's UUID when they first appear.
 
@@ -59,6 +60,8 @@ export interface IronicSource extends NodeSource {
   /** Asks Ironic now (no cache) and returns everything known about the node (`ironic check`). */
   resolve(name: string, signal?: AbortSignal): Promise<Resolution | undefined>;
   readonly stats: IronicSourceStats;
+  onChange(listener: (name: string) => void): void;
+  close(): Promise<void>;
 }
 
 type Outcome =
@@ -116,13 +119,18 @@ export function createIronicSource(options: IronicSourceOptions, logger: Logger,
 
   async function refresh(name: string, entry: Entry): Promise<void> {
     const started = performance.now();
+    // The answer is at least as new as the moment it was asked for: its period runs from then,
+    // so a change made in Ironic at time c reaches every lookup that starts after c + ttl.
+    const askedAt = now();
     try {
       const answer = await client.getNode(name);
-      const outcome: Outcome = answer.found ? outcomeOf(name, resolveNode(name, answer.node, mapping)) : { kind: 'absent', key: 'absent' };
       const previous = entry.outcome;
+      let outcome: Outcome = answer.found ? outcomeOf(name, resolveNode(name, answer.node, mapping, new Date(now()).toISOString())) : { kind: 'absent', key: 'absent' };
+      // The same content keeps the same spec object, so its updatedAt (Last-Modified) stays put.
+      if (previous?.kind === 'spec' && previous.key === outcome.key) outcome = previous;
       entry.outcome = outcome;
-      entry.outcomeAt = now();
-      entry.checkedAt = entry.outcomeAt;
+      entry.outcomeAt = askedAt;
+      entry.checkedAt = askedAt;
       if (entry.failure) log.info({ node: name, ms: Math.round(performance.now() - started) }, 'Ironic answers again');
       delete entry.failure;
       if (previous?.key !== outcome.key) {
@@ -178,7 +186,12 @@ export function createIronicSource(options: IronicSourceOptions, logger: Logger,
       entries.set(name, entry);
     }
     const age = now() - entry.checkedAt;
-    if (age >= ttl) {
+    const t = now();
+    if (age >= ttl && entry.failure && entry.outcome && t - entry.outcomeAt <= options.staleMaxMs) {
+      // Ironic failed last time and the node has a usable answer: retry behind it rather than
+      // make every request of a mount wait out Ironic's timeout again.
+      void startRefresh(name, entry);
+    } else if (age >= ttl) {
       await withAbort(startRefresh(name, entry), signal);
     } else if (age >= ttl - refreshAhead && !entry.failure) {
       void startRefresh(name, entry);
