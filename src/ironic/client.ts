@@ -24,12 +24,10 @@ export interface IronicClient {
   readonly tokensIssued: number;
 }
 
-export function createIronicClient(options: { url: string; auth: IronicAuth; timeoutMs: number; dispatcher: Dispatcher }): IronicClient {
+export function createIronicClient(options: { url: string; auth: IronicAuth; timeoutMs: number; dispatcher: Dispatcher; tokens?: TokenProvider }): IronicClient {
   const { url, auth, timeoutMs, dispatcher } = options;
   let requests = 0;
-  const tokens: TokenProvider | undefined = auth.type === 'keystone'
-    ? createKeystoneTokenProvider({ authUrl: auth.authUrl, applicationCredentialId: auth.applicationCredentialId, applicationCredentialSecret: auth.applicationCredentialSecret.reveal() }, { dispatcher, timeoutMs })
-    : undefined;
+  const tokens: TokenProvider | undefined = auth.type !== 'keystone' ? undefined : options.tokens ?? createKeystoneTokenProvider({ authUrl: auth.authUrl, applicationCredentialId: auth.applicationCredentialId, applicationCredentialSecret: auth.applicationCredentialSecret.reveal() }, { dispatcher, timeoutMs });
   const basic = auth.type === 'http_basic' ? `Basic ${Buffer.from(`${auth.username}:${auth.password.reveal()}`).toString('base64')}` : undefined;
 
   async function once(ident: string, signal: AbortSignal | undefined): Promise<{ status: number; body: unknown; token?: string }> {

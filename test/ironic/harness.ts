@@ -9,6 +9,7 @@
 // Startup costs several seconds of CPU (CI has 2 cores): start one Ironic per test file.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -90,28 +91,40 @@ export async function startKeystone(dir: string): Promise<Keystone> {
     '[fernet_receipts]', `key_repository = ${join(home, 'fernet')}`, '',
     '[credential]', `key_repository = ${join(home, 'credential')}`, '',
     '[token]', 'expiration = 3600', '',
+    // bcrypt at its default 12 rounds costs a second or more per password check on a busy CI box.
+    '[identity]', 'password_hash_rounds = 4', '',
     '[cache]', 'enabled = false', '',
   ].join('\n'));
   const manage = (...args: string[]): Promise<unknown> => run('keystone-manage', ['--config-file', conf, ...args], { timeoutMs: 300_000 });
+  // Each keystone-manage run costs many seconds of imports on a loaded CI machine, so the fernet
+  // repository is written here (what `fernet_setup` writes: key files 0 and 1, each a urlsafe
+  // base64 32-byte key) and credential_setup is skipped (application credentials do not use it).
+  await writeFile(join(home, 'fernet', '0'), randomBytes(32).toString('base64url') + '=');
+  await writeFile(join(home, 'fernet', '1'), randomBytes(32).toString('base64url') + '=');
   await manage('db_sync');
-  await manage('fernet_setup', '--keystone-user', 'root', '--keystone-group', 'root');
-  await manage('credential_setup', '--keystone-user', 'root', '--keystone-group', 'root');
   const adminPassword = 'keystone-admin-pw-for-tests';
   const authUrl = `http://127.0.0.1:${port}/v3`;
   await manage('bootstrap', '--bootstrap-password', adminPassword, '--bootstrap-admin-url', authUrl, '--bootstrap-public-url', authUrl, '--bootstrap-internal-url', authUrl, '--bootstrap-region-id', 'RegionOne');
   // keystone-wsgi-public (a pbr script) serves the WSGI app with wsgiref; the config comes from
   // OS_KEYSTONE_CONFIG_FILES (keystone/server/wsgi.py).
   const proc = await startProc(PYTHON, ['/usr/bin/keystone-wsgi-public', '--host', '127.0.0.1', '--port', String(port)], join(home, 'keystone.log'), { ...process.env, OS_KEYSTONE_CONFIG_FILES: conf });
-  await waitFor('keystone', proc, async () => (await request(authUrl, { headersTimeout: 2000 })).statusCode === 200, 120_000);
+  await waitFor('keystone', proc, async () => (await request(authUrl, { headersTimeout: 10_000 })).statusCode === 200, 120_000).catch(async (err: unknown) => {
+    await proc.stop();
+    throw err;
+  });
 
+  let cachedToken: { token: string; at: number } | undefined;
   async function adminToken(): Promise<string> {
+    // Keystone's tokens live an hour; the tests take minutes.
+    if (cachedToken && Date.now() - cachedToken.at < 1_800_000) return cachedToken.token;
     const res = await request(`${authUrl}/auth/tokens`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { id: 'default' }, password: adminPassword } } }, scope: { project: { name: 'admin', domain: { id: 'default' } } } } }),
     });
     const body = await res.body.text();
     if (res.statusCode !== 201) throw new Error(`keystone password auth: ${res.statusCode} ${body}`);
-    return String(res.headers['x-subject-token']);
+    cachedToken = { token: String(res.headers['x-subject-token']), at: Date.now() };
+    return cachedToken.token;
   }
   return {
     authUrl, adminPassword, proc, adminToken,
@@ -236,10 +249,14 @@ export async function startIronic(dir: string, auth: IronicAuthMode): Promise<Ir
   };
   // The root answers without auth; /v1/drivers shows the conductor registered its hardware type.
   await waitFor('ironic', proc, async () => {
-    const res = await request(`${url}/v1/drivers`, { headers: await headers(), headersTimeout: 3000 });
+    // Behind Keystone each call also validates the token with Keystone (single-threaded here).
+    const res = await request(`${url}/v1/drivers`, { headers: await headers(), headersTimeout: 30_000 });
     const body = await res.body.json() as { drivers?: { name: string }[] };
     return res.statusCode === 200 && (body.drivers ?? []).some((d) => d.name === 'redfish');
-  }, 240_000);
+  }, 240_000).catch(async (err: unknown) => {
+    await proc.stop();
+    throw err;
+  });
 
   const api: Ironic['api'] = async (method, path, body) => {
     const res = await request(`${url}${path}`, { method, headers: await headers(), ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });

@@ -43,7 +43,7 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
     sim = createBmcSimulator({ systems: 4, fetch: { mode: 'ranges', rangeSize: 256 * 1024, concurrency: 2 } });
     bmc = await sim.listen(0, '127.0.0.1');
     ironic = await startIronic(scratch.dir, { type: 'noauth' });
-  });
+  }, 600_000);
 
   afterAll(async () => {
     for (const s of sources) await s.close();
