@@ -98,7 +98,7 @@ describe.skipIf(missing !== undefined)(`Ironic source credentials against Ironic
   it('keystone: a token Keystone revoked is renewed once, transparently', async () => {
     const cred = await keystone.createApplicationCredential('isoproxy-revoke');
     const options = parseIronicOptions({ flags: { 'ironic-url': behindKeystone.url, 'ironic-auth': 'keystone', 'ironic-keystone-url': keystone.authUrl, 'ironic-app-cred-id': cred.id }, env: { ISOPROXY_IRONIC_APP_CRED_SECRET: cred.secret } })!;
-    const dispatcher = createIronicAgent();
+    const dispatcher = createIronicAgent({}, 60_000);
     try {
       const tokens = createKeystoneTokenProvider({ authUrl: keystone.authUrl, applicationCredentialId: cred.id, applicationCredentialSecret: cred.secret }, { dispatcher, timeoutMs: 60_000 });
       const client = createIronicClient({ url: options.url, auth: options.auth, timeoutMs: 60_000, dispatcher, tokens });
@@ -114,7 +114,7 @@ describe.skipIf(missing !== undefined)(`Ironic source credentials against Ironic
 
   it('keystone: renews a token ahead of its expiry while still serving the old one', async () => {
     const cred = await keystone.createApplicationCredential('isoproxy-expiry');
-    const dispatcher = createIronicAgent();
+    const dispatcher = createIronicAgent({}, 60_000);
     let clock = Date.now();
     try {
       const tokens = createKeystoneTokenProvider({ authUrl: keystone.authUrl, applicationCredentialId: cred.id, applicationCredentialSecret: cred.secret }, { dispatcher, timeoutMs: 60_000, now: () => clock });
