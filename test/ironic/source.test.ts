@@ -4,7 +4,11 @@
 // while Ironic hangs, and a real ramdisk deploy over Redfish virtual media (isoproxy's BMC
 // simulator as the BMC) that records the provision state at every request for the image.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { run as ironicCommand } from '../../src/commands/ironic.js';
+import { ensureDemoIso } from '../../src/demo/demo-iso.js';
 import { createBmcSimulator, type BmcSimulator } from '../../src/redfish/bmc-simulator.js';
 import { IronicNodeRefusedError, IronicUnavailableError } from '../../src/ironic/errors.js';
 import { parseIronicOptions } from '../../src/ironic/options.js';
@@ -25,6 +29,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Ironic 21.4, noauth${missing ? ` (skipped: ${missing})` : ''}`, () => {
   let ironic: Ironic;
   let cleanup: () => Promise<void>;
+  let scratchPath: string;
   let sim: BmcSimulator;
   let bmc: { url: string; close(): Promise<void> };
   const sources: IronicSource[] = [];
@@ -40,6 +45,7 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
   beforeAll(async () => {
     const scratch = await scratchDir('isoproxy-ironic-');
     cleanup = scratch.cleanup;
+    scratchPath = scratch.dir;
     sim = createBmcSimulator({ systems: 4, fetch: { mode: 'ranges', rangeSize: 256 * 1024, concurrency: 2 } });
     bmc = await sim.listen(0, '127.0.0.1');
     ironic = await startIronic(scratch.dir, { type: 'noauth' });
@@ -201,6 +207,31 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
     await sleep(250);
     expect(await s.lookup('hang')).toEqual(good);
     expect(sink.records).toContainEqual(expect.objectContaining({ msg: 'Ironic answers again', node: 'hang' }));
+  });
+
+  it('`ironic check` prints the URL to set, the base, the edits, why the node is not served yet, warnings and the diff', async () => {
+    const iso = await ensureDemoIso(scratchPath);
+    const { uuid } = await ironic.enroll('check-1', bmcOf('1'));
+    await ironic.setInfo('check-1', 'instance_info', { isoproxy_base_iso: pathToFileURL(iso).href, kernel_append_params: '%default% console=ttyS1', ramdisk_image_download_source: 'local' });
+    const lines: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => { lines.push(args.join(' ')); });
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { lines.push(String(chunk)); return true; });
+    let code: number;
+    try {
+      code = await ironicCommand(['check', 'check-1', '--ironic-url', ironic.url, '--public-url', 'http://10.0.0.5:8080', '--allow-dir', dirname(iso), '--preview']);
+    } finally {
+      log.mockRestore();
+      write.mockRestore();
+    }
+    const out = lines.join('\n');
+    expect(code).toBe(1); // enrolled, not deploying: refused until deployed
+    expect(out).toContain(`check-1 ${uuid}`);
+    expect(out).toContain('boot_iso     http://10.0.0.5:8080/ironic/check-1.iso  (39 characters)');
+    expect(out).toContain(`baremetal node set ${uuid} --instance-info boot_iso=http://10.0.0.5:8080/ironic/check-1.iso --instance-info ramdisk_image_download_source=http`);
+    expect(out).toContain('kernel_append_params  "nofb nomodeset vga=normal console=ttyS1"  (from instance_info)');
+    expect(out).toMatch(/refused: {3}provision-state: provision state "enroll"/);
+    expect(out).toMatch(/warning: instance_info\/ramdisk_image_download_source is "local"/);
+    expect(out).toMatch(/^\+.*console=ttyS1/m);
   });
 
   it('answers 503 material when nothing listens at the Ironic URL', async () => {
