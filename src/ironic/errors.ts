@@ -21,11 +21,14 @@ export class IronicUnavailableError extends IsoproxyError {
   readonly node: string;
   readonly retryAfterS: number;
   readonly status: number | undefined;
-  constructor(node: string, retryAfterS: number, message: string, status?: number, options?: { cause?: unknown }) {
-    super('IRONIC_UNAVAILABLE', `Ironic cannot be asked about node ${node} now: ${message}`, options);
+  /** What went wrong (Ironic's URL, the socket error): for logs, not for the client. */
+  readonly detail: string;
+  constructor(node: string, retryAfterS: number, detail: string, status?: number, options?: { cause?: unknown }) {
+    super('IRONIC_UNAVAILABLE', `Ironic cannot be asked about node ${node} now; retry in ${retryAfterS} s`, options);
     this.node = node;
     this.retryAfterS = retryAfterS;
     this.status = status;
+    this.detail = detail;
   }
 }
 

@@ -93,7 +93,7 @@ describe.skipIf(missing !== undefined)(`Ironic source credentials against Ironic
     expect(s.stats.ironicRequests).toBe(11);
     expect(s.stats.tokensIssued).toBe(1);
     expect(sink.text()).not.toContain(cred.secret);
-  });
+  }, 300_000);
 
   it('keystone: a token Keystone revoked is renewed once, transparently', async () => {
     const cred = await keystone.createApplicationCredential('isoproxy-revoke');
@@ -110,7 +110,7 @@ describe.skipIf(missing !== undefined)(`Ironic source credentials against Ironic
     } finally {
       await dispatcher.close();
     }
-  });
+  }, 300_000);
 
   it('keystone: renews a token ahead of its expiry while still serving the old one', async () => {
     const cred = await keystone.createApplicationCredential('isoproxy-expiry');
@@ -131,7 +131,7 @@ describe.skipIf(missing !== undefined)(`Ironic source credentials against Ironic
     } finally {
       await dispatcher.close();
     }
-  });
+  }, 300_000);
 
   it('keystone: a wrong application-credential secret is a credentials error, not echoed', async () => {
     const cred = await keystone.createApplicationCredential('isoproxy-wrong');
@@ -142,5 +142,5 @@ describe.skipIf(missing !== undefined)(`Ironic source credentials against Ironic
     expect(err.cause).toBeInstanceOf(IronicAuthError);
     expect(sink.text()).not.toContain('not-the-secret-Pp0');
     expect(sink.text()).not.toContain(cred.secret);
-  });
+  }, 300_000);
 });

@@ -230,6 +230,9 @@ export async function startIronic(dir: string, auth: IronicAuthMode): Promise<Ir
       'project_name = admin',
       'user_domain_id = default',
       'project_domain_id = default',
+      // keystonemiddleware otherwise trusts a validated token for 300 s, revoked or not; the
+      // tests revoke one and expect Ironic to notice.
+      'token_cache_time = -1',
       '',
     );
   }
