@@ -1,16 +1,17 @@
 // The Ironic source's options: precedence (flags, env, config file), validation with messages
 // that name the setting, and credentials that never come from a flag and never print.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { IronicConfigError } from '../../src/ironic/errors.js';
 import { isIronicConfigKey, parseIronicOptions, Secret, takeIronicFlags } from '../../src/ironic/options.js';
 import { DEFAULT_PROVISION_STATES } from '../../src/ironic/states.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'isoproxy-ironic-options-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const file = (name: string, text: string): string => {
   const p = join(dir, name);
   writeFileSync(p, text);
