@@ -18,6 +18,7 @@ const commands: Record<string, Command> = {
   materialize: { summary: 'write base ⊕ patch set for some edits to a file', load: () => import('./commands/materialize.js') },
   attach: { summary: 'point a BMC\'s Redfish VirtualMedia at a node\'s URL and boot once from CD', load: () => import('./commands/attach.js') },
   detach: { summary: 'eject a BMC\'s virtual media and clear the boot override', load: () => import('./commands/detach.js') },
+  ironic: { summary: 'check what isoproxy would serve for an Ironic node (`ironic check <node>`)', load: () => import('./commands/ironic.js') },
   'bmc-sim': { summary: 'run a Redfish BMC simulator with selectable vendor quirks', load: () => import('./commands/bmc-sim.js') },
 };
 
