@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IsoproxyError } from './errors.js';
+import { IronicConfigError } from './ironic/errors.js';
+import { ironicOptionsHelp, isIronicConfigKey, parseIronicOptions, takeIronicFlags, type IronicOptions } from './ironic/options.js';
 
 export interface Config {
   readonly host: string;
@@ -26,6 +28,8 @@ export interface Config {
   readonly shutdownDeadlineMs: number;
   /** Where node specs live: unset (the file store in dataDir), file:///dir, or redis://host:port/db. */
   readonly store?: string;
+  /** The Ironic node source, served under /ironic/ (absent unless --ironic-url is set). */
+  readonly ironic?: IronicOptions;
 }
 
 export class ConfigError extends IsoproxyError {
@@ -179,7 +183,7 @@ function parseArgv(argv: readonly string[]): { values: Map<Key, unknown>; config
   return configFile !== undefined ? { values, configFile } : { values };
 }
 
-function readConfigFile(path: string): Map<Key, unknown> {
+function readConfigFile(path: string): { values: Map<Key, unknown>; raw: Record<string, unknown> } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -189,11 +193,13 @@ function readConfigFile(path: string): Map<Key, unknown> {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${path}: must hold a JSON object`);
   const values = new Map<Key, unknown>();
   for (const [k, v] of Object.entries(parsed)) {
+    // The Ironic source reads its own keys from the same file (src/ironic/options.ts).
+    if (isIronicConfigKey(k)) continue;
     const def = OPTIONS.find((o) => o.key === k || o.flag.slice(2) === k);
     if (!def) throw new ConfigError(`config file ${path}: unknown key ${JSON.stringify(k)}`);
     values.set(def.key, convert(def, v, `config file ${path}`));
   }
-  return values;
+  return { values, raw: parsed as Record<string, unknown> };
 }
 
 function isLoopback(host: string): boolean {
@@ -209,9 +215,20 @@ export function isLoopbackHost(host: string): boolean {
  * --config, else ISOPROXY_CONFIG) and defaults. Throws ConfigError naming the bad setting.
  */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}, file?: string): Config {
-  const flags = parseArgv(argv);
+  const { flags: ironicFlags, rest } = takeIronicFlags(argv);
+  const flags = parseArgv(rest);
   const configPath = file ?? flags.configFile ?? env[CONFIG_ENV];
-  const fromFile = configPath ? readConfigFile(configPath) : new Map<Key, unknown>();
+  const configFile = configPath ? readConfigFile(configPath) : undefined;
+  const fromFile = configFile?.values ?? new Map<Key, unknown>();
+  let ironic: IronicOptions | undefined;
+  try {
+    ironic = parseIronicOptions({
+      flags: ironicFlags, env, ...(configFile ? { config: configFile.raw, configName: `config file ${configPath}` } : {}),
+    });
+  } catch (err) {
+    if (err instanceof IronicConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
   const fromEnv = new Map<Key, unknown>();
   for (const def of OPTIONS) {
     const v = env[def.env];
@@ -250,6 +267,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
 
   return {
     host, port, publicUrl, dataDir,
+    ...(ironic ? { ironic } : {}),
     cacheDir: pick('cacheDir', join(dataDir, 'cache')),
     cacheBudgetBytes, blockSizeBytes,
     ...(adminToken !== undefined ? { adminToken } : {}),
@@ -276,6 +294,9 @@ export function configHelp(): string {
     '',
     'Options:',
     ...rows.map(([f, e, d, h]) => `  ${f.padEnd(w0)}  ${e.padEnd(w1)}  ${h} (default: ${d})`),
+    '',
+    'Ironic node source (serves /ironic/<node-uuid-or-name>.iso from Ironic\'s own node data; see docs/ironic.md):',
+    ironicOptionsHelp(),
     '  --help',
   ].join('\n');
 }

@@ -13,6 +13,9 @@ export type UpstreamErrorCode =
 /** Codes of Redfish steps that failed at a BMC (the controller names them per step). */
 export type RedfishErrorCode = `REDFISH_${string}`;
 
+/** Codes of the Ironic node source (configuration, reachability, credentials). */
+export type IronicErrorCode = `IRONIC_${string}`;
+
 /** Why the remaster engine cannot produce an image for a node's edits. */
 export type RemasterErrorCode = 'NO_KERNEL_LINES' | 'MULTI_EXTENT_CONFIG' | 'REMASTER_CONFLICT' | 'FAT_NO_SPACE';
 
@@ -32,7 +35,7 @@ export type ServiceErrorCode =
   | 'STORE' | 'CONFIG' | 'WORKER_MISSING' | 'ETAG_TIMEOUT' | 'BODY_LENGTH' | 'CLIENT_ABORT' | 'INTERNAL' | 'STATUS_UNAVAILABLE'
   | 'STORE_UNAVAILABLE' | 'STORE_SPEC';
 
-export type ErrorCode = UpstreamErrorCode | RedfishErrorCode | RemasterErrorCode | FormatErrorCode | RequestErrorCode | ServiceErrorCode;
+export type ErrorCode = UpstreamErrorCode | RedfishErrorCode | IronicErrorCode | RemasterErrorCode | FormatErrorCode | RequestErrorCode | ServiceErrorCode;
 
 export class IsoproxyError extends Error {
   readonly code: ErrorCode;

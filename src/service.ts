@@ -17,11 +17,15 @@ import { createBases, REVALIDATE_MS, type Bases } from './serving/bases.js';
 import { createImages } from './serving/images.js';
 import type { NodeSource } from './serving/node-source.js';
 import { createServing, STORE_SOURCE, type Serving } from './serving/serving.js';
+import { createIronicSource } from './ironic/source.js';
 import { createUpstreamAgent } from './upstream/http-source.js';
 import { checkUpstreamAllowed, openUpstream, type UpstreamConfig } from './upstream/open.js';
 import { createUpstreamStats, type UpstreamStats } from './upstream/types.js';
 
 export { REVALIDATE_MS };
+
+/** The source name (and log/status label) of Ironic's nodes. */
+export const IRONIC_SOURCE = 'ironic';
 
 /** A URL prefix whose `<prefix>/<node>.iso` is served from the named node source. */
 export interface ImageRoute {
@@ -98,9 +102,17 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
   });
   registerCollectors(metrics, cache, upstreamStats, pool, bases);
 
+  // Ironic's node data as a second source, under /ironic/: its bases pass the same allowlist.
+  const sources = new Map(options.sources ?? []);
+  const routes = [...(options.routes ?? [{ prefix: '/iso', source: STORE_SOURCE }])];
+  if (config.ironic && !sources.has(IRONIC_SOURCE)) {
+    sources.set(IRONIC_SOURCE, createIronicSource({ ...config.ironic, checkUpstreamAllowed: (url) => checkUpstreamAllowed(url, upstreamConfig) }, logger));
+    if (!routes.some((r) => r.source === IRONIC_SOURCE)) routes.push({ prefix: '/ironic', source: IRONIC_SOURCE });
+  }
+
   const serving = createServing({
     store,
-    ...(options.sources ? { sources: options.sources } : {}),
+    sources,
     images: createImages({ bases, pool }),
     policy: {
       checkUpstreamAllowed: (url) => checkUpstreamAllowed(url, upstreamConfig),
@@ -111,7 +123,7 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
 
   return {
     serving,
-    imageRoutes: options.routes ?? [{ prefix: '/iso', source: STORE_SOURCE }],
+    imageRoutes: routes,
     metrics,
     pool,
     cache,

@@ -140,6 +140,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const running = await startServer(config);
   console.log(`isoproxy serving on ${running.url} (node URLs: ${running.publicUrl}/iso/<node>.iso)`);
+  if (config.ironic) console.log(`Ironic nodes: ${running.publicUrl}/ironic/<node-uuid-or-name>.iso (set as instance_info/boot_iso)`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       running.logger.info({ signal }, 'shutting down');

@@ -26,7 +26,7 @@ import { contentRange, resolveRange, type ByteRange } from './range.js';
 const ALREADY_SENT = 'x-hono-already-sent';
 
 export interface IsoRouteDeps {
-  readonly serving: Pick<Serving, 'image' | 'transfers'>;
+  readonly serving: Pick<Serving, 'image' | 'transfers' | 'storeSource'>;
   /** URL prefix ("/iso") -> node source name ("store"). */
   readonly routes: readonly { readonly prefix: string; readonly source: string }[];
 }
@@ -139,10 +139,15 @@ function bodiless(c: Context<IsoEnv>, p: Plan): Response {
   return new Response(null, { headers: { [ALREADY_SENT]: 'true' } });
 }
 
+const SOURCE_NODE_NAME = /^[A-Za-z0-9._~-]{1,255}$/;
+const isSourceNodeName = (name: string): boolean => SOURCE_NODE_NAME.test(name) && name !== '.' && name !== '..';
+
 async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string): Promise<Response> {
   const file = c.req.param('file') ?? '';
   const name = file.slice(0, -'.iso'.length);
-  if (!isValidNodeName(name)) throw new NotFoundError(`no node ${JSON.stringify(name)}`);
+  // Store names follow isValidNodeName; other sources name nodes their own way (Ironic UUIDs, and
+  // Metal3's `namespace~name`), so only what could never be a name is refused here.
+  if (!(source === deps.serving.storeSource ? isValidNodeName(name) : isSourceNodeName(name))) throw new NotFoundError(`no node ${JSON.stringify(name)}`);
   const ref: NodeRef = { source, name };
   const image = await deps.serving.image(ref, c.req.raw.signal);
   const p = plan(c, image, name);

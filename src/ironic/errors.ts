@@ -4,7 +4,7 @@
 // Messages never carry credentials, and a refusal's message (which a BMC or anyone else may see)
 // does not carry the base URL or the node's data: the reason and details go to the log.
 
-import { IsoproxyError, NotFoundError } from '../errors.js';
+import { IsoproxyError, NotFoundError, ServiceUnavailableError } from '../errors.js';
 
 /** The Ironic source's options (flags, env, config file) are invalid. */
 export class IronicConfigError extends IsoproxyError {
@@ -17,16 +17,14 @@ export class IronicConfigError extends IsoproxyError {
  * Ironic (or Keystone in front of it) cannot answer now and there is no usable last good spec:
  * 503 with `Retry-After: retryAfterS`. `status` is Ironic's HTTP status when it answered at all.
  */
-export class IronicUnavailableError extends IsoproxyError {
+export class IronicUnavailableError extends ServiceUnavailableError {
   readonly node: string;
-  readonly retryAfterS: number;
   readonly status: number | undefined;
   /** What went wrong (Ironic's URL, the socket error): for logs, not for the client. */
   readonly detail: string;
   constructor(node: string, retryAfterS: number, detail: string, status?: number, options?: { cause?: unknown }) {
-    super('IRONIC_UNAVAILABLE', `Ironic cannot be asked about node ${node} now; retry in ${retryAfterS} s`, options);
+    super('IRONIC_UNAVAILABLE', `Ironic cannot be asked about node ${node} now; retry in ${retryAfterS} s`, retryAfterS, options);
     this.node = node;
-    this.retryAfterS = retryAfterS;
     this.status = status;
     this.detail = detail;
   }
