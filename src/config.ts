@@ -4,6 +4,7 @@
 // never disagree.
 
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { IsoproxyError } from './errors.js';
 
@@ -21,7 +22,10 @@ export interface Config {
   readonly allowedUpstreams: readonly string[];
   /** Directories file:// URLs may point into. */
   readonly allowedDirs: readonly string[];
+  /** Serving processes: 1 serves in this process; more run a cluster (src/cluster) over one cache. */
   readonly workers: number;
+  /** Patch-set worker threads per serving process. */
+  readonly remasterThreads: number;
   readonly logLevel: string;
   readonly shutdownDeadlineMs: number;
 }
@@ -57,7 +61,8 @@ const OPTIONS: readonly OptionDef[] = [
   { key: 'adminTokenFile', flag: '--admin-token-file', env: 'ISOPROXY_ADMIN_TOKEN_FILE', kind: 'string', defaultText: '(none)', help: 'file holding the admin token (first line)' },
   { key: 'allowedUpstreams', flag: '--allow-upstream', env: 'ISOPROXY_ALLOW_UPSTREAM', kind: 'list', defaultText: '(none)', help: 'URL prefix a node\'s bootIso may start with; repeat or comma-separate' },
   { key: 'allowedDirs', flag: '--allow-dir', env: 'ISOPROXY_ALLOW_DIR', kind: 'list', defaultText: '(none)', help: 'directory file:// boot ISOs may come from; repeat or comma-separate' },
-  { key: 'workers', flag: '--workers', env: 'ISOPROXY_WORKERS', kind: 'int', defaultText: '2', help: 'patch-set worker threads' },
+  { key: 'workers', flag: '--workers', env: 'ISOPROXY_WORKERS', kind: 'int', defaultText: 'number of cores', help: 'serving processes sharing one cache (1: no cluster)' },
+  { key: 'remasterThreads', flag: '--remaster-threads', env: 'ISOPROXY_REMASTER_THREADS', kind: 'int', defaultText: '2, or 1 per process with several workers', help: 'patch-set worker threads per serving process' },
   { key: 'logLevel', flag: '--log-level', env: 'ISOPROXY_LOG_LEVEL', kind: 'level', defaultText: 'info', help: 'trace, debug, info, warn, error, fatal or silent' },
   { key: 'shutdownDeadlineMs', flag: '--shutdown-deadline', env: 'ISOPROXY_SHUTDOWN_DEADLINE', kind: 'duration', defaultText: '30s', help: 'how long transfers may finish after SIGINT/SIGTERM (ms, or with s/m suffix)' },
 ];
@@ -67,7 +72,7 @@ const CONFIG_ENV = 'ISOPROXY_CONFIG';
 
 const DEFAULTS = {
   host: '127.0.0.1', port: 8080, dataDir: './isoproxy-data', cacheBudgetBytes: 10 * 2 ** 30, blockSizeBytes: 2 * 2 ** 20,
-  allowedUpstreams: [] as string[], allowedDirs: [] as string[], workers: 2, logLevel: 'info', shutdownDeadlineMs: 30_000,
+  allowedUpstreams: [] as string[], allowedDirs: [] as string[], logLevel: 'info', shutdownDeadlineMs: 30_000,
 };
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -211,6 +216,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
   const publicUrl = pick('publicUrl', `http://${urlHost}:${port}`).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(publicUrl)) throw new ConfigError(`public-url must be an http(s) URL without query (got ${publicUrl})`);
 
+  const workers = pick('workers', Math.max(1, Math.min(256, availableParallelism())));
   return {
     host, port, publicUrl, dataDir,
     cacheDir: pick('cacheDir', join(dataDir, 'cache')),
@@ -218,7 +224,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
     ...(adminToken !== undefined ? { adminToken } : {}),
     allowedUpstreams: pick('allowedUpstreams', DEFAULTS.allowedUpstreams),
     allowedDirs: pick('allowedDirs', DEFAULTS.allowedDirs),
-    workers: pick('workers', DEFAULTS.workers),
+    workers,
+    remasterThreads: pick('remasterThreads', workers > 1 ? 1 : 2),
     logLevel: pick('logLevel', DEFAULTS.logLevel),
     shutdownDeadlineMs: pick('shutdownDeadlineMs', DEFAULTS.shutdownDeadlineMs),
   };
