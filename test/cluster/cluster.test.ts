@@ -21,19 +21,24 @@ const NODES = 10;
 const editsOf = (i: number): Edits => ({ append: [`isoproxy.node=c-${i}`], set: { 'isoproxy.keep': `k${i}` } });
 
 /** A whole GET, hashed; throws unless 200 with every declared byte. */
-async function digestOf(url: string, reqId: string): Promise<{ size: number; sha256: string; etag: string | null }> {
-  const res = await fetch(url, { headers: { 'x-request-id': reqId } });
+async function digestOf(url: string, reqId: string, signal?: AbortSignal): Promise<{ size: number; sha256: string; etag: string | null }> {
+  const res = await fetch(url, { headers: { 'x-request-id': reqId }, ...(signal ? { signal } : {}) });
   if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
   const bytes = Buffer.from(await res.arrayBuffer());
   if (bytes.length !== Number(res.headers.get('content-length'))) throw new Error(`${url}: short body`);
   return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), etag: res.headers.get('etag') };
 }
 
-/** A whole GET that retries (as a BMC does) when the connection breaks. */
+/**
+ * A whole GET that retries (as a BMC does) when the connection breaks or stalls. A stall happens:
+ * a connection the primary handed to the worker just as it was killed is lost inside Node's
+ * round-robin handoff (the primary never hears back, never closes it), so only a client timeout
+ * ends it.
+ */
 async function digestWithRetry(url: string, reqId: string, tries = 5): Promise<{ size: number; sha256: string; attempts: number }> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return { ...(await digestOf(url, `${reqId}-${attempt}`)), attempts: attempt };
+      return { ...(await digestOf(url, `${reqId}-${attempt}`, AbortSignal.timeout(15_000))), attempts: attempt };
     } catch (err) {
       if (attempt >= tries) throw err;
       await new Promise((r) => setTimeout(r, 100));
