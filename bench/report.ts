@@ -44,7 +44,7 @@ export interface Results {
   /** isoproxy at 1 and at `cores` workers, nginx and a plain Node server, side by side (issue 14). */
   sideBySide?: import('./side-by-side.js').SideBySide;
   /** The cold wave at each number of workers (issue 14: upstream bytes whatever the workers). */
-  waves?: Array<{ workers: number; nodes: number; upstreamBytesPerImage: number; peakRssBytes: number; totalSeconds: number }>;
+  waves?: Array<import('./side-by-side.js').WaveAtWorkers>;
   notes: string[];
   elapsedSeconds?: number;
 }

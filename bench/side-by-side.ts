@@ -56,7 +56,8 @@ function pct(sorted: readonly number[], p: number): number {
 async function curlGets(t: Target, n: number): Promise<{ bytes: number; requests: number; seconds: number; lat: number[] }> {
   const url = `http://127.0.0.1:${t.server.port}${t.path}`;
   const t0 = performance.now();
-  const outs = await Promise.all(Array.from({ length: n }, () => run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url])));
+  const args = ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url];
+  const outs = await Promise.all(Array.from({ length: n }, () => run('curl', args)));
   const seconds = (performance.now() - t0) / 1000;
   let bytes = 0;
   const lat: number[] = [];
@@ -141,7 +142,8 @@ export async function sideBySide(opts: {
     const add = (r: SideRow): void => {
       const k = `${r.server}|${r.pattern}|${r.client}`;
       samples.set(k, [...(samples.get(k) ?? []), r]);
-      opts.log(`side by side ${r.pattern.padEnd(3)} ${r.client.padEnd(4)} ${r.server.padEnd(12)} ${r.gbPerSecond.toFixed(2)} GB/s, ${r.requestsPerSecond.toFixed(0)} req/s, ${r.serverCpuSecondsPerGb.toFixed(3)} CPU s/GB`);
+      opts.log(`side by side ${r.pattern.padEnd(3)} ${r.client.padEnd(4)} ${r.server.padEnd(12)} ${r.gbPerSecond.toFixed(2)} GB/s, `
+        + `${r.requestsPerSecond.toFixed(0)} req/s, ${r.serverCpuSecondsPerGb.toFixed(3)} CPU s/GB`);
     };
     for (let round = 0; round < opts.rounds; round++) {
       // Rotated each round, so drift in the machine's load does not favour one server.
@@ -191,15 +193,26 @@ export async function sideBySide(opts: {
   }
 }
 
+/** One cold wave's figures at a number of workers. */
+export interface WaveAtWorkers {
+  readonly workers: number;
+  readonly nodes: number;
+  readonly upstreamBytesPerImage: number;
+  readonly peakRssBytes: number;
+  readonly totalSeconds: number;
+}
+
 /** The side-by-side tables: one row per pattern and client, a column group per server. */
-export function sideBySideMarkdown(r: SideBySide, waves?: ReadonlyArray<{ workers: number; nodes: number; upstreamBytesPerImage: number; peakRssBytes: number; totalSeconds: number }>): string {
+export function sideBySideMarkdown(r: SideBySide, waves?: readonly WaveAtWorkers[]): string {
   const names = r.servers.map((s) => s.name);
+  const group = (suffix: string): string => names.map((n) => `${n} ${suffix}`).join(' | ');
   const lines = [
     '## Side by side (issue 14)',
     '',
-    'Medians over the rounds. Ratios are to nginx in the same run. On a loaded machine (other work on the cores) the figures say little; compare them only from an idle machine.',
+    'Medians over the rounds. Ratios are to nginx in the same run. On a loaded machine (other work on the cores) the figures',
+    'say little; compare them only from an idle machine.',
     '',
-    `| pattern | client | ${names.map((n) => `${n} GB/s (x nginx)`).join(' | ')} | ${names.map((n) => `${n} req/s`).join(' | ')} | ${names.map((n) => `${n} CPU s/GB`).join(' | ')} | ${names.map((n) => `${n} p50/p99 ms`).join(' | ')} |`,
+    `| pattern | client | ${group('GB/s (x nginx)')} | ${group('req/s')} | ${group('CPU s/GB')} | ${group('p50/p99 ms')} |`,
     `|---|---|${names.map(() => '---|').join('').repeat(4)}`,
   ];
   const keys = [...new Set(r.rows.map((x) => `${x.pattern}|${x.client}`))];
@@ -207,14 +220,24 @@ export function sideBySideMarkdown(r: SideBySide, waves?: ReadonlyArray<{ worker
     const [pattern, client] = k.split('|');
     const of = (n: string): SideRow | undefined => r.rows.find((x) => x.server === n && x.pattern === pattern && x.client === client);
     const ng = of('nginx');
-    const cell = (f: (x: SideRow) => string) => names.map((n) => { const x = of(n); return x ? f(x) : '-'; }).join(' | ');
-    lines.push(`| ${pattern} | ${client} | ${cell((x) => `${x.gbPerSecond.toFixed(2)}${ng ? ` (${(x.gbPerSecond / ng.gbPerSecond).toFixed(2)}x)` : ''}`)} | ${cell((x) => x.requestsPerSecond.toFixed(0))} | ${cell((x) => x.serverCpuSecondsPerGb.toFixed(3))} | ${cell((x) => `${x.p50Ms.toFixed(1)}/${x.p99Ms.toFixed(1)}`)} |`);
+    const cell = (f: (x: SideRow) => string): string => names.map((n) => {
+      const x = of(n);
+      return x ? f(x) : '-';
+    }).join(' | ');
+    const gbs = cell((x) => `${x.gbPerSecond.toFixed(2)}${ng ? ` (${(x.gbPerSecond / ng.gbPerSecond).toFixed(2)}x)` : ''}`);
+    const rps = cell((x) => x.requestsPerSecond.toFixed(0));
+    const cpu = cell((x) => x.serverCpuSecondsPerGb.toFixed(3));
+    const lat = cell((x) => `${x.p50Ms.toFixed(1)}/${x.p99Ms.toFixed(1)}`);
+    lines.push(`| ${pattern} | ${client} | ${gbs} | ${rps} | ${cpu} | ${lat} |`);
   }
   lines.push('', '| server | processes | peak RSS, summed over processes |', '|---|---|---|');
   for (const s of r.servers) lines.push(`| ${s.name} | ${s.processes} | ${(s.peakRssSumBytes / MiB).toFixed(0)} MiB |`);
   if (waves && waves.length > 0) {
     lines.push('', '| cold wave | nodes | upstream bytes / one image | peak RSS (summed) | seconds |', '|---|---|---|---|---|');
-    for (const w of waves) lines.push(`| --workers ${w.workers} | ${w.nodes} | ${w.upstreamBytesPerImage.toFixed(3)}x | ${(w.peakRssBytes / MiB).toFixed(0)} MiB | ${w.totalSeconds.toFixed(1)} |`);
+    for (const w of waves) {
+      const rss = `${(w.peakRssBytes / MiB).toFixed(0)} MiB`;
+      lines.push(`| --workers ${w.workers} | ${w.nodes} | ${w.upstreamBytesPerImage.toFixed(3)}x | ${rss} | ${w.totalSeconds.toFixed(1)} |`);
+    }
   }
   return `${lines.join('\n')}\n`;
 }

@@ -177,7 +177,8 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
       else if (n.op === 'listening' && !announced) {
         announced = true;
-        console.log(`isoproxy serving on ${n.url} with ${config.workers} workers (node URLs: ${config.publicUrl.replace(/:0$/, `:${new URL(n.url).port}`)}/iso/<node>.iso)`);
+        const publicUrl = config.publicUrl.replace(/:0$/, `:${new URL(n.url).port}`);
+        console.log(`isoproxy serving on ${n.url} with ${config.workers} workers (node URLs: ${publicUrl}/iso/<node>.iso)`);
       }
     });
     channels.set(worker, channel);

@@ -224,7 +224,8 @@ export class RemoteBlockCache implements BlockCache {
     const bytes = await this.fetchBlock(st.vk, index);
     // The primary writes this block under the name its CRC gives: later streams read the file.
     const crc = crc32(bytes) >>> 0;
-    st.known.set(index, { path: join(st.dir, blockFileName({ index, lengthBytes: bytes.length, crc })), length: bytes.length, crc, verified: true, checkedAt: Date.now() });
+    const path = join(st.dir, blockFileName({ index, lengthBytes: bytes.length, crc }));
+    st.known.set(index, { path, length: bytes.length, crc, verified: true, checkedAt: Date.now() });
     return { bytes };
   }
 

@@ -48,7 +48,10 @@ function remoteUpstream(v: WireVersion): UpstreamSource {
   };
   return {
     size: v.size,
-    version: { url: v.url, size: v.size, ...(v.etag !== undefined ? { etag: v.etag } : {}), ...(v.lastModified !== undefined ? { lastModified: v.lastModified } : {}) },
+    version: {
+      url: v.url, size: v.size,
+      ...(v.etag !== undefined ? { etag: v.etag } : {}), ...(v.lastModified !== undefined ? { lastModified: v.lastModified } : {}),
+    },
     supportsRanges: v.supportsRanges,
     read: async () => refuse(),
     stream: () => refuse(),
