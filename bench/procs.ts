@@ -173,6 +173,8 @@ export interface IsoproxyOptions {
   readonly extraArgs?: readonly string[];
   /** Arguments for node itself (e.g. --cpu-prof when investigating). */
   readonly nodeArgs?: readonly string[];
+  /** Serving processes (--workers); default 1, one process as the earlier sections measured. */
+  readonly workers?: number;
 }
 
 /** `node dist/src/cli.js serve` as its own process on a free port; its log goes to dir/isoproxy.log. */
@@ -181,8 +183,9 @@ export async function startIsoproxy(options: IsoproxyOptions): Promise<Server> {
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const cli = resolve(import.meta.dirname, '../src/cli.js');
+  const workers = options.workers ?? 1;
   const args = [...(options.nodeArgs ?? []), cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'data'), '--cache-dir', join(dir, 'cache'),
-    '--cache-budget', options.cacheBudget, '--log-level', options.logLevel ?? 'info',
+    '--cache-budget', options.cacheBudget, '--log-level', options.logLevel ?? 'info', '--workers', String(workers),
     ...options.allowUpstream.flatMap((u) => ['--allow-upstream', u]), ...(options.extraArgs ?? [])];
   // The transfer log goes straight to a file, as nginx's access log does: a pipe through this
   // process would put the benchmark's own event loop on isoproxy's logging path.
@@ -191,7 +194,22 @@ export async function startIsoproxy(options: IsoproxyOptions): Promise<Server> {
   closeSync(log);
   await waitForPort(port, proc, 'isoproxy');
   const pid = proc.pid!;
-  return { name: 'isoproxy', port, pid, withChildren: false, sample: () => sampleProc(pid, false), stop: () => stopChild(proc) };
+  // With several workers, the serving processes are the primary's children: CPU and memory sum them.
+  const many = workers > 1;
+  return { name: many ? `isoproxy-w${workers}` : 'isoproxy', port, pid, withChildren: many, sample: () => sampleProc(pid, many), stop: () => stopChild(proc) };
+}
+
+/**
+ * A plain Node file server (bench/node-file-server.ts) as its own process: what Node itself costs
+ * to serve a file in 1 MiB reads, the floor isoproxy at one worker is measured against.
+ */
+export async function startNodeFileServer(dir: string, file: string): Promise<Server> {
+  const port = await freePort();
+  const script = resolve(import.meta.dirname, 'node-file-server.js');
+  const proc = spawn(process.execPath, [script, String(port), resolve(file)], { stdio: 'ignore', cwd: dir });
+  await waitForPort(port, proc, 'node file server');
+  const pid = proc.pid!;
+  return { name: 'node-fs', port, pid, withChildren: false, sample: () => sampleProc(pid, false), stop: () => stopChild(proc) };
 }
 
 export interface ClientResult {

@@ -41,6 +41,10 @@ export interface Results {
   xorriso?: XorrisoFigures;
   cacheBench?: string;
   indexBench?: string;
+  /** isoproxy at 1 and at `cores` workers, nginx and a plain Node server, side by side (issue 14). */
+  sideBySide?: import('./side-by-side.js').SideBySide;
+  /** The cold wave at each number of workers (issue 14: upstream bytes whatever the workers). */
+  waves?: Array<import('./side-by-side.js').WaveAtWorkers>;
   notes: string[];
   elapsedSeconds?: number;
 }

@@ -27,6 +27,7 @@ import { bottleneck, measure, patterns, summarize, type PatternId, type Sample }
 import { MiB } from './stats.js';
 import { startThrottle } from './throttle.js';
 import { coldNode, deploymentWave, registerNode } from './wave-bench.js';
+import { sideBySide, sideBySideMarkdown } from './side-by-side.js';
 import { nodeEdits } from './remaster-bench.js';
 
 const repo = resolve(import.meta.dirname, '../..');
@@ -49,6 +50,8 @@ const { values } = parseArgs({
     'results-md': { type: 'string', default: join(repo, 'bench/RESULTS.md') },
     // Skips the other helpers' cache-bench and index-bench (they make images of their own).
     'no-cache-bench': { type: 'boolean', default: quick },
+    // Skips the side-by-side comparison of issue 14 (four servers, three clients).
+    'no-side-by-side': { type: 'boolean', default: false },
   },
 });
 
@@ -65,6 +68,7 @@ const opt = {
   out: resolve(values.out),
   resultsMd: resolve(values['results-md']),
   cacheBench: !values['no-cache-bench'],
+  sideBySide: !values['no-side-by-side'],
 };
 
 const t0 = performance.now();
@@ -165,6 +169,15 @@ async function main(): Promise<void> {
     await iso.stop();
     servers.splice(servers.indexOf(iso), 1);
 
+    // 1b. Side by side: isoproxy at 1 and at `cores` workers, nginx, a plain Node file server.
+    if (opt.sideBySide) {
+      log(`side by side: isoproxy --workers 1 and ${machineCores}, nginx (${nginxWorkers} workers), a plain Node file server; C client, curl, wrk`);
+      results.sideBySide = await sideBySide({
+        dir: scratch, clientBin, image: { path: join(scratch, 'www/base.iso'), sizeBytes: image.sizeBytes }, nginx, upstreamUrl, cores: machineCores,
+        randomSeconds: opt.randomSeconds, rounds: opt.rounds, log,
+      });
+    }
+
     // 2 and 3: cold caches behind a throttled upstream.
     throttle = await startThrottle(nginx.port, opt.upstreamBytesPerSecond);
     const throttledUrl = `http://127.0.0.1:${throttle.port}/base.iso`;
@@ -176,6 +189,14 @@ async function main(): Promise<void> {
     log(`deployment wave: ${opt.waveNodes} nodes, ${limitBytes ? `${opt.waveMiB} MiB + the last range` : 'whole image'} each`);
     results.wave = await deploymentWave({ dir: scratch, clientBin, throttle, bootIso: throttledUrl, imageBytes: image.sizeBytes, nodes: opt.waveNodes, limitBytes, upstreamRate: opt.upstreamBytesPerSecond });
     log(`wave: ${results.wave.totalSeconds.toFixed(1)} s, ${results.wave.aggregateGbPerSecond.toFixed(2)} GB/s, upstream ${(results.wave.upstreamBytesPerImage).toFixed(3)}x the image, peak RSS ${(results.wave.peakRssBytes / MiB).toFixed(0)} MiB`);
+    results.waves = [{ workers: 1, nodes: opt.waveNodes, upstreamBytesPerImage: results.wave.upstreamBytesPerImage, peakRssBytes: results.wave.peakRssBytes, totalSeconds: results.wave.totalSeconds }];
+    if (opt.sideBySide && cpus().length > 1) {
+      const workers = cpus().length;
+      log(`deployment wave again at --workers ${workers}`);
+      const w = await deploymentWave({ dir: scratch, clientBin, throttle, bootIso: throttledUrl, imageBytes: image.sizeBytes, nodes: opt.waveNodes, limitBytes, upstreamRate: opt.upstreamBytesPerSecond, workers, name: `wave-w${workers}` });
+      results.waves.push({ workers, nodes: opt.waveNodes, upstreamBytesPerImage: w.upstreamBytesPerImage, peakRssBytes: w.peakRssBytes, totalSeconds: w.totalSeconds });
+      log(`wave at ${workers} workers: ${w.totalSeconds.toFixed(1)} s, upstream ${w.upstreamBytesPerImage.toFixed(3)}x the image, peak RSS ${(w.peakRssBytes / MiB).toFixed(0)} MiB`);
+    }
   } finally {
     await throttle?.close();
     for (const s of servers) await s.stop();
@@ -214,7 +235,7 @@ async function main(): Promise<void> {
   results.elapsedSeconds = (performance.now() - t0) / 1000;
   results.machine.loadAtEnd = loadavg().map((x) => Number(x.toFixed(2)));
   await writeFile(join(opt.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  const text = writeReport(results);
+  const text = writeReport(results) + (results.sideBySide ? `\n${sideBySideMarkdown(results.sideBySide, results.waves)}` : '');
   await writeFile(opt.resultsMd, text);
   console.log(`\n${text}`);
   log(`wrote ${relative(repo, join(opt.out, 'results.json'))} and ${relative(repo, opt.resultsMd)}`);

@@ -153,8 +153,13 @@ export async function deploymentWave(opts: {
   nodes: number;
   limitBytes: number;
   upstreamRate: number;
+  /** Serving processes (--workers); default 1. */
+  workers?: number;
+  /** Directory name under `dir`; default "wave". */
+  name?: string;
 }): Promise<WaveFigures> {
-  const server: Server = await startIsoproxy({ dir: join(opts.dir, 'wave'), allowUpstream: [opts.bootIso], cacheBudget: '4GiB' });
+  const name = opts.name ?? 'wave';
+  const server: Server = await startIsoproxy({ dir: join(opts.dir, name), allowUpstream: [opts.bootIso], cacheBudget: '4GiB', workers: opts.workers ?? 1 });
   try {
     const upstream0 = opts.throttle.bytes();
     // Registration, as a conductor does before it inserts the media: 8 PUTs at a time.
@@ -164,7 +169,7 @@ export async function deploymentWave(opts: {
       await Promise.all(names.slice(i, i + 8).map((n, k) => registerNode(server.port, n, opts.bootIso, nodeEdits(i + k))));
     }
     const registerSeconds = (performance.now() - tReg) / 1000;
-    const pathsFile = join(opts.dir, 'wave-paths.txt');
+    const pathsFile = join(opts.dir, `${name}-paths.txt`);
     await writeFile(pathsFile, names.map((n) => `/iso/${n}.iso\n`).join(''));
     const cpu1 = (await server.sample()).cpuSeconds;
     const client: ClientResult = await runClient(opts.clientBin, 'wave', server.port, ['--paths', pathsFile, '--chunk', String(256 * 1024),
@@ -189,8 +194,8 @@ export async function deploymentWave(opts: {
       distinctBytesRead: opts.limitBytes > 0 && opts.limitBytes < opts.imageBytes ? Math.min(opts.imageBytes, opts.limitBytes + 256 * 1024) : opts.imageBytes,
       upstreamBytesFromMetrics: metrics.get('isoproxy_upstream_bytes_total') ?? NaN,
       upstreamRequests: metrics.get('isoproxy_upstream_requests_total') ?? NaN,
-      cacheBytesOnDisk: await duBytes(join(opts.dir, 'wave', 'cache')),
-      peakRssBytes: after.hwmBytes,
+      cacheBytesOnDisk: await duBytes(join(opts.dir, name, 'cache')),
+      peakRssBytes: after.hwmSumBytes,
       serverCpuSeconds: after.cpuSeconds - cpu1,
       serverCores: (after.cpuSeconds - cpu1) / client.seconds,
       clientCores: client.clientCpuSeconds / client.seconds,

@@ -4,6 +4,7 @@
 // never disagree.
 
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { IsoproxyError } from './errors.js';
 import { IronicConfigError } from './ironic/errors.js';
@@ -23,7 +24,10 @@ export interface Config {
   readonly allowedUpstreams: readonly string[];
   /** Directories file:// URLs may point into. */
   readonly allowedDirs: readonly string[];
+  /** Serving processes: 1 serves in this process; more run a cluster (src/cluster) over one cache. */
   readonly workers: number;
+  /** Patch-set worker threads per serving process. */
+  readonly remasterThreads: number;
   readonly logLevel: string;
   readonly shutdownDeadlineMs: number;
   /** Where node specs live: unset (the file store in dataDir), file:///dir, or redis://host:port/db. */
@@ -84,7 +88,8 @@ const OPTIONS: readonly OptionDef[] = [
     key: 'allowedDirs', flag: '--allow-dir', env: 'ISOPROXY_ALLOW_DIR', kind: 'list',
     defaultText: '(none)', help: 'directory file:// boot ISOs may come from; repeat or comma-separate',
   },
-  { key: 'workers', flag: '--workers', env: 'ISOPROXY_WORKERS', kind: 'int', defaultText: '2', help: 'patch-set worker threads' },
+  { key: 'workers', flag: '--workers', env: 'ISOPROXY_WORKERS', kind: 'int', defaultText: 'number of cores', help: 'serving processes sharing one cache (1: no cluster)' },
+  { key: 'remasterThreads', flag: '--remaster-threads', env: 'ISOPROXY_REMASTER_THREADS', kind: 'int', defaultText: '2, or 1 per process with several workers', help: 'patch-set worker threads per serving process' },
   {
     key: 'logLevel', flag: '--log-level', env: 'ISOPROXY_LOG_LEVEL', kind: 'level',
     defaultText: 'info', help: 'trace, debug, info, warn, error, fatal or silent',
@@ -104,7 +109,7 @@ const CONFIG_ENV = 'ISOPROXY_CONFIG';
 
 const DEFAULTS = {
   host: '127.0.0.1', port: 8080, dataDir: './isoproxy-data', cacheBudgetBytes: 10 * 2 ** 30, blockSizeBytes: 2 * 2 ** 20,
-  allowedUpstreams: [] as string[], allowedDirs: [] as string[], workers: 2, logLevel: 'info', shutdownDeadlineMs: 30_000,
+  allowedUpstreams: [] as string[], allowedDirs: [] as string[], logLevel: 'info', shutdownDeadlineMs: 30_000,
 };
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -265,6 +270,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
   const publicUrl = pick('publicUrl', `http://${urlHost}:${port}`).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(publicUrl)) throw new ConfigError(`public-url must be an http(s) URL without query (got ${publicUrl})`);
 
+  const workers = pick('workers', Math.max(1, Math.min(256, availableParallelism())));
   return {
     host, port, publicUrl, dataDir,
     ...(ironic ? { ironic } : {}),
@@ -273,7 +279,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
     ...(adminToken !== undefined ? { adminToken } : {}),
     allowedUpstreams: pick('allowedUpstreams', DEFAULTS.allowedUpstreams),
     allowedDirs: pick('allowedDirs', DEFAULTS.allowedDirs),
-    workers: pick('workers', DEFAULTS.workers),
+    workers,
+    remasterThreads: pick('remasterThreads', workers > 1 ? 1 : 2),
     logLevel: pick('logLevel', DEFAULTS.logLevel),
     shutdownDeadlineMs: pick('shutdownDeadlineMs', DEFAULTS.shutdownDeadlineMs),
     ...(store !== undefined ? { store } : {}),

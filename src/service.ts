@@ -20,7 +20,7 @@ import { createServing, STORE_SOURCE, type Serving } from './serving/serving.js'
 import { createIronicSource } from './ironic/source.js';
 import { createUpstreamAgent } from './upstream/http-source.js';
 import { checkUpstreamAllowed, openUpstream, type UpstreamConfig } from './upstream/open.js';
-import { createUpstreamStats, type UpstreamStats } from './upstream/types.js';
+import { createUpstreamStats, type UpstreamSource, type UpstreamStats } from './upstream/types.js';
 
 export { REVALIDATE_MS };
 
@@ -52,6 +52,12 @@ export interface ServiceOptions {
   /** More node sources by name, each served under its route (the store is always there). */
   readonly sources?: ReadonlyMap<string, NodeSource>;
   readonly routes?: readonly ImageRoute[];
+  /**
+   * The block cache and the opener of base images, when another process owns them (a cluster
+   * worker, src/cluster/worker.ts): default a disk cache in config.cacheDir and openUpstream.
+   */
+  readonly cache?: BlockCache;
+  readonly openBase?: (url: string) => Promise<UpstreamSource>;
 }
 
 function registerCollectors(metrics: MetricsRegistry, cache: BlockCache, upstream: UpstreamStats, pool: RemasterPool, bases: Bases): void {
@@ -83,15 +89,15 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
   // Enough open block files that random ranges over a 1 GiB base do not reopen them per request,
   // well inside a default soft limit of 1024 descriptors beside a few hundred BMC sockets.
   const maxOpenFiles = Math.min(512, Math.ceil(config.cacheBudgetBytes / config.blockSizeBytes));
-  const cache = await createBlockCache({
+  const cache = options.cache ?? await createBlockCache({
     dir: config.cacheDir, budgetBytes: config.cacheBudgetBytes, blockSize: config.blockSizeBytes, maxOpenFiles, logger, upstreamStats,
   });
   const metrics = new MetricsRegistry();
   const latency = metrics.histogram('isoproxy_patchset_compute_seconds', 'Patch-set computations in the worker pool.',
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], ['outcome']);
-  const pool = createRemasterPool({ workers: config.workers, onComputation: (s, ok) => latency.observe(s, { outcome: ok ? 'ok' : 'error' }) });
+  const pool = createRemasterPool({ workers: config.remasterThreads, onComputation: (s, ok) => latency.observe(s, { outcome: ok ? 'ok' : 'error' }) });
   const bases = createBases({
-    open: (url) => openUpstream(url, upstreamConfig), cache, logger,
+    open: options.openBase ?? ((url) => openUpstream(url, upstreamConfig)), cache, logger,
     ...(options.now ? { now: options.now } : {}), ...(options.revalidateMs !== undefined ? { revalidateMs: options.revalidateMs } : {}),
   });
   // One owner of per-base state: a version that goes takes its memoized patch sets and the cache's

@@ -1,6 +1,7 @@
 // Configuration of `isoproxy serve`: defaults, precedence (flags > env > file > defaults), units,
 // the token file, validation errors naming the setting, and --help listing every option.
 
+import { availableParallelism } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,9 +20,16 @@ describe('loadConfig', () => {
   it('has loopback defaults', () => {
     expect(loadConfig([], {})).toEqual({
       host: '127.0.0.1', port: 8080, publicUrl: 'http://127.0.0.1:8080', dataDir: './isoproxy-data', cacheDir: 'isoproxy-data/cache',
-      cacheBudgetBytes: 10 * 2 ** 30, blockSizeBytes: 2 * 2 ** 20, allowedUpstreams: [], allowedDirs: [], workers: 2, logLevel: 'info',
-      shutdownDeadlineMs: 30_000,
+      cacheBudgetBytes: 10 * 2 ** 30, blockSizeBytes: 2 * 2 ** 20, allowedUpstreams: [], allowedDirs: [], workers: availableParallelism(),
+      remasterThreads: availableParallelism() > 1 ? 1 : 2, logLevel: 'info', shutdownDeadlineMs: 30_000,
     });
+  });
+
+  it('counts serving processes with --workers and patch-set threads with --remaster-threads', () => {
+    expect(loadConfig(['--workers', '1'], {})).toMatchObject({ workers: 1, remasterThreads: 2 });
+    expect(loadConfig(['--workers', '4'], {})).toMatchObject({ workers: 4, remasterThreads: 1 });
+    expect(loadConfig(['--workers', '4', '--remaster-threads', '3'], {})).toMatchObject({ workers: 4, remasterThreads: 3 });
+    expect(loadConfig([], { ISOPROXY_WORKERS: '3', ISOPROXY_REMASTER_THREADS: '2' })).toMatchObject({ workers: 3, remasterThreads: 2 });
   });
 
   it('takes flags over env over the config file', async () => {
@@ -77,7 +85,7 @@ describe('serve --help and admin exposure', () => {
   it('lists every option with its env var and default', () => {
     const help = configHelp();
     for (const s of ['--host', '--port', '--public-url', '--data-dir', '--cache-dir', '--cache-budget', '--block-size', '--admin-token ',
-      '--admin-token-file', '--allow-upstream', '--allow-dir', '--workers', '--log-level', '--shutdown-deadline', '--config',
+      '--admin-token-file', '--allow-upstream', '--allow-dir', '--workers', '--remaster-threads', '--log-level', '--shutdown-deadline', '--config',
       'ISOPROXY_HOST', 'ISOPROXY_ADMIN_TOKEN_FILE', 'ISOPROXY_CONFIG', '(default: 8080)', '(default: 10GiB)']) {
       expect(help).toContain(s);
     }

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { openNodeStore } from '../registry/open-store.js';
 import type { NodeStore } from '../registry/store.js';
 import type { Service } from '../service.js';
+import { WORKER_ENV } from '../cluster/ipc.js';
 
 /** What the server needs of the service (tests and the demo may pass their own). */
 export type ServingService = Pick<Service, 'serving' | 'close'> & Partial<Pick<Service, 'imageRoutes' | 'metrics'>>;
@@ -27,6 +28,8 @@ export interface ServerDeps {
   readonly logger?: Logger;
   /** The clock for node expiry and base revalidation of the default service (tests pin it). */
   readonly now?: () => Date;
+  /** The /metrics text, when another process sums it (a cluster worker). */
+  readonly renderMetrics?: () => Promise<string>;
 }
 
 export interface RunningServer {
@@ -75,6 +78,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     },
     ...(config.adminToken !== undefined ? { adminToken: config.adminToken } : {}),
     ready: () => !closing,
+    ...(deps.renderMetrics ? { renderMetrics: deps.renderMetrics } : {}),
   });
   const server = createAdaptorServer({ fetch: app.fetch, hostname: config.host }) as Server;
   // BMCs hold a connection across many range requests; keep idle ones a little longer than Node's 5 s.
@@ -125,6 +129,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 }
 
 export async function run(argv: string[]): Promise<number> {
+  // A cluster worker was forked with the primary's argv: it serves, and never parses twice.
+  if (process.env[WORKER_ENV] !== undefined) return (await import('../cluster/worker.js')).runWorker(loadConfig(argv, process.env));
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(configHelp());
     return 0;
@@ -138,6 +144,8 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`isoproxy serve: ${err.message}`);
     return 2;
   }
+  // Several serving processes over one cache (src/cluster); --workers 1 is this process alone.
+  if (config.workers > 1) return (await import('../cluster/primary.js')).runPrimary(config, argv);
   const running = await startServer(config);
   console.log(`isoproxy serving on ${running.url} (node URLs: ${running.publicUrl}/iso/<node>.iso)`);
   if (config.ironic) console.log(`Ironic nodes: ${running.publicUrl}/ironic/<node-uuid-or-name>.iso (set as instance_info/boot_iso)`);

@@ -35,6 +35,8 @@ export interface AppDeps {
   readonly adminToken?: string;
   /** /readyz answers 503 while this is false. */
   readonly ready?: () => boolean;
+  /** The /metrics text when it is not this process's registry alone (a cluster sums its processes'). */
+  readonly renderMetrics?: () => Promise<string>;
 }
 
 export interface IsoproxyApp {
@@ -99,8 +101,8 @@ export function createApp(deps: AppDeps): IsoproxyApp {
     const ready = deps.ready?.() ?? true;
     return c.json({ status: ready ? 'ready' : 'starting' }, ready ? 200 : 503);
   });
-  app.get('/metrics', (c) => {
-    const text = metrics.registry.render();
+  app.get('/metrics', async (c) => {
+    const text = deps.renderMetrics ? await deps.renderMetrics() : metrics.registry.render();
     return c.body(text.endsWith('\n') ? text : `${text}\n`, 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
   });
 

@@ -1,0 +1,225 @@
+// The primary of `isoproxy serve --workers N` (N > 1): it serves no HTTP itself. Node's cluster
+// module hands connections to N worker processes (src/cluster/worker.ts), and the primary owns
+// what must exist once:
+// - the block cache: its directory, index, byte budget and every write and eviction, and every
+//   upstream fetch, so a missing block is fetched once (the cache's single-flight) whatever the
+//   number of workers; workers read block files directly and ask here only on a miss;
+// - the node store (one file, one writer): workers read and write it over IPC, and hear of
+//   every change, so their in-memory specs stay current;
+// - one log stream: workers' stdout and stderr are pipes read here line by line and written
+//   whole, so lines of different processes never interleave mid-line;
+// - /metrics: at scrape time every worker's exposition and the cache's are summed;
+// - lifecycle: a worker that dies is forked again (with a growing delay if it keeps dying);
+//   SIGTERM or SIGINT asks every worker to drain (within --shutdown-deadline), then closes.
+
+import cluster, { type Worker } from 'node:cluster';
+import { createInterface } from 'node:readline';
+import type { Config } from '../config.js';
+import { createBlockCache, type CachedSource } from '../cache/block-cache.js';
+import { BaseChangedError } from '../errors.js';
+import { createLogger, prettyLine } from '../logger.js';
+import { MetricsRegistry } from '../metrics.js';
+import { FileNodeStore } from '../registry/file-store.js';
+import type { NodeSpec } from '../registry/store.js';
+import { createUpstreamAgent } from '../upstream/http-source.js';
+import { openUpstream, type UpstreamConfig } from '../upstream/open.js';
+import { createUpstreamStats, type UpstreamSource } from '../upstream/types.js';
+import { versionKey } from '../upstream/validator.js';
+import { Channel, WORKER_ENV, type Request, type WireVersion } from './ipc.js';
+import { sumExpositions } from './metrics-sum.js';
+
+/** A base's version probed less than this long ago is given to the next worker that asks. */
+const OPEN_REUSE_MS = 1000;
+/** Base versions kept open (as src/serving/bases.ts keeps bases). */
+const MAX_VERSIONS = 64;
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 10_000;
+/** A worker that lived this long before dying is restarted at once again. */
+const STABLE_MS = 30_000;
+
+interface Version {
+  readonly vk: string;
+  readonly upstream: UpstreamSource;
+  readonly cached: CachedSource;
+  readonly wire: WireVersion;
+  usedAt: number;
+}
+
+export async function runPrimary(config: Config, _argv: readonly string[]): Promise<number> {
+  const tty = process.stdout.isTTY === true;
+  // One writer to stdout in this process: the logger and the relayed lines share its queue.
+  const logger = createLogger({ level: config.logLevel, destination: { write: (s: string) => { process.stdout.write(tty ? prettyLine(s.trimEnd()) : s); } } })
+    .child({ worker: 'primary' });
+  const store = await FileNodeStore.open(config.dataDir);
+  const upstreamStats = createUpstreamStats();
+  const agent = createUpstreamAgent();
+  const upstreamConfig: UpstreamConfig = {
+    allowedPrefixes: config.allowedUpstreams, allowedDirs: config.allowedDirs, http: { dispatcher: agent, stats: upstreamStats, logger },
+  };
+  const cache = await createBlockCache({
+    dir: config.cacheDir, budgetBytes: config.cacheBudgetBytes, blockSize: config.blockSizeBytes,
+    maxOpenFiles: Math.min(512, Math.ceil(config.cacheBudgetBytes / config.blockSizeBytes)), logger, upstreamStats,
+  });
+  // What only the primary knows; workers report their reads, requests and transfers.
+  const own = new MetricsRegistry();
+  own.collect('isoproxy_cache_evictions_total', 'Blocks evicted from the cache.', 'counter', () => cache.stats().evictions);
+  own.collect('isoproxy_cache_bytes_used', 'Bytes of block files on disk.', 'gauge', () => cache.stats().bytesUsed);
+  own.collect('isoproxy_cache_degraded', '1 while the cache serves without writing to disk.', 'gauge', () => (cache.stats().degraded ? 1 : 0));
+  own.collect('isoproxy_upstream_requests_total', 'Upstream HTTP requests.', 'counter', () => upstreamStats.requests);
+  own.collect('isoproxy_upstream_bytes_total', 'Bytes read from upstream.', 'counter', () => upstreamStats.bytes);
+  own.collect('isoproxy_upstream_errors_total', 'Failed upstream requests.', 'counter', () => upstreamStats.errors);
+  own.collect('isoproxy_upstream_retries_total', 'Upstream retries.', 'counter', () => upstreamStats.retries);
+  const workersUp = own.gauge('isoproxy_cluster_workers', 'Serving processes running.');
+  const restarts = own.counter('isoproxy_cluster_worker_restarts_total', 'Serving processes forked again after they died.');
+
+  // ---- bases: opened here, one upstream per version, shared by every worker's reads
+  const versions = new Map<string, Version>();
+  const byUrl = new Map<string, { vk?: string; at: number; opening?: Promise<WireVersion> }>();
+  const dropVersion = (v: Version): void => {
+    versions.delete(v.vk);
+    cache.forgetSource(v.vk);
+    void v.upstream.close().catch(() => {});
+  };
+  const openBase = (url: string): Promise<WireVersion> => {
+    const entry = byUrl.get(url) ?? { at: 0 };
+    byUrl.set(url, entry);
+    const known = entry.vk !== undefined ? versions.get(entry.vk) : undefined;
+    if (known && Date.now() - entry.at < OPEN_REUSE_MS) {
+      known.usedAt = Date.now();
+      return Promise.resolve(known.wire);
+    }
+    entry.opening ??= (async () => {
+      const upstream = await openUpstream(url, upstreamConfig);
+      const vk = versionKey(upstream.version);
+      let v = versions.get(vk);
+      if (v) {
+        await upstream.close().catch(() => {});
+      } else {
+        const { version } = upstream;
+        const wire: WireVersion = {
+          url: version.url, size: version.size, supportsRanges: upstream.supportsRanges,
+          ...(version.etag !== undefined ? { etag: version.etag } : {}), ...(version.lastModified !== undefined ? { lastModified: version.lastModified } : {}),
+        };
+        v = { vk, upstream, cached: cache.source(upstream), wire, usedAt: Date.now() };
+        versions.set(vk, v);
+        if (versions.size > MAX_VERSIONS) dropVersion([...versions.values()].sort((a, b) => a.usedAt - b.usedAt)[0]!);
+      }
+      // A new version replaces the old one: streams still on it fail as BASE_CHANGED.
+      const old = entry.vk !== undefined && entry.vk !== vk ? versions.get(entry.vk) : undefined;
+      if (old) dropVersion(old);
+      entry.vk = vk;
+      entry.at = Date.now();
+      v.usedAt = entry.at;
+      return v.wire;
+    })().finally(() => { entry.opening = undefined; });
+    return entry.opening;
+  };
+  const versionOf = (vk: string): Version => {
+    const v = versions.get(vk);
+    if (!v) throw new BaseChangedError('', `base version ${vk} is no longer served (changed upstream or evicted); retry`);
+    v.usedAt = Date.now();
+    return v;
+  };
+  const blockBytes = (vk: string, index: number): Promise<Uint8Array> => {
+    const v = versionOf(vk);
+    const start = index * config.blockSizeBytes;
+    if (!Number.isSafeInteger(index) || index < 0 || start >= v.wire.size) throw new RangeError(`block ${index} is outside the image`);
+    return v.cached.read(start, Math.min(config.blockSizeBytes, v.wire.size - start));
+  };
+  const prefetching = new Set<string>();
+  const prefetch = (vk: string, indexes: readonly number[]): void => {
+    for (const index of indexes.slice(0, 16)) {
+      const key = `${vk}/${index}`;
+      if (prefetching.has(key)) continue;
+      prefetching.add(key);
+      Promise.resolve().then(() => blockBytes(vk, index)).catch(() => {}).finally(() => prefetching.delete(key));
+    }
+  };
+
+  // ---- workers
+  const channels = new Map<Worker, Channel>();
+  let shuttingDown = false;
+  let announced = false;
+  const renderAll = async (): Promise<string> => {
+    const texts = await Promise.all([...channels.values()].map((c) => c.request<string>({ op: 'metrics' }).catch(() => '')));
+    workersUp.set(channels.size);
+    return sumExpositions([...texts, own.render()]);
+  };
+  const handle = async (req: Request): Promise<unknown> => {
+    switch (req.op) {
+      case 'open': return openBase(req.url);
+      case 'block': return blockBytes(req.vk, req.index);
+      case 'store.get': return store.get(req.name);
+      case 'store.put': return store.put(req.spec as NodeSpec);
+      case 'store.delete': return store.delete(req.name);
+      case 'store.list': return store.list({ limit: req.limit, ...(req.after !== undefined ? { after: req.after } : {}) });
+      case 'metrics': return renderAll();
+    }
+  };
+  store.watch((name) => {
+    for (const c of channels.values()) c.notify(name !== undefined ? { op: 'changed', name } : { op: 'changed' });
+  });
+
+  const relay = (input: NodeJS.ReadableStream | null | undefined, out: NodeJS.WriteStream): void => {
+    if (!input) return;
+    const lines = createInterface({ input, crlfDelay: Infinity });
+    lines.on('line', (line) => { out.write(tty && out === process.stdout ? prettyLine(line) : `${line}\n`); });
+  };
+
+  cluster.setupPrimary({ silent: true, serialization: 'advanced' });
+  let restartDelay = RESTART_MIN_MS;
+  const fork = (): void => {
+    const worker = cluster.fork({ [WORKER_ENV]: '1' });
+    const startedAt = Date.now();
+    relay(worker.process.stdout, process.stdout);
+    relay(worker.process.stderr, process.stderr);
+    const channel = new Channel(worker, handle, (n) => {
+      if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
+      else if (n.op === 'listening' && !announced) {
+        announced = true;
+        const publicUrl = config.publicUrl.replace(/:0$/, `:${new URL(n.url).port}`);
+        console.log(`isoproxy serving on ${n.url} with ${config.workers} workers (node URLs: ${publicUrl}/iso/<node>.iso)`);
+      }
+    });
+    channels.set(worker, channel);
+    logger.info({ pid: worker.process.pid, id: worker.id }, 'worker started');
+    worker.on('exit', (code, signal) => {
+      channel.close();
+      channels.delete(worker);
+      if (shuttingDown) return;
+      restarts.inc();
+      restartDelay = Date.now() - startedAt > STABLE_MS ? RESTART_MIN_MS : Math.min(RESTART_MAX_MS, restartDelay * 2);
+      logger.warn({ pid: worker.process.pid, id: worker.id, code, signal, restartInMs: restartDelay }, 'worker died; starting another');
+      setTimeout(() => { if (!shuttingDown) fork(); }, restartDelay);
+    });
+  };
+  for (let i = 0; i < config.workers; i++) fork();
+  restartDelay = RESTART_MIN_MS;
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      shuttingDown = true;
+      logger.info({ signal, workers: channels.size }, 'shutting down');
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  // Every worker drains its transfers (its own deadline), then exits; a stuck one is killed.
+  const exited = [...channels.keys()].map((w) => new Promise<void>((resolve) => {
+    if (w.isDead()) return resolve();
+    w.once('exit', () => resolve());
+    channels.get(w)?.notify({ op: 'shutdown' });
+  }));
+  const timer = setTimeout(() => { for (const w of channels.keys()) w.process.kill('SIGKILL'); }, config.shutdownDeadlineMs + 5000);
+  await Promise.all(exited);
+  clearTimeout(timer);
+  for (const v of [...versions.values()]) dropVersion(v);
+  await cache.close();
+  await agent.close();
+  await store.close();
+  logger.info('stopped');
+  return 0;
+}

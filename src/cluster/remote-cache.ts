@@ -1,0 +1,320 @@
+// The block cache as a cluster worker sees it: the primary owns the cache directory, its index,
+// its byte budget and every upstream fetch (src/cache behind src/cluster/primary.ts); a worker
+// reads block files directly and asks the primary over IPC only for a block it cannot find on
+// disk. So a block is fetched from upstream once whatever the number of processes (the primary's
+// single-flight), and only one process ever writes or evicts.
+//
+// Finding a block: a worker learns block files from a listing of the version's directory (names
+// carry index, length and CRC: src/cache/block-file.ts), refreshed when a block is not in it, and
+// from the bytes the primary sends on a miss (their CRC names the file the primary is writing).
+// A file is CRC-checked the first time this process opens it. The primary may evict (unlink) a
+// file at any time: a worker that holds it open keeps reading it (POSIX), a new stream finds it
+// gone (ENOENT, or a link count of 0 checked at most once a second) and asks the primary again.
+// So an evicted block's disk space outlives its eviction by the streams reading it plus about a
+// second, and never by a descriptor parked in the worker's open-file cache.
+
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { checkRange } from '../byte-source.js';
+import type { BlockCache, CacheStats, CachedSource, StreamStats } from '../cache/block-cache.js';
+import { blockFileName, parseBlockFileName, versionDirName } from '../cache/block-file.js';
+import { FdCache, type FdLease } from '../cache/fd-cache.js';
+import { readFully } from '../io/read-fully.js';
+import type { UpstreamSource } from '../upstream/types.js';
+import { versionKey } from '../upstream/validator.js';
+
+const MiB = 1024 * 1024;
+/** A listing of a version directory younger than this is trusted for "not on disk". */
+const LISTING_TTL_MS = 100;
+/** How often an open block file is checked for having been unlinked (evicted) by the primary. */
+const LINK_CHECK_MS = 1000;
+const RECENT_ENDS = 32;
+const READAHEAD = 4;
+
+export interface RemoteCacheOptions {
+  readonly dir: string;
+  readonly blockSize: number;
+  /** A block's bytes from the primary (fetched, or read from its cache). */
+  readonly fetchBlock: (vk: string, index: number) => Promise<Uint8Array>;
+  /** Asks the primary to fetch blocks ahead of a reader (one-way). */
+  readonly prefetch: (vk: string, indexes: readonly number[]) => void;
+  readonly chunkBytes?: number;
+  readonly readsInFlight?: number;
+  readonly maxOpenFiles?: number;
+}
+
+interface Known {
+  readonly path: string;
+  readonly length: number;
+  readonly crc: number;
+  verified: boolean;
+  checkedAt: number;
+}
+
+interface VersionState {
+  readonly vk: string;
+  readonly dir: string;
+  readonly size: number;
+  readonly blockCount: number;
+  readonly known: Map<number, Known>;
+  listing?: Promise<void>;
+  listedAt: number;
+  readonly recentEnds: number[];
+}
+
+type Handle = { readonly bytes: Uint8Array } | { readonly lease: FdLease; readonly known: Known };
+
+export class RemoteBlockCache implements BlockCache {
+  private readonly states = new Map<string, VersionState>();
+  private readonly fds: FdCache;
+  private readonly chunkBytes: number;
+  private readonly readsInFlight: number;
+  private readonly counters = { hits: 0, misses: 0, errors: 0 };
+  /** Blocks asked of the primary now: the readers of this process share one request. */
+  private readonly asking = new Map<string, Promise<Uint8Array>>();
+
+  constructor(private readonly options: RemoteCacheOptions) {
+    this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 256));
+    this.chunkBytes = Math.max(64 * 1024, Math.min(options.blockSize, options.chunkBytes ?? MiB));
+    this.readsInFlight = Math.max(1, Math.min(8, options.readsInFlight ?? 2));
+  }
+
+  source(upstream: UpstreamSource): CachedSource {
+    const vk = versionKey(upstream.version);
+    let st = this.states.get(vk);
+    if (!st) {
+      st = {
+        vk, dir: join(this.options.dir, versionDirName(vk, this.options.blockSize)), size: upstream.size,
+        blockCount: Math.ceil(upstream.size / this.options.blockSize), known: new Map(), listedAt: 0, recentEnds: [],
+      };
+      this.states.set(vk, st);
+    }
+    const s = st;
+    return {
+      size: upstream.size,
+      version: upstream.version,
+      versionKey: vk,
+      read: (offset, length, signal) => this.read(s, offset, length, signal),
+      stream: (offset, length, signal, stats) => this.stream(s, offset, length, signal, stats, true),
+    };
+  }
+
+  forgetSource(vk: string): void {
+    const st = this.states.get(vk);
+    if (!st) return;
+    this.states.delete(vk);
+    for (const k of st.known.values()) this.fds.forget(k.path);
+  }
+
+  /** This process's reads; bytes on disk and upstream traffic are the primary's to report. */
+  stats(): CacheStats {
+    return { ...this.counters, evictions: 0, bytesUsed: 0, blocks: 0, upstreamBytes: 0, upstreamRequests: 0, retries: 0, degraded: false };
+  }
+
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {
+    await this.fds.closeAll();
+  }
+
+  private async read(st: VersionState, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    checkRange(offset, length, st.size);
+    const out = new Uint8Array(length);
+    let pos = 0;
+    for await (const chunk of this.stream(st, offset, length, signal, undefined, false)) {
+      out.set(chunk, pos);
+      pos += chunk.length;
+    }
+    return out;
+  }
+
+  private async *stream(st: VersionState, offset: number, length: number, signal: AbortSignal | undefined, stats: StreamStats | undefined,
+    mayReadAhead: boolean): AsyncGenerator<Uint8Array> {
+    checkRange(offset, length, st.size);
+    if (length === 0) return;
+    signal?.throwIfAborted();
+    const { blockSize } = this.options;
+    const end = offset + length;
+    const sequential = mayReadAhead && (offset === 0 || st.recentEnds.includes(offset));
+    const lastBlock = Math.floor((end - 1) / blockSize);
+    // One block open at a time (plus the next while its first chunk is read ahead).
+    const handles = new Map<number, Promise<Handle>>();
+    const release = (index: number): void => {
+      const h = handles.get(index);
+      handles.delete(index);
+      h?.then((x) => { if ('lease' in x) x.lease.release(); }, () => {});
+    };
+    const handleOf = (index: number): Promise<Handle> => {
+      let h = handles.get(index);
+      if (!h) {
+        h = this.openBlock(st, index, stats, sequential ? index + READAHEAD : Math.min(lastBlock, index + READAHEAD));
+        h.catch(() => {});
+        handles.set(index, h);
+      }
+      return h;
+    };
+    const readChunk = async (index: number, inBlock: number, len: number): Promise<Uint8Array> => {
+      const h = await handleOf(index);
+      if ('bytes' in h) return h.bytes.subarray(inBlock, inBlock + len);
+      const out = Buffer.allocUnsafe(len);
+      const done = await readFully(h.lease.handle, out, inBlock).catch(() => -1);
+      if (done === len) return out;
+      // The file let us down (cut short, unreadable): this block comes from the primary instead.
+      st.known.delete(index);
+      this.counters.errors++;
+      const bytes = await this.fetchBlock(st.vk, index);
+      return bytes.subarray(inBlock, inBlock + len);
+    };
+    let completed = false;
+    try {
+      const queue: Array<{ index: number; p: Promise<Uint8Array> }> = [];
+      let next = offset;
+      const issue = (): void => {
+        const index = Math.floor(next / blockSize);
+        const inBlock = next - index * blockSize;
+        const blockLen = Math.min(blockSize, st.size - index * blockSize);
+        const len = Math.min(this.chunkBytes - (inBlock % this.chunkBytes), blockLen - inBlock, end - next);
+        const p = readChunk(index, inBlock, len);
+        p.catch(() => {});
+        queue.push({ index, p });
+        next += len;
+      };
+      while (next < end && queue.length < this.readsInFlight) issue();
+      while (queue.length > 0) {
+        const { index, p } = queue.shift()!;
+        const chunk = signal ? await untilAborted(p, signal) : await p;
+        // The last chunk of a block read: its file goes back to the open-file cache.
+        if (queue[0]?.index !== index && (next >= end || Math.floor(next / blockSize) !== index)) release(index);
+        if (next < end) issue();
+        signal?.throwIfAborted();
+        yield chunk;
+      }
+      completed = true;
+      st.recentEnds.push(end);
+      if (st.recentEnds.length > RECENT_ENDS) st.recentEnds.shift();
+    } finally {
+      for (const index of [...handles.keys()]) release(index);
+      void completed;
+    }
+  }
+
+  /** An open, checked block file, or the block's bytes from the primary. */
+  private async openBlock(st: VersionState, index: number, stats: StreamStats | undefined, aheadTo: number): Promise<Handle> {
+    const blockLen = Math.min(this.options.blockSize, st.size - index * this.options.blockSize);
+    let known = st.known.get(index) ?? (await this.findListed(st, index));
+    if (known && known.length !== blockLen) {
+      st.known.delete(index);
+      known = undefined;
+    }
+    if (known) {
+      const h = await this.openKnown(st, index, known);
+      if (h) {
+        this.counters.hits++;
+        if (stats) stats.hits++;
+        return h;
+      }
+    }
+    this.counters.misses++;
+    if (stats) {
+      stats.misses++;
+      stats.upstreamBytes += blockLen;
+    }
+    this.readAhead(st, index, aheadTo);
+    const bytes = await this.fetchBlock(st.vk, index);
+    // The primary writes this block under the name its CRC gives: later streams read the file.
+    const crc = crc32(bytes) >>> 0;
+    const path = join(st.dir, blockFileName({ index, lengthBytes: bytes.length, crc }));
+    st.known.set(index, { path, length: bytes.length, crc, verified: true, checkedAt: Date.now() });
+    return { bytes };
+  }
+
+  private fetchBlock(vk: string, index: number): Promise<Uint8Array> {
+    const key = `${vk}/${index}`;
+    let p = this.asking.get(key);
+    if (!p) {
+      p = this.options.fetchBlock(vk, index).finally(() => this.asking.delete(key));
+      this.asking.set(key, p);
+    }
+    return p;
+  }
+
+  private readAhead(st: VersionState, index: number, aheadTo: number): void {
+    const limit = Math.min(st.blockCount - 1, aheadTo);
+    const wanted: number[] = [];
+    for (let b = index + 1; b <= limit; b++) if (!st.known.has(b)) wanted.push(b);
+    if (wanted.length > 0) this.options.prefetch(st.vk, wanted);
+  }
+
+  private async openKnown(st: VersionState, index: number, known: Known): Promise<Handle | undefined> {
+    let lease: FdLease;
+    try {
+      lease = await this.fds.acquire(known.path);
+    } catch {
+      st.known.delete(index);
+      return undefined;
+    }
+    try {
+      const now = Date.now();
+      if (now - known.checkedAt > LINK_CHECK_MS) {
+        // Evicted by the primary: do not hold its disk space through the open-file cache.
+        if ((await lease.handle.stat()).nlink === 0) throw new Error('unlinked');
+        known.checkedAt = now;
+      }
+      if (!known.verified) {
+        const whole = Buffer.allocUnsafe(known.length);
+        const done = await readFully(lease.handle, whole, 0);
+        if (done !== known.length || (crc32(whole) >>> 0) !== known.crc) {
+          this.counters.errors++;
+          throw new Error('corrupt');
+        }
+        known.verified = true;
+        lease.release();
+        return { bytes: whole };
+      }
+      return { lease, known };
+    } catch {
+      lease.release();
+      this.fds.forget(known.path);
+      st.known.delete(index);
+      return undefined;
+    }
+  }
+
+  /** The block's file from a listing of the version directory (made again when stale). */
+  private async findListed(st: VersionState, index: number): Promise<Known | undefined> {
+    if (Date.now() - st.listedAt > LISTING_TTL_MS) {
+      st.listing ??= this.list(st).finally(() => { st.listing = undefined; });
+      await st.listing;
+    }
+    return st.known.get(index);
+  }
+
+  private async list(st: VersionState): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(st.dir);
+    } catch {
+      names = [];
+    }
+    st.listedAt = Date.now();
+    for (const name of names) {
+      const b = parseBlockFileName(name);
+      if (!b) continue;
+      const k = st.known.get(b.index);
+      if (k && k.crc === b.crc && k.length === b.lengthBytes) continue;
+      st.known.set(b.index, { path: join(st.dir, name), length: b.lengthBytes, crc: b.crc, verified: false, checkedAt: st.listedAt });
+    }
+  }
+}
+
+/** `p`, or the abort reason as soon as `signal` aborts (a block asked of the primary is not abortable). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
+  });
+}

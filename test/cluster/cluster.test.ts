@@ -1,0 +1,154 @@
+// `isoproxy serve --workers 2` end to end (issue 14): two serving processes over one disk cache
+// that the primary owns. A cold wave of 100 clients fetches each base block from upstream once;
+// every response is byte-equal to `materialize`; every worker answers a node with the same ETag;
+// the byte budget holds while both workers fill the cache; a worker killed with SIGKILL mid-wave
+// costs only its own clients a retry and is forked again; /metrics sums every process; log lines
+// arrive whole.
+
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Edits } from '../../src/bootconfig/types.js';
+import { missingTools, scratchDir } from '../helpers/tools.js';
+import { diskBytes, eventually, expectedDigests, MiB } from '../service/harness.js';
+import { sizedIso } from '../service/images.js';
+import { startUpstream, type TestUpstream } from '../service/upstream.js';
+import { servedBy, startCluster, type ClusterProxy } from './cluster-proc.js';
+
+const missing = missingTools('xorriso');
+const NODES = 10;
+const editsOf = (i: number): Edits => ({ append: [`isoproxy.node=c-${i}`], set: { 'isoproxy.keep': `k${i}` } });
+
+/** A whole GET, hashed; throws unless 200 with every declared byte. */
+async function digestOf(url: string, reqId: string, signal?: AbortSignal): Promise<{ size: number; sha256: string; etag: string | null }> {
+  const res = await fetch(url, { headers: { 'x-request-id': reqId }, ...(signal ? { signal } : {}) });
+  if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (bytes.length !== Number(res.headers.get('content-length'))) throw new Error(`${url}: short body`);
+  return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), etag: res.headers.get('etag') };
+}
+
+/**
+ * A whole GET that retries (as a BMC does) when the connection breaks or stalls. A stall happens:
+ * a connection the primary handed to the worker just as it was killed is lost inside Node's
+ * round-robin handoff (the primary never hears back, never closes it), so only a client timeout
+ * ends it.
+ */
+async function digestWithRetry(url: string, reqId: string, tries = 5): Promise<{ size: number; sha256: string; attempts: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { ...(await digestOf(url, `${reqId}-${attempt}`, AbortSignal.timeout(15_000))), attempts: attempt };
+    } catch (err) {
+      if (attempt >= tries) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
+  let scratch: { dir: string; cleanup: () => Promise<void> };
+  let upstream: TestUpstream;
+  let want: Array<{ size: number; sha256: string }>;
+  let baseSize: number;
+  const clusters: ClusterProxy[] = [];
+
+  beforeAll(async () => {
+    scratch = await scratchDir('isoproxy-cluster-');
+    const iso = await sizedIso(scratch.dir, 'cl', 3, 'cl');
+    want = await expectedDigests(iso, Array.from({ length: NODES }, (_, i) => editsOf(i)));
+    const bytes = await readFile(iso);
+    baseSize = bytes.length;
+    upstream = await startUpstream({ '/cl.iso': bytes, '/cl2.iso': bytes });
+  });
+
+  afterAll(async () => {
+    for (const c of clusters) await c.stop();
+    await upstream?.close();
+    await scratch?.cleanup();
+  });
+
+  const start = async (name: string, budget?: string): Promise<ClusterProxy> => {
+    const c = await startCluster({ dir: join(scratch.dir, name), allow: [`${upstream.origin}/`], workers: 2, ...(budget ? { budget } : {}) });
+    clusters.push(c);
+    return c;
+  };
+  const register = async (c: ClusterProxy, base: string): Promise<void> => {
+    const puts = await Promise.all(Array.from({ length: NODES }, (_, i) => c.putNode(`c-${i}`, { bootIso: upstream.url(base), edits: editsOf(i) })));
+    expect(puts.map((r) => r.status)).toEqual(Array(NODES).fill(201));
+  };
+
+  it('fetches each block of a cold base once for 100 clients on 2 workers, every body equal to materialize, one ETag per node', async () => {
+    const c = await start('wave');
+    await register(c, '/cl.iso');
+    const got = await Promise.all(Array.from({ length: 100 }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `w${k}`)));
+    got.forEach((g, k) => expect({ size: g.size, sha256: g.sha256 }, `client ${k}`).toEqual(want[k % NODES]));
+
+    const blocks = upstream.blockGets('/cl.iso').map((r) => r.range);
+    expect(new Set(blocks).size).toBe(blocks.length);
+    expect(blocks.length).toBe(Math.ceil(baseSize / MiB));
+
+    // Both workers answered, and each node had one ETag whichever worker answered.
+    await eventually(() => Array.from({ length: 100 }, (_, k) => servedBy(c.logs, `w${k}`)).every((w) => w !== undefined), 'transfer lines');
+    const workers = new Set(Array.from({ length: 100 }, (_, k) => servedBy(c.logs, `w${k}`)));
+    expect(workers.size).toBe(2);
+    for (let i = 0; i < NODES; i++) expect(new Set(got.filter((_, k) => k % NODES === i).map((g) => g.etag)).size).toBe(1);
+
+    // Metrics are summed over the processes: 100 image responses, whichever process counted them.
+    const metrics = await c.metrics();
+    const served = [...metrics.matchAll(/^isoproxy_http_requests_total\{route="iso",status="200"\} (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(served).toEqual([100]);
+    expect(metrics).toMatch(/^isoproxy_cluster_workers 2$/m);
+    // Every stdout line was one whole JSON record (the banner aside).
+    expect(c.otherLines.filter((l) => !l.startsWith('isoproxy serving on'))).toEqual([]);
+  }, 240_000);
+
+  it('holds the byte budget while both workers fill the cache, and still serves exact bytes', async () => {
+    // Smaller than the base (4 blocks), so the workers' misses make the primary evict as it writes.
+    const budget = 2 * MiB;
+    const c = await start('budget', '2MiB');
+    await register(c, '/cl2.iso');
+    let peak = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        peak = Math.max(peak, await diskBytes(c.cacheDir));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const got = await Promise.all(Array.from({ length: 20 }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `b${k}`)));
+    sampling = false;
+    await sampler;
+    got.forEach((g, k) => expect({ size: g.size, sha256: g.sha256 }).toEqual(want[k % NODES]));
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(budget);
+  }, 240_000);
+
+  it('survives kill -9 of a worker mid-wave: its clients retry and succeed, the others are unaffected, and a new worker starts', async () => {
+    const c = await start('kill');
+    await register(c, '/cl.iso');
+    const [victim] = c.workerPids();
+    const wave = Promise.all(Array.from({ length: 40 }, (_, k) => digestWithRetry(c.imageUrl(`c-${k % NODES}`), `k${k}`)));
+    await new Promise((r) => setTimeout(r, 150));
+    process.kill(victim!, 'SIGKILL');
+    const got = await wave;
+    got.forEach((g, k) => expect({ size: g.size, sha256: g.sha256 }, `client ${k}`).toEqual(want[k % NODES]));
+    // Every retry was a client of the killed worker; the rest got their image at the first try.
+    await eventually(() => c.workerPids().length === 3, 'a new worker');
+    await eventually(() => c.logs.filter((l) => l.msg === 'listening').length >= 3, 'the new worker to listen');
+    expect(c.logs.some((l) => l.msg === 'worker died; starting another' && l.signal === 'SIGKILL')).toBe(true);
+    const survivor = c.logs.find((l) => l.msg === 'worker started' && l.pid !== victim)?.id;
+    got.forEach((g, k) => {
+      if (servedBy(c.logs, `k${k}-1`) === survivor) expect(g.attempts, `client ${k}`).toBe(1);
+    });
+    // And it serves.
+    const after = await Promise.all(Array.from({ length: 8 }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `a${k}`)));
+    after.forEach((g, k) => expect({ size: g.size, sha256: g.sha256 }).toEqual(want[k % NODES]));
+  }, 240_000);
+
+  it('drains and exits 0 on SIGTERM', async () => {
+    const c = await start('term');
+    expect(await c.stop()).toBe(0);
+    expect(c.logs.some((l) => l.msg === 'stopped' && l.worker === 'primary')).toBe(true);
+  }, 120_000);
+});

@@ -1,0 +1,48 @@
+// The pieces of the cluster that need no processes: summing the processes' /metrics texts, and
+// errors crossing IPC as the classes the HTTP layer maps to statuses.
+
+import { describe, expect, it } from 'vitest';
+import { fromWire, toWire } from '../../src/cluster/ipc.js';
+import { sumExpositions } from '../../src/cluster/metrics-sum.js';
+import { BaseChangedError, IsoFormatError, UpstreamError } from '../../src/errors.js';
+import { errorStatus } from '../../src/http/errors.js';
+import { MetricsRegistry } from '../../src/metrics.js';
+
+describe('sumExpositions', () => {
+  it('adds every series of every process, keeps one HELP and TYPE per family, in first-seen order', () => {
+    const worker = (n: number): string => {
+      const m = new MetricsRegistry();
+      m.counter('isoproxy_http_requests_total', 'HTTP requests.', ['route', 'status']).inc({ route: 'iso', status: '206' }, n);
+      m.histogram('isoproxy_transfer_duration_seconds', 'Durations.', [0.1, 1]).observe(n / 10);
+      m.gauge('isoproxy_transfers_active', 'Active.').set(n);
+      return m.render();
+    };
+    const primary = new MetricsRegistry();
+    primary.collect('isoproxy_cache_bytes_used', 'Bytes on disk.', 'gauge', () => 4096);
+    const text = sumExpositions([worker(1), worker(5), primary.render()]);
+    expect(text).toContain('isoproxy_http_requests_total{route="iso",status="206"} 6\n');
+    expect(text).toContain('isoproxy_transfer_duration_seconds_bucket{le="0.1"} 1\n');
+    expect(text).toContain('isoproxy_transfer_duration_seconds_bucket{le="1"} 2\n');
+    expect(text).toContain('isoproxy_transfer_duration_seconds_count 2\n');
+    expect(text).toContain('isoproxy_transfers_active 6\n');
+    expect(text).toContain('isoproxy_cache_bytes_used 4096\n');
+    expect(text.match(/^# TYPE isoproxy_http_requests_total counter$/gm)).toHaveLength(1);
+    expect(text.indexOf('isoproxy_http_requests_total')).toBeLessThan(text.indexOf('isoproxy_cache_bytes_used'));
+  });
+});
+
+describe('errors across IPC', () => {
+  it('keep their class, code and status mapping', () => {
+    const wire = (e: unknown) => fromWire(structuredClone(toWire(e)));
+    const timeout = wire(new UpstreamError('UPSTREAM_TIMEOUT', 'http://u/x.iso', 'block 3 not fetched within 30000 ms', undefined));
+    expect(timeout).toBeInstanceOf(UpstreamError);
+    expect(errorStatus(timeout)).toBe(504);
+    expect((timeout as UpstreamError).url).toBe('http://u/x.iso');
+    expect(errorStatus(wire(new UpstreamError('UPSTREAM_STATUS', 'http://u/x.iso', 'answered 500', 500)))).toBe(502);
+    expect(errorStatus(wire(new BaseChangedError('http://u/x.iso', 'new ETag')))).toBe(503);
+    const format = wire(new IsoFormatError('volume descriptor', 32768, 'bad'));
+    expect(format).toBeInstanceOf(IsoFormatError);
+    expect(errorStatus(format)).toBe(502);
+    expect(wire(new DOMException('gone', 'AbortError')).name).toBe('AbortError');
+  });
+});
