@@ -5,7 +5,7 @@
 // Mounting needs root (CI runs as root); without it these skip with a message.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
@@ -68,6 +68,8 @@ describe.skipIf(skip)(`isoproxy when its cache disk misbehaves${why}`, () => {
   });
 
   it('serves from upstream while the cache directory is read-only, and clears the degraded flag once it is writable again', async () => {
+    // Start empty: the full disk of the test before must not stand in for the read-only one.
+    for (const e of await readdir(mnt)) await rm(join(mnt, e), { recursive: true, force: true });
     execFileSync('mount', ['-o', 'remount,ro', mnt]);
     const proxy = await startProxy({ dir: join(scratch.dir, 'ro'), cacheDir: join(mnt), allow: [`${upstream.origin}/`], budget: '3MiB' });
     try {
