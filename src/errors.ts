@@ -37,6 +37,8 @@ export type ServiceErrorCode =
 
 export type ErrorCode = UpstreamErrorCode | RedfishErrorCode | IronicErrorCode | RemasterErrorCode | FormatErrorCode | RequestErrorCode | ServiceErrorCode;
 
+import { redactUrl } from './redact.js';
+
 export class IsoproxyError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
@@ -132,11 +134,12 @@ export class RemasterError extends IsoproxyError {
 
 export class UpstreamError extends IsoproxyError {
   declare readonly code: UpstreamErrorCode;
+  /** The upstream's URL with credentials removed: errors reach logs and clients. */
   readonly url: string;
   readonly status: number | undefined;
   constructor(code: UpstreamErrorCode, url: string, message: string, status?: number, options?: { cause?: unknown }) {
-    super(code, `upstream ${url}: ${message}`, options);
-    this.url = url;
+    super(code, `upstream ${redactUrl(url)}: ${message}`, options);
+    this.url = redactUrl(url);
     this.status = status;
   }
 }

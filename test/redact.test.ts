@@ -16,3 +16,12 @@ describe('redactUrl', () => {
     expect(redactUrl('not a url')).toBe('not a url');
   });
 });
+
+describe('upstream errors', () => {
+  it('never carry an upstream URL\'s credentials into their message (logged, and sent to clients)', async () => {
+    const { UpstreamError } = await import('../src/errors.js');
+    const err = new UpstreamError('UPSTREAM_STATUS', 'https://bob:hunter2@images.example.com/x.iso', 'answered 500', 500);
+    expect(err.message).not.toContain('hunter2');
+    expect(err.url).not.toContain('hunter2');
+  });
+});

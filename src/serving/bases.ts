@@ -7,6 +7,7 @@
 // When a version goes (replaced, evicted, closed), every `onForget` listener hears its id, so the
 // patch-set memo and the block cache drop what they keep for it at the same moment.
 
+import { redactUrl } from '../redact.js';
 import { IsoFormatError, OutOfBoundsError, UpstreamError } from '../errors.js';
 import type { BlockCache, CachedSource } from '../cache/block-cache.js';
 import { buildIndex } from '../iso9660/index.js';
@@ -98,7 +99,7 @@ export function createBases(options: BasesOptions): Bases {
       const id = versionKey(upstream.version);
       const lm = upstream.version.lastModified ? Date.parse(upstream.version.lastModified) : NaN;
       logger.info({
-        base: url, version: id, size: upstream.size, files: index.files.length, metadataBytes: index.bytesRead,
+        base: redactUrl(url), version: id, size: upstream.size, files: index.files.length, metadataBytes: index.bytesRead,
         ms: Math.round(performance.now() - started), fats: ctx.fats.length, warnings: ctx.warnings.length,
       }, 'base indexed');
       return { id, url, upstream, cached, ctx, lastModified: Number.isNaN(lm) ? 0 : lm };
@@ -123,7 +124,7 @@ export function createBases(options: BasesOptions): Bases {
     entry.checkedAt = now();
     await probe.close().catch(() => {});
     if (sameValidator(probe.version, open.upstream.version)) return open;
-    logger.warn({ base: url, old: open.id, size: probe.version.size }, 'base image changed upstream; re-indexing');
+    logger.warn({ base: redactUrl(url), old: open.id, size: probe.version.size }, 'base image changed upstream; re-indexing');
     // Streams still reading the old version fail cleanly on their next upstream fetch.
     forget(open, 'replaced');
     return start(url, entry);
