@@ -147,6 +147,8 @@ function grubConfigRoots(log: string): string[] {
 }
 
 const BOOT_TIMEOUT_MS = 180_000;
+/** The kernel's early timer check, which a starved TCG vCPU can fail (arch/x86/kernel/apic/io_apic.c). */
+const TCG_TIMER_PANIC = /Kernel panic - not syncing: IO-APIC \+ timer doesn't work/;
 const missing = [...missingFixtureTools(), ...missingQemuSupport()];
 /** e.g. ISOPROXY_BOOT_ONLY=rhel/uefi to run some rows while debugging. */
 const only = process.env['ISOPROXY_BOOT_ONLY'];
@@ -259,7 +261,13 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
   for (const row of MATRIX) {
     const name = `${row.layout}/${row.firmware}/${row.attach}`;
     it.skipIf(only !== undefined && !name.includes(only)).concurrent(`${row.layout} boots under ${row.firmware === 'bios' ? 'SeaBIOS' : 'OVMF'} as a ${row.attach === 'cd' ? 'CD (ide-cd)' : 'disk (virtio-blk)'}; its kernel sees the expected parameters and its initramfs the node's files`, async () => {
-      const result = await bootOnce({ firmware: row.firmware, attach: row.attach, isoUrl: imageUrlFor(row.layout), timeoutMs: BOOT_TIMEOUT_MS });
+      let result = await bootOnce({ firmware: row.firmware, attach: row.attach, isoUrl: imageUrlFor(row.layout), timeoutMs: BOOT_TIMEOUT_MS });
+      if (result.outcome === 'kernel-panic' && TCG_TIMER_PANIC.test(result.log)) {
+        // Seen under TCG on a loaded host: the kernel's IO-APIC timer check times out before any
+        // of our bytes matter (nothing of the image is involved yet). One more boot, not more.
+        if (logDir) await writeFile(join(logDir, `${name.replaceAll('/', '-')}.timer-panic.log`), result.log);
+        result = await bootOnce({ firmware: row.firmware, attach: row.attach, isoUrl: imageUrlFor(row.layout), timeoutMs: BOOT_TIMEOUT_MS });
+      }
       results.push({ name, result });
       if (logDir) await writeFile(join(logDir, `${name.replaceAll('/', '-')}.log`), result.log);
       const context = `${name}: ${result.outcome} after ${result.elapsedMs} ms\n--- qemu stderr\n${result.stderr}\n--- serial log (tail)\n${result.log.slice(-3000)}`;
