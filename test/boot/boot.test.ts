@@ -147,6 +147,12 @@ function grubConfigRoots(log: string): string[] {
 }
 
 const BOOT_TIMEOUT_MS = 180_000;
+/**
+ * A row's whole budget: it waits for one of MAX_PARALLEL_BOOTS slots before its boot starts, so
+ * on a loaded 2-core host the last of 20 rows starts many minutes after the first. Each boot has
+ * its own hard timeout; this only keeps the queue from failing rows that never got to boot.
+ */
+const ROW_TIMEOUT_MS = 3_600_000;
 /** The kernel's early timer check, which a starved TCG vCPU can fail (arch/x86/kernel/apic/io_apic.c). */
 const TCG_TIMER_PANIC = /Kernel panic - not syncing: IO-APIC \+ timer doesn't work/;
 const missing = [...missingFixtureTools(), ...missingQemuSupport()];
@@ -280,6 +286,6 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
         // A FAT copy is read from a partition, (hd0,gpt2); the tree's from (cd0).
         expect(/,gpt\d+$/.test(root) ? 'esp' : 'tree', `${context}\ngrub.cfg read from ${root}`).toBe(row.grubConfigFrom);
       }
-    });
+    }, ROW_TIMEOUT_MS);
   }
 });
