@@ -39,6 +39,8 @@ const RECORD_EXTENT_OFFSET = 2;
 const RECORD_LENGTH_OFFSET = 10;
 /** ECMA-119 8.4.8 volume space size, both-endian, in a volume descriptor. */
 const DESCRIPTOR_VOLUME_SPACE_OFFSET = 80;
+/** Zeros after the tail: 150 sectors, what mkisofs/xorriso `-pad` adds (see step 5). */
+export const TAIL_PADDING_BYTES = 150 * SECTOR_SIZE;
 
 export interface FileChange {
   /** Where the file lives: 'iso' tree or a FAT image's label. */
@@ -198,11 +200,16 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
   }
 
   // 5. A tail makes the volume larger: every descriptor's volume space size covers it.
-  const size = tailEnd > ctx.tailStart ? tailEnd : ctx.imageSize;
+  // The tail ends with zero padding, as mkisofs/xorriso `-pad` ends an image: seen with GRUB for
+  // BIOS booted from a CD (QEMU ide-cd, SeaBIOS), a file whose data reaches the medium's last
+  // sectors reads back wrong, so the initrd moved to the tail failed to unpack. The padding is
+  // zeros of the virtual image, not bytes of the patch set.
+  const paddedEnd = tailEnd > ctx.tailStart ? tailEnd + (files.length > 0 ? TAIL_PADDING_BYTES : 0) : tailEnd;
+  const size = tailEnd > ctx.tailStart ? paddedEnd : ctx.imageSize;
   if (tailEnd > ctx.tailStart) {
     for (const d of ctx.volumeDescriptorOffsets) {
       const field = new Uint8Array(8);
-      writeBoth32(field, 0, tailEnd / SECTOR_SIZE);
+      writeBoth32(field, 0, paddedEnd / SECTOR_SIZE);
       overlays.push({ offset: d + DESCRIPTOR_VOLUME_SPACE_OFFSET, data: field });
     }
   }

@@ -12,7 +12,8 @@
 //
 // Every directory record of every tree that describes the initrd (ISO 9660, Joliet, ISO 9660:1999;
 // Rock Ridge lives in the ISO 9660 records) gets the new extent and size; the volume space grows
-// over the tail; the old sectors stay as they are. The patch set carries the archive and a few
+// over the tail, which ends with 300 KiB of zeros (compute.ts: GRUB for BIOS booted from a CD
+// misread an initrd whose data reached the medium's last sectors); the old sectors stay as they are. The patch set carries the archive and a few
 // record bytes; the initrd's bytes are served from the base, whatever its size.
 //
 // Why this and not the alternative (the archive as a new file of the tree, added as a second
