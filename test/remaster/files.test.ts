@@ -15,7 +15,7 @@ import { RemasterError } from '../../src/errors.js';
 import { buildIndex } from '../../src/iso9660/index.js';
 import { writeIso } from '../../src/iso9660/writer.js';
 import { prepareBase } from '../../src/remaster/base-context.js';
-import { computePatchSet } from '../../src/remaster/compute.js';
+import { computePatchSet, TAIL_PADDING_BYTES } from '../../src/remaster/compute.js';
 import { createRemasterPool } from '../../src/remaster/pool.js';
 import { writeVirtualImage } from '../../src/commands/materialize.js';
 import { missingTools, run, scratchDir } from '../helpers/tools.js';
@@ -166,6 +166,9 @@ describe('the same files give the same image', () => {
     const b = computePatchSet(ctx, normalizeEdits({ files: [...FILES].reverse() }));
     expect(b.patchSet.digest).toBe(a.patchSet.digest);
     expect(a.report.initrds.map((i) => i.path)).toEqual(['/initrd']);
+    // The tail ends with -pad's 300 KiB of zeros: no initrd byte sits in the medium's last sectors.
+    const initrd = a.report.initrds[0]!;
+    expect(a.patchSet.size).toBe(initrd.lba * 2048 + Math.ceil(initrd.newSize / 2048) * 2048 + TAIL_PADDING_BYTES);
     const pool = createRemasterPool({ workers: 1 });
     try {
       const w = await pool.patchSet('demo', ctx, FILES_ONLY);
