@@ -231,6 +231,18 @@ async function main(): Promise<void> {
     }
   }
 
+  // Per-node files in the initramfs (bench/inject-bench.ts): 1 MiB per node, engine and served path.
+  const injectBench = join(import.meta.dirname, 'inject-bench.js');
+  if (opt.cacheBench && existsSync(injectBench)) {
+    log('bench/inject-bench.ts (1 MiB of files per node, 256 MiB base)');
+    try {
+      const text = await execFileText(process.execPath, [injectBench, '--size-mib', '256', '--dir', join(scratch, 'inject-bench')], { timeoutMs: 600_000 });
+      results.notes.push(`inject-bench: ${text.trim()}`);
+    } catch (err) {
+      results.notes.push(`inject-bench failed: ${(err as Error).message}`);
+    }
+  }
+
   await rm(scratch, { recursive: true, force: true });
   results.elapsedSeconds = (performance.now() - t0) / 1000;
   results.machine.loadAtEnd = loadavg().map((x) => Number(x.toFixed(2)));

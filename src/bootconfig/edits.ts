@@ -12,10 +12,18 @@
 // - a key is not both set and removed, appended and removed, or appended and set.
 // - the edits alone fit in the kernel's command line (2047 bytes on x86); the whole line is
 //   checked again when applied (cmdline.ts).
+// - `files` (per-node files appended to the initrds) are checked in files.ts, against limits
+//   the caller may configure (NormalizeEditsOptions).
 
 import { EditValidationError } from '../errors.js';
 import type { Edits } from './types.js';
 import type { NormalizedEdits } from './model.js';
+import { DEFAULT_FILE_LIMITS, normalizeFiles, type FileLimits } from './files.js';
+
+export interface NormalizeEditsOptions {
+  /** Caps on the `files` edit (default 256 files, 4 MiB per node). */
+  readonly fileLimits?: FileLimits;
+}
 
 /** Caps on what a user controls: entries per kind and bytes per parameter. */
 export const MAX_EDIT_ENTRIES = 128;
@@ -75,11 +83,11 @@ function stringArray(value: unknown, field: string): string[] {
  * Validates and normalizes edits. Deterministic: the same edits give a deep-equal result.
  * Throws EditValidationError naming the offending parameter.
  */
-export function normalizeEdits(edits: Edits): NormalizedEdits {
+export function normalizeEdits(edits: Edits, options: NormalizeEditsOptions = {}): NormalizedEdits {
   if (edits === null || typeof edits !== 'object' || Array.isArray(edits)) throw new EditValidationError('edits', 'must be an object');
   const raw = edits as Record<string, unknown>;
   for (const field of Object.keys(raw)) {
-    if (!['append', 'set', 'remove', 'separator'].includes(field)) throw new EditValidationError(field, 'is not a kind of edit (append, set, remove, separator)');
+    if (!['append', 'set', 'remove', 'separator', 'files'].includes(field)) throw new EditValidationError(field, 'is not a kind of edit (append, set, remove, separator, files)');
   }
 
   const separator = raw['separator'] ?? 'before';
@@ -132,21 +140,35 @@ export function normalizeEdits(edits: Edits): NormalizedEdits {
     }
   }
 
+  const files = normalizeFiles(raw['files'], options.fileLimits ?? DEFAULT_FILE_LIMITS);
+
   remove.sort();
   return Object.freeze({
     append: Object.freeze(append),
     set: Object.freeze(set.map((pair) => Object.freeze(pair) as readonly [string, string])),
     remove: Object.freeze(remove),
     separator,
+    files,
   });
 }
 
 /** A canonical string of normalized edits, for hashing (versioned so the format can change). */
+// Files enter by path, mode and sha256 of their content, and only when there are some: edits
+// without files keep the digest (so the memo keys and ETags) they had before files existed.
 export function editsDigestInput(n: NormalizedEdits): string {
-  return JSON.stringify({ v: 1, append: n.append, set: n.set, remove: [...n.remove].sort(), separator: n.separator });
+  const files = n.files ?? [];
+  return JSON.stringify({
+    v: 1, append: n.append, set: n.set, remove: [...n.remove].sort(), separator: n.separator,
+    ...(files.length > 0 ? { files: files.map((f) => [f.path, f.mode, f.data.length, f.sha256]) } : {}),
+  });
 }
 
 /** True when the edits change nothing. */
 export function isEmptyEdits(n: NormalizedEdits): boolean {
-  return n.append.length === 0 && n.set.length === 0 && n.remove.length === 0;
+  return n.append.length === 0 && n.set.length === 0 && n.remove.length === 0 && (n.files ?? []).length === 0;
+}
+
+/** True when the edits change kernel command lines (files alone do not). */
+export function hasCommandLineEdits(n: NormalizedEdits): boolean {
+  return n.append.length > 0 || n.set.length > 0 || n.remove.length > 0;
 }

@@ -144,16 +144,32 @@ function commandWords(cmd: GrubCommandWords): readonly GrubWord[] {
 export interface GrubAnalysis {
   readonly commands: readonly KernelCommand[];
   readonly includes: readonly IncludeRef[];
+  /**
+   * Files the `initrd` commands load (`initrd`, `initrdefi`, `initrd16`), as written, with their
+   * line. Options (`--nounzip`) and grub's `newc:` wrappers (a file grub packs into a cpio member
+   * itself, not an initrd image) are left out.
+   */
+  readonly initrds: ReadonlyArray<{ readonly line: number; readonly target: string }>;
 }
+
+export const GRUB_INITRD_COMMANDS = new Set(['initrd', 'initrdefi', 'initrd16']);
 
 export function analyzeGrub(path: string, text: string): GrubAnalysis {
   const lineOf = lineLocator(text);
   const commands: KernelCommand[] = [];
   const includes: IncludeRef[] = [];
+  const initrds: { line: number; target: string }[] = [];
   for (const cmd of lexGrub(text)) {
     const words = commandWords(cmd);
     const head = words[0];
     if (!head) continue;
+    if (GRUB_INITRD_COMMANDS.has(head.value)) {
+      for (const w of words.slice(1)) {
+        if (w.value.startsWith('-') || w.value.startsWith('newc:')) continue;
+        initrds.push({ line: lineOf(w.start), target: w.value });
+      }
+      continue;
+    }
     if (GRUB_KERNEL_COMMANDS.has(head.value)) {
       const kernel = words[1];
       // memtest86+ is loaded with linux16/linux on Ubuntu and Fedora media: not a Linux kernel.
@@ -177,7 +193,7 @@ export function analyzeGrub(path: string, text: string): GrubAnalysis {
       if (target) includes.push({ line: lineOf(head.start), target: target.value, syntax });
     }
   }
-  return { commands, includes };
+  return { commands, includes, initrds };
 }
 
 const SAFE = /^[A-Za-z0-9_.,:/=+@%^~!-]+$/;

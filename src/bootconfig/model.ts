@@ -4,6 +4,7 @@
 // file's text), which the one edit engine in cmdline.ts rewrites.
 
 import type { ConfigSyntax } from './types.js';
+import type { NormalizedFile } from './files.js';
 
 /** Edits after validation (see edits.ts): duplicates dropped, every field present. */
 export interface NormalizedEdits {
@@ -14,6 +15,11 @@ export interface NormalizedEdits {
   /** Keys to remove, sorted (order does not matter). */
   readonly remove: readonly string[];
   readonly separator: 'before' | 'after';
+  /**
+   * Files to add to the initramfs, sorted by path (files.ts). Optional so that edits normalized
+   * before files existed (and plain objects built by tests) still type-check; absent means none.
+   */
+  readonly files?: readonly NormalizedFile[];
 }
 
 export interface EditBootConfigsOptions {
@@ -85,6 +91,13 @@ export interface KernelCommand {
   readonly segments: readonly ArgSegment[];
   /** Bytes the bootloader adds to the command line (BOOT_IMAGE=..., initrd=...). */
   readonly overheadBytes: number;
+  /**
+   * Initrds this line loads, as written (syslinux INITRD and `initrd=`, systemd-boot `initrd`).
+   * grub loads them with separate `initrd` commands: see GrubAnalysis.initrds.
+   */
+  readonly initrds?: readonly string[];
+  /** syslinux: the configuration's directory, which relative initrd paths start from. */
+  readonly cwd?: string;
 }
 
 /** A replacement of [start, end) of a file's text. */

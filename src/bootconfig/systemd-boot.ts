@@ -17,6 +17,7 @@ export function analyzeSystemdBoot(path: string, text: string): SystemdBootAnaly
   let kernel: string | undefined;
   let kernelLine = 0;
   let initrdBytes = 0;
+  const initrds: string[] = [];
   let firstOptionsLine = 0;
   const segments: ArgSegment[] = [];
   for (const line of physicalLines(text)) {
@@ -28,7 +29,10 @@ export function analyzeSystemdBoot(path: string, text: string): SystemdBootAnaly
       kernel = args[0].value;
       kernelLine = line.number;
     } else if (key.value === 'initrd') {
-      for (const a of args) initrdBytes += ' initrd='.length + a.value.length;
+      for (const a of args) {
+        initrdBytes += ' initrd='.length + a.value.length;
+        initrds.push(a.value);
+      }
     } else if (key.value === 'options') {
       if (firstOptionsLine === 0) firstOptionsLine = line.number;
       const last = args[args.length - 1];
@@ -40,7 +44,7 @@ export function analyzeSystemdBoot(path: string, text: string): SystemdBootAnaly
     return { commands: [], warnings: [`${path} line ${kernelLine}: the entry has no options line; edits cannot add one without adding a line, so it is not edited`] };
   }
   return {
-    commands: [{ path, line: firstOptionsLine, directive: 'options', kernel, segments, overheadBytes: initrdBytes }],
+    commands: [{ path, line: firstOptionsLine, directive: 'options', kernel, segments, overheadBytes: initrdBytes, initrds }],
     warnings: [],
   };
 }

@@ -1,5 +1,7 @@
 // A node's kernel-parameter edits and the result of applying them to boot configs.
 
+import type { FileEdit } from './files.js';
+
 /** As a user or the admin API gives them. */
 export interface Edits {
   /** Tokens appended to every kernel command line (the default kind of edit). */
@@ -10,6 +12,8 @@ export interface Edits {
   readonly remove?: readonly string[];
   /** Where edits go on a grub line with a `---` separator: 'before' (default) or 'after'. */
   readonly separator?: 'before' | 'after';
+  /** Files added to the root file system of the booted initramfs (see files.ts). */
+  readonly files?: readonly FileEdit[];
 }
 
 export type ConfigSyntax = 'grub' | 'syslinux' | 'systemd-boot';

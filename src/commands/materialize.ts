@@ -11,10 +11,10 @@ import { streamVirtual } from '../overlay/virtual-image.js';
 import { editHelp, editOptions, editsFromArgs } from './edit-args.js';
 import { openLocalBase } from './local-base.js';
 
-const HELP = `Usage: isoproxy materialize <iso> <out.iso> [--append "TOKENS"] [--set K=V] [--remove K]
+const HELP = `Usage: isoproxy materialize <iso> <out.iso> [--append "TOKENS"] [--set K=V] [--remove K] [--file PATH=@LOCAL [--file-mode MODE]]
 
-Writes the node image (the base ISO with its boot configs edited) to out.iso and prints its
-size and patch-set digest.
+Writes the node image (the base ISO with its boot configs edited and the files appended to its
+initrds) to out.iso and prints its size and patch-set digest.
 
 ${editHelp}
   -h, --help          this help`;
@@ -50,7 +50,7 @@ export async function writeVirtualImage(patch: PatchSet, source: ByteSource, out
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...editOptions, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals, tokens } = parseArgs({ args: argv, allowPositionals: true, tokens: true, options: { ...editOptions, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     console.log(HELP);
     return 0;
@@ -59,12 +59,13 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`isoproxy materialize: expected <iso> <out.iso>\n\n${HELP}`);
     return 2;
   }
-  const edits = normalizeEdits(editsFromArgs(values));
+  const edits = normalizeEdits(editsFromArgs(values, tokens));
   const base = await openLocalBase(positionals[0]!);
   try {
     const { patchSet, report } = computePatchSet(base.ctx, edits);
     await writeVirtualImage(patchSet, base.source, positionals[1]!);
-    console.log(`${positionals[1]}: ${patchSet.size} bytes, ${report.changes.length} files changed, patch set ${report.overlayBytes} bytes, digest ${patchSet.digest}`);
+    const files = report.files.length > 0 ? `, ${report.files.length} files added to ${report.initrds.length} initrd(s)` : '';
+    console.log(`${positionals[1]}: ${patchSet.size} bytes, ${report.changes.length} files changed${files}, patch set ${report.overlayBytes} bytes, digest ${patchSet.digest}`);
     return 0;
   } finally {
     await base.source.close();

@@ -1,6 +1,12 @@
 // The patch set: what a node's image differs from its base by. Flat, sorted, non-overlapping
 // byte overlays plus an appended tail: bytes in [baseSize, size) not covered by an overlay are
 // zero. Built by src/remaster, served by src/overlay/virtual-image. Validated once, here.
+//
+// Besides overlays (bytes the patch set carries), a patch set may hold base copies: ranges of the
+// virtual image that read the base's own bytes from another offset. That is how a file grows
+// without being copied: its new extent in the tail is a copy of its old extent (served from the
+// block cache like any base byte), followed by overlay bytes (src/remaster/initrd.ts appends a
+// node's files to an initrd this way). Copies cost a few numbers each, whatever their length.
 
 import { createHash } from 'node:crypto';
 import { IsoproxyError } from '../errors.js';
@@ -11,6 +17,13 @@ export interface Overlay {
   readonly data: Uint8Array;
 }
 
+/** [offset, offset + length) of the virtual image reads the base at [baseOffset, baseOffset + length). */
+export interface BaseCopy {
+  readonly offset: number;
+  readonly baseOffset: number;
+  readonly length: number;
+}
+
 export interface PatchSet {
   /** Size of the base image the overlays apply to. */
   readonly baseSize: number;
@@ -18,7 +31,9 @@ export interface PatchSet {
   readonly size: number;
   /** Sorted by offset, non-overlapping, non-empty, inside [0, size). */
   readonly overlays: readonly Overlay[];
-  /** sha256 (hex) over baseSize, size and every overlay: same patch set, same digest. */
+  /** Sorted by offset, non-empty, overlapping neither each other nor any overlay. */
+  readonly copies: readonly BaseCopy[];
+  /** sha256 (hex) over baseSize, size, every overlay and every copy: same patch set, same digest. */
   readonly digest: string;
 }
 
@@ -33,7 +48,7 @@ export class PatchSetError extends IsoproxyError {
  * they agree byte for byte where they overlap; overlays that disagree are a PatchSetError (two
  * edits writing different bytes at one place is a bug, never something to resolve silently).
  */
-export function buildPatchSet(baseSize: number, size: number, overlays: readonly Overlay[]): PatchSet {
+export function buildPatchSet(baseSize: number, size: number, overlays: readonly Overlay[], copies: readonly BaseCopy[] = []): PatchSet {
   if (!Number.isSafeInteger(baseSize) || baseSize < 0 || !Number.isSafeInteger(size) || size < baseSize) {
     throw new PatchSetError(`bad sizes: base ${baseSize}, image ${size}`);
   }
@@ -63,17 +78,53 @@ export function buildPatchSet(baseSize: number, size: number, overlays: readonly
     }
   }
   const flat: Overlay[] = merged.map((m) => ({ offset: m.offset, data: plain(concat(m.parts)) }));
-  return { baseSize, size, overlays: flat, digest: digestOf(baseSize, size, flat) };
+  const sortedCopies = checkCopies(baseSize, size, flat, copies);
+  return { baseSize, size, overlays: flat, copies: sortedCopies, digest: digestOf(baseSize, size, flat, sortedCopies) };
 }
 
-function digestOf(baseSize: number, size: number, overlays: readonly Overlay[]): string {
+/** Copies sorted; each inside the image and the base, none overlapping another or an overlay. */
+function checkCopies(baseSize: number, size: number, overlays: readonly Overlay[], copies: readonly BaseCopy[]): BaseCopy[] {
+  const sorted = copies.filter((c) => c.length !== 0).map((c) => ({ offset: c.offset, baseOffset: c.baseOffset, length: c.length })).sort((a, b) => a.offset - b.offset);
+  let prevEnd = 0;
+  for (const c of sorted) {
+    const ok = [c.offset, c.baseOffset, c.length].every((n) => Number.isSafeInteger(n) && n >= 0);
+    if (!ok || c.offset + c.length > size) throw new PatchSetError(`base copy [${c.offset}, ${c.offset + c.length}) is outside the image of ${size} bytes`);
+    if (c.baseOffset + c.length > baseSize) throw new PatchSetError(`base copy reads [${c.baseOffset}, ${c.baseOffset + c.length}), outside the base of ${baseSize} bytes`);
+    if (c.offset < prevEnd) throw new PatchSetError(`base copies overlap at byte ${c.offset}`);
+    prevEnd = c.offset + c.length;
+    const i = firstOverlayAtOrAfter(overlays, c.offset);
+    const o = overlays[i];
+    if (o && o.offset < c.offset + c.length) throw new PatchSetError(`base copy [${c.offset}, ${c.offset + c.length}) overlaps the overlay at byte ${o.offset}`);
+  }
+  return sorted;
+}
+
+function digestOf(baseSize: number, size: number, overlays: readonly Overlay[], copies: readonly BaseCopy[]): string {
   const h = createHash('sha256');
   h.update(`isoproxy-patch-set-v1 ${baseSize} ${size} ${overlays.length}\n`);
   for (const o of overlays) {
     h.update(`${o.offset} ${o.data.length}\n`);
     h.update(o.data);
   }
+  // Only when there are copies: patch sets without them keep the digests (and ETags) they had.
+  if (copies.length > 0) {
+    h.update(`copies ${copies.length}\n`);
+    for (const c of copies) h.update(`${c.offset} ${c.baseOffset} ${c.length}\n`);
+  }
   return h.digest('hex');
+}
+
+/** Index of the first copy that ends after `offset` (binary search). */
+export function firstCopyAtOrAfter(copies: readonly BaseCopy[], offset: number): number {
+  let lo = 0;
+  let hi = copies.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = copies[mid]!;
+    if (c.offset + c.length <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Index of the first overlay that ends after `offset` (binary search). */

@@ -1,10 +1,12 @@
 // The virtual image: base ⊕ patch set, read by range. A range maps to a sequence of segments —
 // runs of base bytes, runs of overlay bytes, and runs of zeros in the appended tail — found by
-// binary search over the patch set's sorted overlays. Reading is streaming: base runs come from a
-// caller-supplied stream (the block cache), never buffered whole.
+// binary search over the patch set's sorted overlays and base copies. A base copy is a run of
+// base bytes read from another offset than its own (a base segment whose offset is where the
+// bytes come from). Reading is streaming: base runs come from a caller-supplied stream (the
+// block cache), never buffered whole.
 
 import { RangeNotSatisfiableError } from '../errors.js';
-import { firstOverlayAtOrAfter, type PatchSet } from './patch-set.js';
+import { firstCopyAtOrAfter, firstOverlayAtOrAfter, type PatchSet } from './patch-set.js';
 
 export type Segment =
   | { readonly kind: 'base'; readonly offset: number; readonly length: number }
@@ -18,19 +20,33 @@ export function segmentsOf(patch: PatchSet, start: number, end: number): Segment
   }
   const out: Segment[] = [];
   const stop = end + 1;
+  const copies = patch.copies ?? [];
   let at = start;
   let i = firstOverlayAtOrAfter(patch.overlays, start);
+  let j = firstCopyAtOrAfter(copies, start);
   while (at < stop) {
     const o = patch.overlays[i];
-    const nextPatch = o ? Math.max(o.offset, at) : stop;
+    const c = copies[j];
+    // The next piece of the patch set: whichever of the next overlay and the next copy comes first
+    // (they never overlap).
+    const useCopy = c !== undefined && (o === undefined || c.offset < o.offset);
+    const pieceStart = useCopy ? c.offset : o ? o.offset : stop;
+    const nextPatch = Math.max(pieceStart, at);
     if (at < Math.min(nextPatch, stop)) {
-      // A gap before the next overlay: base bytes, then zeros past the base's end.
+      // A gap before the next piece: base bytes, then zeros past the base's end.
       const gapEnd = Math.min(nextPatch, stop);
       const baseEnd = Math.min(gapEnd, patch.baseSize);
       if (at < baseEnd) out.push({ kind: 'base', offset: at, length: baseEnd - at });
       const zeroStart = Math.max(at, patch.baseSize);
       if (zeroStart < gapEnd) out.push({ kind: 'zero', length: gapEnd - zeroStart });
       at = gapEnd;
+      continue;
+    }
+    if (useCopy) {
+      const cEnd = Math.min(c.offset + c.length, stop);
+      out.push({ kind: 'base', offset: c.baseOffset + (at - c.offset), length: cEnd - at });
+      at = cEnd;
+      j++;
       continue;
     }
     if (!o) break;

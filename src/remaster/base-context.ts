@@ -1,13 +1,14 @@
 // What the remaster engine needs to know about a base image, gathered once per base version:
 // the boot-config candidates of the ISO tree with their bytes and every directory record that
 // describes them, the checksum files, the El Torito / ESP FAT images with their configs, the
-// volume descriptors whose sizes grow when a tail is appended, and where that tail starts.
+// volume descriptors whose sizes grow when a tail is appended, where that tail starts, and the
+// initrds the kernel lines load (where a node's files are appended; see initrd.ts).
 //
 // prepareBase() reads through a ByteSource (async, main thread); the result is plain data whose
 // byte arrays share one SharedArrayBuffer, so sending it to a piscina worker copies no payload.
 
 import type { ByteSource } from '../byte-source.js';
-import { isBootConfigCandidate } from '../bootconfig/index.js';
+import { findInitrdReferences, initrdResolver, isBootConfigCandidate, type InitrdReference } from '../bootconfig/index.js';
 import { openFat, listFatFiles, readFatFile } from '../fat/index.js';
 import { readFileBytes } from '../iso9660/index.js';
 import { SECTOR_SIZE, type DirectoryRecordRef, type Extent, type IndexedFile, type IsoIndex } from '../iso9660/types.js';
@@ -60,6 +61,28 @@ export interface ContextFat {
   readonly configs: readonly ContextFatConfig[];
   /** The ISO-tree file whose extent is exactly this image (e.g. /boot/grub/efi.img), if any. */
   readonly isoPath?: string;
+  /** Paths of every file in the image (to tell an initrd that lives only here). */
+  readonly files: readonly string[];
+}
+
+/** An initrd of the ISO tree that some kernel line loads. */
+export interface ContextInitrd {
+  readonly path: string;
+  readonly size: number;
+  readonly extents: readonly Extent[];
+  readonly records: readonly DirectoryRecordRef[];
+  /** Who loads it: `<where>:<config> line <n>`, sorted. */
+  readonly loadedBy: readonly string[];
+}
+
+/** An initrd reference that does not resolve to a file of the ISO tree. */
+export interface ContextInitrdProblem {
+  /** 'iso' or the FAT image's label: where the config naming it lives. */
+  readonly where: string;
+  readonly ref: InitrdReference;
+  /** 'in-fat': the file exists only inside that FAT image; 'not-found': nowhere. */
+  readonly problem: 'in-fat' | 'not-found';
+  readonly fatLabel?: string;
 }
 
 export interface BaseContext {
@@ -72,6 +95,9 @@ export interface BaseContext {
   readonly configs: readonly ContextFile[];
   readonly checksumFiles: readonly ContextChecksumFile[];
   readonly fats: readonly ContextFat[];
+  /** Initrds of the ISO tree loaded by some kernel line, by path. */
+  readonly initrds: readonly ContextInitrd[];
+  readonly initrdProblems: readonly ContextInitrdProblem[];
   /** The primary descriptor's application-use field when it holds an implantisomd5 checksum. */
   readonly implantedMd5?: { readonly offset: number; readonly length: number };
   readonly warnings: readonly string[];
@@ -107,6 +133,7 @@ export async function prepareBase(index: IsoIndex, source: ByteSource): Promise<
   }
 
   const fats = await findFatImages(index, source, warnings);
+  const { initrds, initrdProblems } = findInitrds(index, configs, fats);
 
   const volumeDescriptorOffsets = index.descriptors
     .filter((d) => d.kind === 'primary' || d.kind === 'supplementary' || d.kind === 'enhanced')
@@ -131,6 +158,8 @@ export async function prepareBase(index: IsoIndex, source: ByteSource): Promise<
     configs,
     checksumFiles,
     fats,
+    initrds,
+    initrdProblems,
     ...(implantedMd5 ? { implantedMd5 } : {}),
     warnings: [...index.warnings, ...warnings],
   });
@@ -172,9 +201,12 @@ async function findFatImages(index: IsoIndex, source: ByteSource, warnings: stri
     }
     const image = await source.read(r.offset, r.size);
     let configs: ContextFatConfig[];
+    let files: string[];
     try {
       const vol = openFat(image);
-      configs = listFatFiles(vol)
+      const listed = listFatFiles(vol);
+      files = listed.slice(0, MAX_FAT_LISTED).map((f) => f.path);
+      configs = listed
         .filter((f) => f.size > 0 && f.size <= MAX_CONFIG_BYTES && isBootConfigCandidate(f.path))
         .slice(0, MAX_CANDIDATES)
         .map((f) => ({ path: f.path, bytes: readFatFile(vol, f) }));
@@ -184,9 +216,50 @@ async function findFatImages(index: IsoIndex, source: ByteSource, warnings: stri
       continue;
     }
     const isoFile = index.files.find((f) => f.extents.length === 1 && f.extents[0]!.lba * SECTOR_SIZE === r.offset);
-    out.push({ label: isoFile?.path ?? r.label, offset: r.offset, image, configs, ...(isoFile ? { isoPath: isoFile.path } : {}) });
+    out.push({ label: isoFile?.path ?? r.label, offset: r.offset, image, configs, files, ...(isoFile ? { isoPath: isoFile.path } : {}) });
   }
   return out;
+}
+
+/** Most file paths kept per FAT image (ESPs hold a few dozen). */
+const MAX_FAT_LISTED = 10_000;
+
+/**
+ * The initrds the kernel lines of every boot config load (configs of the tree and of each FAT
+ * image), resolved in the ISO tree: a grub.cfg inside an EFI image names files of the ISO after
+ * `search` set its root. One that is not in the tree but is in a FAT image (systemd-boot entries
+ * on an ESP, say) or nowhere is a problem, reported when a node has files to add.
+ */
+function findInitrds(index: IsoIndex, configs: readonly ContextFile[], fats: readonly ContextFat[]): { initrds: ContextInitrd[]; initrdProblems: ContextInitrdProblem[] } {
+  const visible = index.files.filter((f) => !f.hidden);
+  const byPath = new Map(visible.map((f) => [f.path, f]));
+  const inIso = initrdResolver(visible.map((f) => f.path));
+  const loaders = new Map<string, Set<string>>();
+  const initrdProblems: ContextInitrdProblem[] = [];
+  const sources: { where: string; files: Map<string, string>; own?: ContextFat }[] = [
+    { where: 'iso', files: new Map(configs.map((c) => [c.path, latin1(c.bytes)])) },
+    ...fats.map((fat) => ({ where: fat.label, files: new Map(fat.configs.map((c) => [c.path, latin1(c.bytes)])), own: fat })),
+  ];
+  for (const src of sources) {
+    for (const ref of findInitrdReferences(src.files)) {
+      const hit = inIso(ref);
+      if (hit) {
+        const set = loaders.get(hit) ?? new Set<string>();
+        set.add(`${src.where}:${ref.config} line ${ref.line}`);
+        loaders.set(hit, set);
+        continue;
+      }
+      // Look in the FAT image the config is in first, then in the others.
+      const candidates = src.own ? [src.own, ...fats.filter((f) => f !== src.own)] : fats;
+      const fat = candidates.find((f) => initrdResolver(f.files)(ref) !== undefined);
+      initrdProblems.push({ where: src.where, ref, problem: fat ? 'in-fat' : 'not-found', ...(fat ? { fatLabel: fat.label } : {}) });
+    }
+  }
+  const initrds: ContextInitrd[] = [...loaders.keys()].sort().map((path) => {
+    const f = byPath.get(path)!;
+    return { path, size: f.size, extents: f.extents, records: f.records, loadedBy: [...loaders.get(path)!].sort() };
+  });
+  return { initrds, initrdProblems };
 }
 
 /** Copies every byte array of the context into one SharedArrayBuffer (zero-copy to workers). */

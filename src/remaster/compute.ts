@@ -14,7 +14,10 @@
 //    writes, as overlays at the image's bytes;
 //  - checksum files (md5sum.txt, ...): the lines of edited files, same length, in place;
 //  - an implantisomd5 checksum in the primary descriptor's application-use field: blanked with
-//    spaces, so checkisomd5 / rd.live.check report "no checksum" instead of failing the media.
+//    spaces, so checkisomd5 / rd.live.check report "no checksum" instead of failing the media;
+//  - a node's files: every initrd the kernel lines load gets a new extent in the tail that reads
+//    the original's bytes from the base (a base copy) followed by a newc archive of the files,
+//    and every record of it points there (initrd.ts says why and how).
 // The El Torito catalog, boot images (isolinux.bin and its boot-info table), partition tables
 // and every other byte are left exactly as in the base.
 
@@ -28,12 +31,16 @@ import { buildPatchSet, type Overlay, type PatchSet } from '../overlay/patch-set
 import type { BaseContext, ContextFile } from './base-context.js';
 import { digestOfBytes, updateChecksumText, type DigestOf } from './checksums.js';
 import { createHash } from 'node:crypto';
+import { planInitrdAppends, type InitrdChange } from './initrd.js';
+import type { BaseCopy } from '../overlay/patch-set.js';
 
 /** ECMA-119 9.1.3 location of extent and 9.1.4 data length, both-endian, in a directory record. */
 const RECORD_EXTENT_OFFSET = 2;
 const RECORD_LENGTH_OFFSET = 10;
 /** ECMA-119 8.4.8 volume space size, both-endian, in a volume descriptor. */
 const DESCRIPTOR_VOLUME_SPACE_OFFSET = 80;
+/** Zeros after the tail: 150 sectors, what mkisofs/xorriso `-pad` adds (see step 5). */
+export const TAIL_PADDING_BYTES = 150 * SECTOR_SIZE;
 
 export interface FileChange {
   /** Where the file lives: 'iso' tree or a FAT image's label. */
@@ -56,6 +63,11 @@ export interface RemasterReport {
   readonly tailBytes: number;
   readonly checksumFilesUpdated: readonly string[];
   readonly implantedMd5Removed: boolean;
+  /** The node's files (sorted by path) and the initrds they were appended to. */
+  readonly files: ReadonlyArray<{ readonly path: string; readonly mode: string; readonly size: number; readonly sha256: string }>;
+  readonly initrds: readonly InitrdChange[];
+  /** Bytes of the newc archive appended to each initrd (0 without files). */
+  readonly archiveBytes: number;
   readonly warnings: readonly string[];
 }
 
@@ -171,12 +183,33 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
     for (const r of file.records) overlays.push(recordPatch(r.offset, lba, data.length));
   }
 
+  // 4b. The node's files: appended to every initrd, which moves to the tail as a base copy.
+  const files = edits.files ?? [];
+  const copies: BaseCopy[] = [];
+  let initrds: readonly InitrdChange[] = [];
+  let archiveBytes = 0;
+  if (files.length > 0) {
+    const plan = planInitrdAppends(ctx, files, tailEnd, who);
+    overlays.push(...plan.overlays);
+    copies.push(...plan.copies);
+    for (const r of plan.records) overlays.push(recordPatch(r.recordOffset, r.lba, r.size));
+    tailEnd = plan.tailEnd;
+    initrds = plan.changes;
+    archiveBytes = plan.archiveBytes;
+    warnings.push(...plan.warnings);
+  }
+
   // 5. A tail makes the volume larger: every descriptor's volume space size covers it.
-  const size = tailEnd > ctx.tailStart ? tailEnd : ctx.imageSize;
+  // The tail ends with zero padding, as mkisofs/xorriso `-pad` ends an image: seen with GRUB for
+  // BIOS booted from a CD (QEMU ide-cd, SeaBIOS), a file whose data reaches the medium's last
+  // sectors reads back wrong, so the initrd moved to the tail failed to unpack. The padding is
+  // zeros of the virtual image, not bytes of the patch set.
+  const paddedEnd = tailEnd > ctx.tailStart ? tailEnd + (files.length > 0 ? TAIL_PADDING_BYTES : 0) : tailEnd;
+  const size = tailEnd > ctx.tailStart ? paddedEnd : ctx.imageSize;
   if (tailEnd > ctx.tailStart) {
     for (const d of ctx.volumeDescriptorOffsets) {
       const field = new Uint8Array(8);
-      writeBoth32(field, 0, tailEnd / SECTOR_SIZE);
+      writeBoth32(field, 0, paddedEnd / SECTOR_SIZE);
       overlays.push({ offset: d + DESCRIPTOR_VOLUME_SPACE_OFFSET, data: field });
     }
   }
@@ -187,7 +220,7 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
 
   let patchSet: PatchSet;
   try {
-    patchSet = buildPatchSet(ctx.imageSize, size, overlays);
+    patchSet = buildPatchSet(ctx.imageSize, size, overlays, copies);
   } catch (err) {
     throw new RemasterError('REMASTER_CONFLICT', `${who}: ${err instanceof IsoproxyError ? err.message : String(err)}`, { cause: err });
   }
@@ -203,6 +236,9 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
       tailBytes: size - ctx.imageSize,
       checksumFilesUpdated,
       implantedMd5Removed,
+      files: files.map((f) => ({ path: f.path, mode: `0${f.mode.toString(8).padStart(3, '0')}`, size: f.data.length, sha256: f.sha256 })),
+      initrds,
+      archiveBytes,
       warnings: [...ctx.warnings, ...warnings],
     },
   };

@@ -19,8 +19,14 @@ import type { RemasterResult } from './compute.js';
 export interface RemasterPoolOptions {
   /** Worker threads (default: 2, at most the number of cores). */
   readonly workers?: number;
-  /** Memoized patch sets (default 4096; each is kilobytes). */
+  /** Memoized patch sets (default 4096; each is kilobytes, or up to a few MiB with files). */
   readonly memoEntries?: number;
+  /**
+   * Bytes of overlays the memo may hold (default 512 MiB): a node with files carries their
+   * archive once per initrd, up to the per-node file limit (4 MiB by default), so a count alone
+   * would let 4096 such nodes hold gigabytes.
+   */
+  readonly memoBytes?: number;
   /** Called after each computation with its duration (for a latency histogram). */
   readonly onComputation?: (seconds: number, ok: boolean) => void;
 }
@@ -58,7 +64,12 @@ export function workerFile(): string {
 export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterPool {
   const threads = Math.max(1, options.workers ?? 2);
   const piscina = new Piscina({ filename: workerFile(), minThreads: 1, maxThreads: threads, idleTimeout: 60_000 });
-  const memo = new LRUCache<string, RemasterResult>({ max: options.memoEntries ?? 4096 });
+  const memo = new LRUCache<string, RemasterResult>({
+    max: options.memoEntries ?? 4096,
+    maxSize: options.memoBytes ?? 512 * 1024 * 1024,
+    // A patch set without files is a few KiB: count it as at least 1 KiB so the entry cap rules there.
+    sizeCalculation: (r) => Math.max(1024, r.report.overlayBytes),
+  });
   const inFlight = new Map<string, Promise<RemasterResult>>();
   const stats: RemasterStats = { computations: 0, memoHits: 0, sharedInFlight: 0, failures: 0 };
 

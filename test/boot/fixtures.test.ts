@@ -42,7 +42,7 @@ describe.skipIf(missing.length > 0)('boot fixtures', () => {
 
   it.skipIf(!hasTool('cpio'))('packs an initramfs that cpio lists with /init and busybox', async () => {
     const { stdout } = await run('sh', ['-c', 'gzip -dc "$1" | cpio -it --quiet', 'sh', fixtures.initrdPath]);
-    expect(stdout.split('\n').filter(Boolean)).toEqual(['bin', 'bin/busybox', 'dev', 'dev/console', 'dev/ttyS0', 'init', 'proc']);
+    expect(stdout.split('\n').filter(Boolean)).toEqual(['bin', 'bin/busybox', 'dev', 'dev/console', 'dev/ttyS0', 'etc', 'etc/isoproxy', 'etc/isoproxy/replace-me.txt', 'init', 'proc']);
   });
 
   it('puts the baseline parameters on every kernel line of every copy of every boot config', async () => {

@@ -1,6 +1,7 @@
 // The boot test's initramfs: a cpio "newc" archive (the format the kernel unpacks, see the
 // kernel's Documentation/driver-api/early-userspace/buffer-format.rst), gzip-compressed, holding
-// busybox-static and an /init that prints /proc/cmdline on the console and powers off.
+// busybox-static and an /init that prints /proc/cmdline and the files isoproxy injected on the
+// console and powers off.
 // Written here rather than with cpio(1) so that the device nodes (/dev/console) need no mknod
 // privilege and the bytes do not depend on the clock (mtime 0, fixed inode numbers).
 
@@ -11,10 +12,23 @@ export const CMDLINE_MARKER = 'ISOPROXY-CMDLINE:';
 /** Printed after the command line, so a reader knows the line is complete. */
 export const END_MARKER = 'ISOPROXY-DONE';
 
+/** Printed once per file /init reports: `ISOPROXY-FILE: <path> <mode> <base64 content>`. */
+export const FILE_MARKER = 'ISOPROXY-FILE:';
+/**
+ * Listed by the boot test's injected manifest; /init reports the files it names. Not in the
+ * original initramfs, so a boot without injected files reports only REPLACED_FILE.
+ */
+export const INJECT_MANIFEST = '/etc/isoproxy/inject.list';
+/** A file of the original initramfs that the boot test's injected archive replaces. */
+export const REPLACED_FILE = '/etc/isoproxy/replace-me.txt';
+export const REPLACED_FILE_ORIGINAL = 'from the original initramfs\n';
+
 /**
  * /init: mount /proc, quiet the kernel's console messages (so they cannot interleave with our
- * line), print the marker and /proc/cmdline, power off. `poweroff -f` calls reboot(2) at once;
- * QEMU runs with -no-reboot, so either way the machine stops.
+ * line), print the marker and /proc/cmdline, report REPLACED_FILE and each file the injected
+ * manifest names (mode in octal and content in base64, on one line each, so the test can compare
+ * bytes exactly), power off. `poweroff -f` calls reboot(2) at once; QEMU runs with -no-reboot,
+ * so either way the machine stops.
  */
 export const INIT_SCRIPT = `#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
@@ -22,6 +36,21 @@ export const INIT_SCRIPT = `#!/bin/busybox sh
 read -r cmdline < /proc/cmdline
 echo
 echo "${CMDLINE_MARKER} $cmdline"
+report() {
+  if [ -d "$1" ]; then
+    echo "${FILE_MARKER} $1 $(/bin/busybox stat -c %a "$1") dir"
+  elif [ -f "$1" ]; then
+    echo "${FILE_MARKER} $1 $(/bin/busybox stat -c %a "$1") $(/bin/busybox base64 "$1" | /bin/busybox tr -d '\\n')"
+  else
+    echo "${FILE_MARKER} $1 missing"
+  fi
+}
+report ${REPLACED_FILE}
+if [ -f ${INJECT_MANIFEST} ]; then
+  while read -r path; do
+    [ -n "$path" ] && report "$path"
+  done < ${INJECT_MANIFEST}
+fi
 echo "${END_MARKER}"
 /bin/busybox sync
 /bin/busybox poweroff -f
@@ -95,6 +124,9 @@ export function buildInitramfs(busybox: Uint8Array): Uint8Array {
     // The kernel opens /dev/console for init's stdin/stdout before running it.
     { name: 'dev/console', mode: S_IFCHR | 0o600, rdevMajor: 5, rdevMinor: 1 },
     { name: 'dev/ttyS0', mode: S_IFCHR | 0o600, rdevMajor: 4, rdevMinor: 64 },
+    { name: 'etc', mode: S_IFDIR | 0o755 },
+    { name: 'etc/isoproxy', mode: S_IFDIR | 0o755 },
+    { name: REPLACED_FILE.slice(1), mode: S_IFREG | 0o644, data: new TextEncoder().encode(REPLACED_FILE_ORIGINAL) },
     { name: 'init', mode: S_IFREG | 0o755, data: new TextEncoder().encode(INIT_SCRIPT) },
     { name: 'proc', mode: S_IFDIR | 0o755 },
   ]);

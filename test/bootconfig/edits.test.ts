@@ -36,7 +36,7 @@ describe('normalizeEdits rejects', () => {
     ['a key set and removed', { set: { quiet: '1' }, remove: ['quiet'] }, 'quiet', 'is both set and removed'],
     ['a key appended and removed', { append: ['quiet'], remove: ['quiet'] }, 'quiet', 'appends quiet, which is also removed'],
     ['a key appended and set', { append: ['console=tty0'], set: { console: 'ttyS0' } }, 'console=tty0', 'appends console, which is also set; use one of the two'],
-    ['an unknown kind of edit', { prepend: ['x'] }, 'prepend', 'is not a kind of edit (append, set, remove, separator)'],
+    ['an unknown kind of edit', { prepend: ['x'] }, 'prepend', 'is not a kind of edit (append, set, remove, separator, files)'],
     ['a bad separator', { separator: 'middle' }, 'separator', 'must be "before" or "after", not "middle"'],
     ['append that is not a list', { append: 'quiet' }, 'append', 'must be a list of strings'],
     ['a non-string entry', { remove: [1] }, 'remove[0]', 'must be a string'],
@@ -60,12 +60,12 @@ describe('normalizeEdits rejects', () => {
 describe('normalizeEdits accepts and normalizes', () => {
   test('grub metacharacters, dotted and dashed keys, empty values', () => {
     const n = normalizeEdits({ append: ['a=$x;{}', 'rd.break', 'ipa-api-url=http://h:1/x?y=1&z=2'], set: { 'inst.ks': '' } });
-    expect(n).toEqual({ append: ['a=$x;{}', 'rd.break', 'ipa-api-url=http://h:1/x?y=1&z=2'], set: [['inst.ks', '']], remove: [], separator: 'before' });
+    expect(n).toEqual({ append: ['a=$x;{}', 'rd.break', 'ipa-api-url=http://h:1/x?y=1&z=2'], set: [['inst.ks', '']], remove: [], separator: 'before', files: [] });
   });
 
   test('drops duplicates, sorts removals, keeps append and set order', () => {
     const n = normalizeEdits({ append: ['b', 'a', 'b'], remove: ['z', 'y', 'z'], set: { k2: '2', k1: '1' }, separator: 'after' });
-    expect(n).toEqual({ append: ['b', 'a'], set: [['k2', '2'], ['k1', '1']], remove: ['y', 'z'], separator: 'after' });
+    expect(n).toEqual({ append: ['b', 'a'], set: [['k2', '2'], ['k1', '1']], remove: ['y', 'z'], separator: 'after', files: [] });
   });
 
   test('the digest input is canonical: equal edits give equal strings, different edits different ones', () => {
