@@ -32,6 +32,9 @@ export interface Config {
   readonly shutdownDeadlineMs: number;
   /** Where node specs live: unset (the file store in dataDir), file:///dir, or redis://host:port/db. */
   readonly store?: string;
+  /** Caps on a node's injected files. */
+  readonly maxFilesPerNode: number;
+  readonly maxFileBytesPerNode: number;
   /** The Ironic node source, served under /ironic/ (absent unless --ironic-url is set). */
   readonly ironic?: IronicOptions;
 }
@@ -97,6 +100,14 @@ const OPTIONS: readonly OptionDef[] = [
   {
     key: 'shutdownDeadlineMs', flag: '--shutdown-deadline', env: 'ISOPROXY_SHUTDOWN_DEADLINE', kind: 'duration',
     defaultText: '30s', help: 'how long transfers may finish after SIGINT/SIGTERM (ms, or with s/m suffix)',
+  },
+  {
+    key: 'maxFilesPerNode', flag: '--max-files-per-node', env: 'ISOPROXY_MAX_FILES_PER_NODE', kind: 'int',
+    defaultText: '256', help: 'files a node may inject into its initramfs (edits.files)',
+  },
+  {
+    key: 'maxFileBytesPerNode', flag: '--max-file-bytes-per-node', env: 'ISOPROXY_MAX_FILE_BYTES_PER_NODE', kind: 'bytes',
+    defaultText: '4MiB', help: 'total bytes of the files a node may inject',
   },
   {
     key: 'store', flag: '--store', env: 'ISOPROXY_STORE', kind: 'string', defaultText: 'file (in <data-dir>)',
@@ -282,6 +293,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
     workers,
     remasterThreads: pick('remasterThreads', workers > 1 ? 1 : 2),
     logLevel: pick('logLevel', DEFAULTS.logLevel),
+    maxFilesPerNode: pick('maxFilesPerNode', 256),
+    maxFileBytesPerNode: pick('maxFileBytesPerNode', 4 * 2 ** 20),
     shutdownDeadlineMs: pick('shutdownDeadlineMs', DEFAULTS.shutdownDeadlineMs),
     ...(store !== undefined ? { store } : {}),
   };

@@ -17,7 +17,9 @@ export type RedfishErrorCode = `REDFISH_${string}`;
 export type IronicErrorCode = `IRONIC_${string}`;
 
 /** Why the remaster engine cannot produce an image for a node's edits. */
-export type RemasterErrorCode = 'NO_KERNEL_LINES' | 'MULTI_EXTENT_CONFIG' | 'REMASTER_CONFLICT' | 'FAT_NO_SPACE';
+export type RemasterErrorCode =
+  | 'NO_KERNEL_LINES' | 'MULTI_EXTENT_CONFIG' | 'REMASTER_CONFLICT' | 'FAT_NO_SPACE'
+  | 'NO_INITRD' | 'INITRD_IN_FAT' | 'MULTI_EXTENT_INITRD' | 'INITRD_TOO_LARGE';
 
 /** Malformed images and the caps on what an image controls. */
 export type FormatErrorCode =

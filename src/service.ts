@@ -108,6 +108,7 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
   });
   registerCollectors(metrics, cache, upstreamStats, pool, bases);
 
+  const fileLimits = { maxFiles: config.maxFilesPerNode, maxTotalBytes: config.maxFileBytesPerNode };
   // Ironic's node data as a second source, under /ironic/: its bases pass the same allowlist.
   const sources = new Map(options.sources ?? []);
   const routes = [...(options.routes ?? [{ prefix: '/iso', source: STORE_SOURCE }])];
@@ -119,10 +120,10 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
   const serving = createServing({
     store,
     sources,
-    images: createImages({ bases, pool }),
+    images: createImages({ bases, pool, fileLimits }),
     policy: {
       checkUpstreamAllowed: (url) => checkUpstreamAllowed(url, upstreamConfig),
-      validateEdits: (edits) => { normalizeEdits(edits); },
+      validateEdits: (edits) => { normalizeEdits(edits, { fileLimits }); },
     },
     ...(options.now ? { now: () => new Date(options.now!()) } : {}),
   });

@@ -8,7 +8,8 @@ import type { Edits } from '../bootconfig/types.js';
 import type { NodeInput } from '../serving/nodes.js';
 import { BadRequestError, UnsupportedMediaTypeError } from './errors.js';
 
-export const MAX_BODY_BYTES = 64 * 1024;
+/** Room for a node with its injected files: 4 MiB of files base64-encoded is about 5.6 MB. */
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** application/json, with or without parameters (charset), in any letter case. */
 export function isJsonContentType(header: string | undefined): boolean {
@@ -52,7 +53,7 @@ export function parseRfc3339(text: string): number | undefined {
 }
 
 const NODE_FIELDS = new Set(['bootIso', 'edits', 'expiresAt']);
-const EDIT_KINDS = new Set(['append', 'set', 'remove', 'separator']);
+const EDIT_KINDS = new Set(['append', 'set', 'remove', 'separator', 'files']);
 
 function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.length <= 1024 && v.every((x) => typeof x === 'string');
@@ -87,6 +88,8 @@ export function parseNodeBody(body: unknown): NodeInput {
     ...(ed.set !== undefined ? { set: ed.set as Record<string, string> } : {}),
     ...(ed.remove !== undefined ? { remove: ed.remove as string[] } : {}),
     ...(ed.separator !== undefined ? { separator: ed.separator as 'before' | 'after' } : {}),
+    // Each entry's path, mode and content are checked by the edit validation (400 INVALID_EDIT naming the entry).
+    ...(ed.files !== undefined ? { files: ed.files as Edits['files'] } : {}),
   };
   let expiresAt: string | undefined;
   if (b.expiresAt !== undefined && b.expiresAt !== null) {

@@ -46,7 +46,7 @@ export interface MappingOptions {
 }
 
 /** Edits as the Ironic source produces them: the shared Edits plus `files`, passed through. */
-export type IronicEdits = Edits & { readonly files?: unknown };
+export type IronicEdits = Edits;
 
 export interface Resolution {
   readonly node: IronicNode;
@@ -141,10 +141,10 @@ export function resolveNode(requested: string, node: IronicNode, options: Mappin
       ...(extra.remove ? { remove: extra.remove } : {}),
       ...(extra.separator ? { separator: extra.separator } : {}),
     };
-    // Checked now so the refusal names the node; the serving core normalizes again.
-    normalizeEdits(core);
     const files = ii[FILES_KEY];
-    edits = files === undefined || files === null ? core : { ...core, files: jsonValue(files) };
+    edits = files === undefined || files === null ? core : { ...core, files: jsonValue(files) as Edits['files'] };
+    // Checked now so the refusal names the node (files included); the serving core normalizes again.
+    normalizeEdits(edits);
   } catch (err) {
     refuse('invalid-edits', (err as Error).message, err);
   }

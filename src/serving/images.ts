@@ -8,6 +8,7 @@
 // on every range request of a store that does hand out the same object; a source that builds a
 // new object per lookup gets the same result, a few microseconds later.
 
+import type { FileLimits } from '../bootconfig/files.js';
 import { normalizeEdits } from '../bootconfig/index.js';
 import type { Edits } from '../bootconfig/types.js';
 import type { NormalizedEdits } from '../bootconfig/model.js';
@@ -22,6 +23,8 @@ import type { ImageResolver, NodeImage, NodeRef } from './types.js';
 export interface ImagesOptions {
   readonly bases: Bases;
   readonly pool: Pick<RemasterPool, 'patchSet'>;
+  /** Caps on a node's injected files (count, total bytes); the defaults otherwise. */
+  readonly fileLimits?: FileLimits;
 }
 
 /** The strong ETag of a patch set on a base version: the same in every process and replica. */
@@ -41,7 +44,7 @@ export function createImages(options: ImagesOptions): ImageResolver {
   function normalize(edits: Edits): NormalizedEdits {
     let n = normalized.get(edits);
     if (!n) {
-      n = normalizeEdits(edits);
+      n = normalizeEdits(edits, options.fileLimits ? { fileLimits: options.fileLimits } : {});
       normalized.set(edits, n);
     }
     return n;
