@@ -104,7 +104,9 @@ export class Histogram extends Base {
     const lines = this.header();
     for (const key of [...this.#series.keys()].sort()) {
       const s = this.#series.get(key)!;
-      this.buckets.forEach((b, i) => lines.push(`${this.series(key, '_bucket', `le="${formatValue(b)}"`)} ${s.counts[i] ?? 0}`));
+      this.buckets.forEach((b, i) => {
+        lines.push(`${this.series(key, '_bucket', `le="${formatValue(b)}"`)} ${s.counts[i] ?? 0}`);
+      });
       lines.push(`${this.series(key, '_bucket', 'le="+Inf"')} ${s.count}`);
       lines.push(`${this.series(key, '_sum')} ${formatValue(s.sum)}`);
       lines.push(`${this.series(key, '_count')} ${s.count}`);

@@ -185,7 +185,10 @@ export function analyzeSyslinuxSession(root: string, files: SyslinuxFiles): Sysl
           break;
         case 'append':
           if (label) label.append = at;
-          else globals.push((global = { at, fedLinux: false }));
+          else {
+            global = { at, fedLinux: false };
+            globals.push(global);
+          }
           break;
         case 'initrd':
           if (label) label.initrd = text.slice(d.argStart, d.line.end).trimEnd();

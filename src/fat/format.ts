@@ -337,7 +337,9 @@ function writeImage(root: DirNode, l: Layout, label: string | undefined, volumeI
       image[at + 11] = ATTR_LONG_NAME;
       image[at + 13] = checksum;
       const piece = units.slice((seq - 1) * 13, seq * 13);
-      [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30].forEach((o, k) => writeU16le(image, at + o, piece[k]!));
+      [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30].forEach((o, k) => {
+        writeU16le(image, at + o, piece[k]!);
+      });
       at += DIR_ENTRY_SIZE;
     }
     return at;

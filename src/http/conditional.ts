@@ -13,8 +13,7 @@ export interface Validators {
 export function parseEtagList(header: string): string[] {
   const out: string[] = [];
   const re = /\s*(\*|(?:W\/)?"[^"]*")\s*(?:,|$)/gy;
-  let m: RegExpExecArray | null;
-  while (out.length < 64 && (m = re.exec(header)) !== null) {
+  for (let m = re.exec(header); out.length < 64 && m !== null; m = re.exec(header)) {
     if (m[1] === undefined) break;
     out.push(m[1]);
     if (re.lastIndex >= header.length) break;

@@ -158,8 +158,12 @@ export function buildTree(files: ReadonlyArray<{ path: string; data: Uint8Array 
     const isoIds = assignIsoNames(d.children.map((c) => ({ name: c.name, isDir: c.kind === 'dir' })));
     const jolietChildren = d.children.filter((c) => !(c.kind === 'dir' && c.synthetic));
     const jolietIds = assignJolietNames(jolietChildren);
-    d.children.forEach((c, i) => (c.iso = { id: encodeAscii(isoIds[i]!) }));
-    jolietChildren.forEach((c, i) => (c.joliet = { id: encodeUcs2be(jolietIds[i]!) }));
+    d.children.forEach((c, i) => {
+      c.iso = { id: encodeAscii(isoIds[i]!) };
+    });
+    jolietChildren.forEach((c, i) => {
+      c.joliet = { id: encodeUcs2be(jolietIds[i]!) };
+    });
     d.jolietOrder = jolietChildren.sort((a, b) => compareBytes(a.joliet.id, b.joliet.id));
     for (const c of d.children) {
       if (c.kind === 'dir') visit(c);
@@ -194,7 +198,9 @@ export function buildTree(files: ReadonlyArray<{ path: string; data: Uint8Array 
   }
   if (rrMoved) {
     const ids = assignIsoNames(moved.map((m) => ({ name: m.name, isDir: true })));
-    moved.forEach((m, i) => (m.movedId = encodeAscii(ids[i]!)));
+    moved.forEach((m, i) => {
+      m.movedId = encodeAscii(ids[i]!);
+    });
     rrMoved.isoEntries = moved.map((m): IsoEntry => ({ node: m, role: 'relocated' })).sort((a, b) => compareIsoIdentifiers(isoIdOf(a.node), isoIdOf(b.node)));
   }
   return { root, dirs, files: fileNodes };

@@ -53,8 +53,8 @@ async function mediaCollections(client: RedfishClient, system: RedfishResource):
   const out: string[] = [];
   const own = odataId(system.body['VirtualMedia']);
   if (own) out.push(own);
-  const managedBy = (Array.isArray(obj(system.body['Links'])?.['ManagedBy']) ? (obj(system.body['Links'])?.['ManagedBy'] as unknown[]) : [])
-    .map(odataId).filter((p): p is string => !!p);
+  const links = obj(system.body['Links'])?.['ManagedBy'];
+  const managedBy = (Array.isArray(links) ? (links as unknown[]) : []).map(odataId).filter((p): p is string => !!p);
   let managers = managedBy;
   if (managers.length === 0) {
     const coll = odataId(client.serviceRoot['Managers']);

@@ -78,7 +78,7 @@ export function createTransferHub(): TransferHub {
     if (active !== 0) return;
     const w = waiters;
     waiters = [];
-    w.forEach((resolve) => resolve());
+    for (const resolve of w) resolve();
   };
 
   return {

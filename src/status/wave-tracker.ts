@@ -209,9 +209,11 @@ export class WaveTracker {
       rec = this.record(node, at);
       rec.firstAccessAt = at;
     }
-    (rec.intervals ??= new IntervalSet(this.maxIntervals)).add(offset, offset + length);
+    rec.intervals ??= new IntervalSet(this.maxIntervals);
+    rec.intervals.add(offset, offset + length);
     if (at - rec.lastByteAt > RATE_SECONDS * 1000) rec.streakAt = at;
-    (rec.rate ??= new SecondRing(RATE_SECONDS + 1, at)).add(at, length);
+    rec.rate ??= new SecondRing(RATE_SECONDS + 1, at);
+    rec.rate.add(at, length);
     rec.servedBytes += length;
     rec.lastByteAt = at;
     rec.lastProgressAt = at;

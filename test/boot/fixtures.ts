@@ -90,8 +90,8 @@ async function ensure(): Promise<BootFixtures> {
 
   // One build per host: test files run in parallel workers, and a build takes both cores.
   await mkdir(dirname(dir), { recursive: true });
-  let unlock: (() => Promise<void>) | undefined;
-  while (!(unlock = await tryLock(`${dir}.lock`))) {
+  let unlock: (() => Promise<void>) | undefined = await tryLock(`${dir}.lock`);
+  for (; !unlock; unlock = await tryLock(`${dir}.lock`)) {
     await new Promise((r) => setTimeout(r, 500));
     if (existsSync(manifestPath)) return cached();
   }

@@ -82,7 +82,9 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     const c = await start('wave');
     await register(c, '/cl.iso');
     const got = await Promise.all(Array.from({ length: 100 }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `w${k}`)));
-    got.forEach((g, k) => expect({ size: g.size, sha256: g.sha256 }, `client ${k}`).toEqual(want[k % NODES]));
+    got.forEach((g, k) => {
+      expect({ size: g.size, sha256: g.sha256 }, `client ${k}`).toEqual(want[k % NODES]);
+    });
 
     const blocks = upstream.blockGets('/cl.iso').map((r) => r.range);
     expect(new Set(blocks).size).toBe(blocks.length);
@@ -119,7 +121,9 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     const got = await Promise.all(Array.from({ length: 20 }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `b${k}`)));
     sampling = false;
     await sampler;
-    got.forEach((g, k) => expect({ size: g.size, sha256: g.sha256 }).toEqual(want[k % NODES]));
+    got.forEach((g, k) => {
+      expect({ size: g.size, sha256: g.sha256 }).toEqual(want[k % NODES]);
+    });
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThanOrEqual(budget);
   }, 240_000);
@@ -132,7 +136,9 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     await new Promise((r) => setTimeout(r, 150));
     process.kill(victim!, 'SIGKILL');
     const got = await wave;
-    got.forEach((g, k) => expect({ size: g.size, sha256: g.sha256 }, `client ${k}`).toEqual(want[k % NODES]));
+    got.forEach((g, k) => {
+      expect({ size: g.size, sha256: g.sha256 }, `client ${k}`).toEqual(want[k % NODES]);
+    });
     // Every retry was a client of the killed worker; the rest got their image at the first try.
     await eventually(() => c.workerPids().length === 3, 'a new worker');
     await eventually(() => c.logs.filter((l) => l.msg === 'listening').length >= 3, 'the new worker to listen');
@@ -143,7 +149,9 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     });
     // And it serves.
     const after = await Promise.all(Array.from({ length: 8 }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `a${k}`)));
-    after.forEach((g, k) => expect({ size: g.size, sha256: g.sha256 }).toEqual(want[k % NODES]));
+    after.forEach((g, k) => {
+      expect({ size: g.size, sha256: g.sha256 }).toEqual(want[k % NODES]);
+    });
   }, 240_000);
 
   it('drains and exits 0 on SIGTERM', async () => {

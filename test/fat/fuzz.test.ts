@@ -45,7 +45,9 @@ describe('FAT reader and patcher on mutated images', () => {
       fc.assert(
         fc.property(mutation, (muts) => {
           const saved = muts.map((m) => image[m.offset]!);
-          muts.forEach((m) => (image[m.offset] = m.value));
+          muts.forEach((m) => {
+            image[m.offset] = m.value;
+          });
           try {
             exercise(image);
             outcomes.ok++;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { freePort, missingTools, scratchDir } from '../helpers/tools.js';
-import { diskBytes, downloadByRanges, eventually, expectedImage, MiB, sha256, startProxy, type Proxy } from '../service/harness.js';
+import { diskBytes, downloadByRanges, eventually, expectedImage, MiB, sha256, startProxy, type ProxyUnderTest } from '../service/harness.js';
 import { sizedIso } from '../service/images.js';
 import { startUpstream, type TestUpstream } from '../service/upstream.js';
 
@@ -25,7 +25,7 @@ async function blockFiles(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile() && !e.name.startsWith('.') && !e.name.includes('tmp')).map((e) => join(e.parentPath, e.name));
 }
 
-const degraded = async (proxy: Proxy): Promise<number> => Number(/^isoproxy_cache_degraded (\d+)/m.exec(await proxy.metrics())?.[1] ?? -1);
+const degraded = async (proxy: ProxyUnderTest): Promise<number> => Number(/^isoproxy_cache_degraded (\d+)/m.exec(await proxy.metrics())?.[1] ?? -1);
 
 describe.skipIf(skip)(`isoproxy when its cache disk misbehaves${why}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { missingTools, scratchDir } from '../helpers/tools.js';
-import { expectedImage, seeded, sha256, startProxy, type Proxy } from '../service/harness.js';
+import { expectedImage, seeded, sha256, startProxy, type ProxyUnderTest } from '../service/harness.js';
 import { sizedIso } from '../service/images.js';
 import { startUpstream, type TestUpstream } from '../service/upstream.js';
 import { openFds } from './bmc-client.js';
@@ -53,7 +53,7 @@ function rawGet(url: string, headers: Record<string, string>, localAddress?: str
 describe.skipIf(missing.length > 0)(`isoproxy under hostile clients${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
-  let proxy: Proxy;
+  let proxy: ProxyUnderTest;
   let expected: Buffer;
 
   beforeAll(async () => {

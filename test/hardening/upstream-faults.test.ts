@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { faultSchedule, startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { missingTools, scratchDir } from '../helpers/tools.js';
-import { expectedImage, MiB, seeded, sha256, startProxy, type Proxy } from '../service/harness.js';
+import { expectedImage, MiB, seeded, sha256, startProxy, type ProxyUnderTest } from '../service/harness.js';
 import { sizedIso } from '../service/images.js';
 import { startUpstream, type TestUpstream } from '../service/upstream.js';
 import { downloadWithRetries, openFds, type RangeOutcome } from './bmc-client.js';
@@ -26,7 +26,7 @@ describe.skipIf(missing.length > 0)(`isoproxy behind a faulty upstream${missing.
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
   let faults: FaultProxy;
-  let proxy: Proxy;
+  let proxy: ProxyUnderTest;
   let fdsBefore: number;
   let canaryHits = 0;
   let canary: ReturnType<typeof createServer>;

@@ -10,7 +10,9 @@ const CATALOG_LBA = 2;
 
 function catalog(entries: number[][]): Uint8Array {
   const image = new Uint8Array(4 * 2048);
-  entries.forEach((e, i) => image.set(e, CATALOG_LBA * 2048 + i * 32));
+  entries.forEach((e, i) => {
+    image.set(e, CATALOG_LBA * 2048 + i * 32);
+  });
   return image;
 }
 function validation(platform: number): number[] {

@@ -26,7 +26,9 @@ function image(): Uint8Array {
   img.set(ESP_TYPE, e);
   v.setBigUint64(e + 32, 64n, true);
   v.setBigUint64(e + 40, 127n, true);
-  [...'ESP'].forEach((c, i) => v.setUint16(e + 56 + 2 * i, c.charCodeAt(0), true));
+  [...'ESP'].forEach((c, i) => {
+    v.setUint16(e + 56 + 2 * i, c.charCodeAt(0), true);
+  });
   v.setUint32(512 + 88, crc32(img.subarray(1024, 1024 + 4 * 128)), true);
   v.setUint32(512 + 16, crc32(img.subarray(512, 512 + 92)), true);
   return img;

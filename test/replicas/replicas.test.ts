@@ -116,7 +116,9 @@ describe.skipIf(why !== '')(`replicas behind nginx with a Redis store${why ? ` (
         await victim.kill('SIGKILL');
         killedAt = Date.now();
       });
-      results.forEach((r, i) => expect({ size: r.size, sha256: r.sha256 }, nodeName(i)).toEqual(want[i]));
+      results.forEach((r, i) => {
+        expect({ size: r.size, sha256: r.sha256 }, nodeName(i)).toEqual(want[i]);
+      });
       expect(new Set(results.map((r) => r.sha256)).size).toBe(NODES);
       const lines = (await lb.log()).filter((l) => l.uri.startsWith('/iso/'));
       // Requests that reached nginx after the kill were all answered by another replica (nginx
@@ -175,7 +177,9 @@ describe.skipIf(why !== '')(`replicas behind nginx with a Redis store${why ? ` (
       downTo = Date.now();
       await redis.start();
     });
-    results.forEach((r, i) => expect({ size: r.size, sha256: r.sha256 }, nodeName(i)).toEqual(want[i]));
+    results.forEach((r, i) => {
+      expect({ size: r.size, sha256: r.sha256 }, nodeName(i)).toEqual(want[i]);
+    });
     // Serving went on from the replicas' last known specs while Redis was away.
     const servedWhileDown = progress.okAt.filter((t) => t > downFrom && t < downTo).length;
     expect(servedWhileDown).toBeGreaterThan(0);

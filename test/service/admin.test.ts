@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { missingTools, scratchDir } from '../helpers/tools.js';
 import { zeroSlack } from '../remaster/fixtures.js';
-import { expectedImage, sha256, startProxy, TOKEN, type Proxy } from './harness.js';
+import { expectedImage, sha256, startProxy, TOKEN, type ProxyUnderTest } from './harness.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
 const missing = missingTools('xorriso');
@@ -28,7 +28,7 @@ function sample(text: string, name: string): number {
 describe.skipIf(missing.length > 0)(`the admin API of the whole service${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
-  let proxy: Proxy;
+  let proxy: ProxyUnderTest;
   let want: Buffer;
   let baseSize: number;
   let clock = T0;

@@ -163,7 +163,9 @@ describe.skipIf(missing.length > 0)(`the block cache under the whole service${mi
       const indexed = upstream.blockGets('/crowd.iso').map((r) => r.range);
       const clients = Array.from({ length: 100 }, (_, i) => streamedDigest(proxy.imageUrl(i % 2 === 0 ? 'a' : 'b')));
       const results = await Promise.all(clients);
-      results.forEach((r, i) => expect(r, `client ${i}`).toMatchObject({ status: 200, digest: sha256(i % 2 === 0 ? expected.a! : expected.b!) }));
+      results.forEach((r, i) => {
+        expect(r, `client ${i}`).toMatchObject({ status: 200, digest: sha256(i % 2 === 0 ? expected.a! : expected.b!) });
+      });
       const all = upstream.blockGets('/crowd.iso').map((r) => r.range);
       expect(all.slice(0, indexed.length)).toEqual(indexed);
       expectEachBlockOnce(all, expected.a!.length);

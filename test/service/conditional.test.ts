@@ -10,7 +10,7 @@ import type { Edits } from '../../src/bootconfig/types.js';
 import { missingTools, scratchDir } from '../helpers/tools.js';
 import { zeroSlack } from '../remaster/fixtures.js';
 import { startFixtureServer, type FixtureServer } from '../upstream/fixture-server.js';
-import { expectedImage, sha256, startProxy, type Proxy } from './harness.js';
+import { expectedImage, sha256, startProxy, type ProxyUnderTest } from './harness.js';
 
 const missing = missingTools('xorriso');
 
@@ -29,7 +29,7 @@ function comparable(res: Response): Record<string, string> {
 describe.skipIf(missing.length > 0)(`HTTP semantics over a real base${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: FixtureServer;
-  let proxy: Proxy;
+  let proxy: ProxyUnderTest;
   let iso: string;
   let want: Buffer;
 

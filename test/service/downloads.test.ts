@@ -13,7 +13,7 @@ import { missingTools, run, scratchDir } from '../helpers/tools.js';
 import { debianLike, rhelLike, zeroSlack, type Layout } from '../remaster/fixtures.js';
 import { startFixtureServer, type FixtureServer } from '../upstream/fixture-server.js';
 import { startNginx, type Nginx } from '../helpers/nginx.js';
-import { downloadByRanges, expectedImage, getRange, MiB, seeded, sha256, startProxy, type Proxy } from './harness.js';
+import { downloadByRanges, expectedImage, getRange, MiB, seeded, sha256, startProxy, type ProxyUnderTest } from './harness.js';
 
 const missing = missingTools('xorriso', 'mkfs.fat', 'mcopy', 'mtype', 'curl');
 const noNginx = missingTools('nginx').length > 0;
@@ -56,7 +56,7 @@ async function checkConfigs(image: string, c: Case, node: string, dir: string): 
 
 describe.skipIf(missing.length > 0)(`downloads through the whole service${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
-  let proxy: Proxy;
+  let proxy: ProxyUnderTest;
   let nginx: Nginx | undefined;
   const upstreams = new Map<string, FixtureServer>();
   const isos = new Map<string, string>();

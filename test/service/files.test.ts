@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { missingTools, run, scratchDir } from '../helpers/tools.js';
 import { grubCfg, isolinuxCfg, payload, writeTree } from '../remaster/fixtures.js';
-import { expectedImage, sha256, startProxy, type Proxy } from './harness.js';
+import { expectedImage, sha256, startProxy, type ProxyUnderTest } from './harness.js';
 import { sizedIso } from './images.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
@@ -40,7 +40,7 @@ async function initrdIso(dir: string): Promise<string> {
 describe.skipIf(missing.length > 0)(`per-node files through the admin API${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
-  let proxy: Proxy;
+  let proxy: ProxyUnderTest;
   let expected: Buffer;
 
   beforeAll(async () => {

@@ -41,7 +41,7 @@ export interface ProxyOptions {
   readonly now?: () => Date;
 }
 
-export interface Proxy {
+export interface ProxyUnderTest {
   readonly url: string;
   readonly running: RunningServer;
   /** Set when the harness built the service itself (revalidateMs given). */
@@ -54,7 +54,7 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(options: ProxyOptions): Promise<Proxy> {
+export async function startProxy(options: ProxyOptions): Promise<ProxyUnderTest> {
   const dataDir = join(options.dir, 'data');
   const cacheDir = options.cacheDir ?? join(options.dir, 'cache');
   await mkdir(dataDir, { recursive: true });

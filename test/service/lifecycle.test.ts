@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { missingTools, run, scratchDir } from '../helpers/tools.js';
 import { patternBytes } from '../upstream/fixture-server.js';
-import { eventually, expectedImage, getPartial, MiB, sha256, startProxy, TOKEN, type Proxy } from './harness.js';
+import { eventually, expectedImage, getPartial, MiB, sha256, startProxy, TOKEN, type ProxyUnderTest } from './harness.js';
 import { sizedIso } from './images.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
@@ -25,7 +25,7 @@ const skipped = missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})`
 describe.skipIf(missing.length > 0)(`node and base lifecycle through the whole service${skipped}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
-  let proxy: Proxy;
+  let proxy: ProxyUnderTest;
   const isos: Record<string, string> = {};
   const expected: Record<string, Buffer> = {};
 

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingTools, scratchDir } from '../helpers/tools.js';
-import { seeded, startProxy, TOKEN, type Proxy } from './harness.js';
+import { seeded, startProxy, TOKEN, type ProxyUnderTest } from './harness.js';
 import { sizedIso } from './images.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
@@ -47,7 +47,7 @@ function variants(iso: Uint8Array): Record<string, Uint8Array> {
 describe.skipIf(missing.length > 0)(`malformed bases${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
-  let proxy: Proxy;
+  let proxy: ProxyUnderTest;
   let files: Record<string, Uint8Array>;
 
   beforeAll(async () => {

@@ -12,7 +12,7 @@ import { attach } from '../../src/redfish/controller.js';
 import { createBmcSimulator } from '../../src/redfish/bmc-simulator.js';
 import { missingTools, scratchDir } from '../helpers/tools.js';
 import { debianLike } from '../remaster/fixtures.js';
-import { expectedImage, startProxy, TOKEN, type Proxy } from './harness.js';
+import { expectedImage, startProxy, TOKEN, type ProxyUnderTest } from './harness.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
 const missing = missingTools('xorriso', 'mkfs.fat', 'mcopy');
@@ -30,7 +30,7 @@ const skipped = missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})`
 describe.skipIf(missing.length > 0)(`Redfish virtual media against the whole service${skipped}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
-  let proxy: Proxy;
+  let proxy: ProxyUnderTest;
   const sizes = new Map<string, number>();
 
   beforeAll(async () => {

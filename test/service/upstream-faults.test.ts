@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { freePort, missingTools, scratchDir } from '../helpers/tools.js';
 import { patternBytes } from '../upstream/fixture-server.js';
-import { downloadByRanges, eventually, expectedImage, getPartial, MiB, sha256, startProxy, TOKEN, type Proxy } from './harness.js';
+import { downloadByRanges, eventually, expectedImage, getPartial, MiB, sha256, startProxy, TOKEN, type ProxyUnderTest } from './harness.js';
 import { noBootIso, sizedIso } from './images.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
@@ -25,7 +25,7 @@ describe.skipIf(missing.length > 0)(`the service when the upstream misbehaves${m
   let upstream: TestUpstream;
   let noRanges: TestUpstream;
   let noValidators: TestUpstream;
-  let proxy: Proxy;
+  let proxy: ProxyUnderTest;
   let deadPort: number;
   const isos: Record<string, string> = {};
   const expected: Record<string, Buffer> = {};

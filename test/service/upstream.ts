@@ -177,7 +177,9 @@ export async function startUpstream(files: Record<string, Uint8Array>): Promise<
     release() {
       const w = waiting;
       waiting = [];
-      w.forEach((f) => f());
+      w.forEach((f) => {
+        f();
+      });
     },
     blockGets: (path) => log.filter((r) => r.method === 'GET' && r.range !== undefined && r.range !== 'bytes=0-0' && (path === undefined || r.path === path)),
     async close() {

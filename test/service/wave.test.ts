@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { missingTools, scratchDir } from '../helpers/tools.js';
-import { expectedDigests, MiB, startProxy, type Proxy } from './harness.js';
+import { expectedDigests, MiB, startProxy, type ProxyUnderTest } from './harness.js';
 import { sizedIso } from './images.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
@@ -36,7 +36,7 @@ async function nbdkitLikeDigest(url: string): Promise<{ size: number; sha256: st
   for (let i = 0; i < offsets.length; i++) {
     const after = i + 1 < offsets.length ? get(offsets[i + 1]!) : undefined;
     hash.update(await next);
-    if (after) next = after;
+    if (after !== undefined) next = after;
   }
   return { size, sha256: hash.digest('hex') };
 }
@@ -46,7 +46,7 @@ const skipped = missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})`
 describe.skipIf(missing.length > 0)(`a deployment wave through the whole service${skipped}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
   let upstream: TestUpstream;
-  let proxy: Proxy;
+  let proxy: ProxyUnderTest;
   let want: Array<{ size: number; sha256: string }>;
   let baseSize: number;
 
@@ -72,7 +72,9 @@ describe.skipIf(missing.length > 0)(`a deployment wave through the whole service
     const puts = await Promise.all(Array.from({ length: NODES }, (_, i) => put(i)));
     expect(puts.map((r) => r.status)).toEqual(Array(NODES).fill(201));
     const got = await Promise.all(Array.from({ length: NODES }, (_, i) => nbdkitLikeDigest(proxy.imageUrl(`wave-${i}`))));
-    got.forEach((g, i) => expect(g, `wave-${i}`).toEqual(want[i]));
+    got.forEach((g, i) => {
+      expect(g, `wave-${i}`).toEqual(want[i]);
+    });
     expect(new Set(got.map((g) => g.sha256)).size).toBe(NODES);
 
     const blocks = upstream.blockGets('/wave.iso').map((r) => r.range);
