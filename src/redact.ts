@@ -21,3 +21,17 @@ export function redactUrl(url: string): string {
   for (const name of [...u.searchParams.keys()]) if (SECRET_PARAMS.test(name)) u.searchParams.set(name, '***');
   return u.toString();
 }
+
+/** A node's edits for a log line: kernel parameters as they are, injected files by path, mode and size only (their contents may be keys). */
+export function loggableEdits(edits: {
+  readonly files?: ReadonlyArray<{ readonly path: string; readonly mode?: string; readonly content?: string; readonly contentBase64?: string }>;
+}): Record<string, unknown> {
+  if (!edits.files) return { ...edits };
+  return {
+    ...edits,
+    files: edits.files.map((f) => ({
+      path: f.path, ...(f.mode !== undefined ? { mode: f.mode } : {}),
+      bytes: f.content !== undefined ? Buffer.byteLength(f.content) : Math.floor(((f.contentBase64 ?? '').length * 3) / 4),
+    })),
+  };
+}

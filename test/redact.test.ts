@@ -25,3 +25,13 @@ describe('upstream errors', () => {
     expect(err.url).not.toContain('hunter2');
   });
 });
+
+describe('loggableEdits', () => {
+  it('keeps kernel parameters and drops file contents', async () => {
+    const { loggableEdits } = await import('../src/redact.js');
+    const out = JSON.stringify(loggableEdits({ append: ['a=1'], files: [{ path: '/root/.ssh/authorized_keys', content: 'ssh-ed25519 SECRETKEY' }] } as never));
+    expect(out).toContain('a=1');
+    expect(out).toContain('/root/.ssh/authorized_keys');
+    expect(out).not.toContain('SECRETKEY');
+  });
+});

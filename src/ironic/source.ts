@@ -15,7 +15,7 @@
 // Refusals (no base, base outside the allowlist, bad edits, provision state) are
 // IronicNodeRefusedError, a NotFoundError: logged with the node's UUID when they first appear.
 
-import { redactUrl } from '../redact.js';
+import { loggableEdits, redactUrl } from '../redact.js';
 import type { Logger } from 'pino';
 import { LRUCache } from 'lru-cache';
 import type { Dispatcher } from 'undici';
@@ -139,7 +139,7 @@ export function createIronicSource(options: IronicSourceOptions, logger: Logger,
           const e = outcome.error;
           log.warn({ node: name, uuid: e.uuid, reason: e.reason, detail: e.detail }, 'Ironic node refused');
         } else if (outcome.kind === 'spec') {
-          log.info({ node: name, uuid: outcome.uuid, base: redactUrl(outcome.spec.bootIso), edits: outcome.spec.edits, changed: previous !== undefined }, 'Ironic node resolved');
+          log.info({ node: name, uuid: outcome.uuid, base: redactUrl(outcome.spec.bootIso), edits: loggableEdits(outcome.spec.edits), changed: previous !== undefined }, 'Ironic node resolved');
         } else if (previous !== undefined) {
           log.info({ node: name }, 'Ironic no longer knows the node');
         }
