@@ -1,7 +1,7 @@
 /*
  * isoproxy bench load client: HTTP/1.1 over plain TCP, one blocking thread per connection, bodies
  * read into a reused buffer and discarded. A Node client is slower than nginx and one curl tops
- * out near nginx's speed on this machine (issue 8), so the range patterns are driven from C.
+ * out near nginx's speed on this machine, so the range patterns are driven from C.
  * Compiled at bench time by bench/run.ts: gcc -O2 -pthread -o bench/out/client bench/client.c
  *
  * Usage: client MODE HOST PORT [options]  (prints one JSON object on stdout)

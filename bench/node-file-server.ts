@@ -1,4 +1,4 @@
-// A plain Node file server for the side-by-side benchmark (issue 14): one process, one file,
+// A plain Node file server for the side-by-side benchmark: one process, one file,
 // GET and HEAD with a single Range, the body piped from fs.createReadStream in 1 MiB reads. No
 // framework, no logging: what Node itself costs to serve a file, the floor isoproxy at one worker
 // is compared with.

@@ -1,7 +1,7 @@
 // Per-node cost, measured two ways on the same base and the same edits:
-//  - isoproxy: src/remaster's computePatchSet called directly on an indexed base (issue 4's
-//    "Performance": median and p99 latency, patch-set bytes), plus the index itself (issue 2's:
-//    metadata bytes read and time);
+//  - isoproxy: src/remaster's computePatchSet called directly on an indexed base (median and
+//    p99 latency, patch-set bytes), plus the index itself
+//    (metadata bytes read and time);
 //  - the full-remastering baseline a conductor would run without isoproxy: per node, write the
 //    edited configs (and the EFI FAT image with its edited grub.cfg, and md5sum.txt) and
 //    `xorriso -indev base -outdev nodeN -boot_image any replay -update ...`; time and disk per node.

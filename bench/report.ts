@@ -1,5 +1,5 @@
 // The benchmark's results: their JSON shape and the Markdown report (bench/RESULTS.md), with
-// every target of issue 8 beside the measured figure and whether it was met.
+// every target beside the measured figure and whether it was met.
 
 import type { ColdNodeFigures, WaveFigures } from './wave-bench.js';
 import type { IndexFigures, PatchSetFigures, XorrisoFigures } from './remaster-bench.js';
@@ -41,9 +41,9 @@ export interface Results {
   xorriso?: XorrisoFigures;
   cacheBench?: string;
   indexBench?: string;
-  /** isoproxy at 1 and at `cores` workers, nginx and a plain Node server, side by side (issue 14). */
+  /** isoproxy at 1 and at `cores` workers, nginx and a plain Node server, side by side. */
   sideBySide?: import('./side-by-side.js').SideBySide;
-  /** The cold wave at each number of workers (issue 14: upstream bytes whatever the workers). */
+  /** The cold wave at each number of workers (upstream bytes whatever the workers). */
   waves?: Array<import('./side-by-side.js').WaveAtWorkers>;
   notes: string[];
   elapsedSeconds?: number;
@@ -58,7 +58,7 @@ export function writeReport(r: Results): string {
   const out: string[] = [];
   const m = r.machine;
   out.push('# isoproxy benchmark results', '');
-  out.push('Written by `npm run bench` (bench/run.ts); do not edit by hand. Targets from issue 8.', '');
+  out.push('Written by `npm run bench` (bench/run.ts); do not edit by hand. Targets are listed below, each beside its measured figure.', '');
   out.push(`- machine: ${m.cores} cores (${m.cpuModel}), ${fmtBytes(m.memoryBytes)} memory, Linux ${m.kernel}`);
   out.push(`- Node ${m.node}, ${m.nginx}, ${m.xorriso}`);
   out.push(`- date: ${m.date}; run took ${r.elapsedSeconds !== undefined ? `${(r.elapsedSeconds / 60).toFixed(1)} min` : '?'}`);
@@ -142,7 +142,7 @@ export function writeReport(r: Results): string {
     if (r.xorriso) out.push('', `xorriso command per node (after writing the edited configs, an mcopy-patched copy of the EFI image and md5sum.txt): \`${r.xorriso.command}\``);
     if (r.index) {
       const i = r.index;
-      out.push('', `Index (issue 2): ${i.files} files, ${fmtBytes(i.metadataBytesRead)} of metadata read = ${(i.metadataFraction * 100).toFixed(3)}% of the image, ${ms(i.indexMs)} ms to index and ${ms(i.prepareMs)} ms to prepare the base (boot configs, EFI image) from a local file.`);
+      out.push('', `Index: ${i.files} files, ${fmtBytes(i.metadataBytesRead)} of metadata read = ${(i.metadataFraction * 100).toFixed(3)}% of the image, ${ms(i.indexMs)} ms to index and ${ms(i.prepareMs)} ms to prepare the base (boot configs, EFI image) from a local file.`);
       targets.push(['index reads well under 1% of the image', `${(i.metadataFraction * 100).toFixed(3)}%`, yes(i.metadataFraction < 0.01)]);
     }
     out.push('');

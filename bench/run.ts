@@ -1,9 +1,9 @@
-// `npm run bench` (issue 8): what isoproxy exists for, measured next to what it replaces.
+// `npm run bench`: what isoproxy exists for, measured next to what it replaces.
 //   1. serving from a warm cache next to nginx (sendfile), patterns (a)-(d), alternating rounds;
 //   2. a deployment wave of N distinct nodes on a cold cache behind a throttled upstream;
 //   3. a cold node on a never-seen base (time to first byte, upstream bytes before it);
 //   4. per-node cost: patch sets (src/remaster directly) next to xorriso full remastering;
-// plus the index figures of issue 2 and, in a full run, the output of bench/cache-bench.ts (the
+// plus the index figures and, in a full run, the output of bench/cache-bench.ts (the
 // cache layer alone) and bench/index-bench.ts (indexing a 4,000-file image).
 // Prints a table, writes <out>/results.json and bench/RESULTS.md. Benchmarks state targets;
 // nothing here fails on a missed one — a miss is reported with the measured figure.
@@ -50,7 +50,7 @@ const { values } = parseArgs({
     'results-md': { type: 'string', default: join(repo, 'bench/RESULTS.md') },
     // Skips the other helpers' cache-bench and index-bench (they make images of their own).
     'no-cache-bench': { type: 'boolean', default: quick },
-    // Skips the side-by-side comparison of issue 14 (four servers, three clients).
+    // Skips the side-by-side comparison (four servers, three clients).
     'no-side-by-side': { type: 'boolean', default: false },
   },
 });

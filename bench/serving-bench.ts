@@ -1,5 +1,5 @@
 // Serving from a warm cache, isoproxy (a node with edits) next to nginx serving the upstream file
-// with sendfile (issue 8, part 1). Four patterns, each driven by the C client (bench/client.c):
+// with sendfile. Four patterns, each driven by the C client (bench/client.c):
 //   (a) one whole-image GET;  (b) sequential 1 MiB ranges on one keep-alive connection;
 //   (c) 32 concurrent whole-image GETs;  (d) random 256 KiB ranges from 16 connections.
 // Rounds alternate which server goes first, so drift in the machine's load hits both alike.

@@ -1,4 +1,4 @@
-// Side by side in one run (issue 14): isoproxy at --workers 1 and at --workers = cores, nginx with
+// Side by side in one run: isoproxy at --workers 1 and at --workers = cores, nginx with
 // a worker per core (sendfile), and a plain Node file server (bench/node-file-server.ts), each on
 // the same patterns, with three clients: the C client (bench/client.c), curl and wrk.
 //   (a) one whole GET;  (b) sequential 1 MiB ranges;  (c) 16 and 32 concurrent whole GETs;
@@ -207,7 +207,7 @@ export function sideBySideMarkdown(r: SideBySide, waves?: readonly WaveAtWorkers
   const names = r.servers.map((s) => s.name);
   const group = (suffix: string): string => names.map((n) => `${n} ${suffix}`).join(' | ');
   const lines = [
-    '## Side by side (issue 14)',
+    '## Side by side',
     '',
     'Medians over the rounds. Ratios are to nginx in the same run. On a loaded machine (other work on the cores) the figures',
     'say little; compare them only from an idle machine.',

@@ -1,4 +1,4 @@
-// The cold-cache benchmarks (issue 8, parts 2 and 3), each on a fresh `isoproxy serve` process
+// The cold-cache benchmarks, each on a fresh `isoproxy serve` process
 // with an empty cache whose upstream is nginx behind the throttle (bench/throttle.ts):
 //  - cold node: register a node on a never-seen base (the PUT answers with the node's ETag, so it
 //    opens, indexes and remasters the base), then time the first 256 KiB range; the upstream bytes

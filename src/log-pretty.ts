@@ -1,5 +1,5 @@
 // Where pino's records go: JSON lines (for log collectors, the default when the output is not a
-// terminal) or one readable line per record for people at a terminal (issue 17: `npm start` and
+// terminal) or one readable line per record for people at a terminal (`npm start` and
 // `isoproxy serve` on a TTY). No pino-pretty dependency: the pretty destination parses each JSON
 // line pino writes and prints
 //

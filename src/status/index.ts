@@ -1,4 +1,4 @@
-// The status view's core (issue 17): the wave tracker fed by transfer events, and the snapshot it
+// The status view's core: the wave tracker fed by transfer events, and the snapshot it
 // answers. No HTTP here; src/ui serves it and src/commands/status.ts prints it.
 //
 // Wiring in the composition root (serve), once the serving core exists:

@@ -1,4 +1,4 @@
-// The status view (issue 17) as a hono sub-app, to be mounted at the root of the server's app:
+// The status view as a hono sub-app, to be mounted at the root of the server's app:
 //
 //   GET /ui                          redirects to /ui/ (so every URL in the page can be relative)
 //   GET /ui/, /ui/app.js, /ui/app.css  the page: plain HTML, CSS and JS from strings, no token

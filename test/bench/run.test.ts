@@ -1,6 +1,6 @@
 // Smoke test of the benchmark harness (bench/run.ts): a tiny run (16 MiB image, 1 round, a
 // handful of nodes) proves every part runs end to end and writes its results. No figure is
-// checked against a target: tests never time anything (issue 8); they check that the harness
+// checked against a target: tests never time anything; they check that the harness
 // measured what it says it measured.
 
 import { execFile } from 'node:child_process';

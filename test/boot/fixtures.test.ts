@@ -1,5 +1,5 @@
 // The fixture builder: the kernel, the initramfs and five layouts whose boot configs carry the
-// baseline parameters where issue 7 says they live, checked with the reference tools (xorriso,
+// baseline parameters where the layouts put them, checked with the reference tools (xorriso,
 // mtools, cpio) rather than with our own parsers.
 
 import { createHash } from 'node:crypto';

@@ -1,6 +1,6 @@
 // Builds the boot test's fixtures at test time with Debian's tools and caches them outside git:
 // a kernel from Debian's kernel package (downloaded with apt-get download, unpacked, never
-// installed), a busybox initramfs (initramfs.ts) and the five ISO layouts of issue 7
+// installed), a busybox initramfs (initramfs.ts) and the five ISO layouts
 // (layouts.ts). The cache directory is named by a hash of the recipe: the source text of the
 // builder files and the versions of the kernel package and of every tool used, so a change to
 // either rebuilds and an unchanged recipe costs nothing. Timestamps are pinned (SOURCE_DATE_EPOCH,

@@ -1,4 +1,4 @@
-// The five ISO layouts of the boot test (issue 7), as data: the files of each ISO tree, the boot
+// The five ISO layouts of the boot test, as data: the files of each ISO tree, the boot
 // configs with their kernel lines, the FAT images handed to UEFI and the xorriso arguments. Each
 // mirrors how a real distribution builds its installer ISO, because each makes the proxy edit a
 // different place: an INCLUDEd isolinux file (Debian), a grub.cfg both inside a FAT image and in
@@ -9,7 +9,7 @@
 export type LayoutName = 'debian' | 'rhel' | 'appended-esp' | 'mkrescue' | 'zero-slack';
 export const LAYOUT_NAMES: readonly LayoutName[] = ['debian', 'rhel', 'appended-esp', 'mkrescue', 'zero-slack'];
 
-/** The parameters on every kernel line of every layout; the edits of issue 7 target these. */
+/** The parameters on every kernel line of every layout; the edits target these. */
 export const BASELINE_PARAMETERS: readonly string[] = ['console=ttyS0', 'isoproxy.base=1', 'isoproxy.keep=yes', 'isoproxy.drop=me'];
 
 export const SECTOR_BYTES = 2048;

@@ -1,4 +1,4 @@
-// `isoproxy serve --workers 2` end to end (issue 14): two serving processes over one disk cache
+// `isoproxy serve --workers 2` end to end: two serving processes over one disk cache
 // that the primary owns. A cold wave of 100 clients fetches each base block from upstream once;
 // every response is byte-equal to `materialize`; every worker answers a node with the same ETag;
 // the byte budget holds while both workers fill the cache; a worker killed with SIGKILL mid-wave

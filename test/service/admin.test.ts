@@ -1,4 +1,4 @@
-// The admin API and refusals of the whole service (issue 5, "Nodes" and "Operating it"): nodes
+// The admin API and refusals of the whole service: nodes
 // registered over HTTP get a URL and the ETag their image is then served with; unknown nodes 404,
 // expired ones 410 (with a pinned clock, so expiry is a step, not a wait), a bad or missing token
 // 401, an upstream outside the allowlist and invalid edits 400 at PUT; /metrics shows the cache,

@@ -1,4 +1,4 @@
-// The block cache as the whole service uses it (issue 5, "Block cache"), asserted from the
+// The block cache as the whole service uses it, asserted from the
 // upstream's request log and the cache directory: a budget of three 1 MiB blocks under concurrent
 // downloads of a six-block image (bytes exact, disk within budget, evictions counted); a second
 // server on a warm cache directory serving without fetching cached blocks again; and 100

@@ -1,4 +1,4 @@
-// HTTP semantics of the whole service on a real base (issue 5, "Serving images"): HEAD answers
+// HTTP semantics of the whole service on a real base: HEAD answers
 // exactly GET's headers; the ETag is a function of (base version, edits) — the same across
 // restarts of isoproxy and across fresh instances, different for different edits; 304 on
 // If-None-Match; If-Range with a stale validator gets the whole image; 416; multipart ranges.

@@ -1,4 +1,4 @@
-// Whole-service downloads (issue 5, "Tests"): isoproxy in-process over a real HTTP upstream serving
+// Whole-service downloads: isoproxy in-process over a real HTTP upstream serving
 // ISOs built at test time (Debian-like, RHEL-like, zero-slack configs that must relocate), nodes
 // registered through the admin API, and images downloaded by real clients — curl, sequential
 // 1 MiB ranges, seeded random ranges, nbdkit's curl plugin read by nbdcopy (OpenBMC's client) —

@@ -1,4 +1,4 @@
-// Redfish end to end (issue 6, "Tests"): simulated BMCs attached by the controller to isoproxy's
+// Redfish end to end: simulated BMCs attached by the controller to isoproxy's
 // node URLs download their images from the whole service (HEAD, then 256 KiB ranges with the last
 // one running past the end, OpenBMC's nbdkit pattern; or one whole GET, the emulator's) and verify
 // size, a boot config and the node's parameters — with isoproxy in front of a real upstream, not a

@@ -1,4 +1,4 @@
-// The whole service when the upstream misbehaves (issue 5, "Upstream"): the base image replaced
+// The whole service when the upstream misbehaves: the base image replaced
 // while a response is in flight (that response fails short, never with bytes of two versions; the
 // next one is the new image under a new ETag), connections reset mid-body (retried transparently,
 // or a clean failure), an upstream that ignores Range, one that is not there, and bases that are

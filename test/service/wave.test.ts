@@ -1,4 +1,4 @@
-// A deployment wave in miniature (issue 5: "hundreds of BMCs on one machine"): 32 nodes on one
+// A deployment wave in miniature ("hundreds of BMCs on one machine"): 32 nodes on one
 // cold base, each with its own parameters, each read at once by a client behaving like OpenBMC's
 // nbdkit (256 KiB ranges, two in flight, the last running past the end). Every node must get
 // exactly its own image; the base is fetched from upstream once per block; each node's patch set
