@@ -186,11 +186,13 @@ export async function deploySteps(world: FlowWorld, label: string): Promise<Depl
       expect((await fetch(`${flow.proxy.publicUrl}/ironic/${idleNode.uuid}.iso`, { method: 'HEAD' })).status).toBe(404);
       await waitLog(flow, (l) => l['msg'] === 'Ironic node refused' && l['uuid'] === idleNode.uuid && l['reason'] === 'provision-state');
 
-      // Undeploy: `available` is outside the default states, so the deployed node's URL is refused now.
+      // Undeploy: Ironic clears instance_info (the base goes with it) and the node is `available`,
+      // outside the default states: the deployed node's URL is refused now. The log names the most
+      // fundamental reason, which is the missing base.
       expect(await ironic.provision(name, 'deleted', ['available'], 180_000)).toBe('available');
       await sleep(1300);
       expect((await fetch(url, { method: 'HEAD' })).status).toBe(404);
-      await waitLog(flow, (l) => l['msg'] === 'Ironic node refused' && l['uuid'] === uuid && l['reason'] === 'provision-state');
+      await waitLog(flow, (l) => l['msg'] === 'Ironic node refused' && l['uuid'] === uuid && (l['reason'] === 'no-base' || l['reason'] === 'provision-state'));
 
       // Ironic was asked about the node about once per cache period, not once per range.
       const gets = await ironic.nodeGets(uuid);
