@@ -243,6 +243,18 @@ async function main(): Promise<void> {
     }
   }
 
+  // The Ironic node source against a real Ironic (bench/ironic-bench.ts; it reports a
+  // skip when python3-ironic is not installed).
+  const ironicBench = join(import.meta.dirname, 'ironic-bench.js');
+  if (existsSync(ironicBench)) {
+    log('bench/ironic-bench.ts (a 50-node wave against Ironic 21.4)');
+    try {
+      results.notes.push(`ironic-bench: ${(await execFileText(process.execPath, [ironicBench, '--dir', opt.out], { timeoutMs: 600_000 })).trim()}`);
+    } catch (err) {
+      results.notes.push(`ironic-bench failed: ${(err as Error).message}`);
+    }
+  }
+
   await rm(scratch, { recursive: true, force: true });
   results.elapsedSeconds = (performance.now() - t0) / 1000;
   results.machine.loadAtEnd = loadavg().map((x) => Number(x.toFixed(2)));

@@ -113,7 +113,11 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
   const sources = new Map(options.sources ?? []);
   const routes = [...(options.routes ?? [{ prefix: '/iso', source: STORE_SOURCE }])];
   if (config.ironic && !sources.has(IRONIC_SOURCE)) {
-    sources.set(IRONIC_SOURCE, createIronicSource({ ...config.ironic, checkUpstreamAllowed: (url) => checkUpstreamAllowed(url, upstreamConfig) }, logger));
+    const ironic = createIronicSource({ ...config.ironic, checkUpstreamAllowed: (url) => checkUpstreamAllowed(url, upstreamConfig) }, logger);
+    // Ironic cannot announce changes (it has no notifications): its source caches for a TTL and
+    // sees changes only when asked, so the serving core must ask it on every request rather than
+    // keep specs until told (which is what offering onChange would promise).
+    sources.set(IRONIC_SOURCE, { kind: ironic.kind, lookup: (name, signal) => ironic.lookup(name, signal), close: () => ironic.close() });
     if (!routes.some((r) => r.source === IRONIC_SOURCE)) routes.push({ prefix: '/ironic', source: IRONIC_SOURCE });
   }
 
