@@ -58,7 +58,9 @@ describe.skipIf(missing.length > 0)(`isoproxy under hostile clients${missing.len
 
   beforeAll(async () => {
     scratch = await scratchDir('isoproxy-hostile-');
-    const iso = await sizedIso(scratch.dir, 'h', 6, 'h');
+    // Large enough that a paused client's kernel socket buffers (several MiB on loopback) cannot
+    // take a whole body: otherwise a held transfer ends on the server and frees its slot.
+    const iso = await sizedIso(scratch.dir, 'h', 32, 'h');
     expected = await expectedImage(iso, EDITS, join(scratch.dir, 'h.expected.iso'));
     upstream = await startUpstream({ '/h.iso': await readFile(iso) });
     proxy = await startProxy({
