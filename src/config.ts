@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { IsoproxyError } from './errors.js';
+import { LOG_FORMATS, type LogFormat } from './log-pretty.js';
 import { IronicConfigError } from './ironic/errors.js';
 import { ironicOptionsHelp, isIronicConfigKey, parseIronicOptions, takeIronicFlags, type IronicOptions } from './ironic/options.js';
 
@@ -37,6 +38,18 @@ export interface Config {
   readonly maxFileBytesPerNode: number;
   /** The Ironic node source, served under /ironic/ (absent unless --ironic-url is set). */
   readonly ironic?: IronicOptions;
+  /** json, pretty, or auto (pretty on a terminal, JSON otherwise). */
+  readonly logFormat: LogFormat;
+  /** A second, read-only token for the status page /ui (the admin token works there too). */
+  readonly viewerToken?: string;
+  /** The status page shows a node stalled when an open transfer moved no byte for this long. */
+  readonly stallAfterMs?: number;
+  /** A client must send its request headers within this long (slowloris); also the whole-request budget. */
+  readonly headersTimeoutMs: number;
+  /** Connections open at once; more are refused by the kernel's backlog. */
+  readonly maxConnections: number;
+  /** Concurrent image transfers one client address may hold; more answer 429 TOO_MANY_TRANSFERS. */
+  readonly maxTransfersPerClient: number;
 }
 
 export class ConfigError extends IsoproxyError {
@@ -45,8 +58,8 @@ export class ConfigError extends IsoproxyError {
   }
 }
 
-type Kind = 'string' | 'port' | 'int' | 'bytes' | 'duration' | 'list' | 'level';
-type Key = Exclude<keyof Config, never> | 'adminTokenFile';
+type Kind = 'string' | 'port' | 'int' | 'count' | 'bytes' | 'duration' | 'list' | 'level' | 'logFormat';
+type Key = Exclude<keyof Config, never> | 'adminTokenFile' | 'viewerTokenFile';
 
 interface OptionDef {
   readonly key: Key;
@@ -91,6 +104,14 @@ const OPTIONS: readonly OptionDef[] = [
     key: 'allowedDirs', flag: '--allow-dir', env: 'ISOPROXY_ALLOW_DIR', kind: 'list',
     defaultText: '(none)', help: 'directory file:// boot ISOs may come from; repeat or comma-separate',
   },
+  {
+    key: 'viewerToken', flag: '--viewer-token', env: 'ISOPROXY_VIEWER_TOKEN', kind: 'string',
+    defaultText: '(none)', help: 'read-only token for the status page /ui (the admin token also works there)',
+  },
+  {
+    key: 'viewerTokenFile', flag: '--viewer-token-file', env: 'ISOPROXY_VIEWER_TOKEN_FILE', kind: 'string',
+    defaultText: '(none)', help: 'file holding the viewer token (first line)',
+  },
   { key: 'workers', flag: '--workers', env: 'ISOPROXY_WORKERS', kind: 'int', defaultText: 'number of cores', help: 'serving processes sharing one cache (1: no cluster)' },
   { key: 'remasterThreads', flag: '--remaster-threads', env: 'ISOPROXY_REMASTER_THREADS', kind: 'int', defaultText: '2, or 1 per process with several workers', help: 'patch-set worker threads per serving process' },
   {
@@ -110,6 +131,26 @@ const OPTIONS: readonly OptionDef[] = [
     defaultText: '4MiB', help: 'total bytes of the files a node may inject',
   },
   {
+    key: 'logFormat', flag: '--log-format', env: 'ISOPROXY_LOG_FORMAT', kind: 'logFormat',
+    defaultText: 'auto', help: 'json, pretty, or auto (pretty lines on a terminal, JSON lines otherwise)',
+  },
+  {
+    key: 'stallAfterMs', flag: '--stall-after', env: 'ISOPROXY_STALL_AFTER', kind: 'duration',
+    defaultText: '15s', help: 'the status page shows a node stalled when its open transfer moved no byte for this long',
+  },
+  {
+    key: 'headersTimeoutMs', flag: '--headers-timeout', env: 'ISOPROXY_HEADERS_TIMEOUT', kind: 'duration',
+    defaultText: '10s', help: 'a client must send its request headers within this long, or the connection is closed (slowloris)',
+  },
+  {
+    key: 'maxConnections', flag: '--max-connections', env: 'ISOPROXY_MAX_CONNECTIONS', kind: 'count',
+    defaultText: '1024', help: 'client connections open at once; more are closed on accept (keep under the descriptor limit)',
+  },
+  {
+    key: 'maxTransfersPerClient', flag: '--max-transfers-per-client', env: 'ISOPROXY_MAX_TRANSFERS_PER_CLIENT', kind: 'count',
+    defaultText: '16', help: 'concurrent image transfers per client address; more answer 429 TOO_MANY_TRANSFERS with Retry-After',
+  },
+  {
     key: 'store', flag: '--store', env: 'ISOPROXY_STORE', kind: 'string', defaultText: 'file (in <data-dir>)',
     help: 'node store: file, file:///dir, or redis://[user@]host:port/db for replicas (password from ISOPROXY_STORE_PASSWORD_FILE or ISOPROXY_STORE_PASSWORD)',
   },
@@ -121,6 +162,7 @@ const CONFIG_ENV = 'ISOPROXY_CONFIG';
 const DEFAULTS = {
   host: '127.0.0.1', port: 8080, dataDir: './isoproxy-data', cacheBudgetBytes: 10 * 2 ** 30, blockSizeBytes: 2 * 2 ** 20,
   allowedUpstreams: [] as string[], allowedDirs: [] as string[], logLevel: 'info', shutdownDeadlineMs: 30_000,
+  logFormat: 'auto' as LogFormat, headersTimeoutMs: 10_000, maxConnections: 1024, maxTransfersPerClient: 16,
 };
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -151,7 +193,7 @@ function convert(def: OptionDef, value: unknown, source: string): unknown {
     const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : bad('must be a list');
     return items.map((s) => (typeof s === 'string' ? s.trim() : bad('must be a list of strings'))).filter((s) => s !== '');
   }
-  if (typeof value === 'number' && ['port', 'int', 'bytes', 'duration'].includes(def.kind)) value = String(value);
+  if (typeof value === 'number' && ['port', 'int', 'count', 'bytes', 'duration'].includes(def.kind)) value = String(value);
   if (typeof value !== 'string') return bad('must be a string');
   switch (def.kind) {
     case 'string':
@@ -166,6 +208,12 @@ function convert(def: OptionDef, value: unknown, source: string): unknown {
       const n = /^[0-9]{1,4}$/.test(value) ? Number(value) : NaN;
       return n >= 1 && n <= 256 ? n : bad('must be an integer 1-256');
     }
+    case 'count': {
+      const n = /^[0-9]{1,7}$/.test(value) ? Number(value) : NaN;
+      return n >= 1 ? n : bad('must be a positive integer');
+    }
+    case 'logFormat':
+      return (LOG_FORMATS as readonly string[]).includes(value) ? value : bad(`must be one of ${LOG_FORMATS.join(', ')}`);
     case 'bytes':
       return parseBytes(value) ?? bad('must be a byte size such as 512MiB');
     case 'duration':
@@ -275,7 +323,24 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
   }
   if (adminToken !== undefined && adminToken.length < 16) throw new ConfigError('admin-token must be at least 16 characters');
 
+  let viewerToken = pick<string | undefined>('viewerToken', undefined);
+  const viewerFile = pick<string | undefined>('viewerTokenFile', undefined);
+  if (viewerToken === undefined && viewerFile !== undefined) {
+    try {
+      viewerToken = readFileSync(viewerFile, 'utf8').split(/\r?\n/)[0]?.trim();
+    } catch (err) {
+      throw new ConfigError(`viewer-token-file ${viewerFile}: ${(err as Error).message}`);
+    }
+    if (!viewerToken) throw new ConfigError(`viewer-token-file ${viewerFile} is empty`);
+  }
+  if (viewerToken !== undefined && viewerToken.length < 16) throw new ConfigError('viewer-token must be at least 16 characters');
+  if (viewerToken !== undefined && viewerToken === adminToken) throw new ConfigError('viewer-token must differ from the admin token');
+
   const store = pick<string | undefined>('store', undefined);
+  const stallAfterMs = pick<number | undefined>('stallAfterMs', undefined);
+  if (stallAfterMs !== undefined && stallAfterMs < 1000) throw new ConfigError(`stall-after must be at least 1s (got ${stallAfterMs} ms)`);
+  const headersTimeoutMs = pick('headersTimeoutMs', DEFAULTS.headersTimeoutMs);
+  if (headersTimeoutMs < 1000) throw new ConfigError(`headers-timeout must be at least 1s (got ${headersTimeoutMs} ms)`);
 
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const publicUrl = pick('publicUrl', `http://${urlHost}:${port}`).replace(/\/+$/, '');
@@ -297,6 +362,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
     maxFileBytesPerNode: pick('maxFileBytesPerNode', 4 * 2 ** 20),
     shutdownDeadlineMs: pick('shutdownDeadlineMs', DEFAULTS.shutdownDeadlineMs),
     ...(store !== undefined ? { store } : {}),
+    logFormat: pick('logFormat', DEFAULTS.logFormat),
+    ...(viewerToken !== undefined ? { viewerToken } : {}),
+    ...(stallAfterMs !== undefined ? { stallAfterMs } : {}),
+    headersTimeoutMs,
+    maxConnections: pick('maxConnections', DEFAULTS.maxConnections),
+    maxTransfersPerClient: pick('maxTransfersPerClient', DEFAULTS.maxTransfersPerClient),
   };
 }
 

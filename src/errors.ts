@@ -30,7 +30,7 @@ export type FormatErrorCode =
 export type RequestErrorCode =
   | 'NOT_FOUND' | 'NODE_EXPIRED' | 'RANGE_NOT_SATISFIABLE' | 'PRECONDITION_FAILED' | 'INVALID_EDIT' | 'INVALID_NAME'
   | 'INVALID_BODY' | 'INVALID_JSON' | 'INVALID_LIMIT' | 'INVALID_REQUEST' | 'EXPIRES_IN_PAST' | 'BODY_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE' | 'UNAUTHORIZED';
+  | 'UNSUPPORTED_MEDIA_TYPE' | 'UNAUTHORIZED' | 'TOO_MANY_TRANSFERS';
 
 /** Failures of this process rather than of a request or an upstream. */
 export type ServiceErrorCode =

@@ -13,7 +13,7 @@ import type { Config } from './config.js';
 import { MetricsRegistry } from './metrics.js';
 import type { NodeStore } from './registry/store.js';
 import { createRemasterPool, type RemasterPool } from './remaster/pool.js';
-import { createBases, REVALIDATE_MS, type Bases } from './serving/bases.js';
+import { createBases, REVALIDATE_MS, type BaseListing, type Bases } from './serving/bases.js';
 import { createImages } from './serving/images.js';
 import type { NodeSource } from './serving/node-source.js';
 import { createServing, STORE_SOURCE, type Serving } from './serving/serving.js';
@@ -42,6 +42,10 @@ export interface Service {
   /** The remaster pool's counters (tests and benchmarks read them). */
   readonly pool: RemasterPool;
   readonly cache: BlockCache;
+  /** The block cache's disk budget (the status page's cache bar). */
+  readonly cacheBudgetBytes: number;
+  /** The bases open or being indexed now, for the status page (read-only). */
+  bases(): BaseListing[];
   close(): Promise<void>;
 }
 
@@ -138,6 +142,8 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     metrics,
     pool,
     cache,
+    cacheBudgetBytes: config.cacheBudgetBytes,
+    bases: () => bases.list(),
     async close() {
       await serving.close();
       await bases.close();

@@ -22,6 +22,8 @@ describe('loadConfig', () => {
       host: '127.0.0.1', port: 8080, publicUrl: 'http://127.0.0.1:8080', dataDir: './isoproxy-data', cacheDir: 'isoproxy-data/cache',
       cacheBudgetBytes: 10 * 2 ** 30, blockSizeBytes: 2 * 2 ** 20, allowedUpstreams: [], allowedDirs: [], workers: availableParallelism(),
       remasterThreads: availableParallelism() > 1 ? 1 : 2, logLevel: 'info', shutdownDeadlineMs: 30_000,
+      logFormat: 'auto', headersTimeoutMs: 10_000, maxConnections: 1024, maxTransfersPerClient: 16,
+      maxFilesPerNode: 256, maxFileBytesPerNode: 4 * 2 ** 20,
     });
   });
 
@@ -30,6 +32,21 @@ describe('loadConfig', () => {
     expect(loadConfig(['--workers', '4'], {})).toMatchObject({ workers: 4, remasterThreads: 1 });
     expect(loadConfig(['--workers', '4', '--remaster-threads', '3'], {})).toMatchObject({ workers: 4, remasterThreads: 3 });
     expect(loadConfig([], { ISOPROXY_WORKERS: '3', ISOPROXY_REMASTER_THREADS: '2' })).toMatchObject({ workers: 3, remasterThreads: 2 });
+  });
+
+  it('reads the log format, the status view and the client limits', async () => {
+    const file = join(dir, 'viewer');
+    await writeFile(file, 'viewer-token-0123456789\n');
+    const c = loadConfig(['--log-format', 'pretty', '--viewer-token-file', file, '--stall-after', '5s', '--headers-timeout', '2s',
+      '--max-connections', '50', '--max-transfers-per-client', '4'], {});
+    expect(c).toMatchObject({
+      logFormat: 'pretty', viewerToken: 'viewer-token-0123456789', stallAfterMs: 5000, headersTimeoutMs: 2000, maxConnections: 50, maxTransfersPerClient: 4,
+    });
+    expect(loadConfig([], { ISOPROXY_LOG_FORMAT: 'json', ISOPROXY_VIEWER_TOKEN: 'viewer-token-abcdefghij' })).toMatchObject({ logFormat: 'json', viewerToken: 'viewer-token-abcdefghij' });
+    expect(() => loadConfig(['--log-format', 'xml'], {})).toThrow(/log-format must be one of json, pretty, auto/);
+    expect(() => loadConfig(['--max-transfers-per-client', '0'], {})).toThrow(/positive integer/);
+    expect(() => loadConfig(['--headers-timeout', '10ms'], {})).toThrow(/at least 1s/);
+    expect(() => loadConfig(['--viewer-token', 'short'], {})).toThrow(/at least 16/);
   });
 
   it('takes flags over env over the config file', async () => {

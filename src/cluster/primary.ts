@@ -17,9 +17,10 @@ import { createInterface } from 'node:readline';
 import type { Config } from '../config.js';
 import { createBlockCache, type CachedSource } from '../cache/block-cache.js';
 import { BaseChangedError } from '../errors.js';
-import { createLogger, prettyLine } from '../logger.js';
+import { createLogger } from '../logger.js';
+import { formatLogLine, resolveLogFormat } from '../log-pretty.js';
+import { openNodeStore } from '../registry/open-store.js';
 import { MetricsRegistry } from '../metrics.js';
-import { FileNodeStore } from '../registry/file-store.js';
 import type { NodeSpec } from '../registry/store.js';
 import { createUpstreamAgent } from '../upstream/http-source.js';
 import { openUpstream, type UpstreamConfig } from '../upstream/open.js';
@@ -46,11 +47,13 @@ interface Version {
 }
 
 export async function runPrimary(config: Config, _argv: readonly string[]): Promise<number> {
-  const tty = process.stdout.isTTY === true;
+  const tty = resolveLogFormat(config.logFormat) === 'pretty';
+  const prettyLine = (line: string): string => formatLogLine(line);
   // One writer to stdout in this process: the logger and the relayed lines share its queue.
   const logger = createLogger({ level: config.logLevel, destination: { write: (s: string) => { process.stdout.write(tty ? prettyLine(s.trimEnd()) : s); } } })
     .child({ worker: 'primary' });
-  const store = await FileNodeStore.open(config.dataDir);
+  // The one node store of all processes: the file store, or a shared one (--store redis://...).
+  const store = await openNodeStore(config.store, { dataDir: config.dataDir, env: process.env, logger });
   const upstreamStats = createUpstreamStats();
   const agent = createUpstreamAgent();
   const upstreamConfig: UpstreamConfig = {
@@ -156,7 +159,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       case 'metrics': return renderAll();
     }
   };
-  store.watch((name) => {
+  store.watch?.((name) => {
     for (const c of channels.values()) c.notify(name !== undefined ? { op: 'changed', name } : { op: 'changed' });
   });
 

@@ -61,7 +61,7 @@ function remoteUpstream(v: WireVersion): UpstreamSource {
 
 export async function runWorker(config: Config): Promise<number> {
   const id = cluster.worker?.id ?? 0;
-  const logger = createLogger({ level: config.logLevel, pretty: false }).child({ worker: id });
+  const logger = createLogger({ level: config.logLevel, format: 'json' }).child({ worker: id });
   let store: RemoteNodeStore | undefined;
   let stop: () => void = () => {};
   let renderOwn: () => string = () => '';

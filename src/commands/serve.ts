@@ -13,9 +13,12 @@ import { openNodeStore } from '../registry/open-store.js';
 import type { NodeStore } from '../registry/store.js';
 import type { Service } from '../service.js';
 import { WORKER_ENV } from '../cluster/ipc.js';
+import type { Serving } from '../serving/serving.js';
+import { wireStatus, type StatusWiring } from '../status/wiring.js';
+import { createStatusRoutes } from '../ui/routes.js';
 
 /** What the server needs of the service (tests and the demo may pass their own). */
-export type ServingService = Pick<Service, 'serving' | 'close'> & Partial<Pick<Service, 'imageRoutes' | 'metrics'>>;
+export type ServingService = Pick<Service, 'serving' | 'close'> & Partial<Pick<Service, 'imageRoutes' | 'metrics' | 'cache' | 'cacheBudgetBytes' | 'bases'>>;
 
 /** Sockets with no traffic either way for this long are closed. */
 export const SOCKET_IDLE_TIMEOUT_MS = 300_000;
@@ -40,6 +43,8 @@ export interface RunningServer {
   readonly server: Server;
   readonly app: IsoproxyApp;
   readonly logger: Logger;
+  /** The status view's tracker (what /ui and `isoproxy status` show). */
+  readonly status: StatusWiring;
   /** Graceful: stops accepting, waits for transfers up to config.shutdownDeadlineMs, then closes. */
   close(): Promise<void>;
 }
@@ -54,7 +59,7 @@ export function checkAdminExposure(config: Config): void {
 
 export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
   checkAdminExposure(config);
-  const logger = deps.logger ?? createLogger({ level: config.logLevel });
+  const logger = deps.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const opened = deps.store ? undefined : await openNodeStore(config.store, { dataDir: config.dataDir, env: process.env, logger });
   const store = deps.store ?? opened!;
   let service: ServingService;
@@ -66,10 +71,29 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     throw err;
   }
   let closing = false;
+  const stopStreams = new AbortController();
+  const status = wireStatus({
+    store, storeSource: service.serving.storeSource, logger,
+    ...(service.bases ? { bases: service.bases } : {}),
+    ...(service.cache ? { cache: service.cache } : {}),
+    ...(service.cacheBudgetBytes !== undefined ? { cacheBudgetBytes: service.cacheBudgetBytes } : {}),
+    ...(config.stallAfterMs !== undefined ? { stallAfterMs: config.stallAfterMs } : {}),
+  });
+  service.serving.transfers.observe(status.observer);
+  // The app asks this view of the core for images, so the tracker learns each node's image size
+  // and ETag (progress of a range read is measured against the size, which a range does not carry).
+  const serving: Serving = {
+    ...service.serving,
+    image: async (ref, signal) => {
+      const image = await service.serving.image(ref, signal);
+      status.noteImage(ref, image);
+      return image;
+    },
+  };
   // With --port 0 the default public URL names port 0; it is fixed once the real port is known.
   let publicUrl = config.publicUrl;
   const app = createApp({
-    serving: service.serving,
+    serving,
     ...(service.imageRoutes ? { imageRoutes: service.imageRoutes } : {}),
     ...(service.metrics ? { metrics: service.metrics } : {}),
     logger,
@@ -79,8 +103,29 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     ...(config.adminToken !== undefined ? { adminToken: config.adminToken } : {}),
     ready: () => !closing,
     ...(deps.renderMetrics ? { renderMetrics: deps.renderMetrics } : {}),
+    maxTransfersPerClient: config.maxTransfersPerClient,
+    // The status view: the admin token, or the read-only viewer token, opens it.
+    statusRoutes: createStatusRoutes({
+      tracker: status.tracker,
+      auth: {
+        ...(config.adminToken !== undefined ? { adminToken: config.adminToken } : {}),
+        ...(config.viewerToken !== undefined ? { viewerToken: config.viewerToken } : {}),
+      },
+      signal: stopStreams.signal,
+    }),
   });
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: config.host }) as Server;
+  const server = createAdaptorServer({
+    fetch: app.fetch, hostname: config.host,
+    // Node checks headersTimeout and requestTimeout on this interval (default 30 s): check often
+    // enough that the timeouts hold within a fraction of themselves.
+    serverOptions: { connectionsCheckingInterval: Math.min(1000, Math.ceil(config.headersTimeoutMs / 4)) },
+  }) as Server;
+  // Hostile clients: a request must have sent its headers within headersTimeout (a
+  // slowloris dripping header lines is cut), and the request itself (headers and body, not the
+  // response) within requestTimeout; admin bodies are small and image requests have none.
+  server.headersTimeout = config.headersTimeoutMs;
+  server.requestTimeout = config.headersTimeoutMs;
+  server.maxConnections = config.maxConnections;
   // BMCs hold a connection across many range requests; keep idle ones a little longer than Node's 5 s.
   server.keepAliveTimeout = 65_000;
   // A client that stops reading holds a transfer (and its reader) forever otherwise; a BMC that
@@ -106,6 +151,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
+      status.close();
+      stopStreams.abort();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const active = app.activeTransfers();
@@ -125,7 +172,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     })();
     return closed;
   };
-  return { url, publicUrl, server, app, logger, close };
+  return { url, publicUrl, server, app, logger, status, close };
 }
 
 export async function run(argv: string[]): Promise<number> {

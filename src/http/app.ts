@@ -13,6 +13,7 @@ import type { MetricsRegistry } from '../metrics.js';
 import { vmediaRoutes } from '../redfish/routes.js';
 import type { Serving } from '../serving/serving.js';
 import { adminRoutes, bearerAuth, nodeUrl } from './admin-routes.js';
+import { transfersPerClient } from './client-limits.js';
 import { errorHandler, errorResponse } from './errors.js';
 import { isoRoutes, type IsoEnv } from './iso-routes.js';
 import { createHttpMetrics, IMAGE_ROUTE, transferLog, type HttpMetrics } from './transfer-log.js';
@@ -37,6 +38,10 @@ export interface AppDeps {
   readonly ready?: () => boolean;
   /** The /metrics text when it is not this process's registry alone (a cluster sums its processes'). */
   readonly renderMetrics?: () => Promise<string>;
+  /** Concurrent image GETs per client address; more answer 429 TOO_MANY_TRANSFERS. Default: no cap. */
+  readonly maxTransfersPerClient?: number;
+  /** The status view (src/ui: /ui, /ui/api/*), mounted at the root when given. */
+  readonly statusRoutes?: Hono;
 }
 
 export interface IsoproxyApp {
@@ -58,6 +63,7 @@ function routeLabel(path: string, imagePrefixes: readonly string[]): string {
   if (path.startsWith('/api/')) return 'api';
   if (path === '/healthz' || path === '/readyz') return 'health';
   if (path === '/metrics') return 'metrics';
+  if (path === '/ui' || path.startsWith('/ui/')) return 'ui';
   return 'other';
 }
 
@@ -88,7 +94,8 @@ export function createApp(deps: AppDeps): IsoproxyApp {
     const status = c.res.status;
     metrics.requests.inc({ route: routeLabel(c.req.path, prefixes), status: String(status) });
     const line = { method: c.req.method, path: c.req.path, status, durationMs: Math.round((performance.now() - t0) * 1000) / 1000 };
-    if (c.req.path === '/healthz' || c.req.path === '/readyz' || c.req.path === '/metrics') log.debug(line, 'request');
+    // Probes, scrapes and the status page's own polling would drown the transfer lines.
+    if (c.req.path === '/healthz' || c.req.path === '/readyz' || c.req.path === '/metrics' || c.req.path.startsWith('/ui')) log.debug(line, 'request');
     else log.info(line, 'request');
   });
 
@@ -106,7 +113,12 @@ export function createApp(deps: AppDeps): IsoproxyApp {
     return c.body(text.endsWith('\n') ? text : `${text}\n`, 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
   });
 
+  if (deps.maxTransfersPerClient !== undefined) {
+    const limit = transfersPerClient(deps.maxTransfersPerClient);
+    for (const prefix of prefixes) app.use(`${prefix}/*`, limit.middleware);
+  }
   app.route('/', isoRoutes({ serving, routes }) as unknown as Hono<AppEnv>);
+  if (deps.statusRoutes) app.route('/', deps.statusRoutes as unknown as Hono<AppEnv>);
 
   const urlOf = (name: string): string => nodeUrl(deps.publicUrl, storePrefix, name);
   app.route('/api/v1', adminRoutes({

@@ -42,6 +42,15 @@ export class PreconditionFailedError extends IsoproxyError {
   }
 }
 
+/** One client address holds as many image transfers as it may (--max-transfers-per-client). */
+export class TooManyTransfersError extends IsoproxyError {
+  readonly retryAfterS: number;
+  constructor(limit: number, retryAfterS = 1) {
+    super('TOO_MANY_TRANSFERS', `this client address has ${limit} image transfers open, the most allowed; retry when one ends`);
+    this.retryAfterS = retryAfterS;
+  }
+}
+
 /** Seconds a client should wait after the base image changed under a transfer (re-indexing). */
 export const BASE_CHANGED_RETRY_AFTER_S = 5;
 
@@ -58,6 +67,7 @@ export function errorStatus(err: unknown): number {
   if (err instanceof UnsupportedMediaTypeError) return 415;
   if (err instanceof EditValidationError || err instanceof BadRequestError || err instanceof NodeValidationError) return 400;
   if (err instanceof UnauthorizedError) return 401;
+  if (err instanceof TooManyTransfersError) return 429;
   if (err instanceof InvalidBaseError) return 422;
   if (err instanceof BaseChangedError || err instanceof ServiceUnavailableError) return 503;
   if (err instanceof UpstreamError) return isTimeout(err.code) ? 504 : 502;
@@ -85,7 +95,7 @@ export function errorMessage(err: unknown): string {
 /** Extra headers a status needs (Retry-After, Content-Range for 416, WWW-Authenticate). */
 export function errorHeaders(err: unknown): Record<string, string> {
   if (err instanceof BaseChangedError) return { 'Retry-After': String(BASE_CHANGED_RETRY_AFTER_S) };
-  if (err instanceof ServiceUnavailableError) return { 'Retry-After': String(err.retryAfterS) };
+  if (err instanceof ServiceUnavailableError || err instanceof TooManyTransfersError) return { 'Retry-After': String(err.retryAfterS) };
   if (err instanceof RangeNotSatisfiableError) return { 'Content-Range': `bytes */${err.size}` };
   if (err instanceof UnauthorizedError) return { 'WWW-Authenticate': 'Bearer realm="isoproxy"' };
   return {};

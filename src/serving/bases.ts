@@ -52,11 +52,21 @@ export interface Bases {
   onForget(listener: (id: string, why: ForgetReason) => void): void;
   /** Bases open (or opening) now. */
   size(): number;
+  /** A read-only view of the bases open or opening now, for the status page. */
+  list(): BaseListing[];
   close(): Promise<void>;
+}
+
+/** One base as list() shows it: `open` is absent while its current version is being indexed. */
+export interface BaseListing {
+  readonly url: string;
+  readonly open?: OpenBase;
 }
 
 interface Entry {
   current: Promise<OpenBase>;
+  /** The value of `current` once it resolved (list() is synchronous). */
+  settled?: OpenBase;
   checkedAt: number;
   revalidating?: Promise<OpenBase>;
 }
@@ -112,9 +122,11 @@ export function createBases(options: BasesOptions): Bases {
   /** Starts opening a version; one that cannot be opened does not stick (the next request tries again). */
   function start(url: string, entry: Entry | undefined): Promise<OpenBase> {
     const next = openBase(url);
-    const e = entry ?? { current: next, checkedAt: now() };
+    const e: Entry = entry ?? { current: next, checkedAt: now() };
     e.current = next;
+    e.settled = undefined;
     entries.set(url, e);
+    next.then((open) => { if (e.current === next) e.settled = open; }, () => {});
     next.catch(() => { if (entries.get(url) === e && e.current === next) entries.delete(url); });
     return next;
   }
@@ -152,6 +164,7 @@ export function createBases(options: BasesOptions): Bases {
     current: (url, signal) => abortable(current(url), signal),
     onForget: (listener) => { forgetListeners.push(listener); },
     size: () => entries.size,
+    list: () => [...entries].map(([url, e]) => (e.settled ? { url, open: e.settled } : { url })),
     async close() {
       const open = await Promise.allSettled([...entries.values()].map((e) => e.current));
       entries.clear();

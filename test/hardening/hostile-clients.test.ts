@@ -58,7 +58,9 @@ describe.skipIf(missing.length > 0)(`isoproxy under hostile clients${missing.len
 
   beforeAll(async () => {
     scratch = await scratchDir('isoproxy-hostile-');
-    const iso = await sizedIso(scratch.dir, 'h', 6, 'h');
+    // Large enough that a paused client's kernel socket buffers (several MiB on loopback) cannot
+    // take a whole body: otherwise a held transfer ends on the server and frees its slot.
+    const iso = await sizedIso(scratch.dir, 'h', 32, 'h');
     expected = await expectedImage(iso, EDITS, join(scratch.dir, 'h.expected.iso'));
     upstream = await startUpstream({ '/h.iso': await readFile(iso) });
     proxy = await startProxy({
@@ -102,7 +104,8 @@ describe.skipIf(missing.length > 0)(`isoproxy under hostile clients${missing.len
       expect(res.body.equals(expected.subarray(start, end + 1))).toBe(true);
     }
     console.log('fuzzed ranges by status:', JSON.stringify(Object.fromEntries(statuses)));
-  });
+    // 10,200 requests: past the default 60 s on a loaded 2-core runner.
+  }, 300_000);
 
   it('closes a connection whose headers never finish (slowloris) after the headers timeout', async () => {
     const port = Number(new URL(proxy.url).port);

@@ -4,7 +4,7 @@
 // Debian Ironic 21.4 doing a ramdisk deploy over Redfish virtual media, and isoproxy's own BMC
 // simulator as the BMC. Everything a node needs is written in Ironic only (no admin PUT).
 //
-// What it checks (issue 12, "Tests"): Ironic inserted the isoproxy URL; the simulated BMC read it
+// What it checks: Ironic inserted the isoproxy URL; the simulated BMC read it
 // by ranges; the bytes equal `isoproxy materialize` with the append Ironic would apply
 // (%default% expanded with --ironic-default-append, src/ironic/kernel-params.ts); a change of
 // kernel_append_params in Ironic reaches fetches after the cache TTL under a new ETag; a node
@@ -101,7 +101,7 @@ export async function startDeployFlow(world: FlowWorld, extraFlags: readonly str
 const bmcOf = (flow: DeployFlow, systemId: string) => ({ url: flow.bmcUrl, systemId, username: 'admin', password: 'password' });
 
 /**
- * The flow of issue 12 against one Ironic, as three steps run in order by one test file (one
+ * The flow against one Ironic, as three steps run in order by one test file (one
  * `it` each, so a failure names the step): deploy, change, refusals. `label` keeps names apart.
  */
 export interface DeploySteps {

@@ -39,6 +39,8 @@ export interface ProxyOptions {
   /** When given, the service is built here with this revalidation interval (startServer does not pass one). */
   readonly revalidateMs?: number;
   readonly now?: () => Date;
+  /** More `isoproxy serve` flags, appended to the harness's own (e.g. client limits). */
+  readonly extraArgs?: readonly string[];
 }
 
 export interface ProxyUnderTest {
@@ -63,6 +65,10 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyUnderTest>
     '--block-size', '1MiB', '--cache-budget', options.budget ?? '256MiB', '--workers', '1', '--shutdown-deadline', '2s',
     ...options.allow.flatMap((a) => ['--allow-upstream', a]),
     ...(options.allowDirs ?? []).flatMap((d) => ['--allow-dir', d]),
+    // Every simulated BMC here is 127.0.0.1: the per-address cap would count a whole wave as one
+    // client. Tests of the cap set it in extraArgs, which come later and win.
+    '--max-transfers-per-client', '100000',
+    ...(options.extraArgs ?? []),
   ]);
   const logs: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });

@@ -3,9 +3,9 @@
 // transfer observer), a simulated block cache that fills as first reads touch the image, and BMC
 // clients that mount (HEAD, probes) and then read the boot bytes by 256 KiB ranges.
 //
-// The lead will point the browser test at the real isoproxy server instead; until then this
-// server stands in for it with the same events in the same order: transferStart when a response
-// begins, bytes() per chunk written, transferEnd when the response ends or is cut.
+// The browser test runs against the real isoproxy server (with startSlowUpstream below as its
+// base's upstream); the stand-in range server stays for tests of the tracker alone: the same
+// events in the same order (transferStart, bytes() per chunk written, transferEnd).
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -131,11 +131,17 @@ export interface BmcOptions {
   readonly bootBytes: number;
   readonly rangeBytes?: number;
   readonly signal: AbortSignal;
+  /** The image the BMC must get (checked range by range); default the stand-in's byteAt pattern. */
+  readonly expected?: Uint8Array;
+  /** Pause between ranges, as BMCs do between reads. */
+  readonly pauseMs?: number;
+  /** Where the image lives: default `${url}/iso/${node}.iso`. */
+  readonly imageUrl?: string;
 }
 
 /** One simulated BMC: HEAD, two probes (the first sector, the volume descriptor), then the boot reads. */
 export async function simulateBmc(o: BmcOptions): Promise<void> {
-  const target = `${o.url}/iso/${o.node}.iso`;
+  const target = o.imageUrl ?? `${o.url}/iso/${o.node}.iso`;
   const rangeBytes = o.rangeBytes ?? 256 * KiB;
   await (await fetch(target, { method: 'HEAD', signal: o.signal })).arrayBuffer();
   for (const [a, b] of [[0, 2047], [32768, 34815]] as const) {
@@ -145,6 +151,54 @@ export async function simulateBmc(o: BmcOptions): Promise<void> {
     const last = Math.min(o.bootBytes, off + rangeBytes) - 1;
     const res = await fetch(target, { headers: { Range: `bytes=${off}-${last}` }, signal: o.signal });
     const body = Buffer.from(await res.arrayBuffer());
-    if (res.status !== 206 || body.length !== last - off + 1 || body[0] !== byteAt(off)) throw new Error(`${o.node}: bad range ${off}-${last}: ${res.status} ${body.length}`);
+    const good = o.expected ? Buffer.from(o.expected.subarray(off, last + 1)).equals(body) : body[0] === byteAt(off);
+    if (res.status !== 206 || body.length !== last - off + 1 || !good) throw new Error(`${o.node}: bad range ${off}-${last}: ${res.status} ${body.length}`);
+    if (o.pauseMs) await new Promise((r) => setTimeout(r, o.pauseMs));
   }
+}
+
+/**
+ * A slow upstream for the real server: one file with Range, ETag and Last-Modified, sent in
+ * 64 KiB chunks with a pause between them, so the block cache fills over seconds and the page
+ * can watch its bar grow.
+ */
+export async function startSlowUpstream(bytes: Uint8Array, chunkDelayMs: number): Promise<{ url: string; close(): Promise<void> }> {
+  const etag = '"wave-base-1"';
+  const lastModified = new Date(Date.UTC(2026, 0, 1)).toUTCString();
+  const server: Server = createServer((req, res) => {
+    const size = bytes.length;
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    let start = 0;
+    let end = size - 1;
+    if (m) {
+      start = Number(m[1]);
+      end = m[2] === '' ? size - 1 : Math.min(size - 1, Number(m[2]));
+      if (start > end) {
+        res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
+        return;
+      }
+    }
+    const headers = { 'Content-Length': String(end - start + 1), 'Accept-Ranges': 'bytes', ETag: etag, 'Last-Modified': lastModified };
+    res.writeHead(m ? 206 : 200, m ? { ...headers, 'Content-Range': `bytes ${start}-${end}/${size}` } : headers);
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    void (async () => {
+      for (let off = start; off <= end && !res.destroyed; off += CHUNK) {
+        if (!res.write(bytes.subarray(off, Math.min(end + 1, off + CHUNK)))) await new Promise<void>((r) => res.once('drain', () => r()));
+        await new Promise((r) => setTimeout(r, chunkDelayMs));
+      }
+      res.end();
+    })().catch(() => res.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/base.iso`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }

@@ -1,0 +1,127 @@
+// The status view wired into `isoproxy serve`: one WaveTracker fed by the serving
+// core's transfer hub, told about the store's nodes (all of them at start, paged, then each put
+// or delete as the store announces it), and asked at snapshot time about the open bases and the
+// block cache. Everything here reads; nothing on the serving path waits for it.
+
+import type { BaseListing } from '../serving/bases.js';
+import type { Edits } from '../bootconfig/types.js';
+import type { CacheStats } from '../cache/block-cache.js';
+import type { Logger } from '../logger.js';
+import { redactUrl } from '../redact.js';
+import type { NodeSpec, NodeStore } from '../registry/store.js';
+import type { NodeImage, NodeRef } from '../serving/types.js';
+import { trackerObserver, type TrackerObserver } from './observer.js';
+import type { BaseInfo } from './types.js';
+import { WaveTracker } from './wave-tracker.js';
+
+/** What the wiring reads of the service; each part optional (tests and the demo pass their own service). */
+export interface StatusSources {
+  readonly store: NodeStore;
+  /** The store's source name ("store"). */
+  readonly storeSource: string;
+  readonly bases?: () => readonly BaseListing[];
+  readonly cache?: { stats(): CacheStats };
+  readonly cacheBudgetBytes?: number;
+  readonly logger: Logger;
+  readonly stallAfterMs?: number;
+}
+
+export interface StatusWiring {
+  readonly tracker: WaveTracker;
+  /** For serving.transfers.observe(). */
+  readonly observer: TrackerObserver;
+  /** Call with each image the serving core resolved: its size and ETag are what progress is measured against. */
+  noteImage(ref: NodeRef, image: Pick<NodeImage, 'size' | 'etag'>): void;
+  /** Stops following the store. */
+  close(): void;
+}
+
+/** Nodes read per page from the store at start. */
+const PAGE = 500;
+/** Image sizes remembered at most (one per node served; Ironic nodes are not declared up front). */
+const MAX_IMAGES = 20_000;
+
+/** "append 2 (ip=, rd.neednet=), set 1, remove 1": what the node's edits do, at a glance. */
+export function summarizeEdits(edits: Edits): string {
+  const parts: string[] = [];
+  const keys = (tokens: readonly string[]): string => tokens.slice(0, 3).map((t) => (t.includes('=') ? `${t.slice(0, t.indexOf('='))}=` : t)).join(', ')
+    + (tokens.length > 3 ? ', …' : '');
+  if (edits.append?.length) parts.push(`append ${edits.append.length} (${keys(edits.append)})`);
+  const set = Object.keys(edits.set ?? {});
+  if (set.length) parts.push(`set ${set.length} (${keys(set)})`);
+  if (edits.remove?.length) parts.push(`remove ${edits.remove.length} (${keys(edits.remove)})`);
+  return parts.length ? parts.join(', ') : 'none';
+}
+
+function baseInfo(b: BaseListing): BaseInfo {
+  const url = redactUrl(b.url);
+  if (!b.open) return { url, state: 'indexing' };
+  const v = b.open.upstream.version;
+  const validator = v.etag ?? v.lastModified;
+  return { url, size: b.open.upstream.size, ...(validator !== undefined ? { validator } : {}), state: 'ready' };
+}
+
+export function wireStatus(sources: StatusSources): StatusWiring {
+  const { store, storeSource, cache, logger } = sources;
+  const tracker = new WaveTracker({
+    ...(sources.stallAfterMs !== undefined ? { stallAfterMs: sources.stallAfterMs } : {}),
+    ...(sources.bases ? { bases: () => sources.bases!().map(baseInfo) } : {}),
+    ...(cache ? {
+      cache: () => {
+        const s = cache.stats();
+        return {
+          budgetBytes: sources.cacheBudgetBytes ?? 0, usedBytes: s.bytesUsed, hits: s.hits, misses: s.misses,
+          evictions: s.evictions, degraded: s.degraded, blocks: s.blocks, errors: s.errors,
+        };
+      },
+      upstreamTotal: () => cache.stats().upstreamBytes,
+    } : {}),
+  });
+  const images = new Map<string, { imageSize: number; etag: string }>();
+  const key = (ref: NodeRef): string => `${ref.source}\0${ref.name}`;
+  const observer = trackerObserver(tracker, (ref) => images.get(key(ref)));
+
+  const declare = (spec: NodeSpec): void => {
+    tracker.declare({
+      name: spec.name, source: storeSource, base: redactUrl(spec.bootIso), edits: summarizeEdits(spec.edits),
+      ...(spec.expiresAt !== undefined ? { expiresAt: spec.expiresAt } : {}),
+    });
+  };
+  let closed = false;
+  const declareAll = async (): Promise<void> => {
+    let after: string | undefined;
+    do {
+      const page = await store.list({ ...(after !== undefined ? { after } : {}), limit: PAGE });
+      if (closed) return;
+      for (const spec of page.nodes) declare(spec);
+      after = page.next;
+    } while (after !== undefined);
+  };
+  const refresh = (name: string | undefined): void => {
+    const done = name === undefined
+      ? declareAll()
+      : store.get(name).then((spec) => {
+        images.delete(key({ source: storeSource, name }));
+        if (closed) return;
+        if (spec) declare(spec);
+        else tracker.forget(name);
+      });
+    done.catch((err: unknown) => logger.warn({ err, node: name }, 'status page: could not read the node store'));
+  };
+  const unwatch = store.watch?.(refresh);
+  refresh(undefined);
+
+  return {
+    tracker,
+    observer,
+    noteImage(ref, image) {
+      if (images.size >= MAX_IMAGES && !images.has(key(ref))) images.clear();
+      images.set(key(ref), { imageSize: image.size, etag: image.etag });
+    },
+    close() {
+      closed = true;
+      unwatch?.();
+    },
+  };
+}
+
