@@ -153,7 +153,15 @@ async function httpColdPath(root: string): Promise<void> {
     let n = 0;
     const fresh = async () => {
       const stats = createUpstreamStats();
-      const cache = await createBlockCache({ dir: join(root, `http-cache-${n++}`), budgetBytes: sizeBytes + 64 * MiB, blockSize, readaheadBlocks: 4, chunkBytes, readsInFlight, upstreamStats: stats });
+      const cache = await createBlockCache({
+        dir: join(root, `http-cache-${n++}`),
+        budgetBytes: sizeBytes + 64 * MiB,
+        blockSize,
+        readaheadBlocks: 4,
+        chunkBytes,
+        readsInFlight,
+        upstreamStats: stats,
+      });
       const src = cache.source(await openHttpSource(nginx.url, { dispatcher: agent, stats }));
       return { cache, src, stats };
     };
@@ -217,7 +225,14 @@ async function main(): Promise<void> {
     await fh.close();
 
     const upstream = await openFileUrl(pathToFileURL(basePath).href, [root]);
-    const cache = await createBlockCache({ dir: join(root, 'cache'), budgetBytes: sizeBytes + 64 * MiB, blockSize, readaheadBlocks: 4, chunkBytes, readsInFlight });
+    const cache = await createBlockCache({
+      dir: join(root, 'cache'),
+      budgetBytes: sizeBytes + 64 * MiB,
+      blockSize,
+      readaheadBlocks: 4,
+      chunkBytes,
+      readsInFlight,
+    });
     const src = cache.source(upstream);
     const cold = await measure(() => drain(src, 0, sizeBytes));
     await cache.flush();
@@ -233,8 +248,14 @@ async function main(): Promise<void> {
       // Alternating, so drift in the machine's load hits both sides alike.
       plain1.push(await measure(() => plainRead(basePath, readsInFlight)));
       cached1.push(await measure(() => drain(src, 0, sizeBytes)));
-      plainN.push(await measure(async () => (await Promise.all(Array.from({ length: streams }, () => plainRead(basePath, readsInFlight)))).reduce((a, b) => a + b, 0)));
-      cachedN.push(await measure(async () => (await Promise.all(Array.from({ length: streams }, () => drain(src, 0, sizeBytes)))).reduce((a, b) => a + b, 0)));
+      plainN.push(
+        await measure(async () =>
+          (await Promise.all(Array.from({ length: streams }, () => plainRead(basePath, readsInFlight)))).reduce((a, b) => a + b, 0),
+        ),
+      );
+      cachedN.push(
+        await measure(async () => (await Promise.all(Array.from({ length: streams }, () => drain(src, 0, sizeBytes)))).reduce((a, b) => a + b, 0)),
+      );
       random.push(
         await measure(async () => {
           // 2048 reads of 256 KiB at deterministic pseudo-random offsets, 16 at a time.

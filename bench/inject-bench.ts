@@ -119,11 +119,25 @@ async function main(): Promise<void> {
   const cacheDir = join(dir, 'serve-cache');
   await rm(dataDir, { recursive: true, force: true });
   await rm(cacheDir, { recursive: true, force: true });
-  const config = loadConfig(['--port', '0', '--data-dir', dataDir, '--cache-dir', cacheDir, '--cache-budget', '4GiB', '--allow-dir', resolve(image.path, '..'), '--admin-token', 'inject-bench-token-0123456789abcdef']);
+  const config = loadConfig([
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--cache-dir',
+    cacheDir,
+    '--cache-budget',
+    '4GiB',
+    '--allow-dir',
+    resolve(image.path, '..'),
+    '--admin-token',
+    'inject-bench-token-0123456789abcdef',
+  ]);
   const store = new MemoryNodeStore();
   const server = await startServer(config, { store, logger: createLogger({ level: 'error' }) });
   const now = new Date().toISOString();
-  const put = (i: number) => store.put({ name: `node-${i}`, bootIso: `file://${resolve(image.path)}`, edits: edits(i), createdAt: now, updatedAt: now });
+  const put = (i: number) =>
+    store.put({ name: `node-${i}`, bootIso: `file://${resolve(image.path)}`, edits: edits(i), createdAt: now, updatedAt: now });
   /** The edited initrd's byte range in node i's image (the engine is deterministic: same as served). */
   const initrdRange = (i: number): [number, number] => {
     const r = computePatchSet(ctx, normalizeEdits(edits(i)));
@@ -166,26 +180,34 @@ async function main(): Promise<void> {
       files: { perNode: FILES_PER_NODE, bytesPerNode: FILES_PER_NODE * FILE_BYTES },
       engine: {
         nodes,
-        medianMs: percentile(times, 0.5), p99Ms: percentile(times, 0.99), maxMs: Math.max(...times),
+        medianMs: percentile(times, 0.5),
+        p99Ms: percentile(times, 0.99),
+        maxMs: Math.max(...times),
         withoutFilesMedianMs: percentile(baseline, 0.5),
-        overlayBytesMedian: percentile(overlayBytes, 0.5), overlayBytesMax: Math.max(...overlayBytes), baseCopies: copies,
+        overlayBytesMedian: percentile(overlayBytes, 0.5),
+        overlayBytesMax: Math.max(...overlayBytes),
+        baseCopies: copies,
       },
       served: {
         nodes: servedNodes,
         cacheBytesAfterFirstNode: cacheAfterFirst,
         diskBytesPerNode: (cacheAfterAll - cacheAfterFirst) / servedNodes,
-        ttfbNewNodeMedianMs: percentile(newNode, 0.5), ttfbNewNodeMaxMs: Math.max(...newNode),
-        ttfbSameNodeMedianMs: percentile(sameNode, 0.5), ttfbSameNodeMaxMs: Math.max(...sameNode),
+        ttfbNewNodeMedianMs: percentile(newNode, 0.5),
+        ttfbNewNodeMaxMs: Math.max(...newNode),
+        ttfbSameNodeMedianMs: percentile(sameNode, 0.5),
+        ttfbSameNodeMaxMs: Math.max(...sameNode),
       },
     };
     if (values.json) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
     const e = result.engine;
     const s = result.served;
-    console.log([
-      `files in the initramfs: ${FILES_PER_NODE} files, ${FILES_PER_NODE * FILE_BYTES} bytes per node; base ${image.sizeBytes} bytes, initrds ${initrds.join(', ')}`,
-      `  engine (${e.nodes} nodes): median ${ms(e.medianMs)} ms, p99 ${ms(e.p99Ms)} ms, max ${ms(e.maxMs)} ms per node (the same edits without files: median ${ms(e.withoutFilesMedianMs)} ms); patch set ${e.overlayBytesMedian} bytes (max ${e.overlayBytesMax}) + ${e.baseCopies} base copies`,
-      `  served (${s.nodes} nodes, warm cache): disk ${s.diskBytesPerNode} bytes per node; TTFB of the edited initrd: new node median ${ms(s.ttfbNewNodeMedianMs)} ms (max ${ms(s.ttfbNewNodeMaxMs)}), same node again median ${ms(s.ttfbSameNodeMedianMs)} ms (max ${ms(s.ttfbSameNodeMaxMs)})`,
-    ].join('\n'));
+    console.log(
+      [
+        `files in the initramfs: ${FILES_PER_NODE} files, ${FILES_PER_NODE * FILE_BYTES} bytes per node; base ${image.sizeBytes} bytes, initrds ${initrds.join(', ')}`,
+        `  engine (${e.nodes} nodes): median ${ms(e.medianMs)} ms, p99 ${ms(e.p99Ms)} ms, max ${ms(e.maxMs)} ms per node (the same edits without files: median ${ms(e.withoutFilesMedianMs)} ms); patch set ${e.overlayBytesMedian} bytes (max ${e.overlayBytesMax}) + ${e.baseCopies} base copies`,
+        `  served (${s.nodes} nodes, warm cache): disk ${s.diskBytesPerNode} bytes per node; TTFB of the edited initrd: new node median ${ms(s.ttfbNewNodeMedianMs)} ms (max ${ms(s.ttfbNewNodeMaxMs)}), same node again median ${ms(s.ttfbSameNodeMedianMs)} ms (max ${ms(s.ttfbSameNodeMaxMs)})`,
+      ].join('\n'),
+    );
   } finally {
     await server.close();
     await rm(dataDir, { recursive: true, force: true });

@@ -42,11 +42,20 @@ const { values } = parseArgs({
   },
 });
 const opt = {
-  nodes: Number(values.nodes), ttl: values.ttl!, ranges: Number(values.ranges), rangeBytes: Number(values['range-kib']) * 1024,
-  paceMs: Number(values['pace-ms']), latencyNodes: Number(values['latency-nodes']), sizeMiB: Number(values['size-mib']), dir: resolve(values.dir!),
+  nodes: Number(values.nodes),
+  ttl: values.ttl!,
+  ranges: Number(values.ranges),
+  rangeBytes: Number(values['range-kib']) * 1024,
+  paceMs: Number(values['pace-ms']),
+  latencyNodes: Number(values['latency-nodes']),
+  sizeMiB: Number(values['size-mib']),
+  dir: resolve(values.dir!),
 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN; };
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+};
 
 export function ironicMissing(): string | undefined {
   const r = spawnSync(PYTHON, ['-c', 'import ironic.cmd.singleprocess'], { encoding: 'utf8' });
@@ -59,23 +68,66 @@ async function startIronic(home: string): Promise<{ url: string; log: string; st
   for (const d of ['tmp', 'locks', 'master_iso', 'images', 'instances', 'http']) await mkdir(join(home, d), { recursive: true });
   const port = await freePort();
   const conf = join(home, 'ironic.conf');
-  await writeFile(conf, [
-    '[DEFAULT]', 'auth_strategy = noauth', 'rpc_transport = none', 'use_stderr = true', 'host = isoproxy-bench', `tempdir = ${join(home, 'tmp')}`,
-    'enabled_hardware_types = redfish', 'enabled_boot_interfaces = redfish-virtual-media', 'enabled_deploy_interfaces = ramdisk',
-    'enabled_power_interfaces = redfish', 'enabled_management_interfaces = redfish', 'enabled_network_interfaces = noop',
-    'enabled_bios_interfaces = no-bios', 'enabled_console_interfaces = no-console', 'enabled_inspect_interfaces = no-inspect',
-    'enabled_raid_interfaces = no-raid', 'enabled_rescue_interfaces = no-rescue', 'enabled_storage_interfaces = noop', 'enabled_vendor_interfaces = no-vendor', '',
-    '[api]', 'host_ip = 127.0.0.1', `port = ${port}`, 'api_workers = 1', '',
-    '[database]', `connection = sqlite:///${join(home, 'ironic.db')}`, '',
-    '[conductor]', 'automated_clean = false', '', '[dhcp]', 'dhcp_provider = none', '', '[redfish]', 'use_swift = false', '',
-    '[deploy]', `http_root = ${join(home, 'http')}`, 'http_url = http://127.0.0.1:9/', `iso_master_path = ${join(home, 'master_iso')}`, '',
-    '[pxe]', `images_path = ${join(home, 'images')}`, `instance_master_path = ${join(home, 'instances')}`, '',
-    '[oslo_concurrency]', `lock_path = ${join(home, 'locks')}`, '',
-  ].join('\n'));
+  await writeFile(
+    conf,
+    [
+      '[DEFAULT]',
+      'auth_strategy = noauth',
+      'rpc_transport = none',
+      'use_stderr = true',
+      'host = isoproxy-bench',
+      `tempdir = ${join(home, 'tmp')}`,
+      'enabled_hardware_types = redfish',
+      'enabled_boot_interfaces = redfish-virtual-media',
+      'enabled_deploy_interfaces = ramdisk',
+      'enabled_power_interfaces = redfish',
+      'enabled_management_interfaces = redfish',
+      'enabled_network_interfaces = noop',
+      'enabled_bios_interfaces = no-bios',
+      'enabled_console_interfaces = no-console',
+      'enabled_inspect_interfaces = no-inspect',
+      'enabled_raid_interfaces = no-raid',
+      'enabled_rescue_interfaces = no-rescue',
+      'enabled_storage_interfaces = noop',
+      'enabled_vendor_interfaces = no-vendor',
+      '',
+      '[api]',
+      'host_ip = 127.0.0.1',
+      `port = ${port}`,
+      'api_workers = 1',
+      '',
+      '[database]',
+      `connection = sqlite:///${join(home, 'ironic.db')}`,
+      '',
+      '[conductor]',
+      'automated_clean = false',
+      '',
+      '[dhcp]',
+      'dhcp_provider = none',
+      '',
+      '[redfish]',
+      'use_swift = false',
+      '',
+      '[deploy]',
+      `http_root = ${join(home, 'http')}`,
+      'http_url = http://127.0.0.1:9/',
+      `iso_master_path = ${join(home, 'master_iso')}`,
+      '',
+      '[pxe]',
+      `images_path = ${join(home, 'images')}`,
+      `instance_master_path = ${join(home, 'instances')}`,
+      '',
+      '[oslo_concurrency]',
+      `lock_path = ${join(home, 'locks')}`,
+      '',
+    ].join('\n'),
+  );
   await execFileText(PYTHON, ['-c', 'import sys; from ironic.cmd.dbsync import main; sys.exit(main())', '--config-file', conf, 'create_schema']);
   const log = join(home, 'ironic.log');
   const out = createWriteStream(log);
-  const child = spawn(PYTHON, ['-c', 'import sys; from ironic.cmd.singleprocess import main; sys.exit(main())', '--config-file', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(PYTHON, ['-c', 'import sys; from ironic.cmd.singleprocess import main; sys.exit(main())', '--config-file', conf], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout.pipe(out);
   child.stderr.pipe(out);
   const url = `http://127.0.0.1:${port}`;
@@ -85,20 +137,29 @@ async function startIronic(home: string): Promise<{ url: string; log: string; st
     child.kill('SIGTERM');
     await done;
   };
-  for (const deadline = Date.now() + 240_000; ;) {
+  for (const deadline = Date.now() + 240_000; ; ) {
     try {
       const res = await request(`${url}/v1/drivers`, { headers: { 'x-openstack-ironic-api-version': 'latest' } });
-      const body = await res.body.json() as { drivers?: { name: string }[] };
+      const body = (await res.body.json()) as { drivers?: { name: string }[] };
       if ((body.drivers ?? []).some((d) => d.name === 'redfish')) break;
-    } catch { /* not up yet */ }
-    if (child.exitCode !== null || Date.now() > deadline) { await stop(); throw new Error(`Ironic did not start; see ${log}`); }
+    } catch {
+      /* not up yet */
+    }
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`Ironic did not start; see ${log}`);
+    }
     await sleep(250);
   }
   return { url, log, stop };
 }
 
 async function api(ironic: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await request(`${ironic}${path}`, { method: method as 'GET', headers: { 'x-openstack-ironic-api-version': 'latest', 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const res = await request(`${ironic}${path}`, {
+    method: method as 'GET',
+    headers: { 'x-openstack-ironic-api-version': 'latest', 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
   const text = await res.body.text();
   if (res.statusCode >= 300) throw new Error(`${method} ${path}: ${res.statusCode} ${text}`);
   return text ? JSON.parse(text) : undefined;
@@ -106,7 +167,11 @@ async function api(ironic: string, method: string, path: string, body?: unknown)
 
 async function enroll(ironic: string, name: string, base: string, append: string): Promise<string> {
   const node = await api(ironic, 'POST', '/v1/nodes', {
-    name, driver: 'redfish', boot_interface: 'redfish-virtual-media', deploy_interface: 'ramdisk', network_interface: 'noop',
+    name,
+    driver: 'redfish',
+    boot_interface: 'redfish-virtual-media',
+    deploy_interface: 'ramdisk',
+    network_interface: 'noop',
     driver_info: { redfish_address: 'http://127.0.0.1:9', redfish_system_id: '/redfish/v1/Systems/1', redfish_username: 'u', redfish_password: 'p' },
     instance_info: { isoproxy_base_iso: base, kernel_append_params: append, ramdisk_image_download_source: 'http' },
   });
@@ -138,10 +203,27 @@ export async function ironicBench(log: (line: string) => void = console.log): Pr
   log('starting Ironic 21.4 (noauth, sqlite, single process)');
   const ironic = await startIronic(join(scratch, 'ironic'));
   const config = loadConfig([
-    '--port', '0', '--data-dir', join(scratch, 'data'), '--cache-dir', join(scratch, 'cache'), '--cache-budget', '1GiB', '--workers', '2',
-    '--allow-dir', dirname(image.path), '--ironic-url', ironic.url, '--ironic-cache-ttl', opt.ttl,
+    '--port',
+    '0',
+    '--data-dir',
+    join(scratch, 'data'),
+    '--cache-dir',
+    join(scratch, 'cache'),
+    '--cache-budget',
+    '1GiB',
+    '--workers',
+    '2',
+    '--allow-dir',
+    dirname(image.path),
+    '--ironic-url',
+    ironic.url,
+    '--ironic-cache-ttl',
+    opt.ttl,
     // Enrolled nodes are not deploying: serve every state here (the flow's states are tested in test/ironic).
-    '--ironic-provision-states', '*', '--shutdown-deadline', '2s',
+    '--ironic-provision-states',
+    '*',
+    '--shutdown-deadline',
+    '2s',
   ]);
   const proxy = await startServer(config, { logger: pino({ level: 'silent' }) });
   const lines: string[] = [];
@@ -156,24 +238,30 @@ export async function ironicBench(log: (line: string) => void = console.log): Pr
     log(`wave: ${opt.nodes} nodes × ${opt.ranges} ranges of ${opt.rangeBytes / 1024} KiB, ${opt.paceMs} ms apart, TTL ${opt.ttl}`);
     const t0 = performance.now();
     let ranges = 0;
-    await Promise.all(wave.map(async (uuid) => {
-      const url = `${proxy.url}/ironic/${uuid}.iso`;
-      const head = await request(url, { method: 'HEAD' });
-      await head.body.dump();
-      if (head.statusCode !== 200) throw new Error(`HEAD ${url}: ${head.statusCode}`);
-      for (let r = 0; r < opt.ranges; r++) {
-        await ttfb(url, r * opt.rangeBytes, (r + 1) * opt.rangeBytes - 1);
-        ranges++;
-        await sleep(opt.paceMs);
-      }
-    }));
+    await Promise.all(
+      wave.map(async (uuid) => {
+        const url = `${proxy.url}/ironic/${uuid}.iso`;
+        const head = await request(url, { method: 'HEAD' });
+        await head.body.dump();
+        if (head.statusCode !== 200) throw new Error(`HEAD ${url}: ${head.statusCode}`);
+        for (let r = 0; r < opt.ranges; r++) {
+          await ttfb(url, r * opt.rangeBytes, (r + 1) * opt.rangeBytes - 1);
+          ranges++;
+          await sleep(opt.paceMs);
+        }
+      }),
+    );
     const waveS = (performance.now() - t0) / 1000;
     await sleep(200);
     const calls = await Promise.all(wave.map((u) => nodeGets(ironic.log, u)));
     const total = calls.reduce((a, b) => a + b, 0);
     const ttlS = Number.parseFloat(opt.ttl) / (opt.ttl.endsWith('ms') ? 1000 : 1);
-    lines.push(`wave: ${opt.nodes} nodes, ${ranges} range requests (+${opt.nodes} HEAD) in ${waveS.toFixed(1)} s (${(waveS / ttlS).toFixed(1)} cache periods of ${opt.ttl})`);
-    lines.push(`Ironic GET /v1/nodes/<uuid> (Ironic's access log): ${total} in all, per node min ${Math.min(...calls)} / median ${median(calls)} / max ${Math.max(...calls)}; ${(total / (ranges + opt.nodes)).toFixed(4)} per request`);
+    lines.push(
+      `wave: ${opt.nodes} nodes, ${ranges} range requests (+${opt.nodes} HEAD) in ${waveS.toFixed(1)} s (${(waveS / ttlS).toFixed(1)} cache periods of ${opt.ttl})`,
+    );
+    lines.push(
+      `Ironic GET /v1/nodes/<uuid> (Ironic's access log): ${total} in all, per node min ${Math.min(...calls)} / median ${median(calls)} / max ${Math.max(...calls)}; ${(total / (ranges + opt.nodes)).toFixed(4)} per request`,
+    );
 
     // 2. Cold lookup latency: the patch set is warmed by lat-0; lat-1.. share its edits.
     const urlOf = (u: string): string => `${proxy.url}/ironic/${u}.iso`;
@@ -189,7 +277,9 @@ export async function ironicBench(log: (line: string) => void = console.log): Pr
       cold.push(await ttfb(urlOf(u), 0, 65_535));
       warm.push(await ttfb(urlOf(u), 0, 65_535));
     }
-    lines.push(`first byte of a 64 KiB range, ${cold.length} nodes: cold Ironic lookup median ${median(cold).toFixed(1)} ms (max ${Math.max(...cold).toFixed(1)}), cached median ${median(warm).toFixed(1)} ms; added ${(median(cold) - median(warm)).toFixed(1)} ms`);
+    lines.push(
+      `first byte of a 64 KiB range, ${cold.length} nodes: cold Ironic lookup median ${median(cold).toFixed(1)} ms (max ${Math.max(...cold).toFixed(1)}), cached median ${median(warm).toFixed(1)} ms; added ${(median(cold) - median(warm)).toFixed(1)} ms`,
+    );
     lines.push(`for scale, one GET /v1/nodes/<uuid> straight to Ironic: median ${median(direct).toFixed(1)} ms`);
   } finally {
     await proxy.close();
@@ -201,8 +291,11 @@ export async function ironicBench(log: (line: string) => void = console.log): Pr
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   // Progress on stderr, figures on stdout (bench/run.ts keeps stdout).
-  ironicBench((l) => console.error(`[ironic-bench] ${l}`)).then((text) => console.log(text), (err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
+  ironicBench((l) => console.error(`[ironic-bench] ${l}`)).then(
+    (text) => console.log(text),
+    (err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
 }

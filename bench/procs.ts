@@ -15,10 +15,15 @@ const CLOCK_TICKS = 100;
 
 export async function execFileText(cmd: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    execFile(cmd, args as string[], { cwd: options.cwd, timeout: options.timeoutMs ?? 300_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
-      else resolvePromise(stdout);
-    });
+    execFile(
+      cmd,
+      args as string[],
+      { cwd: options.cwd, timeout: options.timeoutMs ?? 300_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
+        else resolvePromise(stdout);
+      },
+    );
   });
 }
 
@@ -184,9 +189,27 @@ export async function startIsoproxy(options: IsoproxyOptions): Promise<Server> {
   const port = await freePort();
   const cli = resolve(import.meta.dirname, '../src/cli.js');
   const workers = options.workers ?? 1;
-  const args = [...(options.nodeArgs ?? []), cli, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'data'), '--cache-dir', join(dir, 'cache'),
-    '--cache-budget', options.cacheBudget, '--log-level', options.logLevel ?? 'info', '--workers', String(workers),
-    ...options.allowUpstream.flatMap((u) => ['--allow-upstream', u]), ...(options.extraArgs ?? [])];
+  const args = [
+    ...(options.nodeArgs ?? []),
+    cli,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--data-dir',
+    join(dir, 'data'),
+    '--cache-dir',
+    join(dir, 'cache'),
+    '--cache-budget',
+    options.cacheBudget,
+    '--log-level',
+    options.logLevel ?? 'info',
+    '--workers',
+    String(workers),
+    ...options.allowUpstream.flatMap((u) => ['--allow-upstream', u]),
+    ...(options.extraArgs ?? []),
+  ];
   // The transfer log goes straight to a file, as nginx's access log does: a pipe through this
   // process would put the benchmark's own event loop on isoproxy's logging path.
   const log = openSync(join(dir, 'isoproxy.log'), 'a');
@@ -196,7 +219,14 @@ export async function startIsoproxy(options: IsoproxyOptions): Promise<Server> {
   const pid = proc.pid!;
   // With several workers, the serving processes are the primary's children: CPU and memory sum them.
   const many = workers > 1;
-  return { name: many ? `isoproxy-w${workers}` : 'isoproxy', port, pid, withChildren: many, sample: () => sampleProc(pid, many), stop: () => stopChild(proc) };
+  return {
+    name: many ? `isoproxy-w${workers}` : 'isoproxy',
+    port,
+    pid,
+    withChildren: many,
+    sample: () => sampleProc(pid, many),
+    stop: () => stopChild(proc),
+  };
 }
 
 /**
@@ -239,7 +269,10 @@ export async function runClient(binary: string, mode: string, port: number, args
         // reported below
       }
       if (parsed && parsed.errors === 0 && !err) resolvePromise(parsed);
-      else reject(new Error(`client ${mode} ${args.join(' ')}: ${parsed ? `${parsed.errors} errors` : 'no result'} ${stderr.trim()} ${err?.message ?? ''}`));
+      else
+        reject(
+          new Error(`client ${mode} ${args.join(' ')}: ${parsed ? `${parsed.errors} errors` : 'no result'} ${stderr.trim()} ${err?.message ?? ''}`),
+        );
     });
   });
 }

@@ -26,7 +26,10 @@ export function nodeEdits(i: number): Edits {
   const n = String(i).padStart(4, '0');
   return {
     append: [`ipa-api-url=http://10.0.0.1:6385`, `ipa-node-uuid=00000000-0000-4000-8000-00000000${n}`],
-    set: { BOOTIF: `01-52-54-00-00-${n.slice(0, 2)}-${n.slice(2)}`, ip: `10.1.${Math.floor(i / 250)}.${(i % 250) + 2}::10.1.0.1:255.255.0.0:node-${n}:eth0:none` },
+    set: {
+      BOOTIF: `01-52-54-00-00-${n.slice(0, 2)}-${n.slice(2)}`,
+      ip: `10.1.${Math.floor(i / 250)}.${(i % 250) + 2}::10.1.0.1:255.255.0.0:node-${n}:eth0:none`,
+    },
     remove: ['ipa-debug'],
   };
 }

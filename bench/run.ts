@@ -98,15 +98,22 @@ async function main(): Promise<void> {
   await mkdir(opt.out, { recursive: true });
   const clientBin = join(opt.out, 'client');
   execFileSync('gcc', ['-O2', '-pthread', '-o', clientBin, join(repo, 'bench/client.c')]);
-  log(`options: ${JSON.stringify({ ...opt, out: relative(repo, opt.out) || '.', resultsMd: relative(repo, opt.resultsMd) })}${quick ? ' (BENCH_QUICK)' : ''}`);
+  log(
+    `options: ${JSON.stringify({ ...opt, out: relative(repo, opt.out) || '.', resultsMd: relative(repo, opt.resultsMd) })}${quick ? ' (BENCH_QUICK)' : ''}`,
+  );
 
   const image = await ensureBaseImage(opt.out, opt.sizeMiB, log);
-  const results: Results = { machine: machine(), options: { ...opt, quick }, image: { path: relative(repo, image.path), bytes: image.sizeBytes, files: image.files }, notes: [
-    'Both servers log every request to a file: isoproxy one JSON line per transfer at level info, nginx its access log.',
-    `The wave's nodes read ${opt.waveMiB > 0 ? `the first ${opt.waveMiB} MiB of the image and then its last range` : 'the whole image'} (--wave-mib; 0 reads whole images). Upstream bytes are compared with the distinct bytes the nodes read; the cache's readahead past the nodes' stop point (a few 2 MiB blocks) and the metadata read at registration count as upstream bytes.`,
-    "Registration PUTs answer with the node's ETag, so they compute the patch sets; the wave then finds them memoized.",
-    `The warm-cache isoproxy fetches its base from the same nginx (unthrottled); its cache is filled by one whole GET before the rounds. nginx runs ${cpus().length} workers; isoproxy one process.`,
-  ] };
+  const results: Results = {
+    machine: machine(),
+    options: { ...opt, quick },
+    image: { path: relative(repo, image.path), bytes: image.sizeBytes, files: image.files },
+    notes: [
+      'Both servers log every request to a file: isoproxy one JSON line per transfer at level info, nginx its access log.',
+      `The wave's nodes read ${opt.waveMiB > 0 ? `the first ${opt.waveMiB} MiB of the image and then its last range` : 'the whole image'} (--wave-mib; 0 reads whole images). Upstream bytes are compared with the distinct bytes the nodes read; the cache's readahead past the nodes' stop point (a few 2 MiB blocks) and the metadata read at registration count as upstream bytes.`,
+      "Registration PUTs answer with the node's ETag, so they compute the patch sets; the wave then finds them memoized.",
+      `The warm-cache isoproxy fetches its base from the same nginx (unthrottled); its cache is filled by one whole GET before the rounds. nginx runs ${cpus().length} workers; isoproxy one process.`,
+    ],
+  };
 
   log(`indexing and ${opt.patchNodes} patch sets via src/remaster`);
   const remastered = await measureRemaster(image, opt.patchNodes);
@@ -128,7 +135,11 @@ async function main(): Promise<void> {
     const upstreamUrl = `http://127.0.0.1:${nginx.port}/base.iso`;
 
     // 1. Warm-cache serving.
-    const iso = await startIsoproxy({ dir: join(scratch, 'warm'), allowUpstream: [`http://127.0.0.1:${nginx.port}/`], cacheBudget: `${Math.ceil(opt.sizeMiB * 1.5) + 64}MiB` });
+    const iso = await startIsoproxy({
+      dir: join(scratch, 'warm'),
+      allowUpstream: [`http://127.0.0.1:${nginx.port}/`],
+      cacheBudget: `${Math.ceil(opt.sizeMiB * 1.5) + 64}MiB`,
+    });
     servers.push(iso);
     await registerNode(iso.port, 'bench-warm', upstreamUrl, nodeEdits(1));
     const isoSize = Number((await fetch(`http://127.0.0.1:${iso.port}/iso/bench-warm.iso`, { method: 'HEAD' })).headers.get('content-length'));
@@ -145,7 +156,9 @@ async function main(): Promise<void> {
           const s = await measure(clientBin, server, def, path, size);
           const key = `${def.id}/${server.name}`;
           samples.set(key, [...(samples.get(key) ?? []), s]);
-          log(`round ${r + 1}/${opt.rounds} (${def.id}) ${server.name.padEnd(8)} ${(s.client.bytes / s.client.seconds / 1e9).toFixed(2)} GB/s, ${(s.client.requests / s.client.seconds).toFixed(0)} req/s, ${(s.serverCpuSeconds / (s.client.bytes / 1e9)).toFixed(3)} CPU s/GB`);
+          log(
+            `round ${r + 1}/${opt.rounds} (${def.id}) ${server.name.padEnd(8)} ${(s.client.bytes / s.client.seconds / 1e9).toFixed(2)} GB/s, ${(s.client.requests / s.client.seconds).toFixed(0)} req/s, ${(s.serverCpuSeconds / (s.client.bytes / 1e9)).toFixed(3)} CPU s/GB`,
+          );
         }
       }
     }
@@ -173,8 +186,15 @@ async function main(): Promise<void> {
     if (opt.sideBySide) {
       log(`side by side: isoproxy --workers 1 and ${machineCores}, nginx (${nginxWorkers} workers), a plain Node file server; C client, curl, wrk`);
       results.sideBySide = await sideBySide({
-        dir: scratch, clientBin, image: { path: join(scratch, 'www/base.iso'), sizeBytes: image.sizeBytes }, nginx, upstreamUrl, cores: machineCores,
-        randomSeconds: opt.randomSeconds, rounds: opt.rounds, log,
+        dir: scratch,
+        clientBin,
+        image: { path: join(scratch, 'www/base.iso'), sizeBytes: image.sizeBytes },
+        nginx,
+        upstreamUrl,
+        cores: machineCores,
+        randomSeconds: opt.randomSeconds,
+        rounds: opt.rounds,
+        log,
       });
     }
 
@@ -187,15 +207,53 @@ async function main(): Promise<void> {
 
     const limitBytes = opt.waveMiB > 0 ? opt.waveMiB * MiB : 0;
     log(`deployment wave: ${opt.waveNodes} nodes, ${limitBytes ? `${opt.waveMiB} MiB + the last range` : 'whole image'} each`);
-    results.wave = await deploymentWave({ dir: scratch, clientBin, throttle, bootIso: throttledUrl, imageBytes: image.sizeBytes, nodes: opt.waveNodes, limitBytes, upstreamRate: opt.upstreamBytesPerSecond });
-    log(`wave: ${results.wave.totalSeconds.toFixed(1)} s, ${results.wave.aggregateGbPerSecond.toFixed(2)} GB/s, upstream ${(results.wave.upstreamBytesPerImage).toFixed(3)}x the image, peak RSS ${(results.wave.peakRssBytes / MiB).toFixed(0)} MiB`);
-    results.waves = [{ workers: 1, nodes: opt.waveNodes, upstreamBytesPerImage: results.wave.upstreamBytesPerImage, peakRssBytes: results.wave.peakRssBytes, totalSeconds: results.wave.totalSeconds }];
+    results.wave = await deploymentWave({
+      dir: scratch,
+      clientBin,
+      throttle,
+      bootIso: throttledUrl,
+      imageBytes: image.sizeBytes,
+      nodes: opt.waveNodes,
+      limitBytes,
+      upstreamRate: opt.upstreamBytesPerSecond,
+    });
+    log(
+      `wave: ${results.wave.totalSeconds.toFixed(1)} s, ${results.wave.aggregateGbPerSecond.toFixed(2)} GB/s, upstream ${(results.wave.upstreamBytesPerImage).toFixed(3)}x the image, peak RSS ${(results.wave.peakRssBytes / MiB).toFixed(0)} MiB`,
+    );
+    results.waves = [
+      {
+        workers: 1,
+        nodes: opt.waveNodes,
+        upstreamBytesPerImage: results.wave.upstreamBytesPerImage,
+        peakRssBytes: results.wave.peakRssBytes,
+        totalSeconds: results.wave.totalSeconds,
+      },
+    ];
     if (opt.sideBySide && cpus().length > 1) {
       const workers = cpus().length;
       log(`deployment wave again at --workers ${workers}`);
-      const w = await deploymentWave({ dir: scratch, clientBin, throttle, bootIso: throttledUrl, imageBytes: image.sizeBytes, nodes: opt.waveNodes, limitBytes, upstreamRate: opt.upstreamBytesPerSecond, workers, name: `wave-w${workers}` });
-      results.waves.push({ workers, nodes: opt.waveNodes, upstreamBytesPerImage: w.upstreamBytesPerImage, peakRssBytes: w.peakRssBytes, totalSeconds: w.totalSeconds });
-      log(`wave at ${workers} workers: ${w.totalSeconds.toFixed(1)} s, upstream ${w.upstreamBytesPerImage.toFixed(3)}x the image, peak RSS ${(w.peakRssBytes / MiB).toFixed(0)} MiB`);
+      const w = await deploymentWave({
+        dir: scratch,
+        clientBin,
+        throttle,
+        bootIso: throttledUrl,
+        imageBytes: image.sizeBytes,
+        nodes: opt.waveNodes,
+        limitBytes,
+        upstreamRate: opt.upstreamBytesPerSecond,
+        workers,
+        name: `wave-w${workers}`,
+      });
+      results.waves.push({
+        workers,
+        nodes: opt.waveNodes,
+        upstreamBytesPerImage: w.upstreamBytesPerImage,
+        peakRssBytes: w.peakRssBytes,
+        totalSeconds: w.totalSeconds,
+      });
+      log(
+        `wave at ${workers} workers: ${w.totalSeconds.toFixed(1)} s, upstream ${w.upstreamBytesPerImage.toFixed(3)}x the image, peak RSS ${(w.peakRssBytes / MiB).toFixed(0)} MiB`,
+      );
     }
   } finally {
     await throttle?.close();
@@ -213,7 +271,11 @@ async function main(): Promise<void> {
   if (opt.cacheBench && existsSync(cacheBench)) {
     log('bench/cache-bench.ts (256 MiB, 1 round)');
     try {
-      results.cacheBench = await execFileText(process.execPath, [cacheBench, '--size-mib', '256', '--rounds', '1', '--dir', join(scratch, 'cache-bench')], { timeoutMs: 300_000 });
+      results.cacheBench = await execFileText(
+        process.execPath,
+        [cacheBench, '--size-mib', '256', '--rounds', '1', '--dir', join(scratch, 'cache-bench')],
+        { timeoutMs: 300_000 },
+      );
     } catch (err) {
       results.notes.push(`cache-bench failed: ${(err as Error).message}`);
     }
@@ -225,7 +287,11 @@ async function main(): Promise<void> {
     log('bench/index-bench.ts (4,000 files, 3 rounds)');
     try {
       await mkdir(join(scratch, 'index-bench'), { recursive: true });
-      results.indexBench = await execFileText(process.execPath, [indexBench, '--size-mib', String(opt.sizeMiB), '--rounds', '3', '--dir', join(scratch, 'index-bench'), '--out', join(opt.out, 'index.json')], { timeoutMs: 300_000 });
+      results.indexBench = await execFileText(
+        process.execPath,
+        [indexBench, '--size-mib', String(opt.sizeMiB), '--rounds', '3', '--dir', join(scratch, 'index-bench'), '--out', join(opt.out, 'index.json')],
+        { timeoutMs: 300_000 },
+      );
     } catch (err) {
       results.notes.push(`index-bench failed: ${(err as Error).message}`);
     }
@@ -236,7 +302,9 @@ async function main(): Promise<void> {
   if (opt.cacheBench && existsSync(injectBench)) {
     log('bench/inject-bench.ts (1 MiB of files per node, 256 MiB base)');
     try {
-      const text = await execFileText(process.execPath, [injectBench, '--size-mib', '256', '--dir', join(scratch, 'inject-bench')], { timeoutMs: 600_000 });
+      const text = await execFileText(process.execPath, [injectBench, '--size-mib', '256', '--dir', join(scratch, 'inject-bench')], {
+        timeoutMs: 600_000,
+      });
       results.notes.push(`inject-bench: ${text.trim()}`);
     } catch (err) {
       results.notes.push(`inject-bench failed: ${(err as Error).message}`);

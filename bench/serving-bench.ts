@@ -22,9 +22,19 @@ export interface PatternDef {
 export function patterns(randomSeconds: number, concurrent: number): PatternDef[] {
   return [
     { id: 'a', title: 'one whole-image GET', mode: 'get', args: (p) => ['--conns', '1', '--path', p] },
-    { id: 'b', title: 'sequential 1 MiB ranges, one keep-alive connection', mode: 'seq', args: (p, s) => ['--path', p, '--size', String(s), '--chunk', String(MiB)] },
+    {
+      id: 'b',
+      title: 'sequential 1 MiB ranges, one keep-alive connection',
+      mode: 'seq',
+      args: (p, s) => ['--path', p, '--size', String(s), '--chunk', String(MiB)],
+    },
     { id: 'c', title: `${concurrent} concurrent whole-image GETs`, mode: 'get', args: (p) => ['--conns', String(concurrent), '--path', p] },
-    { id: 'd', title: 'random 256 KiB ranges, 16 connections', mode: 'rand', args: (p, s) => ['--conns', '16', '--path', p, '--size', String(s), '--chunk', String(256 * 1024), '--seconds', String(randomSeconds)] },
+    {
+      id: 'd',
+      title: 'random 256 KiB ranges, 16 connections',
+      mode: 'rand',
+      args: (p, s) => ['--conns', '16', '--path', p, '--size', String(s), '--chunk', String(256 * 1024), '--seconds', String(randomSeconds)],
+    },
   ];
 }
 
@@ -92,7 +102,8 @@ export function bottleneck(f: PatternFigures, serverMaxCores: number, machineCor
   const total = f.serverCores + f.clientCores + f.otherCores;
   const s = `server ${f.serverCores.toFixed(2)} / client ${f.clientCores.toFixed(2)} / other work ${f.otherCores.toFixed(2)} cores`;
   if (total >= machineCores * 0.85) {
-    const top = f.otherCores >= Math.max(f.serverCores, f.clientCores) ? 'other work on the machine' : f.serverCores >= f.clientCores ? 'server' : 'client';
+    const top =
+      f.otherCores >= Math.max(f.serverCores, f.clientCores) ? 'other work on the machine' : f.serverCores >= f.clientCores ? 'server' : 'client';
     return `machine CPU (${s}; largest share: ${top})`;
   }
   if (f.serverCores >= serverMaxCores * 0.85) return `server CPU (${s})`;

@@ -75,83 +75,187 @@ const OPTIONS: readonly OptionDef[] = [
   { key: 'host', flag: '--host', env: 'ISOPROXY_HOST', kind: 'string', defaultText: '127.0.0.1', help: 'address to listen on' },
   { key: 'port', flag: '--port', env: 'ISOPROXY_PORT', kind: 'port', defaultText: '8080', help: 'TCP port (0 picks a free one)' },
   {
-    key: 'publicUrl', flag: '--public-url', env: 'ISOPROXY_PUBLIC_URL', kind: 'string',
-    defaultText: 'http://<host>:<port>', help: 'base URL BMCs use to reach this server (node URLs are built from it)',
-  },
-  { key: 'dataDir', flag: '--data-dir', env: 'ISOPROXY_DATA_DIR', kind: 'string', defaultText: './isoproxy-data', help: 'directory of the node store' },
-  { key: 'cacheDir', flag: '--cache-dir', env: 'ISOPROXY_CACHE_DIR', kind: 'string', defaultText: '<data-dir>/cache', help: 'directory of the block cache' },
-  {
-    key: 'cacheBudgetBytes', flag: '--cache-budget', env: 'ISOPROXY_CACHE_BUDGET', kind: 'bytes',
-    defaultText: '10GiB', help: 'bytes the block cache may use on disk (suffixes K, M, G, T, KiB, MiB, GiB, TiB)',
+    key: 'publicUrl',
+    flag: '--public-url',
+    env: 'ISOPROXY_PUBLIC_URL',
+    kind: 'string',
+    defaultText: 'http://<host>:<port>',
+    help: 'base URL BMCs use to reach this server (node URLs are built from it)',
   },
   {
-    key: 'blockSizeBytes', flag: '--block-size', env: 'ISOPROXY_BLOCK_SIZE', kind: 'bytes',
-    defaultText: '2MiB', help: 'block cache block size, 1MiB to 4MiB, a power of two',
+    key: 'dataDir',
+    flag: '--data-dir',
+    env: 'ISOPROXY_DATA_DIR',
+    kind: 'string',
+    defaultText: './isoproxy-data',
+    help: 'directory of the node store',
   },
   {
-    key: 'adminToken', flag: '--admin-token', env: 'ISOPROXY_ADMIN_TOKEN', kind: 'string',
-    defaultText: '(none)', help: 'bearer token of the admin API (required unless bound to loopback)',
+    key: 'cacheDir',
+    flag: '--cache-dir',
+    env: 'ISOPROXY_CACHE_DIR',
+    kind: 'string',
+    defaultText: '<data-dir>/cache',
+    help: 'directory of the block cache',
   },
   {
-    key: 'adminTokenFile', flag: '--admin-token-file', env: 'ISOPROXY_ADMIN_TOKEN_FILE', kind: 'string',
-    defaultText: '(none)', help: 'file holding the admin token (first line)',
+    key: 'cacheBudgetBytes',
+    flag: '--cache-budget',
+    env: 'ISOPROXY_CACHE_BUDGET',
+    kind: 'bytes',
+    defaultText: '10GiB',
+    help: 'bytes the block cache may use on disk (suffixes K, M, G, T, KiB, MiB, GiB, TiB)',
   },
   {
-    key: 'allowedUpstreams', flag: '--allow-upstream', env: 'ISOPROXY_ALLOW_UPSTREAM', kind: 'list',
-    defaultText: '(none)', help: 'URL prefix a node\'s bootIso may start with; repeat or comma-separate',
+    key: 'blockSizeBytes',
+    flag: '--block-size',
+    env: 'ISOPROXY_BLOCK_SIZE',
+    kind: 'bytes',
+    defaultText: '2MiB',
+    help: 'block cache block size, 1MiB to 4MiB, a power of two',
   },
   {
-    key: 'allowedDirs', flag: '--allow-dir', env: 'ISOPROXY_ALLOW_DIR', kind: 'list',
-    defaultText: '(none)', help: 'directory file:// boot ISOs may come from; repeat or comma-separate',
+    key: 'adminToken',
+    flag: '--admin-token',
+    env: 'ISOPROXY_ADMIN_TOKEN',
+    kind: 'string',
+    defaultText: '(none)',
+    help: 'bearer token of the admin API (required unless bound to loopback)',
   },
   {
-    key: 'viewerToken', flag: '--viewer-token', env: 'ISOPROXY_VIEWER_TOKEN', kind: 'string',
-    defaultText: '(none)', help: 'read-only token for the status page /ui (the admin token also works there)',
+    key: 'adminTokenFile',
+    flag: '--admin-token-file',
+    env: 'ISOPROXY_ADMIN_TOKEN_FILE',
+    kind: 'string',
+    defaultText: '(none)',
+    help: 'file holding the admin token (first line)',
   },
   {
-    key: 'viewerTokenFile', flag: '--viewer-token-file', env: 'ISOPROXY_VIEWER_TOKEN_FILE', kind: 'string',
-    defaultText: '(none)', help: 'file holding the viewer token (first line)',
-  },
-  { key: 'workers', flag: '--workers', env: 'ISOPROXY_WORKERS', kind: 'int', defaultText: 'number of cores', help: 'serving processes sharing one cache (1: no cluster)' },
-  { key: 'remasterThreads', flag: '--remaster-threads', env: 'ISOPROXY_REMASTER_THREADS', kind: 'int', defaultText: '2, or 1 per process with several workers', help: 'patch-set worker threads per serving process' },
-  {
-    key: 'logLevel', flag: '--log-level', env: 'ISOPROXY_LOG_LEVEL', kind: 'level',
-    defaultText: 'info', help: 'trace, debug, info, warn, error, fatal or silent',
+    key: 'allowedUpstreams',
+    flag: '--allow-upstream',
+    env: 'ISOPROXY_ALLOW_UPSTREAM',
+    kind: 'list',
+    defaultText: '(none)',
+    help: "URL prefix a node's bootIso may start with; repeat or comma-separate",
   },
   {
-    key: 'shutdownDeadlineMs', flag: '--shutdown-deadline', env: 'ISOPROXY_SHUTDOWN_DEADLINE', kind: 'duration',
-    defaultText: '30s', help: 'how long transfers may finish after SIGINT/SIGTERM (ms, or with s/m suffix)',
+    key: 'allowedDirs',
+    flag: '--allow-dir',
+    env: 'ISOPROXY_ALLOW_DIR',
+    kind: 'list',
+    defaultText: '(none)',
+    help: 'directory file:// boot ISOs may come from; repeat or comma-separate',
   },
   {
-    key: 'maxFilesPerNode', flag: '--max-files-per-node', env: 'ISOPROXY_MAX_FILES_PER_NODE', kind: 'int',
-    defaultText: '256', help: 'files a node may inject into its initramfs (edits.files)',
+    key: 'viewerToken',
+    flag: '--viewer-token',
+    env: 'ISOPROXY_VIEWER_TOKEN',
+    kind: 'string',
+    defaultText: '(none)',
+    help: 'read-only token for the status page /ui (the admin token also works there)',
   },
   {
-    key: 'maxFileBytesPerNode', flag: '--max-file-bytes-per-node', env: 'ISOPROXY_MAX_FILE_BYTES_PER_NODE', kind: 'bytes',
-    defaultText: '4MiB', help: 'total bytes of the files a node may inject',
+    key: 'viewerTokenFile',
+    flag: '--viewer-token-file',
+    env: 'ISOPROXY_VIEWER_TOKEN_FILE',
+    kind: 'string',
+    defaultText: '(none)',
+    help: 'file holding the viewer token (first line)',
   },
   {
-    key: 'logFormat', flag: '--log-format', env: 'ISOPROXY_LOG_FORMAT', kind: 'logFormat',
-    defaultText: 'auto', help: 'json, pretty, or auto (pretty lines on a terminal, JSON lines otherwise)',
+    key: 'workers',
+    flag: '--workers',
+    env: 'ISOPROXY_WORKERS',
+    kind: 'int',
+    defaultText: 'number of cores',
+    help: 'serving processes sharing one cache (1: no cluster)',
   },
   {
-    key: 'stallAfterMs', flag: '--stall-after', env: 'ISOPROXY_STALL_AFTER', kind: 'duration',
-    defaultText: '15s', help: 'the status page shows a node stalled when its open transfer moved no byte for this long',
+    key: 'remasterThreads',
+    flag: '--remaster-threads',
+    env: 'ISOPROXY_REMASTER_THREADS',
+    kind: 'int',
+    defaultText: '2, or 1 per process with several workers',
+    help: 'patch-set worker threads per serving process',
   },
   {
-    key: 'headersTimeoutMs', flag: '--headers-timeout', env: 'ISOPROXY_HEADERS_TIMEOUT', kind: 'duration',
-    defaultText: '10s', help: 'a client must send its request headers within this long, or the connection is closed (slowloris)',
+    key: 'logLevel',
+    flag: '--log-level',
+    env: 'ISOPROXY_LOG_LEVEL',
+    kind: 'level',
+    defaultText: 'info',
+    help: 'trace, debug, info, warn, error, fatal or silent',
   },
   {
-    key: 'maxConnections', flag: '--max-connections', env: 'ISOPROXY_MAX_CONNECTIONS', kind: 'count',
-    defaultText: '1024', help: 'client connections open at once; more are closed on accept (keep under the descriptor limit)',
+    key: 'shutdownDeadlineMs',
+    flag: '--shutdown-deadline',
+    env: 'ISOPROXY_SHUTDOWN_DEADLINE',
+    kind: 'duration',
+    defaultText: '30s',
+    help: 'how long transfers may finish after SIGINT/SIGTERM (ms, or with s/m suffix)',
   },
   {
-    key: 'maxTransfersPerClient', flag: '--max-transfers-per-client', env: 'ISOPROXY_MAX_TRANSFERS_PER_CLIENT', kind: 'count',
-    defaultText: '16', help: 'concurrent image transfers per client address; more answer 429 TOO_MANY_TRANSFERS with Retry-After',
+    key: 'maxFilesPerNode',
+    flag: '--max-files-per-node',
+    env: 'ISOPROXY_MAX_FILES_PER_NODE',
+    kind: 'int',
+    defaultText: '256',
+    help: 'files a node may inject into its initramfs (edits.files)',
   },
   {
-    key: 'store', flag: '--store', env: 'ISOPROXY_STORE', kind: 'string', defaultText: 'file (in <data-dir>)',
+    key: 'maxFileBytesPerNode',
+    flag: '--max-file-bytes-per-node',
+    env: 'ISOPROXY_MAX_FILE_BYTES_PER_NODE',
+    kind: 'bytes',
+    defaultText: '4MiB',
+    help: 'total bytes of the files a node may inject',
+  },
+  {
+    key: 'logFormat',
+    flag: '--log-format',
+    env: 'ISOPROXY_LOG_FORMAT',
+    kind: 'logFormat',
+    defaultText: 'auto',
+    help: 'json, pretty, or auto (pretty lines on a terminal, JSON lines otherwise)',
+  },
+  {
+    key: 'stallAfterMs',
+    flag: '--stall-after',
+    env: 'ISOPROXY_STALL_AFTER',
+    kind: 'duration',
+    defaultText: '15s',
+    help: 'the status page shows a node stalled when its open transfer moved no byte for this long',
+  },
+  {
+    key: 'headersTimeoutMs',
+    flag: '--headers-timeout',
+    env: 'ISOPROXY_HEADERS_TIMEOUT',
+    kind: 'duration',
+    defaultText: '10s',
+    help: 'a client must send its request headers within this long, or the connection is closed (slowloris)',
+  },
+  {
+    key: 'maxConnections',
+    flag: '--max-connections',
+    env: 'ISOPROXY_MAX_CONNECTIONS',
+    kind: 'count',
+    defaultText: '1024',
+    help: 'client connections open at once; more are closed on accept (keep under the descriptor limit)',
+  },
+  {
+    key: 'maxTransfersPerClient',
+    flag: '--max-transfers-per-client',
+    env: 'ISOPROXY_MAX_TRANSFERS_PER_CLIENT',
+    kind: 'count',
+    defaultText: '16',
+    help: 'concurrent image transfers per client address; more answer 429 TOO_MANY_TRANSFERS with Retry-After',
+  },
+  {
+    key: 'store',
+    flag: '--store',
+    env: 'ISOPROXY_STORE',
+    kind: 'string',
+    defaultText: 'file (in <data-dir>)',
     help: 'node store: file, file:///dir, or redis://[user@]host:port/db for replicas (password from ISOPROXY_STORE_PASSWORD_FILE or ISOPROXY_STORE_PASSWORD)',
   },
 ];
@@ -160,14 +264,37 @@ const CONFIG_FLAG = '--config';
 const CONFIG_ENV = 'ISOPROXY_CONFIG';
 
 const DEFAULTS = {
-  host: '127.0.0.1', port: 8080, dataDir: './isoproxy-data', cacheBudgetBytes: 10 * 2 ** 30, blockSizeBytes: 2 * 2 ** 20,
-  allowedUpstreams: [] as string[], allowedDirs: [] as string[], logLevel: 'info', shutdownDeadlineMs: 30_000,
-  logFormat: 'auto' as LogFormat, headersTimeoutMs: 10_000, maxConnections: 1024, maxTransfersPerClient: 16,
+  host: '127.0.0.1',
+  port: 8080,
+  dataDir: './isoproxy-data',
+  cacheBudgetBytes: 10 * 2 ** 30,
+  blockSizeBytes: 2 * 2 ** 20,
+  allowedUpstreams: [] as string[],
+  allowedDirs: [] as string[],
+  logLevel: 'info',
+  shutdownDeadlineMs: 30_000,
+  logFormat: 'auto' as LogFormat,
+  headersTimeoutMs: 10_000,
+  maxConnections: 1024,
+  maxTransfersPerClient: 16,
 };
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
 const UNITS: Record<string, number> = {
-  '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  t: 1e12,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
 };
 
 export function parseBytes(text: string): number | undefined {
@@ -241,7 +368,8 @@ function parseArgv(argv: readonly string[]): { values: Map<Key, unknown>; config
       configFile = value;
       continue;
     }
-    if (def.kind === 'list') values.set(def.key, [...((values.get(def.key) as string[] | undefined) ?? []), ...(convert(def, value, 'flag') as string[])]);
+    if (def.kind === 'list')
+      values.set(def.key, [...((values.get(def.key) as string[] | undefined) ?? []), ...(convert(def, value, 'flag') as string[])]);
     else values.set(def.key, convert(def, value, 'flag'));
   }
   return configFile !== undefined ? { values, configFile } : { values };
@@ -287,7 +415,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
   let ironic: IronicOptions | undefined;
   try {
     ironic = parseIronicOptions({
-      flags: ironicFlags, env, ...(configFile ? { config: configFile.raw, configName: `config file ${configPath}` } : {}),
+      flags: ironicFlags,
+      env,
+      ...(configFile ? { config: configFile.raw, configName: `config file ${configPath}` } : {}),
     });
   } catch (err) {
     if (err instanceof IronicConfigError) throw new ConfigError(err.message);
@@ -348,10 +478,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
 
   const workers = pick('workers', Math.max(1, Math.min(256, availableParallelism())));
   return {
-    host, port, publicUrl, dataDir,
+    host,
+    port,
+    publicUrl,
+    dataDir,
     ...(ironic ? { ironic } : {}),
     cacheDir: pick('cacheDir', join(dataDir, 'cache')),
-    cacheBudgetBytes, blockSizeBytes,
+    cacheBudgetBytes,
+    blockSizeBytes,
     ...(adminToken !== undefined ? { adminToken } : {}),
     allowedUpstreams: pick('allowedUpstreams', DEFAULTS.allowedUpstreams),
     allowedDirs: pick('allowedDirs', DEFAULTS.allowedDirs),
@@ -374,7 +508,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
 /** The --help text: every option with its env var and default. */
 export function configHelp(): string {
   const rows: Array<readonly [string, string, string, string]> = OPTIONS.map((o) => [`${o.flag} <value>`, o.env, o.defaultText, o.help] as const);
-  rows.unshift([`${CONFIG_FLAG} <file>`, CONFIG_ENV, '(none)', 'JSON file with any of these options (keys as camelCase config names or flag names)'] as const);
+  rows.unshift([
+    `${CONFIG_FLAG} <file>`,
+    CONFIG_ENV,
+    '(none)',
+    'JSON file with any of these options (keys as camelCase config names or flag names)',
+  ] as const);
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   return [
@@ -386,7 +525,7 @@ export function configHelp(): string {
     'Options:',
     ...rows.map(([f, e, d, h]) => `  ${f.padEnd(w0)}  ${e.padEnd(w1)}  ${h} (default: ${d})`),
     '',
-    'Ironic node source (serves /ironic/<node-uuid-or-name>.iso from Ironic\'s own node data; see docs/ironic.md):',
+    "Ironic node source (serves /ironic/<node-uuid-or-name>.iso from Ironic's own node data; see docs/ironic.md):",
     ironicOptionsHelp(),
     '  --help',
   ].join('\n');

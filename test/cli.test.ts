@@ -30,7 +30,9 @@ describe('isoproxy command', () => {
   it('reports a bad edit in one line with exit 1', async () => {
     const r = await isoproxy('preview', 'package.json', '--append', 'bad"quote');
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe('isoproxy preview: invalid parameter "bad\\"quote": appended parameter contains a double quote at index 3; the kernel treats it as quoting, which edits do not support');
+    expect(r.stderr.trim()).toBe(
+      'isoproxy preview: invalid parameter "bad\\"quote": appended parameter contains a double quote at index 3; the kernel treats it as quoting, which edits do not support',
+    );
   });
   it('reports a file that is not an ISO in one line with exit 1', async () => {
     const r = await isoproxy('materialize', 'package.json', '/tmp/isoproxy-never-written.iso', '--append', 'a=1');

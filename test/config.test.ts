@@ -19,11 +19,25 @@ afterAll(async () => cleanup?.());
 describe('loadConfig', () => {
   it('has loopback defaults', () => {
     expect(loadConfig([], {})).toEqual({
-      host: '127.0.0.1', port: 8080, publicUrl: 'http://127.0.0.1:8080', dataDir: './isoproxy-data', cacheDir: 'isoproxy-data/cache',
-      cacheBudgetBytes: 10 * 2 ** 30, blockSizeBytes: 2 * 2 ** 20, allowedUpstreams: [], allowedDirs: [], workers: availableParallelism(),
-      remasterThreads: availableParallelism() > 1 ? 1 : 2, logLevel: 'info', shutdownDeadlineMs: 30_000,
-      logFormat: 'auto', headersTimeoutMs: 10_000, maxConnections: 1024, maxTransfersPerClient: 16,
-      maxFilesPerNode: 256, maxFileBytesPerNode: 4 * 2 ** 20,
+      host: '127.0.0.1',
+      port: 8080,
+      publicUrl: 'http://127.0.0.1:8080',
+      dataDir: './isoproxy-data',
+      cacheDir: 'isoproxy-data/cache',
+      cacheBudgetBytes: 10 * 2 ** 30,
+      blockSizeBytes: 2 * 2 ** 20,
+      allowedUpstreams: [],
+      allowedDirs: [],
+      workers: availableParallelism(),
+      remasterThreads: availableParallelism() > 1 ? 1 : 2,
+      logLevel: 'info',
+      shutdownDeadlineMs: 30_000,
+      logFormat: 'auto',
+      headersTimeoutMs: 10_000,
+      maxConnections: 1024,
+      maxTransfersPerClient: 16,
+      maxFilesPerNode: 256,
+      maxFileBytesPerNode: 4 * 2 ** 20,
     });
   });
 
@@ -37,12 +51,35 @@ describe('loadConfig', () => {
   it('reads the log format, the status view and the client limits', async () => {
     const file = join(dir, 'viewer');
     await writeFile(file, 'viewer-token-0123456789\n');
-    const c = loadConfig(['--log-format', 'pretty', '--viewer-token-file', file, '--stall-after', '5s', '--headers-timeout', '2s',
-      '--max-connections', '50', '--max-transfers-per-client', '4'], {});
+    const c = loadConfig(
+      [
+        '--log-format',
+        'pretty',
+        '--viewer-token-file',
+        file,
+        '--stall-after',
+        '5s',
+        '--headers-timeout',
+        '2s',
+        '--max-connections',
+        '50',
+        '--max-transfers-per-client',
+        '4',
+      ],
+      {},
+    );
     expect(c).toMatchObject({
-      logFormat: 'pretty', viewerToken: 'viewer-token-0123456789', stallAfterMs: 5000, headersTimeoutMs: 2000, maxConnections: 50, maxTransfersPerClient: 4,
+      logFormat: 'pretty',
+      viewerToken: 'viewer-token-0123456789',
+      stallAfterMs: 5000,
+      headersTimeoutMs: 2000,
+      maxConnections: 50,
+      maxTransfersPerClient: 4,
     });
-    expect(loadConfig([], { ISOPROXY_LOG_FORMAT: 'json', ISOPROXY_VIEWER_TOKEN: 'viewer-token-abcdefghij' })).toMatchObject({ logFormat: 'json', viewerToken: 'viewer-token-abcdefghij' });
+    expect(loadConfig([], { ISOPROXY_LOG_FORMAT: 'json', ISOPROXY_VIEWER_TOKEN: 'viewer-token-abcdefghij' })).toMatchObject({
+      logFormat: 'json',
+      viewerToken: 'viewer-token-abcdefghij',
+    });
     expect(() => loadConfig(['--log-format', 'xml'], {})).toThrow(/log-format must be one of json, pretty, auto/);
     expect(() => loadConfig(['--max-transfers-per-client', '0'], {})).toThrow(/positive integer/);
     expect(() => loadConfig(['--headers-timeout', '10ms'], {})).toThrow(/at least 1s/);
@@ -51,8 +88,15 @@ describe('loadConfig', () => {
 
   it('takes flags over env over the config file', async () => {
     const file = join(dir, 'c.json');
-    await writeFile(file, JSON.stringify({ port: 1111, host: '10.0.0.1', logLevel: 'warn', 'cache-budget': '1GiB', allowedUpstreams: ['https://a/'] }));
-    const c = loadConfig(['--port', '3333', '--config', file], { ISOPROXY_PORT: '2222', ISOPROXY_LOG_LEVEL: 'debug', ISOPROXY_ADMIN_TOKEN: 'x'.repeat(16) });
+    await writeFile(
+      file,
+      JSON.stringify({ port: 1111, host: '10.0.0.1', logLevel: 'warn', 'cache-budget': '1GiB', allowedUpstreams: ['https://a/'] }),
+    );
+    const c = loadConfig(['--port', '3333', '--config', file], {
+      ISOPROXY_PORT: '2222',
+      ISOPROXY_LOG_LEVEL: 'debug',
+      ISOPROXY_ADMIN_TOKEN: 'x'.repeat(16),
+    });
     expect(c.port).toBe(3333);
     expect(c.logLevel).toBe('debug');
     expect(c.host).toBe('10.0.0.1');
@@ -82,13 +126,24 @@ describe('loadConfig', () => {
     expect(parseDuration('30s')).toBe(30_000);
     expect(parseDuration('2m')).toBe(120_000);
     expect(parseDuration('250')).toBe(250);
-    expect(loadConfig(['--block-size', '4MiB', '--shutdown-deadline', '5s'], {})).toMatchObject({ blockSizeBytes: 4 * 2 ** 20, shutdownDeadlineMs: 5000 });
+    expect(loadConfig(['--block-size', '4MiB', '--shutdown-deadline', '5s'], {})).toMatchObject({
+      blockSizeBytes: 4 * 2 ** 20,
+      shutdownDeadlineMs: 5000,
+    });
   });
 
   it.each([
-    [['--port', '70000']], [['--port']], [['--bogus', '1']], [['--block-size', '3MiB']], [['--block-size', '64KiB']],
-    [['--cache-budget', '1KiB']], [['--log-level', 'loud']], [['--workers', '0']], [['--admin-token', 'short']],
-    [['--public-url', 'ftp://x']], [['--config', '/nonexistent/isoproxy.json']],
+    [['--port', '70000']],
+    [['--port']],
+    [['--bogus', '1']],
+    [['--block-size', '3MiB']],
+    [['--block-size', '64KiB']],
+    [['--cache-budget', '1KiB']],
+    [['--log-level', 'loud']],
+    [['--workers', '0']],
+    [['--admin-token', 'short']],
+    [['--public-url', 'ftp://x']],
+    [['--config', '/nonexistent/isoproxy.json']],
   ])('rejects %j with a ConfigError', (argv) => {
     expect(() => loadConfig(argv, {})).toThrow(ConfigError);
   });
@@ -101,9 +156,29 @@ describe('loadConfig', () => {
 describe('serve --help and admin exposure', () => {
   it('lists every option with its env var and default', () => {
     const help = configHelp();
-    for (const s of ['--host', '--port', '--public-url', '--data-dir', '--cache-dir', '--cache-budget', '--block-size', '--admin-token ',
-      '--admin-token-file', '--allow-upstream', '--allow-dir', '--workers', '--remaster-threads', '--log-level', '--shutdown-deadline', '--config',
-      'ISOPROXY_HOST', 'ISOPROXY_ADMIN_TOKEN_FILE', 'ISOPROXY_CONFIG', '(default: 8080)', '(default: 10GiB)']) {
+    for (const s of [
+      '--host',
+      '--port',
+      '--public-url',
+      '--data-dir',
+      '--cache-dir',
+      '--cache-budget',
+      '--block-size',
+      '--admin-token ',
+      '--admin-token-file',
+      '--allow-upstream',
+      '--allow-dir',
+      '--workers',
+      '--remaster-threads',
+      '--log-level',
+      '--shutdown-deadline',
+      '--config',
+      'ISOPROXY_HOST',
+      'ISOPROXY_ADMIN_TOKEN_FILE',
+      'ISOPROXY_CONFIG',
+      '(default: 8080)',
+      '(default: 10GiB)',
+    ]) {
       expect(help).toContain(s);
     }
   });

@@ -4,7 +4,16 @@ import { createLogDestination, formatLogLine, parseLogFormat, resolveLogFormat }
 
 function sink(isTTY: boolean) {
   const lines: string[] = [];
-  return { stream: { isTTY, write: (s: string) => { lines.push(s); return true; } }, lines };
+  return {
+    stream: {
+      isTTY,
+      write: (s: string) => {
+        lines.push(s);
+        return true;
+      },
+    },
+    lines,
+  };
 }
 
 const T = Date.UTC(2026, 0, 1, 12, 0, 1, 234);
@@ -24,7 +33,20 @@ describe('log format', () => {
 
 describe('pretty log lines', () => {
   it('prints time, level, message and the key fields first', () => {
-    const line = formatLogLine(JSON.stringify({ level: 30, time: T, reqId: 'r1', msg: 'transfer', bytes: 262144, node: 'n1', status: 206, range: 'bytes=0-262143', pid: 1, hostname: 'h' }));
+    const line = formatLogLine(
+      JSON.stringify({
+        level: 30,
+        time: T,
+        reqId: 'r1',
+        msg: 'transfer',
+        bytes: 262144,
+        node: 'n1',
+        status: 206,
+        range: 'bytes=0-262143',
+        pid: 1,
+        hostname: 'h',
+      }),
+    );
     expect(line).toBe('12:00:01.234Z INFO  transfer node=n1 status=206 range="bytes=0-262143" bytes=262144 reqId=r1\n');
   });
 
@@ -33,10 +55,17 @@ describe('pretty log lines', () => {
     expect(line).toBe('12:00:01.234Z WARN  odd why="two words" extra={"a":[1,2]}\n');
   });
 
-  it('shows an error\'s message inline and its stack below for errors', () => {
-    const err = { type: 'UpstreamError', message: 'upstream said 503', code: 'UPSTREAM_STATUS', stack: 'UpstreamError: upstream said 503\n    at fetchBlock (cache.ts:10:5)\n    at read (cache.ts:20:3)' };
+  it("shows an error's message inline and its stack below for errors", () => {
+    const err = {
+      type: 'UpstreamError',
+      message: 'upstream said 503',
+      code: 'UPSTREAM_STATUS',
+      stack: 'UpstreamError: upstream said 503\n    at fetchBlock (cache.ts:10:5)\n    at read (cache.ts:20:3)',
+    };
     const line = formatLogLine(JSON.stringify({ level: 50, time: T, msg: 'transfer failed', node: 'n1', err }));
-    expect(line).toBe('12:00:01.234Z ERROR transfer failed node=n1 err="upstream said 503" code=UPSTREAM_STATUS\n    at fetchBlock (cache.ts:10:5)\n    at read (cache.ts:20:3)\n');
+    expect(line).toBe(
+      '12:00:01.234Z ERROR transfer failed node=n1 err="upstream said 503" code=UPSTREAM_STATUS\n    at fetchBlock (cache.ts:10:5)\n    at read (cache.ts:20:3)\n',
+    );
   });
 
   it('passes lines that are not JSON through', () => {
@@ -57,7 +86,10 @@ describe('createLogDestination', () => {
   });
 
   it('writes JSON lines when the stream is not a TTY (auto), and when json is asked for on a TTY', () => {
-    for (const [format, isTTY] of [['auto', false], ['json', true]] as const) {
+    for (const [format, isTTY] of [
+      ['auto', false],
+      ['json', true],
+    ] as const) {
       const { stream, lines } = sink(isTTY);
       pino({ base: undefined }, createLogDestination(format, { stream })).info({ node: 'n1' }, 'request');
       expect(JSON.parse(lines.join(''))).toMatchObject({ level: 30, node: 'n1', msg: 'request' });

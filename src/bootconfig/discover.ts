@@ -123,7 +123,8 @@ export function analyzeBootConfigs(input: ReadonlyMap<string, string>): Analysis
     if (syntaxOf.has(p)) continue;
     const text = texts.get(p) as string;
     if (analyzeGrub(p, text).commands.length > 0) syntaxOf.set(p, 'grub');
-    else if (analyzeSyslinuxSession(p, { text: (q) => (q === p ? text : undefined), resolve: () => undefined }).commands.length > 0) syntaxOf.set(p, 'syslinux');
+    else if (analyzeSyslinuxSession(p, { text: (q) => (q === p ? text : undefined), resolve: () => undefined }).commands.length > 0)
+      syntaxOf.set(p, 'syslinux');
     else continue;
     sniffed.add(p);
     walk([p]);

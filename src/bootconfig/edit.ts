@@ -53,7 +53,10 @@ export function editBootConfigs(files: ReadonlyMap<string, string>, edits: Norma
       for (const c of changes) {
         if (c.after.length > SYSLINUX_MAX_LINE) {
           const added = splitWords(c.after, 0, c.after.length).find((w) => !c.before.split(/[ \t]+/).includes(w.value));
-          throw new EditValidationError(added?.value ?? 'edits', `${f.path} line ${c.line} would be ${c.after.length} bytes; syslinux reads at most ${SYSLINUX_MAX_LINE}`);
+          throw new EditValidationError(
+            added?.value ?? 'edits',
+            `${f.path} line ${c.line} would be ${c.after.length} bytes; syslinux reads at most ${SYSLINUX_MAX_LINE}`,
+          );
         }
       }
     }

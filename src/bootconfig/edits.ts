@@ -48,11 +48,21 @@ function checkChars(parameter: string, text: string, what: string): void {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0) throw new EditValidationError(parameter, `${what} contains NUL at index ${i}`);
-    if (c === 0x0a || c === 0x0d) throw new EditValidationError(parameter, `${what} contains a line break at index ${i}; a boot config line cannot hold one`);
-    if (c === 0x20 || c === 0x09) throw new EditValidationError(parameter, `${what} contains whitespace at index ${i}; give one kernel parameter per entry`);
+    if (c === 0x0a || c === 0x0d)
+      throw new EditValidationError(parameter, `${what} contains a line break at index ${i}; a boot config line cannot hold one`);
+    if (c === 0x20 || c === 0x09)
+      throw new EditValidationError(parameter, `${what} contains whitespace at index ${i}; give one kernel parameter per entry`);
     if (c < 0x20 || c === 0x7f) throw new EditValidationError(parameter, `${what} contains control character ${describeChar(c)} at index ${i}`);
-    if (c > 0x7e) throw new EditValidationError(parameter, `${what} contains non-ASCII character ${describeChar(c)} at index ${i}; kernel parameters are edited as ASCII`);
-    if (c === 0x22) throw new EditValidationError(parameter, `${what} contains a double quote at index ${i}; the kernel treats it as quoting, which edits do not support`);
+    if (c > 0x7e)
+      throw new EditValidationError(
+        parameter,
+        `${what} contains non-ASCII character ${describeChar(c)} at index ${i}; kernel parameters are edited as ASCII`,
+      );
+    if (c === 0x22)
+      throw new EditValidationError(
+        parameter,
+        `${what} contains a double quote at index ${i}; the kernel treats it as quoting, which edits do not support`,
+      );
   }
 }
 
@@ -87,26 +97,31 @@ export function normalizeEdits(edits: Edits, options: NormalizeEditsOptions = {}
   if (edits === null || typeof edits !== 'object' || Array.isArray(edits)) throw new EditValidationError('edits', 'must be an object');
   const raw = edits as Record<string, unknown>;
   for (const field of Object.keys(raw)) {
-    if (!['append', 'set', 'remove', 'separator', 'files'].includes(field)) throw new EditValidationError(field, 'is not a kind of edit (append, set, remove, separator, files)');
+    if (!['append', 'set', 'remove', 'separator', 'files'].includes(field))
+      throw new EditValidationError(field, 'is not a kind of edit (append, set, remove, separator, files)');
   }
 
   const separator = raw['separator'] ?? 'before';
-  if (separator !== 'before' && separator !== 'after') throw new EditValidationError('separator', `must be "before" or "after", not ${JSON.stringify(separator)}`);
+  if (separator !== 'before' && separator !== 'after')
+    throw new EditValidationError('separator', `must be "before" or "after", not ${JSON.stringify(separator)}`);
 
   const remove: string[] = [];
   for (const key of stringArray(raw['remove'], 'remove')) {
     checkLength(key, key);
     checkKey(key, key, 'key to remove');
-    if (key.includes('=')) throw new EditValidationError(key, 'a key to remove names a parameter without "=value"; every value of the key is removed');
+    if (key.includes('='))
+      throw new EditValidationError(key, 'a key to remove names a parameter without "=value"; every value of the key is removed');
     if (!remove.includes(key)) remove.push(key);
   }
 
   const set: [string, string][] = [];
   const setRaw = raw['set'];
   if (setRaw !== undefined) {
-    if (setRaw === null || typeof setRaw !== 'object' || Array.isArray(setRaw)) throw new EditValidationError('set', 'must be an object of key: value');
+    if (setRaw === null || typeof setRaw !== 'object' || Array.isArray(setRaw))
+      throw new EditValidationError('set', 'must be an object of key: value');
     const entries = Object.entries(setRaw as Record<string, unknown>);
-    if (entries.length > MAX_EDIT_ENTRIES) throw new EditValidationError('set', `has ${entries.length} entries, over the limit of ${MAX_EDIT_ENTRIES}`);
+    if (entries.length > MAX_EDIT_ENTRIES)
+      throw new EditValidationError('set', `has ${entries.length} entries, over the limit of ${MAX_EDIT_ENTRIES}`);
     for (const [key, value] of entries) {
       if (typeof value !== 'string') throw new EditValidationError(key, 'the value to set must be a string');
       checkLength(key, `${key}=${value}`);
@@ -136,7 +151,10 @@ export function normalizeEdits(edits: Edits, options: NormalizeEditsOptions = {}
   for (const token of [...set.map(([k, v]) => `${k}=${v}`), ...append]) {
     total += token.length + 1;
     if (total > KERNEL_CMDLINE_MAX) {
-      throw new EditValidationError(token, `the edits add ${total} bytes or more to the kernel command line, over its ${KERNEL_CMDLINE_MAX}-byte limit`);
+      throw new EditValidationError(
+        token,
+        `the edits add ${total} bytes or more to the kernel command line, over its ${KERNEL_CMDLINE_MAX}-byte limit`,
+      );
     }
   }
 
@@ -158,7 +176,11 @@ export function normalizeEdits(edits: Edits, options: NormalizeEditsOptions = {}
 export function editsDigestInput(n: NormalizedEdits): string {
   const files = n.files ?? [];
   return JSON.stringify({
-    v: 1, append: n.append, set: n.set, remove: [...n.remove].sort(), separator: n.separator,
+    v: 1,
+    append: n.append,
+    set: n.set,
+    remove: [...n.remove].sort(),
+    separator: n.separator,
     ...(files.length > 0 ? { files: files.map((f) => [f.path, f.mode, f.data.length, f.sha256]) } : {}),
   });
 }

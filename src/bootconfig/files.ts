@@ -62,25 +62,29 @@ function checkPath(who: string, path: unknown): string {
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
     if (c === 0) throw new EditValidationError(who, `path contains NUL at index ${i}`);
-    if (c < 0x20 || c === 0x7f) throw new EditValidationError(who, `path contains control character U+${c.toString(16).toUpperCase().padStart(4, '0')} at index ${i}`);
-
+    if (c < 0x20 || c === 0x7f)
+      throw new EditValidationError(who, `path contains control character U+${c.toString(16).toUpperCase().padStart(4, '0')} at index ${i}`);
   }
   if (/[\uD800-\uDFFF]/u.test(path)) throw new EditValidationError(who, 'path contains a lone surrogate; it has no UTF-8 form');
   const segments = path.slice(1).split('/');
   for (const s of segments) {
     if (s === '') throw new EditValidationError(who, 'path has an empty segment ("//" or a trailing "/")');
     if (s === '.' || s === '..') throw new EditValidationError(who, `path has a "${s}" segment; give the path without it`);
-    if (Buffer.byteLength(s, 'utf8') > NAME_MAX) throw new EditValidationError(who, `path segment of ${Buffer.byteLength(s, 'utf8')} bytes is over NAME_MAX (${NAME_MAX})`);
+    if (Buffer.byteLength(s, 'utf8') > NAME_MAX)
+      throw new EditValidationError(who, `path segment of ${Buffer.byteLength(s, 'utf8')} bytes is over NAME_MAX (${NAME_MAX})`);
   }
-  if (Buffer.byteLength(path, 'utf8') > PATH_MAX) throw new EditValidationError(who, `path of ${Buffer.byteLength(path, 'utf8')} bytes is over PATH_MAX (${PATH_MAX})`);
+  if (Buffer.byteLength(path, 'utf8') > PATH_MAX)
+    throw new EditValidationError(who, `path of ${Buffer.byteLength(path, 'utf8')} bytes is over PATH_MAX (${PATH_MAX})`);
   return path;
 }
 
 function checkMode(who: string, mode: unknown): number {
   if (mode === undefined) return DEFAULT_FILE_MODE;
-  if (typeof mode !== 'string') throw new EditValidationError(who, 'mode must be an octal string such as "0644" (a number is ambiguous: 644 or 0o644?)');
+  if (typeof mode !== 'string')
+    throw new EditValidationError(who, 'mode must be an octal string such as "0644" (a number is ambiguous: 644 or 0o644?)');
   const bits = parseFileMode(mode);
-  if (bits === undefined) throw new EditValidationError(who, `mode ${JSON.stringify(mode)} is not an octal mode such as "0644" (at most 4 octal digits)`);
+  if (bits === undefined)
+    throw new EditValidationError(who, `mode ${JSON.stringify(mode)} is not an octal mode such as "0644" (at most 4 octal digits)`);
   return bits;
 }
 
@@ -91,7 +95,8 @@ function checkContent(who: string, raw: Record<string, unknown>): Uint8Array {
   if (text !== undefined) {
     if (typeof text !== 'string') throw new EditValidationError(who, 'content must be a string');
     // In a `u` regex a surrogate pair is one code point, so only a lone surrogate matches.
-    if (/[\uD800-\uDFFF]/u.test(text)) throw new EditValidationError(who, 'content has a lone surrogate; it has no UTF-8 form (use contentBase64 for binary data)');
+    if (/[\uD800-\uDFFF]/u.test(text))
+      throw new EditValidationError(who, 'content has a lone surrogate; it has no UTF-8 form (use contentBase64 for binary data)');
     return new Uint8Array(Buffer.from(text, 'utf8'));
   }
   if (b64 !== undefined) {
@@ -100,7 +105,8 @@ function checkContent(who: string, raw: Record<string, unknown>): Uint8Array {
     // only canonical base64 (RFC 4648 alphabet, padded, no line breaks) comes back the same.
     // Native both ways: a regex over megabytes of text costs a hundred times more.
     const data = Buffer.from(b64, 'base64');
-    if (data.toString('base64') !== b64) throw new EditValidationError(who, 'contentBase64 is not base64 (RFC 4648 alphabet, padded, no line breaks)');
+    if (data.toString('base64') !== b64)
+      throw new EditValidationError(who, 'contentBase64 is not base64 (RFC 4648 alphabet, padded, no line breaks)');
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   }
   throw new EditValidationError(who, 'has no content: give content (text) or contentBase64');
@@ -113,16 +119,19 @@ function checkContent(who: string, raw: Record<string, unknown>): Uint8Array {
 export function normalizeFiles(value: unknown, limits: FileLimits = DEFAULT_FILE_LIMITS): readonly NormalizedFile[] {
   if (value === undefined) return Object.freeze([]);
   if (!Array.isArray(value)) throw new EditValidationError('files', 'must be a list of { path, mode?, content | contentBase64 }');
-  if (value.length > limits.maxFiles) throw new EditValidationError('files', `has ${value.length} entries, over the limit of ${limits.maxFiles} files per node`);
+  if (value.length > limits.maxFiles)
+    throw new EditValidationError('files', `has ${value.length} entries, over the limit of ${limits.maxFiles} files per node`);
   const out: NormalizedFile[] = [];
   const byPath = new Map<string, string>();
   let total = 0;
   value.forEach((entry: unknown, i) => {
     let who = `files[${i}]`;
-    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new EditValidationError(who, 'must be an object { path, mode?, content | contentBase64 }');
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
+      throw new EditValidationError(who, 'must be an object { path, mode?, content | contentBase64 }');
     const raw = entry as Record<string, unknown>;
     for (const k of Object.keys(raw)) {
-      if (!['path', 'mode', 'content', 'contentBase64'].includes(k)) throw new EditValidationError(who, `unknown field ${JSON.stringify(k)} (path, mode, content, contentBase64)`);
+      if (!['path', 'mode', 'content', 'contentBase64'].includes(k))
+        throw new EditValidationError(who, `unknown field ${JSON.stringify(k)} (path, mode, content, contentBase64)`);
     }
     const path = checkPath(who, raw['path']);
     who = `files[${i}] (${path})`;
@@ -132,7 +141,8 @@ export function normalizeFiles(value: unknown, limits: FileLimits = DEFAULT_FILE
     const mode = checkMode(who, raw['mode']);
     const data = checkContent(who, raw);
     total += data.length;
-    if (total > limits.maxTotalBytes) throw new EditValidationError(who, `brings the node's files to ${total} bytes or more, over the limit of ${limits.maxTotalBytes}`);
+    if (total > limits.maxTotalBytes)
+      throw new EditValidationError(who, `brings the node's files to ${total} bytes or more, over the limit of ${limits.maxTotalBytes}`);
     out.push(Object.freeze({ path, mode, data, sha256: createHash('sha256').update(data).digest('hex') }));
   });
   // A path that is a parent directory of another entry would have to be a file and a directory.

@@ -216,9 +216,16 @@ export function analyzeSyslinuxSession(root: string, files: SyslinuxFiles): Sysl
 
   // Initrds: the label's INITRD directive and `initrd=` on its command line, comma-separated
   // lists both (doc/syslinux.txt); syslinux loads them in that order.
-  const listOf = (text: string | undefined): string[] => (text ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const listOf = (text: string | undefined): string[] =>
+    (text ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
   const initrdArgs = (segments: readonly ArgSegment[]): string[] =>
-    segments.flatMap((s) => s.tokens).filter((t) => t.value.toLowerCase().startsWith('initrd=')).flatMap((t) => listOf(t.value.slice('initrd='.length)));
+    segments
+      .flatMap((s) => s.tokens)
+      .filter((t) => t.value.toLowerCase().startsWith('initrd='))
+      .flatMap((t) => listOf(t.value.slice('initrd='.length)));
   const globalInitrds = new Map<GlobalAppend, string[]>();
   const commands: KernelCommand[] = [];
   for (const l of labels) {
@@ -231,10 +238,20 @@ export function analyzeSyslinuxSession(root: string, files: SyslinuxFiles): Sysl
     const g = labelGlobal.get(l);
     if (l.append) {
       const segments: ArgSegment[] = [];
-      if (kernelArgs.length > 0 && k.path === l.append.path) segments.push({ tokens: kernelArgs, end: (kernelArgs[kernelArgs.length - 1] as ArgToken).end });
+      if (kernelArgs.length > 0 && k.path === l.append.path)
+        segments.push({ tokens: kernelArgs, end: (kernelArgs[kernelArgs.length - 1] as ArgToken).end });
       segments.push(appendSegment(l.append.directive));
       const initrds = [...listOf(l.initrd), ...initrdArgs(segments)];
-      commands.push({ path: l.append.path, line: l.append.directive.line.number, directive: 'append', kernel: image.value, segments, overheadBytes, initrds, cwd });
+      commands.push({
+        path: l.append.path,
+        line: l.append.directive.line.number,
+        directive: 'append',
+        kernel: image.value,
+        segments,
+        overheadBytes,
+        initrds,
+        cwd,
+      });
     } else if (g) {
       g.fedLinux = true;
       const list = globalInitrds.get(g) ?? [];
@@ -244,7 +261,16 @@ export function analyzeSyslinuxSession(root: string, files: SyslinuxFiles): Sysl
       const last = kernelArgs[kernelArgs.length - 1] ?? image;
       const segments = [{ tokens: kernelArgs, end: last.end }];
       const initrds = [...listOf(l.initrd), ...initrdArgs(segments)];
-      commands.push({ path: k.path, line: k.directive.line.number, directive: k.directive.keyword, kernel: image.value, segments, overheadBytes, initrds, cwd });
+      commands.push({
+        path: k.path,
+        line: k.directive.line.number,
+        directive: k.directive.keyword,
+        kernel: image.value,
+        segments,
+        overheadBytes,
+        initrds,
+        cwd,
+      });
     }
   }
   for (const g of globals) {
@@ -252,7 +278,16 @@ export function analyzeSyslinuxSession(root: string, files: SyslinuxFiles): Sysl
     const d = g.at.directive;
     const segments = [appendSegment(d)];
     const initrds = [...(globalInitrds.get(g) ?? []), ...initrdArgs(segments)];
-    commands.push({ path: g.at.path, line: d.line.number, directive: 'append', kernel: '(global APPEND)', segments, overheadBytes: 'BOOT_IMAGE='.length + 'vmlinuz'.length + 1, initrds, cwd });
+    commands.push({
+      path: g.at.path,
+      line: d.line.number,
+      directive: 'append',
+      kernel: '(global APPEND)',
+      segments,
+      overheadBytes: 'BOOT_IMAGE='.length + 'vmlinuz'.length + 1,
+      initrds,
+      cwd,
+    });
   }
   return { commands, warnings, visited };
 }

@@ -41,7 +41,10 @@ export function analyzeSystemdBoot(path: string, text: string): SystemdBootAnaly
   }
   if (kernel === undefined) return { commands: [], warnings: [] };
   if (segments.length === 0) {
-    return { commands: [], warnings: [`${path} line ${kernelLine}: the entry has no options line; edits cannot add one without adding a line, so it is not edited`] };
+    return {
+      commands: [],
+      warnings: [`${path} line ${kernelLine}: the entry has no options line; edits cannot add one without adding a line, so it is not edited`],
+    };
   }
   return {
     commands: [{ path, line: firstOptionsLine, directive: 'options', kernel, segments, overheadBytes: initrdBytes, initrds }],

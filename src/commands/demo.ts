@@ -49,7 +49,13 @@ export async function run(args: string[]): Promise<number> {
   const store = await FileNodeStore.open(config.dataDir);
   const now = new Date().toISOString();
   const existing = await store.get(DEMO_NODE);
-  await store.put({ name: DEMO_NODE, bootIso: pathToFileURL(iso).href, edits: DEMO_EDITS, createdAt: existing?.createdAt ?? now, updatedAt: existing && JSON.stringify(existing.edits) === JSON.stringify(DEMO_EDITS) ? existing.updatedAt : now });
+  await store.put({
+    name: DEMO_NODE,
+    bootIso: pathToFileURL(iso).href,
+    edits: DEMO_EDITS,
+    createdAt: existing?.createdAt ?? now,
+    updatedAt: existing && JSON.stringify(existing.edits) === JSON.stringify(DEMO_EDITS) ? existing.updatedAt : now,
+  });
   const running = await startServer(config, { store });
   const url = `${running.publicUrl}/iso/${DEMO_NODE}.iso`;
   console.log(`
@@ -71,7 +77,11 @@ Press Ctrl-C to stop.
     const stop = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      void running.close().then(() => bmc?.close()).then(() => store.close()).then(done);
+      void running
+        .close()
+        .then(() => bmc?.close())
+        .then(() => store.close())
+        .then(done);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
@@ -88,11 +98,15 @@ async function demoBmc(url: string): Promise<{ close(): Promise<void> } | undefi
   const listening = await sim.listen(0, '127.0.0.1');
   try {
     const result = await attach({ bmc: listening.url, username: 'admin', password: 'password', imageUrl: url, bootMode: 'uefi', reset: true });
-    console.log(`simulated BMC ${listening.url}: ${result.method} ${result.virtualMedia} <- ${url}, one-time boot from ${result.bootTarget}, power ${result.resetType ?? 'unchanged'}`);
+    console.log(
+      `simulated BMC ${listening.url}: ${result.method} ${result.virtualMedia} <- ${url}, one-time boot from ${result.bootTarget}, power ${result.resetType ?? 'unchanged'}`,
+    );
     const fetched = await sim.whenFetched(result.system.split('/').pop() ?? '1');
-    console.log(fetched.verified
-      ? `simulated BMC downloaded ${fetched.bytesRead} bytes in ${fetched.requests} requests and found the node's parameters in the image`
-      : `simulated BMC could not verify the image: ${fetched.error ?? JSON.stringify(fetched.checks)}`);
+    console.log(
+      fetched.verified
+        ? `simulated BMC downloaded ${fetched.bytesRead} bytes in ${fetched.requests} requests and found the node's parameters in the image`
+        : `simulated BMC could not verify the image: ${fetched.error ?? JSON.stringify(fetched.checks)}`,
+    );
   } catch (err) {
     console.log(`simulated BMC: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -19,7 +19,7 @@ export const editOptions = {
 
 export const editHelp = [
   '  --append "TOKENS"   kernel parameters appended to every kernel line (repeatable)',
-  '  --set KEY=VALUE     replace KEY\'s value wherever it appears, else append (repeatable)',
+  "  --set KEY=VALUE     replace KEY's value wherever it appears, else append (repeatable)",
   '  --remove KEY        remove KEY, with or without a value, from every kernel line (repeatable)',
   '  --separator before|after   grub lines with `---`: put edits before it (default) or after',
   '  --file PATH=@LOCAL  add the local file LOCAL as PATH in the booted initramfs (repeatable);',
@@ -96,7 +96,10 @@ export function filesFromArgs(tokens: readonly OptionToken[], readLocal: (path: 
   return files;
 }
 
-export function editsFromArgs(values: { append?: string[]; set?: string[]; remove?: string[]; separator?: string }, tokens: readonly OptionToken[] = []): Edits {
+export function editsFromArgs(
+  values: { append?: string[]; set?: string[]; remove?: string[]; separator?: string },
+  tokens: readonly OptionToken[] = [],
+): Edits {
   const set: Record<string, string> = {};
   for (const kv of values.set ?? []) {
     const eq = kv.indexOf('=');
@@ -105,7 +108,8 @@ export function editsFromArgs(values: { append?: string[]; set?: string[]; remov
   }
   const files = filesFromArgs(tokens);
   const separator = values.separator;
-  if (separator !== undefined && separator !== 'before' && separator !== 'after') throw new Error(`--separator must be before or after, got ${JSON.stringify(separator)}`);
+  if (separator !== undefined && separator !== 'before' && separator !== 'after')
+    throw new Error(`--separator must be before or after, got ${JSON.stringify(separator)}`);
   return {
     append: (values.append ?? []).flatMap(splitTokens),
     set,

@@ -39,7 +39,14 @@ ${ironicOptionsHelp()}`;
 export const MAX_BMC_URL_LENGTH = 255;
 
 export interface CheckReport {
-  readonly node: { readonly uuid: string; readonly name: string | null; readonly provisionState: string | null; readonly deployInterface: string | null; readonly bootInterface: string | null; readonly driver: string | null };
+  readonly node: {
+    readonly uuid: string;
+    readonly name: string | null;
+    readonly provisionState: string | null;
+    readonly deployInterface: string | null;
+    readonly bootInterface: string | null;
+    readonly driver: string | null;
+  };
   readonly url: string;
   readonly currentBootIso: string | null;
   readonly base: Resolution['base'] | null;
@@ -57,13 +64,26 @@ export function checkWarnings(res: Resolution, url: string): string[] {
   const warnings: string[] = [];
   const source = ii['ramdisk_image_download_source'];
   if (source === undefined || source === null) {
-    warnings.push('instance_info/ramdisk_image_download_source is not set: Ironic then uses [deploy]ramdisk_image_download_source, whose default is "local" (Ironic downloads a full copy of every per-node image into its own cache and hands the BMC that copy). Set it to "http".');
+    warnings.push(
+      'instance_info/ramdisk_image_download_source is not set: Ironic then uses [deploy]ramdisk_image_download_source, whose default is "local" (Ironic downloads a full copy of every per-node image into its own cache and hands the BMC that copy). Set it to "http".',
+    );
   } else if (source !== 'http') {
-    warnings.push(`instance_info/ramdisk_image_download_source is ${JSON.stringify(source)}, not "http": Ironic ${source === 'local' ? 'downloads a full copy of every per-node image into its own cache and hands the BMC that copy, which is exactly what isoproxy removes' : 'does not hand the BMC isoproxy\'s URL'}.`);
+    warnings.push(
+      `instance_info/ramdisk_image_download_source is ${JSON.stringify(source)}, not "http": Ironic ${source === 'local' ? 'downloads a full copy of every per-node image into its own cache and hands the BMC that copy, which is exactly what isoproxy removes' : "does not hand the BMC isoproxy's URL"}.`,
+    );
   }
-  if (res.node.deploy_interface !== 'ramdisk') warnings.push(`deploy_interface is ${JSON.stringify(res.node.deploy_interface ?? null)}, not "ramdisk": only the ramdisk deploy boots the node from instance_info/boot_iso.`);
-  if (!/virtual-media$/.test(res.node.boot_interface ?? '')) warnings.push(`boot_interface is ${JSON.stringify(res.node.boot_interface ?? null)}, not a virtual-media one (e.g. redfish-virtual-media): the BMC will not mount the URL.`);
-  if (url.length > MAX_BMC_URL_LENGTH) warnings.push(`the URL is ${url.length} characters, over the ${MAX_BMC_URL_LENGTH} many BMCs accept (iDRAC RAC0720); use a shorter --public-url or the node's name.`);
+  if (res.node.deploy_interface !== 'ramdisk')
+    warnings.push(
+      `deploy_interface is ${JSON.stringify(res.node.deploy_interface ?? null)}, not "ramdisk": only the ramdisk deploy boots the node from instance_info/boot_iso.`,
+    );
+  if (!/virtual-media$/.test(res.node.boot_interface ?? ''))
+    warnings.push(
+      `boot_interface is ${JSON.stringify(res.node.boot_interface ?? null)}, not a virtual-media one (e.g. redfish-virtual-media): the BMC will not mount the URL.`,
+    );
+  if (url.length > MAX_BMC_URL_LENGTH)
+    warnings.push(
+      `the URL is ${url.length} characters, over the ${MAX_BMC_URL_LENGTH} many BMCs accept (iDRAC RAC0720); use a shorter --public-url or the node's name.`,
+    );
   const current = ii['boot_iso'];
   if (typeof current === 'string' && current !== url) warnings.push(`instance_info/boot_iso is ${current}, not this URL.`);
   return warnings;
@@ -83,11 +103,17 @@ export async function run(argv: string[]): Promise<number> {
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
-      args: rest, allowPositionals: true, strict: true,
+      args: rest,
+      allowPositionals: true,
+      strict: true,
       options: {
         ...IRONIC_PARSE_ARGS_OPTIONS,
-        'public-url': { type: 'string' }, 'allow-upstream': { type: 'string', multiple: true }, 'allow-dir': { type: 'string', multiple: true },
-        preview: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'public-url': { type: 'string' },
+        'allow-upstream': { type: 'string', multiple: true },
+        'allow-dir': { type: 'string', multiple: true },
+        preview: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
@@ -105,12 +131,16 @@ export async function run(argv: string[]): Promise<number> {
   const ident = positionals[0]!;
   const options = parseIronicOptions({ flags: values, env: process.env });
   if (!options) throw new IronicConfigError('--ironic-url (or ISOPROXY_IRONIC_URL) is required');
-  const list = (flag: string, env: string): string[] => [...((values[flag] as string[] | undefined) ?? []), ...(process.env[env] ?? '').split(',')].map((s) => s.trim()).filter((s) => s !== '');
+  const list = (flag: string, env: string): string[] =>
+    [...((values[flag] as string[] | undefined) ?? []), ...(process.env[env] ?? '').split(',')].map((s) => s.trim()).filter((s) => s !== '');
   const allowedPrefixes = list('allow-upstream', 'ISOPROXY_ALLOW_UPSTREAM');
   const allowedDirs = list('allow-dir', 'ISOPROXY_ALLOW_DIR');
   const publicUrl = String(values['public-url'] ?? process.env['ISOPROXY_PUBLIC_URL'] ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
 
-  const source = createIronicSource({ ...options, checkUpstreamAllowed: (url) => checkUpstreamAllowed(url, { allowedPrefixes, allowedDirs }) }, pino({ level: 'silent' }));
+  const source = createIronicSource(
+    { ...options, checkUpstreamAllowed: (url) => checkUpstreamAllowed(url, { allowedPrefixes, allowedDirs }) },
+    pino({ level: 'silent' }),
+  );
   try {
     const res = await source.resolve(ident);
     if (!res) {
@@ -120,7 +150,14 @@ export async function run(argv: string[]): Promise<number> {
     const url = `${publicUrl}/ironic/${encodeURIComponent(ident)}.iso`;
     const n = res.node;
     const report: CheckReport = {
-      node: { uuid: n.uuid, name: n.name ?? null, provisionState: n.provision_state ?? null, deployInterface: n.deploy_interface ?? null, bootInterface: n.boot_interface ?? null, driver: n.driver ?? null },
+      node: {
+        uuid: n.uuid,
+        name: n.name ?? null,
+        provisionState: n.provision_state ?? null,
+        deployInterface: n.deploy_interface ?? null,
+        bootInterface: n.boot_interface ?? null,
+        driver: n.driver ?? null,
+      },
       url,
       currentBootIso: typeof n.instance_info?.['boot_iso'] === 'string' ? (n.instance_info['boot_iso'] as string) : null,
       base: res.base ?? null,
@@ -129,9 +166,7 @@ export async function run(argv: string[]): Promise<number> {
       served: res.refusals.length === 0,
       refusals: res.refusals.map((r) => ({ reason: r.reason, detail: r.detail })),
       warnings: checkWarnings(res, url),
-      commands: [
-        `baremetal node set ${n.uuid} --instance-info boot_iso=${url} --instance-info ramdisk_image_download_source=http`,
-      ],
+      commands: [`baremetal node set ${n.uuid} --instance-info boot_iso=${url} --instance-info ramdisk_image_download_source=http`],
     };
     if (values['json']) {
       console.log(JSON.stringify(report, null, 2));
@@ -151,7 +186,9 @@ function printReport(r: CheckReport, allowlistGiven: boolean): void {
   console.log(`             provision state ${n.provisionState}, driver ${n.driver}, deploy ${n.deployInterface}, boot ${n.bootInterface}`);
   console.log(`boot_iso     ${r.url}  (${r.url.length} characters)`);
   for (const c of r.commands) console.log(`  set it:    ${c}`);
-  console.log(`base         ${r.base ? `${r.base.url}  (from ${r.base.from})` : '(none)'}${allowlistGiven ? '' : '  [allowlist not checked: give --allow-upstream / --allow-dir as for serve]'}`);
+  console.log(
+    `base         ${r.base ? `${r.base.url}  (from ${r.base.from})` : '(none)'}${allowlistGiven ? '' : '  [allowlist not checked: give --allow-upstream / --allow-dir as for serve]'}`,
+  );
   if (r.kernelAppendParams) console.log(`kernel_append_params  ${JSON.stringify(r.kernelAppendParams.value)}  (from ${r.kernelAppendParams.from})`);
   if (r.edits) {
     const e = r.edits as Edits & { files?: unknown };
@@ -159,7 +196,10 @@ function printReport(r: CheckReport, allowlistGiven: boolean): void {
     if (e.set) console.log(`             set ${JSON.stringify(e.set)}`);
     if (e.remove) console.log(`             remove ${JSON.stringify(e.remove)}`);
     if (e.separator) console.log(`             separator ${e.separator}`);
-    if (e.files !== undefined) console.log(`             files ${Array.isArray(e.files) ? `${e.files.length} file(s)` : JSON.stringify(e.files)} (passed through; checked when served)`);
+    if (e.files !== undefined)
+      console.log(
+        `             files ${Array.isArray(e.files) ? `${e.files.length} file(s)` : JSON.stringify(e.files)} (passed through; checked when served)`,
+      );
   }
   console.log(r.served ? 'served       yes' : 'served       no');
   for (const x of r.refusals) console.log(`  refused:   ${x.reason}: ${x.detail}`);
@@ -167,7 +207,12 @@ function printReport(r: CheckReport, allowlistGiven: boolean): void {
 }
 
 async function preview(baseUrl: string, edits: Edits, allowedPrefixes: string[], allowedDirs: string[]): Promise<void> {
-  const core: Edits = { ...(edits.append ? { append: edits.append } : {}), ...(edits.set ? { set: edits.set } : {}), ...(edits.remove ? { remove: edits.remove } : {}), ...(edits.separator ? { separator: edits.separator } : {}) };
+  const core: Edits = {
+    ...(edits.append ? { append: edits.append } : {}),
+    ...(edits.set ? { set: edits.set } : {}),
+    ...(edits.remove ? { remove: edits.remove } : {}),
+    ...(edits.separator ? { separator: edits.separator } : {}),
+  };
   const normalized = normalizeEdits(core);
   let close: () => Promise<void>;
   let ctx;
@@ -192,11 +237,18 @@ async function preview(baseUrl: string, edits: Edits, allowedPrefixes: string[],
     for (const { where, report: er } of report.edits) {
       for (const c of er.configs) {
         if (!c.changed) continue;
-        const before = where === 'iso' ? ctx.configs.find((f) => f.path === c.path)?.bytes : ctx.fats.find((f) => f.label === where)?.configs.find((f) => f.path === c.path)?.bytes;
-        process.stdout.write(unifiedDiff((where === 'iso' ? '' : `[${where}]`) + c.path, before ? Buffer.from(before).toString('latin1') : '', c.text));
+        const before =
+          where === 'iso'
+            ? ctx.configs.find((f) => f.path === c.path)?.bytes
+            : ctx.fats.find((f) => f.label === where)?.configs.find((f) => f.path === c.path)?.bytes;
+        process.stdout.write(
+          unifiedDiff((where === 'iso' ? '' : `[${where}]`) + c.path, before ? Buffer.from(before).toString('latin1') : '', c.text),
+        );
       }
     }
-    console.log(`patch set: ${patchSet.overlays.length} overlays, ${report.overlayBytes} bytes; image ${patchSet.baseSize} -> ${patchSet.size} bytes`);
+    console.log(
+      `patch set: ${patchSet.overlays.length} overlays, ${report.overlayBytes} bytes; image ${patchSet.baseSize} -> ${patchSet.size} bytes`,
+    );
     for (const w of report.warnings) console.log(`warning: ${w}`);
   } finally {
     await close();

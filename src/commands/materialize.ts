@@ -50,7 +50,12 @@ export async function writeVirtualImage(patch: PatchSet, source: ByteSource, out
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals, tokens } = parseArgs({ args: argv, allowPositionals: true, tokens: true, options: { ...editOptions, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals, tokens } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    tokens: true,
+    options: { ...editOptions, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help) {
     console.log(HELP);
     return 0;
@@ -65,7 +70,9 @@ export async function run(argv: string[]): Promise<number> {
     const { patchSet, report } = computePatchSet(base.ctx, edits);
     await writeVirtualImage(patchSet, base.source, positionals[1]!);
     const files = report.files.length > 0 ? `, ${report.files.length} files added to ${report.initrds.length} initrd(s)` : '';
-    console.log(`${positionals[1]}: ${patchSet.size} bytes, ${report.changes.length} files changed${files}, patch set ${report.overlayBytes} bytes, digest ${patchSet.digest}`);
+    console.log(
+      `${positionals[1]}: ${patchSet.size} bytes, ${report.changes.length} files changed${files}, patch set ${report.overlayBytes} bytes, digest ${patchSet.digest}`,
+    );
     return 0;
   } finally {
     await base.source.close();

@@ -20,7 +20,12 @@ ${editHelp}
   -h, --help          this help`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals, tokens } = parseArgs({ args: argv, allowPositionals: true, tokens: true, options: { ...editOptions, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals, tokens } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    tokens: true,
+    options: { ...editOptions, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help) {
     console.log(HELP);
     return 0;
@@ -34,13 +39,42 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const { patchSet, report } = computePatchSet(base.ctx, edits);
     if (values.json) {
-      console.log(JSON.stringify({ size: patchSet.size, baseSize: patchSet.baseSize, digest: patchSet.digest, overlays: patchSet.overlays.length, copies: patchSet.copies, ...report, edits: report.edits.map((e) => ({ where: e.where, configs: e.report.configs.map((c) => ({ path: c.path, syntax: c.syntax, kernelLines: c.kernelLines, changed: c.changed, changes: c.changes })), cycles: e.report.cycles, missing: e.report.missing, warnings: e.report.warnings })) }, null, 2));
+      console.log(
+        JSON.stringify(
+          {
+            size: patchSet.size,
+            baseSize: patchSet.baseSize,
+            digest: patchSet.digest,
+            overlays: patchSet.overlays.length,
+            copies: patchSet.copies,
+            ...report,
+            edits: report.edits.map((e) => ({
+              where: e.where,
+              configs: e.report.configs.map((c) => ({
+                path: c.path,
+                syntax: c.syntax,
+                kernelLines: c.kernelLines,
+                changed: c.changed,
+                changes: c.changes,
+              })),
+              cycles: e.report.cycles,
+              missing: e.report.missing,
+              warnings: e.report.warnings,
+            })),
+          },
+          null,
+          2,
+        ),
+      );
       return 0;
     }
     for (const { where, report: r } of report.edits) {
       for (const c of r.configs) {
         if (!c.changed) continue;
-        const before = where === 'iso' ? base.ctx.configs.find((f) => f.path === c.path)?.bytes : base.ctx.fats.find((f) => f.label === where)?.configs.find((f) => f.path === c.path)?.bytes;
+        const before =
+          where === 'iso'
+            ? base.ctx.configs.find((f) => f.path === c.path)?.bytes
+            : base.ctx.fats.find((f) => f.label === where)?.configs.find((f) => f.path === c.path)?.bytes;
         const prefix = where === 'iso' ? '' : `[${where}]`;
         process.stdout.write(unifiedDiff(prefix + c.path, before ? Buffer.from(before).toString('latin1') : '', c.text));
       }
@@ -55,10 +89,15 @@ export async function run(argv: string[]): Promise<number> {
       console.log(`${c.placement}${lba}: ${c.path}${where} (${c.oldSize} -> ${c.newSize} bytes)`);
     }
     for (const f of report.files) console.log(`file added: ${f.path} mode ${f.mode}, ${f.size} bytes, sha256 ${f.sha256}`);
-    for (const i of report.initrds) console.log(`initrd extended to LBA ${i.lba}: ${i.path} (${i.oldSize} -> ${i.newSize} bytes; ${report.archiveBytes}-byte archive appended; loaded by ${i.loadedBy.join(', ')})`);
+    for (const i of report.initrds)
+      console.log(
+        `initrd extended to LBA ${i.lba}: ${i.path} (${i.oldSize} -> ${i.newSize} bytes; ${report.archiveBytes}-byte archive appended; loaded by ${i.loadedBy.join(', ')})`,
+      );
     for (const p of report.checksumFilesUpdated) console.log(`checksums updated: ${p}`);
     if (report.implantedMd5Removed) console.log('implanted media checksum (implantisomd5) blanked: media checks will skip');
-    console.log(`patch set: ${patchSet.overlays.length} overlays, ${report.overlayBytes} bytes, ${patchSet.copies.length} base copies, tail ${report.tailBytes} bytes; image ${patchSet.baseSize} -> ${patchSet.size} bytes; digest ${patchSet.digest.slice(0, 16)}`);
+    console.log(
+      `patch set: ${patchSet.overlays.length} overlays, ${report.overlayBytes} bytes, ${patchSet.copies.length} base copies, tail ${report.tailBytes} bytes; image ${patchSet.baseSize} -> ${patchSet.size} bytes; digest ${patchSet.digest.slice(0, 16)}`,
+    );
     for (const w of report.warnings) console.log(`warning: ${w}`);
     return 0;
   } finally {

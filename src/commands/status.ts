@@ -59,7 +59,10 @@ function age(iso: string | null, now: string): string {
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>, rightAligned: ReadonlySet<number> = new Set()): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].map((l) => `  ${l}`).join('\n');
 }
 
@@ -82,7 +85,9 @@ const NODE_RIGHT = new Set([2, 3]);
 export function formatStatus(url: string, top: StatusSnapshot, attention: StatusSnapshot | undefined): string {
   const t = top.totals;
   const out: string[] = [];
-  out.push(`isoproxy at ${url}: ${t.nodes} nodes, ${t.openTransfers} open transfers, served ${formatBytes(t.servedBytesPerSecond)}/s, upstream ${formatBytes(t.upstreamBytesPerSecond)}/s`);
+  out.push(
+    `isoproxy at ${url}: ${t.nodes} nodes, ${t.openTransfers} open transfers, served ${formatBytes(t.servedBytesPerSecond)}/s, upstream ${formatBytes(t.upstreamBytesPerSecond)}/s`,
+  );
   out.push(`  ${NODE_STATES.map((s) => `${s} ${t.byState[s]}`).join(' · ')}`);
   if (attention && attention.nodes.items.length > 0) {
     out.push('', `Needs attention (${attention.nodes.total}):`, table(NODE_HEADER, nodeRows(attention.nodes.items, attention.now), NODE_RIGHT));
@@ -92,10 +97,15 @@ export function formatStatus(url: string, top: StatusSnapshot, attention: Status
   if (moving.length > 0) out.push(table(NODE_HEADER, nodeRows(moving, top.now), NODE_RIGHT));
   const c = top.cache;
   if (c) {
-    out.push('', `Cache: ${formatBytes(c.usedBytes)} of ${formatBytes(c.budgetBytes)} (${pct(c.budgetBytes ? c.usedBytes / c.budgetBytes : null)}), hit ratio ${pct(c.hitRatio)}, ${c.evictions} evictions${c.degraded ? ', DEGRADED: misses are not written to disk' : ''}`);
+    out.push(
+      '',
+      `Cache: ${formatBytes(c.usedBytes)} of ${formatBytes(c.budgetBytes)} (${pct(c.budgetBytes ? c.usedBytes / c.budgetBytes : null)}), hit ratio ${pct(c.hitRatio)}, ${c.evictions} evictions${c.degraded ? ', DEGRADED: misses are not written to disk' : ''}`,
+    );
   }
   for (const b of top.bases) {
-    out.push(`Base ${b.url}: ${b.state}${b.code ? ` ${b.code}` : ''}, ${formatBytes(b.cachedBytes ?? 0)} of ${formatBytes(b.size)} cached, ${formatBytes(b.upstreamBytes ?? 0)} from upstream`);
+    out.push(
+      `Base ${b.url}: ${b.state}${b.code ? ` ${b.code}` : ''}, ${formatBytes(b.cachedBytes ?? 0)} of ${formatBytes(b.size)} cached, ${formatBytes(b.upstreamBytes ?? 0)} from upstream`,
+    );
   }
   return `${out.join('\n')}\n`;
 }
@@ -168,9 +178,10 @@ export async function statusCommand(argv: string[], deps: StatusDeps): Promise<n
       deps.out(`${JSON.stringify(byRate, null, 2)}\n`);
       return 0;
     }
-    const needs = byRate.totals.byState.stalled + byRate.totals.byState.error > 0
-      ? await get({ state: 'stalled,error', sort: 'state', limit: String(top) })
-      : undefined;
+    const needs =
+      byRate.totals.byState.stalled + byRate.totals.byState.error > 0
+        ? await get({ state: 'stalled,error', sort: 'state', limit: String(top) })
+        : undefined;
     deps.out(formatStatus(url, byRate, needs));
     return 0;
   } catch (err) {

@@ -87,7 +87,8 @@ export function parseBootSector(image: Uint8Array): FatGeometry {
   if (jmp !== 0xeb && jmp !== 0xe9 && sig !== 0xaa55) fail(BS_JMP_BOOT, 'no jump instruction and no 0x55AA signature: not a FAT boot sector');
 
   const bytesPerSector = v.u16le(BPB_BYTS_PER_SEC);
-  if (bytesPerSector < 512 || bytesPerSector > 4096 || !isPowerOfTwo(bytesPerSector)) fail(BPB_BYTS_PER_SEC, `bytes per sector ${bytesPerSector} is not a power of two in 512..4096`);
+  if (bytesPerSector < 512 || bytesPerSector > 4096 || !isPowerOfTwo(bytesPerSector))
+    fail(BPB_BYTS_PER_SEC, `bytes per sector ${bytesPerSector} is not a power of two in 512..4096`);
   const sectorsPerCluster = v.u8(BPB_SEC_PER_CLUS);
   if (!isPowerOfTwo(sectorsPerCluster)) fail(BPB_SEC_PER_CLUS, `sectors per cluster ${sectorsPerCluster} is not a power of two`);
   const reservedSectors = v.u16le(BPB_RSVD_SEC_CNT);
@@ -104,14 +105,16 @@ export function parseBootSector(image: Uint8Array): FatGeometry {
   if (totalSectors === 0) fail(BPB_TOT_SEC16, 'total sector count is 0');
   // Every region inside the image: the volume (total sectors) covers every region checked below.
   const volumeBytes = totalSectors * bytesPerSector;
-  if (volumeBytes > image.length) fail(totSec16 !== 0 ? BPB_TOT_SEC16 : BPB_TOT_SEC32, `volume of ${volumeBytes} bytes is larger than the image (${image.length} bytes)`);
+  if (volumeBytes > image.length)
+    fail(totSec16 !== 0 ? BPB_TOT_SEC16 : BPB_TOT_SEC32, `volume of ${volumeBytes} bytes is larger than the image (${image.length} bytes)`);
   // FAT32 has BPB_FATSz16 = 0 and the size in BPB_FATSz32 (fatgen103 3.3).
   const fatSizeSectors = fatSz16 !== 0 ? fatSz16 : v.u32le(BPB_FAT_SZ32);
   if (fatSizeSectors === 0) fail(BPB_FAT_SZ16, 'FAT size is 0');
 
   const rootDirSectors = Math.ceil((rootEntryCount * 32) / bytesPerSector);
   const dataStartSector = reservedSectors + fatCount * fatSizeSectors + rootDirSectors;
-  if (dataStartSector >= totalSectors) fail(BPB_TOT_SEC16, `metadata (${dataStartSector} sectors) does not leave room for data in ${totalSectors} sectors`);
+  if (dataStartSector >= totalSectors)
+    fail(BPB_TOT_SEC16, `metadata (${dataStartSector} sectors) does not leave room for data in ${totalSectors} sectors`);
   const clusterCount = Math.floor((totalSectors - dataStartSector) / sectorsPerCluster);
   if (clusterCount < 1) fail(BPB_TOT_SEC16, 'no data cluster');
   const fatType: FatType = clusterCount <= FAT12_MAX_CLUSTERS ? 12 : clusterCount <= FAT16_MAX_CLUSTERS ? 16 : 32;
@@ -187,7 +190,8 @@ export function bootSectorVolumeBytes(sector: Uint8Array): number {
     throw new FatFormatError('boot sector', offset, msg);
   };
   const jmp = v.u8(BS_JMP_BOOT);
-  if (jmp !== 0xeb && jmp !== 0xe9 && v.u16le(510) !== 0xaa55) fail(BS_JMP_BOOT, 'no jump instruction and no 0x55AA signature: not a FAT boot sector');
+  if (jmp !== 0xeb && jmp !== 0xe9 && v.u16le(510) !== 0xaa55)
+    fail(BS_JMP_BOOT, 'no jump instruction and no 0x55AA signature: not a FAT boot sector');
   const bytesPerSector = v.u16le(BPB_BYTS_PER_SEC);
   if (bytesPerSector < 512 || bytesPerSector > 4096 || !isPowerOfTwo(bytesPerSector)) {
     fail(BPB_BYTS_PER_SEC, `bytes per sector ${bytesPerSector} is not a power of two in 512..4096`);

@@ -112,7 +112,8 @@ function shortNameFor(name: string, taken: Set<string>): { short11: Uint8Array; 
   const dot = name.lastIndexOf('.');
   const base = dot > 0 ? name.slice(0, dot) : name;
   const ext = dot > 0 ? name.slice(dot + 1) : '';
-  const valid = (b: string, e: string) => b.length >= 1 && b.length <= 8 && e.length <= 3 && SHORT_NAME_CHARS.test(b) && (e === '' || SHORT_NAME_CHARS.test(e));
+  const valid = (b: string, e: string) =>
+    b.length >= 1 && b.length <= 8 && e.length <= 3 && SHORT_NAME_CHARS.test(b) && (e === '' || SHORT_NAME_CHARS.test(e));
   const ub = base.toUpperCase();
   const ue = ext.toUpperCase();
   if (valid(ub, ue) && !taken.has(`${ub}.${ue}`)) {
@@ -121,9 +122,7 @@ function shortNameFor(name: string, taken: Set<string>): { short11: Uint8Array; 
   }
   // Basis name: upper case, spaces and leading dots dropped, other invalid characters -> '_'.
   const clean = (s: string) =>
-    [...s.toUpperCase().replace(/ /g, '')]
-      .map((ch) => (ch.charCodeAt(0) < 0x80 && SHORT_NAME_CHARS.test(ch) ? ch : '_'))
-      .join('');
+    [...s.toUpperCase().replace(/ /g, '')].map((ch) => (ch.charCodeAt(0) < 0x80 && SHORT_NAME_CHARS.test(ch) ? ch : '_')).join('');
   const trimmed = name.replace(/^\.+/, '');
   const tdot = trimmed.lastIndexOf('.');
   const basisBase = clean(tdot > 0 ? trimmed.slice(0, tdot) : trimmed).replace(/\./g, '') || '_';
@@ -173,9 +172,23 @@ function layoutFor(type: FatType, totalSectors: number, sectorsPerCluster: numbe
     if (need <= fatSizeSectors) break;
     fatSizeSectors = need;
   }
-  const inRange = type === 12 ? clusterCount <= FAT12_MAX_CLUSTERS : type === 16 ? clusterCount > FAT12_MAX_CLUSTERS && clusterCount <= FAT16_MAX_CLUSTERS : clusterCount > FAT16_MAX_CLUSTERS;
+  const inRange =
+    type === 12
+      ? clusterCount <= FAT12_MAX_CLUSTERS
+      : type === 16
+        ? clusterCount > FAT12_MAX_CLUSTERS && clusterCount <= FAT16_MAX_CLUSTERS
+        : clusterCount > FAT16_MAX_CLUSTERS;
   if (!inRange) return undefined;
-  return { type, totalSectors, sectorsPerCluster, reservedSectors, rootEntryCount, fatSizeSectors, clusterCount, dataSector: reservedSectors + FAT_COUNT * fatSizeSectors + rootSectors };
+  return {
+    type,
+    totalSectors,
+    sectorsPerCluster,
+    reservedSectors,
+    rootEntryCount,
+    fatSizeSectors,
+    clusterCount,
+    dataSector: reservedSectors + FAT_COUNT * fatSizeSectors + rootSectors,
+  };
 }
 
 /** Clusters the tree needs with clusters of `cs` bytes (the FAT32 root included). */
@@ -209,7 +222,8 @@ function payloadBytes(root: DirNode): number {
 export function formatFat(spec: FatFormatSpec): Uint8Array {
   const root = buildTree(spec.files);
   const label = spec.label === undefined ? undefined : spec.label.toUpperCase();
-  if (label !== undefined && (label.length === 0 || label.length > 11 || !/^[A-Z0-9 $%'`\-_@~!(){}^#&]+$/.test(label))) throw new FatSpecError(`invalid volume label ${JSON.stringify(spec.label)}`);
+  if (label !== undefined && (label.length === 0 || label.length > 11 || !/^[A-Z0-9 $%'`\-_@~!(){}^#&]+$/.test(label)))
+    throw new FatSpecError(`invalid volume label ${JSON.stringify(spec.label)}`);
 
   // 8.3 names per directory, in the sorted order (so aliases are deterministic).
   const placed = new Map<Node, Placed>();
@@ -238,7 +252,8 @@ export function formatFat(spec: FatFormatSpec): Uint8Array {
 
   let layout: Layout | undefined;
   if (spec.sizeBytes !== undefined) {
-    if (!Number.isSafeInteger(spec.sizeBytes) || spec.sizeBytes < 64 * 1024 || spec.sizeBytes > MAX_IMAGE_BYTES) throw new FatSpecError(`image size ${spec.sizeBytes} is not in 64 KiB..4 GiB`);
+    if (!Number.isSafeInteger(spec.sizeBytes) || spec.sizeBytes < 64 * 1024 || spec.sizeBytes > MAX_IMAGE_BYTES)
+      throw new FatSpecError(`image size ${spec.sizeBytes} is not in 64 KiB..4 GiB`);
     const type = typeFor(spec.sizeBytes);
     layout = chooseLayout(type, spec.sizeBytes);
     if (!layout) throw new FatSpecError(`no FAT${type} layout fits ${spec.sizeBytes} bytes`);

@@ -81,7 +81,8 @@ export function followChain(bytes: FatBytes, geo: FatGeometry, first: number, ma
     if (cluster < 2 || cluster > geo.clusterCount + 1) {
       throw new FatFormatError('cluster chain', geo.fatOffset, `chain from ${first} reaches cluster ${cluster}, outside 2..${geo.clusterCount + 1}`);
     }
-    if (seen.has(cluster)) throw new FatFormatError('cluster chain', entryOffset(geo, geo.activeFat, cluster), `chain from ${first} loops back to cluster ${cluster}`);
+    if (seen.has(cluster))
+      throw new FatFormatError('cluster chain', entryOffset(geo, geo.activeFat, cluster), `chain from ${first} loops back to cluster ${cluster}`);
     seen.add(cluster);
     chain.push(cluster);
     if (chain.length >= maxClusters) return chain;
@@ -89,7 +90,11 @@ export function followChain(bytes: FatBytes, geo: FatGeometry, first: number, ma
     const kind = entryKind(geo, value);
     if (kind === 'end') return chain;
     if (kind !== 'next') {
-      throw new FatFormatError('cluster chain', entryOffset(geo, geo.activeFat, cluster), `chain from ${first} has a ${kind} entry (0x${value.toString(16)}) at cluster ${cluster}`);
+      throw new FatFormatError(
+        'cluster chain',
+        entryOffset(geo, geo.activeFat, cluster),
+        `chain from ${first} has a ${kind} entry (0x${value.toString(16)}) at cluster ${cluster}`,
+      );
     }
     cluster = value;
   }

@@ -70,11 +70,17 @@ export function listFatTree(vol: FatVolume, bytes: FatBytes = vol.bytes): FatTre
       out.push(entry);
       if (!e.isDirectory) continue;
       if (e.firstCluster < 2 || e.firstCluster > geo.clusterCount + 1) {
-        throw new FatFormatError('directory entry', e.entryOffset, `directory ${entry.path} starts at cluster ${e.firstCluster}, outside 2..${geo.clusterCount + 1}`);
+        throw new FatFormatError(
+          'directory entry',
+          e.entryOffset,
+          `directory ${entry.path} starts at cluster ${e.firstCluster}, outside 2..${geo.clusterCount + 1}`,
+        );
       }
-      if (entered.has(e.firstCluster)) throw new FatFormatError('directory entry', e.entryOffset, `directory ${entry.path} points back at cluster ${e.firstCluster}, already read`);
+      if (entered.has(e.firstCluster))
+        throw new FatFormatError('directory entry', e.entryOffset, `directory ${entry.path} points back at cluster ${e.firstCluster}, already read`);
       entered.add(e.firstCluster);
-      if (depth + 1 > MAX_DEPTH) throw new LimitExceededError('FAT directory depth', e.entryOffset, `${entry.path} is nested deeper than ${MAX_DEPTH}`);
+      if (depth + 1 > MAX_DEPTH)
+        throw new LimitExceededError('FAT directory depth', e.entryOffset, `${entry.path} is nested deeper than ${MAX_DEPTH}`);
       walk({ kind: 'chain', firstCluster: e.firstCluster }, entry.path, entry.shortPath, depth + 1);
     }
   };
@@ -91,7 +97,11 @@ export function listFatFiles(vol: FatVolume): FatFile[] {
 
 function normalize(path: string): string {
   // Both separators are seen in boot configs; FAT names compare case-insensitively.
-  return `/${path.replace(/\\/g, '/').split('/').filter((p) => p.length > 0).join('/')}`.toUpperCase();
+  return `/${path
+    .replace(/\\/g, '/')
+    .split('/')
+    .filter((p) => p.length > 0)
+    .join('/')}`.toUpperCase();
 }
 
 /**
@@ -120,7 +130,9 @@ export function findInTree(tree: readonly FatTreeEntry[], path: string): FatFile
   for (let i = 0; i < want.length; i++) {
     const name = want[i]!;
     const last = i === want.length - 1;
-    found = (byParent.get(parent) ?? []).find((e) => e.isDirectory !== last && (leaf(e.path).toUpperCase() === name || leaf(e.shortPath).toUpperCase() === name));
+    found = (byParent.get(parent) ?? []).find(
+      (e) => e.isDirectory !== last && (leaf(e.path).toUpperCase() === name || leaf(e.shortPath).toUpperCase() === name),
+    );
     if (!found) return undefined;
     parent = found.path;
   }
@@ -138,10 +150,13 @@ export function fileClusters(vol: FatVolume, bytes: FatBytes, file: Pick<FatFile
   const geo = vol.geometry;
   if (file.size === 0) return [];
   const needed = Math.ceil(file.size / geo.clusterSizeBytes);
-  if (needed > geo.clusterCount) throw new FatFormatError('directory entry', file.dirEntryOffset, `${file.path} claims ${file.size} bytes, more than the volume holds`);
-  if (file.firstCluster === 0) throw new FatFormatError('directory entry', file.dirEntryOffset, `${file.path} has ${file.size} bytes but no first cluster`);
+  if (needed > geo.clusterCount)
+    throw new FatFormatError('directory entry', file.dirEntryOffset, `${file.path} claims ${file.size} bytes, more than the volume holds`);
+  if (file.firstCluster === 0)
+    throw new FatFormatError('directory entry', file.dirEntryOffset, `${file.path} has ${file.size} bytes but no first cluster`);
   const chain = followChain(bytes, geo, file.firstCluster, needed);
-  if (chain.length < needed) throw new FatFormatError('cluster chain', file.dirEntryOffset, `${file.path} needs ${needed} clusters, its chain has ${chain.length}`);
+  if (chain.length < needed)
+    throw new FatFormatError('cluster chain', file.dirEntryOffset, `${file.path} needs ${needed} clusters, its chain has ${chain.length}`);
   return chain;
 }
 

@@ -24,10 +24,27 @@ export interface IronicClient {
   readonly tokensIssued: number;
 }
 
-export function createIronicClient(options: { url: string; auth: IronicAuth; timeoutMs: number; dispatcher: Dispatcher; tokens?: TokenProvider }): IronicClient {
+export function createIronicClient(options: {
+  url: string;
+  auth: IronicAuth;
+  timeoutMs: number;
+  dispatcher: Dispatcher;
+  tokens?: TokenProvider;
+}): IronicClient {
   const { url, auth, timeoutMs, dispatcher } = options;
   let requests = 0;
-  const tokens: TokenProvider | undefined = auth.type !== 'keystone' ? undefined : options.tokens ?? createKeystoneTokenProvider({ authUrl: auth.authUrl, applicationCredentialId: auth.applicationCredentialId, applicationCredentialSecret: auth.applicationCredentialSecret.reveal() }, { dispatcher, timeoutMs });
+  const tokens: TokenProvider | undefined =
+    auth.type !== 'keystone'
+      ? undefined
+      : (options.tokens ??
+        createKeystoneTokenProvider(
+          {
+            authUrl: auth.authUrl,
+            applicationCredentialId: auth.applicationCredentialId,
+            applicationCredentialSecret: auth.applicationCredentialSecret.reveal(),
+          },
+          { dispatcher, timeoutMs },
+        ));
   const basic = auth.type === 'http_basic' ? `Basic ${Buffer.from(`${auth.username}:${auth.password.reveal()}`).toString('base64')}` : undefined;
 
   async function once(ident: string, signal: AbortSignal | undefined): Promise<{ status: number; body: unknown; token?: string }> {
@@ -45,8 +62,12 @@ export function createIronicClient(options: { url: string; auth: IronicAuth; tim
   }
 
   return {
-    get requests() { return requests; },
-    get tokensIssued() { return tokens?.issued ?? 0; },
+    get requests() {
+      return requests;
+    },
+    get tokensIssued() {
+      return tokens?.issued ?? 0;
+    },
     async getNode(ident, signal) {
       let res = await once(ident, signal);
       if (res.status === 401 && tokens && res.token !== undefined) {
@@ -56,7 +77,8 @@ export function createIronicClient(options: { url: string; auth: IronicAuth; tim
       }
       if (res.status === 200) {
         const node = res.body as IronicNode | undefined;
-        if (node === null || typeof node !== 'object' || typeof node.uuid !== 'string') throw new IronicTransportError(url, 'Ironic answered 200 without a node document');
+        if (node === null || typeof node !== 'object' || typeof node.uuid !== 'string')
+          throw new IronicTransportError(url, 'Ironic answered 200 without a node document');
         return { found: true, node };
       }
       // Every identifier that reaches here is a UUID or a valid Ironic name (source.ts checks),

@@ -125,7 +125,8 @@ export function describeBody(body: unknown): string {
       }
     }
     const e = b['error'];
-    if (e !== null && typeof e === 'object' && typeof (e as Record<string, unknown>)['message'] === 'string') return String((e as Record<string, unknown>)['message']).slice(0, 200);
+    if (e !== null && typeof e === 'object' && typeof (e as Record<string, unknown>)['message'] === 'string')
+      return String((e as Record<string, unknown>)['message']).slice(0, 200);
   }
   return '';
 }

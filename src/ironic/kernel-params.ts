@@ -111,13 +111,17 @@ export interface KernelAppendParams {
  * `get_kernel_append_params(node, default)` of ironic/drivers/utils.py. Throws KernelParamsError
  * where Ironic raises InvalidParameterValue (and where Ironic would crash on a non-string).
  */
-export function ironicKernelAppendParams(node: { readonly instance_info?: unknown; readonly driver_info?: unknown }, defaultParams: string): KernelAppendParams {
+export function ironicKernelAppendParams(
+  node: { readonly instance_info?: unknown; readonly driver_info?: unknown },
+  defaultParams: string,
+): KernelAppendParams {
   for (const location of ['instance_info', 'driver_info'] as const) {
     const dict = node[location];
     const result = dict !== null && typeof dict === 'object' ? (dict as Record<string, unknown>)['kernel_append_params'] : undefined;
     // Ironic tests `is not None`: JSON null and a missing key both fall through.
     if (result === undefined || result === null) continue;
-    if (typeof result !== 'string') throw new KernelParamsError(location, `must be a string, not ${Array.isArray(result) ? 'a list' : typeof result}`);
+    if (typeof result !== 'string')
+      throw new KernelParamsError(location, `must be a string, not ${Array.isArray(result) ? 'a list' : typeof result}`);
     const expanded = result.split('%default%').join(defaultParams);
     try {
       parseIronicCommandLine(expanded);
@@ -140,7 +144,8 @@ export function appendTokens(params: KernelAppendParams): string[] {
   } catch (err) {
     throw new KernelParamsError(params.from, (err as Error).message);
   }
-  if (parsed.initArgs !== '') throw new KernelParamsError(params.from, `init arguments after " -- " (${JSON.stringify(parsed.initArgs)}) cannot be added by isoproxy's edits`);
+  if (parsed.initArgs !== '')
+    throw new KernelParamsError(params.from, `init arguments after " -- " (${JSON.stringify(parsed.initArgs)}) cannot be added by isoproxy's edits`);
   return parsed.parameters.map((p) => {
     const eq = p.indexOf('=');
     if (eq < 0 || p[eq + 1] !== '"') return p;

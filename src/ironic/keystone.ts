@@ -37,7 +37,10 @@ export function renewalMarginMs(lifetimeMs: number): number {
   return Math.min(600_000, Math.max(30_000, lifetimeMs / 10));
 }
 
-export function createKeystoneTokenProvider(cred: KeystoneCredential, deps: { dispatcher: Dispatcher; timeoutMs: number; now?: () => number }): TokenProvider {
+export function createKeystoneTokenProvider(
+  cred: KeystoneCredential,
+  deps: { dispatcher: Dispatcher; timeoutMs: number; now?: () => number },
+): TokenProvider {
   const now = deps.now ?? Date.now;
   const url = tokensUrl(cred.authUrl);
   let cached: { token: string; renewAt: number; expiresAt: number } | undefined;
@@ -46,12 +49,26 @@ export function createKeystoneTokenProvider(cred: KeystoneCredential, deps: { di
 
   async function issue(): Promise<string> {
     const res = await requestJson({
-      method: 'POST', url, dispatcher: deps.dispatcher, timeoutMs: deps.timeoutMs,
-      body: { auth: { identity: { methods: ['application_credential'], application_credential: { id: cred.applicationCredentialId, secret: cred.applicationCredentialSecret } } } },
+      method: 'POST',
+      url,
+      dispatcher: deps.dispatcher,
+      timeoutMs: deps.timeoutMs,
+      body: {
+        auth: {
+          identity: {
+            methods: ['application_credential'],
+            application_credential: { id: cred.applicationCredentialId, secret: cred.applicationCredentialSecret },
+          },
+        },
+      },
     });
     if (res.status === 401 || res.status === 403 || res.status === 404) {
       // 404: Keystone answers "Could not find Application Credential" for an unknown id.
-      throw new IronicAuthError('keystone', res.status, `application credential ${cred.applicationCredentialId}: ${describeBody(res.body) || 'refused'}`);
+      throw new IronicAuthError(
+        'keystone',
+        res.status,
+        `application credential ${cred.applicationCredentialId}: ${describeBody(res.body) || 'refused'}`,
+      );
     }
     const token = res.headers['x-subject-token'];
     if (res.status !== 201 && res.status !== 200) throw new IronicTransportError(url, `Keystone answered ${res.status}: ${describeBody(res.body)}`);
@@ -66,11 +83,16 @@ export function createKeystoneTokenProvider(cred: KeystoneCredential, deps: { di
   }
 
   return {
-    get issued() { return issued; },
+    get issued() {
+      return issued;
+    },
     async token(): Promise<string> {
       const t = now();
       if (cached && t < cached.renewAt) return cached.token;
-      if (!inflight) inflight = issue().finally(() => { inflight = undefined; });
+      if (!inflight)
+        inflight = issue().finally(() => {
+          inflight = undefined;
+        });
       // A token close to expiry but still valid serves while the renewal runs; only an expired
       // (or absent) one waits for it.
       if (cached && t < cached.expiresAt) {

@@ -34,7 +34,17 @@ export interface IronicNode {
  * accept created_at / updated_at there ("not a valid field"), and its updated_at moves with every
  * power-state sync anyway: the spec's times are when isoproxy first saw its content.
  */
-export const NODE_FIELDS = ['uuid', 'name', 'provision_state', 'instance_info', 'driver_info', 'driver', 'deploy_interface', 'boot_interface', 'maintenance'] as const;
+export const NODE_FIELDS = [
+  'uuid',
+  'name',
+  'provision_state',
+  'instance_info',
+  'driver_info',
+  'driver',
+  'deploy_interface',
+  'boot_interface',
+  'maintenance',
+] as const;
 
 export interface MappingOptions {
   readonly defaultBase?: string;
@@ -80,24 +90,30 @@ function jsonValue(v: unknown): unknown {
 /** The isoproxy_edits object, shape-checked (semantic checks: normalizeEdits). */
 function extraEdits(raw: unknown): { append: string[]; set?: Record<string, string>; remove?: string[]; separator?: 'before' | 'after' } {
   const v = jsonValue(raw);
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`instance_info/${EDITS_KEY} must be a JSON object like the admin API's edits`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new Error(`instance_info/${EDITS_KEY} must be a JSON object like the admin API's edits`);
   const e = v as Record<string, unknown>;
   for (const k of Object.keys(e)) {
-    if (!['append', 'set', 'remove', 'separator'].includes(k)) throw new Error(`instance_info/${EDITS_KEY}.${k} is not a kind of edit (append, set, remove, separator)`);
+    if (!['append', 'set', 'remove', 'separator'].includes(k))
+      throw new Error(`instance_info/${EDITS_KEY}.${k} is not a kind of edit (append, set, remove, separator)`);
   }
   const strings = (x: unknown, what: string): string[] => {
     if (!Array.isArray(x) || x.some((s) => typeof s !== 'string')) throw new Error(`instance_info/${EDITS_KEY}.${what} must be a list of strings`);
     return x as string[];
   };
-  const out: { append: string[]; set?: Record<string, string>; remove?: string[]; separator?: 'before' | 'after' } = { append: e['append'] === undefined ? [] : strings(e['append'], 'append') };
+  const out: { append: string[]; set?: Record<string, string>; remove?: string[]; separator?: 'before' | 'after' } = {
+    append: e['append'] === undefined ? [] : strings(e['append'], 'append'),
+  };
   if (e['set'] !== undefined) {
     const s = e['set'];
-    if (s === null || typeof s !== 'object' || Array.isArray(s) || Object.values(s).some((x) => typeof x !== 'string')) throw new Error(`instance_info/${EDITS_KEY}.set must be an object of strings`);
+    if (s === null || typeof s !== 'object' || Array.isArray(s) || Object.values(s).some((x) => typeof x !== 'string'))
+      throw new Error(`instance_info/${EDITS_KEY}.set must be an object of strings`);
     out.set = s as Record<string, string>;
   }
   if (e['remove'] !== undefined) out.remove = strings(e['remove'], 'remove');
   if (e['separator'] !== undefined) {
-    if (e['separator'] !== 'before' && e['separator'] !== 'after') throw new Error(`instance_info/${EDITS_KEY}.separator must be "before" or "after"`);
+    if (e['separator'] !== 'before' && e['separator'] !== 'after')
+      throw new Error(`instance_info/${EDITS_KEY}.separator must be "before" or "after"`);
     out.separator = e['separator'];
   }
   return out;

@@ -72,22 +72,134 @@ interface OptionDef {
 }
 
 export const IRONIC_OPTIONS: readonly OptionDef[] = [
-  { key: 'ironicUrl', flag: '--ironic-url', env: 'ISOPROXY_IRONIC_URL', kind: 'url', defaultText: '(off)', help: 'Ironic API endpoint (http(s)://host:6385); turns the Ironic node source on' },
-  { key: 'ironicAuth', flag: '--ironic-auth', env: 'ISOPROXY_IRONIC_AUTH', kind: 'auth', defaultText: 'noauth', help: 'noauth, http_basic or keystone' },
-  { key: 'ironicUsername', flag: '--ironic-username', env: 'ISOPROXY_IRONIC_USERNAME', kind: 'string', defaultText: '(none)', help: 'http_basic user' },
-  { key: 'ironicPasswordFile', flag: '--ironic-password-file', env: 'ISOPROXY_IRONIC_PASSWORD_FILE', kind: 'file', defaultText: '(none)', help: 'file holding the http_basic password (first line); or set ISOPROXY_IRONIC_PASSWORD' },
-  { key: 'ironicKeystoneUrl', flag: '--ironic-keystone-url', env: 'ISOPROXY_IRONIC_KEYSTONE_URL', kind: 'url', defaultText: '(none)', help: 'Keystone v3 auth URL (https://keystone:5000/v3)' },
-  { key: 'ironicAppCredId', flag: '--ironic-app-cred-id', env: 'ISOPROXY_IRONIC_APP_CRED_ID', kind: 'string', defaultText: '(none)', help: 'Keystone application credential id' },
-  { key: 'ironicAppCredSecretFile', flag: '--ironic-app-cred-secret-file', env: 'ISOPROXY_IRONIC_APP_CRED_SECRET_FILE', kind: 'file', defaultText: '(none)', help: 'file holding the application credential secret (first line); or set ISOPROXY_IRONIC_APP_CRED_SECRET' },
-  { key: 'ironicCa', flag: '--ironic-ca', env: 'ISOPROXY_IRONIC_CA', kind: 'file', defaultText: '(system CAs)', help: 'PEM bundle to verify Ironic\'s and Keystone\'s TLS certificates' },
-  { key: 'ironicInsecure', flag: '--ironic-insecure', env: 'ISOPROXY_IRONIC_INSECURE', kind: 'boolean', defaultText: 'false', help: 'do not verify Ironic\'s and Keystone\'s TLS certificates' },
-  { key: 'ironicDefaultBase', flag: '--ironic-default-base', env: 'ISOPROXY_IRONIC_DEFAULT_BASE', kind: 'url', defaultText: '(none)', help: 'base ISO for nodes without instance_info/isoproxy_base_iso' },
-  { key: 'ironicDefaultAppend', flag: '--ironic-default-append', env: 'ISOPROXY_IRONIC_DEFAULT_APPEND', kind: 'string', defaultText: `"${IRONIC_DEFAULT_KERNEL_APPEND_PARAMS}"`, help: 'Ironic\'s [redfish]kernel_append_params: used when a node sets none, and for %default%; "" for none' },
-  { key: 'ironicCacheTtl', flag: '--ironic-cache-ttl', env: 'ISOPROXY_IRONIC_CACHE_TTL', kind: 'duration', defaultText: '5s', help: 'how long node data from Ironic is used before asking again' },
-  { key: 'ironicStaleMax', flag: '--ironic-stale-max', env: 'ISOPROXY_IRONIC_STALE_MAX', kind: 'duration', defaultText: '10m', help: 'how long a known node is served from its last good data while Ironic is unreachable' },
-  { key: 'ironicTimeout', flag: '--ironic-timeout', env: 'ISOPROXY_IRONIC_TIMEOUT', kind: 'duration', defaultText: '5s', help: 'timeout of one request to Ironic or Keystone' },
-  { key: 'ironicRetryAfter', flag: '--ironic-retry-after', env: 'ISOPROXY_IRONIC_RETRY_AFTER', kind: 'seconds', defaultText: '10', help: 'Retry-After seconds of the 503 for a node Ironic cannot be asked about' },
-  { key: 'ironicProvisionStates', flag: '--ironic-provision-states', env: 'ISOPROXY_IRONIC_PROVISION_STATES', kind: 'list', defaultText: DEFAULT_PROVISION_STATES.join(','), help: 'provision states a node is served in (comma-separated); "*" for any' },
+  {
+    key: 'ironicUrl',
+    flag: '--ironic-url',
+    env: 'ISOPROXY_IRONIC_URL',
+    kind: 'url',
+    defaultText: '(off)',
+    help: 'Ironic API endpoint (http(s)://host:6385); turns the Ironic node source on',
+  },
+  {
+    key: 'ironicAuth',
+    flag: '--ironic-auth',
+    env: 'ISOPROXY_IRONIC_AUTH',
+    kind: 'auth',
+    defaultText: 'noauth',
+    help: 'noauth, http_basic or keystone',
+  },
+  {
+    key: 'ironicUsername',
+    flag: '--ironic-username',
+    env: 'ISOPROXY_IRONIC_USERNAME',
+    kind: 'string',
+    defaultText: '(none)',
+    help: 'http_basic user',
+  },
+  {
+    key: 'ironicPasswordFile',
+    flag: '--ironic-password-file',
+    env: 'ISOPROXY_IRONIC_PASSWORD_FILE',
+    kind: 'file',
+    defaultText: '(none)',
+    help: 'file holding the http_basic password (first line); or set ISOPROXY_IRONIC_PASSWORD',
+  },
+  {
+    key: 'ironicKeystoneUrl',
+    flag: '--ironic-keystone-url',
+    env: 'ISOPROXY_IRONIC_KEYSTONE_URL',
+    kind: 'url',
+    defaultText: '(none)',
+    help: 'Keystone v3 auth URL (https://keystone:5000/v3)',
+  },
+  {
+    key: 'ironicAppCredId',
+    flag: '--ironic-app-cred-id',
+    env: 'ISOPROXY_IRONIC_APP_CRED_ID',
+    kind: 'string',
+    defaultText: '(none)',
+    help: 'Keystone application credential id',
+  },
+  {
+    key: 'ironicAppCredSecretFile',
+    flag: '--ironic-app-cred-secret-file',
+    env: 'ISOPROXY_IRONIC_APP_CRED_SECRET_FILE',
+    kind: 'file',
+    defaultText: '(none)',
+    help: 'file holding the application credential secret (first line); or set ISOPROXY_IRONIC_APP_CRED_SECRET',
+  },
+  {
+    key: 'ironicCa',
+    flag: '--ironic-ca',
+    env: 'ISOPROXY_IRONIC_CA',
+    kind: 'file',
+    defaultText: '(system CAs)',
+    help: "PEM bundle to verify Ironic's and Keystone's TLS certificates",
+  },
+  {
+    key: 'ironicInsecure',
+    flag: '--ironic-insecure',
+    env: 'ISOPROXY_IRONIC_INSECURE',
+    kind: 'boolean',
+    defaultText: 'false',
+    help: "do not verify Ironic's and Keystone's TLS certificates",
+  },
+  {
+    key: 'ironicDefaultBase',
+    flag: '--ironic-default-base',
+    env: 'ISOPROXY_IRONIC_DEFAULT_BASE',
+    kind: 'url',
+    defaultText: '(none)',
+    help: 'base ISO for nodes without instance_info/isoproxy_base_iso',
+  },
+  {
+    key: 'ironicDefaultAppend',
+    flag: '--ironic-default-append',
+    env: 'ISOPROXY_IRONIC_DEFAULT_APPEND',
+    kind: 'string',
+    defaultText: `"${IRONIC_DEFAULT_KERNEL_APPEND_PARAMS}"`,
+    help: 'Ironic\'s [redfish]kernel_append_params: used when a node sets none, and for %default%; "" for none',
+  },
+  {
+    key: 'ironicCacheTtl',
+    flag: '--ironic-cache-ttl',
+    env: 'ISOPROXY_IRONIC_CACHE_TTL',
+    kind: 'duration',
+    defaultText: '5s',
+    help: 'how long node data from Ironic is used before asking again',
+  },
+  {
+    key: 'ironicStaleMax',
+    flag: '--ironic-stale-max',
+    env: 'ISOPROXY_IRONIC_STALE_MAX',
+    kind: 'duration',
+    defaultText: '10m',
+    help: 'how long a known node is served from its last good data while Ironic is unreachable',
+  },
+  {
+    key: 'ironicTimeout',
+    flag: '--ironic-timeout',
+    env: 'ISOPROXY_IRONIC_TIMEOUT',
+    kind: 'duration',
+    defaultText: '5s',
+    help: 'timeout of one request to Ironic or Keystone',
+  },
+  {
+    key: 'ironicRetryAfter',
+    flag: '--ironic-retry-after',
+    env: 'ISOPROXY_IRONIC_RETRY_AFTER',
+    kind: 'seconds',
+    defaultText: '10',
+    help: 'Retry-After seconds of the 503 for a node Ironic cannot be asked about',
+  },
+  {
+    key: 'ironicProvisionStates',
+    flag: '--ironic-provision-states',
+    env: 'ISOPROXY_IRONIC_PROVISION_STATES',
+    kind: 'list',
+    defaultText: DEFAULT_PROVISION_STATES.join(','),
+    help: 'provision states a node is served in (comma-separated); "*" for any',
+  },
 ];
 
 /** Names a secret must never be given as: a flag or config key with the value itself. */
@@ -121,7 +233,10 @@ export function takeIronicFlags(argv: readonly string[]): { flags: Record<string
     }
     const eq = arg.indexOf('=');
     const name = (eq > 0 ? arg.slice(0, eq) : arg).slice(2);
-    if (SECRET_NAMES.includes(name)) throw new IronicConfigError(`--${name} is not accepted: a secret on the command line shows in ps and shell history; use --${name}-file or the ${name === 'ironic-password' ? IRONIC_PASSWORD_ENV : IRONIC_APP_CRED_SECRET_ENV} environment variable`);
+    if (SECRET_NAMES.includes(name))
+      throw new IronicConfigError(
+        `--${name} is not accepted: a secret on the command line shows in ps and shell history; use --${name}-file or the ${name === 'ironic-password' ? IRONIC_PASSWORD_ENV : IRONIC_APP_CRED_SECRET_ENV} environment variable`,
+      );
     const def = IRONIC_OPTIONS.find((o) => o.flag === `--${name}`);
     if (!def) throw new IronicConfigError(`unknown option --${name}`);
     if (def.kind === 'boolean') {
@@ -213,11 +328,14 @@ export function parseIronicOptions(sources: IronicOptionSources): IronicOptions 
     if (u.search || u.hash) throw new IronicConfigError(`${src} must not have a query or fragment`);
     return s.replace(/\/+$/, '');
   };
-  const duration = (min: number, max: number) => (v: unknown, src: string): number => {
-    const ms = parseDurationMs(str(v, src));
-    if (ms === undefined || ms < min || ms > max) throw new IronicConfigError(`${src} must be a duration from ${min} ms to ${max / 1000} s, such as 5s (got ${JSON.stringify(v)})`);
-    return ms;
-  };
+  const duration =
+    (min: number, max: number) =>
+    (v: unknown, src: string): number => {
+      const ms = parseDurationMs(str(v, src));
+      if (ms === undefined || ms < min || ms > max)
+        throw new IronicConfigError(`${src} must be a duration from ${min} ms to ${max / 1000} s, such as 5s (got ${JSON.stringify(v)})`);
+      return ms;
+    };
 
   const ironicUrl = get<string | undefined>('ironicUrl', undefined, url);
   if (ironicUrl === undefined) return undefined;
@@ -226,7 +344,8 @@ export function parseIronicOptions(sources: IronicOptionSources): IronicOptions 
 
   const authType = get('ironicAuth', 'noauth', (v, src) => {
     const s = str(v, src);
-    if (s !== 'noauth' && s !== 'http_basic' && s !== 'keystone') throw new IronicConfigError(`${src} must be noauth, http_basic or keystone (got ${JSON.stringify(s)})`);
+    if (s !== 'noauth' && s !== 'http_basic' && s !== 'keystone')
+      throw new IronicConfigError(`${src} must be noauth, http_basic or keystone (got ${JSON.stringify(s)})`);
     return s;
   });
   const secret = (fileKey: string, envName: string, what: string): Secret | undefined => {
@@ -290,7 +409,8 @@ export function parseIronicOptions(sources: IronicOptionSources): IronicOptions 
   });
 
   return {
-    url: base, auth,
+    url: base,
+    auth,
     ...(defaultBase !== undefined ? { defaultBase } : {}),
     defaultAppend,
     cacheTtlMs: get('ironicCacheTtl', 5000, duration(0, 3_600_000)),
@@ -310,7 +430,9 @@ export function parseIronicOptions(sources: IronicOptionSources): IronicOptions 
 
 /** Help rows for `serve --help` and `ironic check --help`. */
 export function ironicOptionsHelp(): string {
-  const rows = IRONIC_OPTIONS.map((o) => [`${o.flag}${o.kind === 'boolean' ? '' : ' <value>'}`, o.env, `${o.help} (default: ${o.defaultText})`] as const);
+  const rows = IRONIC_OPTIONS.map(
+    (o) => [`${o.flag}${o.kind === 'boolean' ? '' : ' <value>'}`, o.env, `${o.help} (default: ${o.defaultText})`] as const,
+  );
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   return [

@@ -88,8 +88,14 @@ function withAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
     const onAbort = (): void => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); },
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
     );
   });
 }
@@ -97,19 +103,42 @@ function withAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 export function createIronicSource(options: IronicSourceOptions, logger: Logger, deps: IronicSourceDeps = {}): IronicSource {
   const now = deps.now ?? Date.now;
   const log = logger.child({ source: 'ironic' });
-  const ownAgent = deps.dispatcher === undefined ? createIronicAgent({ ...(options.ca ? { ca: options.ca } : {}), insecure: options.insecure }, options.timeoutMs) : undefined;
-  const client: IronicClient = createIronicClient({ url: options.url, auth: options.auth, timeoutMs: options.timeoutMs, dispatcher: deps.dispatcher ?? ownAgent! });
+  const ownAgent =
+    deps.dispatcher === undefined
+      ? createIronicAgent({ ...(options.ca ? { ca: options.ca } : {}), insecure: options.insecure }, options.timeoutMs)
+      : undefined;
+  const client: IronicClient = createIronicClient({
+    url: options.url,
+    auth: options.auth,
+    timeoutMs: options.timeoutMs,
+    dispatcher: deps.dispatcher ?? ownAgent!,
+  });
   const ttl = options.cacheTtlMs;
   const refreshAhead = Math.min(1000, ttl / 4);
   const entries = new LRUCache<string, Entry>({ max: MAX_NODES });
   const listeners = new Set<(name: string) => void>();
-  const mapping = { ...(options.defaultBase !== undefined ? { defaultBase: options.defaultBase } : {}), defaultAppend: options.defaultAppend, provisionStates: options.provisionStates, checkUpstreamAllowed: options.checkUpstreamAllowed };
+  const mapping = {
+    ...(options.defaultBase !== undefined ? { defaultBase: options.defaultBase } : {}),
+    defaultAppend: options.defaultAppend,
+    provisionStates: options.provisionStates,
+    checkUpstreamAllowed: options.checkUpstreamAllowed,
+  };
   let lookups = 0;
   let staleAnswers = 0;
   let unavailable = 0;
   let closed = false;
 
-  log.info({ url: options.url, auth: options.auth.type, cacheTtlMs: ttl, staleMaxMs: options.staleMaxMs, provisionStates: options.provisionStates ? [...options.provisionStates] : '*', defaultBase: options.defaultBase ?? null }, 'Ironic node source on');
+  log.info(
+    {
+      url: options.url,
+      auth: options.auth.type,
+      cacheTtlMs: ttl,
+      staleMaxMs: options.staleMaxMs,
+      provisionStates: options.provisionStates ? [...options.provisionStates] : '*',
+      defaultBase: options.defaultBase ?? null,
+    },
+    'Ironic node source on',
+  );
 
   function outcomeOf(name: string, res: Resolution): Outcome {
     const first = res.refusals[0];
@@ -126,7 +155,9 @@ export function createIronicSource(options: IronicSourceOptions, logger: Logger,
     try {
       const answer = await client.getNode(name);
       const previous = entry.outcome;
-      let outcome: Outcome = answer.found ? outcomeOf(name, resolveNode(name, answer.node, mapping, new Date(now()).toISOString())) : { kind: 'absent', key: 'absent' };
+      let outcome: Outcome = answer.found
+        ? outcomeOf(name, resolveNode(name, answer.node, mapping, new Date(now()).toISOString()))
+        : { kind: 'absent', key: 'absent' };
       // The same content keeps the same spec object, so its updatedAt (Last-Modified) stays put.
       if (previous?.kind === 'spec' && previous.key === outcome.key) outcome = previous;
       entry.outcome = outcome;
@@ -139,7 +170,16 @@ export function createIronicSource(options: IronicSourceOptions, logger: Logger,
           const e = outcome.error;
           log.warn({ node: name, uuid: e.uuid, reason: e.reason, detail: e.detail }, 'Ironic node refused');
         } else if (outcome.kind === 'spec') {
-          log.info({ node: name, uuid: outcome.uuid, base: redactUrl(outcome.spec.bootIso), edits: loggableEdits(outcome.spec.edits), changed: previous !== undefined }, 'Ironic node resolved');
+          log.info(
+            {
+              node: name,
+              uuid: outcome.uuid,
+              base: redactUrl(outcome.spec.bootIso),
+              edits: loggableEdits(outcome.spec.edits),
+              changed: previous !== undefined,
+            },
+            'Ironic node resolved',
+          );
         } else if (previous !== undefined) {
           log.info({ node: name }, 'Ironic no longer knows the node');
         }
@@ -150,14 +190,17 @@ export function createIronicSource(options: IronicSourceOptions, logger: Logger,
       entry.failure = err instanceof Error ? err : new Error(String(err));
       const age = entry.outcome ? now() - entry.outcomeAt : undefined;
       const fields = { node: name, err: entry.failure.message, code: err instanceof IsoproxyError ? err.code : undefined, lastAnswerAgeMs: age };
-      if (err instanceof IronicAuthError) log.error(fields, 'Ironic refused isoproxy\'s credentials');
-      else if (age !== undefined && age <= options.staleMaxMs) log.warn({ ...fields, staleMaxMs: options.staleMaxMs }, 'Ironic unreachable; keeping the node\'s last answer');
+      if (err instanceof IronicAuthError) log.error(fields, "Ironic refused isoproxy's credentials");
+      else if (age !== undefined && age <= options.staleMaxMs)
+        log.warn({ ...fields, staleMaxMs: options.staleMaxMs }, "Ironic unreachable; keeping the node's last answer");
       else log.error(fields, 'Ironic unreachable');
     }
   }
 
   function startRefresh(name: string, entry: Entry): Promise<void> {
-    entry.inflight ??= refresh(name, entry).finally(() => { delete entry.inflight; });
+    entry.inflight ??= refresh(name, entry).finally(() => {
+      delete entry.inflight;
+    });
     return entry.inflight;
   }
 
@@ -168,7 +211,9 @@ export function createIronicSource(options: IronicSourceOptions, logger: Logger,
       if (!fresh) {
         unavailable++;
         const status = (entry.failure as { status?: unknown }).status;
-        throw new IronicUnavailableError(name, options.retryAfterS, entry.failure.message, typeof status === 'number' ? status : undefined, { cause: entry.failure });
+        throw new IronicUnavailableError(name, options.retryAfterS, entry.failure.message, typeof status === 'number' ? status : undefined, {
+          cause: entry.failure,
+        });
       }
       staleAnswers++;
     }

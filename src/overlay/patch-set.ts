@@ -52,7 +52,10 @@ export function buildPatchSet(baseSize: number, size: number, overlays: readonly
   if (!Number.isSafeInteger(baseSize) || baseSize < 0 || !Number.isSafeInteger(size) || size < baseSize) {
     throw new PatchSetError(`bad sizes: base ${baseSize}, image ${size}`);
   }
-  const sorted = overlays.filter((o) => o.data.length > 0).slice().sort((a, b) => a.offset - b.offset || b.data.length - a.data.length);
+  const sorted = overlays
+    .filter((o) => o.data.length > 0)
+    .slice()
+    .sort((a, b) => a.offset - b.offset || b.data.length - a.data.length);
   const merged: { offset: number; parts: Uint8Array[]; end: number }[] = [];
   for (const o of sorted) {
     if (!Number.isSafeInteger(o.offset) || o.offset < 0 || o.offset + o.data.length > size) {
@@ -84,17 +87,23 @@ export function buildPatchSet(baseSize: number, size: number, overlays: readonly
 
 /** Copies sorted; each inside the image and the base, none overlapping another or an overlay. */
 function checkCopies(baseSize: number, size: number, overlays: readonly Overlay[], copies: readonly BaseCopy[]): BaseCopy[] {
-  const sorted = copies.filter((c) => c.length !== 0).map((c) => ({ offset: c.offset, baseOffset: c.baseOffset, length: c.length })).sort((a, b) => a.offset - b.offset);
+  const sorted = copies
+    .filter((c) => c.length !== 0)
+    .map((c) => ({ offset: c.offset, baseOffset: c.baseOffset, length: c.length }))
+    .sort((a, b) => a.offset - b.offset);
   let prevEnd = 0;
   for (const c of sorted) {
     const ok = [c.offset, c.baseOffset, c.length].every((n) => Number.isSafeInteger(n) && n >= 0);
-    if (!ok || c.offset + c.length > size) throw new PatchSetError(`base copy [${c.offset}, ${c.offset + c.length}) is outside the image of ${size} bytes`);
-    if (c.baseOffset + c.length > baseSize) throw new PatchSetError(`base copy reads [${c.baseOffset}, ${c.baseOffset + c.length}), outside the base of ${baseSize} bytes`);
+    if (!ok || c.offset + c.length > size)
+      throw new PatchSetError(`base copy [${c.offset}, ${c.offset + c.length}) is outside the image of ${size} bytes`);
+    if (c.baseOffset + c.length > baseSize)
+      throw new PatchSetError(`base copy reads [${c.baseOffset}, ${c.baseOffset + c.length}), outside the base of ${baseSize} bytes`);
     if (c.offset < prevEnd) throw new PatchSetError(`base copies overlap at byte ${c.offset}`);
     prevEnd = c.offset + c.length;
     const i = firstOverlayAtOrAfter(overlays, c.offset);
     const o = overlays[i];
-    if (o && o.offset < c.offset + c.length) throw new PatchSetError(`base copy [${c.offset}, ${c.offset + c.length}) overlaps the overlay at byte ${o.offset}`);
+    if (o && o.offset < c.offset + c.length)
+      throw new PatchSetError(`base copy [${c.offset}, ${c.offset + c.length}) overlaps the overlay at byte ${o.offset}`);
   }
   return sorted;
 }

@@ -83,7 +83,12 @@ export async function* streamVirtual(patch: PatchSet, base: BaseStream, start: n
 }
 
 /** Reads [offset, offset+length) of the virtual image into memory (small reads: tests, materialize). */
-export async function readVirtual(patch: PatchSet, readBase: (offset: number, length: number) => Promise<Uint8Array>, offset: number, length: number): Promise<Uint8Array> {
+export async function readVirtual(
+  patch: PatchSet,
+  readBase: (offset: number, length: number) => Promise<Uint8Array>,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
   const out = new Uint8Array(length);
   if (length === 0) return out;
   let at = 0;

@@ -90,7 +90,9 @@ export class SpecMirror {
 
   onChange(listener: (name: string) => void): () => void {
     this.#listeners.add(listener);
-    return () => { this.#listeners.delete(listener); };
+    return () => {
+      this.#listeners.delete(listener);
+    };
   }
 
   close(): void {
@@ -135,7 +137,10 @@ export class OutageClock {
     if (this.#since !== undefined) return;
     this.#since = this.#now();
     this.#boundLogged = false;
-    this.#log?.warn({ err: err instanceof Error ? err.message : err, staleReadsMs: this.#staleReadsMs }, 'redis unreachable: node lookups answer from the last known specs for a bounded time; writes fail with 503');
+    this.#log?.warn(
+      { err: err instanceof Error ? err.message : err, staleReadsMs: this.#staleReadsMs },
+      'redis unreachable: node lookups answer from the last known specs for a bounded time; writes fail with 503',
+    );
   }
 
   up(): void {
@@ -153,7 +158,10 @@ export class OutageClock {
     }
     if (!this.#boundLogged) {
       this.#boundLogged = true;
-      this.#log?.error({ downMs: age, staleReadsMs: this.#staleReadsMs }, 'redis unreachable for longer than the stale-read bound: node lookups fail with 503');
+      this.#log?.error(
+        { downMs: age, staleReadsMs: this.#staleReadsMs },
+        'redis unreachable for longer than the stale-read bound: node lookups fail with 503',
+      );
     }
     return false;
   }

@@ -99,11 +99,20 @@ function stored(spec: NodeSpec): NodeSpec {
 /** Checks what Redis holds (another replica, a hand edit or another program may have written it). */
 export function checkSpec(value: unknown, name?: string): NodeSpec | undefined {
   const v = value as Partial<NodeSpec> | null;
-  if (typeof v !== 'object' || v === null || typeof v.name !== 'string' || !isValidNodeName(v.name)
-    || (name !== undefined && v.name !== name)
-    || typeof v.bootIso !== 'string' || typeof v.edits !== 'object' || v.edits === null || Array.isArray(v.edits)
-    || typeof v.createdAt !== 'string' || typeof v.updatedAt !== 'string'
-    || (v.expiresAt !== undefined && (typeof v.expiresAt !== 'string' || Number.isNaN(Date.parse(v.expiresAt))))) {
+  if (
+    typeof v !== 'object' ||
+    v === null ||
+    typeof v.name !== 'string' ||
+    !isValidNodeName(v.name) ||
+    (name !== undefined && v.name !== name) ||
+    typeof v.bootIso !== 'string' ||
+    typeof v.edits !== 'object' ||
+    v.edits === null ||
+    Array.isArray(v.edits) ||
+    typeof v.createdAt !== 'string' ||
+    typeof v.updatedAt !== 'string' ||
+    (v.expiresAt !== undefined && (typeof v.expiresAt !== 'string' || Number.isNaN(Date.parse(v.expiresAt))))
+  ) {
     return undefined;
   }
   return v as NodeSpec;
@@ -139,7 +148,8 @@ export class RedisNodeStore implements NodeStore {
 
   /** Connects (both the command and the change-feed connection) and subscribes; fails after connectTimeoutMs. */
   static async open(options: RedisStoreOptions): Promise<RedisNodeStore> {
-    if (/^rediss?:\/\/[^/@]*:[^/@]*@/.test(options.url)) throw new StoreError(options.url.replace(/:[^/@:]*@/, ':***@'), 'the URL must not hold a password');
+    if (/^rediss?:\/\/[^/@]*:[^/@]*@/.test(options.url))
+      throw new StoreError(options.url.replace(/:[^/@:]*@/, ':***@'), 'the URL must not hold a password');
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const client = createClient({
       url: options.url,
@@ -161,19 +171,29 @@ export class RedisNodeStore implements NodeStore {
     // client's, so listeners added later would never be called.
     let lastError: unknown;
     let store: RedisNodeStore | undefined;
-    client.on('error', (err: unknown) => { if (store) store.#clientError(err); else lastError = err; });
-    sub.on('error', (err: unknown) => { if (store) store.#feedLost(err); else lastError = err; });
+    client.on('error', (err: unknown) => {
+      if (store) store.#clientError(err);
+      else lastError = err;
+    });
+    sub.on('error', (err: unknown) => {
+      if (store) store.#feedLost(err);
+      else lastError = err;
+    });
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
         Promise.all([client.connect(), sub.connect()]),
-        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), connectTimeoutMs); }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timeout')), connectTimeoutMs);
+        }),
       ]);
     } catch (err) {
       client.destroy();
       sub.destroy();
       const why = lastError instanceof Error ? lastError.message : err instanceof Error ? err.message : String(err);
-      throw new StoreUnavailableError(options.url, `not reachable within ${connectTimeoutMs} ms (${why})`, RETRY_AFTER_S, { cause: lastError ?? err });
+      throw new StoreUnavailableError(options.url, `not reachable within ${connectTimeoutMs} ms (${why})`, RETRY_AFTER_S, {
+        cause: lastError ?? err,
+      });
     } finally {
       clearTimeout(timer);
     }
@@ -187,7 +207,10 @@ export class RedisNodeStore implements NodeStore {
       throw opened.#failure('subscribe', err);
     }
     opened.#mirror.trusted = true;
-    opened.#log?.info({ prefix: opened.#prefix, staleReadsMs: options.staleReadsMs ?? DEFAULT_STALE_READS_MS, retentionMs: opened.#retentionMs }, 'node store connected');
+    opened.#log?.info(
+      { prefix: opened.#prefix, staleReadsMs: options.staleReadsMs ?? DEFAULT_STALE_READS_MS, retentionMs: opened.#retentionMs },
+      'node store connected',
+    );
     return opened;
   }
 
@@ -238,7 +261,8 @@ export class RedisNodeStore implements NodeStore {
     const json = JSON.stringify(clean);
     if (Buffer.byteLength(json) > MAX_SPEC_BYTES) throw new StoreError(this.url, `node ${spec.name}: spec is larger than ${MAX_SPEC_BYTES} bytes`);
     const deadlineMs = this.#deadline(spec);
-    const tx = this.#client.multi()
+    const tx = this.#client
+      .multi()
       .set(this.#key(spec.name), json, deadlineMs !== undefined ? { expiration: { type: 'PXAT', value: deadlineMs } } : {})
       .zAdd(this.#indexKey(), { score: 0, value: spec.name })
       .publish(this.#channel, spec.name);

@@ -110,7 +110,8 @@ const APPLICATION_USE_LENGTH = 512;
 export async function prepareBase(index: IsoIndex, source: ByteSource): Promise<BaseContext> {
   const warnings: string[] = [];
   const candidates = index.files.filter((f) => !f.hidden && f.size > 0 && isBootConfigCandidate(f.path));
-  if (candidates.length > MAX_CANDIDATES) warnings.push(`${candidates.length} boot-config candidates; only the first ${MAX_CANDIDATES} are considered`);
+  if (candidates.length > MAX_CANDIDATES)
+    warnings.push(`${candidates.length} boot-config candidates; only the first ${MAX_CANDIDATES} are considered`);
   const configs: ContextFile[] = [];
   for (const f of candidates.slice(0, MAX_CANDIDATES)) {
     if (f.size > MAX_CONFIG_BYTES) {
@@ -230,7 +231,11 @@ const MAX_FAT_LISTED = 10_000;
  * `search` set its root. One that is not in the tree but is in a FAT image (systemd-boot entries
  * on an ESP, say) or nowhere is a problem, reported when a node has files to add.
  */
-function findInitrds(index: IsoIndex, configs: readonly ContextFile[], fats: readonly ContextFat[]): { initrds: ContextInitrd[]; initrdProblems: ContextInitrdProblem[] } {
+function findInitrds(
+  index: IsoIndex,
+  configs: readonly ContextFile[],
+  fats: readonly ContextFat[],
+): { initrds: ContextInitrd[]; initrdProblems: ContextInitrdProblem[] } {
   const visible = index.files.filter((f) => !f.hidden);
   const byPath = new Map(visible.map((f) => [f.path, f]));
   const inIso = initrdResolver(visible.map((f) => f.path));

@@ -128,7 +128,11 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
       planned = planFatWrites(fat.image, writes).overlays;
     } catch (err) {
       if (err instanceof FatNoSpaceError) {
-        throw new RemasterError('FAT_NO_SPACE', `${who}: the EFI image ${fat.label} has no room for the edited ${err.path} (needs ${err.neededBytes} bytes, ${err.freeBytes} free)`, { cause: err });
+        throw new RemasterError(
+          'FAT_NO_SPACE',
+          `${who}: the EFI image ${fat.label} has no room for the edited ${err.path} (needs ${err.neededBytes} bytes, ${err.freeBytes} free)`,
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -138,7 +142,10 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
   }
 
   if (kernelLines === 0 && !isEmptyEdits(edits)) {
-    throw new RemasterError('NO_KERNEL_LINES', `${who}: no kernel command line found in any boot config of this image (grub, isolinux/syslinux, systemd-boot); nothing to edit`);
+    throw new RemasterError(
+      'NO_KERNEL_LINES',
+      `${who}: no kernel command line found in any boot config of this image (grub, isolinux/syslinux, systemd-boot); nothing to edit`,
+    );
   }
 
   // 3. Checksum files: new digests for the files changed above (same length: always in place).
@@ -306,4 +313,3 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
-

@@ -81,13 +81,20 @@ export function planInitrdAppends(ctx: BaseContext, files: readonly NormalizedFi
   const inFat = problems.filter((p) => p.problem === 'in-fat');
   if (inFat.length > 0) {
     const p = inFat[0]!;
-    throw new RemasterError('INITRD_IN_FAT', `${who}: ${p.ref.target} (loaded by ${p.where}:${p.ref.config} line ${p.ref.line}) lives only inside the FAT image ${p.fatLabel}; files can be added only to initrds of the ISO tree${inFat.length > 1 ? ` (and ${inFat.length - 1} more like it)` : ''}`);
+    throw new RemasterError(
+      'INITRD_IN_FAT',
+      `${who}: ${p.ref.target} (loaded by ${p.where}:${p.ref.config} line ${p.ref.line}) lives only inside the FAT image ${p.fatLabel}; files can be added only to initrds of the ISO tree${inFat.length > 1 ? ` (and ${inFat.length - 1} more like it)` : ''}`,
+    );
   }
   for (const p of problems) {
-    if (p.problem === 'not-found') warnings.push(`${p.where}:${p.ref.config} line ${p.ref.line} loads ${p.ref.target}, which is not in the image; that entry gets no files`);
+    if (p.problem === 'not-found')
+      warnings.push(`${p.where}:${p.ref.config} line ${p.ref.line} loads ${p.ref.target}, which is not in the image; that entry gets no files`);
   }
   if (initrds.length === 0) {
-    throw new RemasterError('NO_INITRD', `${who}: no kernel line of this image loads an initrd from the ISO tree, so there is nowhere to add files${problems.length > 0 ? ` (${problems.length} initrd reference(s) did not resolve)` : ''}`);
+    throw new RemasterError(
+      'NO_INITRD',
+      `${who}: no kernel line of this image loads an initrd from the ISO tree, so there is nowhere to add files${problems.length > 0 ? ` (${problems.length} initrd reference(s) did not resolve)` : ''}`,
+    );
   }
 
   const archive = filesArchive(files);
@@ -98,13 +105,19 @@ export function planInitrdAppends(ctx: BaseContext, files: readonly NormalizedFi
   let end = tailEnd;
   for (const initrd of initrds) {
     if (initrd.extents.length !== 1) {
-      throw new RemasterError('MULTI_EXTENT_INITRD', `${who}: ${initrd.path} has ${initrd.extents.length} extents; files can be added only to a single-extent initrd`);
+      throw new RemasterError(
+        'MULTI_EXTENT_INITRD',
+        `${who}: ${initrd.path} has ${initrd.extents.length} extents; files can be added only to a single-extent initrd`,
+      );
     }
     const extent = initrd.extents[0]!;
     const pad = (4 - (initrd.size % 4)) % 4;
     const newSize = initrd.size + pad + archive.length;
     if (newSize > MAX_EXTENT_BYTES) {
-      throw new RemasterError('INITRD_TOO_LARGE', `${who}: ${initrd.path} would be ${newSize} bytes with the files, more than one extent holds (${MAX_EXTENT_BYTES})`);
+      throw new RemasterError(
+        'INITRD_TOO_LARGE',
+        `${who}: ${initrd.path} would be ${newSize} bytes with the files, more than one extent holds (${MAX_EXTENT_BYTES})`,
+      );
     }
     const lba = end / SECTOR_SIZE;
     if (initrd.size > 0) copies.push({ offset: end, baseOffset: extent.lba * SECTOR_SIZE, length: initrd.size });

@@ -44,7 +44,8 @@ const PAGE_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   // The page loads only its own script and style and talks only to its own API.
-  'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'X-Frame-Options': 'DENY',
 };
 
@@ -88,7 +89,12 @@ export function createStatusRoutes(options: StatusRoutesOptions): Hono {
   app.get(`${base}/api/events`, (c) => {
     const parsed = parseStatusQuery(c.req.query());
     if (!parsed.ok) return c.json({ error: { code: 'INVALID_QUERY', message: parsed.message } }, 400);
-    if (streams >= maxStreams) return c.json({ error: { code: 'TOO_MANY_STREAMS', message: `at most ${maxStreams} status streams at once; poll /ui/api/status instead` } }, 503, { 'Retry-After': '5' });
+    if (streams >= maxStreams)
+      return c.json(
+        { error: { code: 'TOO_MANY_STREAMS', message: `at most ${maxStreams} status streams at once; poll /ui/api/status instead` } },
+        503,
+        { 'Retry-After': '5' },
+      );
     const key = new URL(c.req.url).search;
     streams++;
     c.header('Cache-Control', 'no-store');

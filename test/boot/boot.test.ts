@@ -33,7 +33,11 @@ import { bootOnce, missingQemuSupport, type Attach, type BootResult, type Firmwa
 import { startStaticServer, type StaticServer } from './static-server.js';
 
 /** The edits under test: an append, a set that replaces the baseline's value, a remove. */
-const EDITS: Edits = { append: ['isoproxy.node=booted', 'ipa-api-url=http://192.0.2.1:6385'], set: { 'isoproxy.keep': 'edited' }, remove: ['isoproxy.drop'] };
+const EDITS: Edits = {
+  append: ['isoproxy.node=booted', 'ipa-api-url=http://192.0.2.1:6385'],
+  set: { 'isoproxy.keep': 'edited' },
+  remove: ['isoproxy.drop'],
+};
 const TOKEN = 'boot-test-admin-token-0123456789';
 
 /** A binary file: every byte value once, so any mangling on the way shows. */
@@ -124,7 +128,13 @@ const ATTACHMENTS: readonly Attach[] = ['cd', 'disk'];
 const MATRIX: readonly BootCase[] = LAYOUT_NAMES.flatMap((layout) =>
   FIRMWARES.flatMap((firmware) =>
     ATTACHMENTS.filter((attach) => !CANNOT_BOOT.some((c) => c.layout === layout && c.firmware === firmware && c.attach === attach)).map(
-      (attach): BootCase => ({ layout, firmware, attach, expectedCmdline: (parameters) => editedParameters(parameters, EDITS), grubConfigFrom: grubConfigCopy(layout, firmware, attach) }),
+      (attach): BootCase => ({
+        layout,
+        firmware,
+        attach,
+        expectedCmdline: (parameters) => editedParameters(parameters, EDITS),
+        grubConfigFrom: grubConfigCopy(layout, firmware, attach),
+      }),
     ),
   ),
 );
@@ -182,15 +192,29 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
     fixtures = await ensureBootFixtures();
     server = await startStaticServer(Object.fromEntries(LAYOUT_NAMES.map((l) => [`${l}.iso`, fixtures.layouts[l].isoPath])));
     dataDir = await mkdtemp(join(tmpdir(), 'isoproxy-boot-proxy-'));
-    const config = loadConfig(['--port', '0', '--data-dir', dataDir, '--admin-token', TOKEN, '--allow-upstream', server.url(''), '--block-size', '1MiB', '--cache-budget', '1GiB']);
+    const config = loadConfig([
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      '--admin-token',
+      TOKEN,
+      '--allow-upstream',
+      server.url(''),
+      '--block-size',
+      '1MiB',
+      '--cache-budget',
+      '1GiB',
+    ]);
     const store = new MemoryNodeStore();
     proxy = await startServer(config, { logger: createLogger({ level: 'warn' }), store });
     for (const layout of LAYOUT_NAMES) {
-      const put = (edits: Edits): Promise<Response> => fetch(`${proxy.url}/api/v1/nodes/boot-${layout}`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ bootIso: server.url(`${layout}.iso`), edits }),
-      });
+      const put = (edits: Edits): Promise<Response> =>
+        fetch(`${proxy.url}/api/v1/nodes/boot-${layout}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ bootIso: server.url(`${layout}.iso`), edits }),
+        });
       let res = await put(EDITS_WITH_FILES);
       if (res.status === 400 && (await res.clone().text()).includes('unknown edit kind')) {
         // An admin API that does not take `files` yet (its shape check is the HTTP layer's):
@@ -218,7 +242,9 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
         return `  ${name.padEnd(24)} ${result.outcome.padEnd(10)} ${(result.elapsedMs / 1000).toFixed(1).padStart(6)} s${roots.length > 0 ? `  read ${roots.join(' -> ')}` : ''}`;
       });
     if (rows.length > 0) {
-      console.log(`boot matrix (fixtures in ${fixtures?.dir}; files registered through the ${filesVia}):\n${rows.join('\n')}\n  total ${((performance.now() - started) / 1000).toFixed(1)} s; HTTP requests ${JSON.stringify(server?.counts)}`);
+      console.log(
+        `boot matrix (fixtures in ${fixtures?.dir}; files registered through the ${filesVia}):\n${rows.join('\n')}\n  total ${((performance.now() - started) / 1000).toFixed(1)} s; HTTP requests ${JSON.stringify(server?.counts)}`,
+      );
     }
   });
 
@@ -244,7 +270,17 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
       const archive = join(dataDir, `${layout}-archive.cpio`);
       await writeFile(archive, served.subarray(original.length + pad));
       const listed = (await run('sh', ['-c', 'cpio -it --quiet < "$1"', 'sh', archive])).stdout.split('\n').filter(Boolean);
-      expect(listed).toEqual(['etc', 'etc/isoproxy', 'etc/isoproxy/inject.list', 'etc/isoproxy/node.conf', 'etc/isoproxy/replace-me.txt', 'opt', 'opt/isoproxy', 'opt/isoproxy/bin', 'opt/isoproxy/bin/hello']);
+      expect(listed).toEqual([
+        'etc',
+        'etc/isoproxy',
+        'etc/isoproxy/inject.list',
+        'etc/isoproxy/node.conf',
+        'etc/isoproxy/replace-me.txt',
+        'opt',
+        'opt/isoproxy',
+        'opt/isoproxy/bin',
+        'opt/isoproxy/bin/hello',
+      ]);
       await rm(dest, { force: true });
       await rm(archive, { force: true });
     }
@@ -258,7 +294,10 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
         const tokens = line.split(/\s+/);
         for (const t of EDITS.append ?? []) expect(tokens.filter((x) => x === t).length, `${layout} ${name}: ${line}`).toBe(1);
         expect(tokens, `${layout} ${name}: ${line}`).toContain('isoproxy.keep=edited');
-        expect(tokens.filter((x) => x.startsWith('isoproxy.keep=') || x.startsWith('isoproxy.drop')), `${layout} ${name}: ${line}`).toEqual(['isoproxy.keep=edited']);
+        expect(
+          tokens.filter((x) => x.startsWith('isoproxy.keep=') || x.startsWith('isoproxy.drop')),
+          `${layout} ${name}: ${line}`,
+        ).toEqual(['isoproxy.keep=edited']);
         expect(tokens, `${layout} ${name}: ${line}`).toContain('console=ttyS0');
       }
     }
@@ -266,26 +305,30 @@ describe.skipIf(missing.length > 0)('booting each layout over HTTP in QEMU', () 
 
   for (const row of MATRIX) {
     const name = `${row.layout}/${row.firmware}/${row.attach}`;
-    it.skipIf(only !== undefined && !name.includes(only)).concurrent(`${row.layout} boots under ${row.firmware === 'bios' ? 'SeaBIOS' : 'OVMF'} as a ${row.attach === 'cd' ? 'CD (ide-cd)' : 'disk (virtio-blk)'}; its kernel sees the expected parameters and its initramfs the node's files`, async () => {
-      let result = await bootOnce({ firmware: row.firmware, attach: row.attach, isoUrl: imageUrlFor(row.layout), timeoutMs: BOOT_TIMEOUT_MS });
-      if (result.outcome === 'kernel-panic' && TCG_TIMER_PANIC.test(result.log)) {
-        // Seen under TCG on a loaded host: the kernel's IO-APIC timer check times out before any
-        // of our bytes matter (nothing of the image is involved yet). One more boot, not more.
-        if (logDir) await writeFile(join(logDir, `${name.replaceAll('/', '-')}.timer-panic.log`), result.log);
-        result = await bootOnce({ firmware: row.firmware, attach: row.attach, isoUrl: imageUrlFor(row.layout), timeoutMs: BOOT_TIMEOUT_MS });
-      }
-      results.push({ name, result });
-      if (logDir) await writeFile(join(logDir, `${name.replaceAll('/', '-')}.log`), result.log);
-      const context = `${name}: ${result.outcome} after ${result.elapsedMs} ms\n--- qemu stderr\n${result.stderr}\n--- serial log (tail)\n${result.log.slice(-3000)}`;
-      expect(result.outcome, context).toBe('cmdline');
-      expect(kernelParameters(result.cmdline!), context).toEqual(row.expectedCmdline(fixtures.layouts[row.layout].parameters));
-      // The injected files, as /init found them in the booted initramfs: modes and bytes exact.
-      expect(reportedFiles(result.log), context).toEqual(EXPECTED_FILE_LINES);
-      if (row.grubConfigFrom) {
-        const root = grubConfigRoots(result.log).at(-1) ?? '';
-        // A FAT copy is read from a partition, (hd0,gpt2); the tree's from (cd0).
-        expect(/,gpt\d+$/.test(root) ? 'esp' : 'tree', `${context}\ngrub.cfg read from ${root}`).toBe(row.grubConfigFrom);
-      }
-    }, ROW_TIMEOUT_MS);
+    it.skipIf(only !== undefined && !name.includes(only)).concurrent(
+      `${row.layout} boots under ${row.firmware === 'bios' ? 'SeaBIOS' : 'OVMF'} as a ${row.attach === 'cd' ? 'CD (ide-cd)' : 'disk (virtio-blk)'}; its kernel sees the expected parameters and its initramfs the node's files`,
+      async () => {
+        let result = await bootOnce({ firmware: row.firmware, attach: row.attach, isoUrl: imageUrlFor(row.layout), timeoutMs: BOOT_TIMEOUT_MS });
+        if (result.outcome === 'kernel-panic' && TCG_TIMER_PANIC.test(result.log)) {
+          // Seen under TCG on a loaded host: the kernel's IO-APIC timer check times out before any
+          // of our bytes matter (nothing of the image is involved yet). One more boot, not more.
+          if (logDir) await writeFile(join(logDir, `${name.replaceAll('/', '-')}.timer-panic.log`), result.log);
+          result = await bootOnce({ firmware: row.firmware, attach: row.attach, isoUrl: imageUrlFor(row.layout), timeoutMs: BOOT_TIMEOUT_MS });
+        }
+        results.push({ name, result });
+        if (logDir) await writeFile(join(logDir, `${name.replaceAll('/', '-')}.log`), result.log);
+        const context = `${name}: ${result.outcome} after ${result.elapsedMs} ms\n--- qemu stderr\n${result.stderr}\n--- serial log (tail)\n${result.log.slice(-3000)}`;
+        expect(result.outcome, context).toBe('cmdline');
+        expect(kernelParameters(result.cmdline!), context).toEqual(row.expectedCmdline(fixtures.layouts[row.layout].parameters));
+        // The injected files, as /init found them in the booted initramfs: modes and bytes exact.
+        expect(reportedFiles(result.log), context).toEqual(EXPECTED_FILE_LINES);
+        if (row.grubConfigFrom) {
+          const root = grubConfigRoots(result.log).at(-1) ?? '';
+          // A FAT copy is read from a partition, (hd0,gpt2); the tree's from (cd0).
+          expect(/,gpt\d+$/.test(root) ? 'esp' : 'tree', `${context}\ngrub.cfg read from ${root}`).toBe(row.grubConfigFrom);
+        }
+      },
+      ROW_TIMEOUT_MS,
+    );
   }
 });

@@ -19,7 +19,13 @@ describe('padToSector', () => {
       const padded = padToSector(base);
       expect(Buffer.byteLength(padded) % 2048).toBe(0);
       expect(padded.startsWith(base)).toBe(true);
-      expect(padded.slice(base.length).split('\n').filter((l) => l !== '').every((l) => l.startsWith('#'))).toBe(true);
+      expect(
+        padded
+          .slice(base.length)
+          .split('\n')
+          .filter((l) => l !== '')
+          .every((l) => l.startsWith('#')),
+      ).toBe(true);
     }
   });
 });
@@ -42,7 +48,18 @@ describe.skipIf(missing.length > 0)('boot fixtures', () => {
 
   it.skipIf(!hasTool('cpio'))('packs an initramfs that cpio lists with /init and busybox', async () => {
     const { stdout } = await run('sh', ['-c', 'gzip -dc "$1" | cpio -it --quiet', 'sh', fixtures.initrdPath]);
-    expect(stdout.split('\n').filter(Boolean)).toEqual(['bin', 'bin/busybox', 'dev', 'dev/console', 'dev/ttyS0', 'etc', 'etc/isoproxy', 'etc/isoproxy/replace-me.txt', 'init', 'proc']);
+    expect(stdout.split('\n').filter(Boolean)).toEqual([
+      'bin',
+      'bin/busybox',
+      'dev',
+      'dev/console',
+      'dev/ttyS0',
+      'etc',
+      'etc/isoproxy',
+      'etc/isoproxy/replace-me.txt',
+      'init',
+      'proc',
+    ]);
   });
 
   it('puts the baseline parameters on every kernel line of every copy of every boot config', async () => {
@@ -60,7 +77,12 @@ describe.skipIf(missing.length > 0)('boot fixtures', () => {
   it('keeps the FAT copy of a grub.cfg byte-identical to the tree copy', async () => {
     for (const name of ['rhel', 'appended-esp'] as const) {
       const layout = fixtures.layouts[name];
-      const configs = Object.values(await readBootConfigs(layout.isoPath, layout.bootConfigs.filter((p) => p.endsWith('EFI/BOOT/grub.cfg'))));
+      const configs = Object.values(
+        await readBootConfigs(
+          layout.isoPath,
+          layout.bootConfigs.filter((p) => p.endsWith('EFI/BOOT/grub.cfg')),
+        ),
+      );
       expect(configs.length, name).toBe(2);
       expect(configs[0], name).toBe(configs[1]);
     }

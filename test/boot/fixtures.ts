@@ -16,7 +16,17 @@ import { fileURLToPath } from 'node:url';
 import { missingTools, run } from '../helpers/tools.js';
 import { tryLock } from './host-lock.js';
 import { buildInitramfs } from './initramfs.js';
-import { BASELINE_PARAMETERS, GRUB_BIOS_MODULES, GRUB_EFI_MODULES, LAYOUT_NAMES, layoutRecipes, type GrubImage, type LayoutName, type LayoutRecipe, type Source } from './layouts.js';
+import {
+  BASELINE_PARAMETERS,
+  GRUB_BIOS_MODULES,
+  GRUB_EFI_MODULES,
+  LAYOUT_NAMES,
+  layoutRecipes,
+  type GrubImage,
+  type LayoutName,
+  type LayoutRecipe,
+  type Source,
+} from './layouts.js';
 
 export { BASELINE_PARAMETERS, LAYOUT_NAMES, type LayoutName } from './layouts.js';
 
@@ -44,11 +54,31 @@ export interface BootFixtures {
 
 /** Tools the builder runs; the boot test skips naming these when any is missing. */
 export const FIXTURE_TOOLS = [
-  'apt-get', 'apt-cache', 'dpkg-deb', 'dpkg-query', 'tar', 'xorriso', 'grub-mkimage', 'grub-mkrescue',
-  'mkfs.vfat', 'mmd', 'mcopy', 'busybox',
+  'apt-get',
+  'apt-cache',
+  'dpkg-deb',
+  'dpkg-query',
+  'tar',
+  'xorriso',
+  'grub-mkimage',
+  'grub-mkrescue',
+  'mkfs.vfat',
+  'mmd',
+  'mcopy',
+  'busybox',
 ] as const;
 
-const TOOL_PACKAGES = ['xorriso', 'grub-common', 'grub-pc-bin', 'grub-efi-amd64-bin', 'isolinux', 'syslinux-common', 'busybox-static', 'mtools', 'dosfstools'];
+const TOOL_PACKAGES = [
+  'xorriso',
+  'grub-common',
+  'grub-pc-bin',
+  'grub-efi-amd64-bin',
+  'isolinux',
+  'syslinux-common',
+  'busybox-static',
+  'mtools',
+  'dosfstools',
+];
 const BUILDER_FILES = ['fixtures.ts', 'layouts.ts', 'initramfs.ts'];
 /** Fixed timestamps in the ISOs and FAT images: same recipe, same bytes. */
 const SOURCE_DATE_EPOCH = '1700000000';
@@ -292,7 +322,11 @@ async function buildLayout(ctx: BuildContext, recipe: LayoutRecipe, iso: string)
   if (recipe.md5sums) await writeMd5sums(tree);
 
   if (recipe.mkrescue) {
-    await run('grub-mkrescue', ['-o', iso, '--fonts=', '--locales=', '--themes=', tree, '--', '-volid', recipe.volumeId, '-volume_date', 'all_file_dates', FILE_DATES], { env: toolEnv(), timeoutMs: 300_000 });
+    await run(
+      'grub-mkrescue',
+      ['-o', iso, '--fonts=', '--locales=', '--themes=', tree, '--', '-volid', recipe.volumeId, '-volume_date', 'all_file_dates', FILE_DATES],
+      { env: toolEnv(), timeoutMs: 300_000 },
+    );
     return;
   }
   const args = [...recipe.mkisofsArgs];
@@ -303,7 +337,10 @@ async function buildLayout(ctx: BuildContext, recipe: LayoutRecipe, iso: string)
     if (i < 0) throw new Error(`layout ${recipe.name}: appendedEsp without ESP_IMAGE in its arguments`);
     args[i] = esp;
   }
-  await run('xorriso', ['-as', 'mkisofs', '-o', iso, '-V', recipe.volumeId, '--set_all_file_dates', FILE_DATES, ...args, tree], { env: toolEnv(), timeoutMs: 300_000 });
+  await run('xorriso', ['-as', 'mkisofs', '-o', iso, '-V', recipe.volumeId, '--set_all_file_dates', FILE_DATES, ...args, tree], {
+    env: toolEnv(),
+    timeoutMs: 300_000,
+  });
 }
 
 /** md5sum.txt as Debian writes it: `<md5>  ./<path>` for every file, sorted by path. */
@@ -314,7 +351,12 @@ async function writeMd5sums(tree: string): Promise<void> {
     for (const e of entries) {
       const p = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) await walk(p);
-      else lines.push(`${createHash('md5').update(await readFile(join(tree, p))).digest('hex')}  ./${p}`);
+      else
+        lines.push(
+          `${createHash('md5')
+            .update(await readFile(join(tree, p)))
+            .digest('hex')}  ./${p}`,
+        );
     }
   };
   await walk('');

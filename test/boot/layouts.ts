@@ -74,7 +74,15 @@ const marker = (name: LayoutName): string => `.disk/isoproxy-${name}`;
  */
 const GRUB_TRACE = 'echo "ISOPROXY-GRUB: root=$root prefix=$prefix cmdpath=$cmdpath"';
 
-function grubCfg(opts: { header: string; search?: string; linux: string; initrd: string; kernel: string; initrdPath: string; parameters: readonly string[] }): string {
+function grubCfg(opts: {
+  header: string;
+  search?: string;
+  linux: string;
+  initrd: string;
+  kernel: string;
+  initrdPath: string;
+  parameters: readonly string[];
+}): string {
   const params = opts.parameters.join(' ');
   return [
     `# ${opts.header}`,
@@ -116,13 +124,50 @@ export function padToSector(content: string, commentPrefix = '#'): string {
 
 /** EFI modules every layout's GRUB needs: both partition maps, both file systems, the loaders. */
 export const GRUB_EFI_MODULES = [
-  'part_gpt', 'part_msdos', 'fat', 'iso9660', 'normal', 'configfile', 'search', 'search_fs_file',
-  'search_fs_uuid', 'search_label', 'linux', 'linuxefi', 'echo', 'test', 'ls', 'cat', 'gzio',
-  'efi_gop', 'efi_uga', 'all_video', 'boot', 'chain', 'halt', 'reboot',
+  'part_gpt',
+  'part_msdos',
+  'fat',
+  'iso9660',
+  'normal',
+  'configfile',
+  'search',
+  'search_fs_file',
+  'search_fs_uuid',
+  'search_label',
+  'linux',
+  'linuxefi',
+  'echo',
+  'test',
+  'ls',
+  'cat',
+  'gzio',
+  'efi_gop',
+  'efi_uga',
+  'all_video',
+  'boot',
+  'chain',
+  'halt',
+  'reboot',
 ];
 export const GRUB_BIOS_MODULES = [
-  'biosdisk', 'part_gpt', 'part_msdos', 'iso9660', 'normal', 'configfile', 'search', 'search_fs_file',
-  'search_label', 'linux', 'echo', 'test', 'ls', 'cat', 'gzio', 'boot', 'halt', 'reboot',
+  'biosdisk',
+  'part_gpt',
+  'part_msdos',
+  'iso9660',
+  'normal',
+  'configfile',
+  'search',
+  'search_fs_file',
+  'search_label',
+  'linux',
+  'echo',
+  'test',
+  'ls',
+  'cat',
+  'gzio',
+  'boot',
+  'halt',
+  'reboot',
 ];
 
 function debian(): LayoutRecipe {
@@ -153,23 +198,50 @@ function debian(): LayoutRecipe {
       'install.amd/initrd.gz': INITRD,
       'isolinux/isolinux.bin': file(ISOLINUX_BIN),
       'isolinux/ldlinux.c32': file(LDLINUX),
-      'isolinux/isolinux.cfg': text('# D-I config version 2.0\n# search path for the c32 support libraries\npath \ninclude menu.cfg\ndefault install\nprompt 0\ntimeout 0\n'),
-      'isolinux/menu.cfg': text('menu hshift 4\nmenu width 70\nmenu title Debian GNU/Linux installer menu (BIOS mode)\ninclude stdmenu.cfg\ninclude txt.cfg\n'),
+      'isolinux/isolinux.cfg': text(
+        '# D-I config version 2.0\n# search path for the c32 support libraries\npath \ninclude menu.cfg\ndefault install\nprompt 0\ntimeout 0\n',
+      ),
+      'isolinux/menu.cfg': text(
+        'menu hshift 4\nmenu width 70\nmenu title Debian GNU/Linux installer menu (BIOS mode)\ninclude stdmenu.cfg\ninclude txt.cfg\n',
+      ),
       'isolinux/stdmenu.cfg': text('menu background splash.png\nmenu color title\t* #FFFFFFFF *\nmenu tabmsgrow 18\n'),
       'isolinux/txt.cfg': text(
         `label install\n\tmenu label ^Install\n\tkernel /install.amd/vmlinuz\n\tappend initrd=/install.amd/initrd.gz ${params}\n` +
           `label expert\n\tmenu label ^Expert install\n\tkernel /install.amd/vmlinuz\n\tappend priority=low initrd=/install.amd/initrd.gz ${params}\n`,
       ),
-      'boot/grub/grub.cfg': text(grubCfg({ header: 'Debian-like grub.cfg in the ISO tree', linux: 'linux', initrd: 'initrd', kernel: '/install.amd/vmlinuz', initrdPath: '/install.amd/initrd.gz', parameters })),
+      'boot/grub/grub.cfg': text(
+        grubCfg({
+          header: 'Debian-like grub.cfg in the ISO tree',
+          linux: 'linux',
+          initrd: 'initrd',
+          kernel: '/install.amd/vmlinuz',
+          initrdPath: '/install.amd/initrd.gz',
+          parameters,
+        }),
+      ),
       'EFI/boot/bootx64.efi': { kind: 'grub', grub: efi },
       'EFI/debian/grub.cfg': text(stub),
       'boot/grub/efi.img': { kind: 'fat', files: { 'EFI/BOOT/BOOTX64.EFI': { kind: 'grub', grub: efi }, 'EFI/debian/grub.cfg': text(stub) } },
     },
     mkisofsArgs: [
-      '-r', '-J', '-joliet-long',
-      '-isohybrid-mbr', ISOHDPFX,
-      '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
-      '-eltorito-alt-boot', '-e', 'boot/grub/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat',
+      '-r',
+      '-J',
+      '-joliet-long',
+      '-isohybrid-mbr',
+      ISOHDPFX,
+      '-b',
+      'isolinux/isolinux.bin',
+      '-c',
+      'isolinux/boot.cat',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '-eltorito-alt-boot',
+      '-e',
+      'boot/grub/efi.img',
+      '-no-emul-boot',
+      '-isohybrid-gpt-basdat',
     ],
   };
 }
@@ -191,7 +263,8 @@ function rhel(): LayoutRecipe {
   const efi: GrubImage = { format: 'x86_64-efi', prefix: '/EFI/BOOT' };
   return {
     name: 'rhel',
-    description: 'RHEL-like: isolinux, hybrid MBR + GPT, El Torito images/efiboot.img holding the full EFI/BOOT/grub.cfg (linuxefi), same grub.cfg in the tree',
+    description:
+      'RHEL-like: isolinux, hybrid MBR + GPT, El Torito images/efiboot.img holding the full EFI/BOOT/grub.cfg (linuxefi), same grub.cfg in the tree',
     volumeId: 'ISOPROXY_RHEL',
     parameters,
     bootConfigs: ['isolinux/isolinux.cfg', 'EFI/BOOT/grub.cfg', 'images/efiboot.img:EFI/BOOT/grub.cfg'],
@@ -210,10 +283,23 @@ function rhel(): LayoutRecipe {
       'images/efiboot.img': { kind: 'fat', files: { 'EFI/BOOT/BOOTX64.EFI': { kind: 'grub', grub: efi }, 'EFI/BOOT/grub.cfg': text(cfg) } },
     },
     mkisofsArgs: [
-      '-R', '-J',
-      '-isohybrid-mbr', ISOHDPFX,
-      '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
-      '-eltorito-alt-boot', '-e', 'images/efiboot.img', '-no-emul-boot', '-isohybrid-gpt-basdat',
+      '-R',
+      '-J',
+      '-isohybrid-mbr',
+      ISOHDPFX,
+      '-b',
+      'isolinux/isolinux.bin',
+      '-c',
+      'isolinux/boot.cat',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '-eltorito-alt-boot',
+      '-e',
+      'images/efiboot.img',
+      '-no-emul-boot',
+      '-isohybrid-gpt-basdat',
     ],
   };
 }
@@ -239,7 +325,8 @@ function appendedEsp(): LayoutRecipe {
   };
   return {
     name: 'appended-esp',
-    description: 'Ubuntu-style: GRUB El Torito for BIOS with boot_hybrid.img MBR, EFI FAT image appended as GPT partition 2 and referenced by El Torito, grub.cfg with kernel lines in the ESP and in the tree',
+    description:
+      'Ubuntu-style: GRUB El Torito for BIOS with boot_hybrid.img MBR, EFI FAT image appended as GPT partition 2 and referenced by El Torito, grub.cfg with kernel lines in the ESP and in the tree',
     volumeId: 'ISOPROXY_UBUNTU',
     parameters,
     bootConfigs: ['boot/grub/grub.cfg', 'EFI/BOOT/grub.cfg', 'esp.img:EFI/BOOT/grub.cfg'],
@@ -254,11 +341,32 @@ function appendedEsp(): LayoutRecipe {
     },
     appendedEsp: { 'EFI/BOOT/BOOTX64.EFI': { kind: 'grub', grub: efi }, 'EFI/BOOT/grub.cfg': text(cfg) },
     mkisofsArgs: [
-      '-r', '-J', '-joliet-long',
-      '--grub2-mbr', BOOT_HYBRID, '-partition_offset', '16', '--mbr-force-bootable',
-      '-append_partition', '2', '0xef', 'ESP_IMAGE', '-appended_part_as_gpt',
-      '-c', 'boot.catalog', '-b', 'boot/grub/i386-pc/eltorito.img', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info',
-      '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot',
+      '-r',
+      '-J',
+      '-joliet-long',
+      '--grub2-mbr',
+      BOOT_HYBRID,
+      '-partition_offset',
+      '16',
+      '--mbr-force-bootable',
+      '-append_partition',
+      '2',
+      '0xef',
+      'ESP_IMAGE',
+      '-appended_part_as_gpt',
+      '-c',
+      'boot.catalog',
+      '-b',
+      'boot/grub/i386-pc/eltorito.img',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '--grub2-boot-info',
+      '-eltorito-alt-boot',
+      '-e',
+      '--interval:appended_partition_2:all::',
+      '-no-emul-boot',
     ],
   };
 }
@@ -276,7 +384,16 @@ function mkrescue(): LayoutRecipe {
       [marker('mkrescue')]: text('isoproxy grub-mkrescue boot fixture\n'),
       'boot/vmlinuz': KERNEL,
       'boot/initrd.gz': INITRD,
-      'boot/grub/grub.cfg': text(grubCfg({ header: 'grub-mkrescue grub.cfg', linux: 'linux', initrd: 'initrd', kernel: '/boot/vmlinuz', initrdPath: '/boot/initrd.gz', parameters })),
+      'boot/grub/grub.cfg': text(
+        grubCfg({
+          header: 'grub-mkrescue grub.cfg',
+          linux: 'linux',
+          initrd: 'initrd',
+          kernel: '/boot/vmlinuz',
+          initrdPath: '/boot/initrd.gz',
+          parameters,
+        }),
+      ),
     },
     mkisofsArgs: [],
   };
@@ -294,7 +411,8 @@ function zeroSlack(): LayoutRecipe {
   };
   return {
     name: 'zero-slack',
-    description: 'Zero slack: isolinux.cfg and grub.cfg padded with comments to end exactly on a 2048-byte boundary; hybrid MBR + GPT; EFI GRUB with an embedded search config',
+    description:
+      'Zero slack: isolinux.cfg and grub.cfg padded with comments to end exactly on a 2048-byte boundary; hybrid MBR + GPT; EFI GRUB with an embedded search config',
     volumeId: 'ISOPROXY_ZEROSLACK',
     parameters,
     bootConfigs: ['isolinux/isolinux.cfg', 'boot/grub/grub.cfg'],
@@ -304,15 +422,43 @@ function zeroSlack(): LayoutRecipe {
       'boot/initrd.gz': INITRD,
       'isolinux/isolinux.bin': file(ISOLINUX_BIN),
       'isolinux/ldlinux.c32': file(LDLINUX),
-      'isolinux/isolinux.cfg': text(padToSector(`# zero-slack isolinux.cfg: ends exactly on a sector boundary\ndefault linux\nprompt 0\ntimeout 0\nlabel linux\n  kernel /boot/vmlinuz\n  append initrd=/boot/initrd.gz ${params}\n`)),
-      'boot/grub/grub.cfg': text(padToSector(grubCfg({ header: 'zero-slack grub.cfg: ends exactly on a sector boundary', linux: 'linux', initrd: 'initrd', kernel: '/boot/vmlinuz', initrdPath: '/boot/initrd.gz', parameters }))),
+      'isolinux/isolinux.cfg': text(
+        padToSector(
+          `# zero-slack isolinux.cfg: ends exactly on a sector boundary\ndefault linux\nprompt 0\ntimeout 0\nlabel linux\n  kernel /boot/vmlinuz\n  append initrd=/boot/initrd.gz ${params}\n`,
+        ),
+      ),
+      'boot/grub/grub.cfg': text(
+        padToSector(
+          grubCfg({
+            header: 'zero-slack grub.cfg: ends exactly on a sector boundary',
+            linux: 'linux',
+            initrd: 'initrd',
+            kernel: '/boot/vmlinuz',
+            initrdPath: '/boot/initrd.gz',
+            parameters,
+          }),
+        ),
+      ),
       'boot/grub/efi.img': { kind: 'fat', files: { 'EFI/BOOT/BOOTX64.EFI': { kind: 'grub', grub: efi } } },
     },
     mkisofsArgs: [
-      '-r', '-J',
-      '-isohybrid-mbr', ISOHDPFX,
-      '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
-      '-eltorito-alt-boot', '-e', 'boot/grub/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat',
+      '-r',
+      '-J',
+      '-isohybrid-mbr',
+      ISOHDPFX,
+      '-b',
+      'isolinux/isolinux.bin',
+      '-c',
+      'isolinux/boot.cat',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '-eltorito-alt-boot',
+      '-e',
+      'boot/grub/efi.img',
+      '-no-emul-boot',
+      '-isohybrid-gpt-basdat',
     ],
   };
 }

@@ -149,14 +149,35 @@ export async function bootOnce(options: BootOptions): Promise<BootResult> {
   try {
     const serial = join(dir, 'serial.log');
     const args = [
-      '-accel', 'tcg', '-machine', 'pc', '-m', '512', '-smp', '1',
-      '-nographic', '-monitor', 'none', '-serial', `file:${serial}`, '-parallel', 'none',
-      '-nic', 'none', '-no-reboot', '-no-user-config',
+      '-accel',
+      'tcg',
+      '-machine',
+      'pc',
+      '-m',
+      '512',
+      '-smp',
+      '1',
+      '-nographic',
+      '-monitor',
+      'none',
+      '-serial',
+      `file:${serial}`,
+      '-parallel',
+      'none',
+      '-nic',
+      'none',
+      '-no-reboot',
+      '-no-user-config',
     ];
     if (options.firmware === 'uefi') {
       const vars = join(dir, 'OVMF_VARS_4M.fd');
       await copyFile(OVMF_VARS, vars);
-      args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${optionValue(OVMF_CODE)}`, '-drive', `if=pflash,format=raw,unit=1,file=${optionValue(vars)}`);
+      args.push(
+        '-drive',
+        `if=pflash,format=raw,unit=0,readonly=on,file=${optionValue(OVMF_CODE)}`,
+        '-drive',
+        `if=pflash,format=raw,unit=1,file=${optionValue(vars)}`,
+      );
     }
     args.push(...drive);
     return await runMachine(args, serial, options.timeoutMs);

@@ -18,8 +18,9 @@ describe('isBootConfigCandidate', () => {
     '/EFI/BOOT/grub.cfg',
   ])('reads %s', (path) => expect(isBootConfigCandidate(path)).toBe(true));
 
-  test.each(['/loader/loader.conf', '/etc/foo.conf', '/isolinux/isolinux.bin', '/casper/vmlinuz', '/boot/grub/font.pf2', '/cfg', '/'])('skips %s', (path) =>
-    expect(isBootConfigCandidate(path)).toBe(false),
+  test.each(['/loader/loader.conf', '/etc/foo.conf', '/isolinux/isolinux.bin', '/casper/vmlinuz', '/boot/grub/font.pf2', '/cfg', '/'])(
+    'skips %s',
+    (path) => expect(isBootConfigCandidate(path)).toBe(false),
   );
 });
 
@@ -28,7 +29,14 @@ describe('discoverBootConfigs', () => {
     const d = discoverBootConfigs(debianInstaller);
     const menu = d.configs.find((c) => c.path === '/isolinux/menu.cfg');
     expect(menu).toMatchObject({ syntax: 'syslinux', kernelLines: 0, includedBy: ['/isolinux/isolinux.cfg', '/isolinux/prompt.cfg'] });
-    expect(menu?.includes).toEqual(['/isolinux/stdmenu.cfg', '/isolinux/gtk.cfg', '/isolinux/txt.cfg', '/isolinux/adtxt.cfg', '/isolinux/prompt.cfg', '/isolinux/x86menu.cfg']);
+    expect(menu?.includes).toEqual([
+      '/isolinux/stdmenu.cfg',
+      '/isolinux/gtk.cfg',
+      '/isolinux/txt.cfg',
+      '/isolinux/adtxt.cfg',
+      '/isolinux/prompt.cfg',
+      '/isolinux/x86menu.cfg',
+    ]);
     expect(d.configs.find((c) => c.path === '/isolinux/txt.cfg')?.kernels).toEqual([
       { line: 4, directive: 'append', kernel: '/install.amd/vmlinuz', args: ['vga=788', 'initrd=/install.amd/initrd.gz', '---', 'quiet'] },
     ]);

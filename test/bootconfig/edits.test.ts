@@ -22,8 +22,18 @@ describe('normalizeEdits rejects', () => {
     ['DEL', { append: ['a\u007f'] }, 'a\u007f', 'appended parameter contains control character U+007F at index 1'],
     ['whitespace', { append: ['a b'] }, 'a b', 'appended parameter contains whitespace at index 1; give one kernel parameter per entry'],
     ['a tab in a value', { set: { k: 'a\tb' } }, 'k', 'value contains whitespace at index 1; give one kernel parameter per entry'],
-    ['a double quote', { set: { k: '"a"' } }, 'k', 'value contains a double quote at index 0; the kernel treats it as quoting, which edits do not support'],
-    ['non-ASCII', { append: ['name=café'] }, 'name=café', 'appended parameter contains non-ASCII character U+00E9 at index 8; kernel parameters are edited as ASCII'],
+    [
+      'a double quote',
+      { set: { k: '"a"' } },
+      'k',
+      'value contains a double quote at index 0; the kernel treats it as quoting, which edits do not support',
+    ],
+    [
+      'non-ASCII',
+      { append: ['name=café'] },
+      'name=café',
+      'appended parameter contains non-ASCII character U+00E9 at index 8; kernel parameters are edited as ASCII',
+    ],
     ['an empty token', { append: [''] }, '', 'an appended parameter is empty'],
     ['an empty key', { append: ['=x'] }, '=x', 'an appended parameter has an empty name before "="'],
     ['an empty key to set', { set: { '': 'x' } }, '', 'key to set is empty'],
@@ -35,15 +45,30 @@ describe('normalizeEdits rejects', () => {
     ['BOOT_IMAGE', { append: ['BOOT_IMAGE=/x'] }, 'BOOT_IMAGE=/x', 'BOOT_IMAGE is set by the bootloader and cannot be edited'],
     ['a key set and removed', { set: { quiet: '1' }, remove: ['quiet'] }, 'quiet', 'is both set and removed'],
     ['a key appended and removed', { append: ['quiet'], remove: ['quiet'] }, 'quiet', 'appends quiet, which is also removed'],
-    ['a key appended and set', { append: ['console=tty0'], set: { console: 'ttyS0' } }, 'console=tty0', 'appends console, which is also set; use one of the two'],
+    [
+      'a key appended and set',
+      { append: ['console=tty0'], set: { console: 'ttyS0' } },
+      'console=tty0',
+      'appends console, which is also set; use one of the two',
+    ],
     ['an unknown kind of edit', { prepend: ['x'] }, 'prepend', 'is not a kind of edit (append, set, remove, separator, files)'],
     ['a bad separator', { separator: 'middle' }, 'separator', 'must be "before" or "after", not "middle"'],
     ['append that is not a list', { append: 'quiet' }, 'append', 'must be a list of strings'],
     ['a non-string entry', { remove: [1] }, 'remove[0]', 'must be a string'],
     ['a non-string value', { set: { a: 1 } }, 'a', 'the value to set must be a string'],
     ['too many entries', { append: Array.from({ length: 129 }, (_, i) => `p${i}`) }, 'append', 'has 129 entries, over the limit of 128'],
-    ['a parameter over 1024 bytes', { append: [`a=${'x'.repeat(1024)}`] }, `a=${'x'.repeat(1024)}`, 'is 1026 bytes, over the 1024-byte limit for one parameter'],
-    ['edits longer than the kernel command line', { append: Array.from({ length: 3 }, (_, i) => `p${i}=${'x'.repeat(1000)}`) }, `p2=${'x'.repeat(1000)}`, 'the edits add 3012 bytes or more to the kernel command line, over its 2047-byte limit'],
+    [
+      'a parameter over 1024 bytes',
+      { append: [`a=${'x'.repeat(1024)}`] },
+      `a=${'x'.repeat(1024)}`,
+      'is 1026 bytes, over the 1024-byte limit for one parameter',
+    ],
+    [
+      'edits longer than the kernel command line',
+      { append: Array.from({ length: 3 }, (_, i) => `p${i}=${'x'.repeat(1000)}`) },
+      `p2=${'x'.repeat(1000)}`,
+      'the edits add 3012 bytes or more to the kernel command line, over its 2047-byte limit',
+    ],
   ])('%s', (_name, edits, parameter, message) => {
     expect(rejection(edits)).toEqual({ parameter, message: `invalid parameter ${JSON.stringify(parameter)}: ${message}` });
   });
@@ -60,12 +85,27 @@ describe('normalizeEdits rejects', () => {
 describe('normalizeEdits accepts and normalizes', () => {
   test('grub metacharacters, dotted and dashed keys, empty values', () => {
     const n = normalizeEdits({ append: ['a=$x;{}', 'rd.break', 'ipa-api-url=http://h:1/x?y=1&z=2'], set: { 'inst.ks': '' } });
-    expect(n).toEqual({ append: ['a=$x;{}', 'rd.break', 'ipa-api-url=http://h:1/x?y=1&z=2'], set: [['inst.ks', '']], remove: [], separator: 'before', files: [] });
+    expect(n).toEqual({
+      append: ['a=$x;{}', 'rd.break', 'ipa-api-url=http://h:1/x?y=1&z=2'],
+      set: [['inst.ks', '']],
+      remove: [],
+      separator: 'before',
+      files: [],
+    });
   });
 
   test('drops duplicates, sorts removals, keeps append and set order', () => {
     const n = normalizeEdits({ append: ['b', 'a', 'b'], remove: ['z', 'y', 'z'], set: { k2: '2', k1: '1' }, separator: 'after' });
-    expect(n).toEqual({ append: ['b', 'a'], set: [['k2', '2'], ['k1', '1']], remove: ['y', 'z'], separator: 'after', files: [] });
+    expect(n).toEqual({
+      append: ['b', 'a'],
+      set: [
+        ['k2', '2'],
+        ['k1', '1'],
+      ],
+      remove: ['y', 'z'],
+      separator: 'after',
+      files: [],
+    });
   });
 
   test('the digest input is canonical: equal edits give equal strings, different edits different ones', () => {

@@ -40,8 +40,24 @@ describe('normalizeFiles rejects', () => {
     ['a lone surrogate', [{ path: '/x', content: '\ud800' }], 'files[0] (/x)', /lone surrogate/],
     ['base64 with a bad character', [{ path: '/x', contentBase64: 'YQ=!' }], 'files[0] (/x)', /not base64/],
     ['base64 without padding', [{ path: '/x', contentBase64: 'YQ' }], 'files[0] (/x)', /not base64/],
-    ['the same path twice', [{ path: '/x', content: '' }, { path: '/x', content: '' }], 'files[1] (/x)', /same path as files\[0\] \(\/x\)/],
-    ['a file that another needs as its directory', [{ path: '/etc/x/y', content: '' }, { path: '/etc/x', content: '' }], 'files[1] (/etc/x)', /needs it to be a directory/],
+    [
+      'the same path twice',
+      [
+        { path: '/x', content: '' },
+        { path: '/x', content: '' },
+      ],
+      'files[1] (/x)',
+      /same path as files\[0\] \(\/x\)/,
+    ],
+    [
+      'a file that another needs as its directory',
+      [
+        { path: '/etc/x/y', content: '' },
+        { path: '/etc/x', content: '' },
+      ],
+      'files[1] (/etc/x)',
+      /needs it to be a directory/,
+    ],
   ];
   it.each(cases)('%s', (_what, value, entry, message) => {
     const err = rejection(value);
@@ -59,7 +75,10 @@ describe('normalizeFiles rejects', () => {
 
   it('more bytes than the limit, naming the entry that crosses it', () => {
     const big = 'x'.repeat(3 * 1024 * 1024);
-    const err = rejection([{ path: '/a', content: big }, { path: '/b', content: big }]);
+    const err = rejection([
+      { path: '/a', content: big },
+      { path: '/b', content: big },
+    ]);
     expect(err.parameter).toBe('files[1] (/b)');
     expect(err.message).toMatch(/over the limit of 4194304/);
     expect(rejection([{ path: '/a', content: '12345' }], { maxFiles: 1, maxTotalBytes: 4 }).parameter).toBe('files[0] (/a)');
@@ -74,7 +93,12 @@ describe('normalizeFiles accepts', () => {
       { path: '/etc/a', mode: '600', content: '' },
       { path: '/etc/b', mode: '0o640', content: 'x' },
     ]);
-    expect(files.map((f) => [f.path, f.mode.toString(8)])).toEqual([['/bin/tool', '755'], ['/etc/a', '600'], ['/etc/b', '640'], ['/etc/z', '644']]);
+    expect(files.map((f) => [f.path, f.mode.toString(8)])).toEqual([
+      ['/bin/tool', '755'],
+      ['/etc/a', '600'],
+      ['/etc/b', '640'],
+      ['/etc/z', '644'],
+    ]);
     expect([...files[0]!.data]).toEqual([0, 1, 2]);
     expect(Buffer.from(files[3]!.data).toString('utf8')).toBe('héllo');
     expect(files[1]!.sha256).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
@@ -100,7 +124,9 @@ describe('files in normalizeEdits', () => {
     expect(new Set([editsDigestInput(without), editsDigestInput(one), editsDigestInput(other), editsDigestInput(mode)]).size).toBe(4);
   });
 
-  it('take the caller\'s limits', () => {
-    expect(() => normalizeEdits({ files: [{ path: '/x', content: '12' }] }, { fileLimits: { maxFiles: 1, maxTotalBytes: 1 } })).toThrow(EditValidationError);
+  it("take the caller's limits", () => {
+    expect(() => normalizeEdits({ files: [{ path: '/x', content: '12' }] }, { fileLimits: { maxFiles: 1, maxTotalBytes: 1 } })).toThrow(
+      EditValidationError,
+    );
   });
 });

@@ -13,22 +13,31 @@ function config(report: EditReport, path: string) {
 }
 
 const one = (text: string) => new Map([['/boot/grub/grub.cfg', text]]);
-const edit = (text: string, edits: Parameters<typeof normalizeEdits>[0]) => config(editBootConfigs(one(text), normalizeEdits(edits)), '/boot/grub/grub.cfg').text;
+const edit = (text: string, edits: Parameters<typeof normalizeEdits>[0]) =>
+  config(editBootConfigs(one(text), normalizeEdits(edits)), '/boot/grub/grub.cfg').text;
 
 describe('grub: distribution media', () => {
   test('Ubuntu live: edits go before --- by default, in grub.cfg and loopback.cfg; a linux16 memtest is left alone', () => {
     const r = editBootConfigs(ubuntuLive, normalizeEdits({ append: ['ds=nocloud'], remove: ['splash'] }));
     expect(config(r, '/boot/grub/grub.cfg').changes).toEqual([
       { line: 10, before: '\tlinux\t/casper/vmlinuz  --- quiet splash', after: '\tlinux\t/casper/vmlinuz  ds=nocloud --- quiet' },
-      { line: 15, before: '\tlinux\t/casper/vmlinuz  nomodeset  --- quiet splash', after: '\tlinux\t/casper/vmlinuz  nomodeset  ds=nocloud --- quiet' },
+      {
+        line: 15,
+        before: '\tlinux\t/casper/vmlinuz  nomodeset  --- quiet splash',
+        after: '\tlinux\t/casper/vmlinuz  nomodeset  ds=nocloud --- quiet',
+      },
     ]);
-    expect(config(r, '/boot/grub/loopback.cfg').changes.map((c) => c.after)).toEqual(['\tlinux\t/casper/vmlinuz  iso-scan/filename=${iso_path} ds=nocloud --- quiet']);
+    expect(config(r, '/boot/grub/loopback.cfg').changes.map((c) => c.after)).toEqual([
+      '\tlinux\t/casper/vmlinuz  iso-scan/filename=${iso_path} ds=nocloud --- quiet',
+    ]);
     expect(config(r, '/boot/grub/grub.cfg').kernelLines).toBe(2);
   });
 
   test('the separator option "after" puts edits at the end of the line', () => {
     const r = editBootConfigs(ubuntuLive, normalizeEdits({ append: ['ds=nocloud'], separator: 'after' }));
-    expect(config(r, '/boot/grub/loopback.cfg').changes.map((c) => c.after)).toEqual(['\tlinux\t/casper/vmlinuz  iso-scan/filename=${iso_path} --- quiet splash ds=nocloud']);
+    expect(config(r, '/boot/grub/loopback.cfg').changes.map((c) => c.after)).toEqual([
+      '\tlinux\t/casper/vmlinuz  iso-scan/filename=${iso_path} --- quiet splash ds=nocloud',
+    ]);
   });
 
   test('RHEL EFI grub.cfg: linuxefi lines in menuentry and submenu, initrdefi untouched', () => {
@@ -36,7 +45,9 @@ describe('grub: distribution media', () => {
     const c = config(r, '/EFI/BOOT/grub.cfg');
     expect(c.kernelLines).toBe(4);
     expect(c.changes.map((x) => x.line)).toEqual([20, 24, 29, 33]);
-    expect(c.changes[2]?.after).toBe('\t\tlinuxefi /images/pxeboot/vmlinuz inst.stage2=hd:LABEL=NODE7 inst.text quiet inst.ks=hd:LABEL=OEMDRV:/ks.cfg');
+    expect(c.changes[2]?.after).toBe(
+      '\t\tlinuxefi /images/pxeboot/vmlinuz inst.stage2=hd:LABEL=NODE7 inst.text quiet inst.ks=hd:LABEL=OEMDRV:/ks.cfg',
+    );
   });
 
   test('Debian installer grub.cfg: every menuentry in and out of submenu', () => {
@@ -51,7 +62,11 @@ describe('grub: distribution media', () => {
   test('Ironic agent grub.cfg: the single menuentry', () => {
     const r = editBootConfigs(ironicAgent, normalizeEdits({ append: ['ipa-api-url=http://10.0.0.1:6385'] }));
     expect(config(r, '/EFI/BOOT/grub.cfg').changes).toEqual([
-      { line: 6, before: 'linuxefi /vmlinuz text nofb nomodeset vga=normal ipa-insecure=1 ipa-debug=1', after: 'linuxefi /vmlinuz text nofb nomodeset vga=normal ipa-insecure=1 ipa-debug=1 ipa-api-url=http://10.0.0.1:6385' },
+      {
+        line: 6,
+        before: 'linuxefi /vmlinuz text nofb nomodeset vga=normal ipa-insecure=1 ipa-debug=1',
+        after: 'linuxefi /vmlinuz text nofb nomodeset vga=normal ipa-insecure=1 ipa-debug=1 ipa-api-url=http://10.0.0.1:6385',
+      },
     ]);
   });
 });
@@ -114,7 +129,9 @@ describe('grub: includes', () => {
   });
 
   test("an EFI image's grub.cfg that hands over with configfile $prefix/grub.cfg does not include itself", () => {
-    const files = new Map([['/EFI/BOOT/grub.cfg', 'search --file --set=root /.disk/info\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n']]);
+    const files = new Map([
+      ['/EFI/BOOT/grub.cfg', 'search --file --set=root /.disk/info\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n'],
+    ]);
     const r = editBootConfigs(files, normalizeEdits({}));
     expect(r.cycles).toEqual([]);
     expect(r.missing).toEqual([{ from: '/EFI/BOOT/grub.cfg', target: '$prefix/grub.cfg' }]);
@@ -125,7 +142,11 @@ describe.skipIf(missingTools('grub-script-check').length > 0)('grub: edited conf
   test('every edited fixture and metacharacter-laden edit passes grub-script-check', async () => {
     const { dir, cleanup } = await scratchDir('bootconfig-grub-');
     try {
-      const edits = normalizeEdits({ append: ['a=$x', "b=it's", 'c=;{}|&<>', 'd=#', 'e=\\n', 'f=[x]*?'], set: { 'inst.stage2': 'hd:LABEL=$(x)' }, remove: ['quiet'] });
+      const edits = normalizeEdits({
+        append: ['a=$x', "b=it's", 'c=;{}|&<>', 'd=#', 'e=\\n', 'f=[x]*?'],
+        set: { 'inst.stage2': 'hd:LABEL=$(x)' },
+        remove: ['quiet'],
+      });
       let n = 0;
       for (const set of [ubuntuLive, rhelDvd, debianInstaller, ironicAgent]) {
         for (const c of editBootConfigs(set, edits).configs.filter((x) => x.syntax === 'grub' && x.changed)) {

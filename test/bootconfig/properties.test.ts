@@ -11,8 +11,14 @@ import { lineLocator, physicalLines } from '../../src/bootconfig/text.js';
 import { archEntries, archSyslinux, debianInstaller, ironicAgent, rhelDvd, ubuntuLive, utilityMenu } from './fixtures.js';
 
 const tricky = new Map([
-  ['/boot/grub/grub.cfg', "if true; then linux /a quiet 'vga=1'; fi\nmenuentry x {linux /b splash -- quiet}\nlinux /c a=1 \\\n  quiet b=2\r\n# linux /d quiet\nlinux /e"],
-  ['/isolinux/isolinux.cfg', 'APPEND boot=live quiet\r\nLABEL live\r\n  KERNEL /live/vmlinuz\r\nLABEL own\r\n  LINUX /live/vmlinuz\r\n  APPEND -\r\nLABEL hdt\r\n  COM32 hdt.c32\r\n  APPEND quiet'],
+  [
+    '/boot/grub/grub.cfg',
+    "if true; then linux /a quiet 'vga=1'; fi\nmenuentry x {linux /b splash -- quiet}\nlinux /c a=1 \\\n  quiet b=2\r\n# linux /d quiet\nlinux /e",
+  ],
+  [
+    '/isolinux/isolinux.cfg',
+    'APPEND boot=live quiet\r\nLABEL live\r\n  KERNEL /live/vmlinuz\r\nLABEL own\r\n  LINUX /live/vmlinuz\r\n  APPEND -\r\nLABEL hdt\r\n  COM32 hdt.c32\r\n  APPEND quiet',
+  ],
 ]);
 const SETS: [string, ReadonlyMap<string, string>][] = [
   ['debian', debianInstaller],
@@ -26,14 +32,32 @@ const SETS: [string, ReadonlyMap<string, string>][] = [
 ];
 
 const CHARS = Array.from({ length: 0x7f - 0x21 }, (_, i) => String.fromCharCode(0x21 + i)).filter((c) => c !== '"');
-const known = fc.constantFrom('quiet', 'splash', 'vga', 'console', 'inst.stage2', 'ipa-debug', 'archisobasedir', 'nomodeset', 'priority', 'boot', 'a', 'b');
+const known = fc.constantFrom(
+  'quiet',
+  'splash',
+  'vga',
+  'console',
+  'inst.stage2',
+  'ipa-debug',
+  'archisobasedir',
+  'nomodeset',
+  'priority',
+  'boot',
+  'a',
+  'b',
+);
 const fresh = fc.stringMatching(/^[a-z][a-z0-9._-]{0,6}$/).filter((k) => k !== 'initrd');
 const value = fc.string({ unit: fc.constantFrom(...CHARS), maxLength: 12 });
 
 const editsArb: fc.Arbitrary<Edits> = fc
   .uniqueArray(fc.oneof(known, fresh), { maxLength: 8 })
   .chain((keys) =>
-    fc.tuple(fc.constant(keys), fc.array(fc.nat(2), { minLength: keys.length, maxLength: keys.length }), fc.array(fc.option(value, { nil: undefined }), { minLength: keys.length, maxLength: keys.length }), fc.constantFrom<'before' | 'after'>('before', 'after')),
+    fc.tuple(
+      fc.constant(keys),
+      fc.array(fc.nat(2), { minLength: keys.length, maxLength: keys.length }),
+      fc.array(fc.option(value, { nil: undefined }), { minLength: keys.length, maxLength: keys.length }),
+      fc.constantFrom<'before' | 'after'>('before', 'after'),
+    ),
   )
   .map(([keys, kinds, values, separator]) => {
     const append: string[] = [];
@@ -114,7 +138,8 @@ describe.each(SETS)('properties on %s', (_name, files) => {
           expect(b.length).toBe(a.length);
           expect(c.text.split('\n').length).toBe(before.split('\n').length);
           for (const [i, line] of a.entries()) {
-            if (!kernelLines.get(c.path)?.has(i + 1)) expect(before.slice(line.start, (a[i + 1]?.start ?? before.length))).toBe(c.text.slice(b[i]?.start, b[i + 1]?.start ?? c.text.length));
+            if (!kernelLines.get(c.path)?.has(i + 1))
+              expect(before.slice(line.start, a[i + 1]?.start ?? before.length)).toBe(c.text.slice(b[i]?.start, b[i + 1]?.start ?? c.text.length));
           }
           for (const ch of c.changes) expect(kernelLines.get(c.path)?.has(ch.line)).toBe(true);
         }

@@ -22,7 +22,9 @@ describe('syslinux: Debian installer INCLUDE chain', () => {
         after: '\tappend vga=normal initrd=/install.amd/initrd.gz console=ttyS0,115200 ipa.node=node-7 --- ',
       },
     ]);
-    expect(config(report, '/isolinux/gtk.cfg').changes.map((c) => c.after)).toEqual(['\tappend vga=normal initrd=/install.amd/gtk/initrd.gz console=ttyS0,115200 ipa.node=node-7 --- ']);
+    expect(config(report, '/isolinux/gtk.cfg').changes.map((c) => c.after)).toEqual([
+      '\tappend vga=normal initrd=/install.amd/gtk/initrd.gz console=ttyS0,115200 ipa.node=node-7 --- ',
+    ]);
     expect(config(report, '/isolinux/adtxt.cfg').changes.map((c) => c.after)).toEqual([
       '\tappend priority=low vga=normal initrd=/install.amd/initrd.gz console=ttyS0,115200 ipa.node=node-7 --- ',
       '\tappend auto=true priority=critical vga=normal initrd=/install.amd/initrd.gz console=ttyS0,115200 ipa.node=node-7 --- ',
@@ -36,7 +38,14 @@ describe('syslinux: Debian installer INCLUDE chain', () => {
   });
 
   test('lists menus without kernel lines with kernelLines 0 and leaves them unchanged', () => {
-    for (const p of ['/isolinux/isolinux.cfg', '/isolinux/menu.cfg', '/isolinux/stdmenu.cfg', '/isolinux/prompt.cfg', '/isolinux/exithelp.cfg', '/isolinux/x86menu.cfg']) {
+    for (const p of [
+      '/isolinux/isolinux.cfg',
+      '/isolinux/menu.cfg',
+      '/isolinux/stdmenu.cfg',
+      '/isolinux/prompt.cfg',
+      '/isolinux/exithelp.cfg',
+      '/isolinux/x86menu.cfg',
+    ]) {
       const c = config(report, p);
       expect([c.syntax, c.kernelLines, c.changed, c.text]).toEqual(['syslinux', 0, false, debianInstaller.get(p)]);
     }
@@ -54,7 +63,9 @@ describe('syslinux: Debian installer INCLUDE chain', () => {
   test('ignores lines inside TEXT HELP ... ENDTEXT', () => {
     const files = new Map([['/isolinux/isolinux.cfg', 'label a\n  kernel /vmlinuz\n  text help\n  append not=a-directive\n  endtext\n']]);
     const r = editBootConfigs(files, EDITS);
-    expect(config(r, '/isolinux/isolinux.cfg').changes).toEqual([{ line: 2, before: '  kernel /vmlinuz', after: '  kernel /vmlinuz vga=normal console=ttyS0,115200 ipa.node=node-7' }]);
+    expect(config(r, '/isolinux/isolinux.cfg').changes).toEqual([
+      { line: 2, before: '  kernel /vmlinuz', after: '  kernel /vmlinuz vga=normal console=ttyS0,115200 ipa.node=node-7' },
+    ]);
   });
 });
 
@@ -88,7 +99,9 @@ describe('syslinux: global APPEND', () => {
       ['/isolinux/live.cfg', 'label live\n  kernel /live/vmlinuz\n  initrd /live/initrd.img\n'],
     ]);
     const r = editBootConfigs(files, EDITS);
-    expect(config(r, '/isolinux/isolinux.cfg').changes).toEqual([{ line: 2, before: 'append boot=live quiet', after: 'append boot=live vga=normal console=ttyS0,115200 ipa.node=node-7' }]);
+    expect(config(r, '/isolinux/isolinux.cfg').changes).toEqual([
+      { line: 2, before: 'append boot=live quiet', after: 'append boot=live vga=normal console=ttyS0,115200 ipa.node=node-7' },
+    ]);
     expect(config(r, '/isolinux/live.cfg').changed).toBe(false);
   });
 
@@ -101,7 +114,9 @@ describe('syslinux: global APPEND', () => {
   test('a Linux label with neither its own nor a global APPEND gets the edits on its KERNEL line', () => {
     const files = new Map([['/syslinux.cfg', 'LABEL linux\r\n  KERNEL /boot/vmlinuz root=/dev/sda1\r\n  INITRD /boot/initrd\r\n']]);
     const r = editBootConfigs(files, EDITS);
-    expect(config(r, '/syslinux.cfg').text).toBe('LABEL linux\r\n  KERNEL /boot/vmlinuz root=/dev/sda1 vga=normal console=ttyS0,115200 ipa.node=node-7\r\n  INITRD /boot/initrd\r\n');
+    expect(config(r, '/syslinux.cfg').text).toBe(
+      'LABEL linux\r\n  KERNEL /boot/vmlinuz root=/dev/sda1 vga=normal console=ttyS0,115200 ipa.node=node-7\r\n  INITRD /boot/initrd\r\n',
+    );
   });
 
   test('APPEND - (explicitly none) is replaced by the appended tokens', () => {
@@ -119,7 +134,13 @@ describe('syslinux: Arch and Ironic', () => {
       'APPEND archisobasedir=arch archisosearchuuid=2024-05-01-10-19-53-00 vga=normal console=ttyS0,115200 ipa.node=node-7',
       'APPEND archisobasedir=arch archisosearchuuid=2024-05-01-10-19-53-00 accessibility=on vga=normal console=ttyS0,115200 ipa.node=node-7',
     ]);
-    for (const p of ['/boot/syslinux/syslinux.cfg', '/boot/syslinux/archiso_tail.cfg', '/boot/syslinux/archiso_head.cfg', '/boot/syslinux/archiso_sys.cfg']) expect(config(r, p).changed).toBe(false);
+    for (const p of [
+      '/boot/syslinux/syslinux.cfg',
+      '/boot/syslinux/archiso_tail.cfg',
+      '/boot/syslinux/archiso_head.cfg',
+      '/boot/syslinux/archiso_sys.cfg',
+    ])
+      expect(config(r, p).changed).toBe(false);
     expect(r.missing).toEqual([{ from: '/boot/syslinux/syslinux.cfg', target: 'boot/syslinux/archiso_pxe.cfg' }]);
   });
 

@@ -10,7 +10,11 @@ test('Arch systemd-boot entries: options lines edited, the EFI shell entry and l
     ['/loader/entries/03-shell.conf', 'systemd-boot', 0, false],
   ]);
   expect(r.configs[0]?.changes).toEqual([
-    { line: 5, before: 'options  archisobasedir=arch archisosearchuuid=2024-05-01-10-19-53-00', after: 'options  archisobasedir=arch2 archisosearchuuid=2024-05-01-10-19-53-00 console=ttyS0' },
+    {
+      line: 5,
+      before: 'options  archisobasedir=arch archisosearchuuid=2024-05-01-10-19-53-00',
+      after: 'options  archisobasedir=arch2 archisosearchuuid=2024-05-01-10-19-53-00 console=ttyS0',
+    },
   ]);
 });
 
@@ -24,5 +28,7 @@ test('an entry without an options line is reported, not given a new line', () =>
   const files = new Map([['/loader/entries/a.conf', 'title A\nlinux /vmlinuz\n']]);
   const r = editBootConfigs(files, normalizeEdits({ append: ['x=1'] }));
   expect(r.configs[0]).toMatchObject({ kernelLines: 0, changed: false });
-  expect(r.warnings).toEqual(['/loader/entries/a.conf line 2: the entry has no options line; edits cannot add one without adding a line, so it is not edited']);
+  expect(r.warnings).toEqual([
+    '/loader/entries/a.conf line 2: the entry has no options line; edits cannot add one without adding a line, so it is not edited',
+  ]);
 });

@@ -7,7 +7,16 @@ import { parseBootSector } from '../../src/fat/boot-sector.js';
 import { formatFat } from '../../src/fat/index.js';
 
 /** A bare boot sector with the given BPB, in an image just large enough for its volume. */
-function bpb(p: { bps?: number; spc: number; reserved: number; fats: number; rootEntries: number; totalSectors: number; fatSize: number; fat32?: boolean }): Uint8Array {
+function bpb(p: {
+  bps?: number;
+  spc: number;
+  reserved: number;
+  fats: number;
+  rootEntries: number;
+  totalSectors: number;
+  fatSize: number;
+  fat32?: boolean;
+}): Uint8Array {
   const bps = p.bps ?? 512;
   const img = new Uint8Array(p.totalSectors * bps);
   const v = new DataView(img.buffer);

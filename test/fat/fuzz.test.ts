@@ -39,7 +39,12 @@ describe('FAT reader and patcher on mutated images', () => {
       // Metadata and the first clusters (where the directories are).
       const hot = g.dataOffset + 64 * g.clusterSizeBytes;
       const fatEnd = g.fatOffset + 512;
-      const offset = fc.oneof(fc.integer({ min: 0, max: 511 }), fc.integer({ min: g.fatOffset, max: fatEnd }), fc.integer({ min: g.fatOffset + g.fatSizeBytes, max: g.fatOffset + g.fatSizeBytes + 512 }), fc.integer({ min: g.rootDirOffset || g.dataOffset, max: hot }));
+      const offset = fc.oneof(
+        fc.integer({ min: 0, max: 511 }),
+        fc.integer({ min: g.fatOffset, max: fatEnd }),
+        fc.integer({ min: g.fatOffset + g.fatSizeBytes, max: g.fatOffset + g.fatSizeBytes + 512 }),
+        fc.integer({ min: g.rootDirOffset || g.dataOffset, max: hot }),
+      );
       const mutation = fc.array(fc.record({ offset, value: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 8 });
       const outcomes = { ok: 0, typed: 0 };
       fc.assert(

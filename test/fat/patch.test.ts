@@ -60,7 +60,10 @@ describe.skipIf(missing.length > 0)('planFatWrites against mtools and fsck.fat',
   afterAll(async () => scratch?.cleanup());
 
   /** Applies the plan to a copy, checks it with the tools, returns the patched image. */
-  async function applyAndCheck(type: number, writes: { path: string; data: Uint8Array }[]): Promise<{ patched: Uint8Array; overlays: { offset: number; data: Uint8Array }[] }> {
+  async function applyAndCheck(
+    type: number,
+    writes: { path: string; data: Uint8Array }[],
+  ): Promise<{ patched: Uint8Array; overlays: { offset: number; data: Uint8Array }[] }> {
     const base = bases.get(type)!;
     const before = sha(base.image);
     const { overlays } = planFatWrites(base.image, writes);
@@ -221,7 +224,12 @@ describe.skipIf(missing.length > 0)('planFatWrites against mtools and fsck.fat',
     const ops = fixtureOps();
     const probe = openFat(bases.get(12)!.image);
     const free = countFreeClusters(probe.bytes, probe.geometry) * probe.geometry.clusterSizeBytes;
-    const path = await makeImage(scratch.dir, 'full12.img', { type: 12, sizeKiB: 1024, sectorsPerCluster: 1, ops: [...ops, { put: '/filler', data: bytesOf(free, 12) }] });
+    const path = await makeImage(scratch.dir, 'full12.img', {
+      type: 12,
+      sizeKiB: 1024,
+      sectorsPerCluster: 1,
+      ops: [...ops, { put: '/filler', data: bytesOf(free, 12) }],
+    });
     const image = new Uint8Array(await readFile(path));
     const vol = openFat(image);
     expect(countFreeClusters(vol.bytes, vol.geometry)).toBe(0);

@@ -42,7 +42,13 @@ describe.skipIf(missing.length > 0)('FAT reader against mtools', () => {
   beforeAll(async () => {
     scratch = await scratchDir('isoproxy-fat-');
     for (const t of TYPES) {
-      const path = await makeImage(scratch.dir, `fat${t.type}.img`, { type: t.type, sizeKiB: t.sizeKiB, sectorsPerCluster: 1, label: 'EFIBOOT', ops: fixtureOps() });
+      const path = await makeImage(scratch.dir, `fat${t.type}.img`, {
+        type: t.type,
+        sizeKiB: t.sizeKiB,
+        sectorsPerCluster: 1,
+        label: 'EFIBOOT',
+        ops: fixtureOps(),
+      });
       images.set(t.type, { path, vol: openFat(new Uint8Array(await readFile(path))) });
     }
   });

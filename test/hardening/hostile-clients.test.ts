@@ -37,7 +37,11 @@ function fuzzRange(r: () => number, size: number): string {
   return `${unit}=${parts.join(r() < 0.9 ? ',' : ', ')}`;
 }
 
-function rawGet(url: string, headers: Record<string, string>, localAddress?: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+function rawGet(
+  url: string,
+  headers: Record<string, string>,
+  localAddress?: string,
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { headers, ...(localAddress ? { localAddress } : {}) }, (res) => {
       const chunks: Buffer[] = [];
@@ -64,7 +68,8 @@ describe.skipIf(missing.length > 0)(`isoproxy under hostile clients${missing.len
     expected = await expectedImage(iso, EDITS, join(scratch.dir, 'h.expected.iso'));
     upstream = await startUpstream({ '/h.iso': await readFile(iso) });
     proxy = await startProxy({
-      dir: scratch.dir, allow: [`${upstream.origin}/`],
+      dir: scratch.dir,
+      allow: [`${upstream.origin}/`],
       extraArgs: ['--headers-timeout', '1s', '--max-transfers-per-client', '4', '--max-connections', '400'],
     });
     expect((await proxy.putNode('h', { bootIso: upstream.url('/h.iso'), edits: EDITS })).status).toBe(201);
@@ -83,17 +88,19 @@ describe.skipIf(missing.length > 0)(`isoproxy under hostile clients${missing.len
     const size = expected.length;
     const statuses = new Map<number, number>();
     for (let batch = 0; batch < 100; batch++) {
-      await Promise.all(Array.from({ length: 100 }, async () => {
-        const range = fuzzRange(r, size);
-        const res = await fetch(proxy.imageUrl('h'), { method: 'HEAD', headers: { range } });
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        expect([200, 206, 416], `Range: ${range}`).toContain(res.status);
-        if (res.status === 206 && !(res.headers.get('content-type') ?? '').startsWith('multipart/')) {
-          const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
-          expect(m, `Range: ${range}`).not.toBeNull();
-          expect(Number(res.headers.get('content-length'))).toBe(Number(m![2]) - Number(m![1]) + 1);
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: 100 }, async () => {
+          const range = fuzzRange(r, size);
+          const res = await fetch(proxy.imageUrl('h'), { method: 'HEAD', headers: { range } });
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+          expect([200, 206, 416], `Range: ${range}`).toContain(res.status);
+          if (res.status === 206 && !(res.headers.get('content-type') ?? '').startsWith('multipart/')) {
+            const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
+            expect(m, `Range: ${range}`).not.toBeNull();
+            expect(Number(res.headers.get('content-length'))).toBe(Number(m![2]) - Number(m![1]) + 1);
+          }
+        }),
+      );
     }
     // And a sample by GET, byte-exact.
     for (let i = 0; i < 200; i++) {
@@ -128,17 +135,23 @@ describe.skipIf(missing.length > 0)(`isoproxy under hostile clients${missing.len
   it('frees everything after 2,000 transfers aborted after their first bytes', async () => {
     const fdsBefore = await openFds();
     for (let batch = 0; batch < 20; batch++) {
-      await Promise.all(Array.from({ length: 100 }, () => new Promise<void>((resolve) => {
-        const req = request(proxy.imageUrl('h'), (res) => {
-          res.once('data', () => {
-            req.destroy();
-            resolve();
-          });
-          res.on('error', () => resolve());
-        });
-        req.on('error', () => resolve());
-        req.end();
-      })));
+      await Promise.all(
+        Array.from(
+          { length: 100 },
+          () =>
+            new Promise<void>((resolve) => {
+              const req = request(proxy.imageUrl('h'), (res) => {
+                res.once('data', () => {
+                  req.destroy();
+                  resolve();
+                });
+                res.on('error', () => resolve());
+              });
+              req.on('error', () => resolve());
+              req.end();
+            }),
+        ),
+      );
     }
     await new Promise((r) => setTimeout(r, 1000));
     expect(await openFds()).toBeLessThanOrEqual(fdsBefore + 16);
@@ -147,20 +160,26 @@ describe.skipIf(missing.length > 0)(`isoproxy under hostile clients${missing.len
   });
 
   it('caps concurrent transfers per client address with 429 and a code, leaving other addresses served', async () => {
-    const holds = await Promise.all(Array.from({ length: 8 }, () => new Promise<{ status: number; body: string; close: () => void }>((resolve) => {
-      const req = request(proxy.imageUrl('h'), (res) => {
-        if ((res.statusCode ?? 0) >= 400) {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), close: () => undefined }));
-          return;
-        }
-        res.pause();
-        resolve({ status: res.statusCode ?? 0, body: '', close: () => req.destroy() });
-      });
-      req.on('error', () => resolve({ status: 0, body: '', close: () => undefined }));
-      req.end();
-    })));
+    const holds = await Promise.all(
+      Array.from(
+        { length: 8 },
+        () =>
+          new Promise<{ status: number; body: string; close: () => void }>((resolve) => {
+            const req = request(proxy.imageUrl('h'), (res) => {
+              if ((res.statusCode ?? 0) >= 400) {
+                const chunks: Buffer[] = [];
+                res.on('data', (c: Buffer) => chunks.push(c));
+                res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), close: () => undefined }));
+                return;
+              }
+              res.pause();
+              resolve({ status: res.statusCode ?? 0, body: '', close: () => req.destroy() });
+            });
+            req.on('error', () => resolve({ status: 0, body: '', close: () => undefined }));
+            req.end();
+          }),
+      ),
+    );
     const ok = holds.filter((h) => h.status === 200);
     const refused = holds.filter((h) => h.status === 429);
     expect(ok.length).toBe(4);

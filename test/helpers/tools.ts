@@ -32,7 +32,11 @@ export interface RunResult {
 }
 
 /** Runs a command, rejecting with its stderr when it exits non-zero. */
-export async function run(cmd: string, args: readonly string[], options: { cwd?: string; input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export async function run(
+  cmd: string,
+  args: readonly string[],
+  options: { cwd?: string; input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   try {
     const { stdout, stderr } = await execFileAsync(cmd, args as string[], {
       cwd: options.cwd,

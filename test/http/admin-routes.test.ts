@@ -1,6 +1,7 @@
 // The admin API /api/v1 through a real listening server: authentication, node lifecycle, paging,
 // validation of bootIso and edits, ETags in responses, and expiry.
 
+import { MAX_BODY_BYTES } from '../../src/http/json-body.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamError } from '../../src/errors.js';
 import { pseudoRandomBytes } from './fake-image.js';
@@ -76,7 +77,8 @@ describe('admin API', () => {
     expect((await put('n2', { edits: {} })).status).toBe(400);
     expect((await put('n2', { bootIso: 'http://images.example/b.iso', expiresAt: 'soon' })).status).toBe(400);
     expect((await api('/nodes/n2', { method: 'PUT', body: '{not json' })).status).toBe(400);
-    const huge = JSON.stringify({ bootIso: 'http://images.example/b.iso', edits: { append: ['a'.repeat(70_000)] } });
+    // Past the body cap (MAX_BODY_BYTES: room for a node's 4 MiB of files, base64-encoded).
+    const huge = JSON.stringify({ bootIso: 'http://images.example/b.iso', edits: { append: ['a'.repeat(MAX_BODY_BYTES + 1)] } });
     expect((await api('/nodes/n2', { method: 'PUT', body: huge })).status).toBe(400);
     expect((await put('a:b', { bootIso: 'http://images.example/b.iso' })).status).toBe(400);
     expect((await put('x'.repeat(129), { bootIso: 'http://images.example/b.iso' })).status).toBe(400);

@@ -51,7 +51,8 @@ export const DEFAULT_APPEND = 'nofb nomodeset vga=normal';
 
 async function authFlags(dir: string, auth: ProxyAuth): Promise<string[]> {
   switch (auth.type) {
-    case 'noauth': return [];
+    case 'noauth':
+      return [];
     case 'http_basic': {
       const file = join(dir, 'ironic-password');
       await writeFile(file, `${auth.password}\n`, { mode: 0o600 });
@@ -60,7 +61,16 @@ async function authFlags(dir: string, auth: ProxyAuth): Promise<string[]> {
     case 'keystone': {
       const file = join(dir, 'app-cred-secret');
       await writeFile(file, `${auth.appCredSecret}\n`, { mode: 0o600 });
-      return ['--ironic-auth', 'keystone', '--ironic-keystone-url', auth.authUrl, '--ironic-app-cred-id', auth.appCredId, '--ironic-app-cred-secret-file', file];
+      return [
+        '--ironic-auth',
+        'keystone',
+        '--ironic-keystone-url',
+        auth.authUrl,
+        '--ironic-app-cred-id',
+        auth.appCredId,
+        '--ironic-app-cred-secret-file',
+        file,
+      ];
     }
   }
 }
@@ -74,21 +84,49 @@ export async function startDeployFlow(world: FlowWorld, extraFlags: readonly str
   const sim = createBmcSimulator({ systems: 4, fetch: { mode: 'ranges', rangeSize: 256 * 1024, concurrency: 2 }, expect: ['console=ttyS0'] });
   const bmc = await sim.listen(0, '127.0.0.1');
   const config = loadConfig([
-    '--port', '0', '--data-dir', join(world.dir, 'data'), '--cache-dir', join(world.dir, 'cache'),
-    '--block-size', '1MiB', '--cache-budget', '256MiB', '--workers', '1', '--shutdown-deadline', '2s',
-    '--allow-upstream', upstream.url('/isos/'),
-    '--ironic-url', world.ironic.url,
-    '--ironic-cache-ttl', '1s',
+    '--port',
+    '0',
+    '--data-dir',
+    join(world.dir, 'data'),
+    '--cache-dir',
+    join(world.dir, 'cache'),
+    '--block-size',
+    '1MiB',
+    '--cache-budget',
+    '256MiB',
+    '--workers',
+    '1',
+    '--shutdown-deadline',
+    '2s',
+    '--allow-upstream',
+    upstream.url('/isos/'),
+    '--ironic-url',
+    world.ironic.url,
+    '--ironic-cache-ttl',
+    '1s',
     // Behind Keystone every Ironic call validates a token with a single-threaded Keystone.
-    '--ironic-timeout', '60s',
+    '--ironic-timeout',
+    '60s',
     ...(await authFlags(world.dir, world.auth)),
     ...extraFlags,
   ]);
   const logs: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
+  const logger = pino(
+    { level: 'info' },
+    {
+      write: (line: string) => {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      },
+    },
+  );
   const proxy = await startServer(config, { logger });
   return {
-    proxy, logs, sim, bmcUrl: bmc.url, upstream, iso,
+    proxy,
+    logs,
+    sim,
+    bmcUrl: bmc.url,
+    upstream,
+    iso,
     async close() {
       await proxy.close();
       await sim.close();
@@ -128,7 +166,9 @@ export async function deploySteps(world: FlowWorld, label: string): Promise<Depl
       ({ uuid } = await ironic.enroll(name, bmcOf(flow, '1')));
       url = `${flow.proxy.publicUrl}/ironic/${uuid}.iso`;
       await ironic.setInfo(name, 'instance_info', {
-        boot_iso: url, ramdisk_image_download_source: 'http', isoproxy_base_iso: base,
+        boot_iso: url,
+        ramdisk_image_download_source: 'http',
+        isoproxy_base_iso: base,
         kernel_append_params: '%default% console=ttyS0',
       });
       expect(await ironic.provision(name, 'manage', ['manageable'])).toBe('manageable');
@@ -142,7 +182,11 @@ export async function deploySteps(world: FlowWorld, label: string): Promise<Depl
       expect(fetched.error).toBeNull();
       expect(fetched).toMatchObject({ state: 'done', verified: true });
       expect(fetched.checks?.expectFound['console=ttyS0']).toBe(true);
-      const expected = await expectedImage(flow.iso, { append: [...DEFAULT_APPEND.split(' '), 'console=ttyS0'] }, join(world.dir, `${label}-expected.iso`));
+      const expected = await expectedImage(
+        flow.iso,
+        { append: [...DEFAULT_APPEND.split(' '), 'console=ttyS0'] },
+        join(world.dir, `${label}-expected.iso`),
+      );
       expect(fetched.totalBytes).toBe(expected.length);
       expect(fetched.bytesRead).toBe(expected.length);
       expect(fetched.requests).toBeGreaterThan(Math.floor(expected.length / (256 * 1024)));
@@ -164,7 +208,11 @@ export async function deploySteps(world: FlowWorld, label: string): Promise<Depl
       const head2 = await fetch(url, { method: 'HEAD' });
       expect(head2.status).toBe(200);
       expect(head2.headers.get('etag')).not.toBe(etag1);
-      const expected2 = await expectedImage(flow.iso, { append: [...DEFAULT_APPEND.split(' '), 'console=ttyS1'] }, join(world.dir, `${label}-expected2.iso`));
+      const expected2 = await expectedImage(
+        flow.iso,
+        { append: [...DEFAULT_APPEND.split(' '), 'console=ttyS1'] },
+        join(world.dir, `${label}-expected2.iso`),
+      );
       const got2 = Buffer.from(await (await fetch(url)).arrayBuffer());
       expect(sha256(got2)).toBe(sha256(expected2));
     },
@@ -192,7 +240,10 @@ export async function deploySteps(world: FlowWorld, label: string): Promise<Depl
       expect(await ironic.provision(name, 'deleted', ['available'], 180_000)).toBe('available');
       await sleep(1300);
       expect((await fetch(url, { method: 'HEAD' })).status).toBe(404);
-      await waitLog(flow, (l) => l['msg'] === 'Ironic node refused' && l['uuid'] === uuid && (l['reason'] === 'no-base' || l['reason'] === 'provision-state'));
+      await waitLog(
+        flow,
+        (l) => l['msg'] === 'Ironic node refused' && l['uuid'] === uuid && (l['reason'] === 'no-base' || l['reason'] === 'provision-state'),
+      );
 
       // Ironic was asked about the node about once per cache period, not once per range.
       const gets = await ironic.nodeGets(uuid);
@@ -209,5 +260,10 @@ async function waitLog(flow: DeployFlow, match: (l: Record<string, unknown>) => 
     if (flow.logs.some(match)) return;
     await sleep(50);
   }
-  throw new Error(`no such log line; saw:\n${flow.logs.filter((l) => String(l['msg']).startsWith('Ironic')).map((l) => JSON.stringify(l)).join('\n')}`);
+  throw new Error(
+    `no such log line; saw:\n${flow.logs
+      .filter((l) => String(l['msg']).startsWith('Ironic'))
+      .map((l) => JSON.stringify(l))
+      .join('\n')}`,
+  );
 }

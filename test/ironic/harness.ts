@@ -32,11 +32,21 @@ async function startProc(cmd: string, args: string[], logPath: string, env: Node
   child.stdout!.pipe(out);
   child.stderr!.pipe(out);
   let exited = false;
-  const done = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
+  const done = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
   return {
-    child, logPath,
-    pause: () => { child.kill('SIGSTOP'); },
-    resume: () => { child.kill('SIGCONT'); },
+    child,
+    logPath,
+    pause: () => {
+      child.kill('SIGSTOP');
+    },
+    resume: () => {
+      child.kill('SIGCONT');
+    },
     async stop() {
       if (exited) return;
       child.kill('SIGCONT');
@@ -52,11 +62,15 @@ async function startProc(cmd: string, args: string[], logPath: string, env: Node
 async function waitFor(what: string, proc: Proc, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (proc.child.exitCode !== null) throw new Error(`${what} exited (${proc.child.exitCode}); log:\n${(await readFile(proc.logPath, 'utf8')).slice(-4000)}`);
+    if (proc.child.exitCode !== null)
+      throw new Error(`${what} exited (${proc.child.exitCode}); log:\n${(await readFile(proc.logPath, 'utf8')).slice(-4000)}`);
     try {
       if (await probe()) return;
-    } catch { /* not up yet */ }
-    if (Date.now() > deadline) throw new Error(`${what} did not start within ${timeoutMs} ms; log:\n${(await readFile(proc.logPath, 'utf8')).slice(-4000)}`);
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not start within ${timeoutMs} ms; log:\n${(await readFile(proc.logPath, 'utf8')).slice(-4000)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -84,17 +98,36 @@ export async function startKeystone(dir: string): Promise<Keystone> {
   await mkdir(join(home, 'credential'), { recursive: true });
   const port = await freePort();
   const conf = join(home, 'keystone.conf');
-  await writeFile(conf, [
-    '[DEFAULT]', 'use_stderr = true', '',
-    '[database]', `connection = sqlite:///${join(home, 'keystone.db')}`, '',
-    '[fernet_tokens]', `key_repository = ${join(home, 'fernet')}`, '',
-    '[fernet_receipts]', `key_repository = ${join(home, 'fernet')}`, '',
-    '[credential]', `key_repository = ${join(home, 'credential')}`, '',
-    '[token]', 'expiration = 3600', '',
-    // bcrypt at its default 12 rounds costs a second or more per password check on a busy CI box.
-    '[identity]', 'password_hash_rounds = 4', '',
-    '[cache]', 'enabled = false', '',
-  ].join('\n'));
+  await writeFile(
+    conf,
+    [
+      '[DEFAULT]',
+      'use_stderr = true',
+      '',
+      '[database]',
+      `connection = sqlite:///${join(home, 'keystone.db')}`,
+      '',
+      '[fernet_tokens]',
+      `key_repository = ${join(home, 'fernet')}`,
+      '',
+      '[fernet_receipts]',
+      `key_repository = ${join(home, 'fernet')}`,
+      '',
+      '[credential]',
+      `key_repository = ${join(home, 'credential')}`,
+      '',
+      '[token]',
+      'expiration = 3600',
+      '',
+      // bcrypt at its default 12 rounds costs a second or more per password check on a busy CI box.
+      '[identity]',
+      'password_hash_rounds = 4',
+      '',
+      '[cache]',
+      'enabled = false',
+      '',
+    ].join('\n'),
+  );
   const manage = (...args: string[]): Promise<unknown> => run('keystone-manage', ['--config-file', conf, ...args], { timeoutMs: 300_000 });
   // Each keystone-manage run costs many seconds of imports on a loaded CI machine, so the fernet
   // repository is written here (what `fernet_setup` writes: key files 0 and 1, each a urlsafe
@@ -104,22 +137,45 @@ export async function startKeystone(dir: string): Promise<Keystone> {
   await manage('db_sync');
   const adminPassword = 'keystone-admin-pw-for-tests';
   const authUrl = `http://127.0.0.1:${port}/v3`;
-  await manage('bootstrap', '--bootstrap-password', adminPassword, '--bootstrap-admin-url', authUrl, '--bootstrap-public-url', authUrl, '--bootstrap-internal-url', authUrl, '--bootstrap-region-id', 'RegionOne');
+  await manage(
+    'bootstrap',
+    '--bootstrap-password',
+    adminPassword,
+    '--bootstrap-admin-url',
+    authUrl,
+    '--bootstrap-public-url',
+    authUrl,
+    '--bootstrap-internal-url',
+    authUrl,
+    '--bootstrap-region-id',
+    'RegionOne',
+  );
   // keystone-wsgi-public (a pbr script) serves the WSGI app with wsgiref; the config comes from
   // OS_KEYSTONE_CONFIG_FILES (keystone/server/wsgi.py).
-  const proc = await startProc(PYTHON, ['/usr/bin/keystone-wsgi-public', '--host', '127.0.0.1', '--port', String(port)], join(home, 'keystone.log'), { ...process.env, OS_KEYSTONE_CONFIG_FILES: conf });
-  await waitFor('keystone', proc, async () => (await request(authUrl, { headersTimeout: 10_000 })).statusCode === 200, 120_000).catch(async (err: unknown) => {
-    await proc.stop();
-    throw err;
+  const proc = await startProc(PYTHON, ['/usr/bin/keystone-wsgi-public', '--host', '127.0.0.1', '--port', String(port)], join(home, 'keystone.log'), {
+    ...process.env,
+    OS_KEYSTONE_CONFIG_FILES: conf,
   });
+  await waitFor('keystone', proc, async () => (await request(authUrl, { headersTimeout: 10_000 })).statusCode === 200, 120_000).catch(
+    async (err: unknown) => {
+      await proc.stop();
+      throw err;
+    },
+  );
 
   let cachedToken: { token: string; at: number } | undefined;
   async function adminToken(): Promise<string> {
     // Keystone's tokens live an hour; the tests take minutes.
     if (cachedToken && Date.now() - cachedToken.at < 1_800_000) return cachedToken.token;
     const res = await request(`${authUrl}/auth/tokens`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { id: 'default' }, password: adminPassword } } }, scope: { project: { name: 'admin', domain: { id: 'default' } } } } }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        auth: {
+          identity: { methods: ['password'], password: { user: { name: 'admin', domain: { id: 'default' }, password: adminPassword } } },
+          scope: { project: { name: 'admin', domain: { id: 'default' } } },
+        },
+      }),
     });
     const body = await res.body.text();
     if (res.statusCode !== 201) throw new Error(`keystone password auth: ${res.statusCode} ${body}`);
@@ -127,16 +183,20 @@ export async function startKeystone(dir: string): Promise<Keystone> {
     return cachedToken.token;
   }
   return {
-    authUrl, adminPassword, proc, adminToken,
+    authUrl,
+    adminPassword,
+    proc,
+    adminToken,
     async createApplicationCredential(name) {
       const token = await adminToken();
       const me = await request(`${authUrl}/auth/tokens`, { headers: { 'x-auth-token': token, 'x-subject-token': token } });
       const user = ((await me.body.json()) as { token: { user: { id: string } } }).token.user.id;
       const res = await request(`${authUrl}/users/${user}/application_credentials`, {
-        method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-token': token },
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-auth-token': token },
         body: JSON.stringify({ application_credential: { name } }),
       });
-      const body = await res.body.json() as { application_credential: { id: string; secret: string } };
+      const body = (await res.body.json()) as { application_credential: { id: string; secret: string } };
       if (res.statusCode !== 201) throw new Error(`create application credential: ${res.statusCode} ${JSON.stringify(body)}`);
       return { id: body.application_credential.id, secret: body.application_credential.secret };
     },
@@ -210,14 +270,38 @@ export async function startIronic(dir: string, auth: IronicAuthMode): Promise<Ir
     'enabled_vendor_interfaces = no-vendor',
     ...(auth.type === 'http_basic' ? [`http_basic_auth_user_file = ${join(home, 'htpasswd')}`] : []),
     '',
-    '[api]', 'host_ip = 127.0.0.1', `port = ${port}`, 'api_workers = 1', '',
-    '[database]', `connection = sqlite:///${join(home, 'ironic.db')}`, '',
-    '[conductor]', 'automated_clean = false', 'deploy_callback_timeout = 120', 'power_state_sync_max_retries = 0', `api_url = http://127.0.0.1:${port}`, '',
-    '[dhcp]', 'dhcp_provider = none', '',
-    '[redfish]', 'use_swift = false', '',
-    '[deploy]', `http_root = ${join(home, 'http')}`, 'http_url = http://127.0.0.1:9/', `iso_master_path = ${join(home, 'master_iso')}`, '',
-    '[pxe]', `images_path = ${join(home, 'images')}`, `instance_master_path = ${join(home, 'instances')}`, '',
-    '[oslo_concurrency]', `lock_path = ${join(home, 'locks')}`, '',
+    '[api]',
+    'host_ip = 127.0.0.1',
+    `port = ${port}`,
+    'api_workers = 1',
+    '',
+    '[database]',
+    `connection = sqlite:///${join(home, 'ironic.db')}`,
+    '',
+    '[conductor]',
+    'automated_clean = false',
+    'deploy_callback_timeout = 120',
+    'power_state_sync_max_retries = 0',
+    `api_url = http://127.0.0.1:${port}`,
+    '',
+    '[dhcp]',
+    'dhcp_provider = none',
+    '',
+    '[redfish]',
+    'use_swift = false',
+    '',
+    '[deploy]',
+    `http_root = ${join(home, 'http')}`,
+    'http_url = http://127.0.0.1:9/',
+    `iso_master_path = ${join(home, 'master_iso')}`,
+    '',
+    '[pxe]',
+    `images_path = ${join(home, 'images')}`,
+    `instance_master_path = ${join(home, 'instances')}`,
+    '',
+    '[oslo_concurrency]',
+    `lock_path = ${join(home, 'locks')}`,
+    '',
   ];
   if (auth.type === 'keystone') {
     lines.push(
@@ -240,8 +324,14 @@ export async function startIronic(dir: string, auth: IronicAuthMode): Promise<Ir
   if (auth.type === 'http_basic') await htpasswd(join(home, 'htpasswd'), auth.username, auth.password);
   // Neither module has a __main__ guard in 21.4 (Debian ships no ironic-* scripts with
   // python3-ironic): call their main() the way the console scripts would.
-  await run(PYTHON, ['-c', 'import sys; from ironic.cmd.dbsync import main; sys.exit(main())', '--config-file', conf, 'create_schema'], { timeoutMs: 300_000 });
-  const proc = await startProc(PYTHON, ['-c', 'import sys; from ironic.cmd.singleprocess import main; sys.exit(main())', '--config-file', conf], join(home, 'ironic.log'));
+  await run(PYTHON, ['-c', 'import sys; from ironic.cmd.dbsync import main; sys.exit(main())', '--config-file', conf, 'create_schema'], {
+    timeoutMs: 300_000,
+  });
+  const proc = await startProc(
+    PYTHON,
+    ['-c', 'import sys; from ironic.cmd.singleprocess import main; sys.exit(main())', '--config-file', conf],
+    join(home, 'ironic.log'),
+  );
   const url = `http://127.0.0.1:${port}`;
 
   const headers = async (): Promise<Record<string, string>> => {
@@ -251,12 +341,17 @@ export async function startIronic(dir: string, auth: IronicAuthMode): Promise<Ir
     return h;
   };
   // The root answers without auth; /v1/drivers shows the conductor registered its hardware type.
-  await waitFor('ironic', proc, async () => {
-    // Behind Keystone each call also validates the token with Keystone (single-threaded here).
-    const res = await request(`${url}/v1/drivers`, { headers: await headers(), headersTimeout: 30_000 });
-    const body = await res.body.json() as { drivers?: { name: string }[] };
-    return res.statusCode === 200 && (body.drivers ?? []).some((d) => d.name === 'redfish');
-  }, 240_000).catch(async (err: unknown) => {
+  await waitFor(
+    'ironic',
+    proc,
+    async () => {
+      // Behind Keystone each call also validates the token with Keystone (single-threaded here).
+      const res = await request(`${url}/v1/drivers`, { headers: await headers(), headersTimeout: 30_000 });
+      const body = (await res.body.json()) as { drivers?: { name: string }[] };
+      return res.statusCode === 200 && (body.drivers ?? []).some((d) => d.name === 'redfish');
+    },
+    240_000,
+  ).catch(async (err: unknown) => {
     await proc.stop();
     throw err;
   });
@@ -268,7 +363,10 @@ export async function startIronic(dir: string, auth: IronicAuthMode): Promise<Ir
   };
 
   return {
-    url, dir: home, proc, api,
+    url,
+    dir: home,
+    proc,
+    api,
     async nodeGets(ident) {
       const log = await readFile(proc.logPath, 'utf8');
       const re = new RegExp(`"GET /v1/nodes/${ident.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\?fields=`, 'g');
@@ -276,14 +374,25 @@ export async function startIronic(dir: string, auth: IronicAuthMode): Promise<Ir
     },
     async enroll(name, bmc) {
       const res = await api('POST', '/v1/nodes', {
-        name, driver: 'redfish', boot_interface: 'redfish-virtual-media', deploy_interface: 'ramdisk', network_interface: 'noop',
-        driver_info: { redfish_address: bmc.url, redfish_system_id: `/redfish/v1/Systems/${bmc.systemId}`, redfish_username: bmc.username, redfish_password: bmc.password },
+        name,
+        driver: 'redfish',
+        boot_interface: 'redfish-virtual-media',
+        deploy_interface: 'ramdisk',
+        network_interface: 'noop',
+        driver_info: {
+          redfish_address: bmc.url,
+          redfish_system_id: `/redfish/v1/Systems/${bmc.systemId}`,
+          redfish_username: bmc.username,
+          redfish_password: bmc.password,
+        },
       });
       if (res.status !== 201) throw new Error(`enroll ${name}: ${res.status} ${JSON.stringify(res.body)}`);
       return { uuid: res.body.uuid as string };
     },
     async setInfo(ident, where, values) {
-      const patch = Object.entries(values).map(([k, v]) => (v === null ? { op: 'remove', path: `/${where}/${k}` } : { op: 'add', path: `/${where}/${k}`, value: v }));
+      const patch = Object.entries(values).map(([k, v]) =>
+        v === null ? { op: 'remove', path: `/${where}/${k}` } : { op: 'add', path: `/${where}/${k}`, value: v },
+      );
       const res = await api('PATCH', `/v1/nodes/${ident}`, patch);
       if (res.status !== 200) throw new Error(`patch ${ident}: ${res.status} ${JSON.stringify(res.body)}`);
     },

@@ -4,7 +4,13 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { appendTokens, ironicKernelAppendParams, IRONIC_DEFAULT_KERNEL_APPEND_PARAMS, KernelParamsError, parseIronicCommandLine } from '../../src/ironic/kernel-params.js';
+import {
+  appendTokens,
+  ironicKernelAppendParams,
+  IRONIC_DEFAULT_KERNEL_APPEND_PARAMS,
+  KernelParamsError,
+  parseIronicCommandLine,
+} from '../../src/ironic/kernel-params.js';
 import { ironicMissing, runIronic, type PyCase } from './python-ironic.js';
 
 const missing = ironicMissing();
@@ -31,14 +37,23 @@ describe('parseIronicCommandLine', () => {
 describe('ironicKernelAppendParams', () => {
   const D = 'nofb nomodeset vga=normal';
   it('takes instance_info first, then driver_info, then the default', () => {
-    expect(ironicKernelAppendParams({ instance_info: { kernel_append_params: 'a' }, driver_info: { kernel_append_params: 'b' } }, D)).toEqual({ value: 'a', from: 'instance_info' });
-    expect(ironicKernelAppendParams({ instance_info: {}, driver_info: { kernel_append_params: 'b' } }, D)).toEqual({ value: 'b', from: 'driver_info' });
+    expect(ironicKernelAppendParams({ instance_info: { kernel_append_params: 'a' }, driver_info: { kernel_append_params: 'b' } }, D)).toEqual({
+      value: 'a',
+      from: 'instance_info',
+    });
+    expect(ironicKernelAppendParams({ instance_info: {}, driver_info: { kernel_append_params: 'b' } }, D)).toEqual({
+      value: 'b',
+      from: 'driver_info',
+    });
     expect(ironicKernelAppendParams({ instance_info: {}, driver_info: {} }, D)).toEqual({ value: D, from: 'default' });
   });
 
   it('lets an empty string win over the default, as `is not None` does', () => {
     expect(ironicKernelAppendParams({ instance_info: { kernel_append_params: '' } }, D)).toEqual({ value: '', from: 'instance_info' });
-    expect(ironicKernelAppendParams({ instance_info: { kernel_append_params: null }, driver_info: { kernel_append_params: 'x' } }, D)).toEqual({ value: 'x', from: 'driver_info' });
+    expect(ironicKernelAppendParams({ instance_info: { kernel_append_params: null }, driver_info: { kernel_append_params: 'x' } }, D)).toEqual({
+      value: 'x',
+      from: 'driver_info',
+    });
   });
 
   it('replaces every %default% with the default, and with nothing when there is none', () => {
@@ -47,11 +62,13 @@ describe('ironicKernelAppendParams', () => {
   });
 
   it('refuses a malformed value, naming where it came from', () => {
-    expect(() => ironicKernelAppendParams({ driver_info: { kernel_append_params: 'a:b' } }, D)).toThrow(/driver_info\/kernel_append_params: malformed/);
+    expect(() => ironicKernelAppendParams({ driver_info: { kernel_append_params: 'a:b' } }, D)).toThrow(
+      /driver_info\/kernel_append_params: malformed/,
+    );
     expect(() => ironicKernelAppendParams({ instance_info: { kernel_append_params: 3 } }, D)).toThrow(KernelParamsError);
   });
 
-  it('defaults to Ironic\'s own [redfish]kernel_append_params', () => {
+  it("defaults to Ironic's own [redfish]kernel_append_params", () => {
     expect(IRONIC_DEFAULT_KERNEL_APPEND_PARAMS).toBe(D);
   });
 });
@@ -71,7 +88,16 @@ describe.skipIf(missing !== undefined)(`against Debian's python3-ironic${missing
     const alphabet = fc.constantFrom('a', 'k', '=', ' ', ' ', '"', '-', '.', ':', '\t', ',', '%', 'é', '\\', '_');
     const texts = [
       ...fc.sample(fc.string({ unit: alphabet, maxLength: 12 }), { numRuns: 1500, seed: 12 }),
-      'a -- b', 'a  -- b', '-- --', 'a -- b -- c', ' -- x', 'x -- ', 'k="a b" -- c', '\u00a0a', 'a\u00a0b', '\u000ba\u000c',
+      'a -- b',
+      'a  -- b',
+      '-- --',
+      'a -- b -- c',
+      ' -- x',
+      'x -- ',
+      'k="a b" -- c',
+      '\u00a0a',
+      'a\u00a0b',
+      '\u000ba\u000c',
     ];
     const answers = runIronic(texts.map((text): PyCase => ({ op: 'parse', text })));
     const mismatches = texts.flatMap((text, i) => {
@@ -88,15 +114,35 @@ describe.skipIf(missing !== undefined)(`against Debian's python3-ironic${missing
 
   it('gives the same string as get_kernel_append_params, or refuses where Ironic raises', () => {
     const cases: Array<Extract<PyCase, { op: 'append' }>> = [];
-    const values = [undefined, null, '', 'a', '%default%', '%default% console=ttyS0', 'x %default% %default%', 'bad:param', '%default%:x', 'a\nb', 'k="x y"'];
-    for (const ii of values) for (const di of values) for (const d of ['nofb nomodeset vga=normal', '']) {
-      cases.push({ op: 'append', ii: ii === undefined ? {} : { kernel_append_params: ii }, di: di === undefined ? {} : { kernel_append_params: di }, default: d });
-    }
+    const values = [
+      undefined,
+      null,
+      '',
+      'a',
+      '%default%',
+      '%default% console=ttyS0',
+      'x %default% %default%',
+      'bad:param',
+      '%default%:x',
+      'a\nb',
+      'k="x y"',
+    ];
+    for (const ii of values)
+      for (const di of values)
+        for (const d of ['nofb nomodeset vga=normal', '']) {
+          cases.push({
+            op: 'append',
+            ii: ii === undefined ? {} : { kernel_append_params: ii },
+            di: di === undefined ? {} : { kernel_append_params: di },
+            default: d,
+          });
+        }
     const answers = runIronic(cases);
     cases.forEach((c, i) => {
       const a = answers[i]!;
       if (a.ok) expect(ironicKernelAppendParams({ instance_info: c.ii, driver_info: c.di }, c.default).value, JSON.stringify(c)).toBe(a.value);
-      else expect(() => ironicKernelAppendParams({ instance_info: c.ii, driver_info: c.di }, c.default), JSON.stringify(c)).toThrow(KernelParamsError);
+      else
+        expect(() => ironicKernelAppendParams({ instance_info: c.ii, driver_info: c.di }, c.default), JSON.stringify(c)).toThrow(KernelParamsError);
     });
   });
 });

@@ -33,8 +33,10 @@ export async function startObservingServer(source: IronicSource, ironicUrl: stri
   const observations: Observation[] = [];
   const stateOf = async (node: string): Promise<string> => {
     try {
-      const res = await request(`${ironicUrl}/v1/nodes/${encodeURIComponent(node)}?fields=provision_state,target_provision_state`, { headers: { 'x-openstack-ironic-api-version': '1.31' } });
-      const body = await res.body.json() as { provision_state?: string; target_provision_state?: string | null };
+      const res = await request(`${ironicUrl}/v1/nodes/${encodeURIComponent(node)}?fields=provision_state,target_provision_state`, {
+        headers: { 'x-openstack-ironic-api-version': '1.31' },
+      });
+      const body = (await res.body.json()) as { provision_state?: string; target_provision_state?: string | null };
       return body.target_provision_state ? `${body.provision_state} -> ${body.target_provision_state}` : String(body.provision_state);
     } catch {
       return '(unknown)';
@@ -45,7 +47,15 @@ export async function startObservingServer(source: IronicSource, ironicUrl: stri
     const node = m ? decodeURIComponent(m[1]!) : '';
     const state = await stateOf(node);
     const record = (status: number, reason?: string): void => {
-      observations.push({ method: req.method ?? '', node, range: req.headers.range, agent: String(req.headers['user-agent'] ?? ''), state, status, ...(reason ? { reason } : {}) });
+      observations.push({
+        method: req.method ?? '',
+        node,
+        range: req.headers.range,
+        agent: String(req.headers['user-agent'] ?? ''),
+        state,
+        status,
+        ...(reason ? { reason } : {}),
+      });
     };
     let spec;
     try {
@@ -85,15 +95,26 @@ export async function startObservingServer(source: IronicSource, ironicUrl: stri
       return;
     }
     record(206);
-    res.writeHead(206, { 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${size}`, 'accept-ranges': 'bytes', etag: '"stand-in"' });
+    res.writeHead(206, {
+      'content-length': end - start + 1,
+      'content-range': `bytes ${start}-${end}/${size}`,
+      'accept-ranges': 'bytes',
+      etag: '"stand-in"',
+    });
     res.end(req.method === 'HEAD' ? undefined : image.subarray(start, end + 1));
   };
-  const server = createServer((req, res) => { void handle(req, res); });
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     observations,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

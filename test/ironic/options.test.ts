@@ -25,8 +25,15 @@ describe('parseIronicOptions', () => {
 
   it('has documented defaults', () => {
     expect(parseIronicOptions({ flags: { 'ironic-url': 'http://ironic:6385/v1/' } })).toEqual({
-      url: 'http://ironic:6385', auth: { type: 'noauth' }, defaultAppend: 'nofb nomodeset vga=normal',
-      cacheTtlMs: 5000, staleMaxMs: 600_000, timeoutMs: 5000, retryAfterS: 10, provisionStates: new Set(DEFAULT_PROVISION_STATES), insecure: false,
+      url: 'http://ironic:6385',
+      auth: { type: 'noauth' },
+      defaultAppend: 'nofb nomodeset vga=normal',
+      cacheTtlMs: 5000,
+      staleMaxMs: 600_000,
+      timeoutMs: 5000,
+      retryAfterS: 10,
+      provisionStates: new Set(DEFAULT_PROVISION_STATES),
+      insecure: false,
     });
   });
 
@@ -40,7 +47,10 @@ describe('parseIronicOptions', () => {
   });
 
   it('serves every state with "*", and an empty default append with ""', () => {
-    const o = parseIronicOptions({ flags: { 'ironic-url': 'http://i:6385', 'ironic-provision-states': '*' }, env: { ISOPROXY_IRONIC_DEFAULT_APPEND: '' } })!;
+    const o = parseIronicOptions({
+      flags: { 'ironic-url': 'http://i:6385', 'ironic-provision-states': '*' },
+      env: { ISOPROXY_IRONIC_DEFAULT_APPEND: '' },
+    })!;
     expect(o.provisionStates).toBeUndefined();
     expect(o.defaultAppend).toBe('');
   });
@@ -62,27 +72,52 @@ describe('parseIronicOptions', () => {
   });
 
   it('reads secrets from files or the environment, and never prints them', () => {
-    const basic = parseIronicOptions({ flags: { 'ironic-url': 'http://x', 'ironic-auth': 'http_basic', 'ironic-username': 'u', 'ironic-password-file': file('pw', 'file-secret-1\nignored\n') } })!;
+    const basic = parseIronicOptions({
+      flags: {
+        'ironic-url': 'http://x',
+        'ironic-auth': 'http_basic',
+        'ironic-username': 'u',
+        'ironic-password-file': file('pw', 'file-secret-1\nignored\n'),
+      },
+    })!;
     expect(basic.auth).toMatchObject({ type: 'http_basic', username: 'u' });
     const pw = (basic.auth as { password: Secret }).password;
     expect(pw.reveal()).toBe('file-secret-1');
     expect(JSON.stringify(basic)).not.toContain('file-secret-1');
     expect(inspect(basic, { depth: 5 })).not.toContain('file-secret-1');
     expect(`${pw}`).toBe('[redacted]');
-    const ks = parseIronicOptions({ flags: { 'ironic-url': 'http://x', 'ironic-auth': 'keystone', 'ironic-keystone-url': 'http://k:5000/v3', 'ironic-app-cred-id': 'abc' }, env: { ISOPROXY_IRONIC_APP_CRED_SECRET: 'env-secret-2' } })!;
+    const ks = parseIronicOptions({
+      flags: { 'ironic-url': 'http://x', 'ironic-auth': 'keystone', 'ironic-keystone-url': 'http://k:5000/v3', 'ironic-app-cred-id': 'abc' },
+      env: { ISOPROXY_IRONIC_APP_CRED_SECRET: 'env-secret-2' },
+    })!;
     expect((ks.auth as { applicationCredentialSecret: Secret }).applicationCredentialSecret.reveal()).toBe('env-secret-2');
     expect(JSON.stringify(ks)).not.toContain('env-secret-2');
   });
 
   it('refuses a secret in the config file and an empty password file', () => {
     expect(() => parseIronicOptions({ config: { ironicUrl: 'http://x', ironicPassword: 'pw' } })).toThrow(/not accepted/);
-    expect(() => parseIronicOptions({ flags: { 'ironic-url': 'http://x', 'ironic-auth': 'http_basic', 'ironic-username': 'u', 'ironic-password-file': file('empty', '\n') } })).toThrow(/is empty/);
+    expect(() =>
+      parseIronicOptions({
+        flags: { 'ironic-url': 'http://x', 'ironic-auth': 'http_basic', 'ironic-username': 'u', 'ironic-password-file': file('empty', '\n') },
+      }),
+    ).toThrow(/is empty/);
   });
 });
 
 describe('takeIronicFlags', () => {
   it('takes --ironic-* flags out of argv and leaves the rest', () => {
-    expect(takeIronicFlags(['--port', '80', '--ironic-url', 'http://i:6385', '--ironic-insecure', '--ironic-cache-ttl=3s', '--allow-upstream', 'http://a/'])).toEqual({
+    expect(
+      takeIronicFlags([
+        '--port',
+        '80',
+        '--ironic-url',
+        'http://i:6385',
+        '--ironic-insecure',
+        '--ironic-cache-ttl=3s',
+        '--allow-upstream',
+        'http://a/',
+      ]),
+    ).toEqual({
       flags: { 'ironic-url': 'http://i:6385', 'ironic-insecure': true, 'ironic-cache-ttl': '3s' },
       rest: ['--port', '80', '--allow-upstream', 'http://a/'],
     });

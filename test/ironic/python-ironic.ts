@@ -35,14 +35,17 @@ for c in cases:
 json.dump(out, sys.stdout)
 `;
 
-export type PyCase =
-  | { op: 'parse'; text: string }
-  | { op: 'append'; ii: Record<string, unknown>; di: Record<string, unknown>; default: string };
+export type PyCase = { op: 'parse'; text: string } | { op: 'append'; ii: Record<string, unknown>; di: Record<string, unknown>; default: string };
 
 export type PyAnswer = { ok: true; value?: string } | { ok: false; error: string; crash?: boolean };
 
 export function runIronic(cases: readonly PyCase[]): PyAnswer[] {
-  const r = spawnSync(PYTHON, ['-c', SCRIPT], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+  const r = spawnSync(PYTHON, ['-c', SCRIPT], {
+    input: JSON.stringify(cases),
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, PYTHONWARNINGS: 'ignore' },
+  });
   if (r.status !== 0) throw new Error(`python3-ironic script failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as PyAnswer[];
 }

@@ -58,7 +58,7 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
     await cleanup?.();
   });
 
-  it('maps a node\'s base, kernel_append_params with %default%, isoproxy_edits and isoproxy_files', async () => {
+  it("maps a node's base, kernel_append_params with %default%, isoproxy_edits and isoproxy_files", async () => {
     const { uuid } = await ironic.enroll('map-1', bmcOf('1'));
     await ironic.setInfo('map-1', 'instance_info', {
       isoproxy_base_iso: BASE,
@@ -69,8 +69,14 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
     const s = source({ 'ironic-default-append': 'nofb vga=normal' });
     const spec = await s.lookup('map-1');
     expect(spec).toMatchObject({
-      name: 'map-1', bootIso: BASE,
-      edits: { append: ['nofb', 'vga=normal', 'console=ttyS0,115200n8', 'ks=http://h/ks.cfg'], set: { ip: 'dhcp' }, remove: ['quiet'], files: [{ path: '/etc/motd', content: 'hi' }] },
+      name: 'map-1',
+      bootIso: BASE,
+      edits: {
+        append: ['nofb', 'vga=normal', 'console=ttyS0,115200n8', 'ks=http://h/ks.cfg'],
+        set: { ip: 'dhcp' },
+        remove: ['quiet'],
+        files: [{ path: '/etc/motd', content: 'hi' }],
+      },
     });
     // The same node by UUID: the same base and edits.
     const byUuid = await s.lookup(uuid);
@@ -91,7 +97,7 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
     expect((await none.lookup('map-3'))?.edits).toEqual({ append: [] });
   });
 
-  it('refuses a node without a base, logging the reason with the node\'s UUID; a default base serves it', async () => {
+  it("refuses a node without a base, logging the reason with the node's UUID; a default base serves it", async () => {
     const { uuid } = await ironic.enroll('nobase', bmcOf('1'));
     const sink = logSink();
     const s = source({}, sink);
@@ -107,7 +113,9 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
     const { uuid } = await ironic.enroll('evil', bmcOf('1'));
     await ironic.setInfo('evil', 'instance_info', { isoproxy_base_iso: 'http://images.test/isos-evil/x.iso' });
     const sink = logSink();
-    const err = await source({}, sink).lookup('evil').catch((e: unknown) => e) as IronicNodeRefusedError;
+    const err = (await source({}, sink)
+      .lookup('evil')
+      .catch((e: unknown) => e)) as IronicNodeRefusedError;
     expect(err).toBeInstanceOf(IronicNodeRefusedError);
     expect(err.reason).toBe('upstream-forbidden');
     expect(err.message).not.toContain('isos-evil');
@@ -176,7 +184,7 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
     expect(s.stats.ironicRequests).toBe(2);
   });
 
-  it('keeps a known node\'s last spec while Ironic hangs, for a bounded time, and 503s the rest', async () => {
+  it("keeps a known node's last spec while Ironic hangs, for a bounded time, and 503s the rest", async () => {
     await ironic.enroll('hang', bmcOf('2'));
     await ironic.setInfo('hang', 'instance_info', { isoproxy_base_iso: BASE, kernel_append_params: 'console=ttyS0' });
     const sink = logSink();
@@ -186,7 +194,9 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
     try {
       await sleep(250);
       expect(await s.lookup('hang')).toEqual(good);
-      expect(sink.records).toContainEqual(expect.objectContaining({ level: 40, msg: 'Ironic unreachable; keeping the node\'s last answer', node: 'hang' }));
+      expect(sink.records).toContainEqual(
+        expect.objectContaining({ level: 40, msg: "Ironic unreachable; keeping the node's last answer", node: 'hang' }),
+      );
       const err = await s.lookup('never-seen').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(IronicUnavailableError);
       expect(err).toMatchObject({ retryAfterS: 7, code: 'IRONIC_UNAVAILABLE' });
@@ -212,13 +222,32 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
   it('`ironic check` prints the URL to set, the base, the edits, why the node is not served yet, warnings and the diff', async () => {
     const iso = await ensureDemoIso(scratchPath);
     const { uuid } = await ironic.enroll('check-1', bmcOf('1'));
-    await ironic.setInfo('check-1', 'instance_info', { isoproxy_base_iso: pathToFileURL(iso).href, kernel_append_params: '%default% console=ttyS1', ramdisk_image_download_source: 'local' });
+    await ironic.setInfo('check-1', 'instance_info', {
+      isoproxy_base_iso: pathToFileURL(iso).href,
+      kernel_append_params: '%default% console=ttyS1',
+      ramdisk_image_download_source: 'local',
+    });
     const lines: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => { lines.push(args.join(' ')); });
-    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { lines.push(String(chunk)); return true; });
+    const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
+      lines.push(args.join(' '));
+    });
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
     let code: number;
     try {
-      code = await ironicCommand(['check', 'check-1', '--ironic-url', ironic.url, '--public-url', 'http://10.0.0.5:8080', '--allow-dir', dirname(iso), '--preview']);
+      code = await ironicCommand([
+        'check',
+        'check-1',
+        '--ironic-url',
+        ironic.url,
+        '--public-url',
+        'http://10.0.0.5:8080',
+        '--allow-dir',
+        dirname(iso),
+        '--preview',
+      ]);
     } finally {
       log.mockRestore();
       write.mockRestore();
@@ -227,7 +256,9 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
     expect(code).toBe(1); // enrolled, not deploying: refused until deployed
     expect(out).toContain(`check-1 ${uuid}`);
     expect(out).toContain('boot_iso     http://10.0.0.5:8080/ironic/check-1.iso  (39 characters)');
-    expect(out).toContain(`baremetal node set ${uuid} --instance-info boot_iso=http://10.0.0.5:8080/ironic/check-1.iso --instance-info ramdisk_image_download_source=http`);
+    expect(out).toContain(
+      `baremetal node set ${uuid} --instance-info boot_iso=http://10.0.0.5:8080/ironic/check-1.iso --instance-info ramdisk_image_download_source=http`,
+    );
     expect(out).toContain('kernel_append_params  "nofb nomodeset vga=normal console=ttyS1"  (from instance_info)');
     expect(out).toMatch(/refused: {3}provision-state: provision state "enroll"/);
     expect(out).toMatch(/warning: instance_info\/ramdisk_image_download_source is "local"/);
@@ -239,7 +270,12 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
     const options = parseIronicOptions({ flags: { 'ironic-url': `http://127.0.0.1:${port}`, 'ironic-retry-after': '3' } })!;
     const s = createIronicSource({ ...options, checkUpstreamAllowed: allow }, logSink().logger);
     sources.push(s);
-    await expect(s.lookup('n1')).rejects.toMatchObject({ name: 'IronicUnavailableError', retryAfterS: 3, detail: expect.stringContaining('ECONNREFUSED'), message: expect.not.stringContaining('127.0.0.1') });
+    await expect(s.lookup('n1')).rejects.toMatchObject({
+      name: 'IronicUnavailableError',
+      retryAfterS: 3,
+      detail: expect.stringContaining('ECONNREFUSED'),
+      message: expect.not.stringContaining('127.0.0.1'),
+    });
   });
 
   it('serves a ramdisk deploy over Redfish virtual media in the default provision states, and refuses the node once undeployed', async () => {
@@ -248,13 +284,21 @@ describe.skipIf(missing !== undefined)(`Ironic node source against Debian's Iron
     try {
       const { uuid } = await ironic.enroll('deploy-1', bmcOf('3'));
       const url = `${server.url}/ironic/${uuid}.iso`;
-      await ironic.setInfo('deploy-1', 'instance_info', { boot_iso: url, ramdisk_image_download_source: 'http', isoproxy_base_iso: BASE, kernel_append_params: '%default% console=ttyS0' });
+      await ironic.setInfo('deploy-1', 'instance_info', {
+        boot_iso: url,
+        ramdisk_image_download_source: 'http',
+        isoproxy_base_iso: BASE,
+        kernel_append_params: '%default% console=ttyS0',
+      });
       expect(await ironic.provision('deploy-1', 'manage', ['manageable'])).toBe('manageable');
       expect(await ironic.provision('deploy-1', 'provide', ['available'])).toBe('available');
       expect(await ironic.provision('deploy-1', 'active', ['active', 'deploy failed'])).toBe('active');
       const fetched = await sim.whenFetched('3');
       const show = (): void => {
-        const table = server.observations.map((o) => `${o.method.padEnd(4)} ${(o.range ?? '').padEnd(24)} ${o.status} ${o.state.padEnd(24)} ${o.agent.split('/')[0]}${o.reason ? ` (${o.reason})` : ''}`);
+        const table = server.observations.map(
+          (o) =>
+            `${o.method.padEnd(4)} ${(o.range ?? '').padEnd(24)} ${o.status} ${o.state.padEnd(24)} ${o.agent.split('/')[0]}${o.reason ? ` (${o.reason})` : ''}`,
+        );
         console.log(`requests for ${url}:\n${collapse(table).join('\n')}`);
       };
       show();
@@ -317,7 +361,10 @@ function collapse(lines: string[]): string[] {
   let n = 0;
   const key = (l: string): string => l.replace(/bytes=\S+/, 'bytes=…');
   for (const l of [...lines, '\u0000']) {
-    if (key(l) === last) { n++; continue; }
+    if (key(l) === last) {
+      n++;
+      continue;
+    }
     if (n > 0) out.push(n > 1 ? `${last}  ×${n}` : last);
     last = key(l);
     n = 1;

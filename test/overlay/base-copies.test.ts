@@ -21,14 +21,33 @@ function naive(size: number, overlays: readonly Overlay[], copies: readonly Base
 
 describe('buildPatchSet with base copies', () => {
   it('sorts copies and keeps them out of the overlays', () => {
-    const p = buildPatchSet(100, 200, [{ offset: 150, data: bytes(1) }], [{ offset: 160, baseOffset: 0, length: 10 }, { offset: 100, baseOffset: 20, length: 30 }]);
-    expect(p.copies).toEqual([{ offset: 100, baseOffset: 20, length: 30 }, { offset: 160, baseOffset: 0, length: 10 }]);
+    const p = buildPatchSet(
+      100,
+      200,
+      [{ offset: 150, data: bytes(1) }],
+      [
+        { offset: 160, baseOffset: 0, length: 10 },
+        { offset: 100, baseOffset: 20, length: 30 },
+      ],
+    );
+    expect(p.copies).toEqual([
+      { offset: 100, baseOffset: 20, length: 30 },
+      { offset: 160, baseOffset: 0, length: 10 },
+    ]);
     expect(p.overlays).toHaveLength(1);
   });
   it.each([
     ['a copy past the image', [], [{ offset: 190, baseOffset: 0, length: 20 }], /outside the image/],
     ['a copy reading past the base', [], [{ offset: 100, baseOffset: 90, length: 20 }], /outside the base/],
-    ['two copies that overlap', [], [{ offset: 100, baseOffset: 0, length: 20 }, { offset: 110, baseOffset: 0, length: 5 }], /overlap/],
+    [
+      'two copies that overlap',
+      [],
+      [
+        { offset: 100, baseOffset: 0, length: 20 },
+        { offset: 110, baseOffset: 0, length: 5 },
+      ],
+      /overlap/,
+    ],
     ['a copy under an overlay', [{ offset: 105, data: bytes(1) }], [{ offset: 100, baseOffset: 0, length: 20 }], /overlaps the overlay/],
     ['a negative source', [], [{ offset: 100, baseOffset: -1, length: 2 }], /outside the image/],
   ] as const)('refuses %s', (_what, overlays, copies, message) => {
@@ -53,10 +72,32 @@ describe('segmentsOf with base copies', () => {
   // An initrd of 30 base bytes at 20..50 moved to the tail at 100, followed by 4 overlay bytes.
   const p = buildPatchSet(100, 140, [{ offset: 130, data: bytes(1, 2, 3, 4) }], [{ offset: 100, baseOffset: 20, length: 30 }]);
   it.each([
-    [98, 101, [{ kind: 'base', offset: 98, length: 2 }, { kind: 'base', offset: 20, length: 2 }]],
+    [
+      98,
+      101,
+      [
+        { kind: 'base', offset: 98, length: 2 },
+        { kind: 'base', offset: 20, length: 2 },
+      ],
+    ],
     [110, 110, [{ kind: 'base', offset: 30, length: 1 }]],
-    [125, 135, [{ kind: 'base', offset: 45, length: 5 }, { kind: 'data', bytes: bytes(1, 2, 3, 4) }, { kind: 'zero', length: 2 }]],
-    [129, 130, [{ kind: 'base', offset: 49, length: 1 }, { kind: 'data', bytes: bytes(1) }]],
+    [
+      125,
+      135,
+      [
+        { kind: 'base', offset: 45, length: 5 },
+        { kind: 'data', bytes: bytes(1, 2, 3, 4) },
+        { kind: 'zero', length: 2 },
+      ],
+    ],
+    [
+      129,
+      130,
+      [
+        { kind: 'base', offset: 49, length: 1 },
+        { kind: 'data', bytes: bytes(1) },
+      ],
+    ],
   ] as const)('maps bytes %i-%i', (start, end, expected) => {
     expect(segmentsOf(p, start, end)).toEqual(expected);
   });
@@ -94,7 +135,9 @@ describe('reading a virtual image with base copies', () => {
         const expected = naive(size, overlays, copies).subarray(start, end + 1);
         expect(await readVirtual(p, readBase, start, end - start + 1)).toEqual(expected);
         const chunks: Uint8Array[] = [];
-        const base = async function* (o: number, n: number) { yield BASE.slice(o, o + n); };
+        const base = async function* (o: number, n: number) {
+          yield BASE.slice(o, o + n);
+        };
         for await (const c of streamVirtual(p, base, start, end, new AbortController().signal)) chunks.push(c);
         expect(Buffer.concat(chunks)).toEqual(Buffer.from(expected));
       }),

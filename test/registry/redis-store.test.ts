@@ -40,7 +40,14 @@ describe.skipIf(skip)(`the Redis node store${skip ? ' (skipped: redis-server is 
   let db = 0;
   const open: RedisNodeStore[] = [];
   const logs: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
+  const logger = pino(
+    { level: 'debug' },
+    {
+      write: (line: string) => {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      },
+    },
+  );
 
   /** A store on a fresh database (tests do not see each other's nodes). */
   async function store(options: Partial<RedisStoreOptions> = {}, database = db): Promise<RedisNodeStore> {
@@ -69,7 +76,7 @@ describe.skipIf(skip)(`the Redis node store${skip ? ' (skipped: redis-server is 
     await scratch?.cleanup();
   });
 
-  it('stores, reads back and atomically replaces a spec, keeping only the spec\'s own fields', async () => {
+  it("stores, reads back and atomically replaces a spec, keeping only the spec's own fields", async () => {
     const s = await store();
     expect(await s.get('n1')).toBeUndefined();
     await s.put({ ...spec('n1'), extra: 'dropped' } as NodeSpec);
@@ -225,7 +232,9 @@ describe.skipIf(skip)(`the Redis node store${skip ? ' (skipped: redis-server is 
       await ok.put(spec('p'));
       expect(await ok.get('p')).toBeDefined();
       await ok.close();
-      const err = await RedisNodeStore.open({ url: locked.url(), password: 'wrong-password', connectTimeoutMs: 500, logger }).catch((e: unknown) => e);
+      const err = await RedisNodeStore.open({ url: locked.url(), password: 'wrong-password', connectTimeoutMs: 500, logger }).catch(
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(StoreUnavailableError);
       expect(String((err as Error).message)).toMatch(/WRONGPASS|invalid username-password/);
       const none = await RedisNodeStore.open({ url: locked.url(), connectTimeoutMs: 500 }).catch((e: unknown) => e);
@@ -243,10 +252,19 @@ describe.skipIf(skip)(`the Redis node store${skip ? ' (skipped: redis-server is 
     expect(parseStoreSpec(undefined, '/data')).toEqual({ kind: 'file', dir: '/data' });
     expect(parseStoreSpec('file', '/data')).toEqual({ kind: 'file', dir: '/data' });
     expect(parseStoreSpec('file:///srv/nodes', '/data')).toEqual({ kind: 'file', dir: '/srv/nodes' });
-    expect(parseStoreSpec('redis://cache:6380/2?prefix=site1:&stale-reads=90s&retention=2h', '/data', { ISOPROXY_STORE_PASSWORD_FILE: pwFile, ISOPROXY_STORE_PASSWORD: 'ignored' })).toEqual({
-      kind: 'redis', options: { url: 'redis://cache:6380/2', password: 's3cret', prefix: 'site1:', staleReadsMs: 90_000, retentionMs: 7_200_000 },
+    expect(
+      parseStoreSpec('redis://cache:6380/2?prefix=site1:&stale-reads=90s&retention=2h', '/data', {
+        ISOPROXY_STORE_PASSWORD_FILE: pwFile,
+        ISOPROXY_STORE_PASSWORD: 'ignored',
+      }),
+    ).toEqual({
+      kind: 'redis',
+      options: { url: 'redis://cache:6380/2', password: 's3cret', prefix: 'site1:', staleReadsMs: 90_000, retentionMs: 7_200_000 },
     });
-    expect(parseStoreSpec('rediss://isoproxy@cache', '/data', { ISOPROXY_STORE_PASSWORD: 'pw' })).toEqual({ kind: 'redis', options: { url: 'rediss://isoproxy@cache', password: 'pw' } });
+    expect(parseStoreSpec('rediss://isoproxy@cache', '/data', { ISOPROXY_STORE_PASSWORD: 'pw' })).toEqual({
+      kind: 'redis',
+      options: { url: 'rediss://isoproxy@cache', password: 'pw' },
+    });
     expect(() => parseStoreSpec('redis://:pw@cache:6379', '/data')).toThrow(StoreSpecError);
     expect(() => parseStoreSpec('redis://:pw@cache:6379', '/data')).not.toThrow(/pw@/);
     expect(() => parseStoreSpec('redis://cache?ttl=1', '/data')).toThrow(/unknown Redis store option "ttl"/);
@@ -271,7 +289,7 @@ describe.skipIf(skip)(`the Redis node store${skip ? ' (skipped: redis-server is 
   });
 });
 
-describe('the replica\'s mirror of the Redis store', () => {
+describe("the replica's mirror of the Redis store", () => {
   it('does not keep what a read returned when a change was announced while the read was in flight', () => {
     const mirror = new SpecMirror(undefined);
     mirror.trusted = true;
@@ -286,7 +304,7 @@ describe('the replica\'s mirror of the Redis store', () => {
     expect(mirror.fresh('n1', Date.now())?.spec?.name).toBe('n1');
   });
 
-  it('answers on its own only while trusted and before the key\'s TTL, and keeps the last known spec either way', () => {
+  it("answers on its own only while trusted and before the key's TTL, and keeps the last known spec either way", () => {
     const mirror = new SpecMirror(undefined);
     mirror.remember('n1', spec('n1'), 1000);
     expect(mirror.fresh('n1', 500)).toBeUndefined();
@@ -315,7 +333,14 @@ describe('the replica\'s mirror of the Redis store', () => {
   it('lets the last known specs answer for the stale-read bound after an outage began, logging once when it passes', () => {
     let now = 0;
     const lines: Array<Record<string, unknown>> = [];
-    const log = pino({ level: 'info' }, { write: (l: string) => { lines.push(JSON.parse(l) as Record<string, unknown>); } });
+    const log = pino(
+      { level: 'info' },
+      {
+        write: (l: string) => {
+          lines.push(JSON.parse(l) as Record<string, unknown>);
+        },
+      },
+    );
     const clock = new OutageClock(1000, () => now, log);
     clock.down(new Error('ECONNREFUSED'));
     now = 1000;

@@ -30,7 +30,9 @@ describe('remaster pool', () => {
     ctx = await prepareBase(await buildIndex(source), source);
     pool = createRemasterPool({ workers: 2 });
   });
-  afterAll(async () => { await pool?.close(); });
+  afterAll(async () => {
+    await pool?.close();
+  });
 
   it('computes in a worker the same patch set as the engine in process', async () => {
     const inWorker = await pool.patchSet('base-a', ctx, edits(1), 'node-1');
@@ -72,7 +74,16 @@ describe('remaster pool', () => {
     try {
       const iso = join(dir, 'demo.iso');
       await writeFile(iso, image);
-      const { stdout } = await promisify(execFile)(process.execPath, ['bin/isoproxy.js', 'preview', iso, '--append', 'ipa-node=node-1', '--set', 'ipa-debug=0', '--json']);
+      const { stdout } = await promisify(execFile)(process.execPath, [
+        'bin/isoproxy.js',
+        'preview',
+        iso,
+        '--append',
+        'ipa-node=node-1',
+        '--set',
+        'ipa-debug=0',
+        '--json',
+      ]);
       expect(JSON.parse(stdout).digest).toBe(computePatchSet(ctx, edits(1)).patchSet.digest);
     } finally {
       await cleanup();

@@ -18,7 +18,10 @@ import type { PatchSet } from '../../src/overlay/patch-set.js';
 
 // The demo image, with a grub.cfg of five kernel lines: long appends then outgrow its sector.
 const spec = demoIsoSpec();
-const grub = Array.from({ length: 5 }, (_, i) => `menuentry "entry ${i}" {\n  linux /vmlinuz ipa-debug=1 nofb nomodeset vga=normal\n  initrd /initrd\n}\n`).join('');
+const grub = Array.from(
+  { length: 5 },
+  (_, i) => `menuentry "entry ${i}" {\n  linux /vmlinuz ipa-debug=1 nofb nomodeset vga=normal\n  initrd /initrd\n}\n`,
+).join('');
 const base = writeIso({ ...spec, files: spec.files.map((f) => (f.path === '/boot/grub/grub.cfg' ? { ...f, data: Buffer.from(grub) } : f)) });
 const baseSource = memorySource(base);
 

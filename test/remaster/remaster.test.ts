@@ -16,10 +16,16 @@ import { debianLike, grubMkrescue, level1, rhelLike, threeTrees, zeroSlack, type
 
 const tools = ['xorriso', 'genisoimage', 'isoinfo', 'mkfs.fat', 'mcopy', 'mtype', 'fsck.fat', 'md5sum'];
 const missing = missingTools(...tools);
-const EDITS = normalizeEdits({ append: ['ipa.node=node-7', 'ipa-api-url=http://10.0.0.1:6385'], set: { 'isoproxy.keep': 'no' }, remove: ['isoproxy.drop'] });
+const EDITS = normalizeEdits({
+  append: ['ipa.node=node-7', 'ipa-api-url=http://10.0.0.1:6385'],
+  set: { 'isoproxy.keep': 'no' },
+  remove: ['isoproxy.drop'],
+});
 
 async function sha(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 async function listFiles(root: string): Promise<string[]> {
@@ -55,8 +61,12 @@ function expectEdited(text: string, what: string): void {
 
 describe.skipIf(missing.length > 0)(`remaster on real images${missing.length ? ` (missing: ${missing.join(', ')})` : ''}`, () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
-  beforeAll(async () => { scratch = await scratchDir('isoproxy-remaster-'); });
-  afterAll(async () => { await scratch?.cleanup(); });
+  beforeAll(async () => {
+    scratch = await scratchDir('isoproxy-remaster-');
+  });
+  afterAll(async () => {
+    await scratch?.cleanup();
+  });
 
   async function remaster(layout: Layout) {
     const source = await openFileSource(layout.iso);
@@ -118,10 +128,18 @@ print(json.dumps(out))
     const layout = await debianLike(scratch.dir);
     const r = await remaster(layout);
     expect(r.report.changes.map((c) => `${c.placement} ${c.path}`).sort()).toEqual([
-      'fat /EFI/BOOT/grub.cfg', 'in-place /boot/grub/grub.cfg', 'in-place /isolinux/txt.cfg', 'in-place /md5sum.txt',
+      'fat /EFI/BOOT/grub.cfg',
+      'in-place /boot/grub/grub.cfg',
+      'in-place /isolinux/txt.cfg',
+      'in-place /md5sum.txt',
     ]);
     expect(r.patchSet.size).toBe(r.patchSet.baseSize);
-    const tree = await compareTrees(layout, r.out, ['boot/grub/grub.cfg', 'isolinux/txt.cfg', 'md5sum.txt', 'boot/grub/efi.img'], ['boot/grub/grub.cfg', 'isolinux/txt.cfg']);
+    const tree = await compareTrees(
+      layout,
+      r.out,
+      ['boot/grub/grub.cfg', 'isolinux/txt.cfg', 'md5sum.txt', 'boot/grub/efi.img'],
+      ['boot/grub/grub.cfg', 'isolinux/txt.cfg'],
+    );
     await fatCheck(join(tree, 'boot/grub/efi.img'), '/EFI/BOOT/grub.cfg');
     await run('md5sum', ['--quiet', '-c', 'md5sum.txt'], { cwd: tree });
     // The Joliet tree gives the same edited file (isoinfo reads it through Joliet records).
@@ -140,7 +158,12 @@ print(json.dumps(out))
   it('edits a RHEL-like image: linuxefi in images/efiboot.img and the tree copy', async () => {
     const layout = await rhelLike(scratch.dir);
     const r = await remaster(layout);
-    const tree = await compareTrees(layout, r.out, ['EFI/BOOT/grub.cfg', 'isolinux/isolinux.cfg', 'images/efiboot.img'], ['EFI/BOOT/grub.cfg', 'isolinux/isolinux.cfg']);
+    const tree = await compareTrees(
+      layout,
+      r.out,
+      ['EFI/BOOT/grub.cfg', 'isolinux/isolinux.cfg', 'images/efiboot.img'],
+      ['EFI/BOOT/grub.cfg', 'isolinux/isolinux.cfg'],
+    );
     await fatCheck(join(tree, 'images/efiboot.img'), '/EFI/BOOT/grub.cfg');
   });
 
@@ -171,7 +194,10 @@ print(json.dumps(out))
   it('relocates configs that end exactly on a sector boundary to an appended tail', async () => {
     const layout = await zeroSlack(scratch.dir);
     const r = await remaster(layout);
-    const relocated = r.report.changes.filter((c) => c.placement === 'relocated').map((c) => c.path).sort();
+    const relocated = r.report.changes
+      .filter((c) => c.placement === 'relocated')
+      .map((c) => c.path)
+      .sort();
     expect(relocated).toEqual(['/boot/grub/grub.cfg', '/isolinux/isolinux.cfg']);
     expect(r.patchSet.size).toBe(r.ctx.tailStart + 2 * 4096);
     expect((await stat(r.out)).size).toBe(r.patchSet.size);

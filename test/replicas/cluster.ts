@@ -44,8 +44,12 @@ export interface Replica {
 
 async function waitReady(url: string, proc: ChildProcess, logFile: string): Promise<void> {
   for (let i = 0; i < 400; i++) {
-    if (proc.exitCode !== null) throw new Error(`replica exited with ${proc.exitCode}; see ${logFile}:\n${(await readFile(logFile, 'utf8')).slice(-2000)}`);
-    const ok = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+    if (proc.exitCode !== null)
+      throw new Error(`replica exited with ${proc.exitCode}; see ${logFile}:\n${(await readFile(logFile, 'utf8')).slice(-2000)}`);
+    const ok = await fetch(`${url}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -59,10 +63,32 @@ export async function replica(options: ReplicaOptions): Promise<Replica> {
   const logFile = join(home, 'out.log');
   let proc: ChildProcess | undefined;
   const args = [
-    CLI, 'serve', '--host', '127.0.0.1', '--port', String(options.port), '--public-url', options.publicUrl,
-    '--data-dir', join(home, 'data'), '--cache-dir', join(home, 'cache'), '--cache-budget', '512MiB', '--block-size', '1MiB',
-    '--admin-token', TOKEN, '--allow-upstream', options.allowUpstream, '--workers', '1', '--shutdown-deadline', '2s',
-    '--store', options.store,
+    CLI,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--public-url',
+    options.publicUrl,
+    '--data-dir',
+    join(home, 'data'),
+    '--cache-dir',
+    join(home, 'cache'),
+    '--cache-budget',
+    '512MiB',
+    '--block-size',
+    '1MiB',
+    '--admin-token',
+    TOKEN,
+    '--allow-upstream',
+    options.allowUpstream,
+    '--workers',
+    '1',
+    '--shutdown-deadline',
+    '2s',
+    '--store',
+    options.store,
   ];
   const self: Replica = {
     index: options.index,
@@ -87,9 +113,12 @@ export async function replica(options: ReplicaOptions): Promise<Replica> {
       p.kill(signal);
       await exited;
     },
-    putNode: (name, body) => fetch(`${url}/api/v1/nodes/${name}`, {
-      method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
-    }),
+    putNode: (name, body) =>
+      fetch(`${url}/api/v1/nodes/${name}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
     imageUrl: (name) => `${url}/iso/${name}.iso`,
     async metric(name) {
       const text = await (await fetch(`${url}/metrics`)).text();
@@ -122,7 +151,8 @@ export interface Balancer {
 /** docs/nginx-replicas.conf with its replicas and listen address replaced; throws if the file's shape changed. */
 export function renderConf(text: string, listen: string, servers: readonly string[]): string {
   const serverLines = text.match(/^\s*server \S+:\d+ [^;]*;$/gm) ?? [];
-  if (serverLines.length !== servers.length) throw new Error(`docs/nginx-replicas.conf has ${serverLines.length} server lines, the test runs ${servers.length} replicas`);
+  if (serverLines.length !== servers.length)
+    throw new Error(`docs/nginx-replicas.conf has ${serverLines.length} server lines, the test runs ${servers.length} replicas`);
   let i = 0;
   let out = text.replace(/^(\s*server )\S+:\d+( [^;]*;)$/gm, (_, head: string, tail: string) => `${head}${servers[i++]}${tail}`);
   if (!/^\s*listen 80;$/m.test(out)) throw new Error('docs/nginx-replicas.conf has no `listen 80;` line');
@@ -146,7 +176,7 @@ export async function balancer(dir: string, servers: readonly string[]): Promise
     `error_log ${join(home, 'error.log')} warn;`,
     'events { worker_connections 1024; }',
     'http {',
-    "  log_format replicas '$request_method $uri $status \"$http_range\" \"$upstream_addr\" \"$upstream_status\" $msec $request_time';",
+    '  log_format replicas \'$request_method $uri $status "$http_range" "$upstream_addr" "$upstream_status" $msec $request_time\';',
     `  access_log ${accessLog} replicas;`,
     `  client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};`,
     `  include ${site};`,
@@ -156,12 +186,20 @@ export async function balancer(dir: string, servers: readonly string[]): Promise
   await writeFile(confPath, conf);
   const proc = spawn('nginx', ['-p', home, '-c', confPath, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  proc.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const origin = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     if (proc.exitCode !== null) throw new Error(`nginx exited with ${proc.exitCode}: ${stderr}`);
     // Nothing listens behind it yet: any answer (404 from `location /`) means nginx is up.
-    if (await fetch(`${origin}/`).then(() => true, () => false)) break;
+    if (
+      await fetch(`${origin}/`).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
     if (i > 200) throw new Error(`nginx did not start: ${stderr}`);
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -169,13 +207,28 @@ export async function balancer(dir: string, servers: readonly string[]): Promise
     origin,
     async log() {
       const text = await readFile(accessLog, 'utf8').catch(() => '');
-      return text.split('\n').filter(Boolean).map((l) => {
-        const m = /^(\S+) (\S+) (\d+) "(.*)" "(.*)" "(.*)" ([0-9.]+) ([0-9.]+)$/.exec(l);
-        // nginx separates the servers it tried by ", " (and internal redirects by " : ").
-        const list = (s: string | undefined): string[] => (s ?? '').split(/, | : /).map((x) => x.trim()).filter((x) => x !== '' && x !== '-');
-        const startMs = Math.round((Number(m?.[7]) - Number(m?.[8])) * 1000);
-        return { method: m?.[1] ?? '', uri: m?.[2] ?? '', status: Number(m?.[3]), range: m?.[4] ?? '', startMs, upstreams: list(m?.[5]), upstreamStatuses: list(m?.[6]) };
-      });
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => {
+          const m = /^(\S+) (\S+) (\d+) "(.*)" "(.*)" "(.*)" ([0-9.]+) ([0-9.]+)$/.exec(l);
+          // nginx separates the servers it tried by ", " (and internal redirects by " : ").
+          const list = (s: string | undefined): string[] =>
+            (s ?? '')
+              .split(/, | : /)
+              .map((x) => x.trim())
+              .filter((x) => x !== '' && x !== '-');
+          const startMs = Math.round((Number(m?.[7]) - Number(m?.[8])) * 1000);
+          return {
+            method: m?.[1] ?? '',
+            uri: m?.[2] ?? '',
+            status: Number(m?.[3]),
+            range: m?.[4] ?? '',
+            startMs,
+            upstreams: list(m?.[5]),
+            upstreamStatuses: list(m?.[6]),
+          };
+        });
     },
     async close() {
       if (proc.exitCode !== null) return;

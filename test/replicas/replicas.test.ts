@@ -54,15 +54,28 @@ describe.skipIf(why !== '')(`replicas behind nginx with a Redis store${why ? ` (
     iso = await sizedIso(scratch.dir, 'base', BASE_MIB, 'replicas');
     const bytes = await readFile(iso);
     baseSize = bytes.length;
-    want = await expectedDigests(iso, Array.from({ length: NODES }, (_, i) => editsOf(i)));
+    want = await expectedDigests(
+      iso,
+      Array.from({ length: NODES }, (_, i) => editsOf(i)),
+    );
     upstream = await startUpstream({ '/base.iso': bytes });
     redis = await startRedis(scratch.dir);
     const ports = await Promise.all(Array.from({ length: REPLICAS }, () => freePort()));
-    lb = await balancer(scratch.dir, ports.map((p) => `127.0.0.1:${p}`));
+    lb = await balancer(
+      scratch.dir,
+      ports.map((p) => `127.0.0.1:${p}`),
+    );
     for (let i = 0; i < REPLICAS; i++) {
-      replicas.push(await replica({
-        dir: scratch.dir, index: i, port: ports[i]!, store: `${redis.url()}?stale-reads=2m`, allowUpstream: `${upstream.origin}/`, publicUrl: lb.origin,
-      }));
+      replicas.push(
+        await replica({
+          dir: scratch.dir,
+          index: i,
+          port: ports[i]!,
+          store: `${redis.url()}?stale-reads=2m`,
+          allowUpstream: `${upstream.origin}/`,
+          publicUrl: lb.origin,
+        }),
+      );
     }
   }, 300_000);
 
@@ -80,26 +93,35 @@ describe.skipIf(why !== '')(`replicas behind nginx with a Redis store${why ? ` (
     const reads = Promise.all(Array.from({ length: NODES }, (_, i) => bmcRead(nodeName(i), `${lb.origin}/iso/${nodeName(i)}.iso`, progress)));
     const total = want.reduce((s, w) => s + w.size, 0);
     let failed = false;
-    reads.catch(() => { failed = true; });
+    reads.catch(() => {
+      failed = true;
+    });
     await waitFor(() => failed || progress.bytes >= total * fraction, 'the wave to get going', 300_000);
     if (!failed) await during(progress);
     return { results: await reads, progress };
   }
 
   it('serves nodes PUT through one replica from every replica, byte-identical and under the same ETag', async () => {
-    const puts = await Promise.all(Array.from({ length: NODES }, (_, i) => replicas[0]!.putNode(nodeName(i), { bootIso: upstream.url('/base.iso'), edits: editsOf(i) })));
+    const puts = await Promise.all(
+      Array.from({ length: NODES }, (_, i) => replicas[0]!.putNode(nodeName(i), { bootIso: upstream.url('/base.iso'), edits: editsOf(i) })),
+    );
     expect(puts.map((r) => r.status)).toEqual(Array(NODES).fill(201));
     const putEtags = await Promise.all(puts.map(async (r) => ((await r.json()) as { etag: string }).etag));
     for (let i = 0; i < NODES; i++) {
       const heads = await Promise.all(replicas.map((r) => fetch(r.imageUrl(nodeName(i)), { method: 'HEAD' })));
       expect(heads.map((h) => h.status)).toEqual(Array(REPLICAS).fill(200));
       // The ETag is the base's validator and the patch-set digest: nothing of the replica in it.
-      expect(heads.map((h) => h.headers.get('etag')), nodeName(i)).toEqual(Array(REPLICAS).fill(putEtags[i]));
+      expect(
+        heads.map((h) => h.headers.get('etag')),
+        nodeName(i),
+      ).toEqual(Array(REPLICAS).fill(putEtags[i]));
       expect(heads.map((h) => Number(h.headers.get('content-length')))).toEqual(Array(REPLICAS).fill(want[i]!.size));
       expect(new Set(heads.map((h) => h.headers.get('last-modified'))).size).toBe(1);
     }
     // The same bytes too: one range across the edited boot configs, from each replica.
-    const slices = await Promise.all(replicas.map(async (r) => Buffer.from(await (await fetch(r.imageUrl(nodeName(0)), { headers: { range: 'bytes=0-1048575' } })).arrayBuffer())));
+    const slices = await Promise.all(
+      replicas.map(async (r) => Buffer.from(await (await fetch(r.imageUrl(nodeName(0)), { headers: { range: 'bytes=0-1048575' } })).arrayBuffer())),
+    );
     expect(slices[1]!.equals(slices[0]!) && slices[2]!.equals(slices[0]!)).toBe(true);
   });
 
@@ -138,7 +160,9 @@ describe.skipIf(why !== '')(`replicas behind nginx with a Redis store${why ? ` (
       const perBlock = new Map<string, number>();
       for (const g of gets) perBlock.set(g.range ?? '', (perBlock.get(g.range ?? '') ?? 0) + 1);
       expect(Math.max(...perBlock.values())).toBeLessThanOrEqual(servedBy.size);
-      console.info(`upstream: ${(fetched / 2 ** 20).toFixed(0)} MiB for a ${(baseSize / 2 ** 20).toFixed(0)} MiB base served by ${servedBy.size} replicas`);
+      console.info(
+        `upstream: ${(fetched / 2 ** 20).toFixed(0)} MiB for a ${(baseSize / 2 ** 20).toFixed(0)} MiB base served by ${servedBy.size} replicas`,
+      );
     } finally {
       // Back in the pool for the next tests, on the same (warm) cache directory.
       await victim?.start();
@@ -184,16 +208,22 @@ describe.skipIf(why !== '')(`replicas behind nginx with a Redis store${why ? ` (
     const servedWhileDown = progress.okAt.filter((t) => t > downFrom && t < downTo).length;
     expect(servedWhileDown).toBeGreaterThan(0);
     const retried = results.flatMap((r) => r.retries);
-    console.info(`Redis away for ${downTo - downFrom} ms: ${servedWhileDown} ranges served meanwhile, ${retried.length} retried${retried.length ? ` (first: ${retried[0]})` : ''}`);
+    console.info(
+      `Redis away for ${downTo - downFrom} ms: ${servedWhileDown} ranges served meanwhile, ${retried.length} retried${retried.length ? ` (first: ${retried[0]})` : ''}`,
+    );
     expect(refused?.code).toBe('STORE_UNAVAILABLE');
     expect(refused!.status).toBe(503);
 
     // Writes resume as soon as the replicas have reconnected, and reach the other replicas.
     let status = 0;
-    await waitFor(async () => {
-      status = (await replicas[1]!.putNode('after-outage', { bootIso: upstream.url('/base.iso'), edits: editsOf(1) })).status;
-      return status === 201 || status === 200;
-    }, 'a write to succeed after the restart', 20_000);
+    await waitFor(
+      async () => {
+        status = (await replicas[1]!.putNode('after-outage', { bootIso: upstream.url('/base.iso'), edits: editsOf(1) })).status;
+        return status === 201 || status === 200;
+      },
+      'a write to succeed after the restart',
+      20_000,
+    );
     const seen = await fetch(replicas[2]!.imageUrl('after-outage'), { method: 'HEAD' });
     expect(seen.status).toBe(200);
     expect(downTo).toBeGreaterThan(downFrom);

@@ -25,7 +25,15 @@ describe('trackerObserver', () => {
     for (let off = 0; off < MiB; off += 65536) o.bytes(t, off, 65536);
     o.end(t, { outcome: 'complete' });
     const row = tracker.snapshot().nodes.items[0]!;
-    expect(row).toMatchObject({ name: 'uuid-1', source: 'ironic', base: 'http://mirror/b.iso', etag: '"e1"', distinctBytes: MiB, imageProgress: 1 / 8, lastRange: { method: 'GET', start: 0, end: MiB } });
+    expect(row).toMatchObject({
+      name: 'uuid-1',
+      source: 'ironic',
+      base: 'http://mirror/b.iso',
+      etag: '"e1"',
+      distinctBytes: MiB,
+      imageProgress: 1 / 8,
+      lastRange: { method: 'GET', start: 0, end: MiB },
+    });
     expect(row.state).toBe('reading');
   });
 

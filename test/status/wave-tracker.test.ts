@@ -8,7 +8,12 @@ const MiB = 1024 * 1024;
 /** A clock the test moves by hand. */
 function clock(start = Date.UTC(2026, 0, 1, 12, 0, 0)) {
   let t = start;
-  return { now: () => t, advance: (ms: number) => { t += ms; } };
+  return {
+    now: () => t,
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
 }
 
 function row(tracker: WaveTracker, name: string): NodeRow {
@@ -132,9 +137,12 @@ describe('WaveTracker progress and rate', () => {
     expect(r.coverage).toEqual([[0, 8 / 64]]);
   });
 
-  it('measures progress against the boot estimate of the node\'s base, and completes on reaching it', () => {
+  it("measures progress against the boot estimate of the node's base, and completes on reaching it", () => {
     const c = clock();
-    const t = new WaveTracker({ now: c.now, bases: () => [{ url: 'http://user:secret@mirror/base.iso?sig=abc', state: 'ready', bootBytes: 16 * MiB }] });
+    const t = new WaveTracker({
+      now: c.now,
+      bases: () => [{ url: 'http://user:secret@mirror/base.iso?sig=abc', state: 'ready', bootBytes: 16 * MiB }],
+    });
     read(t, c, 'n1', 0, 8 * MiB);
     expect(row(t, 'n1').bootProgress).toBeCloseTo(0.5);
     read(t, c, 'n1', 8 * MiB, 16 * MiB);
@@ -254,7 +262,13 @@ describe('WaveTracker memory', () => {
     const size = 1024 * MiB;
     for (let i = 0; i < 10_000; i++) {
       const node = `bmc-${i}.rack-${i % 40}.example.net`;
-      t.declare({ name: node, source: 'store', base: `http://mirror/base-${i % 4}.iso`, edits: 'append 2, set 1 ' + 'x'.repeat(40), etag: `"${i.toString(16)}-abcdef"` });
+      t.declare({
+        name: node,
+        source: 'store',
+        base: `http://mirror/base-${i % 4}.iso`,
+        edits: 'append 2, set 1 ' + 'x'.repeat(40),
+        etag: `"${i.toString(16)}-abcdef"`,
+      });
       t.transferStart({ node, source: 'store', method: 'GET', start: 0, end: size, imageSize: size });
       for (let r = 0; r < 200; r++) {
         const off = rand(size / 65536) * 65536;

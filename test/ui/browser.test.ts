@@ -70,190 +70,217 @@ async function sample(page: Page): Promise<Sample> {
   });
 }
 
-describe.skipIf(missing.length > 0)(`the /ui page in headless chromium against the real server${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
-  let scratch: { dir: string; cleanup: () => Promise<void> };
-  let upstream: { url: string; close(): Promise<void> };
-  let proxy: ProxyUnderTest;
-  let expected: Buffer;
-  let uiUrl: string;
-  let base: string;
-  let profile: string;
-  let context: BrowserContext;
-  let page: Page;
-  let staller: ClientRequest | undefined;
+describe.skipIf(missing.length > 0)(
+  `the /ui page in headless chromium against the real server${missing.length > 0 ? ` (skipped: missing ${missing.join(', ')})` : ''}`,
+  () => {
+    let scratch: { dir: string; cleanup: () => Promise<void> };
+    let upstream: { url: string; close(): Promise<void> };
+    let proxy: ProxyUnderTest;
+    let expected: Buffer;
+    let uiUrl: string;
+    let base: string;
+    let profile: string;
+    let context: BrowserContext;
+    let page: Page;
+    let staller: ClientRequest | undefined;
 
-  beforeAll(async () => {
-    await mkdir(ARTIFACTS, { recursive: true });
-    scratch = await scratchDir('isoproxy-ui-');
-    const iso = await sizedIso(scratch.dir, 'wave', 16, 'wave');
-    expected = await expectedImage(iso, EDITS, join(scratch.dir, 'wave.expected.iso'));
-    // ~6 MiB/s per upstream connection: the cache fills over seconds, as the BMCs read.
-    upstream = await startSlowUpstream(await readFile(iso), 10);
-    // A signed-URL style secret in the base's query: it must never reach the page.
-    base = `${upstream.url}?X-Amz-Signature=s3cr3t`;
-    proxy = await startProxy({
-      dir: scratch.dir, allow: [new URL(upstream.url).origin + '/'], budget: '64MiB',
-      extraArgs: ['--stall-after', '2500ms', '--log-level', 'warn'],
-    });
-    uiUrl = proxy.url;
-    for (let i = 0; i < BMCS + 2; i++) {
-      const res = await proxy.putNode(`bmc-${String(i).padStart(2, '0')}`, { bootIso: base, edits: EDITS });
-      expect(res.status).toBe(201);
-    }
-    profile = await mkdtemp(join(tmpdir(), 'isoproxy-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1400, height: 1200 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-  }, 120_000);
-
-  afterAll(async () => {
-    staller?.destroy();
-    await context?.close();
-    await proxy?.close();
-    await upstream?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
-    await scratch?.cleanup();
-  });
-
-  it('shows a login without a token, and the API behind it answers 401', async () => {
-    await page.goto(`${uiUrl}/ui`);
-    await page.waitForSelector('#login-form', { state: 'visible' });
-    expect(await page.isVisible('#view')).toBe(false);
-    expect(await page.evaluate(async () => (await fetch('api/status')).status)).toBe(401);
-    expect(await page.evaluate(async () => (await fetch('api/events')).status)).toBe(401);
-    await page.screenshot({ path: join(ARTIFACTS, '1-login.png') });
-
-    await page.fill('#token', 'not-the-token-0123456789');
-    await page.click('#login-form button[type=submit]');
-    await page.waitForFunction(() => document.querySelector('#login-error')?.textContent?.includes('refused'));
-  });
-
-  it('follows a wave of 30 BMCs: each node progresses then completes, a stalled node shows stalled, the cache bar grows', async () => {
-    await page.fill('#token', TOKEN);
-    await page.click('#login-form button[type=submit]');
-    await page.waitForSelector('#nodes tbody tr[data-node]');
-    expect(page.url()).not.toContain(TOKEN);
-    expect(await page.evaluate(() => sessionStorage.getItem('isoproxy.statusToken'))).toBe(TOKEN);
-    await page.waitForSelector('#conn.live');
-    const before = await sample(page);
-    expect(before.rows.filter((r) => r.state === 'never')).toHaveLength(BMCS + 2);
-
-    const ac = new AbortController();
-    const nodes = Array.from({ length: BMCS }, (_, i) => `bmc-${String(i).padStart(2, '0')}`);
-    // BMCs are powered on over a few seconds, not all at once.
-    const wave = Promise.allSettled(nodes.map(async (node, i) => {
-      await new Promise((r) => setTimeout(r, i * 100));
-      const stalls = node === STALLER;
-      await simulateBmc({
-        url: proxy.url, node, bootBytes: stalls ? STALL_AT : expected.length, expected, pauseMs: 60, signal: ac.signal,
+    beforeAll(async () => {
+      await mkdir(ARTIFACTS, { recursive: true });
+      scratch = await scratchDir('isoproxy-ui-');
+      const iso = await sizedIso(scratch.dir, 'wave', 16, 'wave');
+      expected = await expectedImage(iso, EDITS, join(scratch.dir, 'wave.expected.iso'));
+      // ~6 MiB/s per upstream connection: the cache fills over seconds, as the BMCs read.
+      upstream = await startSlowUpstream(await readFile(iso), 10);
+      // A signed-URL style secret in the base's query: it must never reach the page.
+      base = `${upstream.url}?X-Amz-Signature=s3cr3t`;
+      proxy = await startProxy({
+        dir: scratch.dir,
+        allow: [new URL(upstream.url).origin + '/'],
+        budget: '64MiB',
+        extraArgs: ['--stall-after', '2500ms', '--log-level', 'warn'],
       });
-      // The stalling BMC opens the rest of the image and stops reading after the first chunk: the
-      // server's writes back up and no byte moves.
-      if (stalls) {
-        await new Promise<void>((resolve, reject) => {
-          staller = request(proxy.imageUrl(node), { headers: { range: `bytes=${STALL_AT}-` } }, (res) => {
-            res.once('data', () => {
-              res.pause();
-              resolve();
-            });
+      uiUrl = proxy.url;
+      for (let i = 0; i < BMCS + 2; i++) {
+        const res = await proxy.putNode(`bmc-${String(i).padStart(2, '0')}`, { bootIso: base, edits: EDITS });
+        expect(res.status).toBe(201);
+      }
+      profile = await mkdtemp(join(tmpdir(), 'isoproxy-chromium-'));
+      context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+        viewport: { width: 1400, height: 1200 },
+      });
+      page = context.pages()[0] ?? (await context.newPage());
+    }, 120_000);
+
+    afterAll(async () => {
+      staller?.destroy();
+      await context?.close();
+      await proxy?.close();
+      await upstream?.close();
+      if (profile) await rm(profile, { recursive: true, force: true });
+      await scratch?.cleanup();
+    });
+
+    it('shows a login without a token, and the API behind it answers 401', async () => {
+      await page.goto(`${uiUrl}/ui`);
+      await page.waitForSelector('#login-form', { state: 'visible' });
+      expect(await page.isVisible('#view')).toBe(false);
+      expect(await page.evaluate(async () => (await fetch('api/status')).status)).toBe(401);
+      expect(await page.evaluate(async () => (await fetch('api/events')).status)).toBe(401);
+      await page.screenshot({ path: join(ARTIFACTS, '1-login.png') });
+
+      await page.fill('#token', 'not-the-token-0123456789');
+      await page.click('#login-form button[type=submit]');
+      await page.waitForFunction(() => document.querySelector('#login-error')?.textContent?.includes('refused'));
+    });
+
+    it('follows a wave of 30 BMCs: each node progresses then completes, a stalled node shows stalled, the cache bar grows', async () => {
+      await page.fill('#token', TOKEN);
+      await page.click('#login-form button[type=submit]');
+      await page.waitForSelector('#nodes tbody tr[data-node]');
+      expect(page.url()).not.toContain(TOKEN);
+      expect(await page.evaluate(() => sessionStorage.getItem('isoproxy.statusToken'))).toBe(TOKEN);
+      await page.waitForSelector('#conn.live');
+      const before = await sample(page);
+      expect(before.rows.filter((r) => r.state === 'never')).toHaveLength(BMCS + 2);
+
+      const ac = new AbortController();
+      const nodes = Array.from({ length: BMCS }, (_, i) => `bmc-${String(i).padStart(2, '0')}`);
+      // BMCs are powered on over a few seconds, not all at once.
+      const wave = Promise.allSettled(
+        nodes.map(async (node, i) => {
+          await new Promise((r) => setTimeout(r, i * 100));
+          const stalls = node === STALLER;
+          await simulateBmc({
+            url: proxy.url,
+            node,
+            bootBytes: stalls ? STALL_AT : expected.length,
+            expected,
+            pauseMs: 60,
+            signal: ac.signal,
           });
-          staller.on('error', reject);
-          staller.end();
-        });
+          // The stalling BMC opens the rest of the image and stops reading after the first chunk: the
+          // server's writes back up and no byte moves.
+          if (stalls) {
+            await new Promise<void>((resolve, reject) => {
+              staller = request(proxy.imageUrl(node), { headers: { range: `bytes=${STALL_AT}-` } }, (res) => {
+                res.once('data', () => {
+                  res.pause();
+                  resolve();
+                });
+              });
+              staller.on('error', reject);
+              staller.end();
+            });
+          }
+        }),
+      );
+
+      const seenInProgress = new Set<string>();
+      const seenStates = new Map<string, Set<string>>();
+      const cacheFractions: number[] = [];
+      let midShot = false;
+      const deadline = Date.now() + 120_000;
+      let s = before;
+      for (;;) {
+        s = await sample(page);
+        for (const r of s.rows) {
+          if (r.progress !== null && r.progress > 0 && r.progress < 1) seenInProgress.add(r.node);
+          (seenStates.get(r.node) ?? seenStates.set(r.node, new Set()).get(r.node)!).add(r.state);
+        }
+        if (s.cacheFraction !== null) cacheFractions.push(s.cacheFraction);
+        if (!midShot && seenInProgress.size >= 10) {
+          midShot = true;
+          await page.screenshot({ path: join(ARTIFACTS, '2-mid-wave.png'), fullPage: true });
+        }
+        const others = s.rows.filter((r) => nodes.includes(r.node) && r.node !== STALLER);
+        const done = others.length === BMCS - 1 && others.every((r) => r.complete);
+        const stalled = s.rows.find((r) => r.node === STALLER)?.state === 'stalled';
+        if (done && stalled) break;
+        if (Date.now() > deadline) throw new Error(`wave did not finish: ${JSON.stringify(s.rows.filter((r) => !r.complete))}`);
+        await new Promise((r) => setTimeout(r, 150));
       }
-    }));
+      await page.screenshot({ path: join(ARTIFACTS, '3-wave-done.png'), fullPage: true });
 
-    const seenInProgress = new Set<string>();
-    const seenStates = new Map<string, Set<string>>();
-    const cacheFractions: number[] = [];
-    let midShot = false;
-    const deadline = Date.now() + 120_000;
-    let s = before;
-    for (;;) {
-      s = await sample(page);
-      for (const r of s.rows) {
-        if (r.progress !== null && r.progress > 0 && r.progress < 1) seenInProgress.add(r.node);
-        (seenStates.get(r.node) ?? seenStates.set(r.node, new Set()).get(r.node)!).add(r.state);
+      // Each node that completed was seen part-way first.
+      for (const node of nodes.filter((n) => n !== STALLER)) {
+        expect(seenInProgress.has(node), `${node} seen in progress`).toBe(true);
+        expect(s.rows.find((r) => r.node === node)).toMatchObject({ complete: true, progress: 1 });
       }
-      if (s.cacheFraction !== null) cacheFractions.push(s.cacheFraction);
-      if (!midShot && seenInProgress.size >= 10) {
-        midShot = true;
-        await page.screenshot({ path: join(ARTIFACTS, '2-mid-wave.png'), fullPage: true });
-      }
-      const others = s.rows.filter((r) => nodes.includes(r.node) && r.node !== STALLER);
-      const done = others.length === BMCS - 1 && others.every((r) => r.complete);
-      const stalled = s.rows.find((r) => r.node === STALLER)?.state === 'stalled';
-      if (done && stalled) break;
-      if (Date.now() > deadline) throw new Error(`wave did not finish: ${JSON.stringify(s.rows.filter((r) => !r.complete))}`);
-      await new Promise((r) => setTimeout(r, 150));
-    }
-    await page.screenshot({ path: join(ARTIFACTS, '3-wave-done.png'), fullPage: true });
+      expect([...seenStates.get('bmc-00')!]).toEqual(expect.arrayContaining(['never', 'reading']));
+      const stalledRow = s.rows.find((r) => r.node === STALLER)!;
+      expect(stalledRow.state).toBe('stalled');
+      expect(stalledRow.progress).toBeGreaterThan(0);
+      expect(stalledRow.progress).toBeLessThan(1);
+      // The two nodes no BMC fetched stay never fetched.
+      expect(s.rows.filter((r) => r.state === 'never').map((r) => r.node)).toEqual(['bmc-30', 'bmc-31']);
+      // The cache bar grew during the wave, to about the image (the one base, 64 MiB budget).
+      expect(cacheFractions.length).toBeGreaterThan(3);
+      expect(Math.min(...cacheFractions)).toBeLessThan(Math.max(...cacheFractions));
+      expect(Math.max(...cacheFractions)).toBeGreaterThan((0.9 * expected.length) / (64 * MiB));
+      expect(new Set(cacheFractions).size).toBeGreaterThan(2);
 
-    // Each node that completed was seen part-way first.
-    for (const node of nodes.filter((n) => n !== STALLER)) {
-      expect(seenInProgress.has(node), `${node} seen in progress`).toBe(true);
-      expect(s.rows.find((r) => r.node === node)).toMatchObject({ complete: true, progress: 1 });
-    }
-    expect([...seenStates.get('bmc-00')!]).toEqual(expect.arrayContaining(['never', 'reading']));
-    const stalledRow = s.rows.find((r) => r.node === STALLER)!;
-    expect(stalledRow.state).toBe('stalled');
-    expect(stalledRow.progress).toBeGreaterThan(0);
-    expect(stalledRow.progress).toBeLessThan(1);
-    // The two nodes no BMC fetched stay never fetched.
-    expect(s.rows.filter((r) => r.state === 'never').map((r) => r.node)).toEqual(['bmc-30', 'bmc-31']);
-    // The cache bar grew during the wave, to about the image (the one base, 64 MiB budget).
-    expect(cacheFractions.length).toBeGreaterThan(3);
-    expect(Math.min(...cacheFractions)).toBeLessThan(Math.max(...cacheFractions));
-    expect(Math.max(...cacheFractions)).toBeGreaterThan((0.9 * expected.length) / (64 * MiB));
-    expect(new Set(cacheFractions).size).toBeGreaterThan(2);
+      // The summary counts the stalled node; credentials of the base never reach the page.
+      expect(await page.textContent('#summary')).toContain('stalled 1');
+      const html = await page.content();
+      expect(html).not.toMatch(/s3cr3t|X-Amz/);
+      expect(html).toContain(`${upstream.url}?…`);
 
-    // The summary counts the stalled node; credentials of the base never reach the page.
-    expect(await page.textContent('#summary')).toContain('stalled 1');
-    const html = await page.content();
-    expect(html).not.toMatch(/s3cr3t|X-Amz/);
-    expect(html).toContain(`${upstream.url}?…`);
+      ac.abort();
+      const results = await wave;
+      const failed = results.filter((r, i) => r.status === 'rejected' && nodes[i] !== STALLER);
+      expect(failed).toEqual([]);
+    }, 180_000);
 
-    ac.abort();
-    const results = await wave;
-    const failed = results.filter((r, i) => r.status === 'rejected' && nodes[i] !== STALLER);
-    expect(failed).toEqual([]);
-  }, 180_000);
+    it('`isoproxy status --url` prints the same wave from the terminal', async () => {
+      const run = promisify(execFile);
+      const env = { ...process.env, ISOPROXY_ADMIN_TOKEN: TOKEN, NO_COLOR: '1' };
+      const { stdout } = await run(process.execPath, [CLI, 'status', '--url', proxy.url], { env, timeout: 30_000 });
+      expect(stdout).toContain('stalled');
+      expect(stdout).toContain(STALLER);
+      const json = JSON.parse((await run(process.execPath, [CLI, 'status', '--url', proxy.url, '--json'], { env, timeout: 30_000 })).stdout) as {
+        totals: { nodes: number };
+      };
+      expect(json.totals.nodes).toBe(BMCS + 2);
+      // A wrong token is refused, and says so.
+      const tokenFile = join(scratch.dir, 'wrong-token');
+      await writeFile(tokenFile, 'not-the-token-0123456789\n');
+      await expect(
+        run(process.execPath, [CLI, 'status', '--url', proxy.url, '--token-file', tokenFile], {
+          env: { ...env, ISOPROXY_ADMIN_TOKEN: '' },
+          timeout: 30_000,
+        }),
+      ).rejects.toMatchObject({ code: expect.any(Number) });
+    }, 60_000);
 
-  it('`isoproxy status --url` prints the same wave from the terminal', async () => {
-    const run = promisify(execFile);
-    const env = { ...process.env, ISOPROXY_ADMIN_TOKEN: TOKEN, NO_COLOR: '1' };
-    const { stdout } = await run(process.execPath, [CLI, 'status', '--url', proxy.url], { env, timeout: 30_000 });
-    expect(stdout).toContain('stalled');
-    expect(stdout).toContain(STALLER);
-    const json = JSON.parse((await run(process.execPath, [CLI, 'status', '--url', proxy.url, '--json'], { env, timeout: 30_000 })).stdout) as { totals: { nodes: number } };
-    expect(json.totals.nodes).toBe(BMCS + 2);
-    // A wrong token is refused, and says so.
-    const tokenFile = join(scratch.dir, 'wrong-token');
-    await writeFile(tokenFile, 'not-the-token-0123456789\n');
-    await expect(run(process.execPath, [CLI, 'status', '--url', proxy.url, '--token-file', tokenFile], { env: { ...env, ISOPROXY_ADMIN_TOKEN: '' }, timeout: 30_000 }))
-      .rejects.toMatchObject({ code: expect.any(Number) });
-  }, 60_000);
-
-  it('sorts, filters and shows a node\'s edits', async () => {
-    const ranks = ['error', 'stalled', 'reading', 'mounting', 'idle', 'expired', 'never'];
-    await page.click('#nodes th[data-sort="state"]');
-    await page.waitForSelector('#nodes th.sorted-asc[data-sort="state"]');
-    const states = (await sample(page)).rows.map((r) => ranks.indexOf(r.state));
-    expect(states).toEqual([...states].sort((a, b) => a - b));
-    await page.click('#nodes th[data-sort="state"]');
-    await page.waitForSelector('#nodes th.sorted-desc[data-sort="state"]');
-    expect((await sample(page)).rows[0]!.state).toBe('never');
-    await page.fill('#filter', 'bmc-1');
-    await page.waitForFunction(() => document.querySelectorAll('#nodes tbody tr[data-node]').length === 10);
-    // The summary of the node's edits (the full diff on hover needs nodeDiff, not wired in serve yet).
-    expect(await page.textContent('#nodes tbody tr[data-node="bmc-12"] td.edits')).toBe('append 2 (ip=, ignition.config.url=)');
-    await page.screenshot({ path: join(ARTIFACTS, '4-filtered.png'), fullPage: true });
-    await page.click('#logout');
-    await page.waitForSelector('#login-form', { state: 'visible' });
-    expect(await page.evaluate(() => sessionStorage.getItem('isoproxy.statusToken'))).toBeNull();
-  });
-});
+    it("sorts, filters and shows a node's edits", async () => {
+      const ranks = ['error', 'stalled', 'reading', 'mounting', 'idle', 'expired', 'never'];
+      await page.click('#nodes th[data-sort="state"]');
+      await page.waitForSelector('#nodes th.sorted-asc[data-sort="state"]');
+      const states = (await sample(page)).rows.map((r) => ranks.indexOf(r.state));
+      expect(states).toEqual([...states].sort((a, b) => a - b));
+      await page.click('#nodes th[data-sort="state"]');
+      await page.waitForSelector('#nodes th.sorted-desc[data-sort="state"]');
+      expect((await sample(page)).rows[0]!.state).toBe('never');
+      await page.fill('#filter', 'bmc-1');
+      await page.waitForFunction(() => document.querySelectorAll('#nodes tbody tr[data-node]').length === 10);
+      // The summary of the node's edits (the full diff on hover needs nodeDiff, not wired in serve yet).
+      expect(await page.textContent('#nodes tbody tr[data-node="bmc-12"] td.edits')).toBe('append 2 (ip=, ignition.config.url=)');
+      await page.screenshot({ path: join(ARTIFACTS, '4-filtered.png'), fullPage: true });
+      await page.click('#logout');
+      await page.waitForSelector('#login-form', { state: 'visible' });
+      expect(await page.evaluate(() => sessionStorage.getItem('isoproxy.statusToken'))).toBeNull();
+    });
+  },
+);
