@@ -129,12 +129,18 @@ export async function ensureBaseImage(outDir: string, sizeMiB: number, log: (lin
     await put(root, 'isolinux/isolinux.cfg', isolinuxCfg);
     await put(root, 'isolinux/txt.cfg', txtCfg);
     await put(root, 'boot/grub/grub.cfg', grubCfg);
-    await execFileText('cp', ['/usr/lib/ISOLINUX/isolinux.bin', '/usr/lib/syslinux/modules/bios/ldlinux.c32', '/usr/lib/syslinux/modules/bios/vesamenu.c32',
-      '/usr/lib/syslinux/modules/bios/libcom32.c32', '/usr/lib/syslinux/modules/bios/libutil.c32', join(root, 'isolinux')]);
+    await execFileText('cp', [
+      '/usr/lib/ISOLINUX/isolinux.bin',
+      '/usr/lib/syslinux/modules/bios/ldlinux.c32',
+      '/usr/lib/syslinux/modules/bios/vesamenu.c32',
+      '/usr/lib/syslinux/modules/bios/libcom32.c32',
+      '/usr/lib/syslinux/modules/bios/libutil.c32',
+      join(root, 'isolinux'),
+    ]);
     await mkdir(join(root, 'boot/grub'), { recursive: true });
     await makeEfiImage(join(root, 'boot/grub/efi.img'), root);
-    const kernelBytes = Math.min(8 * MiB, Math.floor(sizeMiB * MiB / 16));
-    const initrdBytes = Math.min(48 * MiB, Math.floor(sizeMiB * MiB / 8));
+    const kernelBytes = Math.min(8 * MiB, Math.floor((sizeMiB * MiB) / 16));
+    const initrdBytes = Math.min(48 * MiB, Math.floor((sizeMiB * MiB) / 8));
     await mkdir(join(root, 'boot'), { recursive: true });
     await writePayload(join(root, 'boot/vmlinuz'), kernelBytes, 'kernel');
     await writePayload(join(root, 'boot/initrd.img'), initrdBytes, 'initrd');
@@ -144,7 +150,11 @@ export async function ensureBaseImage(outDir: string, sizeMiB: number, log: (lin
       const len = 2048 + ((i * 7919) % 6000);
       poolBytes += Math.ceil(len / 2048) * 2048;
       const dir = `pool/main/${String.fromCharCode(97 + (i % 26))}/pkg${Math.floor(i / 100)}`;
-      const data = createHash('sha256').update(`pkg${i}`).digest('hex').repeat(Math.ceil(len / 64)).slice(0, len);
+      const data = createHash('sha256')
+        .update(`pkg${i}`)
+        .digest('hex')
+        .repeat(Math.ceil(len / 64))
+        .slice(0, len);
       await put(root, `${dir}/package-${i}_1.0-1_amd64.deb`, data);
     }
     const used = kernelBytes + initrdBytes + poolBytes + 6 * MiB;
@@ -152,13 +162,43 @@ export async function ensureBaseImage(outDir: string, sizeMiB: number, log: (lin
     await mkdir(join(root, 'live'), { recursive: true });
     await writePayload(join(root, 'live/filesystem.squashfs'), payloadBytes, 'payload');
     // md5sum.txt, Debian style, for every file but itself and isolinux.bin (its boot-info table is patched by mkisofs).
-    const sums = await execFileText('sh', ['-c', 'find . -type f ! -name md5sum.txt ! -name isolinux.bin | LC_ALL=C sort | xargs md5sum'], { cwd: root });
+    const sums = await execFileText('sh', ['-c', 'find . -type f ! -name md5sum.txt ! -name isolinux.bin | LC_ALL=C sort | xargs md5sum'], {
+      cwd: root,
+    });
     await writeFile(join(root, 'md5sum.txt'), sums);
     await rm(iso, { force: true });
-    await execFileText('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-V', 'IPA_BENCH', '-R', '-J', '-joliet-long',
-      '-isohybrid-mbr', '/usr/lib/ISOLINUX/isohdpfx.bin',
-      '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
-      '-eltorito-alt-boot', '-e', 'boot/grub/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat', root], { timeoutMs: 900_000 });
+    await execFileText(
+      'xorriso',
+      [
+        '-as',
+        'mkisofs',
+        '-quiet',
+        '-o',
+        iso,
+        '-V',
+        'IPA_BENCH',
+        '-R',
+        '-J',
+        '-joliet-long',
+        '-isohybrid-mbr',
+        '/usr/lib/ISOLINUX/isohdpfx.bin',
+        '-b',
+        'isolinux/isolinux.bin',
+        '-c',
+        'isolinux/boot.cat',
+        '-no-emul-boot',
+        '-boot-load-size',
+        '4',
+        '-boot-info-table',
+        '-eltorito-alt-boot',
+        '-e',
+        'boot/grub/efi.img',
+        '-no-emul-boot',
+        '-isohybrid-gpt-basdat',
+        root,
+      ],
+      { timeoutMs: 900_000 },
+    );
   } finally {
     await rm(root, { recursive: true, force: true });
   }

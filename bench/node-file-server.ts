@@ -37,7 +37,10 @@ const server = createServer((req, res) => {
     status = 206;
   }
   const headers: Record<string, string> = {
-    'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes', ETag: etag, 'Content-Length': String(end - start + 1),
+    'Content-Type': 'application/octet-stream',
+    'Accept-Ranges': 'bytes',
+    ETag: etag,
+    'Content-Length': String(end - start + 1),
   };
   if (status === 206) headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
   res.writeHead(status, headers);

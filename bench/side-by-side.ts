@@ -87,9 +87,15 @@ function wrkMs(text: string): number {
 }
 
 /** wrk, 16 connections, random aligned 256 KiB ranges for `seconds`. */
-async function wrkRandom(t: Target, script: string, seconds: number): Promise<{ bytes: number; requests: number; seconds: number; p50: number; p99: number }> {
-  const out = await run('wrk', ['-t2', '-c16', `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${t.server.port}${t.path}`],
-    { ...process.env, SIZE: String(t.size) });
+async function wrkRandom(
+  t: Target,
+  script: string,
+  seconds: number,
+): Promise<{ bytes: number; requests: number; seconds: number; p50: number; p99: number }> {
+  const out = await run('wrk', ['-t2', '-c16', `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${t.server.port}${t.path}`], {
+    ...process.env,
+    SIZE: String(t.size),
+  });
   const m = /(\d+) requests in ([\d.]+)(s|m)/.exec(out);
   if (!m) throw new Error(`wrk: no result\n${out}`);
   if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk: error responses\n${out}`);
@@ -117,7 +123,9 @@ export async function sideBySide(opts: {
   try {
     for (const workers of opts.cores > 1 ? [1, opts.cores] : [1]) {
       const iso = await startIsoproxy({
-        dir: join(opts.dir, `sbs-w${workers}`), allowUpstream: [opts.upstreamUrl.replace(/[^/]*$/, '')], workers,
+        dir: join(opts.dir, `sbs-w${workers}`),
+        allowUpstream: [opts.upstreamUrl.replace(/[^/]*$/, '')],
+        workers,
         cacheBudget: `${Math.ceil(opts.image.sizeBytes / MiB) * 2 + 64}MiB`,
       });
       started.push(iso);
@@ -133,7 +141,11 @@ export async function sideBySide(opts: {
     const p16 = patterns(opts.randomSeconds, 16);
     const c32 = patterns(opts.randomSeconds, 32)[2]!;
     const defs = [
-      { label: 'a', def: p16[0]! }, { label: 'b', def: p16[1]! }, { label: 'c16', def: p16[2]! }, { label: 'c32', def: c32 }, { label: 'd', def: p16[3]! },
+      { label: 'a', def: p16[0]! },
+      { label: 'b', def: p16[1]! },
+      { label: 'c16', def: p16[2]! },
+      { label: 'c32', def: c32 },
+      { label: 'd', def: p16[3]! },
     ];
     // Warm every server's cache (isoproxy) and page cache (all) with one whole GET.
     for (const t of targets) await measure(opts.clientBin, t.server, p16[0]!, t.path, t.size);
@@ -142,8 +154,10 @@ export async function sideBySide(opts: {
     const add = (r: SideRow): void => {
       const k = `${r.server}|${r.pattern}|${r.client}`;
       samples.set(k, [...(samples.get(k) ?? []), r]);
-      opts.log(`side by side ${r.pattern.padEnd(3)} ${r.client.padEnd(4)} ${r.server.padEnd(12)} ${r.gbPerSecond.toFixed(2)} GB/s, `
-        + `${r.requestsPerSecond.toFixed(0)} req/s, ${r.serverCpuSecondsPerGb.toFixed(3)} CPU s/GB`);
+      opts.log(
+        `side by side ${r.pattern.padEnd(3)} ${r.client.padEnd(4)} ${r.server.padEnd(12)} ${r.gbPerSecond.toFixed(2)} GB/s, ` +
+          `${r.requestsPerSecond.toFixed(0)} req/s, ${r.serverCpuSecondsPerGb.toFixed(3)} CPU s/GB`,
+      );
     };
     for (let round = 0; round < opts.rounds; round++) {
       // Rotated each round, so drift in the machine's load does not favour one server.
@@ -152,28 +166,48 @@ export async function sideBySide(opts: {
         for (const t of order) {
           const s = await measure(opts.clientBin, t.server, def, t.path, t.size);
           add({
-            server: t.server.name, pattern: label, client: 'c', gbPerSecond: s.client.bytes / s.client.seconds / 1e9,
-            requestsPerSecond: s.client.requests / s.client.seconds, serverCpuSecondsPerGb: s.serverCpuSeconds / (s.client.bytes / 1e9),
-            p50Ms: s.client.latP50 * 1000, p99Ms: s.client.latP99 * 1000,
+            server: t.server.name,
+            pattern: label,
+            client: 'c',
+            gbPerSecond: s.client.bytes / s.client.seconds / 1e9,
+            requestsPerSecond: s.client.requests / s.client.seconds,
+            serverCpuSecondsPerGb: s.serverCpuSeconds / (s.client.bytes / 1e9),
+            p50Ms: s.client.latP50 * 1000,
+            p99Ms: s.client.latP99 * 1000,
           });
         }
       }
       for (const t of order) {
-        for (const [label, n] of [['a', 1], ['c16', 16]] as const) {
+        for (const [label, n] of [
+          ['a', 1],
+          ['c16', 16],
+        ] as const) {
           const before = await t.server.sample();
           const r = await curlGets(t, n);
           const cpu = (await t.server.sample()).cpuSeconds - before.cpuSeconds;
           add({
-            server: t.server.name, pattern: label, client: 'curl', gbPerSecond: r.bytes / r.seconds / 1e9, requestsPerSecond: r.requests / r.seconds,
-            serverCpuSecondsPerGb: cpu / (r.bytes / 1e9), p50Ms: pct(r.lat, 0.5) * 1000, p99Ms: pct(r.lat, 0.99) * 1000,
+            server: t.server.name,
+            pattern: label,
+            client: 'curl',
+            gbPerSecond: r.bytes / r.seconds / 1e9,
+            requestsPerSecond: r.requests / r.seconds,
+            serverCpuSecondsPerGb: cpu / (r.bytes / 1e9),
+            p50Ms: pct(r.lat, 0.5) * 1000,
+            p99Ms: pct(r.lat, 0.99) * 1000,
           });
         }
         const before = await t.server.sample();
         const w = await wrkRandom(t, script, opts.randomSeconds);
         const cpu = (await t.server.sample()).cpuSeconds - before.cpuSeconds;
         add({
-          server: t.server.name, pattern: 'd', client: 'wrk', gbPerSecond: w.bytes / w.seconds / 1e9, requestsPerSecond: w.requests / w.seconds,
-          serverCpuSecondsPerGb: cpu / (w.bytes / 1e9), p50Ms: w.p50, p99Ms: w.p99,
+          server: t.server.name,
+          pattern: 'd',
+          client: 'wrk',
+          gbPerSecond: w.bytes / w.seconds / 1e9,
+          requestsPerSecond: w.requests / w.seconds,
+          serverCpuSecondsPerGb: cpu / (w.bytes / 1e9),
+          p50Ms: w.p50,
+          p99Ms: w.p99,
         });
       }
     }
@@ -181,8 +215,14 @@ export async function sideBySide(opts: {
       const m = (f: (r: SideRow) => number): number => median(rs.map(f));
       const r0 = rs[0]!;
       return {
-        server: r0.server, pattern: r0.pattern, client: r0.client, gbPerSecond: m((r) => r.gbPerSecond), requestsPerSecond: m((r) => r.requestsPerSecond),
-        serverCpuSecondsPerGb: m((r) => r.serverCpuSecondsPerGb), p50Ms: m((r) => r.p50Ms), p99Ms: m((r) => r.p99Ms),
+        server: r0.server,
+        pattern: r0.pattern,
+        client: r0.client,
+        gbPerSecond: m((r) => r.gbPerSecond),
+        requestsPerSecond: m((r) => r.requestsPerSecond),
+        serverCpuSecondsPerGb: m((r) => r.serverCpuSecondsPerGb),
+        p50Ms: m((r) => r.p50Ms),
+        p99Ms: m((r) => r.p99Ms),
       };
     });
     const servers = [];
@@ -213,17 +253,23 @@ export function sideBySideMarkdown(r: SideBySide, waves?: readonly WaveAtWorkers
     'say little; compare them only from an idle machine.',
     '',
     `| pattern | client | ${group('GB/s (x nginx)')} | ${group('req/s')} | ${group('CPU s/GB')} | ${group('p50/p99 ms')} |`,
-    `|---|---|${names.map(() => '---|').join('').repeat(4)}`,
+    `|---|---|${names
+      .map(() => '---|')
+      .join('')
+      .repeat(4)}`,
   ];
   const keys = [...new Set(r.rows.map((x) => `${x.pattern}|${x.client}`))];
   for (const k of keys) {
     const [pattern, client] = k.split('|');
     const of = (n: string): SideRow | undefined => r.rows.find((x) => x.server === n && x.pattern === pattern && x.client === client);
     const ng = of('nginx');
-    const cell = (f: (x: SideRow) => string): string => names.map((n) => {
-      const x = of(n);
-      return x ? f(x) : '-';
-    }).join(' | ');
+    const cell = (f: (x: SideRow) => string): string =>
+      names
+        .map((n) => {
+          const x = of(n);
+          return x ? f(x) : '-';
+        })
+        .join(' | ');
     const gbs = cell((x) => `${x.gbPerSecond.toFixed(2)}${ng ? ` (${(x.gbPerSecond / ng.gbPerSecond).toFixed(2)}x)` : ''}`);
     const rps = cell((x) => x.requestsPerSecond.toFixed(0));
     const cpu = cell((x) => x.serverCpuSecondsPerGb.toFixed(3));

@@ -44,10 +44,13 @@ export async function startThrottle(targetPort: number, bytesPerSecond: number):
       const flushed = client.write(chunk);
       if (tokens < 0) {
         upstream.pause();
-        setTimeout(() => {
-          if (flushed || client.writableLength === 0) upstream.resume();
-          else client.once('drain', () => upstream.resume());
-        }, (-tokens / bytesPerSecond) * 1000);
+        setTimeout(
+          () => {
+            if (flushed || client.writableLength === 0) upstream.resume();
+            else client.once('drain', () => upstream.resume());
+          },
+          (-tokens / bytesPerSecond) * 1000,
+        );
       } else if (!flushed) {
         upstream.pause();
         client.once('drain', () => upstream.resume());

@@ -47,7 +47,9 @@ async function firstRange(port: number, path: string, length: number): Promise<{
     let ttfb = -1;
     const req = request({ host: '127.0.0.1', port, path, headers: { range: `bytes=0-${length - 1}` }, agent: false }, (res) => {
       if (res.statusCode !== 206) reject(new Error(`GET ${path}: ${res.statusCode}`));
-      res.on('data', () => { if (ttfb < 0) ttfb = performance.now() - t0; });
+      res.on('data', () => {
+        if (ttfb < 0) ttfb = performance.now() - t0;
+      });
       res.on('end', () => resolve({ ttfbMs: ttfb, totalMs: performance.now() - t0 }));
       res.on('error', reject);
     });
@@ -159,7 +161,12 @@ export async function deploymentWave(opts: {
   name?: string;
 }): Promise<WaveFigures> {
   const name = opts.name ?? 'wave';
-  const server: Server = await startIsoproxy({ dir: join(opts.dir, name), allowUpstream: [opts.bootIso], cacheBudget: '4GiB', workers: opts.workers ?? 1 });
+  const server: Server = await startIsoproxy({
+    dir: join(opts.dir, name),
+    allowUpstream: [opts.bootIso],
+    cacheBudget: '4GiB',
+    workers: opts.workers ?? 1,
+  });
   try {
     const upstream0 = opts.throttle.bytes();
     // Registration, as a conductor does before it inserts the media: 8 PUTs at a time.
@@ -172,8 +179,13 @@ export async function deploymentWave(opts: {
     const pathsFile = join(opts.dir, `${name}-paths.txt`);
     await writeFile(pathsFile, names.map((n) => `/iso/${n}.iso\n`).join(''));
     const cpu1 = (await server.sample()).cpuSeconds;
-    const client: ClientResult = await runClient(opts.clientBin, 'wave', server.port, ['--paths', pathsFile, '--chunk', String(256 * 1024),
-      ...(opts.limitBytes > 0 ? ['--limit-bytes', String(opts.limitBytes)] : [])]);
+    const client: ClientResult = await runClient(opts.clientBin, 'wave', server.port, [
+      '--paths',
+      pathsFile,
+      '--chunk',
+      String(256 * 1024),
+      ...(opts.limitBytes > 0 ? ['--limit-bytes', String(opts.limitBytes)] : []),
+    ]);
     const after = await server.sample();
     const metrics = await scrapeMetrics(server.port);
     const upstreamBytes = opts.throttle.bytes() - upstream0;
@@ -191,7 +203,8 @@ export async function deploymentWave(opts: {
       requestTtfbP99Ms: client.ttfbP99 * 1000,
       upstreamBytes,
       upstreamBytesPerImage: upstreamBytes / opts.imageBytes,
-      distinctBytesRead: opts.limitBytes > 0 && opts.limitBytes < opts.imageBytes ? Math.min(opts.imageBytes, opts.limitBytes + 256 * 1024) : opts.imageBytes,
+      distinctBytesRead:
+        opts.limitBytes > 0 && opts.limitBytes < opts.imageBytes ? Math.min(opts.imageBytes, opts.limitBytes + 256 * 1024) : opts.imageBytes,
       upstreamBytesFromMetrics: metrics.get('isoproxy_upstream_bytes_total') ?? NaN,
       upstreamRequests: metrics.get('isoproxy_upstream_requests_total') ?? NaN,
       cacheBytesOnDisk: await duBytes(join(opts.dir, name, 'cache')),

@@ -12,12 +12,12 @@ interface Command {
 const commands: Record<string, Command> = {
   demo: { summary: 'run the proxy on an embedded demo ISO and demo node (what `npm start` does)', load: () => import('./commands/demo.js') },
   serve: { summary: 'serve /iso/<node>.iso to BMCs and the admin API to conductors', load: () => import('./commands/serve.js') },
-  status: { summary: 'show a running server\'s nodes by state, stalled ones and top transfers', load: () => import('./commands/status.js') },
-  inspect: { summary: 'show an ISO\'s volume, trees, boot entries, partitions and boot configs', load: () => import('./commands/inspect.js') },
-  preview: { summary: 'show the diff of the boot configs a node\'s edits would produce', load: () => import('./commands/preview.js') },
+  status: { summary: "show a running server's nodes by state, stalled ones and top transfers", load: () => import('./commands/status.js') },
+  inspect: { summary: "show an ISO's volume, trees, boot entries, partitions and boot configs", load: () => import('./commands/inspect.js') },
+  preview: { summary: "show the diff of the boot configs a node's edits would produce", load: () => import('./commands/preview.js') },
   materialize: { summary: 'write base ⊕ patch set for some edits to a file', load: () => import('./commands/materialize.js') },
-  attach: { summary: 'point a BMC\'s Redfish VirtualMedia at a node\'s URL and boot once from CD', load: () => import('./commands/attach.js') },
-  detach: { summary: 'eject a BMC\'s virtual media and clear the boot override', load: () => import('./commands/detach.js') },
+  attach: { summary: "point a BMC's Redfish VirtualMedia at a node's URL and boot once from CD", load: () => import('./commands/attach.js') },
+  detach: { summary: "eject a BMC's virtual media and clear the boot override", load: () => import('./commands/detach.js') },
   ironic: { summary: 'check what isoproxy would serve for an Ironic node (`ironic check <node>`)', load: () => import('./commands/ironic.js') },
   'bmc-sim': { summary: 'run a Redfish BMC simulator with selectable vendor quirks', load: () => import('./commands/bmc-sim.js') },
 };
@@ -25,7 +25,9 @@ const commands: Record<string, Command> = {
 export function usage(): string {
   const width = Math.max(...Object.keys(commands).map((n) => n.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return ['Usage: isoproxy <command> [options]', '', 'Commands:', ...lines, '', 'Run `isoproxy <command> --help` for a command\'s options.'].join('\n');
+  return ['Usage: isoproxy <command> [options]', '', 'Commands:', ...lines, '', "Run `isoproxy <command> --help` for a command's options."].join(
+    '\n',
+  );
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -53,7 +55,9 @@ export async function main(argv: string[]): Promise<number> {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code; },
+    (code) => {
+      process.exitCode = code;
+    },
     (err: unknown) => {
       console.error(`isoproxy: ${err instanceof Error ? err.message : String(err)}`);
       process.exitCode = 1;

@@ -6,9 +6,20 @@
 
 /** Codes of upstream failures; the upstream layer may add more under its prefix. */
 export type UpstreamErrorCode =
-  | 'UPSTREAM_BAD_RANGE' | 'UPSTREAM_CLOSED' | 'UPSTREAM_FAILED' | 'UPSTREAM_FORBIDDEN' | 'UPSTREAM_NOT_ALLOWED'
-  | 'UPSTREAM_NO_LENGTH' | 'UPSTREAM_NO_VALIDATOR' | 'UPSTREAM_REDIRECTS' | 'UPSTREAM_RESET' | 'UPSTREAM_STATUS'
-  | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_UNREACHABLE' | `UPSTREAM_${string}` | 'BASE_CHANGED';
+  | 'UPSTREAM_BAD_RANGE'
+  | 'UPSTREAM_CLOSED'
+  | 'UPSTREAM_FAILED'
+  | 'UPSTREAM_FORBIDDEN'
+  | 'UPSTREAM_NOT_ALLOWED'
+  | 'UPSTREAM_NO_LENGTH'
+  | 'UPSTREAM_NO_VALIDATOR'
+  | 'UPSTREAM_REDIRECTS'
+  | 'UPSTREAM_RESET'
+  | 'UPSTREAM_STATUS'
+  | 'UPSTREAM_TIMEOUT'
+  | 'UPSTREAM_UNREACHABLE'
+  | `UPSTREAM_${string}`
+  | 'BASE_CHANGED';
 
 /** Codes of Redfish steps that failed at a BMC (the controller names them per step). */
 export type RedfishErrorCode = `REDFISH_${string}`;
@@ -18,26 +29,66 @@ export type IronicErrorCode = `IRONIC_${string}`;
 
 /** Why the remaster engine cannot produce an image for a node's edits. */
 export type RemasterErrorCode =
-  | 'NO_KERNEL_LINES' | 'MULTI_EXTENT_CONFIG' | 'REMASTER_CONFLICT' | 'FAT_NO_SPACE'
-  | 'NO_INITRD' | 'INITRD_IN_FAT' | 'MULTI_EXTENT_INITRD' | 'INITRD_TOO_LARGE';
+  | 'NO_KERNEL_LINES'
+  | 'MULTI_EXTENT_CONFIG'
+  | 'REMASTER_CONFLICT'
+  | 'FAT_NO_SPACE'
+  | 'NO_INITRD'
+  | 'INITRD_IN_FAT'
+  | 'MULTI_EXTENT_INITRD'
+  | 'INITRD_TOO_LARGE';
 
 /** Malformed images and the caps on what an image controls. */
 export type FormatErrorCode =
-  | 'ISO_FORMAT' | 'FAT_FORMAT' | 'FAT_NO_SPACE' | 'FAT_SPEC' | 'FAT_WRITE_CONFLICT' | 'LIMIT_EXCEEDED' | 'OUT_OF_BOUNDS'
-  | 'PATCH_SET_INVALID' | 'INVALID_ISO_SPEC';
+  | 'ISO_FORMAT'
+  | 'FAT_FORMAT'
+  | 'FAT_NO_SPACE'
+  | 'FAT_SPEC'
+  | 'FAT_WRITE_CONFLICT'
+  | 'LIMIT_EXCEEDED'
+  | 'OUT_OF_BOUNDS'
+  | 'PATCH_SET_INVALID'
+  | 'INVALID_ISO_SPEC';
 
 /** What a request asked for that is not there, or not valid. */
 export type RequestErrorCode =
-  | 'NOT_FOUND' | 'NODE_EXPIRED' | 'RANGE_NOT_SATISFIABLE' | 'PRECONDITION_FAILED' | 'INVALID_EDIT' | 'INVALID_NAME'
-  | 'INVALID_BODY' | 'INVALID_JSON' | 'INVALID_LIMIT' | 'INVALID_REQUEST' | 'EXPIRES_IN_PAST' | 'BODY_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE' | 'UNAUTHORIZED' | 'TOO_MANY_TRANSFERS';
+  | 'NOT_FOUND'
+  | 'NODE_EXPIRED'
+  | 'RANGE_NOT_SATISFIABLE'
+  | 'PRECONDITION_FAILED'
+  | 'INVALID_EDIT'
+  | 'INVALID_NAME'
+  | 'INVALID_BODY'
+  | 'INVALID_JSON'
+  | 'INVALID_LIMIT'
+  | 'INVALID_REQUEST'
+  | 'EXPIRES_IN_PAST'
+  | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'UNAUTHORIZED'
+  | 'TOO_MANY_TRANSFERS';
 
 /** Failures of this process rather than of a request or an upstream. */
 export type ServiceErrorCode =
-  | 'STORE' | 'CONFIG' | 'WORKER_MISSING' | 'ETAG_TIMEOUT' | 'BODY_LENGTH' | 'CLIENT_ABORT' | 'INTERNAL' | 'STATUS_UNAVAILABLE'
-  | 'STORE_UNAVAILABLE' | 'STORE_SPEC';
+  | 'STORE'
+  | 'CONFIG'
+  | 'WORKER_MISSING'
+  | 'ETAG_TIMEOUT'
+  | 'BODY_LENGTH'
+  | 'CLIENT_ABORT'
+  | 'INTERNAL'
+  | 'STATUS_UNAVAILABLE'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_SPEC';
 
-export type ErrorCode = UpstreamErrorCode | RedfishErrorCode | IronicErrorCode | RemasterErrorCode | FormatErrorCode | RequestErrorCode | ServiceErrorCode;
+export type ErrorCode =
+  | UpstreamErrorCode
+  | RedfishErrorCode
+  | IronicErrorCode
+  | RemasterErrorCode
+  | FormatErrorCode
+  | RequestErrorCode
+  | ServiceErrorCode;
 
 import { redactUrl } from './redact.js';
 
@@ -188,8 +239,15 @@ export function toResult(err: unknown): { ok: false; code: ErrorCode | 'INTERNAL
 
 /** Error classes a worker may report, by name, so the main thread gets the same class back. */
 const WORKER_ERRORS: Record<string, abstract new (...args: never[]) => IsoproxyError> = {
-  IsoFormatError, FatFormatError, FatNoSpaceError, LimitExceededError, OutOfBoundsError, NotFoundError,
-  EditValidationError, RemasterError, IsoproxyError,
+  IsoFormatError,
+  FatFormatError,
+  FatNoSpaceError,
+  LimitExceededError,
+  OutOfBoundsError,
+  NotFoundError,
+  EditValidationError,
+  RemasterError,
+  IsoproxyError,
 };
 
 /**

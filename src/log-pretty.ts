@@ -135,6 +135,11 @@ export function formatLogLine(json: string, options: { color?: boolean } = {}): 
     parts.push(`${paint(color, '2', `${k}=`)}${formatValue(v)}`);
   }
   let line = parts.join(' ');
-  if (stack) line += `\n${stack.split('\n').slice(1).map((l) => `    ${l.trim()}`).join('\n')}`;
+  if (stack)
+    line += `\n${stack
+      .split('\n')
+      .slice(1)
+      .map((l) => `    ${l.trim()}`)
+      .join('\n')}`;
   return `${line}\n`;
 }

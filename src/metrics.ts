@@ -27,7 +27,12 @@ interface Metric {
 }
 
 abstract class Base implements Metric {
-  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[], readonly type: string) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[],
+    readonly type: string,
+  ) {}
   protected header(): string[] {
     return [`# HELP ${this.name} ${this.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${this.name} ${this.type}`];
   }
@@ -117,7 +122,12 @@ export class Histogram extends Base {
 
 /** A value read at scrape time from a component that keeps its own counter. */
 export class Collected extends Base {
-  constructor(name: string, help: string, type: 'counter' | 'gauge', private readonly read: () => number) {
+  constructor(
+    name: string,
+    help: string,
+    type: 'counter' | 'gauge',
+    private readonly read: () => number,
+  ) {
     super(name, help, [], type);
   }
   render(): string[] {

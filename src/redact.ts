@@ -4,7 +4,8 @@
 // through `redactUrl` first.
 
 /** Query parameters that carry secrets in the URLs of common object stores and CDNs. */
-const SECRET_PARAMS = /^(x-amz-signature|x-amz-credential|x-amz-security-token|signature|sig|token|access_token|password|secret|key|apikey|api_key)$/i;
+const SECRET_PARAMS =
+  /^(x-amz-signature|x-amz-credential|x-amz-security-token|signature|sig|token|access_token|password|secret|key|apikey|api_key)$/i;
 
 /** The URL with its user info replaced by `***` and secret query parameters blanked. Non-URLs pass through unchanged. */
 export function redactUrl(url: string): string {
@@ -30,7 +31,8 @@ export function loggableEdits(edits: {
   return {
     ...edits,
     files: edits.files.map((f) => ({
-      path: f.path, ...(f.mode !== undefined ? { mode: f.mode } : {}),
+      path: f.path,
+      ...(f.mode !== undefined ? { mode: f.mode } : {}),
       bytes: f.content !== undefined ? Buffer.byteLength(f.content) : Math.floor(((f.contentBase64 ?? '').length * 3) / 4),
     })),
   };

@@ -65,8 +65,12 @@ export interface ServiceOptions {
 }
 
 function registerCollectors(metrics: MetricsRegistry, cache: BlockCache, upstream: UpstreamStats, pool: RemasterPool, bases: Bases): void {
-  const c = (name: string, help: string, read: () => number): void => { metrics.collect(name, help, 'counter', read); };
-  const g = (name: string, help: string, read: () => number): void => { metrics.collect(name, help, 'gauge', read); };
+  const c = (name: string, help: string, read: () => number): void => {
+    metrics.collect(name, help, 'counter', read);
+  };
+  const g = (name: string, help: string, read: () => number): void => {
+    metrics.collect(name, help, 'gauge', read);
+  };
   c('isoproxy_cache_hits_total', 'Block cache hits.', () => cache.stats().hits);
   c('isoproxy_cache_misses_total', 'Block cache misses.', () => cache.stats().misses);
   c('isoproxy_cache_evictions_total', 'Blocks evicted from the cache.', () => cache.stats().evictions);
@@ -93,16 +97,33 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
   // Enough open block files that random ranges over a 1 GiB base do not reopen them per request,
   // well inside a default soft limit of 1024 descriptors beside a few hundred BMC sockets.
   const maxOpenFiles = Math.min(512, Math.ceil(config.cacheBudgetBytes / config.blockSizeBytes));
-  const cache = options.cache ?? await createBlockCache({
-    dir: config.cacheDir, budgetBytes: config.cacheBudgetBytes, blockSize: config.blockSizeBytes, maxOpenFiles, logger, upstreamStats,
-  });
+  const cache =
+    options.cache ??
+    (await createBlockCache({
+      dir: config.cacheDir,
+      budgetBytes: config.cacheBudgetBytes,
+      blockSize: config.blockSizeBytes,
+      maxOpenFiles,
+      logger,
+      upstreamStats,
+    }));
   const metrics = new MetricsRegistry();
-  const latency = metrics.histogram('isoproxy_patchset_compute_seconds', 'Patch-set computations in the worker pool.',
-    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], ['outcome']);
-  const pool = createRemasterPool({ workers: config.remasterThreads, onComputation: (s, ok) => latency.observe(s, { outcome: ok ? 'ok' : 'error' }) });
+  const latency = metrics.histogram(
+    'isoproxy_patchset_compute_seconds',
+    'Patch-set computations in the worker pool.',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    ['outcome'],
+  );
+  const pool = createRemasterPool({
+    workers: config.remasterThreads,
+    onComputation: (s, ok) => latency.observe(s, { outcome: ok ? 'ok' : 'error' }),
+  });
   const bases = createBases({
-    open: options.openBase ?? ((url) => openUpstream(url, upstreamConfig)), cache, logger,
-    ...(options.now ? { now: options.now } : {}), ...(options.revalidateMs !== undefined ? { revalidateMs: options.revalidateMs } : {}),
+    open: options.openBase ?? ((url) => openUpstream(url, upstreamConfig)),
+    cache,
+    logger,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.revalidateMs !== undefined ? { revalidateMs: options.revalidateMs } : {}),
   });
   // One owner of per-base state: a version that goes takes its memoized patch sets and the cache's
   // per-version state with it; a replaced version's blocks will never be read again.
@@ -131,7 +152,9 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     images: createImages({ bases, pool, fileLimits }),
     policy: {
       checkUpstreamAllowed: (url) => checkUpstreamAllowed(url, upstreamConfig),
-      validateEdits: (edits) => { normalizeEdits(edits, { fileLimits }); },
+      validateEdits: (edits) => {
+        normalizeEdits(edits, { fileLimits });
+      },
     },
     ...(options.now ? { now: () => new Date(options.now!()) } : {}),
   });

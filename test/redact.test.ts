@@ -18,7 +18,7 @@ describe('redactUrl', () => {
 });
 
 describe('upstream errors', () => {
-  it('never carry an upstream URL\'s credentials into their message (logged, and sent to clients)', async () => {
+  it("never carry an upstream URL's credentials into their message (logged, and sent to clients)", async () => {
     const { UpstreamError } = await import('../src/errors.js');
     const err = new UpstreamError('UPSTREAM_STATUS', 'https://bob:hunter2@images.example.com/x.iso', 'answered 500', 500);
     expect(err.message).not.toContain('hunter2');
@@ -29,7 +29,9 @@ describe('upstream errors', () => {
 describe('loggableEdits', () => {
   it('keeps kernel parameters and drops file contents', async () => {
     const { loggableEdits } = await import('../src/redact.js');
-    const out = JSON.stringify(loggableEdits({ append: ['a=1'], files: [{ path: '/root/.ssh/authorized_keys', content: 'ssh-ed25519 SECRETKEY' }] } as never));
+    const out = JSON.stringify(
+      loggableEdits({ append: ['a=1'], files: [{ path: '/root/.ssh/authorized_keys', content: 'ssh-ed25519 SECRETKEY' }] } as never),
+    );
     expect(out).toContain('a=1');
     expect(out).toContain('/root/.ssh/authorized_keys');
     expect(out).not.toContain('SECRETKEY');

@@ -96,7 +96,10 @@ export function editCommand(
     const afterLen = length([...afterVals, ...pending]);
     if (afterLen > maxCmdlineBytes && afterLen > beforeLen) {
       const culprit = pending[0] ?? edits.set[0]?.[0] ?? 'edits';
-      throw new EditValidationError(argKey(culprit), `the kernel command line at ${where} would be ${afterLen} bytes, over the ${maxCmdlineBytes}-byte limit`);
+      throw new EditValidationError(
+        argKey(culprit),
+        `the kernel command line at ${where} would be ${afterLen} bytes, over the ${maxCmdlineBytes}-byte limit`,
+      );
     }
   }
   return { splices, warnings };

@@ -38,11 +38,13 @@ export function findInitrdReferences(files: ReadonlyMap<string, string>): Initrd
     if (f.syntax === 'grub') {
       // Only files that load a kernel: an initrd command elsewhere has no linux to go with.
       if (f.commands.length === 0) continue;
-      for (const i of analyzeGrub(f.path, files.get(f.path) as string).initrds) add({ config: f.path, line: i.line, syntax: 'grub', target: i.target });
+      for (const i of analyzeGrub(f.path, files.get(f.path) as string).initrds)
+        add({ config: f.path, line: i.line, syntax: 'grub', target: i.target });
       continue;
     }
     for (const c of f.commands) {
-      for (const target of c.initrds ?? []) add({ config: c.path, line: c.line, syntax: f.syntax, target, ...(c.cwd !== undefined ? { cwd: c.cwd } : {}) });
+      for (const target of c.initrds ?? [])
+        add({ config: c.path, line: c.line, syntax: f.syntax, target, ...(c.cwd !== undefined ? { cwd: c.cwd } : {}) });
     }
   }
   return out.sort((a, b) => (a.config < b.config ? -1 : a.config > b.config ? 1 : a.line - b.line));

@@ -11,7 +11,10 @@ function cleanName(name: string): string {
 }
 
 function segmentsOf(path: string): string[] {
-  return path.split('/').filter((s) => s.length > 0).map(cleanName);
+  return path
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map(cleanName);
 }
 
 /** '/a/./b//c/../d' -> '/a/b/d'. */

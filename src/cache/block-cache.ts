@@ -157,7 +157,15 @@ class DiskBlockCache implements BlockCache {
     const retryMs = Math.max(1, options.degradedRetryMs ?? DEFAULT_DEGRADED_RETRY_MS);
     this.writer = new BlockWriter(this.dir, budget, this.index, this.counters, this.tasks, logger, retryMs);
     const fetchTimeoutMs = Math.max(1, options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS);
-    const shared = { blockSize: this.blockSize, fetchTimeoutMs, index: this.index, writer: this.writer, counters: this.counters, tasks: this.tasks, logger };
+    const shared = {
+      blockSize: this.blockSize,
+      fetchTimeoutMs,
+      index: this.index,
+      writer: this.writer,
+      counters: this.counters,
+      tasks: this.tasks,
+      logger,
+    };
     this.flights = new Flights(shared);
     this.streams = new BlockStreams({
       ...shared,

@@ -41,7 +41,8 @@ export class BlockIndex {
     private readonly logger: LoggerLike | undefined,
     hotBytes: number,
   ) {
-    this.hot = hotBytes >= blockSize ? new LRUCache<string, Uint8Array>({ maxSize: hotBytes, sizeCalculation: (b) => Math.max(1, b.length) }) : undefined;
+    this.hot =
+      hotBytes >= blockSize ? new LRUCache<string, Uint8Array>({ maxSize: hotBytes, sizeCalculation: (b) => Math.max(1, b.length) }) : undefined;
     this.lru = new LRUCache<string, Block>({
       maxSize: Math.max(1, budget),
       sizeCalculation: (b) => Math.max(1, b.length),
@@ -221,7 +222,7 @@ export class BlockIndex {
     try {
       const whole = Buffer.allocUnsafe(block.length);
       const done = await readFully(lease.handle, whole, 0);
-      if (done !== block.length || (crc32(whole) >>> 0) !== block.crc) {
+      if (done !== block.length || crc32(whole) >>> 0 !== block.crc) {
         this.drop(block, done !== block.length ? 'block file short' : 'block checksum mismatch');
         return undefined;
       }

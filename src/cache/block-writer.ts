@@ -165,8 +165,14 @@ export class BlockWriter {
   private degrade(kind: 'unwritable' | 'full', err: NodeJS.ErrnoException): void {
     this.trouble = kind;
     this.retryAt = Date.now() + this.retryMs;
-    if (kind === 'full') this.warnOnce('full', { dir: this.dir, code: err.code }, 'cache disk full: serving misses straight from upstream for a while');
-    else this.warnOnce('unwritable', { dir: this.dir, code: err.code, err: err.message }, 'cache directory unwritable: serving misses straight from upstream');
+    if (kind === 'full')
+      this.warnOnce('full', { dir: this.dir, code: err.code }, 'cache disk full: serving misses straight from upstream for a while');
+    else
+      this.warnOnce(
+        'unwritable',
+        { dir: this.dir, code: err.code, err: err.message },
+        'cache directory unwritable: serving misses straight from upstream',
+      );
   }
 
   private recover(): void {

@@ -41,7 +41,10 @@ export function startFill(state: SourceState, deps: FlightDeps & { readonly flig
     // Each block of the download gets the budget of one block fetch (writes excluded).
     let disarm = armFetchBudget(controller, fetchTimeoutMs, url, 'sequential fill block 0');
     try {
-      await download(() => disarm(), (b) => (disarm = armFetchBudget(controller, fetchTimeoutMs, url, `sequential fill block ${b}`)));
+      await download(
+        () => disarm(),
+        (b) => (disarm = armFetchBudget(controller, fetchTimeoutMs, url, `sequential fill block ${b}`)),
+      );
     } finally {
       disarm();
     }
@@ -83,7 +86,10 @@ export function startFill(state: SourceState, deps: FlightDeps & { readonly flig
       .catch((err: unknown) => {
         if (!isAbortError(err)) {
           counters.errors++;
-          logger?.warn({ url, err: (err as Error).message, code: (err as { code?: string }).code }, 'sequential fill of a Range-less upstream failed');
+          logger?.warn(
+            { url, err: (err as Error).message, code: (err as { code?: string }).code },
+            'sequential fill of a Range-less upstream failed',
+          );
         }
         for (const [b, p] of pending) {
           p.flight.settled = true;

@@ -83,7 +83,11 @@ export class Channel {
   private readonly listener = (m: unknown): void => this.receive(m);
   private closed = false;
 
-  constructor(private readonly port: Port, private readonly handler: Handler, private readonly onNotice: (n: Notice) => void = () => {}) {
+  constructor(
+    private readonly port: Port,
+    private readonly handler: Handler,
+    private readonly onNotice: (n: Notice) => void = () => {},
+  ) {
     port.on('message', this.listener);
   }
 
@@ -115,7 +119,9 @@ export class Channel {
   private trySend(e: Envelope): boolean {
     try {
       // A peer that exited throws ERR_IPC_CHANNEL_CLOSED synchronously or reports it here.
-      return this.port.send(e, undefined, {}, (err: Error | null) => { if (err) this.failOne(e); });
+      return this.port.send(e, undefined, {}, (err: Error | null) => {
+        if (err) this.failOne(e);
+      });
     } catch {
       return false;
     }

@@ -50,18 +50,30 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   const tty = resolveLogFormat(config.logFormat) === 'pretty';
   const prettyLine = (line: string): string => formatLogLine(line);
   // One writer to stdout in this process: the logger and the relayed lines share its queue.
-  const logger = createLogger({ level: config.logLevel, destination: { write: (s: string) => { process.stdout.write(tty ? prettyLine(s.trimEnd()) : s); } } })
-    .child({ worker: 'primary' });
+  const logger = createLogger({
+    level: config.logLevel,
+    destination: {
+      write: (s: string) => {
+        process.stdout.write(tty ? prettyLine(s.trimEnd()) : s);
+      },
+    },
+  }).child({ worker: 'primary' });
   // The one node store of all processes: the file store, or a shared one (--store redis://...).
   const store = await openNodeStore(config.store, { dataDir: config.dataDir, env: process.env, logger });
   const upstreamStats = createUpstreamStats();
   const agent = createUpstreamAgent();
   const upstreamConfig: UpstreamConfig = {
-    allowedPrefixes: config.allowedUpstreams, allowedDirs: config.allowedDirs, http: { dispatcher: agent, stats: upstreamStats, logger },
+    allowedPrefixes: config.allowedUpstreams,
+    allowedDirs: config.allowedDirs,
+    http: { dispatcher: agent, stats: upstreamStats, logger },
   };
   const cache = await createBlockCache({
-    dir: config.cacheDir, budgetBytes: config.cacheBudgetBytes, blockSize: config.blockSizeBytes,
-    maxOpenFiles: Math.min(512, Math.ceil(config.cacheBudgetBytes / config.blockSizeBytes)), logger, upstreamStats,
+    dir: config.cacheDir,
+    budgetBytes: config.cacheBudgetBytes,
+    blockSize: config.blockSizeBytes,
+    maxOpenFiles: Math.min(512, Math.ceil(config.cacheBudgetBytes / config.blockSizeBytes)),
+    logger,
+    upstreamStats,
   });
   // What only the primary knows; workers report their reads, requests and transfers.
   const own = new MetricsRegistry();
@@ -100,8 +112,11 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       } else {
         const { version } = upstream;
         const wire: WireVersion = {
-          url: version.url, size: version.size, supportsRanges: upstream.supportsRanges,
-          ...(version.etag !== undefined ? { etag: version.etag } : {}), ...(version.lastModified !== undefined ? { lastModified: version.lastModified } : {}),
+          url: version.url,
+          size: version.size,
+          supportsRanges: upstream.supportsRanges,
+          ...(version.etag !== undefined ? { etag: version.etag } : {}),
+          ...(version.lastModified !== undefined ? { lastModified: version.lastModified } : {}),
         };
         v = { vk, upstream, cached: cache.source(upstream), wire, usedAt: Date.now() };
         versions.set(vk, v);
@@ -114,7 +129,9 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       entry.at = Date.now();
       v.usedAt = entry.at;
       return v.wire;
-    })().finally(() => { entry.opening = undefined; });
+    })().finally(() => {
+      entry.opening = undefined;
+    });
     return entry.opening;
   };
   const versionOf = (vk: string): Version => {
@@ -135,7 +152,10 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       const key = `${vk}/${index}`;
       if (prefetching.has(key)) continue;
       prefetching.add(key);
-      Promise.resolve().then(() => blockBytes(vk, index)).catch(() => {}).finally(() => prefetching.delete(key));
+      Promise.resolve()
+        .then(() => blockBytes(vk, index))
+        .catch(() => {})
+        .finally(() => prefetching.delete(key));
     }
   };
 
@@ -150,13 +170,20 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   };
   const handle = async (req: Request): Promise<unknown> => {
     switch (req.op) {
-      case 'open': return openBase(req.url);
-      case 'block': return blockBytes(req.vk, req.index);
-      case 'store.get': return store.get(req.name);
-      case 'store.put': return store.put(req.spec as NodeSpec);
-      case 'store.delete': return store.delete(req.name);
-      case 'store.list': return store.list({ limit: req.limit, ...(req.after !== undefined ? { after: req.after } : {}) });
-      case 'metrics': return renderAll();
+      case 'open':
+        return openBase(req.url);
+      case 'block':
+        return blockBytes(req.vk, req.index);
+      case 'store.get':
+        return store.get(req.name);
+      case 'store.put':
+        return store.put(req.spec as NodeSpec);
+      case 'store.delete':
+        return store.delete(req.name);
+      case 'store.list':
+        return store.list({ limit: req.limit, ...(req.after !== undefined ? { after: req.after } : {}) });
+      case 'metrics':
+        return renderAll();
     }
   };
   store.watch?.((name) => {
@@ -166,7 +193,9 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   const relay = (input: NodeJS.ReadableStream | null | undefined, out: NodeJS.WriteStream): void => {
     if (!input) return;
     const lines = createInterface({ input, crlfDelay: Infinity });
-    lines.on('line', (line) => { out.write(tty && out === process.stdout ? prettyLine(line) : `${line}\n`); });
+    lines.on('line', (line) => {
+      out.write(tty && out === process.stdout ? prettyLine(line) : `${line}\n`);
+    });
   };
 
   cluster.setupPrimary({ silent: true, serialization: 'advanced' });
@@ -193,7 +222,9 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       restarts.inc();
       restartDelay = Date.now() - startedAt > STABLE_MS ? RESTART_MIN_MS : Math.min(RESTART_MAX_MS, restartDelay * 2);
       logger.warn({ pid: worker.process.pid, id: worker.id, code, signal, restartInMs: restartDelay }, 'worker died; starting another');
-      setTimeout(() => { if (!shuttingDown) fork(); }, restartDelay);
+      setTimeout(() => {
+        if (!shuttingDown) fork();
+      }, restartDelay);
     });
   };
   for (let i = 0; i < config.workers; i++) fork();
@@ -211,12 +242,17 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     process.on('SIGTERM', stop);
   });
   // Every worker drains its transfers (its own deadline), then exits; a stuck one is killed.
-  const exited = [...channels.keys()].map((w) => new Promise<void>((resolve) => {
-    if (w.isDead()) return resolve();
-    w.once('exit', () => resolve());
-    channels.get(w)?.notify({ op: 'shutdown' });
-  }));
-  const timer = setTimeout(() => { for (const w of channels.keys()) w.process.kill('SIGKILL'); }, config.shutdownDeadlineMs + 5000);
+  const exited = [...channels.keys()].map(
+    (w) =>
+      new Promise<void>((resolve) => {
+        if (w.isDead()) return resolve();
+        w.once('exit', () => resolve());
+        channels.get(w)?.notify({ op: 'shutdown' });
+      }),
+  );
+  const timer = setTimeout(() => {
+    for (const w of channels.keys()) w.process.kill('SIGKILL');
+  }, config.shutdownDeadlineMs + 5000);
   await Promise.all(exited);
   clearTimeout(timer);
   for (const v of [...versions.values()]) dropVersion(v);

@@ -85,8 +85,13 @@ export class RemoteBlockCache implements BlockCache {
     let st = this.states.get(vk);
     if (!st) {
       st = {
-        vk, dir: join(this.options.dir, versionDirName(vk, this.options.blockSize)), size: upstream.size,
-        blockCount: Math.ceil(upstream.size / this.options.blockSize), known: new Map(), listedAt: 0, recentEnds: [],
+        vk,
+        dir: join(this.options.dir, versionDirName(vk, this.options.blockSize)),
+        size: upstream.size,
+        blockCount: Math.ceil(upstream.size / this.options.blockSize),
+        known: new Map(),
+        listedAt: 0,
+        recentEnds: [],
       };
       this.states.set(vk, st);
     }
@@ -129,8 +134,14 @@ export class RemoteBlockCache implements BlockCache {
     return out;
   }
 
-  private async *stream(st: VersionState, offset: number, length: number, signal: AbortSignal | undefined, stats: StreamStats | undefined,
-    mayReadAhead: boolean): AsyncGenerator<Uint8Array> {
+  private async *stream(
+    st: VersionState,
+    offset: number,
+    length: number,
+    signal: AbortSignal | undefined,
+    stats: StreamStats | undefined,
+    mayReadAhead: boolean,
+  ): AsyncGenerator<Uint8Array> {
     checkRange(offset, length, st.size);
     if (length === 0) return;
     signal?.throwIfAborted();
@@ -143,7 +154,12 @@ export class RemoteBlockCache implements BlockCache {
     const release = (index: number): void => {
       const h = handles.get(index);
       handles.delete(index);
-      h?.then((x) => { if ('lease' in x) x.lease.release(); }, () => {});
+      h?.then(
+        (x) => {
+          if ('lease' in x) x.lease.release();
+        },
+        () => {},
+      );
     };
     const handleOf = (index: number): Promise<Handle> => {
       let h = handles.get(index);
@@ -264,7 +280,7 @@ export class RemoteBlockCache implements BlockCache {
       if (!known.verified) {
         const whole = Buffer.allocUnsafe(known.length);
         const done = await readFully(lease.handle, whole, 0);
-        if (done !== known.length || (crc32(whole) >>> 0) !== known.crc) {
+        if (done !== known.length || crc32(whole) >>> 0 !== known.crc) {
           this.counters.errors++;
           throw new Error('corrupt');
         }
@@ -284,7 +300,9 @@ export class RemoteBlockCache implements BlockCache {
   /** The block's file from a listing of the version directory (made again when stale). */
   private async findListed(st: VersionState, index: number): Promise<Known | undefined> {
     if (Date.now() - st.listedAt > LISTING_TTL_MS) {
-      st.listing ??= this.list(st).finally(() => { st.listing = undefined; });
+      st.listing ??= this.list(st).finally(() => {
+        st.listing = undefined;
+      });
       await st.listing;
     }
     return st.known.get(index);
@@ -314,7 +332,15 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
-    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
   });
 }

@@ -44,13 +44,15 @@ export class RemoteNodeStore implements NodeStore {
 /** A base as the primary opened it: its version; its bytes come through the cache only. */
 function remoteUpstream(v: WireVersion): UpstreamSource {
   const refuse = (): never => {
-    throw new Error('a cluster worker reads base images through the primary\'s cache');
+    throw new Error("a cluster worker reads base images through the primary's cache");
   };
   return {
     size: v.size,
     version: {
-      url: v.url, size: v.size,
-      ...(v.etag !== undefined ? { etag: v.etag } : {}), ...(v.lastModified !== undefined ? { lastModified: v.lastModified } : {}),
+      url: v.url,
+      size: v.size,
+      ...(v.etag !== undefined ? { etag: v.etag } : {}),
+      ...(v.lastModified !== undefined ? { lastModified: v.lastModified } : {}),
     },
     supportsRanges: v.supportsRanges,
     read: async () => refuse(),
@@ -65,22 +67,28 @@ export async function runWorker(config: Config): Promise<number> {
   let store: RemoteNodeStore | undefined;
   let stop: () => void = () => {};
   let renderOwn: () => string = () => '';
-  const channel = new Channel(process as unknown as ConstructorParameters<typeof Channel>[0], async (req) => {
-    if (req.op === 'metrics') return renderOwn();
-    throw new Error(`a worker does not answer ${req.op}`);
-  }, (n: Notice) => {
-    if (n.op === 'changed') store?.changed(n.name);
-    else if (n.op === 'shutdown') stop();
-  });
+  const channel = new Channel(
+    process as unknown as ConstructorParameters<typeof Channel>[0],
+    async (req) => {
+      if (req.op === 'metrics') return renderOwn();
+      throw new Error(`a worker does not answer ${req.op}`);
+    },
+    (n: Notice) => {
+      if (n.op === 'changed') store?.changed(n.name);
+      else if (n.op === 'shutdown') stop();
+    },
+  );
   store = new RemoteNodeStore(channel);
   const cache = new RemoteBlockCache({
-    dir: config.cacheDir, blockSize: config.blockSizeBytes,
+    dir: config.cacheDir,
+    blockSize: config.blockSizeBytes,
     fetchBlock: (vk, index) => channel.request<Uint8Array>({ op: 'block', vk, index }),
     prefetch: (vk, indexes) => channel.notify({ op: 'prefetch', vk, indexes }),
     maxOpenFiles: Math.min(512, Math.ceil(config.cacheBudgetBytes / config.blockSizeBytes)),
   });
   const service = await createService(config, store, logger, {
-    cache, openBase: async (url) => remoteUpstream(await channel.request<WireVersion>({ op: 'open', url })),
+    cache,
+    openBase: async (url) => remoteUpstream(await channel.request<WireVersion>({ op: 'open', url })),
   });
   renderOwn = () => service.metrics.render();
   const running = await startServer(config, { store, service, logger, renderMetrics: () => channel.request<string>({ op: 'metrics' }) });

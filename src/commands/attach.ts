@@ -43,12 +43,14 @@ export async function run(argv: string[]): Promise<number> {
     if (values.url && values.proxy) throw new UsageError('give either --url or --proxy, not both');
     if (!values.url && !values.node) throw new UsageError('--node is required (or --url)');
     const mode = values['boot-mode'];
-    if (mode !== undefined && mode !== 'uefi' && mode !== 'legacy') throw new UsageError(`--boot-mode must be uefi or legacy, not ${JSON.stringify(mode)}`);
+    if (mode !== undefined && mode !== 'uefi' && mode !== 'legacy')
+      throw new UsageError(`--boot-mode must be uefi or legacy, not ${JSON.stringify(mode)}`);
     const imageUrl = values.url ?? nodeImageUrl(values.proxy ?? 'http://127.0.0.1:8080', values.node as string);
     const result = await attach({ ...target, imageUrl, ...(mode ? { bootMode: mode } : {}), reset: values.reset === true });
-    const boot = result.bootEnabled === 'Once'
-      ? `boot once from ${result.bootTarget}`
-      : `boot from ${result.bootTarget}, kept Continuous by the BMC until detach (--restore-boot ${describeBoot(result.previousBoot)})`;
+    const boot =
+      result.bootEnabled === 'Once'
+        ? `boot once from ${result.bootTarget}`
+        : `boot from ${result.bootTarget}, kept Continuous by the BMC until detach (--restore-boot ${describeBoot(result.previousBoot)})`;
     const reset = result.resetType ? `; reset ${result.resetType}` : '';
     console.log(`attached ${result.image} to system ${result.system} on ${result.bmc} (${result.virtualMedia} by ${result.method}); ${boot}${reset}`);
     for (const w of result.warnings) console.error(`isoproxy attach: warning: ${w}`);

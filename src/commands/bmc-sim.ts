@@ -64,8 +64,11 @@ export async function start(argv: string[]): Promise<{ url: string; close(): Pro
   const host = values.host ?? '127.0.0.1';
   const logger = pino({ level: 'info' }, pino.destination(2));
   const sim = createBmcSimulator({
-    systems, profile, logger,
-    username: values.username ?? 'admin', password: values.password ?? 'password',
+    systems,
+    profile,
+    logger,
+    username: values.username ?? 'admin',
+    password: values.password ?? 'password',
     fetch: { mode, rangeSize, concurrency },
     ...(values.expect ? { expect: values.expect } : {}),
   });

@@ -18,7 +18,8 @@ import { wireStatus, type StatusWiring } from '../status/wiring.js';
 import { createStatusRoutes } from '../ui/routes.js';
 
 /** What the server needs of the service (tests and the demo may pass their own). */
-export type ServingService = Pick<Service, 'serving' | 'close'> & Partial<Pick<Service, 'imageRoutes' | 'metrics' | 'cache' | 'cacheBudgetBytes' | 'bases'>>;
+export type ServingService = Pick<Service, 'serving' | 'close'> &
+  Partial<Pick<Service, 'imageRoutes' | 'metrics' | 'cache' | 'cacheBudgetBytes' | 'bases'>>;
 
 /** Sockets with no traffic either way for this long are closed. */
 export const SOCKET_IDLE_TIMEOUT_MS = 300_000;
@@ -52,8 +53,10 @@ export interface RunningServer {
 /** Refuses an open admin API anywhere but loopback. */
 export function checkAdminExposure(config: Config): void {
   if (config.adminToken === undefined && !isLoopbackHost(config.host)) {
-    throw new ConfigError(`refusing to listen on ${config.host} without an admin token: `
-      + 'set --admin-token, --admin-token-file or ISOPROXY_ADMIN_TOKEN, or bind to 127.0.0.1');
+    throw new ConfigError(
+      `refusing to listen on ${config.host} without an admin token: ` +
+        'set --admin-token, --admin-token-file or ISOPROXY_ADMIN_TOKEN, or bind to 127.0.0.1',
+    );
   }
 }
 
@@ -73,7 +76,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   let closing = false;
   const stopStreams = new AbortController();
   const status = wireStatus({
-    store, storeSource: service.serving.storeSource, logger,
+    store,
+    storeSource: service.serving.storeSource,
+    logger,
     ...(service.bases ? { bases: service.bases } : {}),
     ...(service.cache ? { cache: service.cache } : {}),
     ...(service.cacheBudgetBytes !== undefined ? { cacheBudgetBytes: service.cacheBudgetBytes } : {}),
@@ -115,7 +120,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     }),
   });
   const server = createAdaptorServer({
-    fetch: app.fetch, hostname: config.host,
+    fetch: app.fetch,
+    hostname: config.host,
     // Node checks headersTimeout and requestTimeout on this interval (default 30 s): check often
     // enough that the timeouts hold within a fraction of themselves.
     serverOptions: { connectionsCheckingInterval: Math.min(1000, Math.ceil(config.headersTimeoutMs / 4)) },
@@ -159,7 +165,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       if (active > 0) {
         logger.info({ active, deadlineMs: config.shutdownDeadlineMs }, 'waiting for transfers');
         let timer: NodeJS.Timeout | undefined;
-        const deadline = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), config.shutdownDeadlineMs); });
+        const deadline = new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), config.shutdownDeadlineMs);
+        });
         const done = await Promise.race([app.idle().then(() => true), deadline]);
         clearTimeout(timer);
         if (!done) logger.warn({ active: app.activeTransfers() }, 'shutdown deadline passed; closing transfers');

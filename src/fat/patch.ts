@@ -161,7 +161,8 @@ function updateFsInfo(cow: CowImage, geo: FatGeometry): void {
   if (geo.fsInfoSector === 0) return;
   const at = geo.fsInfoSector * geo.bytesPerSector;
   // Only a structure with all three signatures is an FSInfo; otherwise it is not ours to write.
-  if (cow.u32le(at + FSI_LEAD_SIG) !== 0x41615252 || cow.u32le(at + FSI_STRUC_SIG) !== 0x61417272 || cow.u32le(at + FSI_TRAIL_SIG) !== 0xaa550000) return;
+  if (cow.u32le(at + FSI_LEAD_SIG) !== 0x41615252 || cow.u32le(at + FSI_STRUC_SIG) !== 0x61417272 || cow.u32le(at + FSI_TRAIL_SIG) !== 0xaa550000)
+    return;
   if (cow.u32le(at + FSI_FREE_COUNT) !== UNKNOWN) cow.setU32le(at + FSI_FREE_COUNT, countFreeClusters(cow, geo));
   if (cow.u32le(at + FSI_NXT_FREE) !== UNKNOWN) {
     const [next] = lowestFreeClusters(cow, geo, 1);

@@ -76,7 +76,9 @@ export function adminRoutes(deps: AdminRouteDeps): Hono {
   app.use('*', bearerAuth(deps.adminToken));
 
   // A chunked body has no Content-Length to check up front: count it as it arrives.
-  const tooLarge = (): never => { throw new BadRequestError('BODY_TOO_LARGE', `body is larger than ${MAX_BODY_BYTES} bytes`); };
+  const tooLarge = (): never => {
+    throw new BadRequestError('BODY_TOO_LARGE', `body is larger than ${MAX_BODY_BYTES} bytes`);
+  };
   const limit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
 
   app.put('/nodes/:name', limit, async (c) => {
@@ -107,7 +109,8 @@ export function adminRoutes(deps: AdminRouteDeps): Hono {
     const after = c.req.query('after');
     const limitText = c.req.query('limit');
     const limit = limitText === undefined ? DEFAULT_PAGE : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new BadRequestError('INVALID_LIMIT', `limit must be an integer from 1 to ${MAX_PAGE}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      throw new BadRequestError('INVALID_LIMIT', `limit must be an integer from 1 to ${MAX_PAGE}`);
     const page = await nodes.list({ ...(after ? { after } : {}), limit });
     // Lists do not compute ETags (that may fetch and index a base image per node): GET one node for it.
     return c.json({ nodes: page.nodes.map((s) => view(s)), ...(page.next !== undefined ? { next: page.next } : {}) });

@@ -95,7 +95,8 @@ export function createApp(deps: AppDeps): IsoproxyApp {
     metrics.requests.inc({ route: routeLabel(c.req.path, prefixes), status: String(status) });
     const line = { method: c.req.method, path: c.req.path, status, durationMs: Math.round((performance.now() - t0) * 1000) / 1000 };
     // Probes, scrapes and the status page's own polling would drown the transfer lines.
-    if (c.req.path === '/healthz' || c.req.path === '/readyz' || c.req.path === '/metrics' || c.req.path.startsWith('/ui')) log.debug(line, 'request');
+    if (c.req.path === '/healthz' || c.req.path === '/readyz' || c.req.path === '/metrics' || c.req.path.startsWith('/ui'))
+      log.debug(line, 'request');
     else log.info(line, 'request');
   });
 
@@ -121,24 +122,30 @@ export function createApp(deps: AppDeps): IsoproxyApp {
   if (deps.statusRoutes) app.route('/', deps.statusRoutes as unknown as Hono<AppEnv>);
 
   const urlOf = (name: string): string => nodeUrl(deps.publicUrl, storePrefix, name);
-  app.route('/api/v1', adminRoutes({
-    nodes: serving.nodes,
-    ...(deps.adminToken !== undefined ? { adminToken: deps.adminToken } : {}),
-    // Read per request: startServer learns the real port (for --port 0) after the app exists.
-    nodeUrl: urlOf,
-  }) as unknown as Hono<AppEnv>);
+  app.route(
+    '/api/v1',
+    adminRoutes({
+      nodes: serving.nodes,
+      ...(deps.adminToken !== undefined ? { adminToken: deps.adminToken } : {}),
+      // Read per request: startServer learns the real port (for --port 0) after the app exists.
+      nodeUrl: urlOf,
+    }) as unknown as Hono<AppEnv>,
+  );
 
   // Redfish VirtualMedia for a node (POST/DELETE /api/v1/nodes/:name/vmedia), behind the same
   // bearer token. BMC credentials come in the request body and are never logged or stored.
   const vmedia = new Hono();
   vmedia.use('*', bearerAuth(deps.adminToken));
-  vmedia.route('/', vmediaRoutes({
-    logger,
-    imageUrl: async (node: string) => {
-      if (!(await serving.nodes.get(node))) throw new NotFoundError(`unknown node ${JSON.stringify(node)}`);
-      return urlOf(encodeURIComponent(node));
-    },
-  }));
+  vmedia.route(
+    '/',
+    vmediaRoutes({
+      logger,
+      imageUrl: async (node: string) => {
+        if (!(await serving.nodes.get(node))) throw new NotFoundError(`unknown node ${JSON.stringify(node)}`);
+        return urlOf(encodeURIComponent(node));
+      },
+    }),
+  );
   app.route('/api/v1', vmedia as unknown as Hono<AppEnv>);
 
   return {

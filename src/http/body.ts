@@ -94,7 +94,10 @@ export async function openBody(image: NodeImage, pieces: readonly BodyPiece[], s
     primed = { index, reader };
   }
   return {
-    image, pieces, signal, primed,
+    image,
+    pieces,
+    signal,
+    primed,
     async cancel() {
       await primed?.reader.it.return?.().catch(() => {});
     },
@@ -253,28 +256,31 @@ export function webStream(body: OpenBody, abort: AbortController, sink: ChunkSin
     ended = true;
     onEnd(stats.value ? { ...r, stats: stats.value } : r);
   };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const r = await it.next();
-        if (r.done) {
-          controller.close();
-          end({ bytes, outcome: 'complete' });
-        } else {
-          bytes += r.value.length;
-          controller.enqueue(r.value);
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const r = await it.next();
+          if (r.done) {
+            controller.close();
+            end({ bytes, outcome: 'complete' });
+          } else {
+            bytes += r.value.length;
+            controller.enqueue(r.value);
+          }
+        } catch (err) {
+          controller.error(err);
+          end({ bytes, outcome: abort.signal.aborted ? 'aborted' : 'failed', error: err });
         }
-      } catch (err) {
-        controller.error(err);
-        end({ bytes, outcome: abort.signal.aborted ? 'aborted' : 'failed', error: err });
-      }
+      },
+      async cancel() {
+        abort.abort(new ClientAbortError());
+        await it.return(undefined).catch(() => {});
+        // A generator that never started does not run its finally: end the primed reader here.
+        await body.cancel();
+        end({ bytes, outcome: 'aborted' });
+      },
     },
-    async cancel() {
-      abort.abort(new ClientAbortError());
-      await it.return(undefined).catch(() => {});
-      // A generator that never started does not run its finally: end the primed reader here.
-      await body.cancel();
-      end({ bytes, outcome: 'aborted' });
-    },
-  }, { highWaterMark: 0 });
+    { highWaterMark: 0 },
+  );
 }

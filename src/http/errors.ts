@@ -8,8 +8,21 @@
 import type { Context, ErrorHandler } from 'hono';
 import type { Logger } from 'pino';
 import {
-  BaseChangedError, EditValidationError, FatFormatError, IsoFormatError, IsoproxyError, LimitExceededError, NotFoundError,
-  OutOfBoundsError, RangeNotSatisfiableError, RedfishError, RemasterError, ServiceUnavailableError, UpstreamError, type ErrorCode, type RequestErrorCode,
+  BaseChangedError,
+  EditValidationError,
+  FatFormatError,
+  IsoFormatError,
+  IsoproxyError,
+  LimitExceededError,
+  NotFoundError,
+  OutOfBoundsError,
+  RangeNotSatisfiableError,
+  RedfishError,
+  RemasterError,
+  ServiceUnavailableError,
+  UpstreamError,
+  type ErrorCode,
+  type RequestErrorCode,
 } from '../errors.js';
 import { NodeExpiredError } from '../registry/errors.js';
 import { InvalidBaseError, NodeValidationError } from '../serving/errors.js';
@@ -77,7 +90,8 @@ export function errorStatus(err: unknown): number {
   // The base image itself is broken or too big for our caps: the upstream's fault, not ours. A
   // read past the end of a structure is a malformed image too (the serving core wraps the ones it
   // sees as ISO_FORMAT; this catches any other).
-  if (err instanceof IsoFormatError || err instanceof FatFormatError || err instanceof LimitExceededError || err instanceof OutOfBoundsError) return 502;
+  if (err instanceof IsoFormatError || err instanceof FatFormatError || err instanceof LimitExceededError || err instanceof OutOfBoundsError)
+    return 502;
   if (err instanceof RemasterError) return 422;
   return 500;
 }

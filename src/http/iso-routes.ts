@@ -88,10 +88,15 @@ function plan(c: Context<IsoEnv>, image: NodeImage, node: string): Plan {
   const requestId = c.get('requestId') ?? '';
   if (requestId) headers['X-Request-Id'] = requestId;
 
-  const precondition = evaluatePreconditions({
-    ifMatch: c.req.header('if-match'), ifUnmodifiedSince: c.req.header('if-unmodified-since'),
-    ifNoneMatch: c.req.header('if-none-match'), ifModifiedSince: c.req.header('if-modified-since'),
-  }, validators);
+  const precondition = evaluatePreconditions(
+    {
+      ifMatch: c.req.header('if-match'),
+      ifUnmodifiedSince: c.req.header('if-unmodified-since'),
+      ifNoneMatch: c.req.header('if-none-match'),
+      ifModifiedSince: c.req.header('if-modified-since'),
+    },
+    validators,
+  );
   if (precondition === 'failed') throw new PreconditionFailedError(`the image's current ETag is ${image.etag}`);
   if (precondition === 'not-modified') {
     // A 304 carries the validators, never a type or length of a body it does not have.
@@ -100,10 +105,12 @@ function plan(c: Context<IsoEnv>, image: NodeImage, node: string): Plan {
   }
 
   const rangeHeader = c.req.header('range');
-  const resolution = rangeHeader !== undefined && ifRangeAllows(c.req.header('if-range'), validators)
-    ? resolveRange(rangeHeader, image.size)
-    : { kind: 'full' as const };
-  if (resolution.kind === 'unsatisfiable') throw new RangeNotSatisfiableError(image.size, `range ${rangeHeader} is outside the ${image.size}-byte image`);
+  const resolution =
+    rangeHeader !== undefined && ifRangeAllows(c.req.header('if-range'), validators)
+      ? resolveRange(rangeHeader, image.size)
+      : { kind: 'full' as const };
+  if (resolution.kind === 'unsatisfiable')
+    throw new RangeNotSatisfiableError(image.size, `range ${rangeHeader} is outside the ${image.size}-byte image`);
 
   let status: 200 | 206 = 206;
   let pieces: BodyPiece[];
@@ -163,16 +170,24 @@ async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string):
   const name = file.slice(0, -'.iso'.length);
   // Store names follow isValidNodeName; other sources name nodes their own way (Ironic UUIDs, and
   // Metal3's `namespace~name`), so only what could never be a name is refused here.
-  if (!(source === deps.serving.storeSource ? isValidNodeName(name) : isSourceNodeName(name))) throw new NotFoundError(`no node ${JSON.stringify(name)}`);
+  if (!(source === deps.serving.storeSource ? isValidNodeName(name) : isSourceNodeName(name)))
+    throw new NotFoundError(`no node ${JSON.stringify(name)}`);
   const ref: NodeRef = { source, name };
   const gone = clientGone(c);
   const image = await deps.serving.image(ref, gone);
   const p = plan(c, image, name);
   const rangeHeader = c.req.header('range');
-  const begin = (withBody: boolean): Transfer => deps.serving.transfers.begin({
-    id: c.get('requestId') ?? '', ref, method: c.req.method, status: p.status, body: withBody, served: describe(p.ranges),
-    expectedBytes: p.length, ...(rangeHeader !== undefined ? { rangeHeader } : {}),
-  });
+  const begin = (withBody: boolean): Transfer =>
+    deps.serving.transfers.begin({
+      id: c.get('requestId') ?? '',
+      ref,
+      method: c.req.method,
+      status: p.status,
+      body: withBody,
+      served: describe(p.ranges),
+      expectedBytes: p.length,
+      ...(rangeHeader !== undefined ? { rangeHeader } : {}),
+    });
 
   if (c.req.method === 'HEAD' || p.length === 0) {
     // HEAD answers what GET would: a first byte that cannot be read is an error here too.

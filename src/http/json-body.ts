@@ -76,8 +76,10 @@ export function parseNodeBody(body: unknown): NodeInput {
   }
   if (ed.append !== undefined && !isStringArray(ed.append)) throw new BadRequestError('INVALID_BODY', 'edits.append must be an array of strings');
   if (ed.remove !== undefined && !isStringArray(ed.remove)) throw new BadRequestError('INVALID_BODY', 'edits.remove must be an array of strings');
-  if (ed.set !== undefined && (typeof ed.set !== 'object' || ed.set === null || Array.isArray(ed.set)
-    || !Object.values(ed.set).every((v) => typeof v === 'string'))) {
+  if (
+    ed.set !== undefined &&
+    (typeof ed.set !== 'object' || ed.set === null || Array.isArray(ed.set) || !Object.values(ed.set).every((v) => typeof v === 'string'))
+  ) {
     throw new BadRequestError('INVALID_BODY', 'edits.set must be an object of strings');
   }
   if (ed.separator !== undefined && ed.separator !== 'before' && ed.separator !== 'after') {

@@ -25,8 +25,11 @@ export function createHttpMetrics(registry = new MetricsRegistry()): HttpMetrics
     bytesServed: registry.counter('isoproxy_http_bytes_served_total', 'Image body bytes written to clients.'),
     activeTransfers: registry.gauge('isoproxy_transfers_active', 'Image bodies being written now.'),
     transfers: registry.counter('isoproxy_transfers_total', 'Image body transfers by outcome.', ['outcome']),
-    transferSeconds: registry.histogram('isoproxy_transfer_duration_seconds', 'Duration of image body transfers.',
-      [0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300, 1800]),
+    transferSeconds: registry.histogram(
+      'isoproxy_transfer_duration_seconds',
+      'Duration of image body transfers.',
+      [0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300, 1800],
+    ),
   };
 }
 
@@ -48,9 +51,16 @@ export function transferLog(metrics: HttpMetrics, logger: Logger, active: () => 
       const lookups = r.stats ? r.stats.cacheHits + r.stats.cacheMisses : 0;
       const hitRatio = lookups > 0 && r.stats ? Math.round((r.stats.cacheHits / lookups) * 1000) / 1000 : null;
       const line = {
-        method: t.method, node: t.ref.name, ...(t.ref.source !== STORE_SOURCE ? { source: t.ref.source } : {}),
-        range: t.rangeHeader ?? null, served: t.served, status: t.status, bytes: r.bytes,
-        expectedBytes: t.expectedBytes, durationMs: r.durationMs, outcome: r.outcome,
+        method: t.method,
+        node: t.ref.name,
+        ...(t.ref.source !== STORE_SOURCE ? { source: t.ref.source } : {}),
+        range: t.rangeHeader ?? null,
+        served: t.served,
+        status: t.status,
+        bytes: r.bytes,
+        expectedBytes: t.expectedBytes,
+        durationMs: r.durationMs,
+        outcome: r.outcome,
         ...(r.stats ? { cacheHitRatio: hitRatio, upstreamBytes: r.stats.upstreamBytes } : {}),
         ...(r.error !== undefined ? { err: r.error, code: errorCode(r.error) } : {}),
       };

@@ -11,7 +11,14 @@
 
 import { latin1 } from '../binary.js';
 import { IsoFormatError, LimitExceededError } from '../errors.js';
-import { FLAG_ASSOCIATED, FLAG_DIRECTORY, FLAG_EXISTENCE, FLAG_MULTI_EXTENT, parseDirectoryExtent, type DirectoryRecord } from './directory-record.js';
+import {
+  FLAG_ASSOCIATED,
+  FLAG_DIRECTORY,
+  FLAG_EXISTENCE,
+  FLAG_MULTI_EXTENT,
+  parseDirectoryExtent,
+  type DirectoryRecord,
+} from './directory-record.js';
 import type { MetadataReader } from './limits.js';
 import { parseRockRidge, type RockRidgeInfo } from './rock-ridge.js';
 import { extensionReferences, parseSp, readSuspEntries, ROCK_RIDGE_IDS } from './susp.js';
@@ -152,7 +159,7 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
       const path = joinPath(dirPath, name);
       const isoPath = rr?.name === undefined && isoDirPath === dirPath ? path : joinPath(isoDirPath, decodeName(kind, rec.nameBytes));
 
-      if (pending && (pending.name !== name)) {
+      if (pending && pending.name !== name) {
         throw new IsoFormatError('directory record', rec.offset, `multi-extent file ${JSON.stringify(pending.name)} ends without its final record`);
       }
       if (rr?.relocated) {

@@ -37,11 +37,16 @@ export interface RawBootEntry {
 
 export function platformName(id: number): BootPlatform {
   switch (id) {
-    case 0: return 'bios';
-    case 0xef: return 'efi';
-    case 1: return 'ppc';
-    case 2: return 'mac';
-    default: return 'other';
+    case 0:
+      return 'bios';
+    case 0xef:
+      return 'efi';
+    case 1:
+      return 'ppc';
+    case 2:
+      return 'mac';
+    default:
+      return 'other';
   }
 }
 
@@ -95,7 +100,7 @@ export async function readBootCatalog(reader: MetadataReader, catalogLba: number
   const limit = reader.limits.maxBootEntries;
   for (;;) {
     if (index >= limit) throw new LimitExceededError('El Torito catalog entries', start + index * ENTRY_SIZE, `more than ${limit} entries`);
-    if ((start + (index + 1) * ENTRY_SIZE) > reader.size) break;
+    if (start + (index + 1) * ENTRY_SIZE > reader.size) break;
     const header = await entryAt(index);
     const indicator = header.u8(SH_INDICATOR);
     // Anything but a section header ends the catalog (most images leave zeros after the default entry).

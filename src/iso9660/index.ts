@@ -135,7 +135,7 @@ function mergeDirectories(trees: readonly WalkedTree[], owner: Map<WalkedFile, M
       if (best === undefined) {
         const parent = mapped.get(parentOf(d.path)) ?? parentOf(d.path);
         const base = d.path.slice(d.path.lastIndexOf('/') + 1);
-        best = d.path === '/' ? '/' : byFolded.get(norm(joinDir(parent, base))) ?? joinDir(parent, base);
+        best = d.path === '/' ? '/' : (byFolded.get(norm(joinDir(parent, base))) ?? joinDir(parent, base));
       }
       mapped.set(d.path, best);
       const existing = byPath.get(best);
@@ -173,8 +173,11 @@ async function bootEntries(reader: MetadataReader, raw: RawBootEntry[], files: r
     const start = e.loadRba * SECTOR_SIZE;
     let head: Uint8Array | undefined;
     if (start + 512 <= imageSize) head = await reader.read(start, 512);
-    const bootInfoTable = head !== undefined && head.length >= 16
-      && new BinaryView(head).u32le(8) === FIRST_DESCRIPTOR_LBA && new BinaryView(head).u32le(12) === e.loadRba;
+    const bootInfoTable =
+      head !== undefined &&
+      head.length >= 16 &&
+      new BinaryView(head).u32le(8) === FIRST_DESCRIPTOR_LBA &&
+      new BinaryView(head).u32le(12) === e.loadRba;
     // Empty files may share an LBA with a boot image; prefer the one with data.
     const atRba = files.filter((f) => f.extents[0]?.lba === e.loadRba).sort((a, b) => b.size - a.size)[0];
     const fat = head ? fatImageBytes(head) : undefined;
@@ -231,13 +234,22 @@ export async function buildIndex(source: ByteSource, options: IndexOptions = {})
     const shared = trees.find((t) => t.rootLba === d.root!.lba);
     if (shared) {
       trees.push({ ...shared, kind: d.info.tree, descriptorIndex: i });
-      warnings.push(`${d.info.tree} tree shares its root (LBA ${d.root.lba}) with the ${shared.kind} tree; its records are listed under ${shared.kind}`);
+      warnings.push(
+        `${d.info.tree} tree shares its root (LBA ${d.root.lba}) with the ${shared.kind} tree; its records are listed under ${shared.kind}`,
+      );
       continue;
     }
     const t = await walkTree(reader, d.info.tree, d.root, budget);
     walked.push(t);
     warnings.push(...t.warnings);
-    trees.push({ kind: t.kind, descriptorIndex: i, rootLba: d.root.lba, rootLengthBytes: d.root.dataLength, rockRidge: t.rockRidge, suspSkip: t.suspSkip });
+    trees.push({
+      kind: t.kind,
+      descriptorIndex: i,
+      rootLba: d.root.lba,
+      rootLengthBytes: d.root.dataLength,
+      rockRidge: t.rockRidge,
+      suspSkip: t.suspSkip,
+    });
   }
 
   const { files: merged, owner } = mergeFiles(walked);
@@ -248,7 +260,11 @@ export async function buildIndex(source: ByteSource, options: IndexOptions = {})
   const bootRecord = descriptors.find((d) => d.kind === 'boot-record' && d.bootCatalogLba !== undefined);
   if (bootRecord) {
     const raw = await readBootCatalog(reader, bootRecord.bootCatalogLba!, bootRecord.offset + 71);
-    elTorito = { catalogLba: bootRecord.bootCatalogLba!, bootRecordOffset: bootRecord.offset, entries: await bootEntries(reader, raw, merged, source.size) };
+    elTorito = {
+      catalogLba: bootRecord.bootCatalogLba!,
+      bootRecordOffset: bootRecord.offset,
+      entries: await bootEntries(reader, raw, merged, source.size),
+    };
   }
 
   const { partitions, warnings: ptWarnings } = await readPartitionTables(reader);
@@ -304,7 +320,11 @@ export class ExtentPastEndError extends IsoFormatError {
   readonly imageSize: number;
   constructor(path: string, offset: number, extent: Extent, imageSize: number) {
     const end = extent.lba * SECTOR_SIZE + extent.lengthBytes;
-    super('file extent', offset, `${path} extent ${extent.lba}+${extent.lengthBytes} ends at byte ${end}, past the image end ${imageSize} (truncated image?)`);
+    super(
+      'file extent',
+      offset,
+      `${path} extent ${extent.lba}+${extent.lengthBytes} ends at byte ${end}, past the image end ${imageSize} (truncated image?)`,
+    );
     this.path = path;
     this.extentEnd = end;
     this.imageSize = imageSize;
@@ -323,7 +343,8 @@ export function extentPastEnd(file: IndexedFile, imageSize: number): ExtentPastE
 
 /** A file's data, all extents in order. Throws LimitExceededError when the file is larger than maxBytes. */
 export async function readFileBytes(source: ByteSource, file: IndexedFile, maxBytes: number): Promise<Uint8Array> {
-  if (file.size > maxBytes) throw new LimitExceededError('file size', file.records[0]?.offset ?? 0, `${file.path} is ${file.size} bytes, cap ${maxBytes}`);
+  if (file.size > maxBytes)
+    throw new LimitExceededError('file size', file.records[0]?.offset ?? 0, `${file.path} is ${file.size} bytes, cap ${maxBytes}`);
   const pastEnd = extentPastEnd(file, source.size);
   if (pastEnd) throw pastEnd;
   const out = new Uint8Array(file.size);

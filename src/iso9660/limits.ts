@@ -81,7 +81,11 @@ export class MetadataReader {
    */
   async readPointed(offset: number, length: number, structure: string, pointerOffset: number): Promise<Uint8Array> {
     if (!Number.isSafeInteger(offset) || offset < 0 || length < 0 || offset + length > this.source.size) {
-      throw new IsoFormatError(structure, pointerOffset, `points at bytes ${offset}..${offset + length}, outside the image of ${this.source.size} bytes`);
+      throw new IsoFormatError(
+        structure,
+        pointerOffset,
+        `points at bytes ${offset}..${offset + length}, outside the image of ${this.source.size} bytes`,
+      );
     }
     return this.read(offset, length);
   }

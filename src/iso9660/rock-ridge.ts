@@ -78,7 +78,8 @@ export function parseRockRidge(entries: readonly SuspEntry[]): RockRidgeInfo {
           if (pos + 2 > b.length) throw new IsoFormatError('Rock Ridge SL entry', e.offset + pos, 'component record header runs past the entry');
           const cflags = b.u8(pos);
           const clen = b.u8(pos + 1);
-          if (pos + 2 + clen > b.length) throw new IsoFormatError('Rock Ridge SL entry', e.offset + pos, `component of ${clen} bytes runs past the entry`);
+          if (pos + 2 + clen > b.length)
+            throw new IsoFormatError('Rock Ridge SL entry', e.offset + pos, `component of ${clen} bytes runs past the entry`);
           let part: string;
           if (cflags & SL_ROOT) part = '';
           else if (cflags & SL_CURRENT) part = '.';
@@ -114,7 +115,10 @@ export function parseRockRidge(entries: readonly SuspEntry[]): RockRidgeInfo {
     for (const p of nameParts) total += p.length;
     const all = new Uint8Array(total);
     let at = 0;
-    for (const p of nameParts) { all.set(p, at); at += p.length; }
+    for (const p of nameParts) {
+      all.set(p, at);
+      at += p.length;
+    }
     name = utf8.decode(all);
   }
   return {

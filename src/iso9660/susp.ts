@@ -30,7 +30,14 @@ export const ROCK_RIDGE_IDS = ['RRIP_1991A', 'IEEE_P1282', 'IEEE_1282'];
 
 /** SUSP 5.3: the SP entry at the start of the root's "." System Use area; returns LEN_SKP. */
 export function parseSp(systemUse: Uint8Array): number | undefined {
-  if (systemUse.length >= 7 && systemUse[0] === 0x53 && systemUse[1] === 0x50 && systemUse[2] === 7 && systemUse[4] === 0xbe && systemUse[5] === 0xef) {
+  if (
+    systemUse.length >= 7 &&
+    systemUse[0] === 0x53 &&
+    systemUse[1] === 0x50 &&
+    systemUse[2] === 7 &&
+    systemUse[4] === 0xbe &&
+    systemUse[5] === 0xef
+  ) {
     return systemUse[6]!;
   }
   return undefined;

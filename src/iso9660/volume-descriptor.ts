@@ -56,15 +56,17 @@ export function parseVolumeDescriptor(bytes: Uint8Array, offset: number): Parsed
   const v = new BinaryView(bytes, offset);
   const type = v.u8(VD_TYPE);
   const id = v.ascii(VD_STANDARD_ID, 5);
-  if (id !== 'CD001') throw new IsoFormatError('volume descriptor', offset + VD_STANDARD_ID, `standard identifier is ${JSON.stringify(id)}, expected "CD001"`);
+  if (id !== 'CD001')
+    throw new IsoFormatError('volume descriptor', offset + VD_STANDARD_ID, `standard identifier is ${JSON.stringify(id)}, expected "CD001"`);
   const version = v.u8(VD_VERSION);
   const base = { offset, volumeId: '', volumeSpaceSize: 0, logicalBlockSize: SECTOR_SIZE };
 
   if (type === TYPE_BOOT_RECORD) {
     const systemId = v.ascii(BR_SYSTEM_ID, 32).replace(/\0+$/, '');
-    const info: VolumeDescriptorInfo = systemId === 'EL TORITO SPECIFICATION'
-      ? { ...base, kind: 'boot-record', bootCatalogLba: v.u32le(BR_CATALOG_LBA) }
-      : { ...base, kind: 'boot-record' };
+    const info: VolumeDescriptorInfo =
+      systemId === 'EL TORITO SPECIFICATION'
+        ? { ...base, kind: 'boot-record', bootCatalogLba: v.u32le(BR_CATALOG_LBA) }
+        : { ...base, kind: 'boot-record' };
     return { info };
   }
   if (type === TYPE_TERMINATOR) return { info: { ...base, kind: 'terminator' } };

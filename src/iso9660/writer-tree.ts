@@ -98,8 +98,20 @@ function newDir(name: string, path: string, parent: DirNode | null, synthetic = 
   const empty = { id: new Uint8Array(1) };
   const depth = parent ? parent.depth + 1 : 0;
   return {
-    kind: 'dir', name, path, parent, depth, children: [], ino: 0, iso: empty, joliet: empty,
-    isoEntries: [], jolietOrder: [], isoParent: parent, relocated: false, synthetic,
+    kind: 'dir',
+    name,
+    path,
+    parent,
+    depth,
+    children: [],
+    ino: 0,
+    iso: empty,
+    joliet: empty,
+    isoEntries: [],
+    jolietOrder: [],
+    isoParent: parent,
+    relocated: false,
+    synthetic,
   };
 }
 
@@ -112,7 +124,10 @@ export const RR_MOVED = 'rr_moved';
  * `relocate`, directories below level 8 of the ISO 9660 tree move to /rr_moved the way
  * genisoimage does it (RRIP 4.1.5: CL in the stand-in, PL in "..", RE in rr_moved).
  */
-export function buildTree(files: ReadonlyArray<{ path: string; data: Uint8Array }>, relocate = false): { root: DirNode; dirs: DirNode[]; files: FileNode[] } {
+export function buildTree(
+  files: ReadonlyArray<{ path: string; data: Uint8Array }>,
+  relocate = false,
+): { root: DirNode; dirs: DirNode[]; files: FileNode[] } {
   if (files.length > WRITER_LIMITS.files) throw new IsoSpecError('', `more than ${WRITER_LIMITS.files} files`);
   const root = newDir('', '/', null);
   const byPath = new Map<string, TreeNode>([['/', root]]);
@@ -137,7 +152,16 @@ export function buildTree(files: ReadonlyArray<{ path: string; data: Uint8Array 
     const path = '/' + parts.join('/');
     if (byPath.has(path)) throw new IsoSpecError(path, 'given twice, or both a file and a directory');
     const name = parts[parts.length - 1]!;
-    const node: FileNode = { kind: 'file', name, path, data: f.data, ino: 0, iso: { id: new Uint8Array(0) }, joliet: { id: new Uint8Array(0) }, lba: 0 };
+    const node: FileNode = {
+      kind: 'file',
+      name,
+      path,
+      data: f.data,
+      ino: 0,
+      iso: { id: new Uint8Array(0) },
+      joliet: { id: new Uint8Array(0) },
+      lba: 0,
+    };
     dir.children.push(node);
     byPath.set(path, node);
   }
@@ -201,7 +225,9 @@ export function buildTree(files: ReadonlyArray<{ path: string; data: Uint8Array 
     moved.forEach((m, i) => {
       m.movedId = encodeAscii(ids[i]!);
     });
-    rrMoved.isoEntries = moved.map((m): IsoEntry => ({ node: m, role: 'relocated' })).sort((a, b) => compareIsoIdentifiers(isoIdOf(a.node), isoIdOf(b.node)));
+    rrMoved.isoEntries = moved
+      .map((m): IsoEntry => ({ node: m, role: 'relocated' }))
+      .sort((a, b) => compareIsoIdentifiers(isoIdOf(a.node), isoIdOf(b.node)));
   }
   return { root, dirs, files: fileNodes };
 }

@@ -19,7 +19,19 @@
 import { bootCatalog, bootRecordDescriptor, patchBootInfoTable, PLATFORM_EFI, PLATFORM_X86, type CatalogEntry } from './writer-eltorito.js';
 import { directoryRecord, MAX_RECORD, pathTableRecord, recordBaseLength, terminatorDescriptor, volumeDescriptor } from './writer-records.js';
 import {
-  CE_LENGTH, ceEntry, clEntry, erEntry, MODE_DIR, MODE_FILE, nmEntries, plEntry, pxEntry, reEntry, setLinkLba, spEntry, tfEntry,
+  CE_LENGTH,
+  ceEntry,
+  clEntry,
+  erEntry,
+  MODE_DIR,
+  MODE_FILE,
+  nmEntries,
+  plEntry,
+  pxEntry,
+  reEntry,
+  setLinkLba,
+  spEntry,
+  tfEntry,
 } from './writer-susp.js';
 import { buildTree, isoIdOf, IsoSpecError, pathTableOrder, WRITER_LIMITS, type DirNode, type FileNode, type TreeNode } from './writer-tree.js';
 import { SECTOR_SIZE } from './types.js';
@@ -236,8 +248,10 @@ export function writeIso(spec: IsoSpec): Uint8Array {
   const biosFile = bios ? fileAt(bios.path, 'the BIOS boot file') : undefined;
   const efiFile = efi ? fileAt(efi.path, 'the EFI boot image') : undefined;
   const loadSectors = bios?.loadSectors ?? 4;
-  if (bios && (!Number.isInteger(loadSectors) || loadSectors < 1 || loadSectors > 0xffff)) throw new IsoSpecError(bios.path, 'loadSectors must be 1..65535');
-  if (bios?.bootInfoTable && biosFile!.data.length < 64) throw new IsoSpecError(bios.path, 'a boot info table needs a boot file of at least 64 bytes');
+  if (bios && (!Number.isInteger(loadSectors) || loadSectors < 1 || loadSectors > 0xffff))
+    throw new IsoSpecError(bios.path, 'loadSectors must be 1..65535');
+  if (bios?.bootInfoTable && biosFile!.data.length < 64)
+    throw new IsoSpecError(bios.path, 'a boot info table needs a boot file of at least 64 bytes');
   const catalogFile = catalogPath !== undefined ? files.find((f) => f.path === catalogPath)! : undefined;
 
   // Record layouts first (their sizes do not depend on where anything is), then addresses.
@@ -343,7 +357,8 @@ export function writeIso(spec: IsoSpec): Uint8Array {
       if (bios!.bootInfoTable) patchBootInfoTable(out.subarray(start, start + biosFile.data.length), PVD_LBA, biosFile.lba);
       entries.push({ platformId: PLATFORM_X86, loadRba: biosFile.lba, sectorCount: loadSectors });
     }
-    if (efiFile) entries.push({ platformId: PLATFORM_EFI, loadRba: efiFile.lba, sectorCount: Math.min(Math.ceil(efiFile.data.length / 512), 0xffff) });
+    if (efiFile)
+      entries.push({ platformId: PLATFORM_EFI, loadRba: efiFile.lba, sectorCount: Math.min(Math.ceil(efiFile.data.length / 512), 0xffff) });
     out.set(bootCatalog(entries), catalogLba * SECTOR_SIZE);
     out.set(bootRecordDescriptor(catalogLba), bootRecordLba * SECTOR_SIZE);
   }

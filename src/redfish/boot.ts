@@ -84,14 +84,24 @@ export async function setBootOverride(client: RedfishClient, system: RedfishReso
   }
   const enabledAllowed = strList(allowable['BootSourceOverrideEnabled@Redfish.AllowableValues']);
   if (enabledAllowed && !enabledAllowed.includes('Once')) {
-    throw client.error('REDFISH_OVERRIDE_NOT_ALLOWED', res.path, step, `BootSourceOverrideEnabled Once is not allowed (allowed: ${enabledAllowed.join(', ')})`);
+    throw client.error(
+      'REDFISH_OVERRIDE_NOT_ALLOWED',
+      res.path,
+      step,
+      `BootSourceOverrideEnabled Once is not allowed (allowed: ${enabledAllowed.join(', ')})`,
+    );
   }
   const boot: JsonObject = { BootSourceOverrideTarget: target, BootSourceOverrideEnabled: 'Once' };
   if (mode) {
     const value = mode === 'uefi' ? 'UEFI' : 'Legacy';
     const modes = strList(allowable['BootSourceOverrideMode@Redfish.AllowableValues']);
     if (modes && !modes.includes(value)) {
-      throw client.error('REDFISH_OVERRIDE_NOT_ALLOWED', res.path, step, `BootSourceOverrideMode ${value} is not allowed (allowed: ${modes.join(', ')})`);
+      throw client.error(
+        'REDFISH_OVERRIDE_NOT_ALLOWED',
+        res.path,
+        step,
+        `BootSourceOverrideMode ${value} is not allowed (allowed: ${modes.join(', ')})`,
+      );
     }
     boot['BootSourceOverrideMode'] = value;
   }
@@ -103,12 +113,17 @@ export async function setBootOverride(client: RedfishClient, system: RedfishReso
   const fresh = await client.get(system.path, 'verify boot override');
   const now = bootStateOf(obj(fresh.body['Boot']));
   if (now.target !== target || (now.enabled !== 'Once' && now.enabled !== 'Continuous')) {
-    throw client.error('REDFISH_OVERRIDE_NOT_APPLIED', system.path, 'verify boot override',
-      `override answered ${answer.status} but Boot shows ${JSON.stringify(now.target)}/${JSON.stringify(now.enabled)}`);
+    throw client.error(
+      'REDFISH_OVERRIDE_NOT_APPLIED',
+      system.path,
+      'verify boot override',
+      `override answered ${answer.status} but Boot shows ${JSON.stringify(now.target)}/${JSON.stringify(now.enabled)}`,
+    );
   }
   if (now.enabled === 'Once') return { target, resource: res.path, enabled: 'Once', previous, warnings: [] };
-  const warning = `the BMC shows BootSourceOverrideEnabled Continuous after a Once override (it keeps overrides, as sushy-emulator does): `
-    + `the machine boots from ${target} at every reset until detach puts the override back (it was ${describeBoot(previous)})`;
+  const warning =
+    `the BMC shows BootSourceOverrideEnabled Continuous after a Once override (it keeps overrides, as sushy-emulator does): ` +
+    `the machine boots from ${target} at every reset until detach puts the override back (it was ${describeBoot(previous)})`;
   client.log.warn({ bmc: client.bmc, system: system.path, target, previous }, 'boot override kept Continuous');
   return { target, resource: res.path, enabled: 'Continuous', previous, warnings: [warning] };
 }
@@ -144,7 +159,9 @@ export async function restoreBootOverride(client: RedfishClient, system: Redfish
   if (!onCd) return { resource: res.path, boot: shown, warnings: [] };
   const targets = strList(allowable['BootSourceOverrideTarget@Redfish.AllowableValues']);
   const target = elsewhere(wanted, targets);
-  const why = needsTarget ? `refused BootSourceOverrideEnabled Disabled (HTTP ${answer.status})` : `still shows ${describeBoot(shown)} after Disabled`;
+  const why = needsTarget
+    ? `refused BootSourceOverrideEnabled Disabled (HTTP ${answer.status})`
+    : `still shows ${describeBoot(shown)} after Disabled`;
   if (!target) {
     const allowed = targets?.join(', ') || 'none';
     throw client.error('REDFISH_OVERRIDE_NOT_APPLIED', res.path, step, `the BMC ${why}, and allows no target off the CD (allowed: ${allowed})`);
@@ -155,8 +172,12 @@ export async function restoreBootOverride(client: RedfishClient, system: Redfish
   current = await client.get(res.path, 'verify boot override');
   const now = bootStateOf(obj(current.body['Boot']));
   if (now.target !== target) {
-    throw client.error('REDFISH_OVERRIDE_NOT_APPLIED', res.path, 'verify boot override',
-      `the BMC ${why}; BootSourceOverrideTarget ${target} answered ${again.status} but Boot shows ${describeBoot(now)}`);
+    throw client.error(
+      'REDFISH_OVERRIDE_NOT_APPLIED',
+      res.path,
+      'verify boot override',
+      `the BMC ${why}; BootSourceOverrideTarget ${target} answered ${again.status} but Boot shows ${describeBoot(now)}`,
+    );
   }
   const warning = `the BMC keeps boot overrides (it ${why}): BootSourceOverrideTarget set to ${target} instead, shown as ${describeBoot(now)}`;
   client.log.warn({ bmc: client.bmc, system: system.path, boot: now }, 'boot override pointed off the CD');

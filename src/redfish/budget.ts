@@ -41,7 +41,10 @@ export class OperationBudget {
   readonly signal: AbortSignal;
   private readonly deadline: AbortSignal;
 
-  constructor(readonly operationMs: number, caller?: AbortSignal) {
+  constructor(
+    readonly operationMs: number,
+    caller?: AbortSignal,
+  ) {
     this.deadline = AbortSignal.timeout(operationMs);
     this.signal = caller ? AbortSignal.any([caller, this.deadline]) : this.deadline;
   }

@@ -33,7 +33,9 @@ export const BMC_USAGE = `  --bmc URL               the BMC's Redfish base URL (
   --timeout S             seconds to wait for each Redfish answer (default ${DEFAULT_CALL_TIMEOUT_MS / 1000})
   --operation-timeout S   seconds for the whole operation, retries included (default ${DEFAULT_OPERATION_TIMEOUT_MS / 1000})`;
 
-type Values<T extends NonNullable<ParseArgsConfig['options']>> = ReturnType<typeof parseArgs<{ options: T; allowPositionals: false; strict: true }>>['values'];
+type Values<T extends NonNullable<ParseArgsConfig['options']>> = ReturnType<
+  typeof parseArgs<{ options: T; allowPositionals: false; strict: true }>
+>['values'];
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T): Values<T> {
   try {
@@ -71,7 +73,8 @@ export interface BmcValues {
 function seconds(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const s = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v) || s <= 0 || s > 3600) throw new UsageError(`--${name} must be a number of seconds in (0, 3600], not ${JSON.stringify(v)}`);
+  if (!/^\d+(\.\d+)?$/.test(v) || s <= 0 || s > 3600)
+    throw new UsageError(`--${name} must be a number of seconds in (0, 3600], not ${JSON.stringify(v)}`);
   return Math.round(s * 1000);
 }
 

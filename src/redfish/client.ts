@@ -150,8 +150,9 @@ export class RedfishClient {
       throw this.fail(root, '/redfish/v1/', 'read service root', 'REDFISH_NO_SERVICE');
     }
     this.root = root.body;
-    const sessions = odataId(obj(root.body['Links'])?.['Sessions'])
-      ?? (odataId(root.body['SessionService']) ? `${odataId(root.body['SessionService'])}/Sessions` : undefined);
+    const sessions =
+      odataId(obj(root.body['Links'])?.['Sessions']) ??
+      (odataId(root.body['SessionService']) ? `${odataId(root.body['SessionService'])}/Sessions` : undefined);
     const basic = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
     if (sessions) {
       this.sessionsPath = sessions;
@@ -173,7 +174,7 @@ export class RedfishClient {
     if ((res.status === 200 || res.status === 201) && token) {
       this.authHeader = { 'x-auth-token': token };
       const loc = res.headers['location'];
-      this.sessionPath = loc ? this.toPath(loc) : odataId(res.body) ?? str(obj(res.body)?.['@odata.id']);
+      this.sessionPath = loc ? this.toPath(loc) : (odataId(res.body) ?? str(obj(res.body)?.['@odata.id']));
       this.log.debug({ bmc: this.bmc }, 'redfish session opened');
       return true;
     }
@@ -216,7 +217,12 @@ export class RedfishClient {
   async get(path: string, step: string): Promise<RedfishResource> {
     const res = await this.send('GET', path, undefined, step);
     if (res.status !== 200 || !isObject(res.body)) throw this.fail(res, path, step, res.status === 404 ? 'REDFISH_NOT_FOUND' : 'REDFISH_HTTP');
-    const allow = new Set((res.headers['allow'] ?? '').split(',').map((m) => m.trim().toUpperCase()).filter(Boolean));
+    const allow = new Set(
+      (res.headers['allow'] ?? '')
+        .split(',')
+        .map((m) => m.trim().toUpperCase())
+        .filter(Boolean),
+    );
     return { path, body: res.body, etag: res.headers['etag'] ?? str(res.body['@odata.etag']), allow };
   }
 
@@ -295,7 +301,12 @@ export class RedfishClient {
       const state = str(body?.['TaskState']);
       const taskStatus = str(body?.['TaskStatus']);
       if (state === 'Exception' || state === 'Killed' || state === 'Cancelled' || taskStatus === 'Critical') {
-        const msgs = Array.isArray(body?.['Messages']) ? (body['Messages'] as unknown[]).map((m) => str(obj(m)?.['Message'])).filter(Boolean).join('; ') : '';
+        const msgs = Array.isArray(body?.['Messages'])
+          ? (body['Messages'] as unknown[])
+              .map((m) => str(obj(m)?.['Message']))
+              .filter(Boolean)
+              .join('; ')
+          : '';
         throw this.error('REDFISH_TASK', monitor, `${step} (task)`, `task ended ${state ?? taskStatus}${msgs ? `: ${msgs}` : ''}`, last.status);
       }
       // A monitor that answers 200 with a Task still running (some BMCs do) is polled again.
@@ -375,7 +386,11 @@ export class RedfishClient {
  */
 function textOf(body: unknown): string | undefined {
   if (typeof body !== 'string') return undefined;
-  const text = body.replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  const text = body
+    .replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   if (text === '') return undefined;
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }

@@ -13,15 +13,30 @@ export interface RedfishResponse {
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-export async function exchange(agent: Agent, url: string, method: Dispatcher.HttpMethod, headers: Record<string, string>, body: unknown,
-  timeoutMs: number, signal: AbortSignal): Promise<RedfishResponse> {
+export async function exchange(
+  agent: Agent,
+  url: string,
+  method: Dispatcher.HttpMethod,
+  headers: Record<string, string>,
+  body: unknown,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<RedfishResponse> {
   let payload: string | undefined;
   const sent = { ...headers };
   if (body !== undefined) {
     payload = JSON.stringify(body);
     sent['content-type'] = 'application/json';
   }
-  const res = await request(url, { method, headers: sent, body: payload, dispatcher: agent, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal });
+  const res = await request(url, {
+    method,
+    headers: sent,
+    body: payload,
+    dispatcher: agent,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    signal,
+  });
   const flat: Record<string, string> = {};
   for (const [k, v] of Object.entries(res.headers)) {
     if (v !== undefined) flat[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;

@@ -44,7 +44,10 @@ export function errorMessages(body: unknown): string | undefined {
   const err = obj(obj(body)?.['error']);
   if (!err) return undefined;
   const infos = Array.isArray(err['@Message.ExtendedInfo']) ? err['@Message.ExtendedInfo'] : [];
-  const texts = infos.slice(0, 8).map((i) => str(obj(i)?.['Message'])).filter((m): m is string => !!m);
+  const texts = infos
+    .slice(0, 8)
+    .map((i) => str(obj(i)?.['Message']))
+    .filter((m): m is string => !!m);
   if (texts.length > 0) return texts.join('; ');
   return str(err['message']);
 }

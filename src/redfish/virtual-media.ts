@@ -103,7 +103,10 @@ export async function findCdSlots(client: RedfishClient, system: RedfishResource
       list = await client.get(coll, 'list virtual media');
     } catch (err) {
       // A linked but absent collection (404) is common on services that moved VirtualMedia; try the next.
-      if (err instanceof RedfishError && err.status === 404) { lastMissing = err; continue; }
+      if (err instanceof RedfishError && err.status === 404) {
+        lastMissing = err;
+        continue;
+      }
       throw err;
     }
     for (const p of members(list.body, 32)) {
@@ -153,7 +156,10 @@ export async function eject(client: RedfishClient, slot: MediaSlot, waitPolls = 
   }
 }
 
-interface ParamInfo { readonly required: boolean; readonly allowable: string[] | undefined }
+interface ParamInfo {
+  readonly required: boolean;
+  readonly allowable: string[] | undefined;
+}
 
 /**
  * What the service says about InsertMedia's parameters: its ActionInfo (Required, AllowableValues)
@@ -171,7 +177,10 @@ async function actionParameters(client: RedfishClient, slot: MediaSlot): Promise
     const name = str(o?.['Name']);
     if (!o || !name) continue;
     const annotated = out.get(name);
-    out.set(name, { required: o['Required'] === true || annotated?.required === true, allowable: strList(o['AllowableValues']) ?? annotated?.allowable });
+    out.set(name, {
+      required: o['Required'] === true || annotated?.required === true,
+      allowable: strList(o['AllowableValues']) ?? annotated?.allowable,
+    });
   }
   return out;
 }
@@ -204,10 +213,12 @@ export async function insert(client: RedfishClient, slots: readonly MediaSlot[],
       target = slot.insertTarget;
       const params = await actionParameters(client, slot);
       const body: JsonObject = { Image: url };
-      const addProtocol = (): void => { body['TransferProtocolType'] = protocolFor(url, params.get('TransferProtocolType')?.allowable); };
+      const addProtocol = (): void => {
+        body['TransferProtocolType'] = protocolFor(url, params.get('TransferProtocolType')?.allowable);
+      };
       const addMethod = (): void => {
         const allowed = params.get('TransferMethod')?.allowable;
-        body['TransferMethod'] = !allowed || allowed.includes('Stream') ? 'Stream' : allowed[0] ?? 'Stream';
+        body['TransferMethod'] = !allowed || allowed.includes('Stream') ? 'Stream' : (allowed[0] ?? 'Stream');
       };
       if (params.get('TransferProtocolType')?.required) addProtocol();
       if (params.get('TransferMethod')?.required) addMethod();
@@ -218,8 +229,14 @@ export async function insert(client: RedfishClient, slots: readonly MediaSlot[],
       if (res.status === 400) {
         const text = errorText(res.body);
         let retry = false;
-        if (/TransferProtocolType/.test(text) && body['TransferProtocolType'] === undefined) { addProtocol(); retry = true; }
-        if (/TransferMethod/.test(text) && body['TransferMethod'] === undefined) { addMethod(); retry = true; }
+        if (/TransferProtocolType/.test(text) && body['TransferProtocolType'] === undefined) {
+          addProtocol();
+          retry = true;
+        }
+        if (/TransferMethod/.test(text) && body['TransferMethod'] === undefined) {
+          addMethod();
+          retry = true;
+        }
         if (retry) res = await client.post(target, body, 'insert');
       }
     } else {
@@ -238,8 +255,12 @@ export async function insert(client: RedfishClient, slots: readonly MediaSlot[],
       const image = str(fresh.body['Image']);
       if (fresh.body['Inserted'] === true && image === url) return { slot, method };
       if (poll >= waitPolls) {
-        throw client.error('REDFISH_INSERT_NOT_APPLIED', slot.path, 'verify insert',
-          `insert answered ${res.status} but the media shows Inserted=${String(fresh.body['Inserted'])}, Image=${JSON.stringify(image ?? null)}`);
+        throw client.error(
+          'REDFISH_INSERT_NOT_APPLIED',
+          slot.path,
+          'verify insert',
+          `insert answered ${res.status} but the media shows Inserted=${String(fresh.body['Inserted'])}, Image=${JSON.stringify(image ?? null)}`,
+        );
       }
       await client.wait(poll);
     }

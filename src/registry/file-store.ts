@@ -24,10 +24,18 @@ interface StoreFileV1 {
 
 function checkSpec(path: string, value: unknown, index: number): NodeSpec {
   const v = value as Partial<NodeSpec> | null;
-  if (typeof v !== 'object' || v === null || typeof v.name !== 'string' || !isValidNodeName(v.name)
-    || typeof v.bootIso !== 'string' || typeof v.edits !== 'object' || v.edits === null
-    || typeof v.createdAt !== 'string' || typeof v.updatedAt !== 'string'
-    || (v.expiresAt !== undefined && typeof v.expiresAt !== 'string')) {
+  if (
+    typeof v !== 'object' ||
+    v === null ||
+    typeof v.name !== 'string' ||
+    !isValidNodeName(v.name) ||
+    typeof v.bootIso !== 'string' ||
+    typeof v.edits !== 'object' ||
+    v.edits === null ||
+    typeof v.createdAt !== 'string' ||
+    typeof v.updatedAt !== 'string' ||
+    (v.expiresAt !== undefined && typeof v.expiresAt !== 'string')
+  ) {
     throw new StoreError(path, `entry ${index} is not a node spec`);
   }
   return v as NodeSpec;
@@ -64,7 +72,8 @@ export class FileNodeStore implements NodeStore {
         await handle.close();
       }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err instanceof StoreError ? err : new StoreError(path, 'cannot read', { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw err instanceof StoreError ? err : new StoreError(path, 'cannot read', { cause: err });
     }
     if (text !== undefined) {
       let parsed: unknown;

@@ -85,7 +85,8 @@ export function parseStoreSpec(spec: string | undefined, dataDir: string, env: N
     throw new StoreSpecError(`${JSON.stringify(text)} is neither "file", a file:// URL nor a redis:// URL`);
   }
   if (url.protocol === 'file:') {
-    if (url.host !== '' || url.search !== '' || url.pathname === '/') throw new StoreSpecError(`file store URLs are file:///absolute/dir (got ${text})`);
+    if (url.host !== '' || url.search !== '' || url.pathname === '/')
+      throw new StoreSpecError(`file store URLs are file:///absolute/dir (got ${text})`);
     return { kind: 'file', dir: decodeURIComponent(url.pathname) };
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new StoreSpecError(`unknown store scheme ${url.protocol} (file: or redis:)`);

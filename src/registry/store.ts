@@ -62,7 +62,8 @@ export function isExpired(spec: NodeSpec, now: Date): boolean {
 /** Sorted paging over an in-memory map, shared by stores that keep everything in memory. */
 export function pageOf(specs: Iterable<NodeSpec>, options: { after?: string; limit: number }): { nodes: NodeSpec[]; next?: string } {
   const limit = Math.max(1, Math.floor(options.limit));
-  const sorted = [...specs].filter((s) => options.after === undefined || s.name > options.after)
+  const sorted = [...specs]
+    .filter((s) => options.after === undefined || s.name > options.after)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const nodes = sorted.slice(0, limit);
   const last = nodes[nodes.length - 1];

@@ -33,7 +33,11 @@ export function digestOfBytes(data: Uint8Array): DigestOf {
  * checksum file's text. Paths match exactly, else case-insensitively (plain ISO 9660 names are
  * upper case). Returns the new text and the paths it updated.
  */
-export function updateChecksumText(text: string, algorithm: ChecksumAlgorithm, changed: ReadonlyMap<string, DigestOf>): { text: string; updated: string[] } {
+export function updateChecksumText(
+  text: string,
+  algorithm: ChecksumAlgorithm,
+  changed: ReadonlyMap<string, DigestOf>,
+): { text: string; updated: string[] } {
   const byLower = new Map<string, string>();
   for (const p of changed.keys()) byLower.set(p.toLowerCase(), p);
   const hexLength = HEX_LENGTH[algorithm];

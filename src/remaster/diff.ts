@@ -31,5 +31,7 @@ export function unifiedDiff(path: string, before: string, after: string): string
 }
 
 function simpleDiff(path: string, a: string[], b: string[]): string {
-  return [`--- a${path}`, `+++ b${path}`, `@@ -1,${a.length} +1,${b.length} @@`, ...a.map((l) => `-${l}`), ...b.map((l) => `+${l}`)].join('\n') + '\n';
+  return (
+    [`--- a${path}`, `+++ b${path}`, `@@ -1,${a.length} +1,${b.length} @@`, ...a.map((l) => `-${l}`), ...b.map((l) => `+${l}`)].join('\n') + '\n'
+  );
 }

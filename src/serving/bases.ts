@@ -99,8 +99,12 @@ export function createBases(options: BasesOptions): Bases {
       // Without a validator two versions of the same size look alike: a response or a cached
       // block could mix them. Refuse rather than risk it (every common server sends one).
       if (upstream.version.etag === undefined && upstream.version.lastModified === undefined) {
-        throw new UpstreamError('UPSTREAM_NO_VALIDATOR', url,
-          'sends neither ETag nor Last-Modified, so isoproxy cannot tell its versions apart; serve it with either header', 502);
+        throw new UpstreamError(
+          'UPSTREAM_NO_VALIDATOR',
+          url,
+          'sends neither ETag nor Last-Modified, so isoproxy cannot tell its versions apart; serve it with either header',
+          502,
+        );
       }
       const cached = options.cache.source(upstream);
       const started = performance.now();
@@ -108,10 +112,19 @@ export function createBases(options: BasesOptions): Bases {
       const ctx = await prepareBase(index, cached);
       const id = versionKey(upstream.version);
       const lm = upstream.version.lastModified ? Date.parse(upstream.version.lastModified) : NaN;
-      logger.info({
-        base: redactUrl(url), version: id, size: upstream.size, files: index.files.length, metadataBytes: index.bytesRead,
-        ms: Math.round(performance.now() - started), fats: ctx.fats.length, warnings: ctx.warnings.length,
-      }, 'base indexed');
+      logger.info(
+        {
+          base: redactUrl(url),
+          version: id,
+          size: upstream.size,
+          files: index.files.length,
+          metadataBytes: index.bytesRead,
+          ms: Math.round(performance.now() - started),
+          fats: ctx.fats.length,
+          warnings: ctx.warnings.length,
+        },
+        'base indexed',
+      );
       return { id, url, upstream, cached, ctx, lastModified: Number.isNaN(lm) ? 0 : lm };
     } catch (err) {
       await upstream.close().catch(() => {});
@@ -126,8 +139,15 @@ export function createBases(options: BasesOptions): Bases {
     e.current = next;
     e.settled = undefined;
     entries.set(url, e);
-    next.then((open) => { if (e.current === next) e.settled = open; }, () => {});
-    next.catch(() => { if (entries.get(url) === e && e.current === next) entries.delete(url); });
+    next.then(
+      (open) => {
+        if (e.current === next) e.settled = open;
+      },
+      () => {},
+    );
+    next.catch(() => {
+      if (entries.get(url) === e && e.current === next) entries.delete(url);
+    });
     return next;
   }
 
@@ -145,7 +165,10 @@ export function createBases(options: BasesOptions): Bases {
   function evictOldest(): void {
     const [url, oldest] = [...entries.entries()].sort((a, b) => a[1].checkedAt - b[1].checkedAt)[0]!;
     entries.delete(url);
-    void oldest.current.then((open) => forget(open, 'evicted'), () => {});
+    void oldest.current.then(
+      (open) => forget(open, 'evicted'),
+      () => {},
+    );
   }
 
   async function current(url: string): Promise<OpenBase> {
@@ -156,13 +179,17 @@ export function createBases(options: BasesOptions): Bases {
     }
     const open = await entry.current;
     if (now() - entry.checkedAt < revalidateMs) return open;
-    entry.revalidating ??= revalidate(url, entry, open).finally(() => { entry.revalidating = undefined; });
+    entry.revalidating ??= revalidate(url, entry, open).finally(() => {
+      entry.revalidating = undefined;
+    });
     return entry.revalidating;
   }
 
   return {
     current: (url, signal) => abortable(current(url), signal),
-    onForget: (listener) => { forgetListeners.push(listener); },
+    onForget: (listener) => {
+      forgetListeners.push(listener);
+    },
     size: () => entries.size,
     list: () => [...entries].map(([url, e]) => (e.settled ? { url, open: e.settled } : { url })),
     async close() {

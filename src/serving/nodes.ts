@@ -133,7 +133,7 @@ export function createNodes(options: NodesOptions): Nodes {
   }
 
   const statusOf = (r: { image: NodeImage } | { error: unknown }): ImageStatus =>
-    ('image' in r ? { etag: r.image.etag } : { etag: null, etagError: describeError(r.error) });
+    'image' in r ? { etag: r.image.etag } : { etag: null, etagError: describeError(r.error) };
 
   function validate(name: string, input: NodeInput): void {
     if (!isValidNodeName(name)) throw new NodeValidationError('INVALID_NAME', 'node names are 1 to 128 of [A-Za-z0-9._-], not "." or ".."');
@@ -168,8 +168,12 @@ export function createNodes(options: NodesOptions): Nodes {
       const stamp = now().toISOString();
       const existing = await store.get(name);
       const spec: NodeSpec = {
-        name, bootIso: input.bootIso, edits: input.edits, ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
-        createdAt: existing?.createdAt ?? stamp, updatedAt: stamp,
+        name,
+        bootIso: input.bootIso,
+        edits: input.edits,
+        ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
+        createdAt: existing?.createdAt ?? stamp,
+        updatedAt: stamp,
       };
       const ref = { source: storeSource, name };
       const resolved = await tryImage(ref, spec, putOptions.signal);

@@ -51,8 +51,13 @@ export function createServing(options: ServingOptions): Serving {
   if (sources.has(storeName)) throw new Error(`node source ${storeName} is the store's name`);
   sources.set(storeName, storeSource(options.store, storeName));
   const nodes = createNodes({
-    sources, store: options.store, storeSource: storeName, images: options.images, policy: options.policy,
-    now: options.now ?? (() => new Date()), ...(options.imageTimeoutMs !== undefined ? { imageTimeoutMs: options.imageTimeoutMs } : {}),
+    sources,
+    store: options.store,
+    storeSource: storeName,
+    images: options.images,
+    policy: options.policy,
+    now: options.now ?? (() => new Date()),
+    ...(options.imageTimeoutMs !== undefined ? { imageTimeoutMs: options.imageTimeoutMs } : {}),
   });
   return {
     async image(ref, signal) {

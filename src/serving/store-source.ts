@@ -9,7 +9,12 @@ export function storeSource(store: NodeStore, kind = 'store'): NodeSource {
   const source: NodeSource = { kind, lookup: (name) => store.get(name) };
   if (store.watch) {
     const watch = store.watch.bind(store);
-    return { ...source, onChange: (listener) => { watch(listener); } };
+    return {
+      ...source,
+      onChange: (listener) => {
+        watch(listener);
+      },
+    };
   }
   return source;
 }

@@ -98,11 +98,14 @@ export function createTransferHub(): TransferHub {
       if (info.body) active += 1;
       for (const o of watching) o.start?.(info);
       let ended = false;
-      const bytes = perChunk.length === 0
-        ? NO_BYTES
-        : perChunk.length === 1
-          ? (offset: number, length: number): void => perChunk[0]!.bytes!(info, offset, length)
-          : (offset: number, length: number): void => { for (const o of perChunk) o.bytes!(info, offset, length); };
+      const bytes =
+        perChunk.length === 0
+          ? NO_BYTES
+          : perChunk.length === 1
+            ? (offset: number, length: number): void => perChunk[0]!.bytes!(info, offset, length)
+            : (offset: number, length: number): void => {
+                for (const o of perChunk) o.bytes!(info, offset, length);
+              };
       return {
         info,
         bytes,

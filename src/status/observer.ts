@@ -25,7 +25,9 @@ export interface ObservedEnd {
 }
 
 /** What the server knows of a node's image, for the page (all optional, called once per transfer). */
-export type DescribeNode = (ref: ObservedTransfer['ref']) => { readonly imageSize?: number; readonly base?: string; readonly etag?: string } | undefined;
+export type DescribeNode = (
+  ref: ObservedTransfer['ref'],
+) => { readonly imageSize?: number; readonly base?: string; readonly etag?: string } | undefined;
 
 export interface TrackerObserver {
   start(t: ObservedTransfer): void;
@@ -54,7 +56,11 @@ export function trackerObserver(tracker: WaveTracker, describe?: DescribeNode): 
       // A full 200 body is the whole image: its length is the size.
       const imageSize = d?.imageSize ?? (t.body && t.served === 'full' ? t.expectedBytes : undefined);
       tracker.transferStart({
-        node: t.ref.name, source: t.ref.source, method: t.method, start, end,
+        node: t.ref.name,
+        source: t.ref.source,
+        method: t.method,
+        start,
+        end,
         ...(imageSize !== undefined ? { imageSize } : {}),
         ...(d?.base !== undefined ? { base: d.base } : {}),
         ...(d?.etag !== undefined ? { etag: d.etag } : {}),

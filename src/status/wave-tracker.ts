@@ -102,7 +102,10 @@ class NodeRecord {
   error: { status: number; code: string | undefined; at: number } | undefined;
   gone: boolean = false;
 
-  constructor(readonly name: string, at: number) {
+  constructor(
+    readonly name: string,
+    at: number,
+  ) {
     this.touchedAt = at;
   }
 }
@@ -396,21 +399,30 @@ function setBase(rec: NodeRecord, base: string): void {
 }
 
 function matches(rec: NodeRecord, state: NodeState, filter: string): boolean {
-  return rec.name.toLowerCase().includes(filter)
-    || state === filter
-    || (rec.source?.toLowerCase().includes(filter) ?? false)
-    || (rec.baseShown?.toLowerCase().includes(filter) ?? false);
+  return (
+    rec.name.toLowerCase().includes(filter) ||
+    state === filter ||
+    (rec.source?.toLowerCase().includes(filter) ?? false) ||
+    (rec.baseShown?.toLowerCase().includes(filter) ?? false)
+  );
 }
 
 function comparator(sort: SortKey): (a: Computed, b: Computed) => number {
   const str = (x: string | undefined, y: string | undefined): number => ((x ?? '') < (y ?? '') ? -1 : (x ?? '') > (y ?? '') ? 1 : 0);
   switch (sort) {
-    case 'name': return (a, b) => str(a.rec.name, b.rec.name);
-    case 'state': return (a, b) => NODE_STATES.indexOf(a.state) - NODE_STATES.indexOf(b.state);
-    case 'progress': return (a, b) => a.progress - b.progress;
-    case 'rate': return (a, b) => a.rate - b.rate;
-    case 'lastAccess': return (a, b) => a.rec.lastActivityAt - b.rec.lastActivityAt;
-    case 'source': return (a, b) => str(a.rec.source, b.rec.source);
-    case 'base': return (a, b) => str(a.rec.base, b.rec.base);
+    case 'name':
+      return (a, b) => str(a.rec.name, b.rec.name);
+    case 'state':
+      return (a, b) => NODE_STATES.indexOf(a.state) - NODE_STATES.indexOf(b.state);
+    case 'progress':
+      return (a, b) => a.progress - b.progress;
+    case 'rate':
+      return (a, b) => a.rate - b.rate;
+    case 'lastAccess':
+      return (a, b) => a.rec.lastActivityAt - b.rec.lastActivityAt;
+    case 'source':
+      return (a, b) => str(a.rec.source, b.rec.source);
+    case 'base':
+      return (a, b) => str(a.rec.base, b.rec.base);
   }
 }

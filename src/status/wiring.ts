@@ -44,8 +44,11 @@ const MAX_IMAGES = 20_000;
 /** "append 2 (ip=, rd.neednet=), set 1, remove 1": what the node's edits do, at a glance. */
 export function summarizeEdits(edits: Edits): string {
   const parts: string[] = [];
-  const keys = (tokens: readonly string[]): string => tokens.slice(0, 3).map((t) => (t.includes('=') ? `${t.slice(0, t.indexOf('='))}=` : t)).join(', ')
-    + (tokens.length > 3 ? ', …' : '');
+  const keys = (tokens: readonly string[]): string =>
+    tokens
+      .slice(0, 3)
+      .map((t) => (t.includes('=') ? `${t.slice(0, t.indexOf('='))}=` : t))
+      .join(', ') + (tokens.length > 3 ? ', …' : '');
   if (edits.append?.length) parts.push(`append ${edits.append.length} (${keys(edits.append)})`);
   const set = Object.keys(edits.set ?? {});
   if (set.length) parts.push(`set ${set.length} (${keys(set)})`);
@@ -66,16 +69,24 @@ export function wireStatus(sources: StatusSources): StatusWiring {
   const tracker = new WaveTracker({
     ...(sources.stallAfterMs !== undefined ? { stallAfterMs: sources.stallAfterMs } : {}),
     ...(sources.bases ? { bases: () => sources.bases!().map(baseInfo) } : {}),
-    ...(cache ? {
-      cache: () => {
-        const s = cache.stats();
-        return {
-          budgetBytes: sources.cacheBudgetBytes ?? 0, usedBytes: s.bytesUsed, hits: s.hits, misses: s.misses,
-          evictions: s.evictions, degraded: s.degraded, blocks: s.blocks, errors: s.errors,
-        };
-      },
-      upstreamTotal: () => cache.stats().upstreamBytes,
-    } : {}),
+    ...(cache
+      ? {
+          cache: () => {
+            const s = cache.stats();
+            return {
+              budgetBytes: sources.cacheBudgetBytes ?? 0,
+              usedBytes: s.bytesUsed,
+              hits: s.hits,
+              misses: s.misses,
+              evictions: s.evictions,
+              degraded: s.degraded,
+              blocks: s.blocks,
+              errors: s.errors,
+            };
+          },
+          upstreamTotal: () => cache.stats().upstreamBytes,
+        }
+      : {}),
   });
   const images = new Map<string, { imageSize: number; etag: string }>();
   const key = (ref: NodeRef): string => `${ref.source}\0${ref.name}`;
@@ -83,7 +94,10 @@ export function wireStatus(sources: StatusSources): StatusWiring {
 
   const declare = (spec: NodeSpec): void => {
     tracker.declare({
-      name: spec.name, source: storeSource, base: redactUrl(spec.bootIso), edits: summarizeEdits(spec.edits),
+      name: spec.name,
+      source: storeSource,
+      base: redactUrl(spec.bootIso),
+      edits: summarizeEdits(spec.edits),
       ...(spec.expiresAt !== undefined ? { expiresAt: spec.expiresAt } : {}),
     });
   };
@@ -98,14 +112,15 @@ export function wireStatus(sources: StatusSources): StatusWiring {
     } while (after !== undefined);
   };
   const refresh = (name: string | undefined): void => {
-    const done = name === undefined
-      ? declareAll()
-      : store.get(name).then((spec) => {
-        images.delete(key({ source: storeSource, name }));
-        if (closed) return;
-        if (spec) declare(spec);
-        else tracker.forget(name);
-      });
+    const done =
+      name === undefined
+        ? declareAll()
+        : store.get(name).then((spec) => {
+            images.delete(key({ source: storeSource, name }));
+            if (closed) return;
+            if (spec) declare(spec);
+            else tracker.forget(name);
+          });
     done.catch((err: unknown) => logger.warn({ err, node: name }, 'status page: could not read the node store'));
   };
   const unwatch = store.watch?.(refresh);
@@ -124,4 +139,3 @@ export function wireStatus(sources: StatusSources): StatusWiring {
     },
   };
 }
-

@@ -62,7 +62,8 @@ async function probeGet(dispatcher: Dispatcher, url: string, opts: ResolvedHttpO
 async function probeHead(dispatcher: Dispatcher, url: string, opts: ResolvedHttpOptions): Promise<Probe | undefined> {
   const res = await send(dispatcher, url, 'HEAD', {}, opts.signal, opts);
   await drain(res.body);
-  if (res.statusCode >= 500 || res.statusCode === 429) throw new UpstreamError('UPSTREAM_STATUS', url, `HEAD answered ${res.statusCode}`, res.statusCode);
+  if (res.statusCode >= 500 || res.statusCode === 429)
+    throw new UpstreamError('UPSTREAM_STATUS', url, `HEAD answered ${res.statusCode}`, res.statusCode);
   if (res.statusCode !== 200) return undefined;
   const size = parseSize(header(res.headers, 'content-length'));
   if (size === undefined) return undefined;

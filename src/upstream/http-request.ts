@@ -64,7 +64,8 @@ export async function send(
     await drain(res.body);
     const location = header(res.headers as Headers, 'location');
     if (location === undefined) throw new UpstreamError('UPSTREAM_STATUS', startUrl, `redirect ${res.statusCode} without Location`, res.statusCode);
-    if (hop + 1 > opts.maxRedirects) throw new UpstreamError('UPSTREAM_REDIRECTS', startUrl, `more than ${opts.maxRedirects} redirects`, res.statusCode);
+    if (hop + 1 > opts.maxRedirects)
+      throw new UpstreamError('UPSTREAM_REDIRECTS', startUrl, `more than ${opts.maxRedirects} redirects`, res.statusCode);
     const next = new URL(location, url);
     if (next.protocol !== 'http:' && next.protocol !== 'https:') {
       throw new UpstreamError('UPSTREAM_REDIRECTS', startUrl, `redirect to unsupported scheme ${next.protocol}`, res.statusCode);

@@ -127,7 +127,10 @@ class HttpSource implements UpstreamSource {
       }
       if (res.statusCode === 416) {
         // We only ask inside the known size: a 416 means the image shrank.
-        throw new BaseChangedError(url, `range ${start}-${end} not satisfiable any more (${header(res.headers, 'content-range') ?? 'no Content-Range'})`);
+        throw new BaseChangedError(
+          url,
+          `range ${start}-${end} not satisfiable any more (${header(res.headers, 'content-range') ?? 'no Content-Range'})`,
+        );
       }
       throw new UpstreamError('UPSTREAM_STATUS', url, `status ${res.statusCode} for bytes ${start}-${end}`, res.statusCode);
     } catch (err) {
@@ -141,9 +144,11 @@ class HttpSource implements UpstreamSource {
     const url = this.version.url;
     this.checkValidator(headers, 206);
     const cr = parseContentRange(header(headers, 'content-range'));
-    if (!cr) throw new UpstreamError('UPSTREAM_BAD_RANGE', url, `206 without a valid Content-Range (${header(headers, 'content-range') ?? 'none'})`, 206);
+    if (!cr)
+      throw new UpstreamError('UPSTREAM_BAD_RANGE', url, `206 without a valid Content-Range (${header(headers, 'content-range') ?? 'none'})`, 206);
     if (cr.total !== undefined && cr.total !== this.size) throw new BaseChangedError(url, `size changed from ${this.size} to ${cr.total}`);
-    if (cr.start !== start || cr.end !== end) throw new UpstreamError('UPSTREAM_BAD_RANGE', url, `asked bytes ${start}-${end}, got ${cr.start}-${cr.end}`, 206);
+    if (cr.start !== start || cr.end !== end)
+      throw new UpstreamError('UPSTREAM_BAD_RANGE', url, `asked bytes ${start}-${end}, got ${cr.start}-${cr.end}`, 206);
     const cl = header(headers, 'content-length');
     if (cl !== undefined && Number(cl) !== end - start + 1) {
       throw new UpstreamError('UPSTREAM_BAD_RANGE', url, `Content-Length ${cl} does not match bytes ${start}-${end}`, 206);

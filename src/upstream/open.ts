@@ -85,12 +85,14 @@ function realPathSoFar(path: string): string {
  * checks again (with O_NOFOLLOW) when the file is opened.
  */
 export function checkUpstreamAllowed(url: string, config: Pick<UpstreamConfig, 'allowedPrefixes' | 'allowedDirs'>): void {
-  if (typeof url !== 'string' || url.length === 0 || url.length > MAX_URL_LENGTH) throw forbidden(String(url).slice(0, 100), 'URL missing or too long');
+  if (typeof url !== 'string' || url.length === 0 || url.length > MAX_URL_LENGTH)
+    throw forbidden(String(url).slice(0, 100), 'URL missing or too long');
   if (/^file:/i.test(url)) {
     const path = resolve(filePathOf(url));
     if (!config.allowedDirs.some((d) => isInside(path, resolve(d)))) throw forbidden(url, 'path is outside the allowed directories');
     const real = realPathSoFar(path);
-    if (!config.allowedDirs.some((d) => isInside(real, realPathSoFar(resolve(d))))) throw forbidden(url, 'path resolves outside the allowed directories');
+    if (!config.allowedDirs.some((d) => isInside(real, realPathSoFar(resolve(d)))))
+      throw forbidden(url, 'path resolves outside the allowed directories');
     return;
   }
   const normalized = normalizeHttpUrl(url);

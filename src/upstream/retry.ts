@@ -47,7 +47,10 @@ export class Retry {
     }
     this.failures++;
     if (stats) stats.retries++;
-    this.policy.logger?.debug({ url: this.url, ...context, attempt: this.failures, code: (mapped as { code?: string }).code }, 'upstream request retried');
+    this.policy.logger?.debug(
+      { url: this.url, ...context, attempt: this.failures, code: (mapped as { code?: string }).code },
+      'upstream request retried',
+    );
     await sleep(backoffMs(this.policy, this.failures), this.signal);
   }
 }

@@ -31,10 +31,33 @@ describe.skipIf(missing.length > 0 || !existsSync(runJs))('npm run bench in a ti
   beforeAll(async () => {
     scratch = await scratchDir('isoproxy-bench-');
     const md = join(scratch.dir, 'RESULTS.md');
-    ({ stdout } = await promisify(execFile)(process.execPath, [runJs, '--size-mib', '16', '--rounds', '1', '--wave-nodes', '3', '--xorriso-nodes', '1',
-      '--patch-nodes', '5', '--random-seconds', '1', '--concurrent', '4', '--out', scratch.dir, '--results-md', md, '--no-cache-bench',
-      '--no-side-by-side'],
-    { timeout: 280_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, BENCH_QUICK: '' } }));
+    ({ stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        runJs,
+        '--size-mib',
+        '16',
+        '--rounds',
+        '1',
+        '--wave-nodes',
+        '3',
+        '--xorriso-nodes',
+        '1',
+        '--patch-nodes',
+        '5',
+        '--random-seconds',
+        '1',
+        '--concurrent',
+        '4',
+        '--out',
+        scratch.dir,
+        '--results-md',
+        md,
+        '--no-cache-bench',
+        '--no-side-by-side',
+      ],
+      { timeout: 280_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, BENCH_QUICK: '' } },
+    ));
     results = JSON.parse(await readFile(join(scratch.dir, 'results.json'), 'utf8'));
     markdown = await readFile(md, 'utf8');
   }, 300_000);

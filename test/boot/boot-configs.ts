@@ -51,5 +51,8 @@ export async function readBootConfigs(iso: string, bootConfigs: readonly string[
 
 /** The kernel lines of a grub or isolinux config: `linux`, `linuxefi` and isolinux `append`. */
 export function kernelLines(config: string): string[] {
-  return config.split('\n').filter((l) => /^\s*(linux|linuxefi|append)\s/i.test(l)).map((l) => l.trim());
+  return config
+    .split('\n')
+    .filter((l) => /^\s*(linux|linuxefi|append)\s/i.test(l))
+    .map((l) => l.trim());
 }

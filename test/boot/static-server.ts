@@ -79,7 +79,11 @@ export async function startStaticServer(files: Readonly<Record<string, string>>)
       createReadStream(path).pipe(res);
       return;
     }
-    res.writeHead(206, { ...headers, 'Content-Length': String(range.end - range.start + 1), 'Content-Range': `bytes ${range.start}-${range.end}/${size}` });
+    res.writeHead(206, {
+      ...headers,
+      'Content-Length': String(range.end - range.start + 1),
+      'Content-Range': `bytes ${range.start}-${range.end}/${size}`,
+    });
     const body = createReadStream(path, { start: range.start, end: range.end });
     // A client that hangs up mid-body must not leave the file open.
     res.on('close', () => body.destroy());

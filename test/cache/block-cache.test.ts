@@ -113,7 +113,10 @@ describe('block cache', () => {
     const reader = (i: number) => (i % 2 === 0 ? hashStream(src.stream(0, IMAGE.length)) : src.read(0, IMAGE.length).then(sha256));
     const hashes = await Promise.all(Array.from({ length: 100 }, (_, i) => reader(i)));
     expect(new Set(hashes)).toEqual(new Set([sha256(IMAGE)]));
-    const ranges = server.rangeGets().map((e) => e.range).sort();
+    const ranges = server
+      .rangeGets()
+      .map((e) => e.range)
+      .sort();
     const expected = Array.from({ length: BLOCKS }, (_, b) => `bytes=${b * MiB}-${Math.min(IMAGE.length, (b + 1) * MiB) - 1}`).sort();
     expect(ranges).toEqual(expected);
     expect(cache.stats().upstreamBytes).toBe(IMAGE.length);
@@ -196,7 +199,12 @@ describe('block cache', () => {
     const second = await newCache({ dir, logger });
     const src = second.source(upstream);
     expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
-    expect(server.rangeGets().map((e) => e.range).sort()).toEqual([`bytes=${2 * MiB}-${3 * MiB - 1}`, `bytes=${5 * MiB}-${6 * MiB - 1}`]);
+    expect(
+      server
+        .rangeGets()
+        .map((e) => e.range)
+        .sort(),
+    ).toEqual([`bytes=${2 * MiB}-${3 * MiB - 1}`, `bytes=${5 * MiB}-${6 * MiB - 1}`]);
     expect(logger.warns.some((w) => w.includes('dropping cached block'))).toBe(true);
   });
 
@@ -345,7 +353,10 @@ describe('block cache', () => {
     const cache = await newCache({ fetchTimeoutMs: 1_500 });
     const upstream = await openHttpSource(server.url, { ...httpOpts, bodyTimeoutMs: 60_000 });
     server.misbehave.stallAfterBytes = MiB + 5;
-    const err = await cache.source(upstream).read(3 * MiB, 10).catch((e: unknown) => e);
+    const err = await cache
+      .source(upstream)
+      .read(3 * MiB, 10)
+      .catch((e: unknown) => e);
     expect((err as UpstreamError).code).toBe('UPSTREAM_TIMEOUT');
   }, 30_000);
 

@@ -35,7 +35,10 @@ async function diskUse(dir: string): Promise<number> {
   let total = 0;
   for (const e of entries) {
     if (!e.isFile()) continue;
-    total += await stat(join(e.parentPath, e.name)).then((s) => s.size, () => 0);
+    total += await stat(join(e.parentPath, e.name)).then(
+      (s) => s.size,
+      () => 0,
+    );
   }
   return total;
 }

@@ -42,9 +42,30 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterProx
   const dataDir = join(options.dir, 'data');
   const cacheDir = join(options.dir, 'cache');
   await mkdir(dataDir, { recursive: true });
-  const args = [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--cache-dir', cacheDir,
-    '--admin-token', TOKEN, '--block-size', '1MiB', '--cache-budget', options.budget ?? '256MiB', '--workers', String(options.workers),
-    '--shutdown-deadline', '2s', ...options.allow.flatMap((a) => ['--allow-upstream', a]), ...(options.extraArgs ?? [])];
+  const args = [
+    CLI,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--data-dir',
+    dataDir,
+    '--cache-dir',
+    cacheDir,
+    '--admin-token',
+    TOKEN,
+    '--block-size',
+    '1MiB',
+    '--cache-budget',
+    options.budget ?? '256MiB',
+    '--workers',
+    String(options.workers),
+    '--shutdown-deadline',
+    '2s',
+    ...options.allow.flatMap((a) => ['--allow-upstream', a]),
+    ...(options.extraArgs ?? []),
+  ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const logs: Array<Record<string, unknown>> = [];
   const otherLines: string[] = [];
@@ -67,10 +88,17 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterProx
   // Every worker listening, so the connections are spread over all of them.
   await eventually(() => logs.filter((l) => l.msg === 'listening').length >= options.workers, `${options.workers} workers to listen`, 3000);
   return {
-    url, proc, cacheDir, logs, otherLines,
-    putNode: (name, body) => fetch(`${url}/api/v1/nodes/${name}`, {
-      method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
-    }),
+    url,
+    proc,
+    cacheDir,
+    logs,
+    otherLines,
+    putNode: (name, body) =>
+      fetch(`${url}/api/v1/nodes/${name}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
     imageUrl: (name) => `${url}/iso/${name}.iso`,
     metrics: async () => (await fetch(`${url}/metrics`)).text(),
     workerPids: () => logs.filter((l) => l.msg === 'worker started').map((l) => Number(l.pid)),

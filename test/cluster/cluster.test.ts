@@ -56,7 +56,10 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
   beforeAll(async () => {
     scratch = await scratchDir('isoproxy-cluster-');
     const iso = await sizedIso(scratch.dir, 'cl', 3, 'cl');
-    want = await expectedDigests(iso, Array.from({ length: NODES }, (_, i) => editsOf(i)));
+    want = await expectedDigests(
+      iso,
+      Array.from({ length: NODES }, (_, i) => editsOf(i)),
+    );
     const bytes = await readFile(iso);
     baseSize = bytes.length;
     upstream = await startUpstream({ '/cl.iso': bytes, '/cl2.iso': bytes });

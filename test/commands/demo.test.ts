@@ -7,8 +7,12 @@ import { scratchDir } from '../helpers/tools.js';
 
 describe('isoproxy demo', () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
-  beforeAll(async () => { scratch = await scratchDir('isoproxy-demo-cmd-'); });
-  afterAll(async () => { await scratch?.cleanup(); });
+  beforeAll(async () => {
+    scratch = await scratchDir('isoproxy-demo-cmd-');
+  });
+  afterAll(async () => {
+    await scratch?.cleanup();
+  });
 
   it('serves the demo node and a simulated BMC verifies the image it downloads', async () => {
     const child = spawn(process.execPath, ['bin/isoproxy.js', 'demo', '--port', '0', '--log-level', 'warn'], {
@@ -16,8 +20,12 @@ describe('isoproxy demo', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`demo did not finish its BMC check:\n${out}`)), 60_000);
@@ -29,7 +37,11 @@ describe('isoproxy demo', () => {
             resolve();
           }
         }, 100);
-        child.once('exit', (code) => { clearInterval(check); clearTimeout(timer); reject(new Error(`demo exited ${code}:\n${out}`)); });
+        child.once('exit', (code) => {
+          clearInterval(check);
+          clearTimeout(timer);
+          reject(new Error(`demo exited ${code}:\n${out}`));
+        });
       });
       expect(out).toMatch(/found the node's parameters in the image/);
       const url = /curl -o demo-node\.iso (\S+)/.exec(out)![1]!;

@@ -48,9 +48,33 @@ beforeAll(async () => {
   // The EFI image in an appended partition (as on Ubuntu), so a truncated copy loses it.
   const efi = await makeEfiImage(dir);
   iso = join(dir, 'e.iso');
-  await runTool('xorriso', ['-as', 'mkisofs', '-R', '-J', '-V', 'ENGINE', '-o', iso, '-isohybrid-mbr', ISOHDPFX, '-b', 'isolinux/isolinux.bin',
-    '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-info-table', '-append_partition', '2', '0xef', efi,
-    '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', tree]);
+  await runTool('xorriso', [
+    '-as',
+    'mkisofs',
+    '-R',
+    '-J',
+    '-V',
+    'ENGINE',
+    '-o',
+    iso,
+    '-isohybrid-mbr',
+    ISOHDPFX,
+    '-b',
+    'isolinux/isolinux.bin',
+    '-c',
+    'isolinux/boot.cat',
+    '-no-emul-boot',
+    '-boot-info-table',
+    '-append_partition',
+    '2',
+    '0xef',
+    efi,
+    '-eltorito-alt-boot',
+    '-e',
+    '--interval:appended_partition_2:all::',
+    '-no-emul-boot',
+    tree,
+  ]);
   image = new Uint8Array(await readFile(iso));
   index = await buildIndex(memorySource(image));
   // Cut the image where grub.cfg's data starts: every directory is still there, grub.cfg is not.
@@ -63,8 +87,12 @@ afterAll(() => cleanup());
 async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { out.push(a.join(' ')); });
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => { err.push(a.join(' ')); });
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
+    out.push(a.join(' '));
+  });
+  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => {
+    err.push(a.join(' '));
+  });
   try {
     return { code: await run(argv), out: out.join('\n'), err: err.join('\n') };
   } finally {
@@ -114,7 +142,11 @@ describe.skipIf(needed.length > 0)('isoproxy inspect and the engine', () => {
     expect(code).toBe(0);
     const files: { path: string; names: Record<string, string>; sizeBytes: number; extents: { lba: number }[] }[] = JSON.parse(out).files;
     expect(files).toHaveLength(index.files.length);
-    for (const [tree, flag] of [['iso9660', []], ['rockRidge', ['-R']], ['joliet', ['-J']]] as const) {
+    for (const [tree, flag] of [
+      ['iso9660', []],
+      ['rockRidge', ['-R']],
+      ['joliet', ['-J']],
+    ] as const) {
       const listed = await isoinfoFiles([...flag]);
       const ours = new Map(files.filter((f) => f.names[tree] !== undefined).map((f) => [f.names[tree]!, [f.extents[0]!.lba, f.sizeBytes]]));
       expect(ours, `${tree} names`).toEqual(listed);
@@ -154,7 +186,9 @@ describe.skipIf(needed.length > 0)('isoproxy inspect and the engine', () => {
     const { code, out } = await capture([truncated]);
     expect(code).toBe(1);
     expect(out).toContain('Volume:      ENGINE');
-    expect(out).toMatch(/^Error: ISO_FORMAT file extent at byte \d+: \/boot\/grub\/grub\.cfg extent \d+\+\d+ ends at byte \d+, past the image end \d+/m);
+    expect(out).toMatch(
+      /^Error: ISO_FORMAT file extent at byte \d+: \/boot\/grub\/grub\.cfg extent \d+\+\d+ ends at byte \d+, past the image end \d+/m,
+    );
     expect(out).not.toMatch(/^ {2}\/boot\/grub\/grub\.cfg {2}grub/m);
   });
 });

@@ -30,13 +30,41 @@ beforeAll(async () => {
   await runTool('cp', [ISOLINUX_BIN, join(tree, 'isolinux/isolinux.bin')]);
   const efi = await makeEfiImage(dir);
   iso = join(dir, 'h.iso');
-  await runTool('xorriso', ['-as', 'mkisofs', '-R', '-J', '-V', 'INSPECT_ME', '-o', iso, '-isohybrid-mbr', ISOHDPFX,
-    '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-info-table',
-    '-append_partition', '2', '0xef', efi, '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', tree]);
+  await runTool('xorriso', [
+    '-as',
+    'mkisofs',
+    '-R',
+    '-J',
+    '-V',
+    'INSPECT_ME',
+    '-o',
+    iso,
+    '-isohybrid-mbr',
+    ISOHDPFX,
+    '-b',
+    'isolinux/isolinux.bin',
+    '-c',
+    'isolinux/boot.cat',
+    '-no-emul-boot',
+    '-boot-info-table',
+    '-append_partition',
+    '2',
+    '0xef',
+    efi,
+    '-eltorito-alt-boot',
+    '-e',
+    '--interval:appended_partition_2:all::',
+    '-no-emul-boot',
+    tree,
+  ]);
   const bytes = await readFile(iso);
   server = createServer((req, res) => {
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-    if (!m || req.url === '/no-range.iso') { res.writeHead(200, { 'content-length': bytes.length }); res.end(bytes); return; }
+    if (!m || req.url === '/no-range.iso') {
+      res.writeHead(200, { 'content-length': bytes.length });
+      res.end(bytes);
+      return;
+    }
     rangeRequests++;
     const start = Number(m[1]);
     const end = Math.min(Number(m[2]), bytes.length - 1);
@@ -55,8 +83,12 @@ afterAll(async () => {
 async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { out.push(a.join(' ')); });
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => { err.push(a.join(' ')); });
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
+    out.push(a.join(' '));
+  });
+  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => {
+    err.push(a.join(' '));
+  });
   try {
     const code = await run(argv);
     return { code, out: out.join('\n'), err: err.join('\n') };
@@ -73,11 +105,26 @@ describe('slack and boot config discovery', () => {
 
   it('finds grub, isolinux/syslinux and systemd-boot configs by name and place', () => {
     const file = (path: string, size = 10) => ({ path, paths: [], size, extents: [{ lba: 30, lengthBytes: size }], records: [], hidden: false });
-    const index = { files: ['/boot/grub/grub.cfg', '/EFI/BOOT/loopback.cfg', '/isolinux/txt.cfg', '/syslinux/menu.cfg', '/other/menu.cfg', '/extlinux.conf',
-      '/loader/entries/arch.conf', '/loader/loader.conf', '/isolinux/isolinux.bin'].map((p) => file(p)) } as unknown as IsoIndex;
+    const index = {
+      files: [
+        '/boot/grub/grub.cfg',
+        '/EFI/BOOT/loopback.cfg',
+        '/isolinux/txt.cfg',
+        '/syslinux/menu.cfg',
+        '/other/menu.cfg',
+        '/extlinux.conf',
+        '/loader/entries/arch.conf',
+        '/loader/loader.conf',
+        '/isolinux/isolinux.bin',
+      ].map((p) => file(p)),
+    } as unknown as IsoIndex;
     expect(findBootConfigs(index).map((c) => `${c.path} ${c.kind}`)).toEqual([
-      '/boot/grub/grub.cfg grub', '/EFI/BOOT/loopback.cfg grub', '/isolinux/txt.cfg syslinux', '/syslinux/menu.cfg syslinux',
-      '/extlinux.conf syslinux', '/loader/entries/arch.conf systemd-boot',
+      '/boot/grub/grub.cfg grub',
+      '/EFI/BOOT/loopback.cfg grub',
+      '/isolinux/txt.cfg syslinux',
+      '/syslinux/menu.cfg syslinux',
+      '/extlinux.conf syslinux',
+      '/loader/entries/arch.conf systemd-boot',
     ]);
   });
 });
@@ -100,9 +147,14 @@ describe.skipIf(needed.length > 0)('isoproxy inspect', () => {
   it('prints the same report as JSON, and reads a URL by Range requests', async () => {
     const fromFile = JSON.parse((await capture([iso, '--json'])).out);
     expect(fromFile.bootConfigs.map((c: { path: string }) => c.path)).toEqual([
-      '/boot/grub/grub.cfg', '/boot/grub/loopback.cfg', '/isolinux/isolinux.cfg', '/loader/entries/linux.conf',
+      '/boot/grub/grub.cfg',
+      '/boot/grub/loopback.cfg',
+      '/isolinux/isolinux.cfg',
+      '/loader/entries/linux.conf',
     ]);
-    expect(fromFile.efiImageConfigs).toEqual([{ loadRba: fromFile.boot[1].loadRba, path: '/EFI/BOOT/grub.cfg', kind: 'grub', sizeBytes: 34, slackBytes: 478 }]);
+    expect(fromFile.efiImageConfigs).toEqual([
+      { loadRba: fromFile.boot[1].loadRba, path: '/EFI/BOOT/grub.cfg', kind: 'grub', sizeBytes: 34, slackBytes: 478 },
+    ]);
     const { code, out } = await capture([baseUrl, '--json']);
     expect(code).toBe(0);
     const fromUrl = JSON.parse(out);

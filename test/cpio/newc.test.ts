@@ -78,12 +78,22 @@ describe('filesArchive', () => {
       { path: '/etc/a/c', content: '2', mode: '0600' },
     ]);
     expect(archiveEntries(files).map((e) => `${e.name} ${(e.mode & 0o170000) === S_IFDIR ? 'd' : 'f'}${(e.mode & 0o7777).toString(8)}`)).toEqual([
-      'etc d755', 'etc/a d755', 'etc/a-b f644', 'etc/a/c f600', 'opt d755', 'opt/x d755', 'opt/x/y d755', 'opt/x/y/z f644',
+      'etc d755',
+      'etc/a d755',
+      'etc/a-b f644',
+      'etc/a/c f600',
+      'opt d755',
+      'opt/x d755',
+      'opt/x/y d755',
+      'opt/x/y/z f644',
     ]);
   });
 
   it('gives the same bytes for the same files in any order', () => {
-    const a = [{ path: '/b', content: 'B' }, { path: '/a/c', contentBase64: 'AAEC' }];
+    const a = [
+      { path: '/b', content: 'B' },
+      { path: '/a/c', contentBase64: 'AAEC' },
+    ];
     expect(Buffer.from(filesArchive(normalizeFiles(a)))).toEqual(Buffer.from(filesArchive(normalizeFiles([...a].reverse()))));
   });
 });
@@ -99,9 +109,9 @@ describe.skipIf(missing.length > 0)('archives read back by GNU cpio', () => {
     data: fc.uint8Array({ maxLength: 700 }),
   });
   /** Sets without duplicate paths and without a file that is another's parent directory. */
-  const setArb = fc.uniqueArray(fileArb, { selector: (f) => f.path, maxLength: 12 }).map((fs) =>
-    fs.filter((f) => !fs.some((g) => g !== f && g.path.startsWith(`${f.path}/`))),
-  );
+  const setArb = fc
+    .uniqueArray(fileArb, { selector: (f) => f.path, maxLength: 12 })
+    .map((fs) => fs.filter((f) => !fs.some((g) => g !== f && g.path.startsWith(`${f.path}/`))));
 
   it('round-trips random file sets through the writer and `cpio -i`: exactly the files, their bytes and modes', async () => {
     const root = await mkdtemp(join(tmpdir(), 'isoproxy-cpio-'));

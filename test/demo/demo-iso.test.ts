@@ -45,11 +45,13 @@ describe('demoIsoSpec', () => {
   it('lists every other file in md5sum.txt with its md5, Debian style', () => {
     const spec = demoIsoSpec();
     const lines = decode(fileOf('/md5sum.txt').data).trimEnd().split('\n');
-    const listed = new Map(lines.map((l) => {
-      const m = /^([0-9a-f]{32}) {2}\.(\/.*)$/.exec(l);
-      expect(m, l).not.toBeNull();
-      return [m![2]!, m![1]!] as const;
-    }));
+    const listed = new Map(
+      lines.map((l) => {
+        const m = /^([0-9a-f]{32}) {2}\.(\/.*)$/.exec(l);
+        expect(m, l).not.toBeNull();
+        return [m![2]!, m![1]!] as const;
+      }),
+    );
     const others = spec.files.filter((f) => f.path !== '/md5sum.txt');
     expect([...listed.keys()].sort()).toEqual(others.map((f) => f.path).sort());
     for (const f of others) expect(listed.get(f.path)).toBe(createHash('md5').update(f.data).digest('hex'));
@@ -110,7 +112,12 @@ describe.skipIf(TOOLS.length > 0)(`the demo image read back by real tools${TOOLS
     const dir = join(scratch.dir, 'x');
     await run('xorriso', ['-osirrox', 'on', '-indev', isoPath, '-extract', '/', dir]);
     const { stdout } = await run('md5sum', ['-c', 'md5sum.txt'], { cwd: dir });
-    expect(stdout.trim().split('\n').every((l) => l.endsWith(': OK'))).toBe(true);
+    expect(
+      stdout
+        .trim()
+        .split('\n')
+        .every((l) => l.endsWith(': OK')),
+    ).toBe(true);
     expect(stdout.trim().split('\n')).toHaveLength(6);
   });
 

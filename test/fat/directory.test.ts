@@ -28,7 +28,11 @@ describe('FAT directory entries', () => {
   it('skips a deleted entry together with its long name', () => {
     const img = image();
     img[entryOf(img, '/a/Long Name Here.conf').dirEntryOffset] = 0xe5;
-    expect(listFatFiles(openFat(img)).map((f) => f.path).sort()).toEqual(['/README', '/a/ZZZ', '/a/b/deep.cfg']);
+    expect(
+      listFatFiles(openFat(img))
+        .map((f) => f.path)
+        .sort(),
+    ).toEqual(['/README', '/a/ZZZ', '/a/b/deep.cfg']);
   });
 
   it('stops at an end-of-directory marker', () => {

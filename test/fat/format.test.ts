@@ -87,8 +87,24 @@ describe.skipIf(missing.length > 0)('formatFat', () => {
 
   it('refuses names FAT cannot hold, duplicates, and files that do not fit', () => {
     expect(() => formatFat({ files: [{ path: '/a:b', data: text('x') }] })).toThrow(FatSpecError);
-    expect(() => formatFat({ files: [{ path: '/A', data: text('x') }, { path: '/a', data: text('y') }] })).toThrow(FatSpecError);
-    expect(() => formatFat({ files: [{ path: '/a/b', data: text('x') }, { path: '/a', data: text('y') }] })).toThrow(FatSpecError);
-    expect(() => formatFat({ type: 12, sizeBytes: 256 * 1024, files: [{ path: '/big', data: new Uint8Array(300 * 1024) }] })).toThrow(FatNoSpaceError);
+    expect(() =>
+      formatFat({
+        files: [
+          { path: '/A', data: text('x') },
+          { path: '/a', data: text('y') },
+        ],
+      }),
+    ).toThrow(FatSpecError);
+    expect(() =>
+      formatFat({
+        files: [
+          { path: '/a/b', data: text('x') },
+          { path: '/a', data: text('y') },
+        ],
+      }),
+    ).toThrow(FatSpecError);
+    expect(() => formatFat({ type: 12, sizeBytes: 256 * 1024, files: [{ path: '/big', data: new Uint8Array(300 * 1024) }] })).toThrow(
+      FatNoSpaceError,
+    );
   });
 });

@@ -77,10 +77,14 @@ describe.skipIf(skip)(`isoproxy when its cache disk misbehaves${why}`, () => {
       expect(sha256(await downloadByRanges(proxy.imageUrl('ro'), expected.length, 512 * 1024))).toBe(sha256(expected));
       expect(await degraded(proxy)).toBe(1);
       execFileSync('mount', ['-o', 'remount,rw', mnt]);
-      await eventually(async () => {
-        await downloadByRanges(proxy.imageUrl('ro'), expected.length, 1024 * 1024);
-        return (await degraded(proxy)) === 0;
-      }, 'the degraded flag to clear', 20);
+      await eventually(
+        async () => {
+          await downloadByRanges(proxy.imageUrl('ro'), expected.length, 1024 * 1024);
+          return (await degraded(proxy)) === 0;
+        },
+        'the degraded flag to clear',
+        20,
+      );
       expect(sha256(await downloadByRanges(proxy.imageUrl('ro'), expected.length, 512 * 1024))).toBe(sha256(expected));
     } finally {
       await proxy.close();
@@ -113,19 +117,43 @@ describe.skipIf(skip)(`isoproxy when its cache disk misbehaves${why}`, () => {
   it('comes back after SIGKILL in the middle of writing blocks and serves exact bytes', async () => {
     const dir = join(scratch.dir, 'killed');
     const port = await freePort();
-    const args = [join(import.meta.dirname, '../../dist/src/cli.js'), 'serve', '--host', '127.0.0.1', '--port', String(port),
-      '--data-dir', join(dir, 'data'), '--cache-dir', join(dir, 'cache'), '--cache-budget', '64MiB', '--block-size', '1MiB',
-      '--allow-upstream', `${upstream.origin}/`];
+    const args = [
+      join(import.meta.dirname, '../../dist/src/cli.js'),
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--data-dir',
+      join(dir, 'data'),
+      '--cache-dir',
+      join(dir, 'cache'),
+      '--cache-budget',
+      '64MiB',
+      '--block-size',
+      '1MiB',
+      '--allow-upstream',
+      `${upstream.origin}/`,
+    ];
     const env = { ...process.env, ISOPROXY_ADMIN_TOKEN: 'kill-token-0123456789abcdef0123' };
     const url = `http://127.0.0.1:${port}`;
     const start = async (): Promise<ReturnType<typeof spawn>> => {
       const p = spawn(process.execPath, args, { stdio: 'ignore', env });
-      await eventually(() => fetch(`${url}/readyz`).then((r) => r.ok, () => false), 'isoproxy to listen', 500);
+      await eventually(
+        () =>
+          fetch(`${url}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        'isoproxy to listen',
+        500,
+      );
       return p;
     };
     let proc = await start();
     const put = await fetch(`${url}/api/v1/nodes/k`, {
-      method: 'PUT', headers: { authorization: `Bearer ${env.ISOPROXY_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      method: 'PUT',
+      headers: { authorization: `Bearer ${env.ISOPROXY_ADMIN_TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ bootIso: upstream.url('/disk.iso'), edits: EDITS }),
     });
     expect(put.status).toBe(201);

@@ -53,7 +53,7 @@ export async function startNginx(dir: string, www: string): Promise<Nginx> {
     `error_log ${join(dir, 'nginx-error.log')};`,
     'events { worker_connections 256; }',
     'http {',
-    "  log_format ranges '$request_method $status \"$http_range\" $connection_requests';",
+    '  log_format ranges \'$request_method $status "$http_range" $connection_requests\';',
     `  access_log ${accessLog} ranges;`,
     `  client_body_temp_path ${t}; proxy_temp_path ${t}; fastcgi_temp_path ${t}; uwsgi_temp_path ${t}; scgi_temp_path ${t};`,
     '  sendfile on;',
@@ -75,10 +75,13 @@ export async function startNginx(dir: string, www: string): Promise<Nginx> {
         text = now;
         await new Promise((r) => setTimeout(r, 25));
       }
-      return text.split('\n').filter(Boolean).map((l) => {
-        const m = /^(\S+) (\d+) "(.*)" (\d+)$/.exec(l);
-        return { method: m?.[1] ?? '', status: Number(m?.[2]), range: m?.[3] ?? '', connectionRequests: Number(m?.[4]) };
-      });
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => {
+          const m = /^(\S+) (\d+) "(.*)" (\d+)$/.exec(l);
+          return { method: m?.[1] ?? '', status: Number(m?.[2]), range: m?.[3] ?? '', connectionRequests: Number(m?.[4]) };
+        });
     },
     async close() {
       if (proc.exitCode !== null) return;

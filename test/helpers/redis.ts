@@ -29,7 +29,10 @@ async function pings(port: number): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const s = createConnection({ port, host: '127.0.0.1' });
     let text = '';
-    const done = (ok: boolean): void => { s.destroy(); resolve(ok); };
+    const done = (ok: boolean): void => {
+      s.destroy();
+      resolve(ok);
+    };
     s.setTimeout(500, () => done(false));
     s.on('connect', () => s.write('PING\r\n'));
     s.on('data', (d) => {
@@ -46,9 +49,22 @@ export async function startRedis(dir: string, options: { password?: string } = {
   const port = await freePort();
   let proc: ChildProcess | undefined;
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', data, '--daemonize', 'no',
-    '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
-    '--logfile', join(data, 'redis.log'),
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    data,
+    '--daemonize',
+    'no',
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--logfile',
+    join(data, 'redis.log'),
     ...(options.password !== undefined ? ['--requirepass', options.password] : []),
   ];
 
@@ -76,7 +92,10 @@ export async function startRedis(dir: string, options: { password?: string } = {
     url: (db = 0) => `redis://127.0.0.1:${port}/${db}`,
     stop,
     start,
-    restart: async (hard = false) => { await stop(hard); await start(); },
+    restart: async (hard = false) => {
+      await stop(hard);
+      await start();
+    },
     close: () => stop(true),
   };
 }

@@ -44,9 +44,14 @@ describe('admin API', () => {
     expect(r.status).toBe(201);
     const body = await json(r);
     expect(body).toMatchObject({
-      name: 'n1', bootIso: 'http://images.example/base.iso', edits: { append: ['console=ttyS0'], set: { ip: 'dhcp' } },
-      url: `${server.url}/iso/n1.iso`, etag: '"base1-n1"', expired: false,
-      createdAt: '2026-03-01T00:00:00.000Z', updatedAt: '2026-03-01T00:00:00.000Z',
+      name: 'n1',
+      bootIso: 'http://images.example/base.iso',
+      edits: { append: ['console=ttyS0'], set: { ip: 'dhcp' } },
+      url: `${server.url}/iso/n1.iso`,
+      etag: '"base1-n1"',
+      expired: false,
+      createdAt: '2026-03-01T00:00:00.000Z',
+      updatedAt: '2026-03-01T00:00:00.000Z',
     });
     expect(server.resolver.forgotten).toContain('n1');
   });

@@ -30,7 +30,15 @@ describe('app', () => {
     expect((await r.arrayBuffer()).byteLength).toBe(1000);
     await vi.waitFor(() => expect(server.logs.filter((l) => l.reqId === 'abc-123' && l.msg === 'transfer')).toHaveLength(1));
     const line = server.logs.find((l) => l.reqId === 'abc-123' && l.msg === 'transfer')!;
-    expect(line).toMatchObject({ node: 'n1', range: 'bytes=10-1009', served: '10-1009', status: 206, bytes: 1000, expectedBytes: 1000, outcome: 'complete' });
+    expect(line).toMatchObject({
+      node: 'n1',
+      range: 'bytes=10-1009',
+      served: '10-1009',
+      status: 206,
+      bytes: 1000,
+      expectedBytes: 1000,
+      outcome: 'complete',
+    });
     expect(typeof line.durationMs).toBe('number');
     expect(server.logs.filter((l) => l.reqId === 'abc-123')).toHaveLength(1);
   });
@@ -38,8 +46,13 @@ describe('app', () => {
   it('adds the cache hit ratio and upstream bytes to the transfer line when the reader reports them', async () => {
     server.resolver.add('cached', { data: pseudoRandomBytes(5000), stats: { cacheHits: 3, cacheMisses: 1, upstreamBytes: 2048 } });
     await (await fetch(`${server.url}/iso/cached.iso`, { headers: { 'X-Request-Id': 'stats-1' } })).arrayBuffer();
-    await vi.waitFor(() => expect(server.logs.find((l) => l.reqId === 'stats-1' && l.msg === 'transfer'))
-      .toMatchObject({ cacheHitRatio: 0.75, upstreamBytes: 2048, bytes: 5000 }));
+    await vi.waitFor(() =>
+      expect(server.logs.find((l) => l.reqId === 'stats-1' && l.msg === 'transfer')).toMatchObject({
+        cacheHitRatio: 0.75,
+        upstreamBytes: 2048,
+        bytes: 5000,
+      }),
+    );
   });
 
   it('gives each request its own id when the client sends none', async () => {
@@ -85,7 +98,9 @@ describe('graceful shutdown', () => {
         });
         res.on('end', () => resolve(n));
         res.on('error', reject);
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     await vi.waitFor(() => expect(s.running.app.activeTransfers()).toBe(1));
     const closed = s.close();
@@ -97,7 +112,7 @@ describe('graceful shutdown', () => {
 });
 
 describe('graceful shutdown past the deadline', () => {
-  it('closes a transfer that cannot finish once the deadline passes, running its reader\'s finally', async () => {
+  it("closes a transfer that cannot finish once the deadline passes, running its reader's finally", async () => {
     const s = await startTestServer({ shutdownDeadline: '300ms' });
     s.resolver.add('huge', { size: 1024 * 1024 * 1024 });
     const u = new URL(`${s.url}/iso/huge.iso`);
@@ -105,10 +120,12 @@ describe('graceful shutdown past the deadline', () => {
     const closedByServer = new Promise<void>((resolve) => sock.on('close', () => resolve()));
     sock.on('error', () => {});
     // Read the first bytes, then stop reading: the transfer stalls on backpressure.
-    await new Promise<void>((resolve) => sock.once('data', () => {
-      sock.pause();
-      resolve();
-    }));
+    await new Promise<void>((resolve) =>
+      sock.once('data', () => {
+        sock.pause();
+        resolve();
+      }),
+    );
     await vi.waitFor(() => expect(s.running.app.activeTransfers()).toBe(1));
     await s.close();
     // The server hung up: reading what was buffered ends in the close.
@@ -130,8 +147,10 @@ describe('app without a Node response (hono app.request)', () => {
     const pino = (await import('pino')).default;
     const resolver = new FakeResolver().add('n', { data: pseudoRandomBytes(200_000) });
     const app = createApp({
-      serving: fakeServing(new MemoryNodeStore(), resolver), imageRoutes: [{ prefix: '/iso', source: 'fake' }],
-      logger: pino({ level: 'silent' }), publicUrl: 'http://x',
+      serving: fakeServing(new MemoryNodeStore(), resolver),
+      imageRoutes: [{ prefix: '/iso', source: 'fake' }],
+      logger: pino({ level: 'silent' }),
+      publicUrl: 'http://x',
     });
     const r = await app.fetch(new Request('http://x/iso/n.iso', { headers: { Range: 'bytes=100-100099' } }));
     expect(r.status).toBe(206);

@@ -2,7 +2,15 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  BaseChangedError, EditValidationError, type ErrorCode, IsoFormatError, IsoproxyError, NotFoundError, RangeNotSatisfiableError, RemasterError, UpstreamError,
+  BaseChangedError,
+  EditValidationError,
+  type ErrorCode,
+  IsoFormatError,
+  IsoproxyError,
+  NotFoundError,
+  RangeNotSatisfiableError,
+  RemasterError,
+  UpstreamError,
 } from '../../src/errors.js';
 import { BadRequestError, errorBody, errorHeaders, errorStatus, UnauthorizedError } from '../../src/http/errors.js';
 import { NodeExpiredError } from '../../src/registry/errors.js';

@@ -53,7 +53,7 @@ export class FakeResolver implements ImageResolver {
     if (this.failImage) throw this.failImage;
     const o = this.nodes.get(node);
     if (!o) throw new NotFoundError(`no node ${node}`);
-    const size = o.data ? o.data.length : o.size ?? 0;
+    const size = o.data ? o.data.length : (o.size ?? 0);
     const self = this;
     return {
       node,
@@ -102,8 +102,12 @@ export function fakeSource(store: NodeStore, resolver: FakeResolver): NodeSource
     async lookup(name) {
       const stored = await store.get(name);
       if (stored) return stored;
-      return resolver.nodes.has(name) ? { name, bootIso: 'http://images.example/fake.iso', edits: {}, createdAt: stamp, updatedAt: stamp } : undefined;
+      return resolver.nodes.has(name)
+        ? { name, bootIso: 'http://images.example/fake.iso', edits: {}, createdAt: stamp, updatedAt: stamp }
+        : undefined;
     },
-    onChange: (listener) => { store.watch?.(listener); },
+    onChange: (listener) => {
+      store.watch?.(listener);
+    },
   };
 }

@@ -40,8 +40,19 @@ async function checkAnswer(res: Response, what: string, method = 'GET'): Promise
 
 const headerText = fc.oneof(
   fc.string({ maxLength: 40 }),
-  fc.constantFrom('bytes=0-0', 'bytes=-1', `bytes=${SIZE}-`, 'bytes=0-1,5-3', 'bytes=99999-99999', '*', '"base1-n"', 'W/"x"',
-    'Fri, 02 Jan 2026 03:04:05 GMT', 'garbage, "a"', 'bytes=0-'.repeat(50)),
+  fc.constantFrom(
+    'bytes=0-0',
+    'bytes=-1',
+    `bytes=${SIZE}-`,
+    'bytes=0-1,5-3',
+    'bytes=99999-99999',
+    '*',
+    '"base1-n"',
+    'W/"x"',
+    'Fri, 02 Jan 2026 03:04:05 GMT',
+    'garbage, "a"',
+    'bytes=0-'.repeat(50),
+  ),
 );
 
 describe('fuzzed requests never answer 500', () => {
@@ -50,36 +61,53 @@ describe('fuzzed requests never answer 500', () => {
     const { fetch } = app(resolver);
     const names = fc.oneof(fc.constantFrom('n', 'empty', 'nobody', '..', '.', '%2e', 'a:b', 'x'.repeat(200)), fc.string({ maxLength: 20 }));
     const headerNames = ['range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'] as const;
-    await fc.assert(fc.asyncProperty(
-      fc.constantFrom('GET', 'HEAD'), names, fc.dictionary(fc.constantFrom(...headerNames), headerText, { maxKeys: 4 }),
-      async (method, name, headers) => {
-        let url: string;
-        try {
-          url = new URL(`http://x/iso/${encodeURIComponent(name)}.iso`).href;
-        } catch {
-          return;
-        }
-        const safe = Object.fromEntries(Object.entries(headers).filter(([, v]) => /^[\x20-\x7e]*$/.test(v)));
-        await checkAnswer(await fetch(new Request(url, { method, headers: safe })), `${method} ${name} ${JSON.stringify(safe)}`, method);
-      },
-    ), { numRuns: 300 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('GET', 'HEAD'),
+        names,
+        fc.dictionary(fc.constantFrom(...headerNames), headerText, { maxKeys: 4 }),
+        async (method, name, headers) => {
+          let url: string;
+          try {
+            url = new URL(`http://x/iso/${encodeURIComponent(name)}.iso`).href;
+          } catch {
+            return;
+          }
+          const safe = Object.fromEntries(Object.entries(headers).filter(([, v]) => /^[\x20-\x7e]*$/.test(v)));
+          await checkAnswer(await fetch(new Request(url, { method, headers: safe })), `${method} ${name} ${JSON.stringify(safe)}`, method);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('on the admin API, with random bodies and names', async () => {
     const { fetch } = app(new FakeResolver());
     const body = fc.oneof(
       fc.json(),
-      fc.record({
-        bootIso: fc.oneof(fc.string(), fc.constant('http://images.example/a.iso'), fc.integer()),
-        edits: fc.oneof(fc.object(), fc.record({ append: fc.array(fc.string()), set: fc.dictionary(fc.string(), fc.string()) })),
-        expiresAt: fc.oneof(fc.string(), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.constant(null)),
-      }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+      fc
+        .record(
+          {
+            bootIso: fc.oneof(fc.string(), fc.constant('http://images.example/a.iso'), fc.integer()),
+            edits: fc.oneof(fc.object(), fc.record({ append: fc.array(fc.string()), set: fc.dictionary(fc.string(), fc.string()) })),
+            expiresAt: fc.oneof(
+              fc.string(),
+              fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+              fc.constant(null),
+            ),
+          },
+          { requiredKeys: [] },
+        )
+        .map((o) => JSON.stringify(o)),
     );
-    await fc.assert(fc.asyncProperty(fc.constantFrom('n1', 'a:b', '..', '_a'), body, fc.constantFrom('PUT', 'GET', 'DELETE'), async (name, text, method) => {
-      const init: RequestInit = { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } };
-      if (method === 'PUT') init.body = text;
-      await checkAnswer(await fetch(new Request(`http://x/api/v1/nodes/${name}`, init)), `${method} ${name} ${text}`);
-    }), { numRuns: 200 });
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('n1', 'a:b', '..', '_a'), body, fc.constantFrom('PUT', 'GET', 'DELETE'), async (name, text, method) => {
+        const init: RequestInit = { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } };
+        if (method === 'PUT') init.body = text;
+        await checkAnswer(await fetch(new Request(`http://x/api/v1/nodes/${name}`, init)), `${method} ${name} ${text}`);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('when the image fails: a malformed base, an unreachable one, a read past an end, or our own bug before the head', async () => {

@@ -19,10 +19,14 @@ beforeAll(async () => {
   server = await startTestServer({ now: () => NOW });
   server.resolver.add('n', { data: pseudoRandomBytes(100_000) });
   server.resolver.add('reset0', {
-    data: pseudoRandomBytes(100_000), failAfterBytes: 0, failWith: new UpstreamError('UPSTREAM_RESET', 'http://images.example/r.iso', 'reset at byte 0'),
+    data: pseudoRandomBytes(100_000),
+    failAfterBytes: 0,
+    failWith: new UpstreamError('UPSTREAM_RESET', 'http://images.example/r.iso', 'reset at byte 0'),
   });
   server.resolver.add('stall0', {
-    data: pseudoRandomBytes(100_000), failAfterBytes: 0, failWith: new UpstreamError('UPSTREAM_TIMEOUT', 'http://images.example/s.iso', 'no byte in 30 s'),
+    data: pseudoRandomBytes(100_000),
+    failAfterBytes: 0,
+    failWith: new UpstreamError('UPSTREAM_TIMEOUT', 'http://images.example/s.iso', 'no byte in 30 s'),
   });
 });
 afterAll(async () => server?.close());
@@ -32,7 +36,9 @@ const iso = (name: string): string => `${server.url}/iso/${name}.iso`;
 /** Headers that differ between any two responses. */
 function comparable(res: Response): Record<string, string> {
   const out: Record<string, string> = {};
-  res.headers.forEach((v, k) => { if (!['date', 'x-request-id', 'connection', 'keep-alive'].includes(k)) out[k] = v; });
+  res.headers.forEach((v, k) => {
+    if (!['date', 'x-request-id', 'connection', 'keep-alive'].includes(k)) out[k] = v;
+  });
   return out;
 }
 
@@ -95,7 +101,16 @@ describe('PUT of a node whose base is not a valid ISO', () => {
 
 describe('node bodies', () => {
   it('accepts RFC 3339 date-times for expiresAt and nothing else', async () => {
-    const bads = ['1', 'March 7', '2026-03-07', '2026-03-07 12:00', '2026-02-30T00:00:00Z', '2026-03-07T24:00:00Z', '2026-03-07T12:00:00', 1798761600000];
+    const bads = [
+      '1',
+      'March 7',
+      '2026-03-07',
+      '2026-03-07 12:00',
+      '2026-02-30T00:00:00Z',
+      '2026-03-07T24:00:00Z',
+      '2026-03-07T12:00:00',
+      1798761600000,
+    ];
     for (const bad of bads) {
       const r = await put('exp', { bootIso: 'http://images.example/b.iso', expiresAt: bad });
       expect(r.status, String(bad)).toBe(400);
@@ -150,7 +165,12 @@ describe('HTTP details', () => {
   });
 
   it('answers HEAD on 404 and 416 with exactly the headers of GET', async () => {
-    const cases = [[iso('nobody'), {}], [iso('n'), { range: 'bytes=999999-' }], [`${server.url}/nope`, {}], [iso('reset0'), { range: 'bytes=5-9' }]] as const;
+    const cases = [
+      [iso('nobody'), {}],
+      [iso('n'), { range: 'bytes=999999-' }],
+      [`${server.url}/nope`, {}],
+      [iso('reset0'), { range: 'bytes=5-9' }],
+    ] as const;
     for (const [url, headers] of cases) {
       const get = await fetch(url, { headers });
       const text = await get.text();

@@ -154,7 +154,11 @@ describe.skipIf(missingTools('curl').length > 0)('GET /iso/<node>.iso with curl 
       return { start: Number(cr[1]), end: Number(cr[2]), data };
     });
     // 100-199 and 150-299 overlap: coalesced into one part.
-    expect(ranges.map((x) => [x.start, x.end])).toEqual([[0, 9], [100, 299], [5000, 5001]]);
+    expect(ranges.map((x) => [x.start, x.end])).toEqual([
+      [0, 9],
+      [100, 299],
+      [5000, 5001],
+    ]);
     for (const x of ranges) expect(Buffer.compare(x.data, Buffer.from(IMAGE.subarray(x.start, x.end + 1)))).toBe(0);
     expect(text.endsWith(`--${m![1]}--\r\n`)).toBe(true);
   });
@@ -188,8 +192,7 @@ describe.skipIf(missingTools('curl').length > 0)('GET /iso/<node>.iso with curl 
   it('reuses one keep-alive connection for consecutive range requests', async () => {
     const out = await new Promise<string>((resolve, reject) => {
       const one = (range: string): string[] => ['-r', range, '-o', '/dev/null', '-w', '%{num_connects}\\n', iso()];
-      execFile('curl', ['-sS', ...one('0-99'), ...one('100-199')],
-        (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      execFile('curl', ['-sS', ...one('0-99'), ...one('100-199')], (err, stdout) => (err ? reject(err) : resolve(stdout)));
     });
     expect(out.trim().split('\n')).toEqual(['1', '0']);
   });
@@ -203,8 +206,12 @@ describe.skipIf(missingTools('curl').length > 0)('GET /iso/<node>.iso with curl 
   it('answers 410 for a node past its expiry and drops its plan', async () => {
     server.resolver.add('gone', { data: IMAGE.subarray(0, 1000) });
     await server.store.put({
-      name: 'gone', bootIso: 'http://images.example/a.iso', edits: {}, expiresAt: '2020-01-01T00:00:00.000Z',
-      createdAt: '2019-01-01T00:00:00.000Z', updatedAt: '2019-01-01T00:00:00.000Z',
+      name: 'gone',
+      bootIso: 'http://images.example/a.iso',
+      edits: {},
+      expiresAt: '2020-01-01T00:00:00.000Z',
+      createdAt: '2019-01-01T00:00:00.000Z',
+      updatedAt: '2019-01-01T00:00:00.000Z',
     });
     const r = await curl([iso('gone')]);
     expect(r.status).toBe(410);
@@ -226,14 +233,17 @@ describe.skipIf(missingTools('curl').length > 0)('GET /iso/<node>.iso with curl 
 describe('GET /iso/<node>.iso with Node clients', () => {
   it('downloads the image by sequential 1 MiB ranges and by random ranges on keep-alive', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-    const get = (start: number, end: number): Promise<Buffer> => new Promise((resolve, reject) => {
-      request(iso(), { agent, headers: { Range: `bytes=${start}-${end}` } }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (d: Buffer) => parts.push(d));
-        res.on('end', () => (res.statusCode === 206 ? resolve(Buffer.concat(parts)) : reject(new Error(`status ${res.statusCode}`))));
-        res.on('error', reject);
-      }).on('error', reject).end();
-    });
+    const get = (start: number, end: number): Promise<Buffer> =>
+      new Promise((resolve, reject) => {
+        request(iso(), { agent, headers: { Range: `bytes=${start}-${end}` } }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => (res.statusCode === 206 ? resolve(Buffer.concat(parts)) : reject(new Error(`status ${res.statusCode}`))));
+          res.on('error', reject);
+        })
+          .on('error', reject)
+          .end();
+      });
     const seqParts: Buffer[] = [];
     for (let pos = 0; pos < SIZE; pos += 1024 * 1024) seqParts.push(await get(pos, pos + 1024 * 1024 - 1));
     expect(sha256(Buffer.concat(seqParts))).toBe(sha256(IMAGE));
@@ -287,8 +297,12 @@ describe.skipIf(missingTools('nbdkit', 'nbdcopy').length > 0)('nbdkit curl plugi
   it('copies the image byte-identical, as OpenBMC virtual media reads it', async () => {
     const out = join(dir, 'nbd-out.img');
     await new Promise<void>((resolve, reject) => {
-      execFile('nbdkit', ['-U', '-', 'curl', `url=${iso()}`, '--run', `nbdcopy "$uri" ${JSON.stringify(out)}`], { timeout: 60_000 },
-        (err, _o, stderr) => (err ? reject(new Error(`nbdkit failed: ${stderr}`)) : resolve()));
+      execFile(
+        'nbdkit',
+        ['-U', '-', 'curl', `url=${iso()}`, '--run', `nbdcopy "$uri" ${JSON.stringify(out)}`],
+        { timeout: 60_000 },
+        (err, _o, stderr) => (err ? reject(new Error(`nbdkit failed: ${stderr}`)) : resolve()),
+      );
     });
     expect(sha256(await readFile(out))).toBe(sha256(IMAGE));
   });

@@ -63,24 +63,36 @@ describe('resolveRange against a 1000-byte image', () => {
   });
 
   it('parses the three forms into a discriminated union', () => {
-    expect(parseRange('bytes=1-2,3-,-4')).toEqual([{ kind: 'bounded', start: 1, end: 2 }, { kind: 'open', start: 3 }, { kind: 'suffix', length: 4 }]);
+    expect(parseRange('bytes=1-2,3-,-4')).toEqual([
+      { kind: 'bounded', start: 1, end: 2 },
+      { kind: 'open', start: 3 },
+      { kind: 'suffix', length: 4 },
+    ]);
   });
 
   it('resolves any header to ranges inside the image, sorted and disjoint', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 40 }), fc.integer({ min: 0, max: 5000 }), (tail, size) => {
-      const r = resolveRange(`bytes=${tail}`, size);
-      if (r.kind !== 'partial') return;
-      r.ranges.forEach((x, i) => {
-        expect(x.start).toBeGreaterThanOrEqual(0);
-        expect(x.end).toBeLessThan(size);
-        expect(x.start).toBeLessThanOrEqual(x.end);
-        if (i > 0) expect(x.start).toBeGreaterThan(r.ranges[i - 1]!.end + 1);
-      });
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), fc.integer({ min: 0, max: 5000 }), (tail, size) => {
+        const r = resolveRange(`bytes=${tail}`, size);
+        if (r.kind !== 'partial') return;
+        r.ranges.forEach((x, i) => {
+          expect(x.start).toBeGreaterThanOrEqual(0);
+          expect(x.end).toBeLessThan(size);
+          expect(x.start).toBeLessThanOrEqual(x.end);
+          if (i > 0) expect(x.start).toBeGreaterThan(r.ranges[i - 1]!.end + 1);
+        });
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('coalesces adjacent ranges', () => {
-    expect(coalesce([{ start: 0, end: 4 }, { start: 5, end: 9 }])).toEqual([{ start: 0, end: 9 }]);
+    expect(
+      coalesce([
+        { start: 0, end: 4 },
+        { start: 5, end: 9 },
+      ]),
+    ).toEqual([{ start: 0, end: 9 }]);
   });
 });
 

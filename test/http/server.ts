@@ -38,7 +38,11 @@ export const POLICY: NodePolicy = {
 /** The real serving core over a fake resolver, with the fake source beside the store. */
 export function fakeServing(store: NodeStore, resolver: FakeResolver, now?: () => Date): Serving {
   return createServing({
-    store, images: resolver, policy: POLICY, sources: new Map([['fake', fakeSource(store, resolver)]]), ...(now ? { now } : {}),
+    store,
+    images: resolver,
+    policy: POLICY,
+    sources: new Map([['fake', fakeSource(store, resolver)]]),
+    ...(now ? { now } : {}),
   });
 }
 
@@ -46,7 +50,14 @@ export async function startTestServer(options: { now?: () => Date; dataDir?: str
   const resolver = new FakeResolver();
   const store = new MemoryNodeStore();
   const logs: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
+  const logger = pino(
+    { level: 'debug' },
+    {
+      write: (line: string) => {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      },
+    },
+  );
   const metrics = new MetricsRegistry();
   metrics.collect('isoproxy_fake_total', 'A fake service metric.', 'counter', () => 7);
   const service: ServingService = {
@@ -57,7 +68,14 @@ export async function startTestServer(options: { now?: () => Date; dataDir?: str
     async close() {},
   };
   const config = loadConfig([
-    '--port', '0', '--data-dir', options.dataDir ?? '/nonexistent', '--admin-token', TOKEN, '--shutdown-deadline', options.shutdownDeadline ?? '2s',
+    '--port',
+    '0',
+    '--data-dir',
+    options.dataDir ?? '/nonexistent',
+    '--admin-token',
+    TOKEN,
+    '--shutdown-deadline',
+    options.shutdownDeadline ?? '2s',
   ]);
   const running = await startServer(config, { store, service, logger, ...(options.now ? { now: options.now } : {}) });
   return { running, url: running.url, resolver, store, logs, close: () => running.close() };

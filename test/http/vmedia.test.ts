@@ -16,20 +16,31 @@ describe('admin API: virtual media', () => {
   const sim = createBmcSimulator({ systems: 1, fetch: 'none' });
   let bmc: { url: string; close(): Promise<void> };
   const store = new MemoryNodeStore();
-  const resolver: ImageResolver = { image: async (ref) => { throw new NotFoundError(ref.name); }, forget: () => {} };
+  const resolver: ImageResolver = {
+    image: async (ref) => {
+      throw new NotFoundError(ref.name);
+    },
+    forget: () => {},
+  };
   const serving = createServing({ store, images: resolver, policy: { checkUpstreamAllowed: () => {}, validateEdits: () => {} } });
   const { fetch } = createApp({ serving, logger: pino({ level: 'silent' }), publicUrl: 'http://proxy.example:8080', adminToken: TOKEN });
   const call = (method: string, node: string, body: unknown, token = TOKEN) =>
-    fetch(new Request(`http://x/api/v1/nodes/${node}/vmedia`, {
-      method, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
-    }));
+    fetch(
+      new Request(`http://x/api/v1/nodes/${node}/vmedia`, {
+        method,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      }),
+    );
 
   beforeAll(async () => {
     bmc = await sim.listen(0, '127.0.0.1');
     const now = new Date().toISOString();
     await store.put({ name: 'node-1', bootIso: 'http://up/x.iso', edits: {}, createdAt: now, updatedAt: now });
   });
-  afterAll(async () => { await bmc?.close(); });
+  afterAll(async () => {
+    await bmc?.close();
+  });
 
   it('refuses a request without the admin token', async () => {
     expect((await call('POST', 'node-1', { bmc: bmc.url, username: 'admin', password: 'password' }, 'wrong-token-wrong-token')).status).toBe(401);
@@ -41,7 +52,7 @@ describe('admin API: virtual media', () => {
     expect(sim.system('1').vmedia.every((m) => !m.inserted)).toBe(true);
   });
 
-  it('inserts the node\'s proxy URL and sets a one-time boot from CD, then ejects it', async () => {
+  it("inserts the node's proxy URL and sets a one-time boot from CD, then ejects it", async () => {
     const res = await call('POST', 'node-1', { bmc: bmc.url, username: 'admin', password: 'password', bootMode: 'uefi' });
     expect(res.status, await res.clone().text()).toBe(200);
     const sys = sim.system('1');

@@ -13,11 +13,14 @@ export interface LogSink {
 export function logSink(): LogSink {
   const lines: string[] = [];
   const records: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'debug', base: undefined }, {
-    write(line: string): void {
-      lines.push(line);
-      records.push(JSON.parse(line) as Record<string, unknown>);
+  const logger = pino(
+    { level: 'debug', base: undefined },
+    {
+      write(line: string): void {
+        lines.push(line);
+        records.push(JSON.parse(line) as Record<string, unknown>);
+      },
     },
-  });
+  );
   return { logger, records, text: () => lines.join('') };
 }

@@ -31,8 +31,21 @@ beforeAll(async () => {
   await mkdir(join(tree, 'many'));
   for (let i = 0; i < 40; i++) await writeFile(join(tree, 'many', `file-number-${String(i).padStart(2, '0')}.txt`), `${i}\n`);
   const iso = join(s.dir, 'c.iso');
-  await run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-o', iso, '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat',
-    '-no-emul-boot', '-boot-info-table', tree]);
+  await run('xorriso', [
+    '-as',
+    'mkisofs',
+    '-R',
+    '-J',
+    '-o',
+    iso,
+    '-b',
+    'isolinux/isolinux.bin',
+    '-c',
+    'isolinux/boot.cat',
+    '-no-emul-boot',
+    '-boot-info-table',
+    tree,
+  ]);
   image = new Uint8Array(await readFile(iso));
   idx = await buildIndex(memorySource(image));
 });
@@ -48,7 +61,10 @@ function both32(v: DataView, at: number, value: number): void {
   v.setUint32(at + 4, value, false);
 }
 async function indexError(bytes: Uint8Array, options = {}): Promise<unknown> {
-  return buildIndex(memorySource(bytes), options).then(() => undefined, (e: unknown) => e);
+  return buildIndex(memorySource(bytes), options).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 }
 function recordOf(path: string, tree = 'iso9660') {
   const f = idx.files.find((x) => x.path === path) ?? idx.directories.find((d) => d.path === path);
@@ -59,22 +75,34 @@ describe.skipIf(needed.length > 0)('buildIndex on corrupted images', () => {
   it('rejects a record shorter than 33 + its name length, at the record', async () => {
     const r = recordOf('/readme.txt');
     const nameLength = image[r.offset + 32]!;
-    const err = await indexError(poked((b) => { b[r.offset] = 33 + nameLength - 1; }));
+    const err = await indexError(
+      poked((b) => {
+        b[r.offset] = 33 + nameLength - 1;
+      }),
+    );
     expect(err).toBeInstanceOf(IsoFormatError);
     expect(err).toMatchObject({ structure: 'directory record', offset: r.offset });
   });
 
   it('rejects a record length below 33, at the record', async () => {
     const r = recordOf('/readme.txt', 'joliet');
-    const err = await indexError(poked((b) => { b[r.offset] = 20; }));
+    const err = await indexError(
+      poked((b) => {
+        b[r.offset] = 20;
+      }),
+    );
     expect(err).toMatchObject({ code: 'ISO_FORMAT', structure: 'directory record', offset: r.offset });
   });
 
   it('rejects a record that crosses its sector', async () => {
     const inMany = idx.files.filter((f) => f.path.startsWith('/many/')).map((f) => f.records.find((x) => x.tree === 'iso9660')!);
-    const r = inMany.filter((x) => 2048 - (x.offset % 2048) < 255).sort((a, b) => b.offset % 2048 - a.offset % 2048)[0]!;
+    const r = inMany.filter((x) => 2048 - (x.offset % 2048) < 255).sort((a, b) => (b.offset % 2048) - (a.offset % 2048))[0]!;
     const left = 2048 - (r.offset % 2048);
-    const err = await indexError(poked((b) => { b[r.offset] = left + 1; }));
+    const err = await indexError(
+      poked((b) => {
+        b[r.offset] = left + 1;
+      }),
+    );
     expect(err).toBeInstanceOf(IsoFormatError);
     expect((err as IsoFormatError).offset).toBe(r.offset);
   });
@@ -94,7 +122,11 @@ describe.skipIf(needed.length > 0)('buildIndex on corrupted images', () => {
     const dot = root.rootLba * 2048;
     const len = image[dot]!;
     let ce = -1;
-    for (let i = dot + 34; i + 4 <= dot + len; i++) if (image[i] === 0x43 && image[i + 1] === 0x45 && image[i + 2] === 28) { ce = i; break; }
+    for (let i = dot + 34; i + 4 <= dot + len; i++)
+      if (image[i] === 0x43 && image[i + 1] === 0x45 && image[i + 2] === 28) {
+        ce = i;
+        break;
+      }
     expect(ce).toBeGreaterThan(0);
     const err = await indexError(poked((_b, v) => both32(v, ce + 4, 0x7fffff00)));
     expect(err).toBeInstanceOf(IsoFormatError);
@@ -103,7 +135,11 @@ describe.skipIf(needed.length > 0)('buildIndex on corrupted images', () => {
 
   it('rejects a boot catalog whose validation checksum is wrong, at the catalog', async () => {
     const at = idx.elTorito!.catalogLba * 2048;
-    const err = await indexError(poked((b) => { b[at + 4] = b[at + 4]! ^ 0xff; }));
+    const err = await indexError(
+      poked((b) => {
+        b[at + 4] = b[at + 4]! ^ 0xff;
+      }),
+    );
     expect(err).toBeInstanceOf(IsoFormatError);
     expect(err).toMatchObject({ structure: 'El Torito validation entry', offset: at });
   });
@@ -115,7 +151,13 @@ describe.skipIf(needed.length > 0)('buildIndex on corrupted images', () => {
   });
 
   it('rejects a missing "CD001" and a truncated descriptor set', async () => {
-    expect(await indexError(poked((b) => { b[16 * 2048 + 1] = 0x58; }))).toMatchObject({ structure: 'volume descriptor', offset: 16 * 2048 + 1 });
+    expect(
+      await indexError(
+        poked((b) => {
+          b[16 * 2048 + 1] = 0x58;
+        }),
+      ),
+    ).toMatchObject({ structure: 'volume descriptor', offset: 16 * 2048 + 1 });
     expect(await indexError(image.slice(0, 17 * 2048))).toBeInstanceOf(IsoFormatError);
     expect(await indexError(new Uint8Array(0))).toBeInstanceOf(IsoFormatError);
   });

@@ -39,23 +39,62 @@ describe('bootSectorVolumeBytes', () => {
   });
 
   it('reads the 32-bit total when the 16-bit one is 0, and 4096-byte sectors', () => {
-    expect(bootSectorVolumeBytes(sector((v) => { v.setUint16(19, 0, true); v.setUint32(32, 40_000, true); }))).toBe(20_480_000);
+    expect(
+      bootSectorVolumeBytes(
+        sector((v) => {
+          v.setUint16(19, 0, true);
+          v.setUint32(32, 40_000, true);
+        }),
+      ),
+    ).toBe(20_480_000);
     expect(bootSectorVolumeBytes(sector((v) => v.setUint16(11, 4096, true)))).toBe(2880 * 4096);
   });
 
   it('accepts a sector with a jump but no 0x55AA, or 0x55AA but no jump, as parseBootSector does', () => {
     expect(refused(sector((v) => v.setUint16(510, 0, true)))).toBe('accepted');
-    expect(refused(sector((_, b) => { b[0] = 0; }))).toBe('accepted');
+    expect(
+      refused(
+        sector((_, b) => {
+          b[0] = 0;
+        }),
+      ),
+    ).toBe('accepted');
   });
 
   it('refuses what is not a FAT boot sector, with the offset of the field at fault', () => {
     const cases: Array<[string, Uint8Array, number]> = [
-      ['no jump and no signature', sector((v, b) => { b[0] = 0; v.setUint16(510, 0, true); }), 0],
+      [
+        'no jump and no signature',
+        sector((v, b) => {
+          b[0] = 0;
+          v.setUint16(510, 0, true);
+        }),
+        0,
+      ],
       ['256-byte sectors', sector((v) => v.setUint16(11, 256, true)), 11],
-      ['3 sectors per cluster', sector((_, b) => { b[13] = 3; }), 13],
+      [
+        '3 sectors per cluster',
+        sector((_, b) => {
+          b[13] = 3;
+        }),
+        13,
+      ],
       ['no reserved sector', sector((v) => v.setUint16(14, 0, true)), 14],
-      ['five FATs', sector((_, b) => { b[16] = 5; }), 16],
-      ['no sectors at all', sector((v) => { v.setUint16(19, 0, true); v.setUint32(32, 0, true); }), 19],
+      [
+        'five FATs',
+        sector((_, b) => {
+          b[16] = 5;
+        }),
+        16,
+      ],
+      [
+        'no sectors at all',
+        sector((v) => {
+          v.setUint16(19, 0, true);
+          v.setUint32(32, 0, true);
+        }),
+        19,
+      ],
       ['all zeros', new Uint8Array(512), 0],
       ['shorter than a sector', new Uint8Array(100), 0],
     ];

@@ -17,22 +17,34 @@ function catalog(entries: number[][]): Uint8Array {
 }
 function validation(platform: number): number[] {
   const e = new Array<number>(32).fill(0);
-  e[0] = 1; e[1] = platform; e[30] = 0x55; e[31] = 0xaa;
+  e[0] = 1;
+  e[1] = platform;
+  e[30] = 0x55;
+  e[31] = 0xaa;
   let sum = 0;
   for (let i = 0; i < 32; i += 2) sum = (sum + e[i]! + (e[i + 1]! << 8)) & 0xffff;
   const check = (0x10000 - sum) & 0xffff;
-  e[28] = check & 0xff; e[29] = check >> 8;
+  e[28] = check & 0xff;
+  e[29] = check >> 8;
   return e;
 }
 function bootEntry(indicator: number, media: number, sectors: number, rba: number): number[] {
   const e = new Array<number>(32).fill(0);
-  e[0] = indicator; e[1] = media; e[6] = sectors & 0xff; e[7] = sectors >> 8;
-  e[8] = rba & 0xff; e[9] = (rba >> 8) & 0xff; e[10] = (rba >> 16) & 0xff; e[11] = rba >>> 24;
+  e[0] = indicator;
+  e[1] = media;
+  e[6] = sectors & 0xff;
+  e[7] = sectors >> 8;
+  e[8] = rba & 0xff;
+  e[9] = (rba >> 8) & 0xff;
+  e[10] = (rba >> 16) & 0xff;
+  e[11] = rba >>> 24;
   return e;
 }
 function header(indicator: number, platform: number, count: number): number[] {
   const e = new Array<number>(32).fill(0);
-  e[0] = indicator; e[1] = platform; e[2] = count;
+  e[0] = indicator;
+  e[1] = platform;
+  e[2] = count;
   return e;
 }
 const read = (image: Uint8Array, limits = DEFAULT_LIMITS) => readBootCatalog(new MetadataReader(memorySource(image), limits), CATALOG_LBA, 34_887);

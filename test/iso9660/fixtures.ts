@@ -14,7 +14,11 @@ export function payload(length: number, seed: number): Uint8Array {
   const out = new Uint8Array(length);
   let x = seed || 1;
   for (let i = 0; i < length; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     out[i] = x & 0xff;
   }
   return out;
@@ -96,4 +100,3 @@ export async function xorrisoExtractHashes(iso: string, dir: string): Promise<Ma
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
-

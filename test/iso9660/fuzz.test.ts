@@ -34,14 +34,33 @@ beforeAll(async () => {
   const efi = await makeEfiImage(s.dir);
   await run('cp', [efi, join(tree, 'boot/grub/efi.img')]);
   const iso = join(s.dir, 'f.iso');
-  await run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-o', iso, '-isohybrid-mbr', ISOHDPFX,
-    '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-info-table',
-    '-eltorito-alt-boot', '-e', 'boot/grub/efi.img', '-no-emul-boot', tree]);
+  await run('xorriso', [
+    '-as',
+    'mkisofs',
+    '-R',
+    '-J',
+    '-o',
+    iso,
+    '-isohybrid-mbr',
+    ISOHDPFX,
+    '-b',
+    'isolinux/isolinux.bin',
+    '-c',
+    'isolinux/boot.cat',
+    '-no-emul-boot',
+    '-boot-info-table',
+    '-eltorito-alt-boot',
+    '-e',
+    'boot/grub/efi.img',
+    '-no-emul-boot',
+    tree,
+  ]);
   image = new Uint8Array(await readFile(iso));
   const idx = await buildIndex(memorySource(image));
   // xorriso writes all metadata before the first file's data.
   targets = [
-    446, 512,
+    446,
+    512,
     ...idx.descriptors.map((d) => d.offset),
     ...idx.files.flatMap((f) => f.records.map((r) => r.offset)),
     ...idx.directories.flatMap((d) => [...d.records.map((r) => r.offset), d.extent.lba * 2048]),

@@ -47,12 +47,31 @@ async function index(iso: string): Promise<{ idx: IsoIndex; src: FileSource }> {
 async function expectSameAsXorriso(iso: string, name: string): Promise<IsoIndex> {
   const { idx, src } = await index(iso);
   const listed = await xorrisoList(iso);
-  const theirFiles = listed.filter((e) => e.type !== 'd' && e.type !== 'l').map((e) => `${e.path} ${e.size}`).sort();
-  const ourFiles = idx.files.filter((f) => !isLink(f.mode)).map((f) => `${f.path} ${f.size}`).sort();
+  const theirFiles = listed
+    .filter((e) => e.type !== 'd' && e.type !== 'l')
+    .map((e) => `${e.path} ${e.size}`)
+    .sort();
+  const ourFiles = idx.files
+    .filter((f) => !isLink(f.mode))
+    .map((f) => `${f.path} ${f.size}`)
+    .sort();
   expect(ourFiles).toEqual(theirFiles);
-  const theirLinks = listed.filter((e) => e.type === 'l').map((e) => e.path).sort();
-  expect(idx.files.filter((f) => isLink(f.mode)).map((f) => f.path).sort()).toEqual(theirLinks);
-  expect(idx.directories.map((d) => d.path).sort()).toEqual(listed.filter((e) => e.type === 'd').map((e) => e.path).sort());
+  const theirLinks = listed
+    .filter((e) => e.type === 'l')
+    .map((e) => e.path)
+    .sort();
+  expect(
+    idx.files
+      .filter((f) => isLink(f.mode))
+      .map((f) => f.path)
+      .sort(),
+  ).toEqual(theirLinks);
+  expect(idx.directories.map((d) => d.path).sort()).toEqual(
+    listed
+      .filter((e) => e.type === 'd')
+      .map((e) => e.path)
+      .sort(),
+  );
 
   const hashes = await xorrisoExtractHashes(iso, join(dir, `extract-${name}`));
   const ours = new Map<string, string>();
@@ -68,12 +87,35 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
     const iso = join(dir, 'rrj.iso');
     await run('cp', [efiImg, join(tree, 'boot/grub/efi.img')]);
     await run('cp', [ISOLINUX_BIN, join(tree, 'isolinux/isolinux.bin')]);
-    await run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-V', 'RRJ_TEST', '-o', iso,
-      '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
-      '-eltorito-alt-boot', '-e', 'boot/grub/efi.img', '-no-emul-boot', tree]);
+    await run('xorriso', [
+      '-as',
+      'mkisofs',
+      '-R',
+      '-J',
+      '-V',
+      'RRJ_TEST',
+      '-o',
+      iso,
+      '-b',
+      'isolinux/isolinux.bin',
+      '-c',
+      'isolinux/boot.cat',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '-eltorito-alt-boot',
+      '-e',
+      'boot/grub/efi.img',
+      '-no-emul-boot',
+      tree,
+    ]);
     const idx = await expectSameAsXorriso(iso, 'rrj');
     expect(idx.volumeId).toBe('RRJ_TEST');
-    expect(idx.trees.map((t) => [t.kind, t.rockRidge])).toEqual([['iso9660', true], ['joliet', false]]);
+    expect(idx.trees.map((t) => [t.kind, t.rockRidge])).toEqual([
+      ['iso9660', true],
+      ['joliet', false],
+    ]);
     expect(idx.descriptors.find((d) => d.kind === 'supplementary')?.jolietLevel).toBe(3);
 
     const cfg = findFile(idx, '/BOOT/GRUB/GRUB.CFG;1')!;
@@ -91,9 +133,19 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
     expect(long.paths.find((p) => p.tree === 'joliet')!.path.length).toBeLessThan(long.path.length);
 
     const [bios, efi] = idx.elTorito!.entries;
-    expect(bios).toMatchObject({ platform: 'bios', path: '/isolinux/isolinux.bin', sizeFrom: 'directory-record', bootInfoTable: true, sectorCount: 4 });
+    expect(bios).toMatchObject({
+      platform: 'bios',
+      path: '/isolinux/isolinux.bin',
+      sizeFrom: 'directory-record',
+      bootInfoTable: true,
+      sectorCount: 4,
+    });
     expect(efi).toMatchObject({
-      platform: 'efi', path: '/boot/grub/efi.img', sizeBytes: (await stat(efiImg)).size, sizeFrom: 'directory-record', bootInfoTable: false,
+      platform: 'efi',
+      path: '/boot/grub/efi.img',
+      sizeBytes: (await stat(efiImg)).size,
+      sizeFrom: 'directory-record',
+      bootInfoTable: false,
     });
     expect(idx.partitions).toEqual([]);
   });
@@ -135,7 +187,10 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
     const iso = join(dir, 'hidden.iso');
     await run('genisoimage', ['-quiet', '-J', '-hidden', 'secret.txt', '-o', iso, src]);
     const idx = await expectSameAsXorriso(iso, 'hidden');
-    expect(idx.files.map((f) => [f.path, f.hidden])).toEqual([['/secret.txt', true], ['/visible.txt', false]]);
+    expect(idx.files.map((f) => [f.path, f.hidden])).toEqual([
+      ['/secret.txt', true],
+      ['/visible.txt', false],
+    ]);
   });
 
   it('reads the ISO 9660:1999 tree of a genisoimage level-4 image', async () => {
@@ -149,10 +204,35 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
 
   it('finds an EFI image that lives only in an appended partition of a hybrid image', async () => {
     const iso = join(dir, 'hybrid.iso');
-    await run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-V', 'HYBRID', '-o', iso,
-      '-isohybrid-mbr', ISOHDPFX, '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
-      '-append_partition', '2', '0xef', efiImg,
-      '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', tree]);
+    await run('xorriso', [
+      '-as',
+      'mkisofs',
+      '-R',
+      '-J',
+      '-V',
+      'HYBRID',
+      '-o',
+      iso,
+      '-isohybrid-mbr',
+      ISOHDPFX,
+      '-b',
+      'isolinux/isolinux.bin',
+      '-c',
+      'isolinux/boot.cat',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '-append_partition',
+      '2',
+      '0xef',
+      efiImg,
+      '-eltorito-alt-boot',
+      '-e',
+      '--interval:appended_partition_2:all::',
+      '-no-emul-boot',
+      tree,
+    ]);
     const idx = await expectSameAsXorriso(iso, 'hybrid');
     const efiSize = (await stat(efiImg)).size;
     const esp = idx.partitions.find((p) => p.efiSystem)!;
@@ -166,8 +246,23 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
 
   it('reads the GPT of a hybrid image with the ESP appended as a GPT partition', async () => {
     const iso = join(dir, 'gpt.iso');
-    await run('xorriso', ['-as', 'mkisofs', '-R', '-o', iso, '-append_partition', '2', '0xef', efiImg, '-appended_part_as_gpt',
-      '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', join(tree, 'boot')]);
+    await run('xorriso', [
+      '-as',
+      'mkisofs',
+      '-R',
+      '-o',
+      iso,
+      '-append_partition',
+      '2',
+      '0xef',
+      efiImg,
+      '-appended_part_as_gpt',
+      '-eltorito-alt-boot',
+      '-e',
+      '--interval:appended_partition_2:all::',
+      '-no-emul-boot',
+      join(tree, 'boot'),
+    ]);
     const { idx } = await index(iso);
     const gptEsp = idx.partitions.find((p) => p.scheme === 'gpt' && p.efiSystem);
     expect(gptEsp?.sizeBytes).toBe((await stat(efiImg)).size);
@@ -201,27 +296,31 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
 
   // Opt-in (about 20 s and a 4 GiB sparse image): a file over 4 GiB, which xorriso -iso-level 3
   // splits into a real multi-extent file. ISOPROXY_TEST_HUGE=1 npx vitest run test/iso9660/index.test.ts
-  it.skipIf(!process.env.ISOPROXY_TEST_HUGE || missingTools('dd', 'truncate').length > 0)('joins the extents of a real file larger than 4 GiB', async () => {
-    const src = join(dir, 'huge');
-    await mkdir(src, { recursive: true });
-    const size = 2 ** 32 + 12;
-    await run('truncate', ['-s', String(size), join(src, 'huge.bin')]);
-    const fh = await open(join(src, 'huge.bin'), 'r+');
-    await fh.write(Buffer.from('TAILMARK'), 0, 8, size - 8);
-    await fh.close();
-    const iso = join(dir, 'huge.iso');
-    const script = 'xorriso -as mkisofs -R -J -iso-level 3 -o - "$1" 2>/dev/null | dd of="$2" bs=1M conv=sparse 2>/dev/null';
-    await run('sh', ['-c', script, 'sh', src, iso], { timeoutMs: 600_000 });
-    const { idx, src: source } = await index(iso);
-    const listed = await xorrisoList(iso);
-    const huge = idx.files.find((f) => f.path === '/huge.bin')!;
-    expect(huge.size).toBe(listed.find((e) => e.path === '/huge.bin')!.size);
-    expect(huge.extents.length).toBeGreaterThan(1);
-    expect(huge.records.filter((r) => r.tree === 'joliet').map((r) => r.extentIndex)).toEqual(huge.extents.map((_, i) => i));
-    const last = huge.extents.at(-1)!;
-    const tail = await source.read(last.lba * 2048 + last.lengthBytes - 8, 8);
-    expect(Buffer.from(tail).toString()).toBe('TAILMARK');
-  }, 600_000);
+  it.skipIf(!process.env.ISOPROXY_TEST_HUGE || missingTools('dd', 'truncate').length > 0)(
+    'joins the extents of a real file larger than 4 GiB',
+    async () => {
+      const src = join(dir, 'huge');
+      await mkdir(src, { recursive: true });
+      const size = 2 ** 32 + 12;
+      await run('truncate', ['-s', String(size), join(src, 'huge.bin')]);
+      const fh = await open(join(src, 'huge.bin'), 'r+');
+      await fh.write(Buffer.from('TAILMARK'), 0, 8, size - 8);
+      await fh.close();
+      const iso = join(dir, 'huge.iso');
+      const script = 'xorriso -as mkisofs -R -J -iso-level 3 -o - "$1" 2>/dev/null | dd of="$2" bs=1M conv=sparse 2>/dev/null';
+      await run('sh', ['-c', script, 'sh', src, iso], { timeoutMs: 600_000 });
+      const { idx, src: source } = await index(iso);
+      const listed = await xorrisoList(iso);
+      const huge = idx.files.find((f) => f.path === '/huge.bin')!;
+      expect(huge.size).toBe(listed.find((e) => e.path === '/huge.bin')!.size);
+      expect(huge.extents.length).toBeGreaterThan(1);
+      expect(huge.records.filter((r) => r.tree === 'joliet').map((r) => r.extentIndex)).toEqual(huge.extents.map((_, i) => i));
+      const last = huge.extents.at(-1)!;
+      const tail = await source.read(last.lba * 2048 + last.lengthBytes - 8, 8);
+      expect(Buffer.from(tail).toString()).toBe('TAILMARK');
+    },
+    600_000,
+  );
 
   it.skipIf(missingTools('grub-mkrescue').length > 0)('lists the same files as xorriso for grub-mkrescue output', async () => {
     const iso = join(dir, 'rescue.iso');

@@ -12,8 +12,11 @@ function image(): Uint8Array {
   const img = new Uint8Array(64 * 1024);
   const v = new DataView(img.buffer);
   // Protective MBR entry covering the disk.
-  img[446 + 4] = 0xee; v.setUint32(446 + 8, 1, true); v.setUint32(446 + 12, 127, true);
-  img[510] = 0x55; img[511] = 0xaa;
+  img[446 + 4] = 0xee;
+  v.setUint32(446 + 8, 1, true);
+  v.setUint32(446 + 12, 127, true);
+  img[510] = 0x55;
+  img[511] = 0xaa;
   // GPT header at LBA 1, entries at LBA 2.
   img.set(Buffer.from('EFI PART'), 512);
   v.setUint32(512 + 8, 0x00010000, true);

@@ -73,7 +73,18 @@ function ours(idx: IsoIndex, tree: TreeKind): Listing {
 }
 
 const stripAll = (l: Listing): Listing =>
-  l.map(([p, s, e]) => [p.split('/').map((c) => (c ? stripIsoName(c) : c)).join('/'), s, e] as [string, number, number])
+  l
+    .map(
+      ([p, s, e]) =>
+        [
+          p
+            .split('/')
+            .map((c) => (c ? stripIsoName(c) : c))
+            .join('/'),
+          s,
+          e,
+        ] as [string, number, number],
+    )
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 
 describe.skipIf(needed.length > 0)('buildIndex agrees with pycdlib tree by tree', () => {

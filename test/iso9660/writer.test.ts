@@ -107,9 +107,18 @@ describe('writeIso without external tools', () => {
   });
 
   it('starts every non-empty file on a sector and honours a larger fileAlignment', () => {
-    const image = writeIso({ volumeId: 'A', files: [{ path: '/a', data: text('a') }, { path: '/b', data: text('b') }], fileAlignment: 8192, joliet: false });
-    const starts = [...image.keys()].filter((i) =>
-      i % 2048 === 0 && (image[i] === 0x61 || image[i] === 0x62) && image.subarray(i + 1, i + 2048).every((x) => x === 0));
+    const image = writeIso({
+      volumeId: 'A',
+      files: [
+        { path: '/a', data: text('a') },
+        { path: '/b', data: text('b') },
+      ],
+      fileAlignment: 8192,
+      joliet: false,
+    });
+    const starts = [...image.keys()].filter(
+      (i) => i % 2048 === 0 && (image[i] === 0x61 || image[i] === 0x62) && image.subarray(i + 1, i + 2048).every((x) => x === 0),
+    );
     expect(starts.length).toBe(2);
     for (const s of starts) expect(s % 8192).toBe(0);
   });
@@ -135,9 +144,16 @@ describe('writeIso without external tools', () => {
     expect(() => writeIso({ volumeId: 'x'.repeat(33), files: [] })).toThrow(/volumeId/);
     expect(() => writeIso({ volumeId: 'A', files: [], fileAlignment: 1000 })).toThrow(/fileAlignment/);
     expect(() => writeIso({ volumeId: 'A', files: [], rockRidge: false, relocateDeepDirectories: true })).toThrow(/needs rockRidge/);
-    expect(() => writeIso({
-      volumeId: 'A', files: [{ path: DEEP, data: text('x') }, { path: '/rr_moved/x', data: text('x') }], relocateDeepDirectories: true,
-    })).toThrow(/reserved/);
+    expect(() =>
+      writeIso({
+        volumeId: 'A',
+        files: [
+          { path: DEEP, data: text('x') },
+          { path: '/rr_moved/x', data: text('x') },
+        ],
+        relocateDeepDirectories: true,
+      }),
+    ).toThrow(/reserved/);
   });
 
   it('writes an empty image that still has a root directory', () => {
@@ -216,9 +232,9 @@ describe.skipIf(XORRISO.length > 0)(`writeIso read back by xorriso${XORRISO.leng
     const { stdout } = await run('xorriso', ['-indev', isoPath, '-report_el_torito', 'plain']);
     const [bios, efi] = catalogOf(image);
     expect(stdout).toMatch(new RegExp(`El Torito boot img :\\s+1\\s+BIOS\\s+y\\s+none\\s+0x0000\\s+0x00\\s+4\\s+${bios!.rba}\\b`));
-    expect(stdout).toMatch(new RegExp(
-      `El Torito boot img :\\s+2\\s+UEFI\\s+y\\s+none\\s+0x0000\\s+0x00\\s+${Math.ceil((3 * 2048 + 100) / 512)}\\s+${efi!.rba}\\b`,
-    ));
+    expect(stdout).toMatch(
+      new RegExp(`El Torito boot img :\\s+2\\s+UEFI\\s+y\\s+none\\s+0x0000\\s+0x00\\s+${Math.ceil((3 * 2048 + 100) / 512)}\\s+${efi!.rba}\\b`),
+    );
     expect(stdout).toMatch(/El Torito img path :\s+1\s+\/isolinux\/isolinux\.bin/);
     expect(stdout).toMatch(/El Torito img path :\s+2\s+\/EFI\/efiboot\.img/);
     expect(stdout).toMatch(/El Torito img opts :\s+1\s+boot-info-table/);
@@ -232,7 +248,11 @@ describe.skipIf(XORRISO.length > 0)(`writeIso read back by xorriso${XORRISO.leng
 
   it('relocates directories below level 8 to /rr_moved so that Rock Ridge readers see the real tree', async () => {
     const deeper = '/d1/d2/d3/d4/d5/d6/d7/x8/d9/d10/d11/d12/d13/d14/d15/d16/d17/deeper.txt';
-    const files = [{ path: DEEP, data: text('deep\n') }, { path: deeper, data: text('deeper\n') }, { path: '/top.txt', data: text('top\n') }];
+    const files = [
+      { path: DEEP, data: text('deep\n') },
+      { path: deeper, data: text('deeper\n') },
+      { path: '/top.txt', data: text('top\n') },
+    ];
     const relocatedPath = join(scratch.dir, 'relocated.iso');
     await writeIsoToFile({ volumeId: 'RELOCATED', files, relocateDeepDirectories: true }, relocatedPath);
     const { stdout } = await run('xorriso', ['-indev', relocatedPath, '-find', '/', '-type', 'f', '-exec', 'lsdl']);
@@ -243,7 +263,9 @@ describe.skipIf(XORRISO.length > 0)(`writeIso read back by xorriso${XORRISO.leng
     const got = await walk(dir);
     expect(new Map([...got].sort())).toEqual(new Map(files.map((f) => [f.path, sha(f.data)] as [string, string]).sort()));
     // Both runs of the relocation give the same bytes too.
-    expect(sha(await readFile(relocatedPath))).toBe(sha(writeIso({ volumeId: 'RELOCATED', files: [...files].reverse(), relocateDeepDirectories: true })));
+    expect(sha(await readFile(relocatedPath))).toBe(
+      sha(writeIso({ volumeId: 'RELOCATED', files: [...files].reverse(), relocateDeepDirectories: true })),
+    );
   });
 
   it('writes the same bytes on a second run', async () => {
@@ -377,12 +399,17 @@ sys.stdout.write(buf.getvalue().decode())`;
  * Random trees whose names stress the name mapping: case clashes in ISO 9660 names, dots,
  * spaces, non-ASCII (é, CJK, an emoji that UCS-2 stores as a surrogate pair), Joliet's 64-char cut.
  */
-const nameArb = fc.oneof(
-  fc.string({ unit: fc.constantFrom('a', 'A', 'b', '.', '_', '-', ' ', 'é', '漢', '😀', '1'), minLength: 1, maxLength: 12 }),
-  fc.constantFrom('x'.repeat(70), 'x'.repeat(70) + 'y', 'README', 'readme', 'ReadMe.txt', 'readme.TXT'),
-).filter((n) => n !== '.' && n !== '..');
+const nameArb = fc
+  .oneof(
+    fc.string({ unit: fc.constantFrom('a', 'A', 'b', '.', '_', '-', ' ', 'é', '漢', '😀', '1'), minLength: 1, maxLength: 12 }),
+    fc.constantFrom('x'.repeat(70), 'x'.repeat(70) + 'y', 'README', 'readme', 'ReadMe.txt', 'readme.TXT'),
+  )
+  .filter((n) => n !== '.' && n !== '..');
 const treeArb = fc
-  .uniqueArray(fc.array(nameArb, { minLength: 1, maxLength: 4 }).map((parts) => '/' + parts.join('/')), { maxLength: 25 })
+  .uniqueArray(
+    fc.array(nameArb, { minLength: 1, maxLength: 4 }).map((parts) => '/' + parts.join('/')),
+    { maxLength: 25 },
+  )
   .map((paths) => paths.filter((p) => !paths.some((q) => q !== p && q.startsWith(p + '/'))))
   .chain((paths) => fc.tuple(fc.constant(paths), fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: paths.length, maxLength: paths.length })));
 

@@ -18,22 +18,43 @@ function naive(size: number, overlays: readonly Overlay[]): Uint8Array {
 
 describe('buildPatchSet', () => {
   it('sorts overlays and merges adjacent ones', () => {
-    const p = buildPatchSet(100, 100, [{ offset: 12, data: bytes(2) }, { offset: 10, data: bytes(0, 1) }]);
+    const p = buildPatchSet(100, 100, [
+      { offset: 12, data: bytes(2) },
+      { offset: 10, data: bytes(0, 1) },
+    ]);
     expect(p.overlays).toEqual([{ offset: 10, data: bytes(0, 1, 2) }]);
   });
   it('accepts overlaps that agree and rejects overlaps that disagree', () => {
-    expect(buildPatchSet(100, 100, [{ offset: 10, data: bytes(1, 2, 3) }, { offset: 11, data: bytes(2, 3, 4) }]).overlays)
-      .toEqual([{ offset: 10, data: bytes(1, 2, 3, 4) }]);
-    expect(() => buildPatchSet(100, 100, [{ offset: 10, data: bytes(1, 2) }, { offset: 11, data: bytes(9) }])).toThrow(PatchSetError);
+    expect(
+      buildPatchSet(100, 100, [
+        { offset: 10, data: bytes(1, 2, 3) },
+        { offset: 11, data: bytes(2, 3, 4) },
+      ]).overlays,
+    ).toEqual([{ offset: 10, data: bytes(1, 2, 3, 4) }]);
+    expect(() =>
+      buildPatchSet(100, 100, [
+        { offset: 10, data: bytes(1, 2) },
+        { offset: 11, data: bytes(9) },
+      ]),
+    ).toThrow(PatchSetError);
   });
   it('rejects overlays outside the image', () => {
     expect(() => buildPatchSet(100, 100, [{ offset: 99, data: bytes(1, 2) }])).toThrow(/outside the image/);
     expect(() => buildPatchSet(100, 90, [])).toThrow(PatchSetError);
   });
   it('gives the same digest for the same overlays in any order, another for other bytes', () => {
-    const a = buildPatchSet(100, 4196, [{ offset: 1, data: bytes(1) }, { offset: 4100, data: bytes(7) }]);
-    const b = buildPatchSet(100, 4196, [{ offset: 4100, data: bytes(7) }, { offset: 1, data: bytes(1) }]);
-    const c = buildPatchSet(100, 4196, [{ offset: 4100, data: bytes(8) }, { offset: 1, data: bytes(1) }]);
+    const a = buildPatchSet(100, 4196, [
+      { offset: 1, data: bytes(1) },
+      { offset: 4100, data: bytes(7) },
+    ]);
+    const b = buildPatchSet(100, 4196, [
+      { offset: 4100, data: bytes(7) },
+      { offset: 1, data: bytes(1) },
+    ]);
+    const c = buildPatchSet(100, 4196, [
+      { offset: 4100, data: bytes(8) },
+      { offset: 1, data: bytes(1) },
+    ]);
     expect(a.digest).toBe(b.digest);
     expect(a.digest).not.toBe(c.digest);
     expect(a.digest).toMatch(/^[0-9a-f]{64}$/);
@@ -41,14 +62,42 @@ describe('buildPatchSet', () => {
 });
 
 describe('segmentsOf', () => {
-  const p = buildPatchSet(100, 120, [{ offset: 0, data: bytes(9, 9) }, { offset: 50, data: bytes(7, 7, 7) }, { offset: 110, data: bytes(5) }]);
+  const p = buildPatchSet(100, 120, [
+    { offset: 0, data: bytes(9, 9) },
+    { offset: 50, data: bytes(7, 7, 7) },
+    { offset: 110, data: bytes(5) },
+  ]);
   // Boundary table: at the start, in the middle, across an overlay's ends, in the tail, at the last byte.
   it.each([
     [0, 0, [{ kind: 'data', bytes: bytes(9) }]],
-    [1, 3, [{ kind: 'data', bytes: bytes(9) }, { kind: 'base', offset: 2, length: 2 }]],
-    [49, 53, [{ kind: 'base', offset: 49, length: 1 }, { kind: 'data', bytes: bytes(7, 7, 7) }, { kind: 'base', offset: 53, length: 1 }]],
+    [
+      1,
+      3,
+      [
+        { kind: 'data', bytes: bytes(9) },
+        { kind: 'base', offset: 2, length: 2 },
+      ],
+    ],
+    [
+      49,
+      53,
+      [
+        { kind: 'base', offset: 49, length: 1 },
+        { kind: 'data', bytes: bytes(7, 7, 7) },
+        { kind: 'base', offset: 53, length: 1 },
+      ],
+    ],
     [51, 51, [{ kind: 'data', bytes: bytes(7) }]],
-    [98, 112, [{ kind: 'base', offset: 98, length: 2 }, { kind: 'zero', length: 10 }, { kind: 'data', bytes: bytes(5) }, { kind: 'zero', length: 2 }]],
+    [
+      98,
+      112,
+      [
+        { kind: 'base', offset: 98, length: 2 },
+        { kind: 'zero', length: 10 },
+        { kind: 'data', bytes: bytes(5) },
+        { kind: 'zero', length: 2 },
+      ],
+    ],
     [119, 119, [{ kind: 'zero', length: 1 }]],
   ] as const)('maps bytes %i-%i to base, overlay and tail runs', (start, end, expected) => {
     expect(segmentsOf(p, start, end)).toEqual(expected);
@@ -60,7 +109,9 @@ describe('segmentsOf', () => {
 });
 
 describe('reading the virtual image', () => {
-  const overlayArb = fc.array(fc.record({ offset: fc.integer({ min: 0, max: 150 }), data: fc.uint8Array({ minLength: 1, maxLength: 20 }) }), { maxLength: 8 });
+  const overlayArb = fc.array(fc.record({ offset: fc.integer({ min: 0, max: 150 }), data: fc.uint8Array({ minLength: 1, maxLength: 20 }) }), {
+    maxLength: 8,
+  });
   it('equals the naive reference for any overlays and any range', async () => {
     await fc.assert(
       fc.asyncProperty(overlayArb, fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 200 }), async (raw, a, b) => {
@@ -75,7 +126,9 @@ describe('reading the virtual image', () => {
         const expected = naive(size, kept).subarray(start, end + 1);
         expect(await readVirtual(p, readBase, start, end - start + 1)).toEqual(expected);
         const chunks: Uint8Array[] = [];
-        const base = async function* (o: number, n: number) { yield BASE.slice(o, o + n); };
+        const base = async function* (o: number, n: number) {
+          yield BASE.slice(o, o + n);
+        };
         for await (const c of streamVirtual(p, base, start, end, new AbortController().signal)) chunks.push(c);
         expect(Buffer.concat(chunks)).toEqual(Buffer.from(expected));
       }),
@@ -86,7 +139,11 @@ describe('reading the virtual image', () => {
     const p = buildPatchSet(100, 100, []);
     let finished = false;
     const base = async function* (o: number, n: number) {
-      try { for (let i = o; i < o + n; i += 10) yield BASE.slice(i, i + 10); } finally { finished = true; }
+      try {
+        for (let i = o; i < o + n; i += 10) yield BASE.slice(i, i + 10);
+      } finally {
+        finished = true;
+      }
     };
     for await (const _ of streamVirtual(p, base, 0, 99, new AbortController().signal)) break;
     expect(finished).toBe(true);

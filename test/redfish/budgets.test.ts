@@ -24,7 +24,10 @@ async function start(): Promise<{ sim: BmcSimulator; url: string }> {
 }
 
 async function failure(p: Promise<unknown>): Promise<RedfishError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(RedfishError);
   return err as RedfishError;
 }
@@ -41,12 +44,12 @@ describe('a BMC that accepts connections but never answers', () => {
     expect(err.message).toContain('no answer within 100 ms (after 2 attempts)');
   });
 
-  it('stops at the operation\'s budget even when calls would still be retried', async () => {
+  it("stops at the operation's budget even when calls would still be retried", async () => {
     const { sim, url } = await start();
     sim.state.faults.push({ path: /.*/, effect: 'hang', times: Infinity });
     const err = await failure(attach({ bmc: url, ...creds, imageUrl: IMAGE, timeoutMs: 10_000, operationTimeoutMs: 300 }));
     expect(err).toMatchObject({ code: 'REDFISH_TIMEOUT', step: 'read service root' });
-    expect(err.message).toContain('operation\'s budget of 300 ms');
+    expect(err.message).toContain("operation's budget of 300 ms");
   });
 
   it('fails in the middle of an attach naming the step, and still logs out', async () => {
@@ -54,7 +57,11 @@ describe('a BMC that accepts connections but never answers', () => {
     sim.state.faults.push({ method: 'POST', path: 'InsertMedia', effect: 'hang', times: Infinity });
     // The budget leaves the steps before the insert seconds to spare on a loaded machine.
     const err = await failure(attach({ bmc: url, ...creds, imageUrl: IMAGE, timeoutMs: 60_000, operationTimeoutMs: 4_000 }));
-    expect(err).toMatchObject({ code: 'REDFISH_TIMEOUT', resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', step: 'insert' });
+    expect(err).toMatchObject({
+      code: 'REDFISH_TIMEOUT',
+      resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia',
+      step: 'insert',
+    });
     expect(sim.state.sessions.size).toBe(0);
   });
 

@@ -121,7 +121,7 @@ describe('attach', () => {
     expect(sim.state.requests.some((x) => x.path.startsWith('/redfish/v1/Systems/1/VirtualMedia'))).toBe(false);
   });
 
-  it('prefers the system\'s own VirtualMedia when it has one', async () => {
+  it("prefers the system's own VirtualMedia when it has one", async () => {
     const { url } = await start('standard');
     const r = await attach({ bmc: url, ...creds, imageUrl: IMAGE });
     expect(r.virtualMedia).toBe('/redfish/v1/Systems/1/VirtualMedia/CD1');
@@ -153,7 +153,14 @@ describe('attach', () => {
     const { url } = await start('standard');
     const lines: string[] = [];
     const { pino } = await import('pino');
-    const logger = pino({ level: 'trace' }, { write: (s: string) => { lines.push(s); } });
+    const logger = pino(
+      { level: 'trace' },
+      {
+        write: (s: string) => {
+          lines.push(s);
+        },
+      },
+    );
     await attach({ bmc: url, username: 'admin', password: 'password', sleep: noSleep, logger, imageUrl: IMAGE });
     expect(lines.length).toBeGreaterThan(5);
     expect(lines.join('\n')).not.toMatch(/password|YWRtaW46cGFzc3dvcmQ/);
@@ -174,7 +181,9 @@ describe('slot choice', () => {
     const { sim, url } = await start('standard');
     for (const m of sim.system('1').vmedia) m.locked = true;
     await expect(attach({ bmc: url, ...creds, imageUrl: IMAGE })).rejects.toMatchObject({
-      code: 'REDFISH_NO_MEDIA', step: 'find virtual media', resource: '/redfish/v1/Systems/1/VirtualMedia, /redfish/v1/Managers/bmc1/VirtualMedia',
+      code: 'REDFISH_NO_MEDIA',
+      step: 'find virtual media',
+      resource: '/redfish/v1/Systems/1/VirtualMedia, /redfish/v1/Managers/bmc1/VirtualMedia',
     });
   });
 });

@@ -22,7 +22,10 @@ async function buildIso(dir: string, node: string): Promise<Buffer> {
   await mkdir(join(root, 'isolinux'), { recursive: true });
   const grub = `set timeout=1\nmenuentry "Live ${node}" {\n  linux /live/vmlinuz boot=live console=ttyS0 isoproxy.node=${node}\n  initrd /live/initrd.img\n}\n`;
   await writeFile(join(root, 'boot/grub/grub.cfg'), grub);
-  await writeFile(join(root, 'isolinux/isolinux.cfg'), `DEFAULT live\nLABEL live\n  KERNEL /live/vmlinuz\n  APPEND boot=live isoproxy.node=${node}\n`);
+  await writeFile(
+    join(root, 'isolinux/isolinux.cfg'),
+    `DEFAULT live\nLABEL live\n  KERNEL /live/vmlinuz\n  APPEND boot=live isoproxy.node=${node}\n`,
+  );
   // 700 KiB of deterministic filler so the image needs several 256 KiB ranges.
   const filler = Buffer.alloc(700 * 1024);
   for (let i = 0; i < filler.length; i++) filler[i] = (i * 31 + 7) & 0xff;
@@ -48,7 +51,7 @@ describe.skipIf(missing.length > 0)(`attach end to end${missing.length > 0 ? ` (
     await cleanup?.();
   });
 
-  it('has each system download its node\'s image by ranges and verify it', async () => {
+  it("has each system download its node's image by ranges and verify it", async () => {
     const sim = createBmcSimulator({ systems: 3, fetch: 'ranges', expect: (_sid, url) => [`isoproxy.node=${/\/iso\/([^/]+)\.iso/.exec(url)?.[1]}`] });
     const bmc = await sim.listen(0, '127.0.0.1');
     try {
@@ -75,7 +78,7 @@ describe.skipIf(missing.length > 0)(`attach end to end${missing.length > 0 ? ` (
       // The progress is visible to Redfish clients too.
       const authorization = `Basic ${Buffer.from('admin:password').toString('base64')}`;
       const res = await fetch(`${bmc.url}/redfish/v1/Systems/2/VirtualMedia/CD1`, { headers: { authorization } });
-      const body = await res.json() as { Oem: { Isoproxy: { Fetch: { state: string; verified: boolean } } } };
+      const body = (await res.json()) as { Oem: { Isoproxy: { Fetch: { state: string; verified: boolean } } } };
       expect(body.Oem.Isoproxy.Fetch).toMatchObject({ state: 'done', verified: true });
     } finally {
       await bmc.close();
@@ -90,13 +93,16 @@ describe.skipIf(missing.length > 0)(`attach end to end${missing.length > 0 ? ` (
       await attach({ bmc: bmc.url, username: 'admin', password: 'password', imageUrl: `${server.url}/iso/node-3.iso`, sleep: noSleep });
       const progress = await sim.whenFetched('1');
       expect(progress).toMatchObject({ state: 'done', verified: true, requests: 2 });
-      expect(server.requests.map((r) => [r.method, r.range ?? null, r.status])).toEqual([['HEAD', null, 200], ['GET', null, 200]]);
+      expect(server.requests.map((r) => [r.method, r.range ?? null, r.status])).toEqual([
+        ['HEAD', null, 200],
+        ['GET', null, 200],
+      ]);
     } finally {
       await bmc.close();
     }
   });
 
-  it('reports an image that lacks the node\'s parameters', async () => {
+  it("reports an image that lacks the node's parameters", async () => {
     const sim = createBmcSimulator({ fetch: { mode: 'ranges', rangeSize: 64 * 1024, concurrency: 2 }, expect: ['isoproxy.node=node-1'] });
     const bmc = await sim.listen(0, '127.0.0.1');
     try {

@@ -22,15 +22,24 @@ async function start(profile: ProfileName | Quirks = 'standard'): Promise<{ sim:
 }
 
 async function failure(p: Promise<unknown>): Promise<RedfishError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(RedfishError);
   return err as RedfishError;
 }
 
 const sleeps: number[] = [];
 const opts = (url: string, extra: Record<string, unknown> = {}) => ({
-  bmc: url, username: 'admin', password: 'password', imageUrl: IMAGE,
-  sleep: async (ms: number) => { sleeps.push(ms); }, ...extra,
+  bmc: url,
+  username: 'admin',
+  password: 'password',
+  imageUrl: IMAGE,
+  sleep: async (ms: number) => {
+    sleeps.push(ms);
+  },
+  ...extra,
 });
 
 describe('attach fails clearly', () => {
@@ -55,7 +64,7 @@ describe('attach fails clearly', () => {
     expect(err.message).toContain('No Systems here.');
   });
 
-  it('when every VirtualMedia collection is missing (404), after trying the manager\'s', async () => {
+  it("when every VirtualMedia collection is missing (404), after trying the manager's", async () => {
     const { sim, url } = await start();
     sim.state.faults.push({ method: 'GET', path: /\/VirtualMedia$/, status: 404, times: Infinity });
     const err = await failure(attach(opts(url)));
@@ -74,7 +83,10 @@ describe('attach fails clearly', () => {
     sim.state.faults.push({ method: 'POST', path: 'InsertMedia', status: 500, message: 'Virtual media service crashed.', times: Infinity });
     const err = await failure(attach(opts(url)));
     expect(err).toMatchObject({
-      code: 'REDFISH_INSERT', resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', step: 'insert', status: 500,
+      code: 'REDFISH_INSERT',
+      resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia',
+      step: 'insert',
+      status: 500,
     });
     expect(err.message).toContain('Virtual media service crashed.');
     expect(sim.state.requests.filter((r) => r.path.endsWith('InsertMedia')).length).toBe(4);
@@ -196,8 +208,13 @@ describe('a BMC that answers 500', () => {
 
   it('with an HTML error page is quoted in the error, tags stripped', async () => {
     const { sim, url } = await start();
-    sim.state.faults.push({ method: 'GET', path: '/redfish/v1/Systems', status: 500, times: Infinity,
-      body: '<html><head><title>500</title><style>p{}</style></head><body><h1>Internal Server Error</h1>\n<p>lighttpd</p></body></html>' });
+    sim.state.faults.push({
+      method: 'GET',
+      path: '/redfish/v1/Systems',
+      status: 500,
+      times: Infinity,
+      body: '<html><head><title>500</title><style>p{}</style></head><body><h1>Internal Server Error</h1>\n<p>lighttpd</p></body></html>',
+    });
     const err = await failure(attach(opts(url)));
     expect(err).toMatchObject({ code: 'REDFISH_HTTP', resource: '/redfish/v1/Systems', step: 'list systems', status: 500 });
     expect(err.message).toContain('HTTP 500: 500 Internal Server Error lighttpd');
@@ -225,7 +242,11 @@ describe('a BMC that answers 500', () => {
     await attach(opts(url));
     sim.state.faults.push({ method: 'POST', path: 'EjectMedia', status: 500, times: Infinity });
     const err = await failure(detach({ bmc: url, username: 'admin', password: 'password', sleep: async () => {} }));
-    expect(err).toMatchObject({ code: 'REDFISH_EJECT', resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.EjectMedia', status: 500 });
+    expect(err).toMatchObject({
+      code: 'REDFISH_EJECT',
+      resource: '/redfish/v1/Systems/1/VirtualMedia/CD1/Actions/VirtualMedia.EjectMedia',
+      status: 500,
+    });
     expect(sim.state.sessions.size).toBe(0);
     expect(sim.system('1').vmedia[1]).toMatchObject({ inserted: true, image: IMAGE });
     expect(sim.system('1').boot.enabled).toBe('Once');

@@ -16,8 +16,14 @@ export async function startImageServer(images: Map<string, Buffer>): Promise<Ima
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const m = /^\/iso\/([^/]+)\.iso$/.exec((req.url ?? '').split('?')[0] ?? '');
     const image = m ? images.get(decodeURIComponent(m[1] ?? '')) : undefined;
-    const log = (status: number): void => { requests.push({ method: req.method ?? '', path: req.url ?? '', range: req.headers.range, status }); };
-    if (!image) { log(404); res.writeHead(404).end(); return; }
+    const log = (status: number): void => {
+      requests.push({ method: req.method ?? '', path: req.url ?? '', range: req.headers.range, status });
+    };
+    if (!image) {
+      log(404);
+      res.writeHead(404).end();
+      return;
+    }
     const size = image.length;
     const range = req.headers.range;
     if (range === undefined) {
@@ -44,6 +50,10 @@ export async function startImageServer(images: Map<string, Buffer>): Promise<Ima
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -16,28 +16,56 @@ beforeAll(async () => {
   sim = createBmcSimulator({ systems: 2, fetch: 'none' });
   bmc = await sim.listen(0, '127.0.0.1');
   api = new Hono();
-  api.route('/api/v1', vmediaRoutes({
-    imageUrl: (node) => {
-      if (node === 'ghost') throw new NotFoundError(`no node ${node}`);
-      return `http://proxy.example:8080/iso/${node}.iso`;
-    },
-    logger: pino({ level: 'trace' }, { write: (s: string) => { logLines.push(s); } }),
-    sleep: async () => {},
-  }));
+  api.route(
+    '/api/v1',
+    vmediaRoutes({
+      imageUrl: (node) => {
+        if (node === 'ghost') throw new NotFoundError(`no node ${node}`);
+        return `http://proxy.example:8080/iso/${node}.iso`;
+      },
+      logger: pino(
+        { level: 'trace' },
+        {
+          write: (s: string) => {
+            logLines.push(s);
+          },
+        },
+      ),
+      sleep: async () => {},
+    }),
+  );
 });
-afterAll(async () => { await bmc.close(); });
+afterAll(async () => {
+  await bmc.close();
+});
 
 const call = (method: string, node: string, body: unknown): Promise<Response> =>
-  Promise.resolve(api.request(`/api/v1/nodes/${node}/vmedia`, {
-    method, headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body),
-  }));
+  Promise.resolve(
+    api.request(`/api/v1/nodes/${node}/vmedia`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    }),
+  );
 
 describe('vmedia routes', () => {
-  it('attach a node\'s image through its BMC and report what was done', async () => {
-    const res = await call('POST', 'node-7', { bmc: bmc.url, username: 'admin', password: 'password', systemId: '2', bootMode: 'legacy', reset: true });
+  it("attach a node's image through its BMC and report what was done", async () => {
+    const res = await call('POST', 'node-7', {
+      bmc: bmc.url,
+      username: 'admin',
+      password: 'password',
+      systemId: '2',
+      bootMode: 'legacy',
+      reset: true,
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({
-      node: 'node-7', system: '2', image: 'http://proxy.example:8080/iso/node-7.iso', bootTarget: 'Cd', resetType: 'On', method: 'InsertMedia',
+      node: 'node-7',
+      system: '2',
+      image: 'http://proxy.example:8080/iso/node-7.iso',
+      bootTarget: 'Cd',
+      resetType: 'On',
+      method: 'InsertMedia',
     });
     expect(sim.system('2').vmedia[1]?.image).toBe('http://proxy.example:8080/iso/node-7.iso');
     expect(sim.system('2').resets[0]).toMatchObject({ type: 'On', bootTarget: 'Cd' });
@@ -52,8 +80,11 @@ describe('vmedia routes', () => {
 
   it('serialize concurrent attaches to the same system so the last one wins cleanly', async () => {
     const finished: string[] = [];
-    const body = (node: string) => call('POST', node, { bmc: bmc.url, username: 'admin', password: 'password', systemId: '1' })
-      .then((r) => { finished.push(node); return r; });
+    const body = (node: string) =>
+      call('POST', node, { bmc: bmc.url, username: 'admin', password: 'password', systemId: '1' }).then((r) => {
+        finished.push(node);
+        return r;
+      });
     const answers = await Promise.all([body('node-a'), body('node-b'), body('node-c')]);
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(sim.system('1').vmedia[1]?.image).toBe(`http://proxy.example:8080/iso/${finished.at(-1)}.iso`);

@@ -26,7 +26,10 @@ async function withServer<T>(quirk: Quirk, fn: (url: string) => Promise<T>): Pro
     const start = Number(r[1]);
     let end = Number(r[2]);
     if (end >= size) {
-      if (quirk === 'no-clamp-416') { res.writeHead(416, { 'content-range': `bytes */${size}` }).end(); return; }
+      if (quirk === 'no-clamp-416') {
+        res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
+        return;
+      }
       end = size - 1;
     }
     const shown = quirk === 'wrong-content-range' ? `bytes ${start}-${end}/${size + 1}` : `bytes ${start}-${end}/${size}`;

@@ -9,12 +9,13 @@ import { createState } from '../../src/redfish/sim/state.js';
 const machine = () => createState(1, PROFILES.standard, 'Off', 'none').systems[0]!;
 const CD = '/redfish/v1/Managers/bmc1/VirtualMedia/CD1';
 
-describe('the simulator\'s renderers', () => {
+describe("the simulator's renderers", () => {
   it('render a Redfish error with one ExtendedInfo message, Critical for 5xx', () => {
     const body = redfishError(503, 'Base.1.8.ServiceTemporarilyUnavailable', 'Busy.', ['#/Image']);
     expect(body).toMatchObject({
       error: {
-        code: 'Base.1.8.ServiceTemporarilyUnavailable', message: 'Busy.',
+        code: 'Base.1.8.ServiceTemporarilyUnavailable',
+        message: 'Busy.',
         '@Message.ExtendedInfo': [{ Severity: 'Critical', RelatedProperties: ['#/Image'] }],
       },
     });
@@ -29,10 +30,15 @@ describe('the simulator\'s renderers', () => {
   it('offer InsertMedia and EjectMedia only where the profile has actions and the slot is free', () => {
     const s = machine();
     const cd = s.vmedia[1]!;
-    expect(Object.keys(vmediaBody(s, cd, CD, PROFILES.standard)['Actions'] as object)).toEqual(['#VirtualMedia.InsertMedia', '#VirtualMedia.EjectMedia']);
+    expect(Object.keys(vmediaBody(s, cd, CD, PROFILES.standard)['Actions'] as object)).toEqual([
+      '#VirtualMedia.InsertMedia',
+      '#VirtualMedia.EjectMedia',
+    ]);
     expect(vmediaBody(s, cd, CD, PROFILES.lenovo)['Actions']).toBeUndefined();
     expect(vmediaBody(s, { ...cd, locked: true }, CD, PROFILES.standard)['Actions']).toBeUndefined();
-    const insert = (vmediaBody(s, cd, CD, PROFILES['transfer-protocol'])['Actions'] as Record<string, Record<string, unknown>>)['#VirtualMedia.InsertMedia'];
+    const insert = (vmediaBody(s, cd, CD, PROFILES['transfer-protocol'])['Actions'] as Record<string, Record<string, unknown>>)[
+      '#VirtualMedia.InsertMedia'
+    ];
     expect(insert?.['@Redfish.ActionInfo']).toBe(`${CD}/InsertMediaActionInfo`);
   });
 
@@ -46,7 +52,9 @@ describe('the simulator\'s renderers', () => {
   it('start a sushy-emulator machine booting from disk, with no None among its targets', () => {
     const s = createState(1, PROFILES['sushy-emulator'], 'Off', 'none').systems[0]!;
     expect(systemBody(s, PROFILES['sushy-emulator'])['Boot']).toMatchObject({
-      BootSourceOverrideTarget: 'Hdd', BootSourceOverrideEnabled: 'Continuous', 'BootSourceOverrideTarget@Redfish.AllowableValues': ['Pxe', 'Cd', 'Hdd'],
+      BootSourceOverrideTarget: 'Hdd',
+      BootSourceOverrideEnabled: 'Continuous',
+      'BootSourceOverrideTarget@Redfish.AllowableValues': ['Pxe', 'Cd', 'Hdd'],
     });
   });
 });

@@ -31,7 +31,14 @@ describe('against the sushy-emulator profile', () => {
   it('attach succeeds with a warning, logged and in its result, and the machine boots the CD', async () => {
     const { sim, url } = await start('sushy-emulator');
     const lines: string[] = [];
-    const logger = pino({ level: 'warn' }, { write: (s: string) => { lines.push(s); } });
+    const logger = pino(
+      { level: 'warn' },
+      {
+        write: (s: string) => {
+          lines.push(s);
+        },
+      },
+    );
     const r = await attach({ bmc: url, ...creds, logger, imageUrl: IMAGE, reset: true });
     expect(r).toMatchObject({ bootTarget: 'Cd', bootEnabled: 'Continuous', previousBoot: { target: 'Hdd', enabled: 'Continuous' }, resetType: 'On' });
     expect(r.warnings).toHaveLength(1);
@@ -73,7 +80,7 @@ describe('against the sushy-emulator profile', () => {
     expect(sim.system('1').boot.target).toBe('Pxe');
   });
 
-  it('detach never puts back an override that pointed at the CD (a second attach\'s previous state)', async () => {
+  it("detach never puts back an override that pointed at the CD (a second attach's previous state)", async () => {
     const { sim, url } = await start('sushy-emulator');
     await attach({ bmc: url, ...creds, imageUrl: IMAGE });
     const second = await attach({ bmc: url, ...creds, imageUrl: IMAGE });
@@ -98,7 +105,8 @@ describe('against the sushy-emulator profile', () => {
     await detach({ bmc: url, ...creds });
     sim.system('1').powerState = 'Off';
     const res = await fetch(`${url}/redfish/v1/Systems/1/Actions/ComputerSystem.Reset`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from('admin:password').toString('base64')}` },
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from('admin:password').toString('base64')}` },
       body: JSON.stringify({ ResetType: 'On' }),
     });
     expect(res.status).toBe(204);
@@ -123,7 +131,10 @@ describe('against a BMC that shows Continuous and accepts Disabled without actin
   it('detach fails clearly when no target off the CD is allowed', async () => {
     const { url } = await start({ ...keeps, bootTargets: ['Cd', 'Pxe'] });
     await attach({ bmc: url, ...creds, imageUrl: IMAGE });
-    const err = await detach({ bmc: url, ...creds }).then(() => undefined, (e: unknown) => e);
+    const err = await detach({ bmc: url, ...creds }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'REDFISH_OVERRIDE_NOT_APPLIED', resource: '/redfish/v1/Systems/1', step: 'restore boot override' });
     expect((err as Error).message).toContain('allows no target off the CD (allowed: Cd, Pxe)');
   });

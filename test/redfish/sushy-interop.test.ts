@@ -90,7 +90,9 @@ type Step = { step: string } & Record<string, unknown>;
 async function drive(script: string, args: string[], check: (s: Step) => void | Promise<void>): Promise<string[]> {
   const child = spawn(PYTHON, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const steps: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   try {
@@ -109,121 +111,126 @@ async function drive(script: string, args: string[], check: (s: Step) => void | 
   return steps;
 }
 
-describe.skipIf(sushyMissing)(`sushy drives the simulator${sushyMissing ? ` (skipped: ${PYTHON} cannot import sushy; install python3-sushy)` : ''}`, () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  let script: string;
-  let readBoot: string;
-  beforeAll(async () => {
-    ({ dir, cleanup } = await scratchDir('isoproxy-sushy-'));
-    script = join(dir, 'drive.py');
-    await writeFile(script, SCRIPT);
-    readBoot = join(dir, 'read-boot.py');
-    await writeFile(readBoot, READ_BOOT_SCRIPT);
-  });
-  afterAll(async () => { await cleanup?.(); });
+describe.skipIf(sushyMissing)(
+  `sushy drives the simulator${sushyMissing ? ` (skipped: ${PYTHON} cannot import sushy; install python3-sushy)` : ''}`,
+  () => {
+    let dir: string;
+    let cleanup: () => Promise<void>;
+    let script: string;
+    let readBoot: string;
+    beforeAll(async () => {
+      ({ dir, cleanup } = await scratchDir('isoproxy-sushy-'));
+      script = join(dir, 'drive.py');
+      await writeFile(script, SCRIPT);
+      readBoot = join(dir, 'read-boot.py');
+      await writeFile(readBoot, READ_BOOT_SCRIPT);
+    });
+    afterAll(async () => {
+      await cleanup?.();
+    });
 
-  // sushy 4.3 finds VirtualMedia under the Manager, where every profile links it.
-  // The sushy-emulator profile keeps overrides Continuous and has its own tests below.
-  const onceProfiles = PROFILE_NAMES.filter((p) => !PROFILES[p].stickyContinuous);
-  it.each<ProfileName>(onceProfiles)('through login, insert, boot override, reset and eject (%s profile)', async (profile) => {
-    const sim: BmcSimulator = createBmcSimulator({ profile, fetch: 'none' });
-    const server = await sim.listen(0, '127.0.0.1');
-    const image = 'http://isoproxy.example:8080/iso/node-1.iso';
-    const sys = sim.system('1');
-    const cd = sys.vmedia.find((m) => m.id === 'CD1')!;
-    try {
-      const steps = await drive(script, [server.url, 'admin', 'password', image, 'bmc1'], (s) => {
-        switch (s.step) {
-          case 'login':
-            expect(sim.state.sessions.size).toBe(1);
-            expect(s['session']).toBe('/redfish/v1/SessionService/Sessions/1');
-            break;
-          case 'get_system':
-            expect(s).toMatchObject({ id: '1', power: 'Off', manufacturer: sim.quirks.manufacturer });
-            break;
-          case 'insert_media':
-            expect(cd).toMatchObject({ image, inserted: true, writeProtected: true });
-            expect(s).toMatchObject({ inserted: true, image });
-            if (profile === 'supermicro') expect(cd.lastInsertBody).toEqual({ Image: image });
-            if (profile === 'transfer-protocol') expect(cd.lastInsertBody).toEqual({ Image: image, TransferProtocolType: 'HTTP' });
-            break;
-          case 'set_system_boot_options':
-            expect(sys.boot).toEqual({ target: profile === 'supermicro' ? 'UsbCd' : 'Cd', enabled: 'Once', mode: 'UEFI' });
-            break;
-          case 'reset_system':
-            expect(sys.powerState).toBe('On');
-            expect(sys.resets).toEqual([{ type: 'On', bootTarget: profile === 'supermicro' ? 'UsbCd' : 'Cd', image }]);
-            break;
-          case 'eject_media':
-            if (profile !== 'slow-eject') {
-              expect(cd).toMatchObject({ image: null, inserted: false });
-              expect(s).toMatchObject({ inserted: false, image: null });
-            } else {
-              expect(cd.ejects).toBe(1);
-            }
-            break;
-          case 'logout':
-            expect(sim.state.sessions.size).toBe(0);
-            break;
-          default:
-            throw new Error(`unexpected step ${s.step}`);
-        }
-      });
-      expect(steps).toEqual(['login', 'get_system', 'insert_media', 'set_system_boot_options', 'reset_system', 'eject_media', 'logout']);
-    } finally {
-      await server.close();
-    }
-  });
+    // sushy 4.3 finds VirtualMedia under the Manager, where every profile links it.
+    // The sushy-emulator profile keeps overrides Continuous and has its own tests below.
+    const onceProfiles = PROFILE_NAMES.filter((p) => !PROFILES[p].stickyContinuous);
+    it.each<ProfileName>(onceProfiles)('through login, insert, boot override, reset and eject (%s profile)', async (profile) => {
+      const sim: BmcSimulator = createBmcSimulator({ profile, fetch: 'none' });
+      const server = await sim.listen(0, '127.0.0.1');
+      const image = 'http://isoproxy.example:8080/iso/node-1.iso';
+      const sys = sim.system('1');
+      const cd = sys.vmedia.find((m) => m.id === 'CD1')!;
+      try {
+        const steps = await drive(script, [server.url, 'admin', 'password', image, 'bmc1'], (s) => {
+          switch (s.step) {
+            case 'login':
+              expect(sim.state.sessions.size).toBe(1);
+              expect(s['session']).toBe('/redfish/v1/SessionService/Sessions/1');
+              break;
+            case 'get_system':
+              expect(s).toMatchObject({ id: '1', power: 'Off', manufacturer: sim.quirks.manufacturer });
+              break;
+            case 'insert_media':
+              expect(cd).toMatchObject({ image, inserted: true, writeProtected: true });
+              expect(s).toMatchObject({ inserted: true, image });
+              if (profile === 'supermicro') expect(cd.lastInsertBody).toEqual({ Image: image });
+              if (profile === 'transfer-protocol') expect(cd.lastInsertBody).toEqual({ Image: image, TransferProtocolType: 'HTTP' });
+              break;
+            case 'set_system_boot_options':
+              expect(sys.boot).toEqual({ target: profile === 'supermicro' ? 'UsbCd' : 'Cd', enabled: 'Once', mode: 'UEFI' });
+              break;
+            case 'reset_system':
+              expect(sys.powerState).toBe('On');
+              expect(sys.resets).toEqual([{ type: 'On', bootTarget: profile === 'supermicro' ? 'UsbCd' : 'Cd', image }]);
+              break;
+            case 'eject_media':
+              if (profile !== 'slow-eject') {
+                expect(cd).toMatchObject({ image: null, inserted: false });
+                expect(s).toMatchObject({ inserted: false, image: null });
+              } else {
+                expect(cd.ejects).toBe(1);
+              }
+              break;
+            case 'logout':
+              expect(sim.state.sessions.size).toBe(0);
+              break;
+            default:
+              throw new Error(`unexpected step ${s.step}`);
+          }
+        });
+        expect(steps).toEqual(['login', 'get_system', 'insert_media', 'set_system_boot_options', 'reset_system', 'eject_media', 'logout']);
+      } finally {
+        await server.close();
+      }
+    });
 
-  // sushy-tools' emulator keeps every override Continuous; sushy itself sees the same on our profile.
-  it('sets a boot override that the sushy-emulator profile keeps Continuous, as the emulator does', async () => {
-    const sim: BmcSimulator = createBmcSimulator({ profile: 'sushy-emulator', fetch: 'none' });
-    const server = await sim.listen(0, '127.0.0.1');
-    const image = 'http://isoproxy.example:8080/iso/node-1.iso';
-    const sys = sim.system('1');
-    try {
-      const steps = await drive(script, [server.url, 'admin', 'password', image, 'bmc1'], (s) => {
-        if (s.step === 'set_system_boot_options') {
-          expect(sys.boot).toEqual({ target: 'Cd', enabled: 'Continuous', mode: 'UEFI' });
-          expect(s).toMatchObject({ target: 'Cd', enabled: 'Continuous' });
-        }
-        if (s.step === 'reset_system') {
-          expect(sys.resets).toEqual([{ type: 'On', bootTarget: 'Cd', image }]);
-          expect(sys.boot.enabled).toBe('Continuous');
-        }
-      });
-      expect(steps).toEqual(['login', 'get_system', 'insert_media', 'set_system_boot_options', 'reset_system', 'eject_media', 'logout']);
-    } finally {
-      await server.close();
-    }
-  });
+    // sushy-tools' emulator keeps every override Continuous; sushy itself sees the same on our profile.
+    it('sets a boot override that the sushy-emulator profile keeps Continuous, as the emulator does', async () => {
+      const sim: BmcSimulator = createBmcSimulator({ profile: 'sushy-emulator', fetch: 'none' });
+      const server = await sim.listen(0, '127.0.0.1');
+      const image = 'http://isoproxy.example:8080/iso/node-1.iso';
+      const sys = sim.system('1');
+      try {
+        const steps = await drive(script, [server.url, 'admin', 'password', image, 'bmc1'], (s) => {
+          if (s.step === 'set_system_boot_options') {
+            expect(sys.boot).toEqual({ target: 'Cd', enabled: 'Continuous', mode: 'UEFI' });
+            expect(s).toMatchObject({ target: 'Cd', enabled: 'Continuous' });
+          }
+          if (s.step === 'reset_system') {
+            expect(sys.resets).toEqual([{ type: 'On', bootTarget: 'Cd', image }]);
+            expect(sys.boot.enabled).toBe('Continuous');
+          }
+        });
+        expect(steps).toEqual(['login', 'get_system', 'insert_media', 'set_system_boot_options', 'reset_system', 'eject_media', 'logout']);
+      } finally {
+        await server.close();
+      }
+    });
 
-  it('sees our attach keep Cd Continuous on the sushy-emulator profile and our detach move it back to Hdd', async () => {
-    const sim: BmcSimulator = createBmcSimulator({ profile: 'sushy-emulator', fetch: 'none' });
-    const server = await sim.listen(0, '127.0.0.1');
-    const target = { bmc: server.url, username: 'admin', password: 'password', sleep: async (): Promise<void> => {} };
-    const seen: Record<string, unknown> = {};
-    try {
-      const steps = await drive(readBoot, [server.url, 'admin', 'password'], async (s) => {
-        seen[s.step] = { target: s['target'], enabled: s['enabled'] };
-        if (s.step === 'before') {
-          const a = await attach({ ...target, imageUrl: 'http://isoproxy.example:8080/iso/node-1.iso' });
-          expect(a.warnings).toHaveLength(1);
-        }
-        if (s.step === 'attached') {
-          const d = await detach(target);
-          expect(d.boot).toEqual({ target: 'Hdd', enabled: 'Continuous' });
-        }
-      });
-      expect(steps).toEqual(['before', 'attached', 'detached', 'logout']);
-      expect(seen).toMatchObject({
-        before: { target: 'Hdd', enabled: 'Continuous' },
-        attached: { target: 'Cd', enabled: 'Continuous' },
-        detached: { target: 'Hdd', enabled: 'Continuous' },
-      });
-    } finally {
-      await server.close();
-    }
-  });
-});
+    it('sees our attach keep Cd Continuous on the sushy-emulator profile and our detach move it back to Hdd', async () => {
+      const sim: BmcSimulator = createBmcSimulator({ profile: 'sushy-emulator', fetch: 'none' });
+      const server = await sim.listen(0, '127.0.0.1');
+      const target = { bmc: server.url, username: 'admin', password: 'password', sleep: async (): Promise<void> => {} };
+      const seen: Record<string, unknown> = {};
+      try {
+        const steps = await drive(readBoot, [server.url, 'admin', 'password'], async (s) => {
+          seen[s.step] = { target: s['target'], enabled: s['enabled'] };
+          if (s.step === 'before') {
+            const a = await attach({ ...target, imageUrl: 'http://isoproxy.example:8080/iso/node-1.iso' });
+            expect(a.warnings).toHaveLength(1);
+          }
+          if (s.step === 'attached') {
+            const d = await detach(target);
+            expect(d.boot).toEqual({ target: 'Hdd', enabled: 'Continuous' });
+          }
+        });
+        expect(steps).toEqual(['before', 'attached', 'detached', 'logout']);
+        expect(seen).toMatchObject({
+          before: { target: 'Hdd', enabled: 'Continuous' },
+          attached: { target: 'Cd', enabled: 'Continuous' },
+          detached: { target: 'Hdd', enabled: 'Continuous' },
+        });
+      } finally {
+        await server.close();
+      }
+    });
+  },
+);

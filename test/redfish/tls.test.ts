@@ -20,8 +20,25 @@ describe.skipIf(missing.length > 0)(`attach over TLS${missing.length > 0 ? ` (sk
     cleanup = scratch.cleanup;
     const key = join(scratch.dir, 'key.pem');
     const crt = join(scratch.dir, 'cert.pem');
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', crt,
-      '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      crt,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]);
     cert = await readFile(crt);
     const sim = createBmcSimulator({ fetch: 'none' });
     bmc = await sim.listen(0, '127.0.0.1', { key: await readFile(key), cert });
@@ -35,7 +52,9 @@ describe.skipIf(missing.length > 0)(`attach over TLS${missing.length > 0 ? ` (sk
 
   it('refuses an unknown certificate by default', async () => {
     await expect(attach(base())).rejects.toMatchObject({
-      code: 'REDFISH_UNREACHABLE', step: 'read service root', message: expect.stringMatching(/self[- ]signed/i),
+      code: 'REDFISH_UNREACHABLE',
+      step: 'read service root',
+      message: expect.stringMatching(/self[- ]signed/i),
     });
   });
 

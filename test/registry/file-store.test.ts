@@ -21,8 +21,11 @@ beforeAll(async () => {
 afterAll(async () => cleanup?.());
 
 const spec = (name: string, i = 0): NodeSpec => ({
-  name, bootIso: 'http://images.example/base.iso', edits: { append: [`n=${i}`] },
-  createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z',
+  name,
+  bootIso: 'http://images.example/base.iso',
+  edits: { append: [`n=${i}`] },
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
 });
 
 describe('FileNodeStore', () => {
@@ -74,7 +77,9 @@ describe('FileNodeStore', () => {
   it('survives kill -9 in the middle of a write loop', async () => {
     // The child is bundled from the TypeScript source at test time (Node 20 cannot run .ts).
     const entry = join(dir, 'child.ts');
-    await writeFile(entry, `
+    await writeFile(
+      entry,
+      `
       import { FileNodeStore } from ${JSON.stringify(resolve('src/registry/file-store.ts'))};
       const store = await FileNodeStore.open(process.argv[2]);
       const pad = 'x'.repeat(2000);
@@ -83,7 +88,8 @@ describe('FileNodeStore', () => {
           createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' });
         process.stdout.write(i + '\\n');
       }
-    `);
+    `,
+    );
     const bundle = join(dir, 'child.mjs');
     await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundle, logLevel: 'silent' });
 

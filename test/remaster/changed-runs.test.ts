@@ -18,11 +18,14 @@ describe('changedRuns', () => {
     expect(changedRuns(b('abcdef'), b('abcdeX+more')).map((r) => [r.offset, Buffer.from(r.data).toString()])).toEqual([[5, 'X+more']]);
   });
   it('applied to the old bytes always gives the new bytes (within the new length)', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }), (old, next) => {
-      const out = new Uint8Array(Math.max(old.length, next.length));
-      out.set(old);
-      for (const r of changedRuns(old, next)) out.set(r.data, r.offset);
-      expect(out.subarray(0, next.length)).toEqual(next);
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }), (old, next) => {
+        const out = new Uint8Array(Math.max(old.length, next.length));
+        out.set(old);
+        for (const r of changedRuns(old, next)) out.set(r.data, r.offset);
+        expect(out.subarray(0, next.length)).toEqual(next);
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -19,7 +19,10 @@ const tokensOf = (argv: string[]) => parseArgs({ args: argv, allowPositionals: t
 describe('filesFromArgs', () => {
   const local = (p: string) => Buffer.from(`bytes of ${p}`);
   it('reads @LOCAL as bytes, takes TEXT as it is, and applies each --file-mode to the --file before it', () => {
-    const files = filesFromArgs(tokensOf(['--file', '/etc/a=@./a.conf', '--file-mode', '0600', '--file', '/etc/b=hello=world', '--file', '/etc/c=@c']), local);
+    const files = filesFromArgs(
+      tokensOf(['--file', '/etc/a=@./a.conf', '--file-mode', '0600', '--file', '/etc/b=hello=world', '--file', '/etc/c=@c']),
+      local,
+    );
     expect(files).toEqual([
       { path: '/etc/a', contentBase64: Buffer.from('bytes of ./a.conf').toString('base64'), mode: '0600' },
       { path: '/etc/b', content: 'hello=world' },
@@ -27,7 +30,9 @@ describe('filesFromArgs', () => {
     ]);
   });
   it('takes --file-mode PATH=MODE anywhere', () => {
-    expect(filesFromArgs(tokensOf(['--file-mode', '/etc/a=0755', '--file', '/etc/a=x']), local)).toEqual([{ path: '/etc/a', content: 'x', mode: '0755' }]);
+    expect(filesFromArgs(tokensOf(['--file-mode', '/etc/a=0755', '--file', '/etc/a=x']), local)).toEqual([
+      { path: '/etc/a', content: 'x', mode: '0755' },
+    ]);
   });
   it.each([
     [['--file', 'noequals'], /PATH=@LOCAL-FILE or PATH=TEXT/],
@@ -54,11 +59,15 @@ describe('preview and materialize with --file', () => {
     await writeFile(iso, writeIso(demoIsoSpec()));
     await writeFile(join(scratch.dir, 'key.pub'), 'ssh-ed25519 AAAA key\n');
   });
-  afterAll(async () => { await scratch?.cleanup(); });
+  afterAll(async () => {
+    await scratch?.cleanup();
+  });
 
   it('preview lists each added file with its mode, size and sha256, and the initrd it goes to', async () => {
     const out: string[] = [];
-    const spy = vi.spyOn(console, 'log').mockImplementation((line: string) => { out.push(line); });
+    const spy = vi.spyOn(console, 'log').mockImplementation((line: string) => {
+      out.push(line);
+    });
     try {
       expect(await preview([iso, '--file', `/root/.ssh/authorized_keys=@${join(scratch.dir, 'key.pub')}`, '--file-mode', '0600'])).toBe(0);
     } finally {

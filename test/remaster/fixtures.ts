@@ -112,10 +112,34 @@ export async function debianLike(dir: string): Promise<Layout> {
   const { stdout } = await run('sh', ['-c', 'find . -type f ! -name md5sum.txt ! -name isolinux.bin | sort | xargs md5sum'], { cwd: root });
   await writeFile(join(root, 'md5sum.txt'), stdout);
   const iso = join(dir, 'debian.iso');
-  await run('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-V', 'DEBIAN_LIKE', '-R', '-J', '-joliet-long',
-    '-isohybrid-mbr', '/usr/lib/ISOLINUX/isohdpfx.bin',
-    '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
-    '-eltorito-alt-boot', '-e', 'boot/grub/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat', root]);
+  await run('xorriso', [
+    '-as',
+    'mkisofs',
+    '-quiet',
+    '-o',
+    iso,
+    '-V',
+    'DEBIAN_LIKE',
+    '-R',
+    '-J',
+    '-joliet-long',
+    '-isohybrid-mbr',
+    '/usr/lib/ISOLINUX/isohdpfx.bin',
+    '-b',
+    'isolinux/isolinux.bin',
+    '-c',
+    'isolinux/boot.cat',
+    '-no-emul-boot',
+    '-boot-load-size',
+    '4',
+    '-boot-info-table',
+    '-eltorito-alt-boot',
+    '-e',
+    'boot/grub/efi.img',
+    '-no-emul-boot',
+    '-isohybrid-gpt-basdat',
+    root,
+  ]);
   return { name: 'debian-like', iso };
 }
 
@@ -132,9 +156,30 @@ export async function rhelLike(dir: string): Promise<Layout> {
   await run('cp', ['/usr/lib/ISOLINUX/isolinux.bin', '/usr/lib/syslinux/modules/bios/ldlinux.c32', join(root, 'isolinux')]);
   await makeFat(join(root, 'images/efiboot.img'), { 'EFI/BOOT/grub.cfg': efiGrub, 'EFI/BOOT/BOOTX64.EFI': payload('efi', 40_000) }, 2048, dir);
   const iso = join(dir, 'rhel.iso');
-  await run('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-V', 'RHEL-9-4-0-BaseOS-x86_64', '-R', '-J',
-    '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
-    '-eltorito-alt-boot', '-e', 'images/efiboot.img', '-no-emul-boot', root]);
+  await run('xorriso', [
+    '-as',
+    'mkisofs',
+    '-quiet',
+    '-o',
+    iso,
+    '-V',
+    'RHEL-9-4-0-BaseOS-x86_64',
+    '-R',
+    '-J',
+    '-b',
+    'isolinux/isolinux.bin',
+    '-c',
+    'isolinux/boot.cat',
+    '-no-emul-boot',
+    '-boot-load-size',
+    '4',
+    '-boot-info-table',
+    '-eltorito-alt-boot',
+    '-e',
+    'images/efiboot.img',
+    '-no-emul-boot',
+    root,
+  ]);
   return { name: 'rhel-like', iso };
 }
 
@@ -154,7 +199,11 @@ export async function level1(dir: string): Promise<Layout> {
 /** grub-mkrescue (BIOS and UEFI). */
 export async function grubMkrescue(dir: string): Promise<Layout> {
   const root = join(dir, 'rescue-tree');
-  await writeTree(root, { 'boot/grub/grub.cfg': grubCfg(), 'boot/vmlinuz': payload('kernel', 100_000), 'boot/initrd.img': payload('initrd', 50_000) });
+  await writeTree(root, {
+    'boot/grub/grub.cfg': grubCfg(),
+    'boot/vmlinuz': payload('kernel', 100_000),
+    'boot/initrd.img': payload('initrd', 50_000),
+  });
   const iso = join(dir, 'rescue.iso');
   await run('grub-mkrescue', ['-o', iso, root], { timeoutMs: 300_000 });
   return { name: 'grub-mkrescue', iso };
@@ -170,8 +219,28 @@ export async function zeroSlack(dir: string): Promise<Layout> {
   });
   await run('cp', ['/usr/lib/ISOLINUX/isolinux.bin', '/usr/lib/syslinux/modules/bios/ldlinux.c32', join(root, 'isolinux')]);
   const iso = join(dir, 'zero.iso');
-  await run('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-V', 'ZERO_SLACK', '-R', '-J', '-iso-level', '3',
-    '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', root]);
+  await run('xorriso', [
+    '-as',
+    'mkisofs',
+    '-quiet',
+    '-o',
+    iso,
+    '-V',
+    'ZERO_SLACK',
+    '-R',
+    '-J',
+    '-iso-level',
+    '3',
+    '-b',
+    'isolinux/isolinux.bin',
+    '-c',
+    'isolinux/boot.cat',
+    '-no-emul-boot',
+    '-boot-load-size',
+    '4',
+    '-boot-info-table',
+    root,
+  ]);
   return { name: 'zero-slack', iso };
 }
 
@@ -197,9 +266,26 @@ export async function appendedEsp(dir: string, options: { zeroSlack?: boolean } 
   const esp = join(dir, `${name}.img`);
   await makeFat(esp, { 'EFI/BOOT/grub.cfg': grubCfg(), 'EFI/BOOT/BOOTX64.EFI': payload('efi', 40_000) }, 2048, dir);
   const iso = join(dir, `${name}.iso`);
-  await run('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-V', 'UBUNTU_LIKE', '-R', '-J',
-    '-append_partition', '2', '0xef', esp, '-appended_part_as_gpt',
-    '-e', '--interval:appended_partition_2:all::', '-no-emul-boot', root]);
+  await run('xorriso', [
+    '-as',
+    'mkisofs',
+    '-quiet',
+    '-o',
+    iso,
+    '-V',
+    'UBUNTU_LIKE',
+    '-R',
+    '-J',
+    '-append_partition',
+    '2',
+    '0xef',
+    esp,
+    '-appended_part_as_gpt',
+    '-e',
+    '--interval:appended_partition_2:all::',
+    '-no-emul-boot',
+    root,
+  ]);
   return { name, iso };
 }
 

@@ -22,7 +22,9 @@ const PER_RESPONSE = new Set(['date', 'x-request-id', 'connection', 'keep-alive'
 
 function comparable(res: Response): Record<string, string> {
   const out: Record<string, string> = {};
-  res.headers.forEach((v, k) => { if (!PER_RESPONSE.has(k)) out[k] = v; });
+  res.headers.forEach((v, k) => {
+    if (!PER_RESPONSE.has(k)) out[k] = v;
+  });
   return out;
 }
 
@@ -76,7 +78,10 @@ describe.skipIf(missing.length > 0)(`HTTP semantics over a real base${missing.le
     const boundary = /boundary=(\S+)/.exec(type)?.[1];
     expect(type.startsWith('multipart/byteranges')).toBe(true);
     const text = Buffer.from(await multi.arrayBuffer()).toString('latin1');
-    const parts = text.split(`--${boundary}`).slice(1, -1).map((p) => p.split('\r\n\r\n')[1]!.replace(/\r\n$/, ''));
+    const parts = text
+      .split(`--${boundary}`)
+      .slice(1, -1)
+      .map((p) => p.split('\r\n\r\n')[1]!.replace(/\r\n$/, ''));
     expect(parts).toEqual([want.subarray(0, 10).toString('latin1'), want.subarray(32768, 32778).toString('latin1')]);
   });
 

@@ -61,17 +61,39 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyUnderTest>
   const cacheDir = options.cacheDir ?? join(options.dir, 'cache');
   await mkdir(dataDir, { recursive: true });
   const config = loadConfig([
-    '--port', '0', '--data-dir', dataDir, '--cache-dir', cacheDir, '--admin-token', TOKEN,
-    '--block-size', '1MiB', '--cache-budget', options.budget ?? '256MiB', '--workers', '1', '--shutdown-deadline', '2s',
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--cache-dir',
+    cacheDir,
+    '--admin-token',
+    TOKEN,
+    '--block-size',
+    '1MiB',
+    '--cache-budget',
+    options.budget ?? '256MiB',
+    '--workers',
+    '1',
+    '--shutdown-deadline',
+    '2s',
     ...options.allow.flatMap((a) => ['--allow-upstream', a]),
     ...(options.allowDirs ?? []).flatMap((d) => ['--allow-dir', d]),
     // Every simulated BMC here is 127.0.0.1: the per-address cap would count a whole wave as one
     // client. Tests of the cap set it in extraArgs, which come later and win.
-    '--max-transfers-per-client', '100000',
+    '--max-transfers-per-client',
+    '100000',
     ...(options.extraArgs ?? []),
   ]);
   const logs: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
+  const logger = pino(
+    { level: 'info' },
+    {
+      write: (line: string) => {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      },
+    },
+  );
   let service: Service | undefined;
   let store: FileNodeStore | undefined;
   if (options.revalidateMs !== undefined) {
@@ -90,9 +112,12 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyUnderTest>
     running,
     service,
     logs,
-    putNode: (name, body, token = TOKEN) => fetch(`${running.url}/api/v1/nodes/${name}`, {
-      method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
-    }),
+    putNode: (name, body, token = TOKEN) =>
+      fetch(`${running.url}/api/v1/nodes/${name}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
     imageUrl: (name) => `${running.url}/iso/${name}.iso`,
     metrics: async () => (await fetch(`${running.url}/metrics`)).text(),
     async close() {
@@ -123,7 +148,8 @@ export async function expectedDigests(iso: string, editsList: readonly Edits[]):
     for (const edits of editsList) {
       const { patchSet } = computePatchSet(base.ctx, normalizeEdits(edits));
       const hash = createHash('sha256');
-      for await (const chunk of streamVirtual(patchSet, sourceStream(base.source), 0, patchSet.size - 1, new AbortController().signal)) hash.update(chunk);
+      for await (const chunk of streamVirtual(patchSet, sourceStream(base.source), 0, patchSet.size - 1, new AbortController().signal))
+        hash.update(chunk);
       out.push({ size: patchSet.size, sha256: hash.digest('hex') });
     }
     return out;

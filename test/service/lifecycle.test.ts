@@ -37,7 +37,14 @@ describe.skipIf(missing.length > 0)(`node and base lifecycle through the whole s
     expected.oneB = await expectedImage(isos.one, EDITS_B, join(scratch.dir, 'oneB.iso'));
     expected.twoA = await expectedImage(isos.two, EDITS_A, join(scratch.dir, 'twoA.iso'));
     const one = await readFile(isos.one);
-    upstream = await startUpstream({ '/edits.iso': one, '/flaky.iso': one, '/swap.iso': one, '/abort.iso': one, '/down.iso': one, '/shutdown.iso': one });
+    upstream = await startUpstream({
+      '/edits.iso': one,
+      '/flaky.iso': one,
+      '/swap.iso': one,
+      '/abort.iso': one,
+      '/down.iso': one,
+      '/shutdown.iso': one,
+    });
     const config = { dir: scratch.dir, allow: [`${upstream.origin}/`], revalidateMs: 100 };
     proxy = await startProxy(config);
   });
@@ -54,7 +61,7 @@ describe.skipIf(missing.length > 0)(`node and base lifecycle through the whole s
     expect(sha256(first.bytes)).toBe(sha256(expected.oneA!));
     const put = await proxy.putNode('e', { bootIso: upstream.url('/edits.iso'), edits: EDITS_B });
     expect(put.status).toBe(200);
-    const view = await put.json() as { etag: string };
+    const view = (await put.json()) as { etag: string };
     expect(view.etag).not.toBe(first.etag);
     const second = await getPartial(proxy.imageUrl('e'));
     expect(second.etag).toBe(view.etag);
@@ -152,7 +159,10 @@ describe.skipIf(missing.length > 0)(`node and base lifecycle through the whole s
       controller.abort();
       await reader.read().catch(() => {});
       await eventually(() => proxy.running.app.activeTransfers() === 0, 'no active transfer');
-      await eventually(() => proxy.logs.some((l) => l.msg === 'transfer' && l.node === 'ab' && l.outcome === 'aborted'), 'the aborted transfer logged');
+      await eventually(
+        () => proxy.logs.some((l) => l.msg === 'transfer' && l.node === 'ab' && l.outcome === 'aborted'),
+        'the aborted transfer logged',
+      );
       expect(await proxy.metrics()).toMatch(/^isoproxy_transfers_active 0$/m);
     } finally {
       upstream.hold = undefined;

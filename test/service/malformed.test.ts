@@ -69,17 +69,22 @@ describe.skipIf(missing.length > 0)(`malformed bases${missing.length > 0 ? ` (sk
       const node = `m${i}`;
       // Stored even if broken (validate=false): what the serving path does with it is the point here.
       const put = await fetch(`${proxy.url}/api/v1/nodes/${node}?validate=false`, {
-        method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        method: 'PUT',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
         body: JSON.stringify({ bootIso: upstream.url(path), edits: { append: ['isoproxy.node=m'] } }),
       });
       expect(put.status, path).toBeLessThan(500);
-      for (const [method, headers] of [['GET', {}], ['HEAD', {}], ['GET', { range: 'bytes=32768-40000' }]] as const) {
+      for (const [method, headers] of [
+        ['GET', {}],
+        ['HEAD', {}],
+        ['GET', { range: 'bytes=32768-40000' }],
+      ] as const) {
         const res = await fetch(proxy.imageUrl(node), { method, headers });
         const what = `${method} ${path} ${JSON.stringify(headers)}`;
         seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
         expect(res.status, what).not.toBe(500);
         if (res.status >= 400 && method === 'GET') {
-          const body = await res.json() as { error: { code: string } };
+          const body = (await res.json()) as { error: { code: string } };
           expect(body.error.code, what).not.toBe('INTERNAL');
         } else {
           await res.arrayBuffer().catch(() => undefined);
@@ -87,6 +92,9 @@ describe.skipIf(missing.length > 0)(`malformed bases${missing.length > 0 ? ` (sk
       }
     }
     // The damage must have been refused somewhere, or the test proves nothing.
-    expect([...seen.keys()].some((s) => s >= 400), JSON.stringify([...seen])).toBe(true);
+    expect(
+      [...seen.keys()].some((s) => s >= 400),
+      JSON.stringify([...seen]),
+    ).toBe(true);
   });
 });

@@ -48,13 +48,19 @@ describe.skipIf(missing.length > 0)(`Redfish virtual media against the whole ser
     await scratch?.cleanup();
   });
 
-  it('has three systems attached by the controller download their nodes\' images by ranges and verify them', async () => {
+  it("has three systems attached by the controller download their nodes' images by ranges and verify them", async () => {
     const sim = createBmcSimulator({ systems: 3, fetch: 'ranges', expect: tokensOf });
     const bmc = await sim.listen(0, '127.0.0.1');
     try {
       for (const [i, node] of NODES.entries()) {
         const result = await attach({
-          bmc: bmc.url, username: 'admin', password: 'password', systemId: String(i + 1), imageUrl: proxy.imageUrl(node), reset: true, sleep: noSleep,
+          bmc: bmc.url,
+          username: 'admin',
+          password: 'password',
+          systemId: String(i + 1),
+          imageUrl: proxy.imageUrl(node),
+          reset: true,
+          sleep: noSleep,
         });
         expect(result.image).toBe(proxy.imageUrl(node));
       }
@@ -77,7 +83,10 @@ describe.skipIf(missing.length > 0)(`Redfish virtual media against the whole ser
     }
   });
 
-  for (const [profile, fetchMode] of [['lenovo', 'ranges'], ['supermicro', 'whole']] as const) {
+  for (const [profile, fetchMode] of [
+    ['lenovo', 'ranges'],
+    ['supermicro', 'whole'],
+  ] as const) {
     it(`verifies the image through a ${profile}-style BMC reading it by ${fetchMode === 'whole' ? 'one whole GET' : 'ranges'}`, async () => {
       const sim = createBmcSimulator({ profile, fetch: fetchMode, expect: tokensOf });
       const bmc = await sim.listen(0, '127.0.0.1');
@@ -93,11 +102,12 @@ describe.skipIf(missing.length > 0)(`Redfish virtual media against the whole ser
   it('attaches and detaches through the admin API POST/DELETE /api/v1/nodes/:name/vmedia, token required, credentials never logged', async () => {
     const sim = createBmcSimulator({ fetch: 'ranges', expect: tokensOf });
     const bmc = await sim.listen(0, '127.0.0.1');
-    const call = (method: string, node: string, token = TOKEN) => fetch(`${proxy.url}/api/v1/nodes/${node}/vmedia`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ bmc: bmc.url, username: 'admin', password: 'sekrit-bmc-password' }),
-    });
+    const call = (method: string, node: string, token = TOKEN) =>
+      fetch(`${proxy.url}/api/v1/nodes/${node}/vmedia`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ bmc: bmc.url, username: 'admin', password: 'sekrit-bmc-password' }),
+      });
     try {
       const denied = await call('POST', 'node-3', 'not-the-token-0123456789');
       expect(denied.status).toBe(401);
@@ -115,7 +125,7 @@ describe.skipIf(missing.length > 0)(`Redfish virtual media against the whole ser
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
         body: JSON.stringify({ bmc: bmc.url, username: 'admin', password: 'password', reset: true }),
       });
-      const body = await res.json() as Record<string, unknown>;
+      const body = (await res.json()) as Record<string, unknown>;
       expect(res.status, JSON.stringify(body)).toBe(200);
       expect(body).toMatchObject({ node: 'node-3', image: proxy.imageUrl('node-3') });
       expect(await sim.whenFetched('1')).toMatchObject({ state: 'done', verified: true, error: null, totalBytes: sizes.get('node-3') });

@@ -137,7 +137,11 @@ export async function startUpstream(files: Record<string, Uint8Array>): Promise<
       sent += chunk.length;
       if (!res.write(chunk)) {
         await new Promise<void>((r) => {
-          const done = (): void => { res.off('drain', done); res.off('close', done); r(); };
+          const done = (): void => {
+            res.off('drain', done);
+            res.off('close', done);
+            r();
+          };
           res.on('drain', done);
           res.on('close', done);
         });
@@ -148,7 +152,11 @@ export async function startUpstream(files: Record<string, Uint8Array>): Promise<
 
   const server = createServer((req, res) => {
     const rec: UpstreamRequest = {
-      method: req.method ?? 'GET', path: req.url ?? '/', range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, status: 0,
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      range: req.headers.range,
+      ifRange: req.headers['if-range'] as string | undefined,
+      status: 0,
     };
     log.push(rec);
     answer(req, res, rec).catch(() => res.destroy());
@@ -181,7 +189,8 @@ export async function startUpstream(files: Record<string, Uint8Array>): Promise<
         f();
       });
     },
-    blockGets: (path) => log.filter((r) => r.method === 'GET' && r.range !== undefined && r.range !== 'bytes=0-0' && (path === undefined || r.path === path)),
+    blockGets: (path) =>
+      log.filter((r) => r.method === 'GET' && r.range !== undefined && r.range !== 'bytes=0-0' && (path === undefined || r.path === path)),
     async close() {
       api.release();
       for (const s of sockets) s.destroy();

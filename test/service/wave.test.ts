@@ -16,7 +16,10 @@ import { startUpstream, type TestUpstream } from './upstream.js';
 const missing = missingTools('xorriso');
 const NODES = 32;
 const RANGE = 256 * 1024;
-const editsOf = (i: number): Edits => ({ append: [`isoproxy.node=wave-${i}`, `ip=10.0.${i}.2::10.0.${i}.1:255.255.255.0`], set: { 'isoproxy.keep': `k${i}` } });
+const editsOf = (i: number): Edits => ({
+  append: [`isoproxy.node=wave-${i}`, `ip=10.0.${i}.2::10.0.${i}.1:255.255.255.0`],
+  set: { 'isoproxy.keep': `k${i}` },
+});
 
 /** Reads an image as nbdkit's curl plugin does and hashes it in order: ranges of 256 KiB, two in flight. */
 async function nbdkitLikeDigest(url: string): Promise<{ size: number; sha256: string }> {
@@ -53,7 +56,10 @@ describe.skipIf(missing.length > 0)(`a deployment wave through the whole service
   beforeAll(async () => {
     scratch = await scratchDir('isoproxy-service-wave-');
     const iso = await sizedIso(scratch.dir, 'wave', 3, 'wave');
-    want = await expectedDigests(iso, Array.from({ length: NODES }, (_, i) => editsOf(i)));
+    want = await expectedDigests(
+      iso,
+      Array.from({ length: NODES }, (_, i) => editsOf(i)),
+    );
     const bytes = await readFile(iso);
     baseSize = bytes.length;
     upstream = await startUpstream({ '/wave.iso': bytes });

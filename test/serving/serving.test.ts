@@ -14,7 +14,14 @@ import type { ImageResolver, NodeImage, NodeRef } from '../../src/serving/types.
 
 const POLICY = { checkUpstreamAllowed: () => {}, validateEdits: () => {} };
 const T = '2026-01-01T00:00:00.000Z';
-const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({ name, bootIso: 'http://u/a.iso', edits: {}, createdAt: T, updatedAt: T, ...extra });
+const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
+  name,
+  bootIso: 'http://u/a.iso',
+  edits: {},
+  createdAt: T,
+  updatedAt: T,
+  ...extra,
+});
 
 /** Images whose ETag is a function of the spec's content: what a content-keyed resolver gives. */
 class ContentImages implements ImageResolver {
@@ -35,7 +42,10 @@ describe('the serving core', () => {
     const store = new MemoryNodeStore();
     let gets = 0;
     const get = store.get.bind(store);
-    store.get = async (name) => { gets++; return get(name); };
+    store.get = async (name) => {
+      gets++;
+      return get(name);
+    };
     const images = new ContentImages();
     const serving = createServing({ store, images, policy: POLICY });
     await store.put(spec('a', { edits: { append: ['x=1'] } }));
@@ -52,7 +62,13 @@ describe('the serving core', () => {
   it('asks a source without change notices every time, and gives equal content the same image', async () => {
     let lookups = 0;
     // A new object per lookup, as a shared store or Ironic gives.
-    const fresh: NodeSource = { kind: 'fresh', lookup: async (name) => { lookups++; return spec(name, { edits: { append: ['same'] } }); } };
+    const fresh: NodeSource = {
+      kind: 'fresh',
+      lookup: async (name) => {
+        lookups++;
+        return spec(name, { edits: { append: ['same'] } });
+      },
+    };
     const images = new ContentImages();
     const serving = createServing({ store: new MemoryNodeStore(), images, policy: POLICY, sources: new Map([['fresh', fresh]]) });
     const a = await serving.image({ source: 'fresh', name: 'n' });
@@ -66,9 +82,18 @@ describe('the serving core', () => {
     let version = 1;
     let notify: (name?: string) => void = () => {};
     const source: NodeSource = {
-      kind: 'shared', lookup: async (name) => spec(name, { edits: { append: [`v=${version}`] } }), onChange: (l) => { notify = l; },
+      kind: 'shared',
+      lookup: async (name) => spec(name, { edits: { append: [`v=${version}`] } }),
+      onChange: (l) => {
+        notify = l;
+      },
     };
-    const serving = createServing({ store: new MemoryNodeStore(), images: new ContentImages(), policy: POLICY, sources: new Map([['shared', source]]) });
+    const serving = createServing({
+      store: new MemoryNodeStore(),
+      images: new ContentImages(),
+      policy: POLICY,
+      sources: new Map([['shared', source]]),
+    });
     const before = await serving.image({ source: 'shared', name: 'n' });
     version = 2;
     expect((await serving.image({ source: 'shared', name: 'n' })).etag).toBe(before.etag);
@@ -90,9 +115,11 @@ describe('the serving core', () => {
     await expect(serving.image({ source: 'ironic', name: 'e' })).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('stops waiting on shared work when the caller\'s signal aborts, and leaves the work alone', async () => {
+  it("stops waiting on shared work when the caller's signal aborts, and leaves the work alone", async () => {
     let finish: (v: string) => void = () => {};
-    const work = new Promise<string>((resolve) => { finish = resolve; });
+    const work = new Promise<string>((resolve) => {
+      finish = resolve;
+    });
     const controller = new AbortController();
     const waiting = abortable(work, controller.signal);
     controller.abort(new Error('gone'));
@@ -105,7 +132,9 @@ describe('the serving core', () => {
     const hub = createTransferHub();
     const events: string[] = [];
     hub.observe({
-      start: (t) => events.push(`start ${t.ref.name}`), bytes: (_t, o, n) => events.push(`${o}+${n}`), end: (_t, r) => events.push(`end ${r.outcome}`),
+      start: (t) => events.push(`start ${t.ref.name}`),
+      bytes: (_t, o, n) => events.push(`${o}+${n}`),
+      end: (_t, r) => events.push(`end ${r.outcome}`),
     });
     const base = { id: 'r1', ref: { source: 'store', name: 'n' }, method: 'GET', status: 206, served: '0-9', expectedBytes: 10 };
     const probe = hub.begin({ ...base, method: 'HEAD', body: false });

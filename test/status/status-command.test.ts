@@ -28,7 +28,11 @@ describe('isoproxy status', () => {
       cache: () => ({ budgetBytes: 64 * MiB, usedBytes: 16 * MiB, hits: 90, misses: 10, evictions: 2, degraded: false }),
     });
     tracker.declare({ name: 'idle-one' });
-    for (const [node, bytes] of [['fast', 8 * MiB], ['slow', 2 * MiB], ['stuck', 3 * MiB]] as const) {
+    for (const [node, bytes] of [
+      ['fast', 8 * MiB],
+      ['slow', 2 * MiB],
+      ['stuck', 3 * MiB],
+    ] as const) {
       tracker.transferStart({ node, source: 'store', method: 'GET', start: 0, end: 16 * MiB, imageSize: 16 * MiB });
       tracker.bytes(node, 0, bytes);
     }
@@ -52,7 +56,15 @@ describe('isoproxy status', () => {
   async function status(argv: string[], env: NodeJS.ProcessEnv = {}) {
     let out = '';
     let err = '';
-    const code = await statusCommand(argv, { env, out: (t) => { out += t; }, err: (t) => { err += t; } });
+    const code = await statusCommand(argv, {
+      env,
+      out: (t) => {
+        out += t;
+      },
+      err: (t) => {
+        err += t;
+      },
+    });
     return { code, out, err };
   }
 

@@ -8,7 +8,11 @@ import { summarizeEdits, wireStatus } from '../../src/status/wiring.js';
 
 const AT = '2026-01-01T00:00:00.000Z';
 const spec = (name: string, bootIso = 'https://u:secret@img.example/base.iso?token=t0k'): NodeSpec => ({
-  name, bootIso, edits: { append: ['ip=dhcp', 'rd.neednet=1'], set: { console: 'ttyS0' } }, createdAt: AT, updatedAt: AT,
+  name,
+  bootIso,
+  edits: { append: ['ip=dhcp', 'rd.neednet=1'], set: { console: 'ttyS0' } },
+  createdAt: AT,
+  updatedAt: AT,
 });
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
 
@@ -20,7 +24,12 @@ describe('wireStatus', () => {
     await settle();
     const snap = w.tracker.snapshot({ limit: 5 });
     expect(snap.totals.nodes).toBe(1203);
-    expect(snap.nodes.items[0]).toMatchObject({ name: 'n0000', state: 'never', source: 'store', edits: 'append 2 (ip=, rd.neednet=), set 1 (console)' });
+    expect(snap.nodes.items[0]).toMatchObject({
+      name: 'n0000',
+      state: 'never',
+      source: 'store',
+      edits: 'append 2 (ip=, rd.neednet=), set 1 (console)',
+    });
     expect(JSON.stringify(snap)).not.toMatch(/secret|t0k/);
     w.close();
   });

@@ -100,13 +100,18 @@ describe('status routes', () => {
     }
     const frames = text.split('\n\n').filter((f) => f.includes('event: status'));
     expect(frames.length).toBeGreaterThanOrEqual(2);
-    const data = JSON.parse(frames[0]!.split('\n').find((l) => l.startsWith('data: '))!.slice(6));
+    const data = JSON.parse(
+      frames[0]!
+        .split('\n')
+        .find((l) => l.startsWith('data: '))!
+        .slice(6),
+    );
     expect(data.nodes.limit).toBe(5);
     await reader.cancel();
     ac.abort();
   });
 
-  it('answers a node\'s diff as text, and 404 for a node without one', async () => {
+  it("answers a node's diff as text, and 404 for a node without one", async () => {
     const { app } = setup();
     const res = await app.request('/ui/api/nodes/n1/diff', bearer(ADMIN));
     expect(res.status).toBe(200);

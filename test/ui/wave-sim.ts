@@ -70,7 +70,16 @@ export async function startRangeServer(options: RangeServerOptions): Promise<Ran
       }
     }
     const head = req.method === 'HEAD';
-    tracker.transferStart({ node, source: 'store', method: req.method, start, end: head ? start : end, imageSize, base: options.base, etag: '"wave-1"' });
+    tracker.transferStart({
+      node,
+      source: 'store',
+      method: req.method,
+      start,
+      end: head ? start : end,
+      imageSize,
+      base: options.base,
+      etag: '"wave-1"',
+    });
     const headers = { 'Content-Length': String(end - start), 'Accept-Ranges': 'bytes', ETag: '"wave-1"', 'Content-Type': 'application/octet-stream' };
     if (range) res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${end - 1}/${imageSize}` });
     else res.writeHead(200, headers);
@@ -144,7 +153,10 @@ export async function simulateBmc(o: BmcOptions): Promise<void> {
   const target = o.imageUrl ?? `${o.url}/iso/${o.node}.iso`;
   const rangeBytes = o.rangeBytes ?? 256 * KiB;
   await (await fetch(target, { method: 'HEAD', signal: o.signal })).arrayBuffer();
-  for (const [a, b] of [[0, 2047], [32768, 34815]] as const) {
+  for (const [a, b] of [
+    [0, 2047],
+    [32768, 34815],
+  ] as const) {
     await (await fetch(target, { headers: { Range: `bytes=${a}-${b}` }, signal: o.signal })).arrayBuffer();
   }
   for (let off = 0; off < o.bootBytes; off += rangeBytes) {
@@ -152,7 +164,8 @@ export async function simulateBmc(o: BmcOptions): Promise<void> {
     const res = await fetch(target, { headers: { Range: `bytes=${off}-${last}` }, signal: o.signal });
     const body = Buffer.from(await res.arrayBuffer());
     const good = o.expected ? Buffer.from(o.expected.subarray(off, last + 1)).equals(body) : body[0] === byteAt(off);
-    if (res.status !== 206 || body.length !== last - off + 1 || !good) throw new Error(`${o.node}: bad range ${off}-${last}: ${res.status} ${body.length}`);
+    if (res.status !== 206 || body.length !== last - off + 1 || !good)
+      throw new Error(`${o.node}: bad range ${off}-${last}: ${res.status} ${body.length}`);
     if (o.pauseMs) await new Promise((r) => setTimeout(r, o.pauseMs));
   }
 }

@@ -26,7 +26,10 @@ afterAll(async () => {
 
 async function failure(p: Promise<unknown>): Promise<{ code: string | undefined; ms: number }> {
   const started = Date.now();
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   return { code: (err as UpstreamError | undefined)?.code, ms: Date.now() - started };
 }
 

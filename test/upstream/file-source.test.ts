@@ -17,7 +17,10 @@ function url(path: string): string {
 }
 
 async function code(p: Promise<unknown>): Promise<string | undefined> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   return err instanceof UpstreamError ? err.code : err === undefined ? undefined : String(err);
 }
 

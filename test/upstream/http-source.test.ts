@@ -50,7 +50,12 @@ describe('openHttpSource', () => {
   it('returns the exact bytes of sequential and random ranges', async () => {
     const src = await openHttpSource(server.url, fast);
     expect(sha256(await collect(src.stream(0, IMAGE.length)))).toBe(sha256(IMAGE));
-    for (const [off, len] of [[0, 1], [IMAGE.length - 1, 1], [1_000_000, 2_500_001], [3, 0]] as const) {
+    for (const [off, len] of [
+      [0, 1],
+      [IMAGE.length - 1, 1],
+      [1_000_000, 2_500_001],
+      [3, 0],
+    ] as const) {
       expect(sha256(await src.read(off, len))).toBe(sha256(IMAGE.subarray(off, off + len)));
     }
     // Every range GET carried the validator.
@@ -108,9 +113,16 @@ describe('openHttpSource', () => {
         seen.push(chunk);
         if (i++ === 0) server.setContent(patternBytes(IMAGE.length, 99));
       }
-    })().then(() => undefined, (e: unknown) => e);
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     // The response in flight finishes the old version; whatever follows must not be the new one.
-    const got = await collect((async function* () { yield* seen; })());
+    const got = await collect(
+      (async function* () {
+        yield* seen;
+      })(),
+    );
     expect(sha256(got)).toBe(sha256(IMAGE.subarray(0, got.length)));
     if (got.length < IMAGE.length) expect(err).toBeInstanceOf(BaseChangedError);
     // A new read after the change fails instead of serving the new version under the old validator.

@@ -69,7 +69,10 @@ describe.skipIf(missing.length > 0)('upstream served by nginx', () => {
         }),
       );
       expect(new Set(hashes)).toEqual(new Set([sha256(IMAGE)]));
-      const ranged = (await nginx.log()).slice(before).filter((l) => l.method === 'GET' && l.status === 206).map((l) => l.range);
+      const ranged = (await nginx.log())
+        .slice(before)
+        .filter((l) => l.method === 'GET' && l.status === 206)
+        .map((l) => l.range);
       expect(ranged).toHaveLength(Math.ceil(IMAGE.length / MiB));
       expect(new Set(ranged).size).toBe(ranged.length);
     } finally {

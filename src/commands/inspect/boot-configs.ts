@@ -88,7 +88,9 @@ function discoverIso(
     const c = found.get(f.path);
     if (!c) return [];
     const lba = f.extents[0]?.lba ?? 0;
-    return [{ path: f.path, kind: c.syntax, sizeBytes: f.size, slackBytes: slackBytes(f.size), lba, kernelLines: c.kernelLines, includedBy: c.includedBy }];
+    return [
+      { path: f.path, kind: c.syntax, sizeBytes: f.size, slackBytes: slackBytes(f.size), lba, kernelLines: c.kernelLines, includedBy: c.includedBy },
+    ];
   });
   return { configs, discovery };
 }

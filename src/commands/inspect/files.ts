@@ -56,7 +56,9 @@ export function formatFiles(files: readonly FileListing[]): string[] {
     const names = TREE_LABELS.filter(([k]) => f.names[k] !== undefined).map(([k, label]) => `${label} ${f.names[k]}`);
     const more = f.extents.length > 1 ? `  extents ${f.extents.map((e) => `${e.lba}+${e.lengthBytes}`).join(', ')}` : '';
     const hidden = f.hidden ? '  [hidden]' : '';
-    lines.push(`  ${String(f.extents[0]?.lba ?? 0).padStart(8)} ${String(f.sizeBytes).padStart(12)}  ${f.path}  (${names.join('; ')})${more}${hidden}`);
+    lines.push(
+      `  ${String(f.extents[0]?.lba ?? 0).padStart(8)} ${String(f.sizeBytes).padStart(12)}  ${f.path}  (${names.join('; ')})${more}${hidden}`,
+    );
   }
   return lines;
 }

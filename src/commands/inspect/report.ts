@@ -92,7 +92,11 @@ export async function report(image: string, index: IsoIndex, source: ByteSource,
   };
 }
 
-const SIZE_FROM: Record<string, string> = { 'directory-record': 'directory record', 'fat-boot-sector': 'FAT boot sector', catalog: 'catalog sector count' };
+const SIZE_FROM: Record<string, string> = {
+  'directory-record': 'directory record',
+  'fat-boot-sector': 'FAT boot sector',
+  catalog: 'catalog sector count',
+};
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 

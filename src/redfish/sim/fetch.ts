@@ -102,7 +102,10 @@ export async function fetchImage(url: string, options: FetchOptions, progress: F
     if (options.mode === 'whole') {
       progress.requests++;
       const res = await request(url, { method: 'GET', dispatcher: agent, signal });
-      if (res.statusCode !== 200) { await res.body.dump(); throw new Error(`GET answered ${res.statusCode}`); }
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        throw new Error(`GET answered ${res.statusCode}`);
+      }
       await readBody(res.body, (c) => {
         progress.bytesRead += c.length;
         if (progress.bytesRead > length) throw new Error(`GET sent more than the ${length} bytes HEAD announced`);
@@ -116,7 +119,10 @@ export async function fetchImage(url: string, options: FetchOptions, progress: F
         const end = start + rangeSize - 1; // may run past the end, as nbdkit's last block does
         progress.requests++;
         const res = await request(url, { method: 'GET', headers: { range: `bytes=${start}-${end}` }, dispatcher: agent, signal });
-        if (res.statusCode !== 206) { await res.body.dump(); throw new Error(`range ${start}-${end} answered ${res.statusCode}`); }
+        if (res.statusCode !== 206) {
+          await res.body.dump();
+          throw new Error(`range ${start}-${end} answered ${res.statusCode}`);
+        }
         const expectedEnd = Math.min(end, length - 1);
         const cr = String(res.headers['content-range'] ?? '');
         if (cr !== `bytes ${start}-${expectedEnd}/${length}`) {
@@ -153,15 +159,22 @@ export async function fetchImage(url: string, options: FetchOptions, progress: F
     const markers = scanner.found.slice(0, BOOT_MARKERS.length);
     const firstMarker = BOOT_MARKERS.find((_, i) => markers[i]) ?? null;
     const expectFound: Record<string, boolean> = {};
-    expect.forEach((t, i) => { expectFound[t] = scanner.found[BOOT_MARKERS.length + i] === true; });
+    expect.forEach((t, i) => {
+      expectFound[t] = scanner.found[BOOT_MARKERS.length + i] === true;
+    });
     const checks: FetchChecks = { sizeOk: progress.bytesRead === length, bootConfig: firstMarker?.trim() ?? null, expectFound };
     progress.checks = checks;
     progress.verified = checks.sizeOk && checks.bootConfig !== null && Object.values(expectFound).every(Boolean);
     progress.state = 'done';
     if (!progress.verified) {
-      const missing = Object.entries(expectFound).filter(([, v]) => !v).map(([k]) => k);
-      progress.error = !checks.sizeOk ? `read ${progress.bytesRead} of ${length} bytes`
-        : checks.bootConfig === null ? 'no boot config found in the image' : `missing in the image: ${missing.join(', ')}`;
+      const missing = Object.entries(expectFound)
+        .filter(([, v]) => !v)
+        .map(([k]) => k);
+      progress.error = !checks.sizeOk
+        ? `read ${progress.bytesRead} of ${length} bytes`
+        : checks.bootConfig === null
+          ? 'no boot config found in the image'
+          : `missing in the image: ${missing.join(', ')}`;
     }
   } catch (err) {
     progress.state = 'failed';

@@ -80,7 +80,9 @@ export function createBmcSimulator(options: BmcSimulatorOptions = {}): BmcSimula
   const count = Math.max(1, Math.min(1024, options.systems ?? 1));
   const state = createState(count, quirks, options.powerState ?? 'Off', fetchOpts.mode);
   const ctx: SimContext = {
-    state, quirks, log,
+    state,
+    quirks,
+    log,
     tasks: new TaskBoard(),
     fetches: new MediaFetches(fetchOpts, options.expect, log),
     username: options.username ?? 'admin',

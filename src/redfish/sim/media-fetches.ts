@@ -22,15 +22,23 @@ export class MediaFetches {
 
   start(s: SimSystem, m: SimVirtualMedia, image: string): void {
     if (this.options.mode === 'none') return;
-    const expect = typeof this.expect === 'function' ? this.expect(s.id, image) : this.expect ?? [];
+    const expect = typeof this.expect === 'function' ? this.expect(s.id, image) : (this.expect ?? []);
     const abort = new AbortController();
     const progress = idleProgress(this.options.mode);
     m.fetch = progress;
     const done = fetchImage(image, { ...this.options, expect }, progress, abort.signal).then(() => {
-      this.log.info({
-        system: s.id, media: m.id, state: progress.state, bytes: progress.bytesRead, requests: progress.requests,
-        verified: progress.verified, error: progress.error,
-      }, 'image fetch finished');
+      this.log.info(
+        {
+          system: s.id,
+          media: m.id,
+          state: progress.state,
+          bytes: progress.bytesRead,
+          requests: progress.requests,
+          verified: progress.verified,
+          error: progress.error,
+        },
+        'image fetch finished',
+      );
     });
     this.running.set(m, { abort, done });
   }

@@ -22,27 +22,42 @@ function insertRefusal(c: C, ctx: SimContext, m: SimVirtualMedia, body: JsonObje
   const { quirks } = ctx;
   if (quirks.insertVia === 'action' && quirks.rejectInsertedWriteProtected && ('Inserted' in body || 'WriteProtected' in body)) {
     const prop = 'Inserted' in body ? 'Inserted' : 'WriteProtected';
-    return refuse(c, 400, 'Base.1.8.ActionParameterNotSupported',
-      `The parameter ${prop} for the action InsertMedia is not supported on the target resource.`, [`#/${prop}`]);
+    return refuse(
+      c,
+      400,
+      'Base.1.8.ActionParameterNotSupported',
+      `The parameter ${prop} for the action InsertMedia is not supported on the target resource.`,
+      [`#/${prop}`],
+    );
   }
   if (quirks.requireTransferProtocolType && !tpt) {
     // Exactly what sushy looks for: code Base.1.5.ActionParameterMissing and RelatedProperties.
-    return refuse(c, 400, 'Base.1.5.ActionParameterMissing',
-      'The action InsertMedia requires the parameter TransferProtocolType to be present in the request body.', ['#/TransferProtocolType']);
+    return refuse(
+      c,
+      400,
+      'Base.1.5.ActionParameterMissing',
+      'The action InsertMedia requires the parameter TransferProtocolType to be present in the request body.',
+      ['#/TransferProtocolType'],
+    );
   }
   if (tpt !== undefined && !['HTTP', 'HTTPS'].includes(tpt)) {
-    return refuse(c, 400, 'Base.1.8.ActionParameterValueNotInList',
-      `The value ${JSON.stringify(tpt)} for TransferProtocolType is not allowed.`, ['#/TransferProtocolType']);
+    return refuse(c, 400, 'Base.1.8.ActionParameterValueNotInList', `The value ${JSON.stringify(tpt)} for TransferProtocolType is not allowed.`, [
+      '#/TransferProtocolType',
+    ]);
   }
   let url: URL;
   try {
     url = new URL(image);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
   } catch {
-    return refuse(c, 400, 'Base.1.8.ActionParameterValueFormatError', `The value ${JSON.stringify(image)} for Image is not an http(s) URL.`, ['#/Image']);
+    return refuse(c, 400, 'Base.1.8.ActionParameterValueFormatError', `The value ${JSON.stringify(image)} for Image is not an http(s) URL.`, [
+      '#/Image',
+    ]);
   }
   if (tpt !== undefined && tpt.toLowerCase() !== url.protocol.replace(':', '')) {
-    return refuse(c, 400, 'Base.1.8.ActionParameterValueConflict', `TransferProtocolType ${tpt} does not match the Image URL.`, ['#/TransferProtocolType']);
+    return refuse(c, 400, 'Base.1.8.ActionParameterValueConflict', `TransferProtocolType ${tpt} does not match the Image URL.`, [
+      '#/TransferProtocolType',
+    ]);
   }
   if (m.inserted && m.ejectPendingGets === 0) {
     return refuse(c, 400, 'Base.1.8.PropertyValueConflict', 'Media is already inserted; eject it first.', ['#/Image']);
@@ -63,8 +78,12 @@ export function insertMedia(c: C, ctx: SimContext, s: SimSystem, m: SimVirtualMe
   if (faultOf(c) === 'task-fail') return done(c, ctx, 'Mounting the image failed.');
   ctx.fetches.abort(m);
   Object.assign(m, {
-    image, inserted: body['Inserted'] !== false, writeProtected: body['WriteProtected'] !== false,
-    transferProtocolType: tpt ?? null, transferMethod: str(body['TransferMethod']) ?? null, ejectPendingGets: 0,
+    image,
+    inserted: body['Inserted'] !== false,
+    writeProtected: body['WriteProtected'] !== false,
+    transferProtocolType: tpt ?? null,
+    transferMethod: str(body['TransferMethod']) ?? null,
+    ejectPendingGets: 0,
   });
   m.inserts++;
   m.etag++;

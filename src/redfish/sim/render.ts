@@ -23,27 +23,42 @@ export function redfishError(status: number, messageId: string, message: string,
     error: {
       code: messageId,
       message,
-      '@Message.ExtendedInfo': [{
-        '@odata.type': '#Message.v1_1_1.Message', MessageId: messageId, Message: message, RelatedProperties: related,
-        Severity: status >= 500 ? 'Critical' : 'Warning', Resolution: 'See the message.',
-      }],
+      '@Message.ExtendedInfo': [
+        {
+          '@odata.type': '#Message.v1_1_1.Message',
+          MessageId: messageId,
+          Message: message,
+          RelatedProperties: related,
+          Severity: status >= 500 ? 'Critical' : 'Warning',
+          Resolution: 'See the message.',
+        },
+      ],
     },
   };
 }
 
 export function collection(path: string, type: string, ids: readonly string[]): JsonObject {
   return {
-    '@odata.id': path, '@odata.type': type, Name: type.split('.')[0]?.replace('#', '') ?? type,
-    'Members@odata.count': ids.length, Members: ids.map((id) => ({ '@odata.id': `${path}/${id}` })),
+    '@odata.id': path,
+    '@odata.type': type,
+    Name: type.split('.')[0]?.replace('#', '') ?? type,
+    'Members@odata.count': ids.length,
+    Members: ids.map((id) => ({ '@odata.id': `${path}/${id}` })),
   };
 }
 
 export function serviceRoot(quirks: Quirks): JsonObject {
   return {
-    '@odata.id': `${ROOT}/`, '@odata.type': '#ServiceRoot.v1_5_0.ServiceRoot', Id: 'RootService', Name: 'isoproxy BMC simulator',
-    RedfishVersion: '1.11.0', UUID: '8b5c4b5e-0000-4000-8000-000000000000',
-    Systems: { '@odata.id': `${ROOT}/Systems` }, Managers: { '@odata.id': `${ROOT}/Managers` },
-    SessionService: { '@odata.id': `${ROOT}/SessionService` }, TaskService: { '@odata.id': `${ROOT}/TaskService` },
+    '@odata.id': `${ROOT}/`,
+    '@odata.type': '#ServiceRoot.v1_5_0.ServiceRoot',
+    Id: 'RootService',
+    Name: 'isoproxy BMC simulator',
+    RedfishVersion: '1.11.0',
+    UUID: '8b5c4b5e-0000-4000-8000-000000000000',
+    Systems: { '@odata.id': `${ROOT}/Systems` },
+    Managers: { '@odata.id': `${ROOT}/Managers` },
+    SessionService: { '@odata.id': `${ROOT}/SessionService` },
+    TaskService: { '@odata.id': `${ROOT}/TaskService` },
     Links: { Sessions: { '@odata.id': `${ROOT}/SessionService/Sessions` } },
     Oem: { Isoproxy: { Profile: quirks.name } },
   };
@@ -51,8 +66,13 @@ export function serviceRoot(quirks: Quirks): JsonObject {
 
 export function sessionService(quirks: Quirks): JsonObject {
   return {
-    '@odata.id': `${ROOT}/SessionService`, '@odata.type': '#SessionService.v1_1_8.SessionService', Id: 'SessionService', Name: 'Session Service',
-    ServiceEnabled: quirks.sessions, SessionTimeout: 1800, Sessions: { '@odata.id': `${ROOT}/SessionService/Sessions` },
+    '@odata.id': `${ROOT}/SessionService`,
+    '@odata.type': '#SessionService.v1_1_8.SessionService',
+    Id: 'SessionService',
+    Name: 'Session Service',
+    ServiceEnabled: quirks.sessions,
+    SessionTimeout: 1800,
+    Sessions: { '@odata.id': `${ROOT}/SessionService/Sessions` },
   };
 }
 
@@ -71,7 +91,8 @@ export function taskService(): JsonObject {
 export function taskBody(id: string, phase: { running: true } | { running: false; fail: string | null }): JsonObject {
   const body = { '@odata.id': `${ROOT}/TaskService/Tasks/${id}`, '@odata.type': '#Task.v1_4_3.Task', Id: id, Name: 'Task' };
   if (phase.running) return { ...body, TaskState: 'Running', TaskStatus: 'OK', PercentComplete: 50 };
-  if (phase.fail) return { ...body, TaskState: 'Exception', TaskStatus: 'Critical', Messages: [{ MessageId: 'Base.1.8.InternalError', Message: phase.fail }] };
+  if (phase.fail)
+    return { ...body, TaskState: 'Exception', TaskStatus: 'Critical', Messages: [{ MessageId: 'Base.1.8.InternalError', Message: phase.fail }] };
   return { ...body, TaskState: 'Completed', TaskStatus: 'OK', PercentComplete: 100 };
 }
 
@@ -89,12 +110,21 @@ export function bootBody(s: SimSystem, quirks: Quirks): JsonObject {
 export function systemBody(s: SimSystem, quirks: Quirks): JsonObject {
   const path = `${ROOT}/Systems/${s.id}`;
   const body: JsonObject = {
-    '@odata.id': path, '@odata.type': '#ComputerSystem.v1_13_0.ComputerSystem', '@odata.etag': etagOf(s.etag, quirks),
-    Id: s.id, Name: `Simulated system ${s.id}`, Manufacturer: quirks.manufacturer, Model: `bmc-sim ${quirks.name}`,
-    UUID: `8b5c4b5e-0000-4000-8000-${s.id.padStart(12, '0')}`, SystemType: 'Physical', PowerState: s.powerState,
+    '@odata.id': path,
+    '@odata.type': '#ComputerSystem.v1_13_0.ComputerSystem',
+    '@odata.etag': etagOf(s.etag, quirks),
+    Id: s.id,
+    Name: `Simulated system ${s.id}`,
+    Manufacturer: quirks.manufacturer,
+    Model: `bmc-sim ${quirks.name}`,
+    UUID: `8b5c4b5e-0000-4000-8000-${s.id.padStart(12, '0')}`,
+    SystemType: 'Physical',
+    PowerState: s.powerState,
     Status: { State: 'Enabled', Health: 'OK' },
     Boot: bootBody(s, quirks),
-    Actions: { '#ComputerSystem.Reset': { target: `${path}/Actions/ComputerSystem.Reset`, 'ResetType@Redfish.AllowableValues': [...quirks.resetTypes] } },
+    Actions: {
+      '#ComputerSystem.Reset': { target: `${path}/Actions/ComputerSystem.Reset`, 'ResetType@Redfish.AllowableValues': [...quirks.resetTypes] },
+    },
     Links: { ManagedBy: [{ '@odata.id': `${ROOT}/Managers/${s.managerId}` }] },
   };
   if (quirks.vmediaUnder === 'both') body['VirtualMedia'] = { '@odata.id': `${path}/VirtualMedia` };
@@ -108,7 +138,9 @@ export function systemBody(s: SimSystem, quirks: Quirks): JsonObject {
 export function settingsBody(s: SimSystem, quirks: Quirks): JsonObject {
   const b = bootBody(s, quirks);
   return {
-    '@odata.id': `${ROOT}/Systems/${s.id}/Settings`, '@odata.etag': etagOf(s.etag, quirks), Id: 'Settings',
+    '@odata.id': `${ROOT}/Systems/${s.id}/Settings`,
+    '@odata.etag': etagOf(s.etag, quirks),
+    Id: 'Settings',
     Boot: {
       BootSourceOverrideTarget: b['BootSourceOverrideTarget'],
       BootSourceOverrideEnabled: b['BootSourceOverrideEnabled'],
@@ -120,19 +152,32 @@ export function settingsBody(s: SimSystem, quirks: Quirks): JsonObject {
 export function managerBody(s: SimSystem): JsonObject {
   const path = `${ROOT}/Managers/${s.managerId}`;
   return {
-    '@odata.id': path, '@odata.type': '#Manager.v1_10_0.Manager', Id: s.managerId, Name: `BMC of system ${s.id}`, ManagerType: 'BMC',
-    Status: { State: 'Enabled', Health: 'OK' }, VirtualMedia: { '@odata.id': `${path}/VirtualMedia` },
+    '@odata.id': path,
+    '@odata.type': '#Manager.v1_10_0.Manager',
+    Id: s.managerId,
+    Name: `BMC of system ${s.id}`,
+    ManagerType: 'BMC',
+    Status: { State: 'Enabled', Health: 'OK' },
+    VirtualMedia: { '@odata.id': `${path}/VirtualMedia` },
     Links: { ManagerForServers: [{ '@odata.id': `${ROOT}/Systems/${s.id}` }] },
   };
 }
 
 export function vmediaBody(s: SimSystem, m: SimVirtualMedia, path: string, quirks: Quirks): JsonObject {
   const body: JsonObject = {
-    '@odata.id': path, '@odata.type': '#VirtualMedia.v1_3_0.VirtualMedia', '@odata.etag': etagOf(m.etag, quirks),
-    Id: m.id, Name: `Virtual ${m.mediaTypes[0]}`, MediaTypes: [...m.mediaTypes],
-    Image: m.image, ImageName: m.image ? m.image.split('?')[0]?.split('/').pop() ?? null : null,
-    Inserted: m.inserted, WriteProtected: m.writeProtected, ConnectedVia: m.inserted ? 'URI' : 'NotConnected',
-    TransferProtocolType: m.transferProtocolType, TransferMethod: m.transferMethod,
+    '@odata.id': path,
+    '@odata.type': '#VirtualMedia.v1_3_0.VirtualMedia',
+    '@odata.etag': etagOf(m.etag, quirks),
+    Id: m.id,
+    Name: `Virtual ${m.mediaTypes[0]}`,
+    MediaTypes: [...m.mediaTypes],
+    Image: m.image,
+    ImageName: m.image ? (m.image.split('?')[0]?.split('/').pop() ?? null) : null,
+    Inserted: m.inserted,
+    WriteProtected: m.writeProtected,
+    ConnectedVia: m.inserted ? 'URI' : 'NotConnected',
+    TransferProtocolType: m.transferProtocolType,
+    TransferMethod: m.transferMethod,
     Oem: { Isoproxy: { System: s.id, Fetch: { ...m.fetch, checks: m.fetch.checks ? { ...m.fetch.checks } : null } } },
   };
   if (quirks.insertVia === 'action' && !m.locked) {
@@ -146,8 +191,10 @@ export function vmediaBody(s: SimSystem, m: SimVirtualMedia, path: string, quirk
 
 export function insertActionInfo(mediaPath: string, quirks: Quirks): JsonObject {
   return {
-    '@odata.id': `${mediaPath}/InsertMediaActionInfo`, '@odata.type': '#ActionInfo.v1_1_2.ActionInfo',
-    Id: 'InsertMediaActionInfo', Name: 'InsertMedia Action Info',
+    '@odata.id': `${mediaPath}/InsertMediaActionInfo`,
+    '@odata.type': '#ActionInfo.v1_1_2.ActionInfo',
+    Id: 'InsertMediaActionInfo',
+    Name: 'InsertMedia Action Info',
     Parameters: [
       { Name: 'Image', Required: true, DataType: 'String' },
       { Name: 'Inserted', Required: false, DataType: 'Boolean' },

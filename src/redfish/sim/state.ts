@@ -87,8 +87,20 @@ export const MAX_LOGGED_REQUESTS = 2000;
 
 export function mediaSlot(id: string, mediaTypes: string[], fetchMode: FetchMode): SimVirtualMedia {
   return {
-    id, mediaTypes, image: null, inserted: false, writeProtected: true, transferProtocolType: null, transferMethod: null,
-    lastInsertBody: null, inserts: 0, ejects: 0, ejectPendingGets: 0, etag: 1, locked: false, fetch: idleProgress(fetchMode),
+    id,
+    mediaTypes,
+    image: null,
+    inserted: false,
+    writeProtected: true,
+    transferProtocolType: null,
+    transferMethod: null,
+    lastInsertBody: null,
+    inserts: 0,
+    ejects: 0,
+    ejectPendingGets: 0,
+    etag: 1,
+    locked: false,
+    fetch: idleProgress(fetchMode),
   };
 }
 

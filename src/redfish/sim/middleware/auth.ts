@@ -11,7 +11,9 @@ export function plainPath(path: string): string {
 }
 
 function isOpen(method: string, path: string): boolean {
-  return path === ROOT || path === `${ROOT}/odata` || path === `${ROOT}/$metadata` || (method === 'POST' && path === `${ROOT}/SessionService/Sessions`);
+  return (
+    path === ROOT || path === `${ROOT}/odata` || path === `${ROOT}/$metadata` || (method === 'POST' && path === `${ROOT}/SessionService/Sessions`)
+  );
 }
 
 export function auth(ctx: SimContext): MiddlewareHandler<SimEnv> {
@@ -28,8 +30,9 @@ export function auth(ctx: SimContext): MiddlewareHandler<SimEnv> {
         if (ok) state.basicAuthRequests++;
       }
       if (!ok) {
-        return refuse(c, 401, 'Base.1.8.NoValidSession', 'There is no valid session established with the implementation.', [],
-          { 'WWW-Authenticate': 'Basic realm="bmc-sim"' });
+        return refuse(c, 401, 'Base.1.8.NoValidSession', 'There is no valid session established with the implementation.', [], {
+          'WWW-Authenticate': 'Basic realm="bmc-sim"',
+        });
       }
     }
     await next();

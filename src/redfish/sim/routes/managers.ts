@@ -8,7 +8,15 @@ import { findManager } from '../state.js';
 
 export function managerRoutes(app: Hono<SimEnv>, ctx: SimContext): void {
   const { state } = ctx;
-  app.get(`${ROOT}/Managers`, (c) => c.json(collection(`${ROOT}/Managers`, '#ManagerCollection.ManagerCollection', state.systems.map((s) => s.managerId))));
+  app.get(`${ROOT}/Managers`, (c) =>
+    c.json(
+      collection(
+        `${ROOT}/Managers`,
+        '#ManagerCollection.ManagerCollection',
+        state.systems.map((s) => s.managerId),
+      ),
+    ),
+  );
   app.get(`${ROOT}/Managers/:id`, (c) => {
     const s = findManager(state, c.req.param('id'));
     return s ? c.json(managerBody(s)) : missing(c, c.req.path);

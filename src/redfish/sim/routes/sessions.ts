@@ -16,11 +16,15 @@ export function sessionRoutes(app: Hono<SimEnv>, ctx: SimContext): void {
   const noSession = (c: Parameters<typeof refuse>[0]): Response => refuse(c, 404, 'Base.1.8.ResourceMissingAtURI', 'No such session.');
 
   app.get(`${ROOT}/SessionService`, (c) => c.json(sessionService(quirks)));
-  app.get(SESSIONS, (c) => c.json({
-    '@odata.id': SESSIONS, '@odata.type': '#SessionCollection.SessionCollection', Name: 'Sessions',
-    'Members@odata.count': state.sessions.size,
-    Members: [...state.sessions.values()].map((s) => ({ '@odata.id': `${SESSIONS}/${s.id}` })),
-  }));
+  app.get(SESSIONS, (c) =>
+    c.json({
+      '@odata.id': SESSIONS,
+      '@odata.type': '#SessionCollection.SessionCollection',
+      Name: 'Sessions',
+      'Members@odata.count': state.sessions.size,
+      Members: [...state.sessions.values()].map((s) => ({ '@odata.id': `${SESSIONS}/${s.id}` })),
+    }),
+  );
   app.post(SESSIONS, async (c) => {
     if (!quirks.sessions) return refuse(c, 405, 'Base.1.8.OperationNotAllowed', 'Sessions are not supported; use Basic authentication.');
     const { body } = await jsonBody(c);

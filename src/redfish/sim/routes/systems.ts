@@ -34,14 +34,21 @@ export function systemRoutes(app: Hono<SimEnv>, ctx: SimContext): void {
       const v = boot[prop];
       if (v === undefined) return undefined;
       if (typeof v !== 'string' || !allowed.includes(v)) {
-        return refuse(c, 400, 'Base.1.8.PropertyValueNotInList',
-          `The value ${JSON.stringify(v)} for the property ${prop} is not in the list of acceptable values.`, [`#/Boot/${prop}`]);
+        return refuse(
+          c,
+          400,
+          'Base.1.8.PropertyValueNotInList',
+          `The value ${JSON.stringify(v)} for the property ${prop} is not in the list of acceptable values.`,
+          [`#/Boot/${prop}`],
+        );
       }
       (next as unknown as Record<string, unknown>)[prop.replace('BootSourceOverride', '').toLowerCase()] = v;
       return undefined;
     };
-    const err = check('BootSourceOverrideTarget', quirks.bootTargets) ?? check('BootSourceOverrideEnabled', BOOT_ENABLED_VALUES)
-      ?? check('BootSourceOverrideMode', BOOT_MODE_VALUES);
+    const err =
+      check('BootSourceOverrideTarget', quirks.bootTargets) ??
+      check('BootSourceOverrideEnabled', BOOT_ENABLED_VALUES) ??
+      check('BootSourceOverrideMode', BOOT_MODE_VALUES);
     if (err) return err;
     if (quirks.bootPatchNeedsTarget && boot['BootSourceOverrideTarget'] === undefined && boot['BootSourceOverrideMode'] === undefined) {
       return refuse(c, 400, 'Base.1.8.PropertyMissing', 'Missing the BootSourceOverrideTarget and/or BootSourceOverrideMode element.', ['#/Boot']);
@@ -59,7 +66,9 @@ export function systemRoutes(app: Hono<SimEnv>, ctx: SimContext): void {
     const s = findSystem(state, c.req.param('id'));
     if (!s) return missing(c, c.req.path);
     if (quirks.bootSettingsObject) {
-      return refuse(c, 400, 'Base.1.8.PropertyNotWritable', 'The property Boot is a read only property; change it through @Redfish.Settings.', ['#/Boot']);
+      return refuse(c, 400, 'Base.1.8.PropertyNotWritable', 'The property Boot is a read only property; change it through @Redfish.Settings.', [
+        '#/Boot',
+      ]);
     }
     return patchBoot(c, s);
   });
@@ -83,7 +92,9 @@ export function systemRoutes(app: Hono<SimEnv>, ctx: SimContext): void {
     const type = str(body?.['ResetType']);
     if (!type) return refuse(c, 400, 'Base.1.8.ActionParameterMissing', 'The action requires the parameter ResetType.', ['#/ResetType']);
     if (!quirks.resetTypes.includes(type)) {
-      return refuse(c, 400, 'Base.1.8.ActionParameterValueNotInList', `The value ${JSON.stringify(type)} for ResetType is not allowed.`, ['#/ResetType']);
+      return refuse(c, 400, 'Base.1.8.ActionParameterValueNotInList', `The value ${JSON.stringify(type)} for ResetType is not allowed.`, [
+        '#/ResetType',
+      ]);
     }
     if (faultOf(c) === 'ignore') return done(c, ctx);
     if (faultOf(c) === 'task-fail') return done(c, ctx, 'The reset failed.');

@@ -37,7 +37,13 @@ export function virtualMediaRoutes(app: Hono<SimEnv>, ctx: SimContext): void {
     app.get(`${prefix}/:id/VirtualMedia`, (c) => {
       const o = owner(c);
       if (!o) return missing(c, c.req.path);
-      return c.json(collection(o.base, '#VirtualMediaCollection.VirtualMediaCollection', o.s.vmedia.map((m) => m.id)));
+      return c.json(
+        collection(
+          o.base,
+          '#VirtualMediaCollection.VirtualMediaCollection',
+          o.s.vmedia.map((m) => m.id),
+        ),
+      );
     });
     app.get(`${prefix}/:id/VirtualMedia/:vm`, (c) => {
       const x = slot(c);
