@@ -63,6 +63,9 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterProx
     String(options.workers),
     '--shutdown-deadline',
     '2s',
+    // Every simulated client is 127.0.0.1: the per-address cap would stand in for a crowd of BMCs.
+    '--max-transfers-per-client',
+    '100000',
     ...options.allow.flatMap((a) => ['--allow-upstream', a]),
     ...(options.extraArgs ?? []),
   ];

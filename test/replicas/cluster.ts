@@ -75,6 +75,9 @@ export async function replica(options: ReplicaOptions): Promise<Replica> {
     join(home, 'data'),
     '--cache-dir',
     join(home, 'cache'),
+    // nginx is every BMC's address here: the per-address cap would stand in for a crowd.
+    '--max-transfers-per-client',
+    '100000',
     '--cache-budget',
     '512MiB',
     '--block-size',

@@ -99,6 +99,8 @@ describe.skipIf(missing.length > 0)(
           '1MiB',
           '--allow-upstream',
           `${faults.origin}/`,
+          '--max-transfers-per-client',
+          '100000',
           '--log-level',
           'warn',
         ],
