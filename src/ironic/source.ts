@@ -23,7 +23,7 @@ import { IsoproxyError } from '../errors.js';
 import type { NodeSpec } from '../registry/store.js';
 import type { NodeSource } from '../serving/node-source.js';
 import { createIronicClient, type IronicClient } from './client.js';
-import { IronicAuthError, IronicNodeRefusedError, IronicUnavailableError } from './errors.js';
+import { IronicAuthError, type IronicNodeRefusedError, IronicUnavailableError } from './errors.js';
 import { createIronicAgent } from './http.js';
 import { resolveNode, type Resolution } from './mapping.js';
 import type { IronicOptions } from './options.js';
@@ -205,7 +205,7 @@ export function createIronicSource(options: IronicSourceOptions, logger: Logger,
   }
 
   function answer(name: string, entry: Entry): NodeSpec | undefined {
-    let outcome = entry.outcome;
+    const outcome = entry.outcome;
     if (entry.failure) {
       const fresh = outcome !== undefined && now() - entry.outcomeAt <= options.staleMaxMs;
       if (!fresh) {
