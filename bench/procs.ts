@@ -208,6 +208,9 @@ export async function startIsoproxy(options: IsoproxyOptions): Promise<Server> {
     '--workers',
     String(workers),
     ...options.allowUpstream.flatMap((u) => ['--allow-upstream', u]),
+    // Every benchmark client connects from 127.0.0.1: a crowd of BMCs on one address.
+    '--max-transfers-per-client',
+    '100000',
     ...(options.extraArgs ?? []),
   ];
   // The transfer log goes straight to a file, as nginx's access log does: a pipe through this

@@ -7,11 +7,13 @@
 // Finding a block: a worker learns block files from a listing of the version's directory (names
 // carry index, length and CRC: src/cache/block-file.ts), refreshed when a block is not in it, and
 // from the bytes the primary sends on a miss (their CRC names the file the primary is writing).
-// A file is CRC-checked the first time this process opens it. The primary may evict (unlink) a
-// file at any time: a worker that holds it open keeps reading it (POSIX), a new stream finds it
-// gone (ENOENT, or a link count of 0 checked at most once a second) and asks the primary again.
-// So an evicted block's disk space outlives its eviction by the streams reading it plus about a
-// second, and never by a descriptor parked in the worker's open-file cache.
+// A file is CRC-checked in full the first time this process opens it and again after any change
+// to it, as the primary's cache does (src/cache/checked-file.ts); chunks are read into pooled
+// memory (src/io/chunk-pool.ts). The primary may evict (unlink) a file at any time: a worker that
+// holds it open keeps reading it (POSIX), a new stream finds it gone (ENOENT, or a link count of 0
+// seen by the fstat each open makes) and asks the primary again. So an evicted block's disk space
+// outlives its eviction only by the streams reading it, never by a descriptor parked in the
+// worker's open-file cache.
 
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,7 +21,9 @@ import { crc32 } from 'node:zlib';
 import { checkRange } from '../byte-source.js';
 import type { BlockCache, CacheStats, CachedSource, StreamStats } from '../cache/block-cache.js';
 import { blockFileName, parseBlockFileName, versionDirName } from '../cache/block-file.js';
+import { checkWhole, fileState, recordCheck, stillChecked, type CheckRecord } from '../cache/checked-file.js';
 import { FdCache, type FdLease } from '../cache/fd-cache.js';
+import { chunkPool } from '../io/chunk-pool.js';
 import { readFully } from '../io/read-fully.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { versionKey } from '../upstream/validator.js';
@@ -27,8 +31,6 @@ import { versionKey } from '../upstream/validator.js';
 const MiB = 1024 * 1024;
 /** A listing of a version directory younger than this is trusted for "not on disk". */
 const LISTING_TTL_MS = 100;
-/** How often an open block file is checked for having been unlinked (evicted) by the primary. */
-const LINK_CHECK_MS = 1000;
 const RECENT_ENDS = 32;
 const READAHEAD = 4;
 
@@ -48,8 +50,10 @@ interface Known {
   readonly path: string;
   readonly length: number;
   readonly crc: number;
-  verified: boolean;
-  checkedAt: number;
+  /** This process's last whole check of the file; none yet for a file only listed. */
+  readonly check: CheckRecord;
+  /** The bytes came from the primary: the file the primary writes from them needs no check. */
+  fromPrimary: boolean;
 }
 
 interface VersionState {
@@ -173,9 +177,10 @@ export class RemoteBlockCache implements BlockCache {
     const readChunk = async (index: number, inBlock: number, len: number): Promise<Uint8Array> => {
       const h = await handleOf(index);
       if ('bytes' in h) return h.bytes.subarray(inBlock, inBlock + len);
-      const out = Buffer.allocUnsafe(len);
+      const out = chunkPool.take(len, this.chunkBytes);
       const done = await readFully(h.lease.handle, out, inBlock).catch(() => -1);
       if (done === len) return out;
+      chunkPool.give(out);
       // The file let us down (cut short, unreadable): this block comes from the primary instead.
       st.known.delete(index);
       this.counters.errors++;
@@ -241,7 +246,7 @@ export class RemoteBlockCache implements BlockCache {
     // The primary writes this block under the name its CRC gives: later streams read the file.
     const crc = crc32(bytes) >>> 0;
     const path = join(st.dir, blockFileName({ index, lengthBytes: bytes.length, crc }));
-    st.known.set(index, { path, length: bytes.length, crc, verified: true, checkedAt: Date.now() });
+    st.known.set(index, { path, length: bytes.length, crc, check: {}, fromPrimary: true });
     return { bytes };
   }
 
@@ -271,22 +276,20 @@ export class RemoteBlockCache implements BlockCache {
       return undefined;
     }
     try {
-      const now = Date.now();
-      if (now - known.checkedAt > LINK_CHECK_MS) {
-        // Evicted by the primary: do not hold its disk space through the open-file cache.
-        if ((await lease.handle.stat()).nlink === 0) throw new Error('unlinked');
-        known.checkedAt = now;
-      }
-      if (!known.verified) {
-        const whole = Buffer.allocUnsafe(known.length);
-        const done = await readFully(lease.handle, whole, 0);
-        if (done !== known.length || crc32(whole) >>> 0 !== known.crc) {
-          this.counters.errors++;
-          throw new Error('corrupt');
+      const file = fileState(lease.handle);
+      // Unlinked: evicted by the primary; do not hold its disk space through the open-file cache.
+      if (file.identity === undefined) throw new Error('unlinked');
+      if (!stillChecked(known.check, file, known.length)) {
+        // A file named by bytes the primary just sent needs no reading the first time: its name
+        // is their CRC, and the primary renames a file into place only once it is whole.
+        if (!known.fromPrimary || known.check.identity !== undefined) {
+          const bad = await checkWhole(lease.handle, known.length, known.crc);
+          if (bad) {
+            this.counters.errors++;
+            throw new Error(bad);
+          }
         }
-        known.verified = true;
-        lease.release();
-        return { bytes: whole };
+        recordCheck(known.check, file, known.length);
       }
       return { lease, known };
     } catch {
@@ -321,7 +324,7 @@ export class RemoteBlockCache implements BlockCache {
       if (!b) continue;
       const k = st.known.get(b.index);
       if (k && k.crc === b.crc && k.length === b.lengthBytes) continue;
-      st.known.set(b.index, { path: join(st.dir, name), length: b.lengthBytes, crc: b.crc, verified: false, checkedAt: st.listedAt });
+      st.known.set(b.index, { path: join(st.dir, name), length: b.lengthBytes, crc: b.crc, check: {}, fromPrimary: false });
     }
   }
 }
