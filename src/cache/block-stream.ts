@@ -7,12 +7,12 @@
 // touch (two blocks, usually). Sequential readers (a stream starting where a recent one ended, or
 // at 0) read ahead past their end; others only inside their range.
 
-import { LRUCache } from 'lru-cache';
 import { checkRange } from '../byte-source.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { readFully } from '../io/read-fully.js';
 import type { BlockIndex } from './block-index.js';
 import type { FdLease } from './fd-cache.js';
+import { SmallReads } from './small-reads.js';
 import type { BlockWriter } from './block-writer.js';
 import type { Flights } from './flights.js';
 import { blockKey, blockLength, type Counters, type SourceState } from './parts.js';
@@ -47,30 +47,19 @@ interface Pin {
   unpinned: boolean;
 }
 
-/** Blocks kept whole in memory for small reads (metadata: directory sectors, boot configs). */
-const META_BLOCKS = 4;
-/** Reads up to this size are served from a whole block in memory. */
-const SMALL_READ = 64 * 1024;
-
 export class BlockStreams {
-  /**
-   * Whole blocks read for small reads, by key. Indexing a base reads thousands of 2 KiB sectors
-   * one after another, mostly from its first blocks: one fstat and one read each through the
-   * file would be a thread-pool round trip per sector.
-   */
-  private readonly meta = new LRUCache<string, Promise<Uint8Array | undefined>>({ max: META_BLOCKS });
+  private readonly small: SmallReads;
 
-  constructor(private readonly deps: StreamDeps) {}
+  constructor(private readonly deps: StreamDeps) {
+    this.small = new SmallReads(deps.blockSize);
+  }
 
   async read(state: SourceState, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     checkRange(offset, length, state.size);
-    const index = Math.floor(offset / this.deps.blockSize);
-    if (length > 0 && length <= SMALL_READ && Math.floor((offset + length - 1) / this.deps.blockSize) === index) {
-      const block = await this.wholeBlock(state, index);
-      if (block) {
-        const at = offset - index * this.deps.blockSize;
-        return block.slice(at, at + length);
-      }
+    const small = await this.small.read(state.vk, offset, length, (index) => this.wholeBlock(state, index));
+    if (small) {
+      this.deps.counters.hits++;
+      return small;
     }
     const out = new Uint8Array(length);
     let pos = 0;
@@ -190,32 +179,17 @@ export class BlockStreams {
 
   /** A block's bytes in memory, read whole through the index's check; undefined when not on disk. */
   private async wholeBlock(state: SourceState, index: number): Promise<Uint8Array | undefined> {
-    const key = blockKey(state.vk, index);
-    let p = this.meta.get(key);
-    if (!p) {
-      const { index: blocks, writer, counters, blockSize } = this.deps;
-      const block = blocks.get(key);
-      if (!block || block.length !== blockLength(state, blockSize, index)) return undefined;
-      p = (async () => {
-        const lease = await blocks.open(block, writer.writesEnabled());
-        if (!lease) return undefined;
-        try {
-          const bytes = Buffer.allocUnsafe(block.length);
-          return (await readFully(lease.handle, bytes, 0)) === block.length ? bytes : undefined;
-        } catch {
-          return undefined;
-        } finally {
-          lease.release();
-        }
-      })();
-      this.meta.set(key, p);
-      const bytes = await p;
-      if (!bytes) this.meta.delete(key);
-      else counters.hits++;
-      return bytes;
+    const { index: blocks, writer, blockSize } = this.deps;
+    const block = blocks.get(blockKey(state.vk, index));
+    if (!block || block.length !== blockLength(state, blockSize, index)) return undefined;
+    const lease = await blocks.open(block, writer.writesEnabled());
+    if (!lease) return undefined;
+    try {
+      const bytes = Buffer.allocUnsafe(block.length);
+      return (await readFully(lease.handle, bytes, 0)) === block.length ? bytes : undefined;
+    } finally {
+      lease.release();
     }
-    this.deps.counters.hits++;
-    return p;
   }
 
   /** One chunk of a pinned block: a view of its bytes, or read from its file into pool memory. */

@@ -23,6 +23,7 @@ import type { BlockCache, CacheStats, CachedSource, StreamStats } from '../cache
 import { blockFileName, parseBlockFileName, versionDirName } from '../cache/block-file.js';
 import { checkWhole, fileState, recordCheck, stillChecked, type CheckRecord } from '../cache/checked-file.js';
 import { FdCache, type FdLease } from '../cache/fd-cache.js';
+import { SmallReads } from '../cache/small-reads.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { readFully } from '../io/read-fully.js';
 import type { UpstreamSource } from '../upstream/types.js';
@@ -77,11 +78,13 @@ export class RemoteBlockCache implements BlockCache {
   private readonly counters = { hits: 0, misses: 0, errors: 0 };
   /** Blocks asked of the primary now: the readers of this process share one request. */
   private readonly asking = new Map<string, Promise<Uint8Array>>();
+  private readonly small: SmallReads;
 
   constructor(private readonly options: RemoteCacheOptions) {
     this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 256));
     this.chunkBytes = Math.max(64 * 1024, Math.min(options.blockSize, options.chunkBytes ?? MiB));
     this.readsInFlight = Math.max(1, Math.min(8, options.readsInFlight ?? 2));
+    this.small = new SmallReads(options.blockSize);
   }
 
   source(upstream: UpstreamSource): CachedSource {
@@ -129,6 +132,8 @@ export class RemoteBlockCache implements BlockCache {
 
   private async read(st: VersionState, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     checkRange(offset, length, st.size);
+    const small = await this.small.read(st.vk, offset, length, (index) => this.wholeBlock(st, index));
+    if (small) return small;
     const out = new Uint8Array(length);
     let pos = 0;
     for await (const chunk of this.stream(st, offset, length, signal, undefined, false)) {
@@ -217,6 +222,18 @@ export class RemoteBlockCache implements BlockCache {
     } finally {
       for (const index of [...handles.keys()]) release(index);
       void completed;
+    }
+  }
+
+  /** A block's bytes in memory: its file read whole once checked, or from the primary. */
+  private async wholeBlock(st: VersionState, index: number): Promise<Uint8Array | undefined> {
+    const h = await this.openBlock(st, index, undefined, index);
+    if ('bytes' in h) return h.bytes;
+    try {
+      const bytes = Buffer.allocUnsafe(h.known.length);
+      return (await readFully(h.lease.handle, bytes, 0)) === h.known.length ? bytes : undefined;
+    } finally {
+      h.lease.release();
     }
   }
 

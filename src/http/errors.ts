@@ -26,6 +26,7 @@ import {
 } from '../errors.js';
 import { NodeExpiredError } from '../registry/errors.js';
 import { InvalidBaseError, NodeValidationError } from '../serving/errors.js';
+import { ClientAbortError } from './body.js';
 
 /** A request the API cannot accept as sent (bad JSON, bad body, bad query, ...). */
 export class BadRequestError extends IsoproxyError {
@@ -72,7 +73,11 @@ function isTimeout(code: ErrorCode): boolean {
   return code.endsWith('_TIMEOUT');
 }
 
+/** nginx's "client closed request": no one reads it, but the log line says what happened. */
+export const CLIENT_CLOSED_STATUS = 499;
+
 export function errorStatus(err: unknown): number {
+  if (err instanceof ClientAbortError) return CLIENT_CLOSED_STATUS;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof NodeExpiredError) return 410;
   if (err instanceof RangeNotSatisfiableError) return 416;
@@ -155,7 +160,9 @@ export function errorHandler(logger: Logger): ErrorHandler {
     const status = errorStatus(err);
     const log = (c.get('log') as Logger | undefined) ?? logger;
     const fields = { ...logFields(err), status, method: c.req.method, path: c.req.path };
-    if (status >= 500) log.error(fields, 'request failed');
+    if (status === CLIENT_CLOSED_STATUS)
+      log.info({ code: errorCode(err), method: c.req.method, path: c.req.path }, 'client went away before the answer');
+    else if (status >= 500) log.error(fields, 'request failed');
     else log.info(fields, 'request refused');
     return errorResponse(c, err);
   };

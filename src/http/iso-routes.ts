@@ -17,7 +17,7 @@ import { isValidNodeName } from '../registry/store.js';
 import type { Serving } from '../serving/serving.js';
 import type { Transfer } from '../serving/transfers.js';
 import type { NodeImage, NodeRef } from '../serving/types.js';
-import { bodyLength, openBody, pipeToNode, probeBody, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
+import { bodyLength, ClientAbortError, openBody, pipeToNode, probeBody, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
 import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
 import { PreconditionFailedError } from './errors.js';
 import { contentRange, resolveRange, type ByteRange } from './range.js';
@@ -160,7 +160,7 @@ function clientGone(c: Context<IsoEnv>): AbortSignal {
   if (!out || typeof out.once !== 'function') return c.req.raw.signal;
   const ac = new AbortController();
   out.once('close', () => {
-    if (!out.writableFinished) ac.abort(new DOMException('client closed the connection', 'AbortError'));
+    if (!out.writableFinished) ac.abort(new ClientAbortError());
   });
   return ac.signal;
 }

@@ -115,5 +115,5 @@ export type ProfileName = keyof typeof PROFILES;
 export const PROFILE_NAMES = Object.keys(PROFILES) as ProfileName[];
 
 export function isProfileName(s: string): s is ProfileName {
-  return Object.prototype.hasOwnProperty.call(PROFILES, s);
+  return Object.hasOwn(PROFILES, s);
 }
