@@ -242,6 +242,11 @@ export class WaveTracker {
     };
   }
 
+  /** The source a node was declared or fetched from (undefined when not tracked or not known). */
+  sourceOf(name: string): string | undefined {
+    return this.nodes.get(name)?.source;
+  }
+
   /** The state of one node now (undefined when not tracked). */
   stateOf(name: string): NodeState | undefined {
     const rec = this.nodes.get(name);
