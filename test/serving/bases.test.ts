@@ -40,7 +40,12 @@ const passThrough = {
 
 function clock() {
   let t = Date.UTC(2026, 0, 1);
-  return { now: () => t, advance: (ms: number) => void (t += ms) };
+  return {
+    now: () => t,
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
 }
 
 describe('bases that fail to open', () => {
