@@ -364,6 +364,12 @@ describe.skipIf(missing.length > 0)(
         ]),
       );
       await page.screenshot({ path: join(ARTIFACTS, '5-failed-bases.png'), fullPage: true });
+      // The hover over a node whose base cannot be opened says why, with the code.
+      await page.fill('#filter', 'bmc-dead');
+      await page.waitForSelector('#nodes tbody tr[data-node="bmc-dead"]');
+      await page.hover('#nodes tbody tr[data-node="bmc-dead"] td.edits');
+      await page.waitForSelector('#diff-pop[data-node="bmc-dead"][data-loaded="true"]', { state: 'visible' });
+      expect(await page.textContent('#diff-pop')).toMatch(/^no diff: UPSTREAM_/);
     }, 60_000);
   },
 );

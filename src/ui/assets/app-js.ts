@@ -309,10 +309,14 @@ export const APP_JS = String.raw`'use strict';
     pop.removeAttribute('data-loaded');
     fetch('api/nodes/' + encodeURIComponent(n.name) + '/diff', { headers: authHeaders(), cache: 'no-store' }).then(function (res) {
       if (res.ok) return res.text().then(function (text) {
-        if (diffCount >= MAX_DIFFS) { diffs = {}; diffCount = 0; }
-        if (!diffs[key]) diffCount++;
-        diffs[key] = text || '(no boot config changes)';
-        return { text: diffs[key] };
+        text = text || '(no boot config changes)';
+        // Kept only under an ETag: without one, new edits would not show as a new key.
+        if (n.etag) {
+          if (diffCount >= MAX_DIFFS) { diffs = {}; diffCount = 0; }
+          if (!diffs[key]) diffCount++;
+          diffs[key] = text;
+        }
+        return { text: text };
       });
       if (res.status === 401) { forgetToken(); showLogin('The token was refused.'); return null; }
       return res.json().then(function (b) { return b && b.error ? b.error : { code: 'HTTP_' + res.status, message: '' }; }, function () {
