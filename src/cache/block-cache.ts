@@ -4,14 +4,16 @@
 //
 // The parts, each in its own file:
 // - block-index.ts: the LRU index bounded by the byte budget; rebuilt from the directory at start;
-//   every block CRC-checked each time it is read from disk; dropping a block unlinks its file.
+//   every block CRC-checked in full before this process serves it, and again after any change to
+//   its file (checked-file.ts); dropping a block unlinks its file.
 // - block-writer.ts: atomic persist (temporary file + rename), room made within the budget before
 //   writing, degraded mode when the disk is full or the directory unwritable.
 // - flights.ts: single-flight fetches, so N readers of a missing block share one upstream fetch.
 // - sequential-fill.ts: upstreams that ignore Range are read once, front to back, into blocks.
 // - block-stream.ts: reads and streams, with pins (a block opened once per stream) and readahead.
-// Memory: a stream holds the blocks its reads in flight touch (two, usually); `hotBlocks` more are
-// shared; a block being fetched is held by its flight until it is on disk.
+// Memory: a stream holds its reads in flight (chunks of pool memory, src/io/chunk-pool.ts), and the
+// bytes of a block it had to check whole or fetch; a block being fetched is held by its flight
+// until it is on disk.
 //
 // Failure policy: a short or corrupt block is dropped and fetched again; a full disk or an
 // unwritable directory makes the cache serve misses straight from upstream (logged once), never
@@ -37,12 +39,6 @@ const MiB = 1024 * 1024;
 const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
 /** Short: a write that fails again costs little, and /metrics should not say degraded for long. */
 const DEFAULT_DEGRADED_RETRY_MS = 2_000;
-/**
- * Measured on a warm cache (2 MiB blocks, 64 KiB ranges, each its own stream): 0 hot blocks cost
- * about 26x the CPU of 4 (every range re-reads and re-checks its whole block). 8 leaves room for
- * several readers at different places in a base; 16 MiB of memory at 2 MiB blocks.
- */
-const DEFAULT_HOT_BLOCKS = 8;
 
 export interface BlockCacheOptions {
   readonly dir: string;
@@ -56,11 +52,6 @@ export interface BlockCacheOptions {
   readonly chunkBytes?: number;
   /** Chunk reads in flight per stream; default 2. A stream holds the blocks these touch in memory. */
   readonly readsInFlight?: number;
-  /**
-   * Checked blocks kept in memory, so small ranges of one block do not each re-read and re-check
-   * it (see block-index.ts); default 8. 0 reads and checks the file on every open.
-   */
-  readonly hotBlocks?: number;
   /** Block files kept open; default 128 (a 1 GiB base is 512 blocks of 2 MiB). */
   readonly maxOpenFiles?: number;
   readonly logger?: LoggerLike;
@@ -158,8 +149,7 @@ class DiskBlockCache implements BlockCache {
     const logger = options.logger;
     this.upstreamStats = options.upstreamStats;
     this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 128));
-    const hotBytes = Math.max(0, options.hotBlocks ?? DEFAULT_HOT_BLOCKS) * this.blockSize;
-    this.index = new BlockIndex(budget, this.blockSize, this.fds, this.counters, this.tasks, logger, hotBytes);
+    this.index = new BlockIndex(budget, this.blockSize, this.fds, this.counters, this.tasks, logger);
     const retryMs = Math.max(1, options.degradedRetryMs ?? DEFAULT_DEGRADED_RETRY_MS);
     this.writer = new BlockWriter(this.dir, budget, this.index, this.counters, this.tasks, logger, retryMs);
     const fetchTimeoutMs = Math.max(1, options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS);

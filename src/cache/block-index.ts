@@ -3,31 +3,28 @@
 // index is rebuilt from the directory: temporary files of interrupted writes are removed and short
 // files dropped.
 //
-// Trust boundary: no byte of a block file is served before the whole block has been read and its
-// CRC-32 (in its name) checked, each time it is read from disk, whoever wrote it: a file corrupted
-// while the process runs is dropped and fetched again, never served. The cost is one read of the
-// whole block per open (from the page cache, usually) and a CRC-32 at memory speed, small beside
-// sending the block. So that many small ranges of one block (metadata reads, BMCs reading 64 KiB
-// at a time) do not each pay it, the last few checked blocks stay in memory (`hotBytes`) and are
-// served from there: bytes that passed the check. Measured on a warm cache, per 32 MiB served:
-// whole-image streams cost about the same CPU as trusting the files did; 64 KiB ranges cost less
-// with the hot blocks (memory instead of a read per range) and about 26x more without them.
+// Trust boundary (checked-file.ts): no byte of a block file is served before the whole block has
+// been read and its CRC-32 (in its name) checked by this process, whoever wrote it, and again after
+// any change to the file (its ctime): a file corrupted while the process runs is dropped and
+// fetched again, never served. Between changes, an open costs one fstat and reads only the bytes
+// a stream asks for.
 
-import { readdir, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
-import { readFully } from '../io/read-fully.js';
 import type { LoggerLike } from '../upstream/types.js';
 import { isTempFileName, parseBlockFileName, parseVersionDirName } from './block-file.js';
-import type { FdCache } from './fd-cache.js';
+import { checkWhole, fileState, recordCheck, stillChecked } from './checked-file.js';
+import type { FdCache, FdLease } from './fd-cache.js';
 import { blockKey, SourceTally, type Block, type Counters, type Tasks } from './parts.js';
+
+/** A block file's mtime is its recency across restarts; refreshing it more often buys nothing. */
+const TOUCH_AFTER_MS = 60 * 60 * 1000;
 
 export class BlockIndex {
   private readonly lru: LRUCache<string, Block>;
-  private readonly verifying = new Map<string, Promise<Uint8Array | undefined>>();
-  /** Recently checked blocks' bytes, by key. */
-  private readonly hot: LRUCache<string, Uint8Array> | undefined;
+  /** Whole-file checks under way, by key: concurrent opens of one changed file share one. */
+  private readonly checking = new Map<string, Promise<string | undefined>>();
   /** Unlinks of evicted or dropped blocks under way: their bytes are still on disk. */
   private readonly unlinks = new Set<Promise<void>>();
   private unlinkBytes = 0;
@@ -41,17 +38,13 @@ export class BlockIndex {
     private readonly counters: Counters,
     private readonly tasks: Tasks,
     private readonly logger: LoggerLike | undefined,
-    hotBytes: number,
   ) {
-    this.hot =
-      hotBytes >= blockSize ? new LRUCache<string, Uint8Array>({ maxSize: hotBytes, sizeCalculation: (b) => Math.max(1, b.length) }) : undefined;
     this.lru = new LRUCache<string, Block>({
       maxSize: Math.max(1, budget),
       sizeCalculation: (b) => Math.max(1, b.length),
       dispose: (block, _key, reason) => {
         if (reason === 'evict') this.counters.evictions++;
         this.tally.addCached(block.vk, -block.length);
-        this.hot?.delete(block.key);
         this.fds.forget(block.path);
         // Its bytes count against the budget until the file is gone (block-writer.ts). Tracked so
         // close() waits for it: after close, the disk holds what the index said.
@@ -197,34 +190,20 @@ export class BlockIndex {
         this.counters.errors++;
         continue;
       }
-      const block: Block = { key: blockKey(vk, bn.index), vk, path, length: bn.lengthBytes, crc: bn.crc, touched: false };
+      const block: Block = { key: blockKey(vk, bn.index), vk, path, length: bn.lengthBytes, crc: bn.crc, touched: false, check: {} };
       found.push({ block, mtimeMs: st.mtimeMs });
     }
     return found;
   }
 
   /**
-   * The bytes of a block, checked: from memory if it was checked lately, else read whole from its
-   * file and checked against its length and CRC. Undefined (and the block dropped) when the file
-   * is missing, short or corrupt. Concurrent opens of one block share one read. `touch` bumps the
-   * file's mtime the first time, so a restart keeps the recency order.
+   * The block's file, open and known good: read and checked in full first when this process has
+   * not checked it since its last change, else just opened (one fstat). Undefined (and the block
+   * dropped) when the file is missing, short, corrupt or unlinked. `touch` bumps the file's mtime
+   * the first time when it is over an hour old, so a restart keeps the recency order. The caller releases the lease.
    */
-  async open(block: Block, touch: boolean): Promise<Uint8Array | undefined> {
-    const hot = this.hot?.get(block.key);
-    if (hot) return hot;
-    let p = this.verifying.get(block.key);
-    if (!p) {
-      p = this.readChecked(block, touch).finally(() => this.verifying.delete(block.key));
-      this.verifying.set(block.key, p);
-    }
-    const bytes = await p;
-    // Still indexed (not evicted or dropped meanwhile): worth keeping at hand.
-    if (bytes && this.hot && this.lru.peek(block.key) === block) this.hot.set(block.key, bytes);
-    return bytes;
-  }
-
-  private async readChecked(block: Block, touch: boolean): Promise<Uint8Array | undefined> {
-    let lease;
+  async open(block: Block, touch: boolean): Promise<FdLease | undefined> {
+    let lease: FdLease;
     try {
       lease = await this.fds.acquire(block.path);
     } catch {
@@ -232,23 +211,44 @@ export class BlockIndex {
       return undefined;
     }
     try {
-      const whole = Buffer.allocUnsafe(block.length);
-      const done = await readFully(lease.handle, whole, 0);
-      if (done !== block.length || crc32(whole) >>> 0 !== block.crc) {
-        this.drop(block, done !== block.length ? 'block file short' : 'block checksum mismatch');
-        return undefined;
-      }
+      let st = fileState(lease.handle);
       if (!block.touched && touch) {
         block.touched = true;
-        const now = new Date();
-        utimes(block.path, now, now).catch(() => {});
+        // A touch is a change (ctime): the check after it is provisional for a second, then made
+        // again. Files used within the last hour keep their order without one.
+        if (Date.now() - st.mtimeMs > TOUCH_AFTER_MS) {
+          const now = new Date();
+          await lease.handle.utimes(now, now).catch(() => {});
+          st = fileState(lease.handle);
+        }
       }
-      return whole;
+      if (st.identity === undefined) {
+        this.drop(block, 'block file removed');
+        lease.release();
+        return undefined;
+      }
+      if (stillChecked(block.check, st, block.length)) return lease;
+      const bad = await this.checkShared(block, lease);
+      if (bad) {
+        this.drop(block, bad);
+        lease.release();
+        return undefined;
+      }
+      recordCheck(block.check, st, block.length);
+      return lease;
     } catch (err) {
       this.drop(block, `block read failed: ${(err as Error).message}`);
-      return undefined;
-    } finally {
       lease.release();
+      return undefined;
     }
+  }
+
+  private checkShared(block: Block, lease: FdLease): Promise<string | undefined> {
+    let p = this.checking.get(block.key);
+    if (!p) {
+      p = checkWhole(lease.handle, block.length, block.crc).finally(() => this.checking.delete(block.key));
+      this.checking.set(block.key, p);
+    }
+    return p;
   }
 }

@@ -1,13 +1,18 @@
 // Reading through the cache: `stream` yields a range in aligned chunks with a few reads in flight,
 // `read` copies a range into one buffer (metadata readers). A stream opens each block once (a pin):
-// the block's bytes in memory, read whole from its file and CRC-checked (block-index.ts says why),
-// or fetched from upstream on a miss; every chunk of the block is a view of them, so an eviction
-// while the stream reads changes nothing. A stream holds at most the pins of the blocks its reads
-// in flight touch (two blocks, usually). Sequential readers (a stream starting where a recent one
-// ended, or at 0) read ahead past their end; others only inside their range.
+// its file, known good (checked-file.ts), from which each chunk is read into memory of the chunk
+// pool (src/io/chunk-pool.ts: the consumer gives it back when written); or, on a miss, the block's
+// bytes fetched from upstream, of which each chunk is a view. An eviction while the stream reads changes nothing: an open descriptor keeps
+// an unlinked file readable. A stream holds at most the pins of the blocks its reads in flight
+// touch (two blocks, usually). Sequential readers (a stream starting where a recent one ended, or
+// at 0) read ahead past their end; others only inside their range.
 
+import { LRUCache } from 'lru-cache';
 import { checkRange } from '../byte-source.js';
+import { chunkPool } from '../io/chunk-pool.js';
+import { readFully } from '../io/read-fully.js';
 import type { BlockIndex } from './block-index.js';
+import type { FdLease } from './fd-cache.js';
 import type { BlockWriter } from './block-writer.js';
 import type { Flights } from './flights.js';
 import { blockKey, blockLength, type Counters, type SourceState } from './parts.js';
@@ -36,14 +41,37 @@ export interface StreamDeps {
 /** A block a stream is reading: opened once for all its chunks. */
 interface Pin {
   readonly index: number;
-  readonly bytes: Promise<Uint8Array>;
+  readonly opened: Promise<{ readonly lease: FdLease } | { readonly bytes: Uint8Array }>;
+  /** Chunk reads of this pin not yet settled: its file goes back when they have. */
+  reads: number;
+  unpinned: boolean;
 }
 
+/** Blocks kept whole in memory for small reads (metadata: directory sectors, boot configs). */
+const META_BLOCKS = 4;
+/** Reads up to this size are served from a whole block in memory. */
+const SMALL_READ = 64 * 1024;
+
 export class BlockStreams {
+  /**
+   * Whole blocks read for small reads, by key. Indexing a base reads thousands of 2 KiB sectors
+   * one after another, mostly from its first blocks: one fstat and one read each through the
+   * file would be a thread-pool round trip per sector.
+   */
+  private readonly meta = new LRUCache<string, Promise<Uint8Array | undefined>>({ max: META_BLOCKS });
+
   constructor(private readonly deps: StreamDeps) {}
 
   async read(state: SourceState, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     checkRange(offset, length, state.size);
+    const index = Math.floor(offset / this.deps.blockSize);
+    if (length > 0 && length <= SMALL_READ && Math.floor((offset + length - 1) / this.deps.blockSize) === index) {
+      const block = await this.wholeBlock(state, index);
+      if (block) {
+        const at = offset - index * this.deps.blockSize;
+        return block.slice(at, at + length);
+      }
+    }
     const out = new Uint8Array(length);
     let pos = 0;
     // Copies: metadata readers may keep or patch what they get, and chunks can be shared memory.
@@ -51,6 +79,7 @@ export class BlockStreams {
     for await (const chunk of this.stream(state, offset, length, signal, undefined, false)) {
       out.set(chunk, pos);
       pos += chunk.length;
+      chunkPool.give(chunk);
     }
     return out;
   }
@@ -70,9 +99,18 @@ export class BlockStreams {
     const end = offset + length;
     // One controller for everything this stream started: aborted when the caller aborts or stops
     // early, left alone when the stream completes (its readahead then finishes for the next reader).
-    const inner = new AbortController();
-    const onAbort = () => inner.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // Made only when the stream starts an upstream fetch: a stream of blocks on disk needs none,
+    // and a controller per range request was a measurable share of serving small ranges.
+    let inner: AbortController | undefined;
+    const onAbort = () => inner?.abort(signal?.reason);
+    const innerSignal = (): AbortSignal => {
+      if (!inner) {
+        inner = new AbortController();
+        if (signal?.aborted) inner.abort(signal.reason);
+        else signal?.addEventListener('abort', onAbort, { once: true });
+      }
+      return inner.signal;
+    };
     const sequential = mayReadAhead && (offset === 0 || state.recentEnds.includes(offset));
     let completed = false;
     try {
@@ -84,33 +122,50 @@ export class BlockStreams {
         const inBlock = next - index * blockSize;
         const len = Math.min(chunkBytes - (inBlock % chunkBytes), blockLength(state, blockSize, index) - inBlock, end - next);
         if (pin === undefined || pin.index !== index) {
-          // The previous pin is let go: the chunks still queued hold views of its bytes.
-          this.onBlockStart(state, index, end, sequential, inner.signal, stats);
-          pin = { index, bytes: this.openBlock(state, index, inner.signal) };
+          if (pin) this.unpin(pin);
+          this.onBlockStart(state, index, end, sequential, innerSignal, stats);
+          pin = { index, opened: this.openBlock(state, index, innerSignal), reads: 0, unpinned: false };
         }
-        const p = pin.bytes.then((b) => b.subarray(inBlock, inBlock + len));
+        const p = this.readChunk(state, pin, inBlock, len, innerSignal);
         p.catch(() => {}); // awaited in order below; this only silences early rejections
         queue.push(p);
         next += len;
       };
-      while (next < end && queue.length < readsInFlight) issue();
-      while (queue.length > 0) {
-        const chunk = await queue.shift()!;
-        if (next < end) issue();
-        signal?.throwIfAborted();
-        yield chunk;
+      try {
+        while (next < end && queue.length < readsInFlight) issue();
+        while (queue.length > 0) {
+          const chunk = await queue.shift()!;
+          if (next < end) issue();
+          signal?.throwIfAborted();
+          yield chunk;
+        }
+      } finally {
+        if (pin) this.unpin(pin);
+        // Chunks read but never yielded: nobody else holds them.
+        for (const p of queue)
+          p.then(
+            (c) => chunkPool.give(c),
+            () => {},
+          );
       }
       completed = true;
       state.recentEnds.push(end);
       if (state.recentEnds.length > RECENT_ENDS) state.recentEnds.shift();
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      if (!completed) inner.abort(signal?.aborted ? signal.reason : new DOMException('stream closed', 'AbortError'));
+      if (!completed) inner?.abort(signal?.aborted ? signal.reason : new DOMException('stream closed', 'AbortError'));
     }
   }
 
   /** Counts a hit or miss for the block and starts readahead past it. */
-  private onBlockStart(state: SourceState, index: number, streamEnd: number, sequential: boolean, signal: AbortSignal, stats?: StreamStats): void {
+  private onBlockStart(
+    state: SourceState,
+    index: number,
+    streamEnd: number,
+    sequential: boolean,
+    signal: () => AbortSignal,
+    stats?: StreamStats,
+  ): void {
     const { blockSize, readahead, index: blocks, flights, writer, counters } = this.deps;
     if (blocks.has(blockKey(state.vk, index))) {
       counters.hits++;
@@ -129,22 +184,92 @@ export class BlockStreams {
     for (let b = index + 1; b <= limit; b++) {
       const key = blockKey(state.vk, b);
       if (blocks.has(key) || flights.has(key)) continue;
-      flights.join(state, b, signal).catch(() => {});
+      flights.join(state, b, signal()).catch(() => {});
     }
   }
 
-  /** The block's bytes: from disk, checked against its CRC, or from upstream. */
-  private async openBlock(state: SourceState, index: number, signal: AbortSignal): Promise<Uint8Array> {
+  /** A block's bytes in memory, read whole through the index's check; undefined when not on disk. */
+  private async wholeBlock(state: SourceState, index: number): Promise<Uint8Array | undefined> {
+    const key = blockKey(state.vk, index);
+    let p = this.meta.get(key);
+    if (!p) {
+      const { index: blocks, writer, counters, blockSize } = this.deps;
+      const block = blocks.get(key);
+      if (!block || block.length !== blockLength(state, blockSize, index)) return undefined;
+      p = (async () => {
+        const lease = await blocks.open(block, writer.writesEnabled());
+        if (!lease) return undefined;
+        try {
+          const bytes = Buffer.allocUnsafe(block.length);
+          return (await readFully(lease.handle, bytes, 0)) === block.length ? bytes : undefined;
+        } catch {
+          return undefined;
+        } finally {
+          lease.release();
+        }
+      })();
+      this.meta.set(key, p);
+      const bytes = await p;
+      if (!bytes) this.meta.delete(key);
+      else counters.hits++;
+      return bytes;
+    }
+    this.deps.counters.hits++;
+    return p;
+  }
+
+  /** One chunk of a pinned block: a view of its bytes, or read from its file into pool memory. */
+  private async readChunk(state: SourceState, pin: Pin, inBlock: number, len: number, signal: () => AbortSignal): Promise<Uint8Array> {
+    pin.reads++;
+    try {
+      const opened = await pin.opened;
+      if ('bytes' in opened) return opened.bytes.subarray(inBlock, inBlock + len);
+      const out = chunkPool.take(len, this.deps.chunkBytes);
+      const done = await readFully(opened.lease.handle, out, inBlock).catch(() => -1);
+      if (done === len) return out;
+      chunkPool.give(out);
+      // Cut short or unreadable since it was opened: it is checked again on its next open (and
+      // dropped); this chunk comes from upstream.
+      const bytes = await this.deps.flights.join(state, pin.index, signal());
+      return bytes.subarray(inBlock, inBlock + len);
+    } finally {
+      pin.reads--;
+      if (pin.unpinned && pin.reads === 0) this.release(pin);
+    }
+  }
+
+  /** The stream has moved past the pin: its file goes back once its reads have settled. */
+  private unpin(pin: Pin): void {
+    if (pin.unpinned) return;
+    pin.unpinned = true;
+    if (pin.reads === 0) this.release(pin);
+  }
+
+  private release(pin: Pin): void {
+    pin.opened.then(
+      (o) => {
+        if ('lease' in o) o.lease.release();
+      },
+      () => {},
+    );
+  }
+
+  /** The block: its file, open and known good, or its bytes from upstream. */
+  private async openBlock(
+    state: SourceState,
+    index: number,
+    signal: () => AbortSignal,
+  ): Promise<{ readonly lease: FdLease } | { readonly bytes: Uint8Array }> {
     const { blockSize, index: blocks, writer, flights } = this.deps;
     const block = blocks.get(blockKey(state.vk, index));
     if (block) {
       if (block.length !== blockLength(state, blockSize, index)) {
         blocks.drop(block, 'block length does not match the image');
       } else {
-        const checked = await blocks.open(block, writer.writesEnabled());
-        if (checked) return checked;
+        const lease = await blocks.open(block, writer.writesEnabled());
+        if (lease) return { lease };
       }
     }
-    return flights.join(state, index, signal);
+    return { bytes: await flights.join(state, index, signal()) };
   }
 }

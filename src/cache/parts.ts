@@ -4,6 +4,7 @@
 
 import { UpstreamError } from '../errors.js';
 import type { UpstreamSource } from '../upstream/types.js';
+import type { CheckRecord } from './checked-file.js';
 
 /** A block file in the index. */
 export interface Block {
@@ -15,6 +16,8 @@ export interface Block {
   readonly crc: number;
   /** mtime bumped by this process, so a restart keeps the recency order. */
   touched: boolean;
+  /** The file as this process last checked it whole (checked-file.ts). */
+  readonly check: CheckRecord;
 }
 
 /** Per base version: one, whoever asks, so sequential detection works across requests. */

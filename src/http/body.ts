@@ -19,6 +19,7 @@
 
 import type { ServerResponse } from 'node:http';
 import { IsoproxyError } from '../errors.js';
+import { chunkPool } from '../io/chunk-pool.js';
 import type { Transfer, TransferOutcome } from '../serving/transfers.js';
 import type { NodeImage, TransferStats } from '../serving/types.js';
 
@@ -220,7 +221,8 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
           sink.bytes(piece.start + got, chunk.length);
           got += chunk.length;
           bytes += chunk.length;
-          if (!out.write(chunk)) {
+          // The chunk's memory goes back to the pool once the socket is done with it.
+          if (!out.write(chunk, () => chunkPool.give(chunk))) {
             await drained(out);
             if (out.destroyed) return result({ bytes, outcome: 'aborted' });
           }

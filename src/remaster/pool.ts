@@ -47,9 +47,17 @@ export interface RemasterPool {
   close(): Promise<void>;
 }
 
+/** The sha256 of canonical edits, once per normalized object (asked on every range request). */
+const editsDigests = new WeakMap<NormalizedEdits, string>();
+
 /** Key of a (base, edits) pair: the base's identity and the sha256 of the canonical edits. */
 export function memoKey(baseId: string, edits: NormalizedEdits): string {
-  return `${baseId}\u0000${createHash('sha256').update(editsDigestInput(edits)).digest('hex')}`;
+  let digest = editsDigests.get(edits);
+  if (digest === undefined) {
+    digest = createHash('sha256').update(editsDigestInput(edits)).digest('hex');
+    editsDigests.set(edits, digest);
+  }
+  return `${baseId}\u0000${digest}`;
 }
 
 export function workerFile(): string {
