@@ -293,10 +293,12 @@ export const APP_JS = String.raw`'use strict';
   var MAX_DIFFS = 200;
   var diffCount = 0;
   var showing = null;
-  function hideDiff() { showing = null; var pop = $('diff-pop'); pop.hidden = true; pop.removeAttribute('data-node'); }
+  function hideDiff() { showing = null; var pop = $('diff-pop'); pop.hidden = true; pop.removeAttribute('data-node'); pop.removeAttribute('data-loaded'); }
   function showDiff(td, n) {
     var key = n.name + '|' + (n.etag || '');
     var pop = $('diff-pop');
+    // The row was re-rendered under the pointer: the popover already shows (or awaits) this diff.
+    if (showing === key && !pop.hidden) return;
     showing = key;
     pop.setAttribute('data-node', n.name);
     pop.className = 'diff-pop mono';
