@@ -15,6 +15,7 @@ import type { NodeStore } from './registry/store.js';
 import { createRemasterPool, type RemasterPool } from './remaster/pool.js';
 import { createBases, REVALIDATE_MS, type BaseListing, type Bases } from './serving/bases.js';
 import { createImages } from './serving/images.js';
+import { createNodeDiff, type NodeDiff } from './serving/node-diff.js';
 import type { NodeSource } from './serving/node-source.js';
 import { createServing, STORE_SOURCE, type Serving } from './serving/serving.js';
 import { createIronicSource } from './ironic/source.js';
@@ -44,8 +45,10 @@ export interface Service {
   readonly cache: BlockCache;
   /** The block cache's disk budget (the status page's cache bar). */
   readonly cacheBudgetBytes: number;
-  /** The bases open or being indexed now, for the status page (read-only). */
+  /** The bases open or being indexed now, and those that failed to open lately, for the status page (read-only). */
   bases(): BaseListing[];
+  /** A node's boot-config diff, as `isoproxy preview` prints it, for the status page's hover. */
+  readonly nodeDiff: NodeDiff;
   close(): Promise<void>;
 }
 
@@ -167,6 +170,7 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     cache,
     cacheBudgetBytes: config.cacheBudgetBytes,
     bases: () => bases.list(),
+    nodeDiff: createNodeDiff({ sources: serving.sources, bases, pool, fileLimits }),
     async close() {
       await serving.close();
       await bases.close();

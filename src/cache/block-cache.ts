@@ -29,9 +29,10 @@ import { BlockStreams, type StreamStats } from './block-stream.js';
 import { BlockWriter } from './block-writer.js';
 import { FdCache } from './fd-cache.js';
 import { Flights } from './flights.js';
-import { Tasks, type Counters, type SourceState } from './parts.js';
+import { Tasks, type Counters, type SourceState, type SourceStats } from './parts.js';
 
 export type { StreamStats } from './block-stream.js';
+export type { SourceStats } from './parts.js';
 
 const MiB = 1024 * 1024;
 /** A BMC reading a cold block waits this long at most for the cache's upstream fetch. */
@@ -114,6 +115,11 @@ export interface BlockCache {
    */
   forgetSource(versionKey: string, options?: { dropBlocks?: boolean }): void;
   stats(): CacheStats;
+  /**
+   * One base version's share: bytes of its blocks on disk and bytes fetched from upstream for it
+   * (zeros for a version the cache has not seen). Read-only; for the status page.
+   */
+  sourceStats(versionKey: string): SourceStats;
   /** Resolves when every block fetched so far is on disk (or given up). */
   flush(): Promise<void>;
   /** Aborts fetches, waits for writes, closes files. */
@@ -217,6 +223,10 @@ class DiskBlockCache implements BlockCache {
       retries: this.upstreamStats?.retries ?? 0,
       degraded: this.writer.degraded,
     };
+  }
+
+  sourceStats(vk: string): SourceStats {
+    return this.index.tally.stats(vk);
   }
 
   async flush(): Promise<void> {

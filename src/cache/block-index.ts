@@ -16,7 +16,7 @@ import type { LoggerLike } from '../upstream/types.js';
 import { isTempFileName, parseBlockFileName, parseVersionDirName } from './block-file.js';
 import { checkWhole, fileState, recordCheck, stillChecked } from './checked-file.js';
 import type { FdCache, FdLease } from './fd-cache.js';
-import { blockKey, type Block, type Counters, type Tasks } from './parts.js';
+import { blockKey, SourceTally, type Block, type Counters, type Tasks } from './parts.js';
 
 /** A block file's mtime is its recency across restarts; refreshing it more often buys nothing. */
 const TOUCH_AFTER_MS = 60 * 60 * 1000;
@@ -28,6 +28,8 @@ export class BlockIndex {
   /** Unlinks of evicted or dropped blocks under way: their bytes are still on disk. */
   private readonly unlinks = new Set<Promise<void>>();
   private unlinkBytes = 0;
+  /** Per base version: bytes of its blocks indexed here (kept below) and fetched from upstream (by the fetches). */
+  readonly tally = new SourceTally();
 
   constructor(
     private readonly budget: number,
@@ -42,6 +44,7 @@ export class BlockIndex {
       sizeCalculation: (b) => Math.max(1, b.length),
       dispose: (block, _key, reason) => {
         if (reason === 'evict') this.counters.evictions++;
+        this.tally.addCached(block.vk, -block.length);
         this.fds.forget(block.path);
         // Its bytes count against the budget until the file is gone (block-writer.ts). Tracked so
         // close() waits for it: after close, the disk holds what the index said.
@@ -90,7 +93,14 @@ export class BlockIndex {
   }
 
   add(block: Block): void {
+    if (this.lru.peek(block.key) === block) return; // already counted
     this.lru.set(block.key, block);
+    this.counted(block);
+  }
+
+  /** Counts a block just set into the LRU, unless the LRU refused it (larger than the budget). */
+  private counted(block: Block): void {
+    if (this.lru.peek(block.key) === block) this.tally.addCached(block.vk, block.length);
   }
 
   /** Evicts the least recently used block: the bytes it frees once unlinked (0: index empty). */
@@ -111,6 +121,7 @@ export class BlockIndex {
   dropVersion(vk: string): void {
     const prefix = blockKey(vk, 0).slice(0, -1);
     for (const key of [...this.lru.keys()]) if (key.startsWith(prefix)) this.lru.delete(key);
+    this.tally.forget(vk);
   }
 
   /** Rebuilds the index from the files in `dir`. `writable` says whether stale files may be removed. */
@@ -146,6 +157,7 @@ export class BlockIndex {
         continue;
       }
       this.lru.set(block.key, block);
+      this.counted(block);
     }
     this.counters.evictions = 0; // trimming at start is not an eviction of live data
     this.logger?.info({ dir, blocks: this.lru.size, bytesUsed: this.lru.calculatedSize }, 'block cache index rebuilt');
@@ -178,7 +190,7 @@ export class BlockIndex {
         this.counters.errors++;
         continue;
       }
-      const block: Block = { key: blockKey(vk, bn.index), path, length: bn.lengthBytes, crc: bn.crc, touched: false, check: {} };
+      const block: Block = { key: blockKey(vk, bn.index), vk, path, length: bn.lengthBytes, crc: bn.crc, touched: false, check: {} };
       found.push({ block, mtimeMs: st.mtimeMs });
     }
     return found;

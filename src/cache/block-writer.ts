@@ -151,7 +151,7 @@ export class BlockWriter {
       if (existing.path !== path) this.tasks.track(unlink(path).catch(() => {}));
       return true;
     }
-    this.index.add({ key, path, length: bytes.length, crc, touched: true, check: {} });
+    this.index.add({ key, vk: state.vk, path, length: bytes.length, crc, touched: true, check: {} });
     return true;
   }
 

@@ -141,6 +141,7 @@ export class Flights {
       throw new UpstreamError('UPSTREAM_BAD_RANGE', state.upstream.version.url, `block ${index}: got ${received} of ${length} bytes`);
     }
     this.deps.counters.upstreamBytes += length;
+    this.deps.index.tally.addUpstream(state.vk, length);
     return bytes;
   }
 }

@@ -9,6 +9,8 @@ import type { CheckRecord } from './checked-file.js';
 /** A block file in the index. */
 export interface Block {
   readonly key: string;
+  /** The base version it belongs to (its per-version figures in SourceTally). */
+  readonly vk: string;
   readonly path: string;
   readonly length: number;
   readonly crc: number;
@@ -69,6 +71,53 @@ export function blockKey(vk: string, index: number): string {
 /** Bytes of block `index` of a version (the last block may be short). */
 export function blockLength(state: SourceState, blockSize: number, index: number): number {
   return Math.min(blockSize, state.size - index * blockSize);
+}
+
+/** One base version's share of the cache, for the status page's bases panel. */
+export interface SourceStats {
+  /** Bytes of its blocks in the index (on disk). */
+  readonly cachedBytes: number;
+  /** Bytes fetched from upstream for it since this process started (or since it was dropped). */
+  readonly upstreamBytes: number;
+}
+
+/** Versions whose upstream bytes are remembered at most: the oldest goes first past it. */
+export const MAX_TALLIED_VERSIONS = 1024;
+
+/**
+ * Per base version: the bytes of its blocks on disk (kept by the index as blocks come and go) and
+ * the bytes fetched from upstream for it (added by the fetches). O(1) per change. Cached bytes
+ * are bounded by what is on disk (an entry goes at 0); upstream figures by MAX_TALLIED_VERSIONS.
+ */
+export class SourceTally {
+  private readonly cached = new Map<string, number>();
+  private readonly upstream = new Map<string, number>();
+
+  constructor(private readonly maxVersions = MAX_TALLIED_VERSIONS) {}
+
+  addCached(vk: string, bytes: number): void {
+    const next = (this.cached.get(vk) ?? 0) + bytes;
+    if (next > 0) this.cached.set(vk, next);
+    else this.cached.delete(vk);
+  }
+
+  addUpstream(vk: string, bytes: number): void {
+    const was = this.upstream.get(vk);
+    if (was === undefined && this.upstream.size >= this.maxVersions) {
+      const oldest = this.upstream.keys().next().value;
+      if (oldest !== undefined) this.upstream.delete(oldest);
+    }
+    this.upstream.set(vk, (was ?? 0) + bytes);
+  }
+
+  /** A version that will never be read again: its upstream figure goes (its blocks go one by one). */
+  forget(vk: string): void {
+    this.upstream.delete(vk);
+  }
+
+  stats(vk: string): SourceStats {
+    return { cachedBytes: this.cached.get(vk) ?? 0, upstreamBytes: this.upstream.get(vk) ?? 0 };
+  }
 }
 
 /** Background work (writes, unlinks, fills) that flush() and close() wait for. */

@@ -79,6 +79,7 @@ export function startFill(state: SourceState, deps: FlightDeps & { readonly flig
         }
       }
       counters.upstreamBytes += chunk.length;
+      index.tally.addUpstream(state.vk, chunk.length);
     }
   };
   tasks.track(

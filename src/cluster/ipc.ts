@@ -3,7 +3,8 @@
 // clone), so a block's bytes cross as one Uint8Array, not as JSON.
 //
 // Worker -> primary: `open` a base (its version), a `block`'s bytes on a miss, `prefetch` blocks
-// (one-way), node store operations, and the summed `/metrics` text. Primary -> worker: the
+// (one-way), node store operations, the summed `/metrics` text, and the cache's per-version
+// figures for the status page (`cache.sources`). Primary -> worker: the
 // worker's `metrics` text at scrape time, node `changed` (one-way, to every worker) and
 // `shutdown` (one-way). Errors cross as result objects (structured clone drops an error's class
 // and code) and are rebuilt on the far side with the class the HTTP layer maps to a status.
@@ -30,7 +31,9 @@ export type Request =
   | { readonly op: 'store.put'; readonly spec: unknown }
   | { readonly op: 'store.delete'; readonly name: string }
   | { readonly op: 'store.list'; readonly after?: string; readonly limit: number }
-  | { readonly op: 'metrics' };
+  | { readonly op: 'metrics' }
+  /** Bytes on disk and fetched from upstream of these base versions (the primary owns the cache). */
+  | { readonly op: 'cache.sources'; readonly vks: readonly string[] };
 
 /** One-way messages. */
 export type Notice =

@@ -19,7 +19,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { checkRange } from '../byte-source.js';
-import type { BlockCache, CacheStats, CachedSource, StreamStats } from '../cache/block-cache.js';
+import type { BlockCache, CacheStats, CachedSource, SourceStats, StreamStats } from '../cache/block-cache.js';
 import { blockFileName, parseBlockFileName, versionDirName } from '../cache/block-file.js';
 import { checkWhole, fileState, recordCheck, stillChecked, type CheckRecord } from '../cache/checked-file.js';
 import { FdCache, type FdLease } from '../cache/fd-cache.js';
@@ -34,6 +34,8 @@ const MiB = 1024 * 1024;
 const LISTING_TTL_MS = 100;
 const RECENT_ENDS = 32;
 const READAHEAD = 4;
+/** Per-version figures asked of the primary at most this often (the status page reads them each second). */
+const FIGURES_TTL_MS = 1000;
 
 export interface RemoteCacheOptions {
   readonly dir: string;
@@ -42,6 +44,8 @@ export interface RemoteCacheOptions {
   readonly fetchBlock: (vk: string, index: number) => Promise<Uint8Array>;
   /** Asks the primary to fetch blocks ahead of a reader (one-way). */
   readonly prefetch: (vk: string, indexes: readonly number[]) => void;
+  /** The primary's per-version figures (bytes on disk, bytes fetched from upstream). */
+  readonly sourceStats?: (vks: readonly string[]) => Promise<Readonly<Record<string, SourceStats>>>;
   readonly chunkBytes?: number;
   readonly readsInFlight?: number;
   readonly maxOpenFiles?: number;
@@ -79,6 +83,10 @@ export class RemoteBlockCache implements BlockCache {
   /** Blocks asked of the primary now: the readers of this process share one request. */
   private readonly asking = new Map<string, Promise<Uint8Array>>();
   private readonly small: SmallReads;
+  /** The primary's last answer about the versions this process serves, and when it was asked. */
+  private figures: Readonly<Record<string, SourceStats>> = {};
+  private figuresAt = 0;
+  private figuresAsking = false;
 
   constructor(private readonly options: RemoteCacheOptions) {
     this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 256));
@@ -122,6 +130,34 @@ export class RemoteBlockCache implements BlockCache {
   /** This process's reads; bytes on disk and upstream traffic are the primary's to report. */
   stats(): CacheStats {
     return { ...this.counters, evictions: 0, bytesUsed: 0, blocks: 0, upstreamBytes: 0, upstreamRequests: 0, retries: 0, degraded: false };
+  }
+
+  /**
+   * The primary's figures for a version, as of its last answer (about a second old): the primary
+   * writes and evicts every block and makes every upstream fetch, so only it can count them. A
+   * read asks again in the background when the answer is older than FIGURES_TTL_MS, so the status
+   * page, which reads synchronously once a second, sees figures at most a second or two old.
+   */
+  sourceStats(vk: string): SourceStats {
+    this.refreshFigures();
+    return this.figures[vk] ?? { cachedBytes: 0, upstreamBytes: 0 };
+  }
+
+  private refreshFigures(): void {
+    const ask = this.options.sourceStats;
+    if (!ask || this.figuresAsking || Date.now() - this.figuresAt < FIGURES_TTL_MS) return;
+    this.figuresAsking = true;
+    ask([...this.states.keys()])
+      .then(
+        (f) => {
+          this.figures = f;
+        },
+        () => {},
+      )
+      .finally(() => {
+        this.figuresAt = Date.now();
+        this.figuresAsking = false;
+      });
   }
 
   async flush(): Promise<void> {}

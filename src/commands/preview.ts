@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { normalizeEdits } from '../bootconfig/index.js';
 import { computePatchSet } from '../remaster/compute.js';
-import { unifiedDiff } from '../remaster/diff.js';
+import { previewText } from '../remaster/preview-text.js';
 import { editHelp, editOptions, editsFromArgs } from './edit-args.js';
 import { openLocalBase } from './local-base.js';
 
@@ -68,37 +68,8 @@ export async function run(argv: string[]): Promise<number> {
       );
       return 0;
     }
-    for (const { where, report: r } of report.edits) {
-      for (const c of r.configs) {
-        if (!c.changed) continue;
-        const before =
-          where === 'iso'
-            ? base.ctx.configs.find((f) => f.path === c.path)?.bytes
-            : base.ctx.fats.find((f) => f.label === where)?.configs.find((f) => f.path === c.path)?.bytes;
-        const prefix = where === 'iso' ? '' : `[${where}]`;
-        process.stdout.write(unifiedDiff(prefix + c.path, before ? Buffer.from(before).toString('latin1') : '', c.text));
-      }
-      for (const m of r.missing) console.log(`# ${where}: ${m.from} includes ${m.target}, which is not in the image`);
-      for (const cy of r.cycles) console.log(`# ${where}: include cycle ${cy.join(' -> ')}`);
-    }
-    console.log('');
-    console.log(`kernel lines: ${report.kernelLines}`);
-    for (const c of report.changes) {
-      const where = c.where === 'iso' ? '' : ` in ${c.where}`;
-      const lba = c.lba !== undefined ? ` to LBA ${c.lba}` : '';
-      console.log(`${c.placement}${lba}: ${c.path}${where} (${c.oldSize} -> ${c.newSize} bytes)`);
-    }
-    for (const f of report.files) console.log(`file added: ${f.path} mode ${f.mode}, ${f.size} bytes, sha256 ${f.sha256}`);
-    for (const i of report.initrds)
-      console.log(
-        `initrd extended to LBA ${i.lba}: ${i.path} (${i.oldSize} -> ${i.newSize} bytes; ${report.archiveBytes}-byte archive appended; loaded by ${i.loadedBy.join(', ')})`,
-      );
-    for (const p of report.checksumFilesUpdated) console.log(`checksums updated: ${p}`);
-    if (report.implantedMd5Removed) console.log('implanted media checksum (implantisomd5) blanked: media checks will skip');
-    console.log(
-      `patch set: ${patchSet.overlays.length} overlays, ${report.overlayBytes} bytes, ${patchSet.copies.length} base copies, tail ${report.tailBytes} bytes; image ${patchSet.baseSize} -> ${patchSet.size} bytes; digest ${patchSet.digest.slice(0, 16)}`,
-    );
-    for (const w of report.warnings) console.log(`warning: ${w}`);
+    // Line by line through console.log, as the summary always was (the status page shows the same text).
+    for (const line of previewText(base.ctx, { patchSet, report }).replace(/\n$/, '').split('\n')) console.log(line);
     return 0;
   } finally {
     await base.source.close();

@@ -19,7 +19,7 @@ import { createStatusRoutes } from '../ui/routes.js';
 
 /** What the server needs of the service (tests and the demo may pass their own). */
 export type ServingService = Pick<Service, 'serving' | 'close'> &
-  Partial<Pick<Service, 'imageRoutes' | 'metrics' | 'cache' | 'cacheBudgetBytes' | 'bases'>>;
+  Partial<Pick<Service, 'imageRoutes' | 'metrics' | 'cache' | 'cacheBudgetBytes' | 'bases' | 'nodeDiff'>>;
 
 /** Sockets with no traffic either way for this long are closed. */
 export const SOCKET_IDLE_TIMEOUT_MS = 300_000;
@@ -95,6 +95,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       return image;
     },
   };
+  const nodeDiff = service.nodeDiff;
   // With --port 0 the default public URL names port 0; it is fixed once the real port is known.
   let publicUrl = config.publicUrl;
   const app = createApp({
@@ -117,6 +118,13 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         ...(config.viewerToken !== undefined ? { viewerToken: config.viewerToken } : {}),
       },
       signal: stopStreams.signal,
+      // The hover's diff, computed when asked: the node's source is the one the tracker saw it from.
+      ...(nodeDiff
+        ? {
+            nodeDiff: (name: string, signal: AbortSignal) =>
+              nodeDiff({ source: status.tracker.sourceOf(name) ?? service.serving.storeSource, name }, signal),
+          }
+        : {}),
     }),
   });
   const server = createAdaptorServer({

@@ -103,9 +103,12 @@ export function formatStatus(url: string, top: StatusSnapshot, attention: Status
     );
   }
   for (const b of top.bases) {
-    out.push(
-      `Base ${b.url}: ${b.state}${b.code ? ` ${b.code}` : ''}, ${formatBytes(b.cachedBytes ?? 0)} of ${formatBytes(b.size)} cached, ${formatBytes(b.upstreamBytes ?? 0)} from upstream`,
-    );
+    // A base that failed to open has no size nor bytes to show: its code is the news.
+    if (b.state === 'failed') out.push(`Base ${b.url}: failed${b.code ? ` ${b.code}` : ''}`);
+    else
+      out.push(
+        `Base ${b.url}: ${b.state}, ${formatBytes(b.cachedBytes ?? 0)} of ${formatBytes(b.size)} cached, ${formatBytes(b.upstreamBytes ?? 0)} from upstream`,
+      );
   }
   return `${out.join('\n')}\n`;
 }

@@ -6,6 +6,10 @@
 //
 // When a version goes (replaced, evicted, closed), every `onForget` listener hears its id, so the
 // patch-set memo and the block cache drop what they keep for it at the same moment.
+//
+// A base that cannot be opened (an unreachable upstream, a malformed image) is not kept open: the
+// next request tries again. Its failure is remembered for the status page, with its error code,
+// until an open of it succeeds or it is `failedTtlMs` old; at most `maxFailed` are remembered.
 
 import { redactUrl } from '../redact.js';
 import { IsoFormatError, OutOfBoundsError, UpstreamError } from '../errors.js';
@@ -21,6 +25,10 @@ import { abortable } from './abortable.js';
 export const REVALIDATE_MS = 10_000;
 /** Bases kept open at once (each holds an index and a few MiB of boot data). */
 export const MAX_BASES = 64;
+/** How long a base that failed to open is listed as failed (unless an open succeeds first). */
+export const FAILED_TTL_MS = 15 * 60_000;
+/** Failed bases listed at most: the oldest failure goes first. */
+export const MAX_FAILED = 64;
 
 export interface OpenBase {
   /** The version key (upstream/validator.ts): what ETags, cache blocks and patch sets hang on. */
@@ -40,6 +48,10 @@ export interface BasesOptions {
   readonly now?: () => number;
   readonly revalidateMs?: number;
   readonly maxBases?: number;
+  /** How long a failure to open a base is listed (default FAILED_TTL_MS). */
+  readonly failedTtlMs?: number;
+  /** Failures listed at most (default MAX_FAILED). */
+  readonly maxFailed?: number;
 }
 
 /** Why a version goes: replaced upstream (never read again), or evicted to bound what is open. */
@@ -52,15 +64,32 @@ export interface Bases {
   onForget(listener: (id: string, why: ForgetReason) => void): void;
   /** Bases open (or opening) now. */
   size(): number;
-  /** A read-only view of the bases open or opening now, for the status page. */
+  /** A read-only view of the bases open or opening now, and of those that failed to open lately, for the status page. */
   list(): BaseListing[];
   close(): Promise<void>;
 }
 
-/** One base as list() shows it: `open` is absent while its current version is being indexed. */
+/**
+ * One base as list() shows it: `open` once its current version is indexed, `failed` when its last
+ * open failed and none is under way (neither while it is being indexed).
+ */
 export interface BaseListing {
   readonly url: string;
   readonly open?: OpenBase;
+  readonly failed?: BaseFailure;
+}
+
+/** Why a base could not be opened, and when (ms since the epoch). */
+export interface BaseFailure {
+  /** The error's stable code (UPSTREAM_*, ISO_FORMAT, ...); INTERNAL for an error without one. */
+  readonly code: string;
+  readonly at: number;
+}
+
+/** The stable code of an error that failed an open. */
+function failureCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(code) ? code : 'INTERNAL';
 }
 
 interface Entry {
@@ -85,7 +114,11 @@ export function createBases(options: BasesOptions): Bases {
   const revalidateMs = options.revalidateMs ?? REVALIDATE_MS;
   const maxBases = options.maxBases ?? MAX_BASES;
   const { logger } = options;
+  const failedTtlMs = options.failedTtlMs ?? FAILED_TTL_MS;
+  const maxFailed = Math.max(0, options.maxFailed ?? MAX_FAILED);
   const entries = new Map<string, Entry>();
+  /** The last failure to open each base, oldest first (a new failure moves to the end). */
+  const failures = new Map<string, BaseFailure>();
   const forgetListeners: Array<(id: string, why: ForgetReason) => void> = [];
 
   function forget(open: OpenBase, why: ForgetReason): void {
@@ -142,13 +175,35 @@ export function createBases(options: BasesOptions): Bases {
     next.then(
       (open) => {
         if (e.current === next) e.settled = open;
+        failures.delete(url);
       },
-      () => {},
+      (err: unknown) => noteFailure(url, err),
     );
     next.catch(() => {
       if (entries.get(url) === e && e.current === next) entries.delete(url);
     });
     return next;
+  }
+
+  function noteFailure(url: string, err: unknown): void {
+    failures.delete(url);
+    failures.set(url, { code: failureCode(err), at: now() });
+    pruneFailures();
+  }
+
+  function pruneFailures(): void {
+    const cutoff = now() - failedTtlMs;
+    for (const [url, f] of failures) {
+      if (failures.size > maxFailed || f.at <= cutoff) failures.delete(url);
+      else break; // oldest first: the rest are newer
+    }
+  }
+
+  function list(): BaseListing[] {
+    pruneFailures();
+    const out: BaseListing[] = [...entries].map(([url, e]) => (e.settled ? { url, open: e.settled } : { url }));
+    for (const [url, failed] of failures) if (!entries.has(url)) out.push({ url, failed });
+    return out;
   }
 
   async function revalidate(url: string, entry: Entry, open: OpenBase): Promise<OpenBase> {
@@ -191,7 +246,7 @@ export function createBases(options: BasesOptions): Bases {
       forgetListeners.push(listener);
     },
     size: () => entries.size,
-    list: () => [...entries].map(([url, e]) => (e.settled ? { url, open: e.settled } : { url })),
+    list,
     async close() {
       const open = await Promise.allSettled([...entries.values()].map((e) => e.current));
       entries.clear();

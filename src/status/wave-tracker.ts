@@ -3,7 +3,7 @@
 // transferEnd when it ends. The hot path (bytes) costs one map lookup, one interval-set add
 // (O(1) for sequential reads, bounded otherwise) and two ring adds; nothing grows per request.
 // Everything else (states, progress, sorting, paging) is computed when a snapshot is asked for,
-// about once a second per viewer.
+// about once a second per viewer; how a node becomes a row of it is in node-rows.ts.
 //
 // States, most urgent first:
 //   error     the last transfer failed on isoproxy's side (5xx, 404, a code) and none succeeded since
@@ -14,7 +14,8 @@
 //   expired   the node's expiry passed, or the server answered 410 since its last success
 //   never     declared (registered) but never fetched
 
-import { IntervalSet, DEFAULT_MAX_INTERVALS } from './interval-set.js';
+import { DEFAULT_MAX_INTERVALS, IntervalSet } from './interval-set.js';
+import { comparator, type Computed, computeNode, matches, NodeRecord, nodeRow, nodeState, parseExpiry, RATE_SECONDS, setBase } from './node-rows.js';
 import { redactUrl } from './redact.js';
 import { SecondRing } from './second-ring.js';
 import {
@@ -22,7 +23,6 @@ import {
   type BaseInfo,
   type CacheInfo,
   type NodeDeclaration,
-  type NodeRow,
   type NodeState,
   type SnapshotQuery,
   type SortKey,
@@ -65,69 +65,8 @@ export const DEFAULT_MOUNTING_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_NODES = 20_000;
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 500;
-/** Seconds a node's rate looks back. */
-const RATE_SECONDS = 5;
 /** Longest edits summary kept per node. */
 const MAX_SUMMARY = 200;
-
-class NodeRecord {
-  source: string | undefined;
-  base: string | undefined;
-  /** base without credentials or query, computed once per change (filters read it per snapshot). */
-  baseShown: string | undefined;
-  edits: string | undefined;
-  etag: string | undefined;
-  expiresAtMs: number | undefined;
-  imageSize: number | undefined;
-  /** Created by declare() or the first transfer; the eviction order for never-fetched nodes. */
-  touchedAt: number;
-  intervals: IntervalSet | undefined;
-  rate: SecondRing | undefined;
-  /** When the current run of bytes began (for the rate of a node that just started). */
-  streakAt = 0;
-  firstAccessAt: number | undefined;
-  /** Last transfer start or end, or byte. */
-  lastActivityAt = 0;
-  /** Last transfer start, or byte: what a stall is measured from. */
-  lastProgressAt = 0;
-  lastByteAt = 0;
-  open = 0;
-  transfers = 0;
-  servedBytes = 0;
-  lastMethod = '';
-  lastStart = 0;
-  lastEnd = 0;
-  lastStatus: number | undefined;
-  lastOkAt: number | undefined;
-  error: { status: number; code: string | undefined; at: number } | undefined;
-  gone: boolean = false;
-
-  constructor(
-    readonly name: string,
-    at: number,
-  ) {
-    this.touchedAt = at;
-  }
-}
-
-interface Computed {
-  readonly rec: NodeRecord;
-  readonly state: NodeState;
-  readonly distinct: number;
-  readonly bootBytes: number | undefined;
-  readonly progress: number;
-  readonly rate: number;
-}
-
-function parseExpiry(v: string | number | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const ms = typeof v === 'number' ? v : Date.parse(v);
-  return Number.isFinite(ms) ? ms : undefined;
-}
-
-function iso(ms: number | undefined): string | null {
-  return ms === undefined || ms === 0 ? null : new Date(ms).toISOString();
-}
 
 export class WaveTracker {
   readonly stallAfterMs: number;
@@ -267,7 +206,7 @@ export class WaveTracker {
     const states = query.states && query.states.length > 0 ? new Set(query.states) : undefined;
     const matching: Computed[] = [];
     for (const rec of this.nodes.values()) {
-      const c = this.compute(rec, now, bootFor(rec.base));
+      const c = computeNode(rec, now, bootFor(rec.base), this);
       byState[c.state]++;
       if (states && !states.has(c.state)) continue;
       if (filter !== '' && !matches(rec, c.state, filter)) continue;
@@ -280,7 +219,7 @@ export class WaveTracker {
     matching.sort((a, b) => sign * cmp(a, b) || (a.rec.name < b.rec.name ? -1 : a.rec.name > b.rec.name ? 1 : 0));
     const limit = Math.max(0, Math.min(MAX_LIMIT, Math.floor(query.limit ?? DEFAULT_LIMIT)));
     const offset = Math.max(0, Math.floor(query.offset ?? 0));
-    const items = matching.slice(offset, offset + limit).map((c) => this.row(c));
+    const items = matching.slice(offset, offset + limit).map(nodeRow);
 
     const cache = this.providers.cache?.();
     const served = this.served.series(now);
@@ -303,10 +242,15 @@ export class WaveTracker {
     };
   }
 
+  /** The source a node was declared or fetched from (undefined when not tracked or not known). */
+  sourceOf(name: string): string | undefined {
+    return this.nodes.get(name)?.source;
+  }
+
   /** The state of one node now (undefined when not tracked). */
   stateOf(name: string): NodeState | undefined {
     const rec = this.nodes.get(name);
-    return rec ? this.stateAt(rec, this.now(), rec.intervals?.coveredBytes ?? 0) : undefined;
+    return rec ? nodeState(rec, this.now(), rec.intervals?.coveredBytes ?? 0, this) : undefined;
   }
 
   private record(name: string, at: number): NodeRecord {
@@ -327,60 +271,6 @@ export class WaveTracker {
     for (const r of candidates.slice(0, n)) this.nodes.delete(r.name);
   }
 
-  private stateAt(rec: NodeRecord, now: number, distinct: number): NodeState {
-    if (rec.expiresAtMs !== undefined && now >= rec.expiresAtMs) return 'expired';
-    if (rec.gone) return 'expired';
-    if (rec.firstAccessAt === undefined) return 'never';
-    if (rec.error && (rec.lastOkAt === undefined || rec.error.at >= rec.lastOkAt) && rec.open === 0) return 'error';
-    if (rec.open > 0 && now - rec.lastProgressAt >= this.stallAfterMs) return 'stalled';
-    if (rec.open === 0 && now - rec.lastActivityAt >= this.idleAfterMs) return 'idle';
-    return distinct < this.mountingBytes ? 'mounting' : 'reading';
-  }
-
-  private compute(rec: NodeRecord, now: number, bootBytes: number | undefined): Computed {
-    const distinct = rec.intervals?.coveredBytes ?? 0;
-    const target = bootBytes ?? rec.imageSize;
-    return {
-      rec,
-      state: this.stateAt(rec, now, distinct),
-      distinct,
-      bootBytes,
-      progress: target ? Math.min(1, distinct / target) : 0,
-      rate: rec.rate && now - rec.lastByteAt < RATE_SECONDS * 1000 ? rec.rate.rate(now, RATE_SECONDS, rec.streakAt) : 0,
-    };
-  }
-
-  private row(c: Computed): NodeRow {
-    const { rec, distinct, bootBytes } = c;
-    const size = rec.imageSize;
-    const target = bootBytes ?? size;
-    return {
-      name: rec.name,
-      source: rec.source ?? null,
-      base: rec.baseShown ?? null,
-      edits: rec.edits ?? null,
-      etag: rec.etag ?? null,
-      state: c.state,
-      complete: target !== undefined && target > 0 && distinct >= target,
-      distinctBytes: distinct,
-      coarsenedBytes: rec.intervals?.coarsenedBytes ?? 0,
-      bootBytes: bootBytes ?? null,
-      imageSize: size ?? null,
-      bootProgress: bootBytes ? Math.min(1, distinct / bootBytes) : null,
-      imageProgress: size ? Math.min(1, distinct / size) : null,
-      rateBytesPerSecond: Math.round(c.rate),
-      servedBytes: rec.servedBytes,
-      transfers: rec.transfers,
-      openTransfers: rec.open,
-      lastAccess: iso(rec.lastActivityAt),
-      lastRange: rec.transfers > 0 ? { method: rec.lastMethod, start: rec.lastStart, end: rec.lastEnd } : null,
-      lastStatus: rec.lastStatus ?? null,
-      error: rec.error && c.state === 'error' ? { status: rec.error.status, code: rec.error.code ?? null, at: iso(rec.error.at)! } : null,
-      expiresAt: iso(rec.expiresAtMs),
-      coverage: size && rec.intervals ? rec.intervals.intervals().map(([s, e]) => [s / size, e / size] as const) : null,
-    };
-  }
-
   private sampleUpstream(now: number): void {
     const read = this.providers.upstreamTotal;
     if (!read) return;
@@ -389,40 +279,5 @@ export class WaveTracker {
     this.upstreamSample = { at: now, total };
     // The first sample only sets the baseline: bytes fetched before the tracker existed are history.
     if (last && total > last.total) this.upstreamRing.spread(last.at, now, total - last.total);
-  }
-}
-
-function setBase(rec: NodeRecord, base: string): void {
-  if (rec.base === base) return;
-  rec.base = base;
-  rec.baseShown = redactUrl(base);
-}
-
-function matches(rec: NodeRecord, state: NodeState, filter: string): boolean {
-  return (
-    rec.name.toLowerCase().includes(filter) ||
-    state === filter ||
-    (rec.source?.toLowerCase().includes(filter) ?? false) ||
-    (rec.baseShown?.toLowerCase().includes(filter) ?? false)
-  );
-}
-
-function comparator(sort: SortKey): (a: Computed, b: Computed) => number {
-  const str = (x: string | undefined, y: string | undefined): number => ((x ?? '') < (y ?? '') ? -1 : (x ?? '') > (y ?? '') ? 1 : 0);
-  switch (sort) {
-    case 'name':
-      return (a, b) => str(a.rec.name, b.rec.name);
-    case 'state':
-      return (a, b) => NODE_STATES.indexOf(a.state) - NODE_STATES.indexOf(b.state);
-    case 'progress':
-      return (a, b) => a.progress - b.progress;
-    case 'rate':
-      return (a, b) => a.rate - b.rate;
-    case 'lastAccess':
-      return (a, b) => a.rec.lastActivityAt - b.rec.lastActivityAt;
-    case 'source':
-      return (a, b) => str(a.rec.source, b.rec.source);
-    case 'base':
-      return (a, b) => str(a.rec.base, b.rec.base);
   }
 }

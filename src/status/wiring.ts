@@ -1,11 +1,12 @@
 // The status view wired into `isoproxy serve`: one WaveTracker fed by the serving
 // core's transfer hub, told about the store's nodes (all of them at start, paged, then each put
-// or delete as the store announces it), and asked at snapshot time about the open bases and the
-// block cache. Everything here reads; nothing on the serving path waits for it.
+// or delete as the store announces it), and asked at snapshot time about the open bases (with each
+// one's share of the block cache, and those that failed to open) and the block cache. Everything
+// here reads; nothing on the serving path waits for it.
 
 import type { BaseListing } from '../serving/bases.js';
 import type { Edits } from '../bootconfig/types.js';
-import type { CacheStats } from '../cache/block-cache.js';
+import type { CacheStats, SourceStats } from '../cache/block-cache.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact.js';
 import type { NodeSpec, NodeStore } from '../registry/store.js';
@@ -20,7 +21,8 @@ export interface StatusSources {
   /** The store's source name ("store"). */
   readonly storeSource: string;
   readonly bases?: () => readonly BaseListing[];
-  readonly cache?: { stats(): CacheStats };
+  /** The block cache: its counters, and each base version's bytes on disk and fetched from upstream. */
+  readonly cache?: { stats(): CacheStats; sourceStats?(versionKey: string): SourceStats };
   readonly cacheBudgetBytes?: number;
   readonly logger: Logger;
   readonly stallAfterMs?: number;
@@ -56,19 +58,27 @@ export function summarizeEdits(edits: Edits): string {
   return parts.length ? parts.join(', ') : 'none';
 }
 
-function baseInfo(b: BaseListing): BaseInfo {
+function baseInfo(b: BaseListing, cache: StatusSources['cache']): BaseInfo {
   const url = redactUrl(b.url);
+  if (b.failed) return { url, state: 'failed', code: b.failed.code };
   if (!b.open) return { url, state: 'indexing' };
   const v = b.open.upstream.version;
   const validator = v.etag ?? v.lastModified;
-  return { url, size: b.open.upstream.size, ...(validator !== undefined ? { validator } : {}), state: 'ready' };
+  const share = cache?.sourceStats?.(b.open.cached.versionKey);
+  return {
+    url,
+    size: b.open.upstream.size,
+    ...(validator !== undefined ? { validator } : {}),
+    ...(share ? { cachedBytes: share.cachedBytes, upstreamBytes: share.upstreamBytes } : {}),
+    state: 'ready',
+  };
 }
 
 export function wireStatus(sources: StatusSources): StatusWiring {
   const { store, storeSource, cache, logger } = sources;
   const tracker = new WaveTracker({
     ...(sources.stallAfterMs !== undefined ? { stallAfterMs: sources.stallAfterMs } : {}),
-    ...(sources.bases ? { bases: () => sources.bases!().map(baseInfo) } : {}),
+    ...(sources.bases ? { bases: () => sources.bases!().map((b) => baseInfo(b, cache)) } : {}),
     ...(cache
       ? {
           cache: () => {

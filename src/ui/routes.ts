@@ -5,7 +5,9 @@
 //                                    needed (they hold no data), no CDN, no build step
 //   GET /ui/api/status               one snapshot as JSON                       (Bearer token)
 //   GET /ui/api/events               server-sent events, a snapshot every intervalMs (Bearer token)
-//   GET /ui/api/nodes/:name/diff     the node's boot-config diff, as text, for the edits hover
+//   GET /ui/api/nodes/:name/diff     the node's boot-config diff, as text, for the edits hover: what
+//                                    `isoproxy preview` prints, computed when asked, never per snapshot
+//                                    (Bearer token; 404 NOT_FOUND for a node no source knows)
 //
 // The page never puts the token in a URL: it keeps it in sessionStorage and reads the event stream
 // with fetch() and an Authorization header (EventSource cannot send one), falling back to polling.

@@ -334,6 +334,61 @@ describe('block cache', () => {
     expect(cache.stats().blocks).toBe(BLOCKS);
   });
 
+  it("counts each base version's bytes on disk and fetched from upstream, as blocks are written and evicted", async () => {
+    const budget = 3 * MiB;
+    const dir = join(scratch.dir, 'per-source');
+    const cache = await newCache({ dir, budgetBytes: budget, readaheadBlocks: 0 });
+    const upstream = await openHttpSource(server.url, httpOpts);
+    const src = cache.source(upstream);
+    expect(cache.sourceStats(src.versionKey)).toEqual({ cachedBytes: 0, upstreamBytes: 0 });
+    expect(cache.sourceStats('0'.repeat(32))).toEqual({ cachedBytes: 0, upstreamBytes: 0 });
+
+    // Written: two whole blocks on disk, two blocks fetched.
+    await src.read(0, 2 * MiB);
+    await cache.flush();
+    expect(cache.sourceStats(src.versionKey)).toEqual({ cachedBytes: 2 * MiB, upstreamBytes: 2 * MiB });
+
+    // The whole image through a 3 MiB budget: blocks are evicted as others are written; the figure
+    // follows the index exactly, and every fetched byte is counted once.
+    expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    await cache.flush();
+    const after = cache.sourceStats(src.versionKey);
+    expect(cache.stats().evictions).toBeGreaterThan(0);
+    expect(after.cachedBytes).toBe(cache.stats().bytesUsed);
+    expect(after.cachedBytes).toBeLessThanOrEqual(budget);
+    expect(after.cachedBytes).toBeGreaterThan(0);
+    expect(after.upstreamBytes).toBe(cache.stats().upstreamBytes);
+    expect(after.upstreamBytes).toBeGreaterThanOrEqual(IMAGE.length);
+
+    // Forgotten without its blocks: they stay on disk, and so do the figures.
+    cache.forgetSource(src.versionKey);
+    expect(cache.sourceStats(src.versionKey)).toEqual(after);
+    // Forgotten with its blocks: nothing of it is left to count.
+    cache.forgetSource(src.versionKey, { dropBlocks: true });
+    await cache.flush();
+    expect(cache.sourceStats(src.versionKey)).toEqual({ cachedBytes: 0, upstreamBytes: 0 });
+    expect(cache.stats().bytesUsed).toBe(0);
+  });
+
+  it("counts a version's blocks found on disk at start, and nothing fetched yet", async () => {
+    const dir = join(scratch.dir, 'per-source-restart');
+    const first = await newCache({ dir });
+    const vk = first.source(await openHttpSource(server.url, httpOpts)).versionKey;
+    await first.source(await openHttpSource(server.url, httpOpts)).read(0, IMAGE.length);
+    await first.close();
+    const again = await newCache({ dir });
+    expect(again.sourceStats(vk)).toEqual({ cachedBytes: IMAGE.length, upstreamBytes: 0 });
+  });
+
+  it('counts the bytes of a sequential fill against its version', async () => {
+    server.misbehave.ignoreRange = true;
+    const cache = await newCache();
+    const src = cache.source(await openHttpSource(server.url, httpOpts));
+    expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+    await cache.flush();
+    expect(cache.sourceStats(src.versionKey)).toEqual({ cachedBytes: IMAGE.length, upstreamBytes: IMAGE.length });
+  });
+
   it('gives up a block fetch after its total budget although the upstream trickles bytes forever', async () => {
     // Every request gets 1000 bytes, then silence: each retry makes progress, so retries alone
     // never end. Only the budget for the whole block fetch stops it.

@@ -3,7 +3,8 @@
 // every response is byte-equal to `materialize`; every worker answers a node with the same ETag;
 // the byte budget holds while both workers fill the cache; a worker killed with SIGKILL mid-wave
 // costs only its own clients a retry and is forked again; /metrics sums every process; log lines
-// arrive whole.
+// arrive whole; the status page a worker serves shows the base's cached and upstream bytes as the
+// primary, which owns the cache, counts them.
 
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { missingTools, scratchDir } from '../helpers/tools.js';
-import { diskBytes, eventually, expectedDigests, MiB } from '../service/harness.js';
+import { diskBytes, eventually, expectedDigests, MiB, TOKEN } from '../service/harness.js';
 import { sizedIso } from '../service/images.js';
 import { startUpstream, type TestUpstream } from '../service/upstream.js';
 import { servedBy, startCluster, type ClusterProxy } from './cluster-proc.js';
@@ -106,6 +107,18 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     expect(metrics).toMatch(/^isoproxy_cluster_workers 2$/m);
     // Every stdout line was one whole JSON record (the banner aside).
     expect(c.otherLines.filter((l) => !l.startsWith('isoproxy serving on'))).toEqual([]);
+
+    // /ui is served by the workers, whose caches write and fetch nothing: the base's figures come
+    // from the primary. Every block was fetched once and is on disk, whichever worker answers.
+    type Bases = { bases: Array<{ url: string; state: string; size?: number; cachedBytes?: number; upstreamBytes?: number }> };
+    const seen: Bases['bases'] = [];
+    await eventually(async () => {
+      const res = await fetch(`${c.url}/ui/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const b = ((await res.json()) as Bases).bases.find((x) => x.url === upstream.url('/cl.iso'));
+      if (b) seen.push(b);
+      return b?.cachedBytes === baseSize && b.upstreamBytes === baseSize;
+    }, 'the base figures from the primary on /ui');
+    expect(seen.at(-1)).toMatchObject({ state: 'ready', size: baseSize, cachedBytes: baseSize, upstreamBytes: baseSize });
   }, 240_000);
 
   it('holds the byte budget while both workers fill the cache, and still serves exact bytes', async () => {

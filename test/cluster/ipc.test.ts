@@ -1,9 +1,13 @@
-// The pieces of the cluster that need no processes: summing the processes' /metrics texts, and
-// errors crossing IPC as the classes the HTTP layer maps to statuses.
+// The pieces of the cluster that need no processes: summing the processes' /metrics texts,
+// errors crossing IPC as the classes the HTTP layer maps to statuses, and a worker's view of the
+// primary's per-version cache figures.
 
 import { describe, expect, it } from 'vitest';
 import { fromWire, toWire } from '../../src/cluster/ipc.js';
 import { sumExpositions } from '../../src/cluster/metrics-sum.js';
+import { RemoteBlockCache } from '../../src/cluster/remote-cache.js';
+import type { SourceStats } from '../../src/cache/block-cache.js';
+import type { UpstreamSource } from '../../src/upstream/types.js';
 import { BaseChangedError, IsoFormatError, UpstreamError } from '../../src/errors.js';
 import { errorStatus } from '../../src/http/errors.js';
 import { MetricsRegistry } from '../../src/metrics.js';
@@ -44,5 +48,31 @@ describe('errors across IPC', () => {
     expect(format).toBeInstanceOf(IsoFormatError);
     expect(errorStatus(format)).toBe(502);
     expect(wire(new DOMException('gone', 'AbortError')).name).toBe('AbortError');
+  });
+});
+
+describe("a worker's per-version cache figures", () => {
+  it('come from the primary, asked at most once a second in the background, for the versions the worker serves', async () => {
+    const asked: string[][] = [];
+    let answer: Record<string, SourceStats> = {};
+    const cache = new RemoteBlockCache({
+      dir: '/nonexistent',
+      blockSize: 1024 * 1024,
+      fetchBlock: () => Promise.reject(new Error('not used')),
+      prefetch: () => {},
+      sourceStats: async (vks) => {
+        asked.push([...vks]);
+        return answer;
+      },
+    });
+    const upstream = { size: 10, version: { url: 'http://u/a.iso', size: 10, etag: '"a"' } } as unknown as UpstreamSource;
+    const vk = cache.source(upstream).versionKey;
+    answer = { [vk]: { cachedBytes: 7, upstreamBytes: 10 } };
+    // The first read has no answer yet (the status page reads synchronously); the next one does.
+    expect(cache.sourceStats(vk)).toEqual({ cachedBytes: 0, upstreamBytes: 0 });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(cache.sourceStats(vk)).toEqual({ cachedBytes: 7, upstreamBytes: 10 });
+    expect(asked).toEqual([[vk]]);
+    await cache.close();
   });
 });

@@ -26,6 +26,10 @@ describe('isoproxy status', () => {
       now: () => now,
       stallAfterMs: 5000,
       cache: () => ({ budgetBytes: 64 * MiB, usedBytes: 16 * MiB, hits: 90, misses: 10, evictions: 2, degraded: false }),
+      bases: () => [
+        { url: 'http://mirror/a.iso', size: 16 * MiB, cachedBytes: 8 * MiB, upstreamBytes: 12 * MiB, state: 'ready' },
+        { url: 'http://mirror/gone.iso', state: 'failed', code: 'UPSTREAM_UNREACHABLE' },
+      ],
     });
     tracker.declare({ name: 'idle-one' });
     for (const [node, bytes] of [
@@ -82,6 +86,8 @@ describe('isoproxy status', () => {
     // Sorted by rate: fast before slow.
     expect(top.findIndex((l) => /^\s+fast\s/.test(l))).toBeLessThan(top.findIndex((l) => /^\s+slow\s/.test(l)));
     expect(r.out).toContain('Cache: 16 MiB of 64 MiB (25.0%), hit ratio 90.0%, 2 evictions');
+    expect(r.out).toContain('Base http://mirror/a.iso: ready, 8.0 MiB of 16 MiB cached, 12 MiB from upstream');
+    expect(r.out).toContain('Base http://mirror/gone.iso: failed UPSTREAM_UNREACHABLE\n');
   });
 
   it('reads the token from --token-file and prints JSON with --json', async () => {

@@ -4,6 +4,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { MemoryNodeStore, type NodeSpec } from '../../src/registry/store.js';
+import type { OpenBase } from '../../src/serving/bases.js';
 import { summarizeEdits, wireStatus } from '../../src/status/wiring.js';
 
 const AT = '2026-01-01T00:00:00.000Z';
@@ -53,6 +54,48 @@ describe('wireStatus', () => {
     const row = w.tracker.snapshot({}).nodes.items[0]!;
     expect(row).toMatchObject({ name: 'a', imageSize: 1000, etag: '"e1"' });
     expect(row.imageProgress).toBeCloseTo(0.5, 5);
+    w.close();
+  });
+
+  it("shows each base's share of the cache, and a base that failed to open with its code", async () => {
+    const store = new MemoryNodeStore();
+    const open = {
+      id: 'v1',
+      url: 'https://u:secret@img.example/a.iso',
+      upstream: { size: 4096, version: { url: 'https://img.example/a.iso', size: 4096, etag: '"e"' } },
+      cached: { versionKey: 'vk-a' },
+    } as unknown as OpenBase;
+    const cacheStats = {
+      hits: 0,
+      misses: 0,
+      evictions: 0,
+      bytesUsed: 0,
+      blocks: 0,
+      upstreamBytes: 0,
+      upstreamRequests: 0,
+      errors: 0,
+      retries: 0,
+      degraded: false,
+    };
+    const w = wireStatus({
+      store,
+      storeSource: 'store',
+      logger: pino({ level: 'silent' }),
+      bases: () => [
+        { url: open.url, open },
+        { url: 'https://img.example/indexing.iso' },
+        { url: 'https://img.example/gone.iso?sig=x', failed: { code: 'UPSTREAM_UNREACHABLE', at: 0 } },
+      ],
+      cache: {
+        stats: () => cacheStats,
+        sourceStats: (vk) => (vk === 'vk-a' ? { cachedBytes: 2048, upstreamBytes: 3072 } : { cachedBytes: 0, upstreamBytes: 0 }),
+      },
+    });
+    expect(w.tracker.snapshot({}).bases).toEqual([
+      { url: 'https://img.example/a.iso', size: 4096, validator: '"e"', cachedBytes: 2048, upstreamBytes: 3072, state: 'ready' },
+      { url: 'https://img.example/indexing.iso', state: 'indexing' },
+      { url: 'https://img.example/gone.iso?…', state: 'failed', code: 'UPSTREAM_UNREACHABLE' },
+    ]);
     w.close();
   });
 

@@ -2,7 +2,10 @@
 // browser download) against the real server: `startServer` in-process over a real block cache,
 // whose base comes from a slow upstream, during a wave of 30 simulated BMCs reading their images
 // by 256 KiB ranges. One more client opens a range and stops reading: its node must show stalled.
-// Then `isoproxy status --url` (the built CLI) against the same server. Screenshots go to
+// The base's cache bar and upstream bytes grow with the wave; hovering a node's edits shows its
+// diff (what `isoproxy preview` prints); a base whose upstream is unreachable and one that is not
+// an ISO show as failed with their codes. Then `isoproxy status --url` (the built CLI) against the
+// same server. Screenshots go to
 // test-artifacts/ui/ (gitignored). The CLI is the built one: `npm run build` first. Skipped with a message when /usr/bin/chromium or xorriso is
 // missing.
 
@@ -15,7 +18,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { missingTools, scratchDir } from '../helpers/tools.js';
+import { freePort, missingTools, scratchDir } from '../helpers/tools.js';
 import { expectedImage, startProxy, TOKEN, type ProxyUnderTest } from '../service/harness.js';
 import { sizedIso } from '../service/images.js';
 import { MiB, simulateBmc, startSlowUpstream } from './wave-sim.js';
@@ -26,6 +29,7 @@ interface El {
   getAttribute(name: string): string | null;
   querySelector(selector: string): El | null;
   readonly textContent: string | null;
+  readonly childElementCount: number;
 }
 declare const document: { querySelector(selector: string): El | null; querySelectorAll(selector: string): ArrayLike<El> & Iterable<El> };
 declare const sessionStorage: { getItem(key: string): string | null };
@@ -52,6 +56,10 @@ interface RowSample {
 interface Sample {
   readonly rows: RowSample[];
   readonly cacheFraction: number | null;
+  /** The ready base's cache bar (its cached bytes against its size), and its upstream bytes. */
+  readonly baseFraction: number | null;
+  readonly baseCached: number | null;
+  readonly baseUpstream: number | null;
 }
 
 async function sample(page: Page): Promise<Sample> {
@@ -66,7 +74,15 @@ async function sample(page: Page): Promise<Sample> {
       };
     });
     const f = document.querySelector('#cache-bar')?.getAttribute('data-fraction');
-    return { rows, cacheFraction: f ? Number(f) : null };
+    const num = (v: string | null | undefined): number | null => (v === null || v === undefined || v === '' ? null : Number(v));
+    const base = document.querySelector('#bases tbody tr[data-state="ready"]');
+    return {
+      rows,
+      cacheFraction: f ? Number(f) : null,
+      baseFraction: num(base?.querySelector('.base-bar')?.getAttribute('data-fraction')),
+      baseCached: num(base?.querySelector('.base-bar')?.getAttribute('data-cached')),
+      baseUpstream: num(base?.querySelector('td.upstream')?.getAttribute('data-upstream')),
+    };
   });
 }
 
@@ -75,6 +91,10 @@ describe.skipIf(missing.length > 0)(
   () => {
     let scratch: { dir: string; cleanup: () => Promise<void> };
     let upstream: { url: string; close(): Promise<void> };
+    /** Serves bytes that are not an ISO (zeros, no volume descriptors). */
+    let junk: { url: string; close(): Promise<void> };
+    /** Nothing listens there: an unreachable upstream. */
+    let deadUrl: string;
     let proxy: ProxyUnderTest;
     let expected: Buffer;
     let uiUrl: string;
@@ -93,9 +113,11 @@ describe.skipIf(missing.length > 0)(
       upstream = await startSlowUpstream(await readFile(iso), 10);
       // A signed-URL style secret in the base's query: it must never reach the page.
       base = `${upstream.url}?X-Amz-Signature=s3cr3t`;
+      junk = await startSlowUpstream(new Uint8Array(2 * MiB), 0);
+      deadUrl = `http://127.0.0.1:${await freePort()}/gone.iso`;
       proxy = await startProxy({
         dir: scratch.dir,
-        allow: [new URL(upstream.url).origin + '/'],
+        allow: [upstream.url, junk.url, deadUrl].map((u) => `${new URL(u).origin}/`),
         budget: '64MiB',
         extraArgs: ['--stall-after', '2500ms', '--log-level', 'warn'],
       });
@@ -128,6 +150,7 @@ describe.skipIf(missing.length > 0)(
       await context?.close();
       await proxy?.close();
       await upstream?.close();
+      await junk?.close();
       if (profile) await rm(profile, { recursive: true, force: true });
       await scratch?.cleanup();
     });
@@ -190,6 +213,8 @@ describe.skipIf(missing.length > 0)(
       const seenInProgress = new Set<string>();
       const seenStates = new Map<string, Set<string>>();
       const cacheFractions: number[] = [];
+      const baseFractions: number[] = [];
+      const baseUpstreams: number[] = [];
       let midShot = false;
       const deadline = Date.now() + 120_000;
       let s = before;
@@ -200,6 +225,8 @@ describe.skipIf(missing.length > 0)(
           (seenStates.get(r.node) ?? seenStates.set(r.node, new Set()).get(r.node)!).add(r.state);
         }
         if (s.cacheFraction !== null) cacheFractions.push(s.cacheFraction);
+        if (s.baseFraction !== null) baseFractions.push(s.baseFraction);
+        if (s.baseUpstream !== null) baseUpstreams.push(s.baseUpstream);
         if (!midShot && seenInProgress.size >= 10) {
           midShot = true;
           await page.screenshot({ path: join(ARTIFACTS, '2-mid-wave.png'), fullPage: true });
@@ -230,6 +257,18 @@ describe.skipIf(missing.length > 0)(
       expect(Math.min(...cacheFractions)).toBeLessThan(Math.max(...cacheFractions));
       expect(Math.max(...cacheFractions)).toBeGreaterThan((0.9 * expected.length) / (64 * MiB));
       expect(new Set(cacheFractions).size).toBeGreaterThan(2);
+      // The base's own bar grew too, to about its whole size (the BMCs read whole images), and the
+      // bytes fetched from upstream for it grew with it: the page shows this base's share.
+      expect(baseFractions.length).toBeGreaterThan(3);
+      expect(new Set(baseFractions).size).toBeGreaterThan(2);
+      expect(Math.min(...baseFractions)).toBeLessThan(Math.max(...baseFractions));
+      expect(Math.max(...baseFractions)).toBeGreaterThan(0.9);
+      expect(new Set(baseUpstreams).size).toBeGreaterThan(2);
+      expect(Math.min(...baseUpstreams)).toBeLessThan(Math.max(...baseUpstreams));
+      const last = await sample(page);
+      expect(last.baseUpstream).toBeGreaterThan(0);
+      expect(last.baseUpstream).toBeGreaterThanOrEqual(last.baseCached!);
+      expect(last.baseCached).toBeGreaterThan(0.9 * (expected.length - 1 * MiB));
 
       // The summary counts the stalled node; credentials of the base never reach the page.
       expect(await page.textContent('#summary')).toContain('stalled 1');
@@ -275,12 +314,62 @@ describe.skipIf(missing.length > 0)(
       expect((await sample(page)).rows[0]!.state).toBe('never');
       await page.fill('#filter', 'bmc-1');
       await page.waitForFunction(() => document.querySelectorAll('#nodes tbody tr[data-node]').length === 10);
-      // The summary of the node's edits (the full diff on hover needs nodeDiff, not wired in serve yet).
-      expect(await page.textContent('#nodes tbody tr[data-node="bmc-12"] td.edits')).toBe('append 2 (ip=, ignition.config.url=)');
-      await page.screenshot({ path: join(ARTIFACTS, '4-filtered.png'), fullPage: true });
+      // The summary of the node's edits, and on hover the full diff `isoproxy preview` prints for them.
+      const edits = '#nodes tbody tr[data-node="bmc-12"] td.edits';
+      expect(await page.textContent(edits)).toBe('append 2 (ip=, ignition.config.url=)');
+      expect(await page.isVisible('#diff-pop')).toBe(false);
+      await page.hover(edits);
+      await page.waitForSelector('#diff-pop[data-node="bmc-12"][data-loaded="true"]', { state: 'visible' });
+      const diff = (await page.textContent('#diff-pop')) ?? '';
+      expect(diff).toMatch(/^\+.*\bip=dhcp ignition\.config\.url=http:\/\/10\.0\.0\.1\/ign\b/m);
+      expect(diff).toMatch(/^--- a\/.*\.cfg$/m);
+      expect(diff).toContain('patch set: ');
+      // Shown as text: nothing in the diff became an element.
+      expect(await page.evaluate(() => document.querySelector('#diff-pop')!.childElementCount)).toBe(0);
+      await page.screenshot({ path: join(ARTIFACTS, '4-filtered-diff.png'), fullPage: true });
+      // It stays up across re-renders while the pointer is there, and goes when the pointer leaves.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await page.isVisible('#diff-pop')).toBe(true);
+      await page.hover('#summary');
+      await page.waitForSelector('#diff-pop', { state: 'hidden' });
       await page.click('#logout');
       await page.waitForSelector('#login-form', { state: 'visible' });
       expect(await page.evaluate(() => sessionStorage.getItem('isoproxy.statusToken'))).toBeNull();
     });
+
+    it('lists a base whose upstream is unreachable and one that is not an ISO as failed, with their codes', async () => {
+      // Stored although its base cannot be reached now (it may come up later); a BMC's read fails.
+      expect((await proxy.putNode('bmc-dead', { bootIso: deadUrl, edits: EDITS })).status).toBe(201);
+      expect((await fetch(proxy.imageUrl('bmc-dead'), { headers: { range: 'bytes=0-1023' } })).status).toBeGreaterThanOrEqual(500);
+      // Not an ISO: refused when put, and the base that could not be opened is listed.
+      const refused = await proxy.putNode('bmc-junk', { bootIso: junk.url, edits: EDITS });
+      expect(refused.status).toBe(422);
+      await page.fill('#token', TOKEN);
+      await page.click('#login-form button[type=submit]');
+      await page.waitForSelector('#bases tbody tr[data-state="failed"][data-code="ISO_FORMAT"]');
+      await page.waitForSelector('#bases tbody tr[data-state="failed"][data-code^="UPSTREAM_"]');
+      const rows = await page.evaluate(() =>
+        [...document.querySelectorAll('#bases tbody tr[data-base]')].map((tr) => ({
+          url: tr.getAttribute('data-base'),
+          state: tr.getAttribute('data-state'),
+          code: tr.getAttribute('data-code'),
+          text: tr.querySelector('td.state')?.textContent ?? '',
+        })),
+      );
+      expect(rows).toEqual(
+        expect.arrayContaining([
+          { url: `${upstream.url}?…`, state: 'ready', code: null, text: 'ready' },
+          { url: junk.url, state: 'failed', code: 'ISO_FORMAT', text: 'failed ISO_FORMAT' },
+          { url: deadUrl, state: 'failed', code: expect.stringMatching(/^UPSTREAM_/), text: expect.stringMatching(/^failed UPSTREAM_/) },
+        ]),
+      );
+      await page.screenshot({ path: join(ARTIFACTS, '5-failed-bases.png'), fullPage: true });
+      // The hover over a node whose base cannot be opened says why, with the code.
+      await page.fill('#filter', 'bmc-dead');
+      await page.waitForSelector('#nodes tbody tr[data-node="bmc-dead"]');
+      await page.hover('#nodes tbody tr[data-node="bmc-dead"] td.edits');
+      await page.waitForSelector('#diff-pop[data-node="bmc-dead"][data-loaded="true"]', { state: 'visible' });
+      expect(await page.textContent('#diff-pop')).toMatch(/^no diff: UPSTREAM_/);
+    }, 60_000);
   },
 );

@@ -8,6 +8,7 @@ const ADMIN = 'admin-token-0123456789';
 const VIEWER = 'viewer-token-0123456789';
 
 function setup(options: { viewer?: boolean; open?: boolean } = {}) {
+  const diffsAsked: string[] = [];
   const tracker = new WaveTracker({ cache: () => ({ budgetBytes: 100, usedBytes: 40, hits: 3, misses: 1, evictions: 0, degraded: false }) });
   tracker.transferStart({ node: 'n1', source: 'store', method: 'GET', start: 0, end: 1000, imageSize: 4000 });
   tracker.bytes('n1', 0, 1000);
@@ -15,13 +16,16 @@ function setup(options: { viewer?: boolean; open?: boolean } = {}) {
   const routes = createStatusRoutes({
     tracker,
     auth: options.open ? {} : { adminToken: ADMIN, ...(options.viewer ? { viewerToken: VIEWER } : {}) },
-    nodeDiff: async (name) => (name === 'n1' ? '--- a/grub.cfg\n+++ b/grub.cfg\n+ ip=dhcp' : undefined),
+    nodeDiff: async (name) => {
+      diffsAsked.push(name);
+      return name === 'n1' ? '--- a/grub.cfg\n+++ b/grub.cfg\n+ ip=dhcp' : undefined;
+    },
     intervalMs: 50,
   });
   // Mounted the way the server mounts it: at the root of the app.
   const app = new Hono();
   app.route('/', routes);
-  return { app, tracker };
+  return { app, tracker, diffsAsked };
 }
 
 const bearer = (t: string) => ({ headers: { Authorization: `Bearer ${t}` } });
@@ -111,12 +115,34 @@ describe('status routes', () => {
     ac.abort();
   });
 
-  it("answers a node's diff as text, and 404 for a node without one", async () => {
-    const { app } = setup();
-    const res = await app.request('/ui/api/nodes/n1/diff', bearer(ADMIN));
-    expect(res.status).toBe(200);
-    expect(await res.text()).toContain('+ ip=dhcp');
-    expect((await app.request('/ui/api/nodes/zz/diff', bearer(ADMIN))).status).toBe(404);
+  it("answers a node's diff as text only when asked, 404 with a code for an unknown node, 401 without a token", async () => {
+    const { app, diffsAsked } = setup({ viewer: true });
+    // Snapshots never compute a diff: only the hover's request does.
+    await app.request('/ui/api/status', bearer(ADMIN));
+    expect(diffsAsked).toEqual([]);
+    for (const t of [ADMIN, VIEWER]) {
+      const res = await app.request('/ui/api/nodes/n1/diff', bearer(t));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(await res.text()).toContain('+ ip=dhcp');
+    }
+    const unknown = await app.request('/ui/api/nodes/zz/diff', bearer(ADMIN));
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ error: { code: 'NOT_FOUND', message: expect.stringContaining('zz') } });
+    for (const init of [{}, bearer('wrong-token-0123456789')]) {
+      const res = await app.request('/ui/api/nodes/n1/diff', init);
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED');
+    }
+    expect(diffsAsked).toEqual(['n1', 'n1', 'zz']);
+  });
+
+  it('answers 404 with a code when the server has no diff to give', async () => {
+    const routes = createStatusRoutes({ tracker: new WaveTracker(), auth: { adminToken: ADMIN } });
+    const res = await routes.request('/ui/api/nodes/n1/diff', bearer(ADMIN));
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
   });
 
   it('ships a script that parses and never interpolates into HTML', () => {

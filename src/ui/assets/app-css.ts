@@ -72,5 +72,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 #login form { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 20px; width: 360px; display: flex; flex-direction: column; gap: 8px; }
 #login input { padding: 6px; border: 1px solid var(--line); border-radius: 4px; }
 #login button { padding: 6px; background: var(--accent); color: #fff; border: 0; border-radius: 4px; cursor: pointer; }
+.diff-pop { position: absolute; z-index: 10; margin: 0; max-width: min(900px, 90vw); max-height: 60vh; overflow: auto; padding: 8px 10px;
+  background: #fffef6; color: var(--fg); border: 1px solid #c9c3a0; border-radius: 4px; box-shadow: 0 4px 16px rgba(0, 0, 0, 0.18); white-space: pre; }
+.diff-pop.error { color: var(--bad); }
 [hidden] { display: none !important; }
 `;

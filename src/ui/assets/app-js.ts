@@ -5,6 +5,10 @@
 // and URLs are never parsed as HTML; widths are set through the CSSOM, which the page's
 // Content-Security-Policy allows where inline style attributes are not.
 //
+// Hovering (or focusing) a node's edits fetches its diff (api/nodes/<name>/diff, with the token in
+// the Authorization header) once per node and ETag and shows it as text in a popover that outlives
+// the table's re-renders; moving the pointer anywhere else hides it.
+//
 // Kept as a string (String.raw, so its backslashes reach the browser as written); the unit test
 // parses it, so a syntax error fails a test rather than a browser.
 
@@ -93,6 +97,7 @@ export const APP_JS = String.raw`'use strict';
 
   function showLogin(message) {
     stopLive();
+    hideDiff();
     $('view').hidden = true;
     $('logout').hidden = true;
     $('login').hidden = false;
@@ -235,13 +240,16 @@ export const APP_JS = String.raw`'use strict';
     for (var i = 0; i < s.bases.length; i++) {
       var b = s.bases[i];
       var frac = b.size ? (b.cachedBytes || 0) / b.size : 0;
-      body.appendChild(h('tr', { 'data-base': b.url }, [
+      var cached = b.cachedBytes === undefined ? h('span', { class: 'muted', text: '–' })
+        : bar(frac, fmtBytes(b.cachedBytes) + ' · ' + fmtPct(frac), { title: 'bytes of this base in the block cache, against its size' });
+      if (b.cachedBytes !== undefined) { cached.classList.add('base-bar'); cached.setAttribute('data-cached', String(b.cachedBytes)); }
+      body.appendChild(h('tr', { 'data-base': b.url, 'data-state': b.state, 'data-code': b.code }, [
         h('td', { class: 'wrap mono', text: b.url }),
         h('td', { class: 'num', text: fmtBytes(b.size) }),
         h('td', { class: 'mono', text: b.validator || '–' }),
-        h('td', null, [bar(frac, fmtBytes(b.cachedBytes || 0) + ' · ' + fmtPct(frac), { title: 'cached bytes of this base' })]),
-        h('td', { class: 'num', text: fmtBytes(b.upstreamBytes || 0) }),
-        h('td', null, [h('span', { class: 'badge ' + b.state, text: b.state + (b.code ? ' ' + b.code : '') })]),
+        h('td', null, [cached]),
+        h('td', { class: 'num upstream', 'data-upstream': b.upstreamBytes, text: b.upstreamBytes === undefined ? '–' : fmtBytes(b.upstreamBytes), title: 'bytes fetched from upstream for this base' }),
+        h('td', { class: 'state' }, [h('span', { class: 'badge ' + b.state, text: b.state }), b.code ? h('span', { class: 'error mono', text: ' ' + b.code }) : null]),
       ]));
     }
   }
@@ -281,16 +289,56 @@ export const APP_JS = String.raw`'use strict';
     return h('td', null, [h('div', { class: 'progress' }, cells)]);
   }
 
-  function editsCell(n) {
-    var td = h('td', { class: 'edits', text: n.edits || '–' });
+  // The diff popover: one element outside the tables, so re-rendering rows never drops it.
+  var MAX_DIFFS = 200;
+  var diffCount = 0;
+  var showing = null;
+  function hideDiff() { showing = null; var pop = $('diff-pop'); pop.hidden = true; pop.removeAttribute('data-node'); pop.removeAttribute('data-loaded'); }
+  function showDiff(td, n) {
     var key = n.name + '|' + (n.etag || '');
-    if (diffs[key]) td.title = diffs[key];
-    if (n.edits) td.addEventListener('mouseenter', function () {
-      if (diffs[key]) { td.title = diffs[key]; return; }
-      fetch('api/nodes/' + encodeURIComponent(n.name) + '/diff', { headers: authHeaders(), cache: 'no-store' }).then(function (res) {
-        return res.ok ? res.text() : '';
-      }).then(function (text) { if (text) { diffs[key] = text; td.title = text; } }, function () {});
-    });
+    var pop = $('diff-pop');
+    // The row was re-rendered under the pointer: the popover already shows (or awaits) this diff.
+    if (showing === key && !pop.hidden) return;
+    showing = key;
+    pop.setAttribute('data-node', n.name);
+    pop.className = 'diff-pop mono';
+    pop.textContent = diffs[key] || 'loading the diff of ' + n.name + '…';
+    var r = td.getBoundingClientRect();
+    pop.style.left = Math.max(4, r.left + window.scrollX) + 'px';
+    pop.style.top = (r.bottom + window.scrollY + 4) + 'px';
+    pop.hidden = false;
+    if (diffs[key]) { pop.setAttribute('data-loaded', 'true'); return; }
+    pop.removeAttribute('data-loaded');
+    fetch('api/nodes/' + encodeURIComponent(n.name) + '/diff', { headers: authHeaders(), cache: 'no-store' }).then(function (res) {
+      if (res.ok) return res.text().then(function (text) {
+        text = text || '(no boot config changes)';
+        // Kept only under an ETag: without one, new edits would not show as a new key.
+        if (n.etag) {
+          if (diffCount >= MAX_DIFFS) { diffs = {}; diffCount = 0; }
+          if (!diffs[key]) diffCount++;
+          diffs[key] = text;
+        }
+        return { text: text };
+      });
+      if (res.status === 401) { forgetToken(); showLogin('The token was refused.'); return null; }
+      return res.json().then(function (b) { return b && b.error ? b.error : { code: 'HTTP_' + res.status, message: '' }; }, function () {
+        return { code: 'HTTP_' + res.status, message: '' };
+      }).then(function (e) { return { error: 'no diff: ' + e.code + (e.message ? ' ' + e.message : '') }; });
+    }).then(function (got) {
+      if (!got || showing !== key) return;
+      pop.textContent = got.text !== undefined ? got.text : got.error;
+      if (got.error) pop.className = 'diff-pop mono error';
+      pop.setAttribute('data-loaded', 'true');
+    }, function () { if (showing === key) pop.textContent = 'the diff could not be fetched'; });
+  }
+
+  function editsCell(n) {
+    var td = h('td', { class: 'edits', text: n.edits || '–', tabindex: n.edits ? '0' : null });
+    if (n.edits) {
+      td.addEventListener('mouseenter', function () { showDiff(td, n); });
+      td.addEventListener('focus', function () { showDiff(td, n); });
+      td.addEventListener('blur', hideDiff);
+    }
     return td;
   }
 
@@ -341,6 +389,13 @@ export const APP_JS = String.raw`'use strict';
       forgetToken();
       showLogin('');
     });
+    // The pointer left the edits cell (maybe re-rendered meanwhile) and the popover: hide it.
+    document.addEventListener('mouseover', function (ev) {
+      var t = ev.target;
+      if (!showing || (t && t.closest && t.closest('td.edits, #diff-pop'))) return;
+      hideDiff();
+    });
+    document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape') hideDiff(); });
     var timer = null;
     $('filter').addEventListener('input', function (ev) {
       clearTimeout(timer);

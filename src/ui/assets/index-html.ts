@@ -60,6 +60,7 @@ export const INDEX_HTML = `<!doctype html>
       </table>
     </section>
   </div>
+  <pre id="diff-pop" class="diff-pop mono" role="tooltip" hidden></pre>
 </main>
 </body>
 </html>

@@ -1,0 +1,112 @@
+// The bases' list as the status page reads it: a base that fails to open is listed as failed with
+// its error code until an open of it succeeds or the failure ages out, and the list of failures is
+// bounded. Upstreams are in memory (the demo ISO, or an error); the cache is a pass-through.
+
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { CachedSource } from '../../src/cache/block-cache.js';
+import { demoIsoSpec } from '../../src/demo/demo-iso.js';
+import { UpstreamError } from '../../src/errors.js';
+import { writeIso } from '../../src/iso9660/writer.js';
+import { createBases } from '../../src/serving/bases.js';
+import type { UpstreamSource } from '../../src/upstream/types.js';
+import { versionKey } from '../../src/upstream/validator.js';
+
+const ISO = writeIso(demoIsoSpec());
+
+function memoryUpstream(url: string, bytes: Uint8Array, etag = '"v1"'): UpstreamSource {
+  const version = { url, size: bytes.length, etag };
+  return {
+    size: bytes.length,
+    version,
+    supportsRanges: true,
+    read: async (offset, length) => bytes.slice(offset, offset + length),
+    stream: async function* (offset, length) {
+      yield bytes.slice(offset, offset + length);
+    },
+    close: async () => {},
+  };
+}
+
+const passThrough = {
+  source: (upstream: UpstreamSource): CachedSource => ({
+    size: upstream.size,
+    version: upstream.version,
+    versionKey: versionKey(upstream.version),
+    read: (offset, length, signal) => upstream.read(offset, length, signal),
+    stream: (offset, length, signal) => upstream.stream(offset, length, signal),
+  }),
+};
+
+function clock() {
+  let t = Date.UTC(2026, 0, 1);
+  return {
+    now: () => t,
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
+}
+
+describe('bases that fail to open', () => {
+  it('are listed as failed with their code until an open succeeds', async () => {
+    const c = clock();
+    let reachable = false;
+    const bases = createBases({
+      open: async (url) => {
+        if (url.endsWith('bad.iso')) return memoryUpstream(url, new Uint8Array(64 * 1024)); // no volume descriptors
+        if (!reachable) throw new UpstreamError('UPSTREAM_UNREACHABLE', url, 'connect ECONNREFUSED');
+        return memoryUpstream(url, ISO);
+      },
+      cache: passThrough,
+      logger: pino({ level: 'silent' }),
+      now: c.now,
+    });
+    await expect(bases.current('http://mirror/a.iso')).rejects.toMatchObject({ code: 'UPSTREAM_UNREACHABLE' });
+    await expect(bases.current('http://mirror/bad.iso')).rejects.toMatchObject({ code: 'ISO_FORMAT' });
+    expect(bases.list()).toEqual([
+      { url: 'http://mirror/a.iso', failed: { code: 'UPSTREAM_UNREACHABLE', at: c.now() } },
+      { url: 'http://mirror/bad.iso', failed: { code: 'ISO_FORMAT', at: c.now() } },
+    ]);
+    expect(bases.size()).toBe(0);
+
+    reachable = true;
+    const open = await bases.current('http://mirror/a.iso');
+    expect(bases.list()).toEqual([
+      { url: 'http://mirror/a.iso', open },
+      { url: 'http://mirror/bad.iso', failed: expect.any(Object) },
+    ]);
+    await bases.close();
+  });
+
+  it('are forgotten when their failure ages out, and at most maxFailed are kept', async () => {
+    const c = clock();
+    const bases = createBases({
+      open: async (url) => {
+        throw new UpstreamError('UPSTREAM_STATUS', url, 'answered 404', 404);
+      },
+      cache: passThrough,
+      logger: pino({ level: 'silent' }),
+      now: c.now,
+      failedTtlMs: 60_000,
+      maxFailed: 3,
+    });
+    for (let i = 0; i < 5; i++) {
+      await expect(bases.current(`http://mirror/${i}.iso`)).rejects.toThrow();
+      c.advance(1000);
+    }
+    // The oldest two went to keep three.
+    expect(bases.list().map((b) => [b.url, b.failed?.code])).toEqual([
+      ['http://mirror/2.iso', 'UPSTREAM_STATUS'],
+      ['http://mirror/3.iso', 'UPSTREAM_STATUS'],
+      ['http://mirror/4.iso', 'UPSTREAM_STATUS'],
+    ]);
+    // A retry that fails again is news: it moves to the end and its clock starts again.
+    await expect(bases.current('http://mirror/2.iso')).rejects.toThrow();
+    c.advance(58_500);
+    expect(bases.list().map((b) => b.url)).toEqual(['http://mirror/4.iso', 'http://mirror/2.iso']);
+    c.advance(2_000);
+    expect(bases.list()).toEqual([]);
+    await bases.close();
+  });
+});
