@@ -5,7 +5,8 @@
 
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
+import { createServer } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import { configHelp, ConfigError, isLoopbackHost, loadConfig, type Config } from '../config.js';
 import { createApp, type IsoproxyApp } from '../http/app.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -127,13 +128,16 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         : {}),
     }),
   });
-  const server = createAdaptorServer({
-    fetch: app.fetch,
-    hostname: config.host,
+  // Image requests go straight to the image route (iso-node.ts); hono answers everything else.
+  const honoListener = getRequestListener(app.fetch, { hostname: config.host });
+  const server = createServer(
     // Node checks headersTimeout and requestTimeout on this interval (default 30 s): check often
     // enough that the timeouts hold within a fraction of themselves.
-    serverOptions: { connectionsCheckingInterval: Math.min(1000, Math.ceil(config.headersTimeoutMs / 4)) },
-  }) as Server;
+    { connectionsCheckingInterval: Math.min(1000, Math.ceil(config.headersTimeoutMs / 4)) },
+    (req, res) => {
+      if (!app.serveImage(req, res)) void honoListener(req, res);
+    },
+  );
   // Hostile clients: a request must have sent its headers within headersTimeout (a
   // slowloris dripping header lines is cut), and the request itself (headers and body, not the
   // response) within requestTimeout; admin bodies are small and image requests have none.

@@ -6,6 +6,7 @@
 // The app is thin over the serving core: image routes ask it for a node's image, the admin API
 // for node operations, and the transfer log subscribes to its transfer hub.
 
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { NotFoundError } from '../errors.js';
@@ -15,6 +16,7 @@ import type { Serving } from '../serving/serving.js';
 import { adminRoutes, bearerAuth, nodeUrl } from './admin-routes.js';
 import { transfersPerClient } from './client-limits.js';
 import { errorHandler, errorResponse } from './errors.js';
+import { isoNodeHandler } from './iso-node.js';
 import { isoRoutes, type IsoEnv } from './iso-routes.js';
 import { createHttpMetrics, IMAGE_ROUTE, transferLog, type HttpMetrics } from './transfer-log.js';
 
@@ -47,6 +49,11 @@ export interface AppDeps {
 export interface IsoproxyApp {
   readonly app: Hono<AppEnv>;
   readonly fetch: Hono<AppEnv>['fetch'];
+  /**
+   * Takes an image request (GET/HEAD under an image prefix) straight from Node's server, before
+   * hono: true when it did (iso-node.ts). A server calls it first and gives hono the rest.
+   */
+  readonly serveImage: (req: IncomingMessage, res: ServerResponse) => boolean;
   readonly metrics: HttpMetrics;
   /** Image bodies being written now. */
   activeTransfers(): number;
@@ -76,12 +83,12 @@ export function createApp(deps: AppDeps): IsoproxyApp {
   const metrics = createHttpMetrics(deps.metrics);
   const app = new Hono<AppEnv>();
   let seq = 0;
+  const requestIdOf = (given: string | undefined): string => (given !== undefined && REQUEST_ID.test(given) ? given : `r${(++seq).toString(36)}`);
 
   serving.transfers.observe(transferLog(metrics, logger, () => serving.transfers.active()));
 
   app.use('*', async function requestContext(c, next) {
-    const given = c.req.header('x-request-id');
-    const requestId = given !== undefined && REQUEST_ID.test(given) ? given : `r${(++seq).toString(36)}`;
+    const requestId = requestIdOf(c.req.header('x-request-id'));
     c.set('requestId', requestId);
     c.set('transfer', false);
     const log = logger.child({ reqId: requestId });
@@ -114,10 +121,8 @@ export function createApp(deps: AppDeps): IsoproxyApp {
     return c.body(text.endsWith('\n') ? text : `${text}\n`, 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
   });
 
-  if (deps.maxTransfersPerClient !== undefined) {
-    const limit = transfersPerClient(deps.maxTransfersPerClient);
-    for (const prefix of prefixes) app.use(`${prefix}/*`, limit.middleware);
-  }
+  const limit = deps.maxTransfersPerClient !== undefined ? transfersPerClient(deps.maxTransfersPerClient) : undefined;
+  if (limit) for (const prefix of prefixes) app.use(`${prefix}/*`, limit.middleware);
   app.route('/', isoRoutes({ serving, routes }) as unknown as Hono<AppEnv>);
   if (deps.statusRoutes) app.route('/', deps.statusRoutes as unknown as Hono<AppEnv>);
 
@@ -148,9 +153,12 @@ export function createApp(deps: AppDeps): IsoproxyApp {
   );
   app.route('/api/v1', vmedia as unknown as Hono<AppEnv>);
 
+  const serveImage = isoNodeHandler({ serving, routes, logger, metrics, requestId: requestIdOf, ...(limit ? { limit } : {}) });
+
   return {
     app,
     fetch: app.fetch,
+    serveImage,
     metrics,
     activeTransfers: () => serving.transfers.active(),
     idle: () => serving.transfers.idle(),

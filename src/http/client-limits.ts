@@ -19,6 +19,11 @@ interface NodeBindings {
 
 export interface TransfersPerClient {
   readonly middleware: MiddlewareHandler;
+  /**
+   * Counts a GET from `address` until `outgoing` closes; throws TooManyTransfersError past the
+   * cap. Returns the release (for a request that fails before its answer).
+   */
+  acquire(address: string, outgoing: ServerResponse): () => void;
   /** Transfers open per address now (tests, status). */
   open(address: string): number;
 }
@@ -26,11 +31,7 @@ export interface TransfersPerClient {
 export function transfersPerClient(max: number): TransfersPerClient {
   // Only addresses with a transfer open are kept: the map is bounded by open connections.
   const open = new Map<string, number>();
-  const middleware: MiddlewareHandler = async function transfersPerClientLimit(c, next) {
-    const env = c.env as NodeBindings | undefined;
-    const address = env?.incoming?.socket.remoteAddress;
-    const outgoing = env?.outgoing;
-    if (c.req.method !== 'GET' || address === undefined || outgoing === undefined) return next();
+  const acquire = (address: string, outgoing: ServerResponse): (() => void) => {
     const n = open.get(address) ?? 0;
     if (n >= max) throw new TooManyTransfersError(max);
     open.set(address, n + 1);
@@ -43,6 +44,14 @@ export function transfersPerClient(max: number): TransfersPerClient {
       else open.set(address, left);
     };
     outgoing.once('close', release);
+    return release;
+  };
+  const middleware: MiddlewareHandler = async function transfersPerClientLimit(c, next) {
+    const env = c.env as NodeBindings | undefined;
+    const address = env?.incoming?.socket.remoteAddress;
+    const outgoing = env?.outgoing;
+    if (c.req.method !== 'GET' || address === undefined || outgoing === undefined) return next();
+    const release = acquire(address, outgoing);
     try {
       await next();
     } catch (err) {
@@ -50,5 +59,5 @@ export function transfersPerClient(max: number): TransfersPerClient {
       throw err;
     }
   };
-  return { middleware, open: (address) => open.get(address) ?? 0 };
+  return { middleware, acquire, open: (address) => open.get(address) ?? 0 };
 }

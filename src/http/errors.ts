@@ -136,7 +136,13 @@ export function errorBody(err: unknown): ErrorBody {
  * headers, Content-Type and Content-Length included, and no body (RFC 9110 §9.3.2).
  */
 export function errorResponse(c: Context, err: unknown): Response {
-  const status = errorStatus(err);
+  const { status, headers, json } = errorParts(err);
+  if (c.req.method === 'HEAD') return c.body(null, status as 400, headers);
+  return c.body(json, status as 400, headers);
+}
+
+/** Status, headers and JSON body of an error answer, for any writer (hono, or Node's response). */
+export function errorParts(err: unknown): { status: number; headers: Record<string, string>; json: string } {
   const json = JSON.stringify(errorBody(err));
   const headers = {
     ...errorHeaders(err),
@@ -144,8 +150,7 @@ export function errorResponse(c: Context, err: unknown): Response {
     'Content-Type': 'application/json',
     'Content-Length': String(Buffer.byteLength(json)),
   };
-  if (c.req.method === 'HEAD') return c.body(null, status as 400, headers);
-  return c.body(json, status as 400, headers);
+  return { status: errorStatus(err), headers, json };
 }
 
 /** Fields of the log line of a failed request; Redfish failures name the step, never the request. */
@@ -157,13 +162,15 @@ function logFields(err: unknown): Record<string, unknown> {
 /** The `onError` of every hono app here: one log line per failed request, then errorResponse. */
 export function errorHandler(logger: Logger): ErrorHandler {
   return (err, c) => {
-    const status = errorStatus(err);
-    const log = (c.get('log') as Logger | undefined) ?? logger;
-    const fields = { ...logFields(err), status, method: c.req.method, path: c.req.path };
-    if (status === CLIENT_CLOSED_STATUS)
-      log.info({ code: errorCode(err), method: c.req.method, path: c.req.path }, 'client went away before the answer');
-    else if (status >= 500) log.error(fields, 'request failed');
-    else log.info(fields, 'request refused');
+    logRequestError((c.get('log') as Logger | undefined) ?? logger, err, c.req.method, c.req.path);
     return errorResponse(c, err);
   };
+}
+
+/** The log line of a request that failed before its answer: one per failed request. */
+export function logRequestError(log: Logger, err: unknown, method: string, path: string): void {
+  const status = errorStatus(err);
+  if (status === CLIENT_CLOSED_STATUS) log.info({ code: errorCode(err), method, path }, 'client went away before the answer');
+  else if (status >= 500) log.error({ ...logFields(err), status, method, path }, 'request failed');
+  else log.info({ ...logFields(err), status, method, path }, 'request refused');
 }
