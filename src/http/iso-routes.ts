@@ -19,13 +19,14 @@ import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { NotFoundError, RangeNotSatisfiableError } from '../errors.js';
+import { NodeExpiredError } from '../registry/errors.js';
 import { isValidNodeName } from '../registry/store.js';
 import type { Serving } from '../serving/serving.js';
 import type { Transfer } from '../serving/transfers.js';
 import type { NodeImage, NodeRef } from '../serving/types.js';
 import { bodyLength, ClientAbortError, openBody, pipeToNode, probeBody, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
 import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
-import { PreconditionFailedError } from './errors.js';
+import { errorStatus, PreconditionFailedError } from './errors.js';
 import { contentRange, resolveRange, type ByteRange } from './range.js';
 
 /** The node-server marker for "the handler wrote the response itself". */
@@ -195,9 +196,33 @@ export async function answerIso(x: IsoExchange, deps: IsoRouteDeps, source: stri
   if (!(source === deps.serving.storeSource ? isValidNodeName(name) : isSourceNodeName(name)))
     throw new NotFoundError(`no node ${JSON.stringify(name)}`);
   const ref: NodeRef = { source, name };
+  try {
+    return await answerNode(x, deps, ref);
+  } catch (err) {
+    reportFailure(x, deps, ref, err);
+    throw err;
+  }
+}
+
+/**
+ * A known node whose image could not be served (its base unreachable or malformed, its first
+ * bytes unreadable) is a failed transfer to whoever watches the hub: the status page shows the
+ * node as error with the code. Unknown nodes and clients that went away are not reported: the
+ * first would let any name a client sends into the page's table.
+ */
+function reportFailure(x: IsoExchange, deps: IsoRouteDeps, ref: NodeRef, err: unknown): void {
+  if (err instanceof NotFoundError || err instanceof NodeExpiredError || err instanceof ClientAbortError) return;
+  const status = errorStatus(err);
+  if (status < 500) return;
+  deps.serving.transfers
+    .begin({ id: x.requestId, ref, method: x.method, status, body: false, served: 'none', expectedBytes: 0 })
+    .end({ bytes: 0, outcome: 'failed', error: err });
+}
+
+async function answerNode(x: IsoExchange, deps: IsoRouteDeps, ref: NodeRef): Promise<IsoAnswer> {
   const signal = x.abort.signal;
   const image = await deps.serving.image(ref, signal);
-  const p = plan(x, image, name);
+  const p = plan(x, image, ref.name);
   const rangeHeader = x.header('range');
   const begin = (withBody: boolean): Transfer =>
     deps.serving.transfers.begin({

@@ -2,9 +2,9 @@
 // `serving.transfers.observe(trackerObserver(tracker))`). Typed structurally here, so this module
 // does not depend on the serving core's files: any object with these fields will do.
 //
-// The observer sees transfers that began, that is requests whose node and image resolved. A
-// request that fails before that (a base that cannot be opened: 502) can be reported with
-// tracker.transferEnd({ node, status, code }) alone, and shows the node as error.
+// The observer sees transfers that began, that is requests whose node and image resolved, and the
+// requests for a known node that failed before a body (a base that cannot be opened: 502): the
+// image route reports those as failed transfers without a body, and the node shows as error.
 
 import type { WaveTracker } from './wave-tracker.js';
 
