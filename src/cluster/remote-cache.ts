@@ -19,7 +19,14 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { checkRange } from '../byte-source.js';
-import type { BlockCache, CacheStats, CachedSource, SourceStats, StreamStats } from '../cache/block-cache.js';
+import {
+  DEFAULT_CHUNK_BYTES,
+  type BlockCache,
+  type CacheStats,
+  type CachedSource,
+  type SourceStats,
+  type StreamStats,
+} from '../cache/block-cache.js';
 import { blockFileName, parseBlockFileName, versionDirName } from '../cache/block-file.js';
 import { checkWhole, fileState, recordCheck, stillChecked, type CheckRecord } from '../cache/checked-file.js';
 import { FdCache, type FdLease } from '../cache/fd-cache.js';
@@ -29,7 +36,6 @@ import { readFully } from '../io/read-fully.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { versionKey } from '../upstream/validator.js';
 
-const MiB = 1024 * 1024;
 /** A listing of a version directory younger than this is trusted for "not on disk". */
 const LISTING_TTL_MS = 100;
 const RECENT_ENDS = 32;
@@ -90,7 +96,7 @@ export class RemoteBlockCache implements BlockCache {
 
   constructor(private readonly options: RemoteCacheOptions) {
     this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 256));
-    this.chunkBytes = Math.max(64 * 1024, Math.min(options.blockSize, options.chunkBytes ?? MiB));
+    this.chunkBytes = Math.max(64 * 1024, Math.min(options.blockSize, options.chunkBytes ?? DEFAULT_CHUNK_BYTES));
     this.readsInFlight = Math.max(1, Math.min(8, options.readsInFlight ?? 2));
     this.small = new SmallReads(options.blockSize);
   }
