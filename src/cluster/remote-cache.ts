@@ -4,10 +4,8 @@
 // disk. So a block is fetched from upstream once whatever the number of processes (the primary's
 // single-flight), and only one process ever writes or evicts.
 //
-// Finding a block: a worker learns block files from a listing of the version's directory (names
-// carry index, length and CRC: src/cache/block-file.ts), refreshed when a block is not in it, and
-// from the bytes the primary sends on a miss (their CRC names the file the primary is writing).
-// A file is CRC-checked in full the first time this process opens it and again after any change
+// Finding a block: a worker learns block files from a listing of the version's directory and from
+// the bytes the primary sends on a miss (src/cluster/known-files.ts). A file is CRC-checked in full the first time this process opens it and again after any change
 // to it, as the primary's cache does (src/cache/checked-file.ts); chunks are read into pooled
 // memory (src/io/chunk-pool.ts). The primary may evict (unlink) a file at any time: a worker that
 // holds it open keeps reading it (POSIX), a new stream finds it gone (ENOENT, or a link count of 0
@@ -15,23 +13,20 @@
 // outlives its eviction only by the streams reading it, never by a descriptor parked in the
 // worker's open-file cache.
 
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { checkRange } from '../byte-source.js';
 import type { BlockCache, CacheStats, CachedSource, SourceStats, StreamStats } from '../cache/block-cache.js';
-import { blockFileName, parseBlockFileName, versionDirName } from '../cache/block-file.js';
-import { checkWhole, fileState, recordCheck, stillChecked, type CheckRecord } from '../cache/checked-file.js';
+import { versionDirName } from '../cache/block-file.js';
+import { checkWhole, fileState, recordCheck, stillChecked } from '../cache/checked-file.js';
 import { FdCache, type FdLease } from '../cache/fd-cache.js';
 import { SmallReads } from '../cache/small-reads.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { readFully } from '../io/read-fully.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { versionKey } from '../upstream/validator.js';
+import { KnownFiles, type Known } from './known-files.js';
 
 const MiB = 1024 * 1024;
-/** A listing of a version directory younger than this is trusted for "not on disk". */
-const LISTING_TTL_MS = 100;
 const RECENT_ENDS = 32;
 const READAHEAD = 4;
 /** Per-version figures asked of the primary at most this often (the status page reads them each second). */
@@ -51,24 +46,11 @@ export interface RemoteCacheOptions {
   readonly maxOpenFiles?: number;
 }
 
-interface Known {
-  readonly path: string;
-  readonly length: number;
-  readonly crc: number;
-  /** This process's last whole check of the file; none yet for a file only listed. */
-  readonly check: CheckRecord;
-  /** The bytes came from the primary: the file the primary writes from them needs no check. */
-  fromPrimary: boolean;
-}
-
 interface VersionState {
   readonly vk: string;
-  readonly dir: string;
   readonly size: number;
   readonly blockCount: number;
-  readonly known: Map<number, Known>;
-  listing?: Promise<void>;
-  listedAt: number;
+  readonly known: KnownFiles;
   readonly recentEnds: number[];
 }
 
@@ -101,11 +83,9 @@ export class RemoteBlockCache implements BlockCache {
     if (!st) {
       st = {
         vk,
-        dir: join(this.options.dir, versionDirName(vk, this.options.blockSize)),
         size: upstream.size,
         blockCount: Math.ceil(upstream.size / this.options.blockSize),
-        known: new Map(),
-        listedAt: 0,
+        known: new KnownFiles(join(this.options.dir, versionDirName(vk, this.options.blockSize))),
         recentEnds: [],
       };
       this.states.set(vk, st);
@@ -124,7 +104,7 @@ export class RemoteBlockCache implements BlockCache {
     const st = this.states.get(vk);
     if (!st) return;
     this.states.delete(vk);
-    for (const k of st.known.values()) this.fds.forget(k.path);
+    for (const path of st.known.paths()) this.fds.forget(path);
   }
 
   /** This process's reads; bytes on disk and upstream traffic are the primary's to report. */
@@ -223,7 +203,7 @@ export class RemoteBlockCache implements BlockCache {
       if (done === len) return out;
       chunkPool.give(out);
       // The file let us down (cut short, unreadable): this block comes from the primary instead.
-      st.known.delete(index);
+      st.known.forget(index);
       this.counters.errors++;
       const bytes = await this.fetchBlock(st.vk, index);
       return bytes.subarray(inBlock, inBlock + len);
@@ -276,9 +256,9 @@ export class RemoteBlockCache implements BlockCache {
   /** An open, checked block file, or the block's bytes from the primary. */
   private async openBlock(st: VersionState, index: number, stats: StreamStats | undefined, aheadTo: number): Promise<Handle> {
     const blockLen = Math.min(this.options.blockSize, st.size - index * this.options.blockSize);
-    let known = st.known.get(index) ?? (await this.findListed(st, index));
+    let known = await st.known.find(index);
     if (known && known.length !== blockLen) {
-      st.known.delete(index);
+      st.known.forget(index);
       known = undefined;
     }
     if (known) {
@@ -297,9 +277,7 @@ export class RemoteBlockCache implements BlockCache {
     this.readAhead(st, index, aheadTo);
     const bytes = await this.fetchBlock(st.vk, index);
     // The primary writes this block under the name its CRC gives: later streams read the file.
-    const crc = crc32(bytes) >>> 0;
-    const path = join(st.dir, blockFileName({ index, lengthBytes: bytes.length, crc }));
-    st.known.set(index, { path, length: bytes.length, crc, check: {}, fromPrimary: true });
+    st.known.learn(index, bytes);
     return { bytes };
   }
 
@@ -325,7 +303,7 @@ export class RemoteBlockCache implements BlockCache {
     try {
       lease = await this.fds.acquire(known.path);
     } catch {
-      st.known.delete(index);
+      st.known.forget(index);
       return undefined;
     }
     try {
@@ -348,36 +326,8 @@ export class RemoteBlockCache implements BlockCache {
     } catch {
       lease.release();
       this.fds.forget(known.path);
-      st.known.delete(index);
+      st.known.forget(index);
       return undefined;
-    }
-  }
-
-  /** The block's file from a listing of the version directory (made again when stale). */
-  private async findListed(st: VersionState, index: number): Promise<Known | undefined> {
-    if (Date.now() - st.listedAt > LISTING_TTL_MS) {
-      st.listing ??= this.list(st).finally(() => {
-        st.listing = undefined;
-      });
-      await st.listing;
-    }
-    return st.known.get(index);
-  }
-
-  private async list(st: VersionState): Promise<void> {
-    let names: string[];
-    try {
-      names = await readdir(st.dir);
-    } catch {
-      names = [];
-    }
-    st.listedAt = Date.now();
-    for (const name of names) {
-      const b = parseBlockFileName(name);
-      if (!b) continue;
-      const k = st.known.get(b.index);
-      if (k && k.crc === b.crc && k.length === b.lengthBytes) continue;
-      st.known.set(b.index, { path: join(st.dir, name), length: b.lengthBytes, crc: b.crc, check: {}, fromPrimary: false });
     }
   }
 }
