@@ -12,6 +12,10 @@
 // seen by the fstat each open makes) and asks the primary again. So an evicted block's disk space
 // outlives its eviction only by the streams reading it, never by a descriptor parked in the
 // worker's open-file cache.
+//
+// Recency: a block this process opens from its file is reported to the primary (batched, one-way:
+// src/cluster/read-reports.ts), which marks it recently used in its LRU; without that, the blocks
+// the workers read most would be the first the primary evicts.
 
 import { join } from 'node:path';
 import { checkRange } from '../byte-source.js';
@@ -25,6 +29,7 @@ import { readFully } from '../io/read-fully.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { versionKey } from '../upstream/validator.js';
 import { KnownFiles, type Known } from './known-files.js';
+import { ReadReports } from './read-reports.js';
 
 const MiB = 1024 * 1024;
 const RECENT_ENDS = 32;
@@ -41,6 +46,8 @@ export interface RemoteCacheOptions {
   readonly prefetch: (vk: string, indexes: readonly number[]) => void;
   /** The primary's per-version figures (bytes on disk, bytes fetched from upstream). */
   readonly sourceStats?: (vks: readonly string[]) => Promise<Readonly<Record<string, SourceStats>>>;
+  /** Tells the primary these blocks were read from their files (one-way, batched here). */
+  readonly reportReads?: (vk: string, indexes: readonly number[]) => void;
   readonly chunkBytes?: number;
   readonly readsInFlight?: number;
   readonly maxOpenFiles?: number;
@@ -69,12 +76,14 @@ export class RemoteBlockCache implements BlockCache {
   private figures: Readonly<Record<string, SourceStats>> = {};
   private figuresAt = 0;
   private figuresAsking = false;
+  private readonly reads: ReadReports | undefined;
 
   constructor(private readonly options: RemoteCacheOptions) {
     this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 256));
     this.chunkBytes = Math.max(64 * 1024, Math.min(options.blockSize, options.chunkBytes ?? MiB));
     this.readsInFlight = Math.max(1, Math.min(8, options.readsInFlight ?? 2));
     this.small = new SmallReads(options.blockSize);
+    this.reads = options.reportReads ? new ReadReports(options.reportReads) : undefined;
   }
 
   source(upstream: UpstreamSource): CachedSource {
@@ -140,9 +149,18 @@ export class RemoteBlockCache implements BlockCache {
       });
   }
 
-  async flush(): Promise<void> {}
+  /** Marks blocks recently used in the primary's LRU: reported with this process's own reads. */
+  touch(vk: string, indexes: readonly number[]): void {
+    for (const index of indexes) this.reads?.note(vk, index);
+  }
+
+  async flush(): Promise<void> {
+    this.reads?.flush();
+  }
 
   async close(): Promise<void> {
+    this.reads?.flush();
+    this.reads?.close();
     await this.fds.closeAll();
   }
 
@@ -266,6 +284,7 @@ export class RemoteBlockCache implements BlockCache {
       if (h) {
         this.counters.hits++;
         if (stats) stats.hits++;
+        this.reads?.note(st.vk, index);
         return h;
       }
     }
