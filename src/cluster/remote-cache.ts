@@ -34,6 +34,13 @@ import { ReadReports } from './read-reports.js';
 const MiB = 1024 * 1024;
 const RECENT_ENDS = 32;
 const READAHEAD = 4;
+/**
+ * Bytes this process's streams may hold in chunks at once before their chunks get smaller. A
+ * stream holds its reads in flight and the chunk its socket is still sending (the HTTP writer
+ * waits for a drain, so one); at 1 MiB chunks, 100 slow clients of a worker held 300 MiB.
+ */
+const STREAMS_MEMORY = 32 * MiB;
+const MIN_CHUNK = 64 * 1024;
 /** Per-version figures asked of the primary at most this often (the status page reads them each second). */
 const FIGURES_TTL_MS = 1000;
 
@@ -68,6 +75,7 @@ export class RemoteBlockCache implements BlockCache {
   private readonly fds: FdCache;
   private readonly chunkBytes: number;
   private readonly readsInFlight: number;
+  private openStreams = 0;
   private readonly counters = { hits: 0, misses: 0, errors: 0 };
   /** Blocks asked of the primary now: the readers of this process share one request. */
   private readonly asking = new Map<string, Promise<Uint8Array>>();
@@ -213,10 +221,10 @@ export class RemoteBlockCache implements BlockCache {
       }
       return h;
     };
-    const readChunk = async (index: number, inBlock: number, len: number): Promise<Uint8Array> => {
+    const readChunk = async (index: number, inBlock: number, len: number, slabBytes: number): Promise<Uint8Array> => {
       const h = await handleOf(index);
       if ('bytes' in h) return h.bytes.subarray(inBlock, inBlock + len);
-      const out = chunkPool.take(len, this.chunkBytes);
+      const out = chunkPool.take(len, slabBytes);
       const done = await readFully(h.lease.handle, out, inBlock).catch(() => -1);
       if (done === len) return out;
       chunkPool.give(out);
@@ -227,6 +235,7 @@ export class RemoteBlockCache implements BlockCache {
       return bytes.subarray(inBlock, inBlock + len);
     };
     let completed = false;
+    this.openStreams++;
     try {
       const queue: Array<{ index: number; p: Promise<Uint8Array> }> = [];
       let next = offset;
@@ -234,8 +243,9 @@ export class RemoteBlockCache implements BlockCache {
         const index = Math.floor(next / blockSize);
         const inBlock = next - index * blockSize;
         const blockLen = Math.min(blockSize, st.size - index * blockSize);
-        const len = Math.min(this.chunkBytes - (inBlock % this.chunkBytes), blockLen - inBlock, end - next);
-        const p = readChunk(index, inBlock, len);
+        const chunk = this.chunkSize();
+        const len = Math.min(chunk - (inBlock % chunk), blockLen - inBlock, end - next);
+        const p = readChunk(index, inBlock, len, chunk);
         p.catch(() => {});
         queue.push({ index, p });
         next += len;
@@ -254,9 +264,23 @@ export class RemoteBlockCache implements BlockCache {
       st.recentEnds.push(end);
       if (st.recentEnds.length > RECENT_ENDS) st.recentEnds.shift();
     } finally {
+      this.openStreams--;
       for (const index of [...handles.keys()]) release(index);
       void completed;
     }
+  }
+
+  /**
+   * The chunk size for the next read: the configured one while the open streams' share of
+   * STREAMS_MEMORY holds it, else halved until it fits (down to 64 KiB). Many slow clients then
+   * cost more reads per byte instead of memory; a few fast ones read as before. Halving keeps
+   * chunks aligned within blocks and their slabs to a few sizes in the chunk pool.
+   */
+  private chunkSize(): number {
+    const share = STREAMS_MEMORY / (Math.max(1, this.openStreams) * (this.readsInFlight + 1));
+    let size = this.chunkBytes;
+    while (size > share && size / 2 >= MIN_CHUNK) size /= 2;
+    return size;
   }
 
   /** A block's bytes in memory: its file read whole once checked, or from the primary. */
