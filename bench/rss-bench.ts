@@ -7,7 +7,9 @@
 // is. /proc/<pid>/status (VmRSS, VmHWM, Threads) of every process is sampled every 200 ms.
 //
 //   node dist/bench/rss-bench.js [--size-mib 512] [--clients 200] [--workers 2] [--seconds 20]
-//        [--rate-kib 512] [--out bench/out] [--extra "--flag value ..."]
+//        [--rate-kib 512] [--waves 2] [--pause 15] [--out bench/out] [--extra "--flag value ..."]
+// Waves: the first is each worker's first sight of the nodes (it indexes the base and computes
+// their patch sets); a later one, --pause seconds after, finds them memoized.
 // Prints one table; writes <out>/rss-bench.json. No target is checked here: the figure is reported.
 
 import { readFile, writeFile } from 'node:fs/promises';
@@ -30,6 +32,8 @@ const { values } = parseArgs({
     'rate-kib': { type: 'string', default: '512' },
     out: { type: 'string', default: join(import.meta.dirname, '../../bench/out') },
     extra: { type: 'string', default: '' },
+    waves: { type: 'string', default: '2' },
+    pause: { type: 'string', default: '15' },
   },
 });
 const sizeMiB = Number(values['size-mib']);
@@ -39,6 +43,9 @@ const seconds = Number(values.seconds);
 const rateBytes = Number(values['rate-kib']) * 1024;
 const out = resolve(values.out);
 const extra = values.extra.split(' ').filter(Boolean);
+const waves = Math.max(1, Number(values.waves));
+/** Between waves: longer than a cluster worker's patch-set thread stays idle (10 s). */
+const pauseSeconds = Number(values.pause);
 
 interface ProcStatus {
   readonly rss: number;
@@ -116,63 +123,65 @@ async function main(): Promise<void> {
       const kids = workers > 1 ? await childrenOf(server.pid) : [];
       return [{ role: workers > 1 ? 'primary' : 'server', pid: server.pid }, ...kids.map((pid, i) => ({ role: `worker ${i + 1}`, pid }))];
     };
-    const idle = new Map<number, ProcStatus>();
-    for (const p of await pids()) {
-      const s = await status(p.pid);
-      if (s) idle.set(p.pid, s);
-    }
-
-    const all: Client[] = Array.from({ length: clients }, (_, i) => startClient(server.port, `/iso/rss-${i % nodes}.iso`));
-    const refill = setInterval(() => {
-      for (const c of all) {
-        c.allowance = Math.min(c.allowance + rateBytes / 10, rateBytes / 10);
-        if (c.paused && c.allowance > 0) {
-          c.paused = false;
-          c.socket.resume();
-        }
-      }
-    }, 100);
-    const peak = new Map<number, ProcStatus>();
-    let peakSum = 0;
-    const deadline = Date.now() + seconds * 1000;
-    while (Date.now() < deadline) {
-      let sum = 0;
+    const mib = (n: number | undefined): string => (n === undefined ? '-' : `${(n / MiB).toFixed(1)}`);
+    const results: unknown[] = [];
+    for (let w = 1; w <= waves; w++) {
+      if (w > 1) await new Promise((r) => setTimeout(r, pauseSeconds * 1000));
+      const idle = new Map<number, ProcStatus>();
       for (const p of await pids()) {
         const s = await status(p.pid);
-        if (!s) continue;
-        sum += s.rss;
-        const prev = peak.get(p.pid);
-        peak.set(p.pid, { rss: Math.max(prev?.rss ?? 0, s.rss), hwm: s.hwm, threads: Math.max(prev?.threads ?? 0, s.threads) });
+        if (s) idle.set(p.pid, s);
       }
-      peakSum = Math.max(peakSum, sum);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    clearInterval(refill);
-    const open = all.filter((c) => c.status === 200 && !c.socket.destroyed).length;
-    const bytes = all.reduce((a, c) => a + c.bytes, 0);
-    for (const c of all) c.socket.destroy();
+      const all: Client[] = Array.from({ length: clients }, (_, i) => startClient(server.port, `/iso/rss-${i % nodes}.iso`));
+      const refill = setInterval(() => {
+        for (const c of all) {
+          c.allowance = Math.min(c.allowance + rateBytes / 10, rateBytes / 10);
+          if (c.paused && c.allowance > 0) {
+            c.paused = false;
+            c.socket.resume();
+          }
+        }
+      }, 100);
+      const peak = new Map<number, ProcStatus>();
+      let peakSum = 0;
+      const deadline = Date.now() + seconds * 1000;
+      while (Date.now() < deadline) {
+        let sum = 0;
+        for (const p of await pids()) {
+          const s = await status(p.pid);
+          if (!s) continue;
+          sum += s.rss;
+          const prev = peak.get(p.pid);
+          peak.set(p.pid, { rss: Math.max(prev?.rss ?? 0, s.rss), hwm: s.hwm, threads: Math.max(prev?.threads ?? 0, s.threads) });
+        }
+        peakSum = Math.max(peakSum, sum);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      clearInterval(refill);
+      const open = all.filter((c) => c.status === 200 && !c.socket.destroyed).length;
+      const bytes = all.reduce((a, c) => a + c.bytes, 0);
+      for (const c of all) c.socket.destroy();
 
-    const rows = (await pids()).map((p) => ({ ...p, idle: idle.get(p.pid), peak: peak.get(p.pid) }));
-    const mib = (n: number | undefined): string => (n === undefined ? '-' : `${(n / MiB).toFixed(1)}`);
-    console.log(`\n${clients} clients at ${values['rate-kib']} KiB/s for ${seconds} s, --workers ${workers} ${extra.join(' ')}`);
-    console.log(
-      `open 200 responses at the end: ${open}; bytes read: ${(bytes / MiB).toFixed(0)} MiB; load: ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-    );
-    console.log('| process | RSS idle (MiB) | peak RSS (MiB) | VmHWM (MiB) | threads |');
-    console.log('|---|---|---|---|---|');
-    for (const r of rows) console.log(`| ${r.role} | ${mib(r.idle?.rss)} | ${mib(r.peak?.rss)} | ${mib(r.peak?.hwm)} | ${r.peak?.threads ?? '-'} |`);
-    const hwmSum = rows.reduce((a, r) => a + (r.peak?.hwm ?? 0), 0);
-    console.log(`| all (peak of the sum) | ${mib(rows.reduce((a, r) => a + (r.idle?.rss ?? 0), 0))} | ${mib(peakSum)} | ${mib(hwmSum)} (sum) | |`);
-    await writeFile(
-      join(out, 'rss-bench.json'),
-      JSON.stringify(
-        { clients, workers, seconds, rateBytes, extra, open, bytes, peakSumBytes: peakSum, hwmSumBytes: hwmSum, rows, load: loadavg() },
-        null,
-        2,
-      ),
-    );
+      const rows = (await pids()).map((p) => ({ ...p, idle: idle.get(p.pid), peak: peak.get(p.pid) }));
+      // The first wave is each worker's first sight of most nodes (it indexes the base and computes
+      // their patch sets); later ones find them memoized.
+      console.log(`\nwave ${w}: ${clients} clients at ${values['rate-kib']} KiB/s for ${seconds} s, --workers ${workers} ${extra.join(' ')}`);
+      console.log(
+        `open 200 responses at the end: ${open}; bytes read: ${(bytes / MiB).toFixed(0)} MiB; load: ${loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')}`,
+      );
+      console.log('| process | RSS before (MiB) | peak RSS (MiB) | VmHWM (MiB) | threads |');
+      console.log('|---|---|---|---|---|');
+      for (const r of rows)
+        console.log(`| ${r.role} | ${mib(r.idle?.rss)} | ${mib(r.peak?.rss)} | ${mib(r.peak?.hwm)} | ${r.peak?.threads ?? '-'} |`);
+      const hwmSum = rows.reduce((a, r) => a + (r.peak?.hwm ?? 0), 0);
+      console.log(
+        `| all (peak of the sum) | ${mib(rows.reduce((a, r) => a + (r.idle?.rss ?? 0), 0))} | ${mib(peakSum)} | ${mib(hwmSum)} (sum of VmHWM) | |`,
+      );
+      results.push({ wave: w, open, bytes, peakSumBytes: peakSum, hwmSumBytes: hwmSum, rows, load: loadavg() });
+    }
+    await writeFile(join(out, 'rss-bench.json'), JSON.stringify({ clients, workers, seconds, rateBytes, extra, results }, null, 2));
   } finally {
     await server.stop();
   }
