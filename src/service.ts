@@ -23,6 +23,9 @@ import { createUpstreamAgent } from './upstream/http-source.js';
 import { checkUpstreamAllowed, openUpstream, type UpstreamConfig } from './upstream/open.js';
 import { createUpstreamStats, type UpstreamSource, type UpstreamStats } from './upstream/types.js';
 
+/** A cluster worker's patch-set thread exits after this long without a computation. */
+const CLUSTER_THREAD_IDLE_MS = 10_000;
+
 export { REVALIDATE_MS };
 
 /** The source name (and log/status label) of Ironic's nodes. */
@@ -119,6 +122,9 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
   );
   const pool = createRemasterPool({
     workers: config.remasterThreads,
+    // A cluster runs a pool in every serving process: threads there start when needed and go
+    // when idle (a wave's transfers use memoized patch sets). One process keeps its thread ready.
+    ...(config.workers > 1 ? { idleThreadsExitMs: CLUSTER_THREAD_IDLE_MS } : {}),
     onComputation: (s, ok) => latency.observe(s, { outcome: ok ? 'ok' : 'error' }),
   });
   const bases = createBases({

@@ -29,7 +29,7 @@ import { BlockStreams, type StreamStats } from './block-stream.js';
 import { BlockWriter } from './block-writer.js';
 import { FdCache } from './fd-cache.js';
 import { Flights } from './flights.js';
-import { Tasks, type Counters, type SourceState, type SourceStats } from './parts.js';
+import { blockKey, Tasks, type Counters, type SourceState, type SourceStats } from './parts.js';
 
 export type { StreamStats } from './block-stream.js';
 export type { SourceStats } from './parts.js';
@@ -129,6 +129,12 @@ export interface BlockCache {
    * (zeros for a version the cache has not seen). Read-only; for the status page.
    */
   sourceStats(versionKey: string): SourceStats;
+  /**
+   * Blocks of a base version read by someone who did not read them through this cache (a cluster
+   * worker reading block files directly), so the LRU keeps them as recently used. Reads nothing;
+   * blocks not in the cache are ignored.
+   */
+  touch(versionKey: string, indexes: readonly number[]): void;
   /** Resolves when every block fetched so far is on disk (or given up). */
   flush(): Promise<void>;
   /** Aborts fetches, waits for writes, closes files. */
@@ -236,6 +242,10 @@ class DiskBlockCache implements BlockCache {
 
   sourceStats(vk: string): SourceStats {
     return this.index.tally.stats(vk);
+  }
+
+  touch(vk: string, indexes: readonly number[]): void {
+    for (const index of indexes) this.index.touch(blockKey(vk, index));
   }
 
   async flush(): Promise<void> {

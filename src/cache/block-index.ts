@@ -88,6 +88,14 @@ export class BlockIndex {
     return this.lru.get(key);
   }
 
+  /**
+   * Marks a block most recently used without opening it: another process (a cluster worker)
+   * read its file. Unknown keys (evicted meanwhile, never written) change nothing.
+   */
+  touch(key: string): void {
+    this.lru.get(key);
+  }
+
   peek(key: string): Block | undefined {
     return this.lru.peek(key);
   }

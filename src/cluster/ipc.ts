@@ -3,7 +3,8 @@
 // clone), so a block's bytes cross as one Uint8Array, not as JSON.
 //
 // Worker -> primary: `open` a base (its version), a `block`'s bytes on a miss, `prefetch` blocks
-// (one-way), node store operations, the summed `/metrics` text, and the cache's per-version
+// (one-way), the blocks it `read` from their files (one-way, for the primary's LRU), node store
+// operations, the summed `/metrics` text, and the cache's per-version
 // figures for the status page (`cache.sources`). Primary -> worker: the
 // worker's `metrics` text at scrape time, node `changed` (one-way, to every worker) and
 // `shutdown` (one-way). Errors cross as result objects (structured clone drops an error's class
@@ -38,6 +39,8 @@ export type Request =
 /** One-way messages. */
 export type Notice =
   | { readonly op: 'prefetch'; readonly vk: string; readonly indexes: readonly number[] }
+  /** Blocks a worker read from their files, which the primary's LRU did not see. */
+  | { readonly op: 'read'; readonly vk: string; readonly indexes: readonly number[] }
   | { readonly op: 'changed'; readonly name?: string }
   | { readonly op: 'listening'; readonly url: string }
   | { readonly op: 'shutdown' };

@@ -3,7 +3,8 @@
 // what must exist once:
 // - the block cache: its directory, index, byte budget and every write and eviction, and every
 //   upstream fetch, so a missing block is fetched once (the cache's single-flight) whatever the
-//   number of workers; workers read block files directly and ask here only on a miss;
+//   number of workers; workers read block files directly, ask here only on a miss, and report
+//   the blocks they read, which the LRU marks recently used;
 // - the node store (one file, one writer): workers read and write it over IPC, and hear of
 //   every change, so their in-memory specs stay current;
 // - one log stream: workers' stdout and stderr are pipes read here line by line and written
@@ -27,6 +28,7 @@ import { openUpstream, type UpstreamConfig } from '../upstream/open.js';
 import { createUpstreamStats, type UpstreamSource } from '../upstream/types.js';
 import { versionKey } from '../upstream/validator.js';
 import { Channel, WORKER_ENV, type Request, type WireVersion } from './ipc.js';
+import { MAX_BLOCKS_PER_BATCH } from './read-reports.js';
 import { sumExpositions } from './metrics-sum.js';
 
 /** A base's version probed less than this long ago is given to the next worker that asks. */
@@ -158,6 +160,18 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
         .finally(() => prefetching.delete(key));
     }
   };
+  // Blocks a worker read from their files: recently used, as if read here. Blocks of a version no
+  // longer served here are left to age out.
+  const markRead = (vk: unknown, indexes: unknown): void => {
+    if (typeof vk !== 'string' || !Array.isArray(indexes)) return;
+    const v = versions.get(vk);
+    if (!v) return;
+    v.usedAt = Date.now();
+    cache.touch(
+      vk,
+      indexes.slice(0, MAX_BLOCKS_PER_BATCH).filter((i): i is number => Number.isSafeInteger(i) && i >= 0),
+    );
+  };
 
   // ---- workers
   const channels = new Map<Worker, Channel>();
@@ -209,6 +223,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     relay(worker.process.stderr, process.stderr);
     const channel = new Channel(worker, handle, (n) => {
       if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
+      else if (n.op === 'read') markRead(n.vk, n.indexes);
       else if (n.op === 'listening' && !announced) {
         announced = true;
         const publicUrl = config.publicUrl.replace(/:0$/, `:${new URL(n.url).port}`);

@@ -4,20 +4,20 @@
 // disk. So a block is fetched from upstream once whatever the number of processes (the primary's
 // single-flight), and only one process ever writes or evicts.
 //
-// Finding a block: a worker learns block files from a listing of the version's directory (names
-// carry index, length and CRC: src/cache/block-file.ts), refreshed when a block is not in it, and
-// from the bytes the primary sends on a miss (their CRC names the file the primary is writing).
-// A file is CRC-checked in full the first time this process opens it and again after any change
+// Finding a block: a worker learns block files from a listing of the version's directory and from
+// the bytes the primary sends on a miss (src/cluster/known-files.ts). A file is CRC-checked in full the first time this process opens it and again after any change
 // to it, as the primary's cache does (src/cache/checked-file.ts); chunks are read into pooled
 // memory (src/io/chunk-pool.ts). The primary may evict (unlink) a file at any time: a worker that
 // holds it open keeps reading it (POSIX), a new stream finds it gone (ENOENT, or a link count of 0
 // seen by the fstat each open makes) and asks the primary again. So an evicted block's disk space
 // outlives its eviction only by the streams reading it, never by a descriptor parked in the
 // worker's open-file cache.
+//
+// Recency: a block this process opens from its file is reported to the primary (batched, one-way:
+// src/cluster/read-reports.ts), which marks it recently used in its LRU; without that, the blocks
+// the workers read most would be the first the primary evicts.
 
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { checkRange } from '../byte-source.js';
 import {
   DEFAULT_CHUNK_BYTES,
@@ -27,19 +27,27 @@ import {
   type SourceStats,
   type StreamStats,
 } from '../cache/block-cache.js';
-import { blockFileName, parseBlockFileName, versionDirName } from '../cache/block-file.js';
-import { checkWhole, fileState, recordCheck, stillChecked, type CheckRecord } from '../cache/checked-file.js';
+import { versionDirName } from '../cache/block-file.js';
+import { checkWhole, fileState, recordCheck, stillChecked } from '../cache/checked-file.js';
 import { FdCache, type FdLease } from '../cache/fd-cache.js';
 import { SmallReads } from '../cache/small-reads.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { readFully } from '../io/read-fully.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { versionKey } from '../upstream/validator.js';
+import { KnownFiles, type Known } from './known-files.js';
+import { ReadReports } from './read-reports.js';
 
-/** A listing of a version directory younger than this is trusted for "not on disk". */
-const LISTING_TTL_MS = 100;
+const MiB = 1024 * 1024;
 const RECENT_ENDS = 32;
 const READAHEAD = 4;
+/**
+ * Bytes this process's streams may hold in chunks at once before their chunks get smaller. A
+ * stream holds its reads in flight and the chunk its socket is still sending (the HTTP writer
+ * waits for a drain, so one); at 1 MiB chunks, 100 slow clients of a worker held 300 MiB.
+ */
+const STREAMS_MEMORY = 32 * MiB;
+const MIN_CHUNK = 64 * 1024;
 /** Per-version figures asked of the primary at most this often (the status page reads them each second). */
 const FIGURES_TTL_MS = 1000;
 
@@ -52,29 +60,18 @@ export interface RemoteCacheOptions {
   readonly prefetch: (vk: string, indexes: readonly number[]) => void;
   /** The primary's per-version figures (bytes on disk, bytes fetched from upstream). */
   readonly sourceStats?: (vks: readonly string[]) => Promise<Readonly<Record<string, SourceStats>>>;
+  /** Tells the primary these blocks were read from their files (one-way, batched here). */
+  readonly reportReads?: (vk: string, indexes: readonly number[]) => void;
   readonly chunkBytes?: number;
   readonly readsInFlight?: number;
   readonly maxOpenFiles?: number;
 }
 
-interface Known {
-  readonly path: string;
-  readonly length: number;
-  readonly crc: number;
-  /** This process's last whole check of the file; none yet for a file only listed. */
-  readonly check: CheckRecord;
-  /** The bytes came from the primary: the file the primary writes from them needs no check. */
-  fromPrimary: boolean;
-}
-
 interface VersionState {
   readonly vk: string;
-  readonly dir: string;
   readonly size: number;
   readonly blockCount: number;
-  readonly known: Map<number, Known>;
-  listing?: Promise<void>;
-  listedAt: number;
+  readonly known: KnownFiles;
   readonly recentEnds: number[];
 }
 
@@ -85,6 +82,7 @@ export class RemoteBlockCache implements BlockCache {
   private readonly fds: FdCache;
   private readonly chunkBytes: number;
   private readonly readsInFlight: number;
+  private openStreams = 0;
   private readonly counters = { hits: 0, misses: 0, errors: 0 };
   /** Blocks asked of the primary now: the readers of this process share one request. */
   private readonly asking = new Map<string, Promise<Uint8Array>>();
@@ -93,12 +91,14 @@ export class RemoteBlockCache implements BlockCache {
   private figures: Readonly<Record<string, SourceStats>> = {};
   private figuresAt = 0;
   private figuresAsking = false;
+  private readonly reads: ReadReports | undefined;
 
   constructor(private readonly options: RemoteCacheOptions) {
     this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 256));
     this.chunkBytes = Math.max(64 * 1024, Math.min(options.blockSize, options.chunkBytes ?? DEFAULT_CHUNK_BYTES));
     this.readsInFlight = Math.max(1, Math.min(8, options.readsInFlight ?? 2));
     this.small = new SmallReads(options.blockSize);
+    this.reads = options.reportReads ? new ReadReports(options.reportReads) : undefined;
   }
 
   source(upstream: UpstreamSource): CachedSource {
@@ -107,11 +107,9 @@ export class RemoteBlockCache implements BlockCache {
     if (!st) {
       st = {
         vk,
-        dir: join(this.options.dir, versionDirName(vk, this.options.blockSize)),
         size: upstream.size,
         blockCount: Math.ceil(upstream.size / this.options.blockSize),
-        known: new Map(),
-        listedAt: 0,
+        known: new KnownFiles(join(this.options.dir, versionDirName(vk, this.options.blockSize))),
         recentEnds: [],
       };
       this.states.set(vk, st);
@@ -130,7 +128,7 @@ export class RemoteBlockCache implements BlockCache {
     const st = this.states.get(vk);
     if (!st) return;
     this.states.delete(vk);
-    for (const k of st.known.values()) this.fds.forget(k.path);
+    for (const path of st.known.paths()) this.fds.forget(path);
   }
 
   /** This process's reads; bytes on disk and upstream traffic are the primary's to report. */
@@ -166,9 +164,18 @@ export class RemoteBlockCache implements BlockCache {
       });
   }
 
-  async flush(): Promise<void> {}
+  /** Marks blocks recently used in the primary's LRU: reported with this process's own reads. */
+  touch(vk: string, indexes: readonly number[]): void {
+    for (const index of indexes) this.reads?.note(vk, index);
+  }
+
+  async flush(): Promise<void> {
+    this.reads?.flush();
+  }
 
   async close(): Promise<void> {
+    this.reads?.flush();
+    this.reads?.close();
     await this.fds.closeAll();
   }
 
@@ -221,20 +228,21 @@ export class RemoteBlockCache implements BlockCache {
       }
       return h;
     };
-    const readChunk = async (index: number, inBlock: number, len: number): Promise<Uint8Array> => {
+    const readChunk = async (index: number, inBlock: number, len: number, slabBytes: number): Promise<Uint8Array> => {
       const h = await handleOf(index);
       if ('bytes' in h) return h.bytes.subarray(inBlock, inBlock + len);
-      const out = chunkPool.take(len, this.chunkBytes);
+      const out = chunkPool.take(len, slabBytes);
       const done = await readFully(h.lease.handle, out, inBlock).catch(() => -1);
       if (done === len) return out;
       chunkPool.give(out);
       // The file let us down (cut short, unreadable): this block comes from the primary instead.
-      st.known.delete(index);
+      st.known.forget(index);
       this.counters.errors++;
       const bytes = await this.fetchBlock(st.vk, index);
       return bytes.subarray(inBlock, inBlock + len);
     };
     let completed = false;
+    this.openStreams++;
     try {
       const queue: Array<{ index: number; p: Promise<Uint8Array> }> = [];
       let next = offset;
@@ -242,8 +250,9 @@ export class RemoteBlockCache implements BlockCache {
         const index = Math.floor(next / blockSize);
         const inBlock = next - index * blockSize;
         const blockLen = Math.min(blockSize, st.size - index * blockSize);
-        const len = Math.min(this.chunkBytes - (inBlock % this.chunkBytes), blockLen - inBlock, end - next);
-        const p = readChunk(index, inBlock, len);
+        const chunk = this.chunkSize();
+        const len = Math.min(chunk - (inBlock % chunk), blockLen - inBlock, end - next);
+        const p = readChunk(index, inBlock, len, chunk);
         p.catch(() => {});
         queue.push({ index, p });
         next += len;
@@ -262,9 +271,23 @@ export class RemoteBlockCache implements BlockCache {
       st.recentEnds.push(end);
       if (st.recentEnds.length > RECENT_ENDS) st.recentEnds.shift();
     } finally {
+      this.openStreams--;
       for (const index of [...handles.keys()]) release(index);
       void completed;
     }
+  }
+
+  /**
+   * The chunk size for the next read: the configured one while the open streams' share of
+   * STREAMS_MEMORY holds it, else halved until it fits (down to 64 KiB). Many slow clients then
+   * cost more reads per byte instead of memory; a few fast ones read as before. Halving keeps
+   * chunks aligned within blocks and their slabs to a few sizes in the chunk pool.
+   */
+  private chunkSize(): number {
+    const share = STREAMS_MEMORY / (Math.max(1, this.openStreams) * (this.readsInFlight + 1));
+    let size = this.chunkBytes;
+    while (size > share && size / 2 >= MIN_CHUNK) size /= 2;
+    return size;
   }
 
   /** A block's bytes in memory: its file read whole once checked, or from the primary. */
@@ -282,9 +305,9 @@ export class RemoteBlockCache implements BlockCache {
   /** An open, checked block file, or the block's bytes from the primary. */
   private async openBlock(st: VersionState, index: number, stats: StreamStats | undefined, aheadTo: number): Promise<Handle> {
     const blockLen = Math.min(this.options.blockSize, st.size - index * this.options.blockSize);
-    let known = st.known.get(index) ?? (await this.findListed(st, index));
+    let known = await st.known.find(index);
     if (known && known.length !== blockLen) {
-      st.known.delete(index);
+      st.known.forget(index);
       known = undefined;
     }
     if (known) {
@@ -292,6 +315,7 @@ export class RemoteBlockCache implements BlockCache {
       if (h) {
         this.counters.hits++;
         if (stats) stats.hits++;
+        this.reads?.note(st.vk, index);
         return h;
       }
     }
@@ -303,9 +327,7 @@ export class RemoteBlockCache implements BlockCache {
     this.readAhead(st, index, aheadTo);
     const bytes = await this.fetchBlock(st.vk, index);
     // The primary writes this block under the name its CRC gives: later streams read the file.
-    const crc = crc32(bytes) >>> 0;
-    const path = join(st.dir, blockFileName({ index, lengthBytes: bytes.length, crc }));
-    st.known.set(index, { path, length: bytes.length, crc, check: {}, fromPrimary: true });
+    st.known.learn(index, bytes);
     return { bytes };
   }
 
@@ -331,7 +353,7 @@ export class RemoteBlockCache implements BlockCache {
     try {
       lease = await this.fds.acquire(known.path);
     } catch {
-      st.known.delete(index);
+      st.known.forget(index);
       return undefined;
     }
     try {
@@ -354,36 +376,8 @@ export class RemoteBlockCache implements BlockCache {
     } catch {
       lease.release();
       this.fds.forget(known.path);
-      st.known.delete(index);
+      st.known.forget(index);
       return undefined;
-    }
-  }
-
-  /** The block's file from a listing of the version directory (made again when stale). */
-  private async findListed(st: VersionState, index: number): Promise<Known | undefined> {
-    if (Date.now() - st.listedAt > LISTING_TTL_MS) {
-      st.listing ??= this.list(st).finally(() => {
-        st.listing = undefined;
-      });
-      await st.listing;
-    }
-    return st.known.get(index);
-  }
-
-  private async list(st: VersionState): Promise<void> {
-    let names: string[];
-    try {
-      names = await readdir(st.dir);
-    } catch {
-      names = [];
-    }
-    st.listedAt = Date.now();
-    for (const name of names) {
-      const b = parseBlockFileName(name);
-      if (!b) continue;
-      const k = st.known.get(b.index);
-      if (k && k.crc === b.crc && k.length === b.lengthBytes) continue;
-      st.known.set(b.index, { path: join(st.dir, name), length: b.lengthBytes, crc: b.crc, check: {}, fromPrimary: false });
     }
   }
 }

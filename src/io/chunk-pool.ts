@@ -15,16 +15,22 @@
 export class ChunkPool {
   /** Free slabs by size. */
   private readonly free = new Map<number, Buffer[]>();
+  private freeTotal = 0;
   /** Slabs handed out and not given back, by their memory. Weak: a slab never given back is garbage. */
   private readonly out = new WeakMap<ArrayBufferLike, Buffer>();
 
-  /** @param maxFreePerSize free slabs kept per size; more given back are dropped. */
-  constructor(private readonly maxFreePerSize: number) {}
+  /**
+   * @param maxFreeBytes bytes of free slabs kept, all sizes together; slabs given back past it are
+   *   dropped (a bound on what the pool holds between waves, whatever chunk sizes a wave used).
+   */
+  constructor(private readonly maxFreeBytes: number) {}
 
   /** `length` bytes of uninitialized memory, a view of a slab of `slabBytes` (≥ length). */
   take(length: number, slabBytes: number): Buffer {
     const size = Math.max(length, slabBytes);
-    const slab = this.free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+    let slab = this.free.get(size)?.pop();
+    if (slab) this.freeTotal -= size;
+    else slab = Buffer.allocUnsafeSlow(size);
     this.out.set(slab.buffer, slab);
     return length === size ? slab : slab.subarray(0, length);
   }
@@ -39,19 +45,20 @@ export class ChunkPool {
       list = [];
       this.free.set(slab.length, list);
     }
-    if (list.length < this.maxFreePerSize) list.push(slab);
+    if (this.freeTotal + slab.length > this.maxFreeBytes) return;
+    list.push(slab);
+    this.freeTotal += slab.length;
   }
 
   /** Bytes held by free slabs (for tests and /metrics). */
   get freeBytes(): number {
-    let n = 0;
-    for (const [size, list] of this.free) n += size * list.length;
-    return n;
+    return this.freeTotal;
   }
 }
 
 /**
- * The process's pool: chunk streams take from it, the HTTP writer gives back. 32 free slabs of
- * each size bound what it keeps (8 MiB at 256 KiB chunks) however many transfers ran at once.
+ * The process's pool: chunk streams take from it, the HTTP writer gives back. It keeps at most
+ * 8 MiB of free slabs (32 chunks of 256 KiB, or four 2 MiB blocks being checked) however many
+ * transfers ran at once.
  */
-export const chunkPool = new ChunkPool(32);
+export const chunkPool = new ChunkPool(8 * 1024 * 1024);

@@ -27,6 +27,14 @@ export interface RemasterPoolOptions {
    * would let 4096 such nodes hold gigabytes.
    */
   readonly memoBytes?: number;
+  /**
+   * When set, no thread is kept waiting: threads start when a patch set is asked for and exit
+   * after this many milliseconds without one. A patch set is computed once per (base, edits) and
+   * memoized, so a wave's transfers need none; a thread idle for the whole wave is memory (its
+   * own V8 heap, about 30 MiB) in every serving process of a cluster. Default: one thread is
+   * started with the pool and kept; others exit after 60 s idle.
+   */
+  readonly idleThreadsExitMs?: number;
   /** Called after each computation with its duration (for a latency histogram). */
   readonly onComputation?: (seconds: number, ok: boolean) => void;
 }
@@ -71,7 +79,13 @@ export function workerFile(): string {
 
 export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterPool {
   const threads = Math.max(1, options.workers ?? 2);
-  const piscina = new Piscina({ filename: workerFile(), minThreads: 1, maxThreads: threads, idleTimeout: 60_000 });
+  const lazy = options.idleThreadsExitMs !== undefined;
+  const piscina = new Piscina({
+    filename: workerFile(),
+    minThreads: lazy ? 0 : 1,
+    maxThreads: threads,
+    idleTimeout: lazy ? Math.max(1, options.idleThreadsExitMs!) : 60_000,
+  });
   const memo = new LRUCache<string, RemasterResult>({
     max: options.memoEntries ?? 4096,
     maxSize: options.memoBytes ?? 512 * 1024 * 1024,

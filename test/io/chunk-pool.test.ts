@@ -3,7 +3,7 @@ import { ChunkPool } from '../../src/io/chunk-pool.js';
 
 describe('ChunkPool', () => {
   it('hands a slab out again only after it was given back', () => {
-    const pool = new ChunkPool(4);
+    const pool = new ChunkPool(4 * 1024);
     const a = pool.take(100, 1024);
     expect(a.length).toBe(100);
     const b = pool.take(1024, 1024);
@@ -16,7 +16,7 @@ describe('ChunkPool', () => {
   });
 
   it('ignores what it did not hand out, and a second give of the same chunk', () => {
-    const pool = new ChunkPool(4);
+    const pool = new ChunkPool(4 * 1024);
     pool.give(new Uint8Array(1024));
     pool.give(Buffer.alloc(1024));
     expect(pool.freeBytes).toBe(0);
@@ -30,15 +30,20 @@ describe('ChunkPool', () => {
     expect(x.buffer).not.toBe(y.buffer);
   });
 
-  it('keeps at most its bound of free slabs per size', () => {
-    const pool = new ChunkPool(2);
+  it('keeps at most its bound of free bytes, all sizes together', () => {
+    const pool = new ChunkPool(1024);
     const chunks = [0, 1, 2, 3].map(() => pool.take(512, 512));
     for (const c of chunks) pool.give(c);
     expect(pool.freeBytes).toBe(2 * 512);
+    pool.give(pool.take(256, 256));
+    expect(pool.freeBytes).toBe(2 * 512);
+    pool.take(512, 512);
+    pool.give(pool.take(256, 256));
+    expect(pool.freeBytes).toBe(512 + 256);
   });
 
   it('pools slabs of different sizes apart', () => {
-    const pool = new ChunkPool(2);
+    const pool = new ChunkPool(4096);
     pool.give(pool.take(10, 256));
     pool.give(pool.take(10, 512));
     expect(pool.freeBytes).toBe(256 + 512);

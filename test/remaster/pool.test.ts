@@ -61,6 +61,20 @@ describe('remaster pool', () => {
     expect(pool.stats.computations).toBe(before + 1);
   });
 
+  it('with idle threads exiting, computes again after its thread went away', async () => {
+    const lazy = createRemasterPool({ workers: 1, idleThreadsExitMs: 20 });
+    try {
+      const first = await lazy.patchSet('base-a', ctx, edits(6));
+      await new Promise((r) => setTimeout(r, 200));
+      const second = await lazy.patchSet('base-a', ctx, edits(7));
+      expect(second.patchSet.digest).toBe(computePatchSet(ctx, edits(7)).patchSet.digest);
+      expect(first.patchSet.digest).not.toBe(second.patchSet.digest);
+      expect(lazy.stats.computations).toBe(2);
+    } finally {
+      await lazy.close();
+    }
+  });
+
   it('brings errors back across the worker boundary with their class and code', async () => {
     const bare = { ...ctx, configs: [], fats: [] };
     const failed = pool.patchSet('base-bare', bare, edits(5), 'node-5');
