@@ -136,8 +136,14 @@ describe.skipIf(missing.length > 0)(
       const settle = Date.now() + 5_000;
       while (faults.openConnections() > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 50));
       expect(faults.openConnections()).toBe(0);
-      // Our own servers (upstream, fault proxy, canary) are still open; isoproxy's are gone.
-      expect(await openFds()).toBeLessThanOrEqual(fdsBefore + 8);
+      // Our own servers (upstream, fault proxy, canary) are still open; isoproxy's are gone. Sockets
+      // the far side is still closing count for a moment: a leak is what is still open after it.
+      let fds = await openFds();
+      while (fds > fdsBefore + 8 && Date.now() < settle + 5_000) {
+        await new Promise((r) => setTimeout(r, 100));
+        fds = await openFds();
+      }
+      expect(fds).toBeLessThanOrEqual(fdsBefore + 8);
     });
   },
 );
