@@ -140,7 +140,7 @@ export function createIronicSource(options: IronicSourceOptions, logger: Logger,
     'Ironic node source on',
   );
 
-  function outcomeOf(name: string, res: Resolution): Outcome {
+  function outcomeOf(_name: string, res: Resolution): Outcome {
     const first = res.refusals[0];
     if (first) return { kind: 'refused', error: first, key: `refused ${first.reason} ${first.detail}` };
     const spec = res.spec!;

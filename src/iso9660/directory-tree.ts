@@ -116,7 +116,7 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
 
   const rootRecords = await readExtent(root.lba, root.dataLength, root.offset);
   const self = rootRecords[0];
-  if (!self || self.special !== 'self') throw new IsoFormatError('root directory', root.lba * SECTOR_SIZE, 'first record is not "."');
+  if (self?.special !== 'self') throw new IsoFormatError('root directory', root.lba * SECTOR_SIZE, 'first record is not "."');
 
   // SUSP 5.3: SP at the start of the root's "." System Use area turns SUSP on for this tree.
   let susp = false;
@@ -174,7 +174,7 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
         const at = rr.childLinkLba * SECTOR_SIZE;
         const first = await reader.readPointed(at, SECTOR_SIZE, 'Rock Ridge CL entry', rec.systemUseOffset);
         const dot = parseDirectoryExtent(first, at)[0];
-        if (!dot || dot.special !== 'self') throw new IsoFormatError('relocated directory', at, 'first record is not "."');
+        if (dot?.special !== 'self') throw new IsoFormatError('relocated directory', at, 'first record is not "."');
         const children = await readExtent(rr.childLinkLba, dot.dataLength, rec.offset);
         directories.push({ tree: kind, path, extent: { lba: rr.childLinkLba, lengthBytes: dot.dataLength }, records: [ref(0)] });
         await walk(children, path, isoPath, depth + 1);

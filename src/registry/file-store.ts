@@ -7,7 +7,7 @@
 // Whole-file rewrites are fine for the sizes this is for (thousands of nodes, a few hundred bytes
 // each); a shared store for several replicas implements NodeStore elsewhere.
 
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
 import { ChangeListeners, isValidNodeName, pageOf, type NodeChangeListener, type NodeSpec, type NodeStore } from './store.js';

@@ -141,7 +141,7 @@ describe.skipIf(needed.length > 0)('isoproxy inspect', () => {
     expect(out).toMatch(/\/boot\/grub\/grub\.cfg\s+grub\s+\d+ bytes, slack \d+/);
     expect(out).toContain('/loader/entries/linux.conf  systemd-boot');
     // Inside the appended EFI FAT image (mkfs.fat 1440 KiB: 512-byte clusters).
-    expect(out).toMatch(/\[EFI image at LBA \d+\] \/EFI\/BOOT\/grub\.cfg  grub  34 bytes, slack 478 \(in its FAT cluster\)/);
+    expect(out).toMatch(/\[EFI image at LBA \d+\] \/EFI\/BOOT\/grub\.cfg {2}grub {2}34 bytes, slack 478 \(in its FAT cluster\)/);
   });
 
   it('prints the same report as JSON, and reads a URL by Range requests', async () => {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { faultSchedule, startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { missingTools, scratchDir } from '../helpers/tools.js';
-import { expectedImage, MiB, seeded, sha256, startProxy, type ProxyUnderTest } from '../service/harness.js';
+import { expectedImage, seeded, sha256, startProxy, type ProxyUnderTest } from '../service/harness.js';
 import { sizedIso } from '../service/images.js';
 import { startUpstream, type TestUpstream } from '../service/upstream.js';
 import { downloadWithRetries, openFds, type RangeOutcome } from './bmc-client.js';

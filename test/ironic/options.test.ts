@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IronicConfigError } from '../../src/ironic/errors.js';
-import { isIronicConfigKey, parseIronicOptions, Secret, takeIronicFlags } from '../../src/ironic/options.js';
+import { isIronicConfigKey, parseIronicOptions, type Secret, takeIronicFlags } from '../../src/ironic/options.js';
 import { DEFAULT_PROVISION_STATES } from '../../src/ironic/states.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'isoproxy-ironic-options-'));
