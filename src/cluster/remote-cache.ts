@@ -31,11 +31,13 @@ import { versionDirName } from '../cache/block-file.js';
 import { checkWhole, fileState, recordCheck, stillChecked } from '../cache/checked-file.js';
 import { FdCache, type FdLease } from '../cache/fd-cache.js';
 import { SmallReads } from '../cache/small-reads.js';
+import { abortable } from '../io/abort.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { readFully } from '../io/read-fully.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { versionKey } from '../upstream/validator.js';
 import { KnownFiles, type Known } from './known-files.js';
+import { PrimaryFigures, type AskFigures } from './primary-figures.js';
 import { ReadReports } from './read-reports.js';
 
 const MiB = 1024 * 1024;
@@ -48,8 +50,6 @@ const READAHEAD = 4;
  */
 const STREAMS_MEMORY = 32 * MiB;
 const MIN_CHUNK = 64 * 1024;
-/** Per-version figures asked of the primary at most this often (the status page reads them each second). */
-const FIGURES_TTL_MS = 1000;
 
 export interface RemoteCacheOptions {
   readonly dir: string;
@@ -59,7 +59,7 @@ export interface RemoteCacheOptions {
   /** Asks the primary to fetch blocks ahead of a reader (one-way). */
   readonly prefetch: (vk: string, indexes: readonly number[]) => void;
   /** The primary's per-version figures (bytes on disk, bytes fetched from upstream). */
-  readonly sourceStats?: (vks: readonly string[]) => Promise<Readonly<Record<string, SourceStats>>>;
+  readonly sourceStats?: AskFigures;
   /** Tells the primary these blocks were read from their files (one-way, batched here). */
   readonly reportReads?: (vk: string, indexes: readonly number[]) => void;
   readonly chunkBytes?: number;
@@ -87,10 +87,7 @@ export class RemoteBlockCache implements BlockCache {
   /** Blocks asked of the primary now: the readers of this process share one request. */
   private readonly asking = new Map<string, Promise<Uint8Array>>();
   private readonly small: SmallReads;
-  /** The primary's last answer about the versions this process serves, and when it was asked. */
-  private figures: Readonly<Record<string, SourceStats>> = {};
-  private figuresAt = 0;
-  private figuresAsking = false;
+  private readonly figures: PrimaryFigures;
   private readonly reads: ReadReports | undefined;
 
   constructor(private readonly options: RemoteCacheOptions) {
@@ -99,6 +96,7 @@ export class RemoteBlockCache implements BlockCache {
     this.readsInFlight = Math.max(1, Math.min(8, options.readsInFlight ?? 2));
     this.small = new SmallReads(options.blockSize);
     this.reads = options.reportReads ? new ReadReports(options.reportReads) : undefined;
+    this.figures = new PrimaryFigures(options.sourceStats, () => [...this.states.keys()]);
   }
 
   source(upstream: UpstreamSource): CachedSource {
@@ -136,32 +134,9 @@ export class RemoteBlockCache implements BlockCache {
     return { ...this.counters, evictions: 0, bytesUsed: 0, blocks: 0, upstreamBytes: 0, upstreamRequests: 0, retries: 0, degraded: false };
   }
 
-  /**
-   * The primary's figures for a version, as of its last answer (about a second old): the primary
-   * writes and evicts every block and makes every upstream fetch, so only it can count them. A
-   * read asks again in the background when the answer is older than FIGURES_TTL_MS, so the status
-   * page, which reads synchronously once a second, sees figures at most a second or two old.
-   */
+  /** The primary's figures for a version, as of its last answer (primary-figures.ts). */
   sourceStats(vk: string): SourceStats {
-    this.refreshFigures();
-    return this.figures[vk] ?? { cachedBytes: 0, upstreamBytes: 0 };
-  }
-
-  private refreshFigures(): void {
-    const ask = this.options.sourceStats;
-    if (!ask || this.figuresAsking || Date.now() - this.figuresAt < FIGURES_TTL_MS) return;
-    this.figuresAsking = true;
-    ask([...this.states.keys()])
-      .then(
-        (f) => {
-          this.figures = f;
-        },
-        () => {},
-      )
-      .finally(() => {
-        this.figuresAt = Date.now();
-        this.figuresAsking = false;
-      });
+    return this.figures.of(vk);
   }
 
   /** Marks blocks recently used in the primary's LRU: reported with this process's own reads. */
@@ -260,7 +235,7 @@ export class RemoteBlockCache implements BlockCache {
       while (next < end && queue.length < this.readsInFlight) issue();
       while (queue.length > 0) {
         const { index, p } = queue.shift()!;
-        const chunk = signal ? await untilAborted(p, signal) : await p;
+        const chunk = await abortable(p, signal);
         // The last chunk of a block read: its file goes back to the open-file cache.
         if (queue[0]?.index !== index && (next >= end || Math.floor(next / blockSize) !== index)) release(index);
         if (next < end) issue();
@@ -380,23 +355,4 @@ export class RemoteBlockCache implements BlockCache {
       return undefined;
     }
   }
-}
-
-/** `p`, or the abort reason as soon as `signal` aborts (a block asked of the primary is not abortable). */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }

@@ -43,3 +43,27 @@ export function linkAbort(parent: AbortSignal | undefined, child: AbortControlle
   parent.addEventListener('abort', onAbort, { once: true });
   return () => parent.removeEventListener('abort', onAbort);
 }
+
+/**
+ * Waits for shared work with a caller's own deadline: `work`, or the signal's reason as soon as
+ * it aborts. The work itself goes on (a base being opened, a patch set, a block asked of the
+ * cluster's primary are shared by other callers); this caller just stops waiting.
+ */
+export function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

@@ -19,7 +19,7 @@ import type { Logger } from '../logger.js';
 import { prepareBase, type BaseContext } from '../remaster/base-context.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { sameValidator, versionKey } from '../upstream/validator.js';
-import { abortable } from './abortable.js';
+import { abortable } from '../io/abort.js';
 
 /** How long a base's validator is trusted before the next request checks it again. */
 export const REVALIDATE_MS = 10_000;

@@ -16,7 +16,7 @@ import type { StreamStats } from '../cache/block-cache.js';
 import { streamVirtual } from '../overlay/virtual-image.js';
 import type { NodeSpec } from '../registry/store.js';
 import type { RemasterPool } from '../remaster/pool.js';
-import { abortable } from './abortable.js';
+import { abortable } from '../io/abort.js';
 import { asFormatError, type Bases, type OpenBase } from './bases.js';
 import type { ImageResolver, NodeImage, NodeRef } from './types.js';
 

@@ -11,7 +11,7 @@ import type { FileLimits } from '../bootconfig/files.js';
 import { normalizeEdits } from '../bootconfig/index.js';
 import { previewText } from '../remaster/preview-text.js';
 import type { RemasterPool } from '../remaster/pool.js';
-import { abortable } from './abortable.js';
+import { abortable } from '../io/abort.js';
 import { asFormatError, type Bases } from './bases.js';
 import { imageEtag } from './images.js';
 import type { NodeSource } from './node-source.js';

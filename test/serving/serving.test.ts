@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../src/errors.js';
 import { NodeExpiredError } from '../../src/registry/errors.js';
 import { MemoryNodeStore, type NodeSpec } from '../../src/registry/store.js';
-import { abortable } from '../../src/serving/abortable.js';
+import { abortable } from '../../src/io/abort.js';
 import type { NodeSource } from '../../src/serving/node-source.js';
 import { createServing } from '../../src/serving/serving.js';
 import { createTransferHub } from '../../src/serving/transfers.js';
