@@ -2,12 +2,16 @@
 // files, for the demo image and for tests. Nothing depends on the clock: the volume id and every
 // timestamp are fixed, directories list their entries sorted by name, and clusters are handed
 // out depth first in that order, each file contiguous. Names that are not upper-case 8.3 get VFAT
-// long-name entries and a generated 8.3 alias ("LONGFI~1.TXT").
+// long-name entries and a generated 8.3 alias ("LONGFI~1.TXT"); the tree and its names are built in
+// format-tree.ts, and this module lays them out and writes the image.
 
 import { writeU16le, writeU32le } from '../binary.js';
-import { FatNoSpaceError, IsoproxyError } from '../errors.js';
+import { FatNoSpaceError } from '../errors.js';
 import { FAT12_MAX_CLUSTERS, FAT16_MAX_CLUSTERS, type FatType } from './boot-sector.js';
 import { ATTR_ARCHIVE, ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_VOLUME_ID, DIR_ENTRY_SIZE, shortNameChecksum } from './directory.js';
+import { buildTree, type DirNode, entriesOf, FatSpecError, lfnEntryCount, type Node, type Placed, pad11, shortNameFor } from './format-tree.js';
+
+export { FatSpecError } from './format-tree.js';
 
 export interface FatFormatSpec {
   /** Volume label (up to 11 characters, upper-cased). */
@@ -21,132 +25,13 @@ export interface FatFormatSpec {
   readonly volumeId?: number;
 }
 
-/** The spec cannot be formatted (bad path, size impossible for the type, ...). */
-export class FatSpecError extends IsoproxyError {
-  constructor(message: string) {
-    super('FAT_SPEC', message);
-  }
-}
-
 const BYTES_PER_SECTOR = 512;
 const FAT_COUNT = 2;
 const MEDIA = 0xf8;
 /** 2000-01-01 00:00:00 in DOS date/time format (fatgen103 section 6.2). */
 const FIXED_DATE = ((2000 - 1980) << 9) | (1 << 5) | 1;
 const FIXED_TIME = 0;
-const MAX_FILES = 65536;
 const MAX_IMAGE_BYTES = 2 ** 32 - 512;
-const SHORT_NAME_CHARS = /^[A-Z0-9$%'`\-_@~!(){}^#&\x80-\xff]+$/;
-const FORBIDDEN_LONG = /[\x00-\x1f"*/:<>?\\|]/;
-
-interface FileNode {
-  readonly kind: 'file';
-  readonly name: string;
-  readonly data: Uint8Array;
-}
-interface DirNode {
-  readonly kind: 'dir';
-  readonly name: string;
-  readonly children: (FileNode | DirNode)[];
-}
-type Node = FileNode | DirNode;
-
-/** A node with its directory entry laid out and its clusters assigned. */
-interface Placed {
-  readonly node: Node;
-  short11: Uint8Array;
-  needsLfn: boolean;
-  firstCluster: number;
-  clusters: number;
-}
-
-function buildTree(files: FatFormatSpec['files']): DirNode {
-  if (files.length > MAX_FILES) throw new FatSpecError(`${files.length} files is more than ${MAX_FILES}`);
-  const root: DirNode = { kind: 'dir', name: '', children: [] };
-  for (const f of files) {
-    const parts = f.path.split('/').filter((p) => p.length > 0);
-    if (parts.length === 0) throw new FatSpecError(`empty path ${JSON.stringify(f.path)}`);
-    let dir = root;
-    parts.forEach((part, i) => {
-      if (part === '.' || part === '..' || part.length > 255 || FORBIDDEN_LONG.test(part) || /[ .]$/.test(part)) {
-        throw new FatSpecError(`invalid FAT name ${JSON.stringify(part)} in ${f.path}`);
-      }
-      const same = dir.children.find((c) => c.name.toUpperCase() === part.toUpperCase());
-      const last = i === parts.length - 1;
-      if (last) {
-        if (same) throw new FatSpecError(`${f.path} is given twice (FAT names ignore case)`);
-        if (f.data.length > 0xffffffff) throw new FatSpecError(`${f.path} is larger than 4 GiB`);
-        dir.children.push({ kind: 'file', name: part, data: f.data });
-      } else if (same) {
-        if (same.kind !== 'dir') throw new FatSpecError(`${f.path}: ${part} is a file`);
-        dir = same;
-      } else {
-        const sub: DirNode = { kind: 'dir', name: part, children: [] };
-        dir.children.push(sub);
-        dir = sub;
-      }
-    });
-  }
-  const sort = (d: DirNode): void => {
-    d.children.sort((a, b) => (a.name.toUpperCase() < b.name.toUpperCase() ? -1 : a.name.toUpperCase() > b.name.toUpperCase() ? 1 : 0));
-    for (const c of d.children) if (c.kind === 'dir') sort(c);
-  };
-  sort(root);
-  return root;
-}
-
-function pad11(base: string, ext: string): Uint8Array {
-  const out = new Uint8Array(11).fill(0x20);
-  for (let i = 0; i < base.length; i++) out[i] = base.charCodeAt(i);
-  for (let i = 0; i < ext.length; i++) out[8 + i] = ext.charCodeAt(i);
-  return out;
-}
-
-/**
- * The 8.3 entry name of `name`, and whether it needs long-name entries (fatgen103 7.4): an
- * upper-case 8.3 name is stored as is; a name that only differs by case (grub.cfg) keeps its
- * upper-cased form (GRUB.CFG) plus long-name entries for the case; anything else gets a basis
- * name with a numeric tail (LONGFI~1.TXT), unique within the directory.
- */
-function shortNameFor(name: string, taken: Set<string>): { short11: Uint8Array; needsLfn: boolean } {
-  const dot = name.lastIndexOf('.');
-  const base = dot > 0 ? name.slice(0, dot) : name;
-  const ext = dot > 0 ? name.slice(dot + 1) : '';
-  const valid = (b: string, e: string) =>
-    b.length >= 1 && b.length <= 8 && e.length <= 3 && SHORT_NAME_CHARS.test(b) && (e === '' || SHORT_NAME_CHARS.test(e));
-  const ub = base.toUpperCase();
-  const ue = ext.toUpperCase();
-  if (valid(ub, ue) && !taken.has(`${ub}.${ue}`)) {
-    taken.add(`${ub}.${ue}`);
-    return { short11: pad11(ub, ue), needsLfn: ub !== base || ue !== ext };
-  }
-  // Basis name: upper case, spaces and leading dots dropped, other invalid characters -> '_'.
-  const clean = (s: string) =>
-    [...s.toUpperCase().replace(/ /g, '')].map((ch) => (ch.charCodeAt(0) < 0x80 && SHORT_NAME_CHARS.test(ch) ? ch : '_')).join('');
-  const trimmed = name.replace(/^\.+/, '');
-  const tdot = trimmed.lastIndexOf('.');
-  const basisBase = clean(tdot > 0 ? trimmed.slice(0, tdot) : trimmed).replace(/\./g, '') || '_';
-  const basisExt = clean(tdot > 0 ? trimmed.slice(tdot + 1) : '').slice(0, 3);
-  for (let n = 1; n < 1_000_000; n++) {
-    const tail = `~${n}`;
-    const b = basisBase.slice(0, 8 - tail.length) + tail;
-    if (!taken.has(`${b}.${basisExt}`)) {
-      taken.add(`${b}.${basisExt}`);
-      return { short11: pad11(b, basisExt), needsLfn: true };
-    }
-  }
-  throw new FatSpecError(`no free 8.3 alias for ${name}`);
-}
-
-function lfnEntryCount(name: string): number {
-  return Math.ceil(name.length / 13);
-}
-
-function entriesOf(dir: DirNode, isRoot: boolean, withLabel: boolean, placed: Map<Node, Placed>): number {
-  let n = isRoot ? (withLabel ? 1 : 0) : 2;
-  for (const c of dir.children) n += 1 + (placed.get(c)!.needsLfn ? lfnEntryCount(c.name) : 0);
-  return n;
-}
 
 interface Layout {
   readonly type: FatType;

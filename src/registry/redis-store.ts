@@ -24,13 +24,18 @@
 // past the bound, and for names never read, they throw StoreUnavailableError. Writes fail at once
 // with StoreUnavailableError (the offline queue is off, so nothing is replayed later behind the
 // caller's back). The HTTP layer maps it to 503 with Retry-After.
+//
+// The stored form of a spec, and the checks on what is read back, are in redis-spec.ts.
 
 import type { Logger } from 'pino';
 import { createClient, ErrorReply, type RedisClientType } from 'redis';
 import { IsoproxyError, ServiceUnavailableError } from '../errors.js';
 import { StoreError } from './errors.js';
 import { OutageClock, SpecMirror } from './redis-mirror.js';
+import { checkSpec, decodeSpec, MAX_SPEC_BYTES, storedSpec } from './redis-spec.js';
 import { isValidNodeName, type NodeSpec, type NodeStore } from './store.js';
+
+export { checkSpec } from './redis-spec.js';
 
 export const DEFAULT_PREFIX = 'isoproxy:';
 export const DEFAULT_STALE_READS_MS = 5 * 60_000;
@@ -39,8 +44,6 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
 /** What a client is told to wait before retrying a write while Redis is away. */
 const RETRY_AFTER_S = 5;
-/** Spec JSON larger than this is refused (the admin API caps a body at 64 KiB). */
-const MAX_SPEC_BYTES = 256 * 1024;
 
 /** Redis cannot be reached (or cannot serve right now): reads past the stale bound and every write. */
 export class StoreUnavailableError extends ServiceUnavailableError {
@@ -88,34 +91,6 @@ const UNAVAILABLE_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDO
 
 function byteOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** The stored shape of a spec: exactly these fields, whatever the caller's object carries. */
-function stored(spec: NodeSpec): NodeSpec {
-  const { name, bootIso, edits, expiresAt, createdAt, updatedAt } = spec;
-  return { name, bootIso, edits, ...(expiresAt !== undefined ? { expiresAt } : {}), createdAt, updatedAt };
-}
-
-/** Checks what Redis holds (another replica, a hand edit or another program may have written it). */
-export function checkSpec(value: unknown, name?: string): NodeSpec | undefined {
-  const v = value as Partial<NodeSpec> | null;
-  if (
-    typeof v !== 'object' ||
-    v === null ||
-    typeof v.name !== 'string' ||
-    !isValidNodeName(v.name) ||
-    (name !== undefined && v.name !== name) ||
-    typeof v.bootIso !== 'string' ||
-    typeof v.edits !== 'object' ||
-    v.edits === null ||
-    Array.isArray(v.edits) ||
-    typeof v.createdAt !== 'string' ||
-    typeof v.updatedAt !== 'string' ||
-    (v.expiresAt !== undefined && (typeof v.expiresAt !== 'string' || Number.isNaN(Date.parse(v.expiresAt))))
-  ) {
-    return undefined;
-  }
-  return v as NodeSpec;
 }
 
 export class RedisNodeStore implements NodeStore {
@@ -257,7 +232,7 @@ export class RedisNodeStore implements NodeStore {
   async put(spec: NodeSpec): Promise<void> {
     this.#checkOpen();
     if (checkSpec(spec) === undefined) throw new StoreError(this.url, `refusing to store an invalid node spec for ${JSON.stringify(spec.name)}`);
-    const clean = stored(spec);
+    const clean = storedSpec(spec);
     const json = JSON.stringify(clean);
     if (Buffer.byteLength(json) > MAX_SPEC_BYTES) throw new StoreError(this.url, `node ${spec.name}: spec is larger than ${MAX_SPEC_BYTES} bytes`);
     const deadlineMs = this.#deadline(spec);
@@ -335,13 +310,7 @@ export class RedisNodeStore implements NodeStore {
   }
 
   #parse(text: string, name: string): NodeSpec {
-    let value: unknown;
-    try {
-      value = text.length <= MAX_SPEC_BYTES ? JSON.parse(text) : undefined;
-    } catch {
-      value = undefined;
-    }
-    const spec = checkSpec(value, name);
+    const spec = decodeSpec(text, name);
     if (!spec) throw new StoreError(this.url, `key ${this.#key(name)} does not hold a node spec`);
     return spec;
   }
