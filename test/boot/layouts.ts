@@ -6,6 +6,8 @@
 // grub-mkrescue's own layout, and configs that fill their last sector exactly (zero slack).
 // fixtures.ts runs the recipes; nothing here touches the disk.
 
+import { elToritoArgs } from '../helpers/mkisofs.js';
+
 export type LayoutName = 'debian' | 'rhel' | 'appended-esp' | 'mkrescue' | 'zero-slack';
 export const LAYOUT_NAMES: readonly LayoutName[] = ['debian', 'rhel', 'appended-esp', 'mkrescue', 'zero-slack'];
 
@@ -223,26 +225,7 @@ function debian(): LayoutRecipe {
       'EFI/debian/grub.cfg': text(stub),
       'boot/grub/efi.img': { kind: 'fat', files: { 'EFI/BOOT/BOOTX64.EFI': { kind: 'grub', grub: efi }, 'EFI/debian/grub.cfg': text(stub) } },
     },
-    mkisofsArgs: [
-      '-r',
-      '-J',
-      '-joliet-long',
-      '-isohybrid-mbr',
-      ISOHDPFX,
-      '-b',
-      'isolinux/isolinux.bin',
-      '-c',
-      'isolinux/boot.cat',
-      '-no-emul-boot',
-      '-boot-load-size',
-      '4',
-      '-boot-info-table',
-      '-eltorito-alt-boot',
-      '-e',
-      'boot/grub/efi.img',
-      '-no-emul-boot',
-      '-isohybrid-gpt-basdat',
-    ],
+    mkisofsArgs: ['-r', '-J', '-joliet-long', ...elToritoArgs({ isohybridMbr: ISOHDPFX, efiImage: 'boot/grub/efi.img' })],
   };
 }
 
@@ -282,25 +265,7 @@ function rhel(): LayoutRecipe {
       'EFI/BOOT/grub.cfg': text(cfg),
       'images/efiboot.img': { kind: 'fat', files: { 'EFI/BOOT/BOOTX64.EFI': { kind: 'grub', grub: efi }, 'EFI/BOOT/grub.cfg': text(cfg) } },
     },
-    mkisofsArgs: [
-      '-R',
-      '-J',
-      '-isohybrid-mbr',
-      ISOHDPFX,
-      '-b',
-      'isolinux/isolinux.bin',
-      '-c',
-      'isolinux/boot.cat',
-      '-no-emul-boot',
-      '-boot-load-size',
-      '4',
-      '-boot-info-table',
-      '-eltorito-alt-boot',
-      '-e',
-      'images/efiboot.img',
-      '-no-emul-boot',
-      '-isohybrid-gpt-basdat',
-    ],
+    mkisofsArgs: ['-R', '-J', ...elToritoArgs({ isohybridMbr: ISOHDPFX, efiImage: 'images/efiboot.img' })],
   };
 }
 
@@ -441,25 +406,7 @@ function zeroSlack(): LayoutRecipe {
       ),
       'boot/grub/efi.img': { kind: 'fat', files: { 'EFI/BOOT/BOOTX64.EFI': { kind: 'grub', grub: efi } } },
     },
-    mkisofsArgs: [
-      '-r',
-      '-J',
-      '-isohybrid-mbr',
-      ISOHDPFX,
-      '-b',
-      'isolinux/isolinux.bin',
-      '-c',
-      'isolinux/boot.cat',
-      '-no-emul-boot',
-      '-boot-load-size',
-      '4',
-      '-boot-info-table',
-      '-eltorito-alt-boot',
-      '-e',
-      'boot/grub/efi.img',
-      '-no-emul-boot',
-      '-isohybrid-gpt-basdat',
-    ],
+    mkisofsArgs: ['-r', '-J', ...elToritoArgs({ isohybridMbr: ISOHDPFX, efiImage: 'boot/grub/efi.img' })],
   };
 }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { openFileSource, type FileSource } from '../../src/byte-source.js';
 import { buildIndex, findFile, readFileBytes } from '../../src/iso9660/index.js';
 import type { IsoIndex } from '../../src/iso9660/types.js';
+import { elToritoArgs } from '../helpers/mkisofs.js';
 import { missingTools, run, scratchDir } from '../helpers/tools.js';
 import { ISOHDPFX, ISOLINUX_BIN, makeEfiImage, makeSourceTree, payload, sha256, xorrisoExtractHashes, xorrisoList } from './fixtures.js';
 import { existsSync } from 'node:fs';
@@ -87,29 +88,7 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
     const iso = join(dir, 'rrj.iso');
     await run('cp', [efiImg, join(tree, 'boot/grub/efi.img')]);
     await run('cp', [ISOLINUX_BIN, join(tree, 'isolinux/isolinux.bin')]);
-    await run('xorriso', [
-      '-as',
-      'mkisofs',
-      '-R',
-      '-J',
-      '-V',
-      'RRJ_TEST',
-      '-o',
-      iso,
-      '-b',
-      'isolinux/isolinux.bin',
-      '-c',
-      'isolinux/boot.cat',
-      '-no-emul-boot',
-      '-boot-load-size',
-      '4',
-      '-boot-info-table',
-      '-eltorito-alt-boot',
-      '-e',
-      'boot/grub/efi.img',
-      '-no-emul-boot',
-      tree,
-    ]);
+    await run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-V', 'RRJ_TEST', '-o', iso, ...elToritoArgs({ efiImage: 'boot/grub/efi.img' }), tree]);
     const idx = await expectSameAsXorriso(iso, 'rrj');
     expect(idx.volumeId).toBe('RRJ_TEST');
     expect(idx.trees.map((t) => [t.kind, t.rockRidge])).toEqual([

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { elToritoArgs } from '../helpers/mkisofs.js';
 import { run } from '../helpers/tools.js';
 
 export const BASELINE = 'isoproxy.base=1 isoproxy.keep=yes isoproxy.drop=me';
@@ -123,21 +124,7 @@ export async function debianLike(dir: string): Promise<Layout> {
     '-R',
     '-J',
     '-joliet-long',
-    '-isohybrid-mbr',
-    '/usr/lib/ISOLINUX/isohdpfx.bin',
-    '-b',
-    'isolinux/isolinux.bin',
-    '-c',
-    'isolinux/boot.cat',
-    '-no-emul-boot',
-    '-boot-load-size',
-    '4',
-    '-boot-info-table',
-    '-eltorito-alt-boot',
-    '-e',
-    'boot/grub/efi.img',
-    '-no-emul-boot',
-    '-isohybrid-gpt-basdat',
+    ...elToritoArgs({ isohybridMbr: '/usr/lib/ISOLINUX/isohdpfx.bin', efiImage: 'boot/grub/efi.img' }),
     root,
   ]);
   return { name: 'debian-like', iso };
@@ -166,18 +153,7 @@ export async function rhelLike(dir: string): Promise<Layout> {
     'RHEL-9-4-0-BaseOS-x86_64',
     '-R',
     '-J',
-    '-b',
-    'isolinux/isolinux.bin',
-    '-c',
-    'isolinux/boot.cat',
-    '-no-emul-boot',
-    '-boot-load-size',
-    '4',
-    '-boot-info-table',
-    '-eltorito-alt-boot',
-    '-e',
-    'images/efiboot.img',
-    '-no-emul-boot',
+    ...elToritoArgs({ efiImage: 'images/efiboot.img' }),
     root,
   ]);
   return { name: 'rhel-like', iso };
@@ -219,28 +195,7 @@ export async function zeroSlack(dir: string): Promise<Layout> {
   });
   await run('cp', ['/usr/lib/ISOLINUX/isolinux.bin', '/usr/lib/syslinux/modules/bios/ldlinux.c32', join(root, 'isolinux')]);
   const iso = join(dir, 'zero.iso');
-  await run('xorriso', [
-    '-as',
-    'mkisofs',
-    '-quiet',
-    '-o',
-    iso,
-    '-V',
-    'ZERO_SLACK',
-    '-R',
-    '-J',
-    '-iso-level',
-    '3',
-    '-b',
-    'isolinux/isolinux.bin',
-    '-c',
-    'isolinux/boot.cat',
-    '-no-emul-boot',
-    '-boot-load-size',
-    '4',
-    '-boot-info-table',
-    root,
-  ]);
+  await run('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-V', 'ZERO_SLACK', '-R', '-J', '-iso-level', '3', ...elToritoArgs(), root]);
   return { name: 'zero-slack', iso };
 }
 
