@@ -10,7 +10,7 @@
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
-import { ChangeListeners, isValidNodeName, pageOf, type NodeChangeListener, type NodeSpec, type NodeStore } from './store.js';
+import { asNodeSpec, ChangeListeners, pageOf, type NodeChangeListener, type NodeSpec, type NodeStore } from './store.js';
 
 export const STORE_FILE = 'nodes.json';
 const FORMAT_VERSION = 1;
@@ -23,22 +23,9 @@ interface StoreFileV1 {
 }
 
 function checkSpec(path: string, value: unknown, index: number): NodeSpec {
-  const v = value as Partial<NodeSpec> | null;
-  if (
-    typeof v !== 'object' ||
-    v === null ||
-    typeof v.name !== 'string' ||
-    !isValidNodeName(v.name) ||
-    typeof v.bootIso !== 'string' ||
-    typeof v.edits !== 'object' ||
-    v.edits === null ||
-    typeof v.createdAt !== 'string' ||
-    typeof v.updatedAt !== 'string' ||
-    (v.expiresAt !== undefined && typeof v.expiresAt !== 'string')
-  ) {
-    throw new StoreError(path, `entry ${index} is not a node spec`);
-  }
-  return v as NodeSpec;
+  const spec = asNodeSpec(value);
+  if (!spec) throw new StoreError(path, `entry ${index} is not a node spec`);
+  return spec;
 }
 
 export class FileNodeStore implements NodeStore {

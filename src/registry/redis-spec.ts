@@ -2,7 +2,7 @@
 // `<prefix>node:<name>`, with exactly the NodeSpec fields, checked field by field when read back,
 // since another replica, a hand edit or another program may have written the key.
 
-import { isValidNodeName, type NodeSpec } from './store.js';
+import { asNodeSpec, type NodeSpec } from './store.js';
 
 /** Spec JSON larger than this is refused (the admin API caps a body at 64 KiB). */
 export const MAX_SPEC_BYTES = 256 * 1024;
@@ -15,24 +15,8 @@ export function storedSpec(spec: NodeSpec): NodeSpec {
 
 /** Checks what Redis holds (another replica, a hand edit or another program may have written it). */
 export function checkSpec(value: unknown, name?: string): NodeSpec | undefined {
-  const v = value as Partial<NodeSpec> | null;
-  if (
-    typeof v !== 'object' ||
-    v === null ||
-    typeof v.name !== 'string' ||
-    !isValidNodeName(v.name) ||
-    (name !== undefined && v.name !== name) ||
-    typeof v.bootIso !== 'string' ||
-    typeof v.edits !== 'object' ||
-    v.edits === null ||
-    Array.isArray(v.edits) ||
-    typeof v.createdAt !== 'string' ||
-    typeof v.updatedAt !== 'string' ||
-    (v.expiresAt !== undefined && (typeof v.expiresAt !== 'string' || Number.isNaN(Date.parse(v.expiresAt))))
-  ) {
-    return undefined;
-  }
-  return v as NodeSpec;
+  const spec = asNodeSpec(value);
+  return spec && (name === undefined || spec.name === name) ? spec : undefined;
 }
 
 /** The spec a key's value holds, or undefined if it is oversized, not JSON or not a spec for `name`. */

@@ -94,3 +94,27 @@ export class MemoryNodeStore implements NodeStore {
   }
   async close(): Promise<void> {}
 }
+
+/**
+ * `value` as a node spec when it has a spec's shape, else undefined. For specs read back from
+ * storage (a file, Redis) that something else may have written.
+ */
+export function asNodeSpec(value: unknown): NodeSpec | undefined {
+  const v = value as Partial<NodeSpec> | null;
+  if (
+    typeof v !== 'object' ||
+    v === null ||
+    typeof v.name !== 'string' ||
+    !isValidNodeName(v.name) ||
+    typeof v.bootIso !== 'string' ||
+    typeof v.edits !== 'object' ||
+    v.edits === null ||
+    Array.isArray(v.edits) ||
+    typeof v.createdAt !== 'string' ||
+    typeof v.updatedAt !== 'string' ||
+    (v.expiresAt !== undefined && (typeof v.expiresAt !== 'string' || Number.isNaN(Date.parse(v.expiresAt))))
+  ) {
+    return undefined;
+  }
+  return v as NodeSpec;
+}
