@@ -4,7 +4,7 @@
 
 import type { Config } from './config.js';
 
-export type Kind = 'string' | 'port' | 'int' | 'count' | 'bytes' | 'duration' | 'list' | 'level' | 'logFormat';
+export type Kind = 'string' | 'port' | 'int' | 'count' | 'bytes' | 'duration' | 'list' | 'level' | 'logFormat' | 'sendfile';
 export type Key = Exclude<keyof Config, never> | 'adminTokenFile' | 'viewerTokenFile';
 
 export interface OptionDef {
@@ -163,6 +163,14 @@ export const OPTIONS: readonly OptionDef[] = [
     kind: 'logFormat',
     defaultText: 'auto',
     help: 'json, pretty, or auto (pretty lines on a terminal, JSON lines otherwise)',
+  },
+  {
+    key: 'sendfile',
+    flag: '--sendfile',
+    env: 'ISOPROXY_SENDFILE',
+    kind: 'sendfile',
+    defaultText: 'auto',
+    help: 'send cached blocks from their files to plain HTTP clients with sendfile(2), no copies: auto (when the addon is built), on (refuse to start without it), off',
   },
   {
     key: 'stallAfterMs',

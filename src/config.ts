@@ -51,7 +51,12 @@ export interface Config {
   readonly maxConnections: number;
   /** Concurrent image transfers one client address may hold; more answer 429 TOO_MANY_TRANSFERS. */
   readonly maxTransfersPerClient: number;
+  /** Zero-copy sends of cached blocks (src/native/sendfile.ts): when built, always, or never. */
+  readonly sendfile: SendfileMode;
 }
+
+export const SENDFILE_MODES = ['auto', 'on', 'off'] as const;
+export type SendfileMode = (typeof SENDFILE_MODES)[number];
 
 export class ConfigError extends IsoproxyError {
   constructor(message: string) {
@@ -76,6 +81,7 @@ const DEFAULTS = {
   headersTimeoutMs: 10_000,
   maxConnections: 1024,
   maxTransfersPerClient: 16,
+  sendfile: 'auto' as SendfileMode,
 };
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -138,6 +144,8 @@ function convert(def: OptionDef, value: unknown, source: string): unknown {
       const n = /^[0-9]{1,7}$/.test(value) ? Number(value) : NaN;
       return n >= 1 ? n : bad('must be a positive integer');
     }
+    case 'sendfile':
+      return (SENDFILE_MODES as readonly string[]).includes(value) ? value : bad(`must be one of ${SENDFILE_MODES.join(', ')}`);
     case 'logFormat':
       return (LOG_FORMATS as readonly string[]).includes(value) ? value : bad(`must be one of ${LOG_FORMATS.join(', ')}`);
     case 'bytes':
@@ -301,6 +309,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
     headersTimeoutMs,
     maxConnections: pick('maxConnections', DEFAULTS.maxConnections),
     maxTransfersPerClient: pick('maxTransfersPerClient', DEFAULTS.maxTransfersPerClient),
+    sendfile: pick('sendfile', DEFAULTS.sendfile),
   };
 }
 

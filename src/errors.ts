@@ -76,6 +76,7 @@ export type ServiceErrorCode =
   | 'ETAG_TIMEOUT'
   | 'BODY_LENGTH'
   | 'CLIENT_ABORT'
+  | 'SEND_FAILED'
   | 'INTERNAL'
   | 'STATUS_UNAVAILABLE'
   | 'STORE_UNAVAILABLE'

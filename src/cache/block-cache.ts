@@ -21,6 +21,7 @@
 
 import { join } from 'node:path';
 import type { ByteSource } from '../byte-source.js';
+import type { Chunk } from '../io/file-span.js';
 import type { LoggerLike, UpstreamSource, UpstreamStats } from '../upstream/types.js';
 import { versionKey, type BaseVersion } from '../upstream/validator.js';
 import { versionDirName } from './block-file.js';
@@ -105,6 +106,11 @@ export interface CachedSource extends ByteSource {
    * releases upstream fetches nobody else waits for. `stats`, when given, is counted into.
    */
   stream(offset: number, length: number, signal?: AbortSignal, stats?: StreamStats): AsyncIterable<Uint8Array>;
+  /**
+   * The same bytes for a writer that sends files itself: blocks on disk come as file spans (each
+   * released by the receiver once sent), others as bytes. Optional: sources without it are streamed.
+   */
+  spans?(offset: number, length: number, signal?: AbortSignal, stats?: StreamStats): AsyncIterable<Chunk>;
 }
 
 export interface BlockCache {
@@ -218,6 +224,7 @@ class DiskBlockCache implements BlockCache {
       versionKey: vk,
       read: (offset, length, signal) => this.streams.read(st, offset, length, signal),
       stream: (offset, length, signal, stats) => this.streams.stream(st, offset, length, signal, stats),
+      spans: (offset, length, signal, stats) => this.streams.spans(st, offset, length, signal, stats),
     };
   }
 

@@ -9,6 +9,7 @@
 
 import { checkRange } from '../byte-source.js';
 import { chunkPool } from '../io/chunk-pool.js';
+import { fileSpan, type Chunk } from '../io/file-span.js';
 import { readFully } from '../io/read-fully.js';
 import type { BlockIndex } from './block-index.js';
 import type { FdLease } from './fd-cache.js';
@@ -136,6 +137,54 @@ export class BlockStreams {
             (c) => chunkPool.give(c),
             () => {},
           );
+      }
+      completed = true;
+      state.recentEnds.push(end);
+      if (state.recentEnds.length > RECENT_ENDS) state.recentEnds.shift();
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (!completed) inner?.abort(signal?.aborted ? signal.reason : new DOMException('stream closed', 'AbortError'));
+    }
+  }
+
+  /**
+   * Like `stream`, for a writer that sends files itself: each block on disk is one span of its
+   * file (its lease goes with the span), each missed block its fetched bytes. Nothing is read
+   * into memory for blocks on disk; readahead and counting are `stream`'s.
+   */
+  async *spans(state: SourceState, offset: number, length: number, signal?: AbortSignal, stats?: StreamStats): AsyncGenerator<Chunk> {
+    checkRange(offset, length, state.size);
+    if (length === 0) return;
+    signal?.throwIfAborted();
+    const { blockSize } = this.deps;
+    const end = offset + length;
+    // As in `stream`: one controller for the fetches this reader started, made on first need.
+    let inner: AbortController | undefined;
+    const onAbort = () => inner?.abort(signal?.reason);
+    const innerSignal = (): AbortSignal => {
+      if (!inner) {
+        inner = new AbortController();
+        if (signal?.aborted) inner.abort(signal.reason);
+        else signal?.addEventListener('abort', onAbort, { once: true });
+      }
+      return inner.signal;
+    };
+    const sequential = offset === 0 || state.recentEnds.includes(offset);
+    let completed = false;
+    try {
+      for (let at = offset; at < end; ) {
+        const index = Math.floor(at / blockSize);
+        const inBlock = at - index * blockSize;
+        const len = Math.min(blockLength(state, blockSize, index) - inBlock, end - at);
+        this.onBlockStart(state, index, end, sequential, innerSignal, stats);
+        const opened = await this.openBlock(state, index, innerSignal);
+        if (signal?.aborted) {
+          if ('lease' in opened) opened.lease.release();
+          signal.throwIfAborted();
+        }
+        if ('lease' in opened) yield fileSpan(opened.lease.handle.fd, inBlock, len, () => opened.lease.release());
+        else yield opened.bytes.subarray(inBlock, inBlock + len);
+        at += len;
       }
       completed = true;
       state.recentEnds.push(end);

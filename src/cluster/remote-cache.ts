@@ -32,6 +32,7 @@ import { checkWhole, fileState, recordCheck, stillChecked } from '../cache/check
 import { FdCache, type FdLease } from '../cache/fd-cache.js';
 import { SmallReads } from '../cache/small-reads.js';
 import { abortable } from '../io/abort.js';
+import { fileSpan, type Chunk } from '../io/file-span.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { readFully } from '../io/read-fully.js';
 import type { UpstreamSource } from '../upstream/types.js';
@@ -119,6 +120,7 @@ export class RemoteBlockCache implements BlockCache {
       versionKey: vk,
       read: (offset, length, signal) => this.read(s, offset, length, signal),
       stream: (offset, length, signal, stats) => this.stream(s, offset, length, signal, stats, true),
+      spans: (offset, length, signal, stats) => this.spans(s, offset, length, signal, stats),
     };
   }
 
@@ -249,6 +251,57 @@ export class RemoteBlockCache implements BlockCache {
       this.openStreams--;
       for (const index of [...handles.keys()]) release(index);
       void completed;
+    }
+  }
+
+  /** Like `stream`, with blocks on disk as file spans (see CachedSource.spans). */
+  private async *spans(
+    st: VersionState,
+    offset: number,
+    length: number,
+    signal: AbortSignal | undefined,
+    stats: StreamStats | undefined,
+  ): AsyncGenerator<Chunk> {
+    checkRange(offset, length, st.size);
+    if (length === 0) return;
+    signal?.throwIfAborted();
+    const { blockSize } = this.options;
+    const end = offset + length;
+    const sequential = offset === 0 || st.recentEnds.includes(offset);
+    const lastBlock = Math.floor((end - 1) / blockSize);
+    this.openStreams++;
+    try {
+      for (let at = offset; at < end; ) {
+        const index = Math.floor(at / blockSize);
+        const inBlock = at - index * blockSize;
+        const len = Math.min(Math.min(blockSize, st.size - index * blockSize) - inBlock, end - at);
+        const opening = this.openBlock(st, index, stats, sequential ? index + READAHEAD : Math.min(lastBlock, index + READAHEAD));
+        let h: Handle;
+        try {
+          h = await abortable(opening, signal);
+        } catch (err) {
+          // Left before the block opened: its file goes back when it does.
+          opening.then(
+            (x) => ('lease' in x ? x.lease.release() : undefined),
+            () => {},
+          );
+          throw err;
+        }
+        if ('lease' in h) {
+          if (signal?.aborted) {
+            h.lease.release();
+            signal.throwIfAborted();
+          }
+          yield fileSpan(h.lease.handle.fd, inBlock, len, () => h.lease.release());
+        } else {
+          yield h.bytes.subarray(inBlock, inBlock + len);
+        }
+        at += len;
+      }
+      st.recentEnds.push(end);
+      if (st.recentEnds.length > RECENT_ENDS) st.recentEnds.shift();
+    } finally {
+      this.openStreams--;
     }
   }
 

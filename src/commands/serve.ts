@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { configHelp, ConfigError, isLoopbackHost, loadConfig, type Config } from '../config.js';
 import { createApp, type IsoproxyApp } from '../http/app.js';
+import { senderFor } from '../native/sendfile.js';
 import { createLogger, type Logger } from '../logger.js';
 import { openNodeStore } from '../registry/open-store.js';
 import type { NodeStore } from '../registry/store.js';
@@ -76,6 +77,14 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   }
   let closing = false;
   const stopStreams = new AbortController();
+  let sending: ReturnType<typeof senderFor>;
+  try {
+    sending = senderFor(config.sendfile);
+  } catch (err) {
+    await service.close();
+    if (!deps.store) await store.close();
+    throw err;
+  }
   const status = wireStatus({
     store,
     storeSource: service.serving.storeSource,
@@ -111,6 +120,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     ready: () => !closing,
     ...(deps.renderMetrics ? { renderMetrics: deps.renderMetrics } : {}),
     maxTransfersPerClient: config.maxTransfersPerClient,
+    ...(sending.sender ? { sender: sending.sender } : {}),
     // The status view: the admin token, or the read-only viewer token, opens it.
     statusRoutes: createStatusRoutes({
       tracker: status.tracker,
@@ -160,7 +170,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   if (/:0$/.test(publicUrl)) publicUrl = publicUrl.replace(/:0$/, `:${address.port}`);
-  logger.info({ url, publicUrl }, 'listening');
+  logger.info({ url, publicUrl, sendfile: sending.sender ? 'on' : `off: ${sending.why}` }, 'listening');
   if (!isLoopbackHost(config.host) && /^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(publicUrl)) {
     logger.warn({ publicUrl }, 'node URLs point at loopback, which BMCs cannot reach: set --public-url');
   }

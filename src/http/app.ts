@@ -17,6 +17,7 @@ import { adminRoutes, bearerAuth, nodeUrl } from './admin-routes.js';
 import { transfersPerClient } from './client-limits.js';
 import { errorHandler, errorResponse } from './errors.js';
 import { isoNodeHandler } from './iso-node.js';
+import type { Sender } from '../native/sendfile.js';
 import { isoRoutes, type IsoEnv } from './iso-routes.js';
 import { createHttpMetrics, IMAGE_ROUTE, transferLog, type HttpMetrics } from './transfer-log.js';
 
@@ -44,6 +45,8 @@ export interface AppDeps {
   readonly maxTransfersPerClient?: number;
   /** The status view (src/ui: /ui, /ui/api/*), mounted at the root when given. */
   readonly statusRoutes?: Hono;
+  /** Zero-copy sends of cached blocks to plain TCP clients; without it, every byte is copied. */
+  readonly sender?: Sender;
 }
 
 export interface IsoproxyApp {
@@ -123,7 +126,8 @@ export function createApp(deps: AppDeps): IsoproxyApp {
 
   const limit = deps.maxTransfersPerClient !== undefined ? transfersPerClient(deps.maxTransfersPerClient) : undefined;
   if (limit) for (const prefix of prefixes) app.use(`${prefix}/*`, limit.middleware);
-  app.route('/', isoRoutes({ serving, routes }) as unknown as Hono<AppEnv>);
+  const sender = deps.sender ? { sender: deps.sender } : {};
+  app.route('/', isoRoutes({ serving, routes, ...sender }) as unknown as Hono<AppEnv>);
   if (deps.statusRoutes) app.route('/', deps.statusRoutes as unknown as Hono<AppEnv>);
 
   const urlOf = (name: string): string => nodeUrl(deps.publicUrl, storePrefix, name);
@@ -153,7 +157,7 @@ export function createApp(deps: AppDeps): IsoproxyApp {
   );
   app.route('/api/v1', vmedia as unknown as Hono<AppEnv>);
 
-  const serveImage = isoNodeHandler({ serving, routes, logger, metrics, requestId: requestIdOf, ...(limit ? { limit } : {}) });
+  const serveImage = isoNodeHandler({ serving, routes, logger, metrics, requestId: requestIdOf, ...(limit ? { limit } : {}), ...sender });
 
   return {
     app,

@@ -20,6 +20,8 @@
 import type { ServerResponse } from 'node:http';
 import { IsoproxyError } from '../errors.js';
 import { chunkPool } from '../io/chunk-pool.js';
+import { isFileSpan, readSpan, type Chunk, type FileSpan } from '../io/file-span.js';
+import { SendError, socketFd, type Sender } from '../native/sendfile.js';
 import type { Transfer, TransferOutcome } from '../serving/transfers.js';
 import type { NodeImage, TransferStats } from '../serving/types.js';
 
@@ -56,9 +58,9 @@ type ChunkSink = Pick<Transfer, 'bytes'>;
 
 /** One image piece being read: its iterator, and a first chunk already read when it was primed. */
 interface PieceReader {
-  readonly it: AsyncIterator<Uint8Array>;
+  readonly it: AsyncIterator<Chunk>;
   readonly stats: (() => TransferStats) | undefined;
-  first?: IteratorResult<Uint8Array>;
+  first?: IteratorResult<Chunk>;
 }
 
 /** A body whose first image chunk has been read. */
@@ -66,26 +68,29 @@ export interface OpenBody {
   readonly image: NodeImage;
   readonly pieces: readonly BodyPiece[];
   readonly signal: AbortSignal;
+  /** Whether image pieces are read as file spans where the cache has them (a writer that sends files). */
+  readonly files: boolean;
   /** The primed reader of the first image piece, by piece index. */
   readonly primed: { readonly index: number; readonly reader: PieceReader } | undefined;
   /** Ends the primed reader without sending anything (HEAD, or the client went away). */
   cancel(): Promise<void>;
 }
 
-function startPiece(image: NodeImage, piece: { start: number; end: number }, signal: AbortSignal): PieceReader {
-  const source = image.read(piece.start, piece.end, signal);
+function startPiece(image: NodeImage, piece: { start: number; end: number }, signal: AbortSignal, files: boolean): PieceReader {
+  const source = files && image.spans ? image.spans(piece.start, piece.end, signal) : image.read(piece.start, piece.end, signal);
   return { it: source[Symbol.asyncIterator](), stats: source.stats?.bind(source) };
 }
 
 /**
  * Opens a body: starts reading its first image piece and waits for the first chunk. Throws what
- * the reader throws, before anything is committed.
+ * the reader throws, before anything is committed. With `files`, the body's writer must take file
+ * spans (pipeToNode with a sender).
  */
-export async function openBody(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSignal): Promise<OpenBody> {
+export async function openBody(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSignal, files = false): Promise<OpenBody> {
   const index = pieces.findIndex((p) => p.kind === 'image');
   let primed: OpenBody['primed'];
   if (index >= 0) {
-    const reader = startPiece(image, pieces[index] as { start: number; end: number }, signal);
+    const reader = startPiece(image, pieces[index] as { start: number; end: number }, signal, files);
     try {
       reader.first = await reader.it.next();
     } catch (err) {
@@ -98,8 +103,11 @@ export async function openBody(image: NodeImage, pieces: readonly BodyPiece[], s
     image,
     pieces,
     signal,
+    files,
     primed,
     async cancel() {
+      const first = primed?.reader.first;
+      if (first && !first.done && isFileSpan(first.value)) first.value.release();
       await primed?.reader.it.return?.().catch(() => {});
     },
   };
@@ -127,10 +135,10 @@ function addStats(prev: TransferStats | undefined, s: TransferStats | undefined)
 /** The reader of piece `i`: the primed one, or a new one. */
 function readerOf(body: OpenBody, i: number): PieceReader {
   if (body.primed?.index === i) return body.primed.reader;
-  return startPiece(body.image, body.pieces[i] as { start: number; end: number }, body.signal);
+  return startPiece(body.image, body.pieces[i] as { start: number; end: number }, body.signal, body.files);
 }
 
-async function nextChunk(r: PieceReader): Promise<IteratorResult<Uint8Array>> {
+async function nextChunk(r: PieceReader): Promise<IteratorResult<Chunk>> {
   const first = r.first;
   if (first) {
     r.first = undefined;
@@ -160,7 +168,7 @@ export async function* bodyChunks(body: OpenBody, sink: ChunkSink, stats: { valu
     const reader = readerOf(body, i);
     try {
       for (let r = await nextChunk(reader); !r.done; r = await nextChunk(reader)) {
-        const chunk = r.value;
+        const chunk = isFileSpan(r.value) ? await bytesOfSpan(r.value) : r.value;
         if (chunk.length === 0) continue;
         if (got + chunk.length > want) throw tooMany(want, piece);
         sink.bytes(piece.start + got, chunk.length);
@@ -172,6 +180,55 @@ export async function* bodyChunks(body: OpenBody, sink: ChunkSink, stats: { valu
       stats.value = addStats(stats.value, reader.stats?.());
     }
     if (got < want) throw tooFew(got, want, piece);
+  }
+}
+
+/** A span's bytes in memory, its file released (a writer that does not send files). */
+async function bytesOfSpan(span: FileSpan): Promise<Uint8Array> {
+  try {
+    return await readSpan(span, SPAN_READ_SLAB);
+  } finally {
+    span.release();
+  }
+}
+
+/** Slab size for spans read into memory: the cache's default chunk. */
+const SPAN_READ_SLAB = 256 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Resolves when everything written to the response so far (its head included) is in the
+ * socket's kernel buffer, so a sender can write after it; false when the response went away.
+ * An empty write's callback comes after the writes queued before it, and for a response queued
+ * behind another on the connection, after it has the socket.
+ */
+function flushed(out: ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => out.write(EMPTY, (err) => resolve(!err && !out.destroyed && out.socket !== null)));
+}
+
+/**
+ * Sends a file span to the client with the sender, or reads it into memory and writes it when
+ * this response cannot take a send (no sender, a TLS socket). Resolves false when the response
+ * went away. Releases the span.
+ */
+async function writeSpan(out: ServerResponse, span: FileSpan, sender: Sender | undefined, signal: AbortSignal): Promise<boolean> {
+  try {
+    if (sender) {
+      if (!(await flushed(out))) return false;
+      const socket = out.socket!;
+      if (socketFd(socket) !== undefined) {
+        await sender.send(socket, span, signal);
+        // Node's idle timer sees none of the sender's writes: a send that completed is activity.
+        if (socket.timeout) socket.setTimeout(socket.timeout);
+        return !out.destroyed;
+      }
+    }
+    const bytes = await readSpan(span, SPAN_READ_SLAB);
+    if (!out.write(bytes, () => chunkPool.give(bytes))) await drained(out);
+    return !out.destroyed;
+  } finally {
+    span.release();
   }
 }
 
@@ -193,7 +250,7 @@ function drained(out: ServerResponse): Promise<void> {
  * matters here). A client abort aborts `abort` (which the image reader watches) and ends the
  * reader's iterator; a failure destroys the socket so the client sees a short body.
  */
-export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: AbortController, sink: ChunkSink): Promise<PipeResult> {
+export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: AbortController, sink: ChunkSink, sender?: Sender): Promise<PipeResult> {
   let bytes = 0;
   let stats: TransferStats | undefined;
   const onClose = (): void => {
@@ -215,12 +272,22 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
       const reader = readerOf(body, i);
       try {
         for (let r = await nextChunk(reader); !r.done; r = await nextChunk(reader)) {
-          if (out.destroyed) return result({ bytes, outcome: 'aborted' });
           const chunk = r.value;
-          if (got + chunk.length > want) throw tooMany(want, piece);
+          if (out.destroyed) {
+            if (isFileSpan(chunk)) chunk.release();
+            return result({ bytes, outcome: 'aborted' });
+          }
+          if (got + chunk.length > want) {
+            if (isFileSpan(chunk)) chunk.release();
+            throw tooMany(want, piece);
+          }
           sink.bytes(piece.start + got, chunk.length);
           got += chunk.length;
           bytes += chunk.length;
+          if (isFileSpan(chunk)) {
+            if (!(await writeSpan(out, chunk, sender, abort.signal))) return result({ bytes, outcome: 'aborted' });
+            continue;
+          }
           // The chunk's memory goes back to the pool once the socket is done with it.
           if (!out.write(chunk, () => chunkPool.give(chunk))) {
             await drained(out);
@@ -239,7 +306,7 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
   } catch (err) {
     // Headers are gone: the only honest signal left is a short body.
     out.destroy();
-    if (abort.signal.aborted) return result({ bytes, outcome: 'aborted' });
+    if (abort.signal.aborted || (err instanceof SendError && err.peerGone)) return result({ bytes, outcome: 'aborted' });
     return result({ bytes, outcome: 'failed', error: err });
   } finally {
     out.off('close', onClose);

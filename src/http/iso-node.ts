@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { TransfersPerClient } from './client-limits.js';
+import { socketFd } from '../native/sendfile.js';
 import { errorParts, logRequestError } from './errors.js';
 import { abortOnClose, answerIso, writeBodyToNode, type IsoExchange, type IsoRouteDeps } from './iso-routes.js';
 import { IMAGE_ROUTE, type HttpMetrics } from './transfer-log.js';
@@ -66,10 +67,10 @@ async function serve(deps: IsoNodeDeps, req: IncomingMessage, res: ServerRespons
   try {
     const address = req.socket.remoteAddress;
     if (deps.limit && method === 'GET' && address !== undefined) release = deps.limit.acquire(address, res);
-    const x: IsoExchange = { method, requestId, header: (n) => headerOf(req, n), abort };
+    const x: IsoExchange = { method, requestId, header: (n) => headerOf(req, n), abort, files: socketFd(req.socket) !== undefined };
     const a = await answerIso(x, deps, source, file);
     if (a.kind === 'body') {
-      writeBodyToNode(res, a, abort);
+      writeBodyToNode(res, a, abort, deps.sender);
       return;
     }
     res.writeHead(a.plan.status, a.plan.headers);

@@ -24,6 +24,7 @@ import { isValidNodeName } from '../registry/store.js';
 import type { Serving } from '../serving/serving.js';
 import type { Transfer } from '../serving/transfers.js';
 import type { NodeImage, NodeRef } from '../serving/types.js';
+import { socketFd, type Sender } from '../native/sendfile.js';
 import { bodyLength, ClientAbortError, openBody, pipeToNode, probeBody, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
 import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
 import { errorStatus, PreconditionFailedError } from './errors.js';
@@ -36,6 +37,8 @@ export interface IsoRouteDeps {
   readonly serving: Pick<Serving, 'image' | 'transfers' | 'storeSource'>;
   /** URL prefix ("/iso") -> node source name ("store"). */
   readonly routes: readonly { readonly prefix: string; readonly source: string }[];
+  /** Sends cached blocks from their files to plain TCP sockets (src/native/sendfile.ts); else copies. */
+  readonly sender?: Sender;
 }
 
 export type IsoEnv = {
@@ -91,6 +94,8 @@ export interface IsoExchange {
   header(name: string): string | undefined;
   /** Aborted when the client goes away; ends the body's reader. */
   readonly abort: AbortController;
+  /** The body's writer takes file spans: a Node response on a socket the sender can write to. */
+  readonly files?: boolean;
 }
 
 /** What to write: a head alone (HEAD, 304, an empty image), or a head and an opened body. */
@@ -243,12 +248,17 @@ async function answerNode(x: IsoExchange, deps: IsoRouteDeps, ref: NodeRef): Pro
     return { kind: 'bodiless', plan: p };
   }
   // Read the first chunk now: a failure here still has a status to answer with.
-  const body = await openBody(image, p.pieces, signal);
+  const body = await openBody(image, p.pieces, signal, x.files === true && deps.sender !== undefined);
   return { kind: 'body', plan: p, body, transfer: begin(true) };
 }
 
 /** Writes an answer's head and body to Node's response; the transfer ends when the body does. */
-export function writeBodyToNode(out: ServerResponse, a: Extract<IsoAnswer, { kind: 'body' }>, abort: AbortController): void {
+export function writeBodyToNode(
+  out: ServerResponse,
+  a: Extract<IsoAnswer, { kind: 'body' }>,
+  abort: AbortController,
+  sender: Sender | undefined,
+): void {
   const finish = (r: PipeResult): void => a.transfer.end(r);
   try {
     out.writeHead(a.plan.status, a.plan.headers);
@@ -259,19 +269,25 @@ export function writeBodyToNode(out: ServerResponse, a: Extract<IsoAnswer, { kin
     out.destroy();
     return;
   }
-  void pipeToNode(out, a.body, abort, a.transfer).then(finish);
+  void pipeToNode(out, a.body, abort, a.transfer, a.body.files ? sender : undefined).then(finish);
 }
 
 async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string): Promise<Response> {
   const out = c.env?.outgoing;
   const node = out && typeof out.writeHead === 'function' ? out : undefined;
   const abort = node ? abortOnClose(node) : abortFollowing(c.req.raw.signal);
-  const x: IsoExchange = { method: c.req.method, requestId: c.get('requestId') ?? '', header: (n) => c.req.header(n), abort };
+  const x: IsoExchange = {
+    method: c.req.method,
+    requestId: c.get('requestId') ?? '',
+    header: (n) => c.req.header(n),
+    abort,
+    files: node !== undefined && socketFd(node.socket) !== undefined,
+  };
   const a = await answerIso(x, deps, source, c.req.param('file') ?? '');
   if (a.kind === 'bodiless') return bodiless(c, a.plan);
   c.set('transfer', true);
   if (node) {
-    writeBodyToNode(node, a, abort);
+    writeBodyToNode(node, a, abort, deps.sender);
     return new Response(null, { headers: { [ALREADY_SENT]: 'true' } });
   }
   const finish = (r: PipeResult): void => a.transfer.end(r);

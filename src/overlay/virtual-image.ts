@@ -58,8 +58,11 @@ export function segmentsOf(patch: PatchSet, start: number, end: number): Segment
   return out;
 }
 
-/** Streams base bytes [offset, offset+length) in order (e.g. the block cache's stream). */
-export type BaseStream = (offset: number, length: number, signal: AbortSignal) => AsyncIterable<Uint8Array>;
+/**
+ * Streams base bytes [offset, offset+length) in order (e.g. the block cache's stream), as bytes
+ * or, for a writer that sends files itself, as file spans too (src/io/file-span.ts).
+ */
+export type BaseStream<C = Uint8Array> = (offset: number, length: number, signal: AbortSignal) => AsyncIterable<C>;
 
 const ZERO_CHUNK = new Uint8Array(256 * 1024);
 
@@ -68,7 +71,13 @@ const ZERO_CHUNK = new Uint8Array(256 * 1024);
  * beyond what `base` itself reads ahead. Returning early (client abort) ends the base stream's
  * iteration, which frees its upstream and file handles.
  */
-export async function* streamVirtual(patch: PatchSet, base: BaseStream, start: number, end: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+export async function* streamVirtual<C = Uint8Array>(
+  patch: PatchSet,
+  base: BaseStream<C>,
+  start: number,
+  end: number,
+  signal: AbortSignal,
+): AsyncGenerator<C | Uint8Array> {
   for (const seg of segmentsOf(patch, start, end)) {
     if (seg.kind === 'data') {
       yield seg.bytes;

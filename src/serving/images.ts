@@ -18,7 +18,7 @@ import type { NodeSpec } from '../registry/store.js';
 import type { RemasterPool } from '../remaster/pool.js';
 import { abortable } from '../io/abort.js';
 import { asFormatError, type Bases, type OpenBase } from './bases.js';
-import type { ImageResolver, NodeImage, NodeRef } from './types.js';
+import type { ImageReadStream, ImageResolver, NodeImage, NodeRef } from './types.js';
 
 export interface ImagesOptions {
   readonly bases: Bases;
@@ -60,6 +60,7 @@ export function createImages(options: ImagesOptions): ImageResolver {
       } catch (err) {
         throw asFormatError(err);
       }
+      const spans = base.cached.spans?.bind(base.cached);
       return {
         node: ref.name,
         size: patchSet.size,
@@ -69,12 +70,27 @@ export function createImages(options: ImagesOptions): ImageResolver {
           // Per-transfer cache figures for the transfer's log line.
           const stats: StreamStats = { hits: 0, misses: 0, upstreamBytes: 0 };
           const chunks = streamVirtual(patchSet, (offset, length, s) => base.cached.stream(offset, length, s, stats), start, end, readSignal);
-          return {
-            [Symbol.asyncIterator]: () => chunks,
-            stats: () => ({ cacheHits: stats.hits, cacheMisses: stats.misses, upstreamBytes: stats.upstreamBytes }),
-          };
+          return withStats(chunks, stats);
         },
+        ...(spans
+          ? {
+              spans: (start: number, end: number, readSignal: AbortSignal) => {
+                const stats: StreamStats = { hits: 0, misses: 0, upstreamBytes: 0 };
+                return withStats(
+                  streamVirtual(patchSet, (offset, length, s) => spans(offset, length, s, stats), start, end, readSignal),
+                  stats,
+                );
+              },
+            }
+          : {}),
       };
     },
+  };
+}
+
+function withStats<C>(chunks: AsyncGenerator<C>, stats: StreamStats): ImageReadStream<C> {
+  return {
+    [Symbol.asyncIterator]: () => chunks,
+    stats: () => ({ cacheHits: stats.hits, cacheMisses: stats.misses, upstreamBytes: stats.upstreamBytes }),
   };
 }

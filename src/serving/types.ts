@@ -2,6 +2,7 @@
 // the resolver that turns a node's spec into one. The HTTP layer serves a NodeImage; it never
 // sees specs, bases or patch sets.
 
+import type { Chunk } from '../io/file-span.js';
 import type { NodeSpec } from '../registry/store.js';
 
 /** A node as requests name it: the source that knows it ("store", "ironic", ...) and its name there. */
@@ -25,6 +26,11 @@ export interface NodeImage {
    * Must yield exactly end - start + 1 bytes; the HTTP layer fails the transfer otherwise.
    */
   read(start: number, end: number, signal: AbortSignal): ImageReadStream;
+  /**
+   * The same as `read`, for a writer that sends files itself: base bytes cached on disk may come
+   * as file spans, each of which the consumer releases once (src/io/file-span.ts). Optional.
+   */
+  spans?(start: number, end: number, signal: AbortSignal): ImageReadStream<Chunk>;
 }
 
 /** What one read cost, when the reader can say (logged per transfer). */
@@ -35,7 +41,7 @@ export interface TransferStats {
 }
 
 /** The chunks of a read; a reader backed by the block cache may also report its stats. */
-export interface ImageReadStream extends AsyncIterable<Uint8Array> {
+export interface ImageReadStream<C = Uint8Array> extends AsyncIterable<C> {
   /** Stats so far; called once after the iteration ends (or is cancelled). */
   stats?(): TransferStats;
 }

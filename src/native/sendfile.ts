@@ -1,0 +1,145 @@
+// The zero-copy sender (sendfile.c) as JavaScript sees it: `send` a file span to a socket and get
+// a promise for its end. The addon is built at install (build.mjs) when a C compiler and Node's
+// headers are there; without it, or with `--sendfile off`, spans are read into memory and written
+// like any chunk, so the addon changes speed, never behaviour.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { constants } from 'node:os';
+import { ConfigError, type SendfileMode } from '../config.js';
+import { IsoproxyError } from '../errors.js';
+import type { FileSpan } from '../io/file-span.js';
+
+interface Binding {
+  start(done: (id: number, sent: number, errno: number) => void, senders: number): void;
+  send(id: number, socketFd: number, fileFd: number, offset: number, length: number): number;
+  cancel(id: number): void;
+}
+
+/** A send that did not complete: `errno` says why (EPIPE and ECONNRESET: the client went away). */
+export class SendError extends IsoproxyError {
+  constructor(
+    readonly errno: number,
+    readonly sent: number,
+  ) {
+    super('SEND_FAILED', `sendfile failed after ${sent} bytes: ${errnoName(errno)}`);
+  }
+
+  /** The peer closed or reset the connection, or the send was cancelled because it did. */
+  get peerGone(): boolean {
+    const e = constants.errno;
+    return this.errno === e.EPIPE || this.errno === e.ECONNRESET || this.errno === e.ECANCELED;
+  }
+}
+
+function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(constants.errno)) if (value === errno) return name;
+  return `errno ${errno}`;
+}
+
+export interface Sender {
+  /** How many sender threads this process runs. */
+  readonly threads: number;
+  /**
+   * Sends `span` to the socket. Resolves when all of it is in the socket's buffer; rejects with a
+   * SendError, or with the signal's reason once an abort has cancelled the send. The span is not
+   * released here: the sender keeps its own descriptors, so the caller may release it at once.
+   */
+  send(socket: Socket, span: FileSpan, signal: AbortSignal): Promise<void>;
+}
+
+/** The socket's descriptor, when it is a plain TCP socket this process owns (not TLS, not a pipe). */
+export function socketFd(socket: Socket | null | undefined): number | undefined {
+  if (!socket || (socket as { encrypted?: boolean }).encrypted || socket.destroyed) return undefined;
+  // libuv's TCP handle exposes its descriptor on POSIX systems.
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/** Where the built addon is: next to dist/ from either dist/src/native or src/native. */
+export function addonPath(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [join(here, '../../native/sendfile.node'), join(here, '../../dist/native/sendfile.node')].find((p) => existsSync(p));
+}
+
+let loaded: Sender | undefined | null = null;
+let loadError: string | undefined;
+
+/**
+ * The process's sender, started on first use with `threads` sender threads; undefined when the
+ * addon is not built or cannot load (`why()` says which).
+ */
+export function loadSender(threads = 1): Sender | undefined {
+  if (loaded !== null) return loaded;
+  loaded = undefined;
+  if (process.platform !== 'linux') {
+    loadError = 'sendfile is built for Linux only';
+    return undefined;
+  }
+  const path = addonPath();
+  if (!path) {
+    loadError = 'the sendfile addon is not built (npm run build compiles it when a C compiler is installed)';
+    return undefined;
+  }
+  let binding: Binding;
+  try {
+    binding = createRequire(import.meta.url)(path) as Binding;
+  } catch (err) {
+    loadError = `the sendfile addon does not load: ${(err as Error).message}`;
+    return undefined;
+  }
+  const waiting = new Map<number, (sent: number, errno: number) => void>();
+  binding.start((id, sent, errno) => {
+    const done = waiting.get(id);
+    waiting.delete(id);
+    done?.(sent, errno);
+  }, threads);
+  let nextId = 1;
+  loaded = {
+    threads,
+    send(socket, span, signal) {
+      return new Promise<void>((resolve, reject) => {
+        if (signal.aborted) return reject(signal.reason);
+        const fd = socketFd(socket);
+        if (fd === undefined) return reject(new SendError(constants.errno.EBADF, 0));
+        const id = nextId;
+        nextId = nextId >= 0xffffffff ? 1 : nextId + 1;
+        const onAbort = (): void => binding.cancel(id);
+        waiting.set(id, (sent, errno) => {
+          signal.removeEventListener('abort', onAbort);
+          if (errno === 0 && sent === span.length) resolve();
+          else if (signal.aborted) reject(signal.reason);
+          else reject(new SendError(errno || constants.errno.EIO, sent));
+        });
+        const errno = binding.send(id, fd, span.fd, span.offset, span.length);
+        if (errno !== 0) {
+          waiting.delete(id);
+          return reject(new SendError(errno, 0));
+        }
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+    },
+  };
+  return loaded;
+}
+
+/** Why `loadSender` returned undefined, if it did. */
+export function senderUnavailable(): string | undefined {
+  return loadError;
+}
+
+/**
+ * The sender a server uses for `--sendfile`: none for off; for auto, the addon when it loads;
+ * for on, the addon or a ConfigError saying why not.
+ */
+export function senderFor(mode: SendfileMode): { sender?: Sender; why?: string } {
+  if (mode === 'off') return { why: 'turned off (--sendfile off)' };
+  const sender = loadSender();
+  if (sender) return { sender };
+  const why = senderUnavailable() ?? 'unavailable';
+  if (mode === 'on') throw new ConfigError(`--sendfile on: ${why}`);
+  return { why };
+}
