@@ -127,6 +127,21 @@ export function createApp(deps: AppDeps): IsoproxyApp {
   const limit = deps.maxTransfersPerClient !== undefined ? transfersPerClient(deps.maxTransfersPerClient) : undefined;
   if (limit) for (const prefix of prefixes) app.use(`${prefix}/*`, limit.middleware);
   const sender = deps.sender ? { sender: deps.sender } : {};
+  if (deps.sender) {
+    const st = deps.sender.stats;
+    metrics.registry.collect(
+      'isoproxy_sendfile_bytes_total',
+      'Image bytes sent from block files with sendfile (no copies).',
+      'counter',
+      () => st.bytes,
+    );
+    metrics.registry.collect(
+      'isoproxy_sendfile_failed_total',
+      'Sendfile sends that ended early (client gone, cancelled, I/O error).',
+      'counter',
+      () => st.failed,
+    );
+  }
   app.route('/', isoRoutes({ serving, routes, ...sender }) as unknown as Hono<AppEnv>);
   if (deps.statusRoutes) app.route('/', deps.statusRoutes as unknown as Hono<AppEnv>);
 

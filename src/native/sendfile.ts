@@ -40,9 +40,18 @@ function errnoName(errno: number): string {
   return `errno ${errno}`;
 }
 
+export interface SenderStats {
+  /** Sends that completed, and their bytes. */
+  sends: number;
+  bytes: number;
+  /** Sends that ended early: the peer went away, a cancel, an I/O error. */
+  failed: number;
+}
+
 export interface Sender {
   /** How many sender threads this process runs. */
   readonly threads: number;
+  readonly stats: Readonly<SenderStats>;
   /**
    * Sends `span` to the socket. Resolves when all of it is in the socket's buffer; rejects with a
    * SendError, or with the signal's reason once an abort has cancelled the send. The span is not
@@ -98,8 +107,10 @@ export function loadSender(threads = 1): Sender | undefined {
     done?.(sent, errno);
   }, threads);
   let nextId = 1;
+  const stats: SenderStats = { sends: 0, bytes: 0, failed: 0 };
   loaded = {
     threads,
+    stats,
     send(socket, span, signal) {
       return new Promise<void>((resolve, reject) => {
         if (signal.aborted) return reject(signal.reason);
@@ -110,8 +121,13 @@ export function loadSender(threads = 1): Sender | undefined {
         const onAbort = (): void => binding.cancel(id);
         waiting.set(id, (sent, errno) => {
           signal.removeEventListener('abort', onAbort);
-          if (errno === 0 && sent === span.length) resolve();
-          else if (signal.aborted) reject(signal.reason);
+          if (errno === 0 && sent === span.length) {
+            stats.sends++;
+            stats.bytes += sent;
+            return resolve();
+          }
+          stats.failed++;
+          if (signal.aborted) reject(signal.reason);
           else reject(new SendError(errno || constants.errno.EIO, sent));
         });
         const errno = binding.send(id, fd, span.fd, span.offset, span.length);
