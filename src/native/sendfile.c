@@ -18,6 +18,7 @@
 #define NODE_GYP_MODULE_NAME isoproxy_sendfile
 #endif
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <node_api.h>
 #include <pthread.h>
@@ -28,6 +29,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MAX_SENDERS 8
@@ -38,6 +40,9 @@ typedef struct job {
   uint32_t id;
   int sock;
   int file;
+  /* Bytes to write before the file's (an HTTP response head), and how many are written. */
+  char *head;
+  size_t head_len, head_done;
   int64_t offset;
   int64_t left;
   int64_t sent;
@@ -83,11 +88,36 @@ static void finish(sender_t *s, job_t *j) {
   close(j->sock);
   close(j->file);
   j->sock = j->file = -1;
+  free(j->head);
+  j->head = NULL;
   if (napi_call_threadsafe_function(mod.tsfn, j, napi_tsfn_blocking) != napi_ok) free(j);
 }
 
 /* Sends until done, blocked (then waits for EPOLLOUT) or failed. Returns 1 when the job ended. */
+static int wait_writable(sender_t *s, job_t *j) {
+  struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT, .data.ptr = j};
+  int op = j->waiting ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(s->epfd, op, j->sock, &ev) != 0) {
+    j->err = errno;
+    return 1;
+  }
+  j->waiting = 1;
+  return 0;
+}
+
 static int pump(sender_t *s, job_t *j) {
+  /* The head first, marked as more to come so it shares a segment with the file's first bytes. */
+  while (j->head_done < j->head_len) {
+    ssize_t n = send(j->sock, j->head + j->head_done, j->head_len - j->head_done, MSG_MORE | MSG_NOSIGNAL);
+    if (n > 0) {
+      j->head_done += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return wait_writable(s, j);
+    j->err = n < 0 ? errno : EIO;
+    return 1;
+  }
   while (j->left > 0) {
     off_t off = (off_t)j->offset;
     size_t want = j->left > SLICE ? SLICE : (size_t)j->left;
@@ -103,16 +133,7 @@ static int pump(sender_t *s, job_t *j) {
       return 1;
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT, .data.ptr = j};
-      int op = j->waiting ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-      if (epoll_ctl(s->epfd, op, j->sock, &ev) != 0) {
-        j->err = errno;
-        return 1;
-      }
-      j->waiting = 1;
-      return 0;
-    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return wait_writable(s, j);
     j->err = errno;
     return 1;
   }
@@ -243,10 +264,13 @@ static napi_value start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* send(id, socketFd, fileFd, offset, length): 0, or an errno when the job could not be queued. */
+/*
+ * send(id, socketFd, fileFd, offset, length[, head]): 0, or an errno when the job could not be
+ * queued. `head`, a Buffer, is written before the file's bytes (and copied: the caller may drop it).
+ */
 static napi_value send_job(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5], result;
+  size_t argc = 6;
+  napi_value argv[6], result;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t id = 0;
   int32_t sock = -1, file = -1;
@@ -265,11 +289,27 @@ static napi_value send_job(napi_env env, napi_callback_info info) {
   j->id = id;
   j->offset = offset;
   j->left = length;
+  if (argc >= 6) {
+    bool is_buffer = false;
+    void *data = NULL;
+    size_t len = 0;
+    if (napi_is_buffer(env, argv[5], &is_buffer) == napi_ok && is_buffer && napi_get_buffer_info(env, argv[5], &data, &len) == napi_ok && len > 0) {
+      j->head = malloc(len);
+      if (!j->head) {
+        free(j);
+        napi_create_int32(env, ENOMEM, &result);
+        return result;
+      }
+      memcpy(j->head, data, len);
+      j->head_len = len;
+    }
+  }
   j->sock = fcntl(sock, F_DUPFD_CLOEXEC, 0);
   j->file = j->sock < 0 ? -1 : fcntl(file, F_DUPFD_CLOEXEC, 0);
   if (j->sock < 0 || j->file < 0) {
     int err = errno;
     if (j->sock >= 0) close(j->sock);
+    free(j->head);
     free(j);
     napi_create_int32(env, err, &result);
     return result;

@@ -15,7 +15,7 @@ import type { FileSpan } from '../io/file-span.js';
 
 interface Binding {
   start(done: (id: number, sent: number, errno: number) => void, senders: number): void;
-  send(id: number, socketFd: number, fileFd: number, offset: number, length: number): number;
+  send(id: number, socketFd: number, fileFd: number, offset: number, length: number, head?: Buffer): number;
   cancel(id: number): void;
 }
 
@@ -56,8 +56,9 @@ export interface Sender {
    * Sends `span` to the socket. Resolves when all of it is in the socket's buffer; rejects with a
    * SendError, or with the signal's reason once an abort has cancelled the send. The span is not
    * released here: the sender keeps its own descriptors, so the caller may release it at once.
+   * `head`, when given, is written first (a response head that shares a segment with the bytes).
    */
-  send(socket: Socket, span: FileSpan, signal: AbortSignal): Promise<void>;
+  send(socket: Socket, span: FileSpan, signal: AbortSignal, head?: Buffer): Promise<void>;
 }
 
 /** The socket's descriptor, when it is a plain TCP socket this process owns (not TLS, not a pipe). */
@@ -111,7 +112,7 @@ export function loadSender(threads = 1): Sender | undefined {
   loaded = {
     threads,
     stats,
-    send(socket, span, signal) {
+    send(socket, span, signal, head) {
       return new Promise<void>((resolve, reject) => {
         if (signal.aborted) return reject(signal.reason);
         const fd = socketFd(socket);
@@ -130,7 +131,7 @@ export function loadSender(threads = 1): Sender | undefined {
           if (signal.aborted) reject(signal.reason);
           else reject(new SendError(errno || constants.errno.EIO, sent));
         });
-        const errno = binding.send(id, fd, span.fd, span.offset, span.length);
+        const errno = head ? binding.send(id, fd, span.fd, span.offset, span.length, head) : binding.send(id, fd, span.fd, span.offset, span.length);
         if (errno !== 0) {
           waiting.delete(id);
           return reject(new SendError(errno, 0));
