@@ -68,6 +68,18 @@ function describe(ranges: readonly ByteRange[] | undefined): string {
   return ranges ? ranges.map((r) => `${r.start}-${r.end}`).join(',') : 'full';
 }
 
+/** [start, end) from the first range's start to the last one's end; the whole image for a full body. */
+function spanOf(ranges: readonly ByteRange[] | undefined, size: number): { start: number; end: number } {
+  if (!ranges || ranges.length === 0) return { start: 0, end: size };
+  let start = ranges[0]!.start;
+  let end = ranges[0]!.end + 1;
+  for (const r of ranges) {
+    if (r.start < start) start = r.start;
+    if (r.end + 1 > end) end = r.end + 1;
+  }
+  return { start, end };
+}
+
 export function isoRoutes(deps: IsoRouteDeps): Hono<IsoEnv> {
   const app = new Hono<IsoEnv>();
   // Hono answers HEAD with the GET route (and drops the body); the handler checks the method.
@@ -237,6 +249,7 @@ async function answerNode(x: IsoExchange, deps: IsoRouteDeps, ref: NodeRef): Pro
       status: p.status,
       body: withBody,
       served: describe(p.ranges),
+      span: spanOf(p.ranges, image.size),
       expectedBytes: p.length,
       ...(rangeHeader !== undefined ? { rangeHeader } : {}),
     });

@@ -241,7 +241,12 @@ export function createBases(options: BasesOptions): Bases {
   }
 
   return {
-    current: (url, signal) => abortable(current(url), signal),
+    current: (url, signal) => {
+      // The common case, a base open and recently checked, without an abort listener per request.
+      const e = entries.get(url);
+      if (e?.settled && now() - e.checkedAt < revalidateMs) return Promise.resolve(e.settled);
+      return abortable(current(url), signal);
+    },
     onForget: (listener) => {
       forgetListeners.push(listener);
     },

@@ -50,10 +50,17 @@ export function createImages(options: ImagesOptions): ImageResolver {
     return n;
   }
 
+  // The image of a spec object on a base version, kept while the spec object lives: a BMC reading
+  // range after range asks for the same image each time, and building it again (patch-set lookup,
+  // ETag, dates, closures) was a visible share of a small range's cost.
+  const built = new WeakMap<NodeSpec, { readonly base: OpenBase; readonly ref: NodeRef; readonly image: NodeImage }>();
+
   return {
     async image(ref: NodeRef, spec: NodeSpec, signal?: AbortSignal): Promise<NodeImage> {
-      const edits = normalize(spec.edits);
       const base = await options.bases.current(spec.bootIso, signal);
+      const kept = built.get(spec);
+      if (kept && kept.base === base && kept.ref.name === ref.name && kept.ref.source === ref.source) return kept.image;
+      const edits = normalize(spec.edits);
       let patchSet;
       try {
         ({ patchSet } = await abortable(options.pool.patchSet(base.id, base.ctx, edits, ref.name), signal));
@@ -61,7 +68,7 @@ export function createImages(options: ImagesOptions): ImageResolver {
         throw asFormatError(err);
       }
       const spans = base.cached.spans?.bind(base.cached);
-      return {
+      const image: NodeImage = {
         node: ref.name,
         size: patchSet.size,
         etag: imageEtag(base.id, patchSet.digest),
@@ -84,6 +91,8 @@ export function createImages(options: ImagesOptions): ImageResolver {
             }
           : {}),
       };
+      built.set(spec, { base, ref, image });
+      return image;
     },
   };
 }

@@ -24,6 +24,8 @@ export interface TransferInfo {
   readonly rangeHeader?: string;
   /** What is served: "full", "0-1023" or "0-1,5-9" (multipart). */
   readonly served: string;
+  /** [start, end) of the image bytes served: the first range's start to the last range's end. */
+  readonly span?: { readonly start: number; readonly end: number };
   /** Bytes the response promised (Content-Length). */
   readonly expectedBytes: number;
   /** performance.now() at the start. */

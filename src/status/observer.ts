@@ -16,6 +16,8 @@ export interface ObservedTransfer {
   readonly body: boolean;
   /** "full", "0-1023" (inclusive) or "0-1,5-9" (multipart). */
   readonly served: string;
+  /** [start, end) of the bytes served, when the writer says (else parsed from `served`). */
+  readonly span?: { readonly start: number; readonly end: number };
   readonly expectedBytes: number;
 }
 
@@ -36,8 +38,9 @@ export interface TrackerObserver {
 }
 
 /** [start, end) of what a transfer serves: the first range's start to the last range's end. */
-export function servedSpan(t: Pick<ObservedTransfer, 'served' | 'expectedBytes' | 'body'>): { start: number; end: number } {
+export function servedSpan(t: Pick<ObservedTransfer, 'served' | 'expectedBytes' | 'body' | 'span'>): { start: number; end: number } {
   if (!t.body) return { start: 0, end: 0 };
+  if (t.span) return t.span;
   const ranges = [...t.served.matchAll(/(\d+)-(\d+)/g)].map((m) => [Number(m[1]), Number(m[2]) + 1] as const);
   if (ranges.length === 0) return { start: 0, end: t.expectedBytes };
   return { start: Math.min(...ranges.map((r) => r[0])), end: Math.max(...ranges.map((r) => r[1])) };
