@@ -325,6 +325,66 @@ static napi_value send_job(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * sendNow(socketFd, fileFd, offset, length[, head]): sends on the calling thread until done or
+ * the socket is full, without blocking on the socket; returns the file bytes sent (the head, when
+ * given, is sent whole first, or nothing is sent and the result is -EAGAIN), or -errno. Used when no send is in flight: a
+ * lone client then gets its bytes without two thread wake-ups per request.
+ */
+static napi_value send_now(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t sock = -1, file = -1;
+  int64_t offset = -1, length = -1;
+  if (argc < 4 || napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_get_value_int32(env, argv[1], &file) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &offset) != napi_ok || napi_get_value_int64(env, argv[3], &length) != napi_ok || sock < 0 ||
+      file < 0 || offset < 0 || length < 0) {
+    napi_create_int64(env, -EINVAL, &result);
+    return result;
+  }
+  if (argc >= 5) {
+    bool is_buffer = false;
+    void *data = NULL;
+    size_t len = 0;
+    if (napi_is_buffer(env, argv[4], &is_buffer) == napi_ok && is_buffer && napi_get_buffer_info(env, argv[4], &data, &len) == napi_ok && len > 0) {
+      /* All of the head or none of it: a partial head would have to be finished by someone else. */
+      ssize_t n;
+      do n = send(sock, data, len, MSG_MORE | MSG_NOSIGNAL | MSG_DONTWAIT);
+      while (n < 0 && errno == EINTR);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) errno = EAGAIN;
+      if (n < 0) {
+        napi_create_int64(env, -errno, &result);
+        return result;
+      }
+      if ((size_t)n != len) {
+        /* Cannot happen on an empty socket buffer; report it as a failure rather than guess. */
+        napi_create_int64(env, -EIO, &result);
+        return result;
+      }
+    }
+  }
+  int64_t sent = 0;
+  while (sent < length) {
+    off_t off = (off_t)(offset + sent);
+    int64_t left = length - sent;
+    ssize_t n = sendfile(sock, file, &off, left > SLICE ? SLICE : (size_t)left);
+    if (n > 0) {
+      sent += n;
+      continue;
+    }
+    if (n == 0) {
+      if (sent == 0) sent = -EIO;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK && sent == 0) sent = -errno;
+    break;
+  }
+  napi_create_int64(env, sent, &result);
+  return result;
+}
+
 /* cancel(id): the job ends with ECANCELED, if it has not ended already. */
 static napi_value cancel_job(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -369,8 +429,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"start", NULL, start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, send_job, NULL, NULL, NULL, napi_enumerable, NULL},
       {"cancel", NULL, cancel_job, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendNow", NULL, send_now, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  napi_define_properties(env, exports, 3, props);
+  napi_define_properties(env, exports, 4, props);
   napi_add_env_cleanup_hook(env, cleanup, NULL);
   return exports;
 }
