@@ -141,6 +141,13 @@ export interface BlockCache {
    * blocks not in the cache are ignored.
    */
   touch(versionKey: string, indexes: readonly number[]): void;
+  /**
+   * The identity (checked-file.ts) of a block's file as this cache last checked it whole, checking
+   * it first if it has not since the file's last change; undefined when the block is not on disk,
+   * is bad, or its check is provisional. A cluster worker that finds the same identity on its open file trusts this check
+   * instead of reading and checking the block again itself.
+   */
+  checkedIdentity?(versionKey: string, index: number): Promise<string | undefined>;
   /** Resolves when every block fetched so far is on disk (or given up). */
   flush(): Promise<void>;
   /** Aborts fetches, waits for writes, closes files. */
@@ -253,6 +260,16 @@ class DiskBlockCache implements BlockCache {
 
   touch(vk: string, indexes: readonly number[]): void {
     for (const index of indexes) this.index.touch(blockKey(vk, index));
+  }
+
+  async checkedIdentity(vk: string, index: number): Promise<string | undefined> {
+    const block = this.index.get(blockKey(vk, index));
+    if (!block) return undefined;
+    const lease = await this.index.open(block, false);
+    if (!lease) return undefined;
+    lease.release();
+    // A provisional check (the file changed within a second of it) is this process's to redo.
+    return block.check.settled === true ? block.check.identity : undefined;
   }
 
   async flush(): Promise<void> {

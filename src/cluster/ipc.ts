@@ -4,7 +4,7 @@
 //
 // Worker -> primary: `open` a base (its version), a `block`'s bytes on a miss, `prefetch` blocks
 // (one-way), the blocks it `read` from their files (one-way, for the primary's LRU), node store
-// operations, the summed `/metrics` text, and the cache's per-version
+// operations, the summed `/metrics` text, a block file's `checked` identity, and the cache's per-version
 // figures for the status page (`cache.sources`). Primary -> worker: the
 // worker's `metrics` text at scrape time, node `changed` (one-way, to every worker) and
 // `shutdown` (one-way). Errors cross as result objects (structured clone drops an error's class
@@ -34,7 +34,9 @@ export type Request =
   | { readonly op: 'store.list'; readonly after?: string; readonly limit: number }
   | { readonly op: 'metrics' }
   /** Bytes on disk and fetched from upstream of these base versions (the primary owns the cache). */
-  | { readonly op: 'cache.sources'; readonly vks: readonly string[] };
+  | { readonly op: 'cache.sources'; readonly vks: readonly string[] }
+  /** The identity of a block file as the primary checked it (checking it first if needed). */
+  | { readonly op: 'checked'; readonly vk: string; readonly index: number };
 
 /** One-way messages. */
 export type Notice =

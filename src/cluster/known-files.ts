@@ -10,7 +10,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { blockFileName, parseBlockFileName } from '../cache/block-file.js';
-import type { CheckRecord } from '../cache/checked-file.js';
+import { checkWhole, fileState, recordCheck, stillChecked, type CheckRecord } from '../cache/checked-file.js';
+import type { FdCache, FdLease } from '../cache/fd-cache.js';
 
 /** A listing of a version directory younger than this is trusted for "not on disk". */
 const LISTING_TTL_MS = 100;
@@ -84,5 +85,49 @@ export class KnownFiles {
       if (k && k.crc === b.crc && k.length === b.lengthBytes) continue;
       this.files.set(b.index, { path: join(this.dir, name), length: b.lengthBytes, crc: b.crc, check: {}, fromPrimary: false });
     }
+  }
+}
+
+/**
+ * A known block file, open and trusted: checked whole by this process since its last change, or
+ * vouched for by the primary (`primaryChecked`: its own whole check of the file with this
+ * identity), or named by bytes the primary just sent. Undefined (the file dropped from the
+ * open-file cache) when it is gone, unlinked, short or corrupt; `onBad` counts a corrupt one.
+ */
+export async function openKnown(
+  fds: FdCache,
+  known: Known,
+  primaryChecked: (identity: string) => Promise<boolean>,
+  onBad: () => void,
+): Promise<FdLease | undefined> {
+  let lease: FdLease;
+  try {
+    lease = await fds.acquire(known.path);
+  } catch {
+    return undefined;
+  }
+  try {
+    const file = fileState(lease.handle);
+    // Unlinked: evicted by the primary; do not hold its disk space through the open-file cache.
+    if (file.identity === undefined) throw new Error('unlinked');
+    if (!stillChecked(known.check, file, known.length)) {
+      // A file named by bytes the primary just sent needs no reading the first time: its name
+      // is their CRC, and the primary renames a file into place only once it is whole.
+      // Otherwise the primary's check of the same file, unchanged since, is as good as this
+      // process's own: one check per block for all workers instead of one each.
+      if ((!known.fromPrimary || known.check.identity !== undefined) && !(await primaryChecked(file.identity))) {
+        const bad = await checkWhole(lease.handle, known.length, known.crc);
+        if (bad) {
+          onBad();
+          throw new Error(bad);
+        }
+      }
+      recordCheck(known.check, file, known.length);
+    }
+    return lease;
+  } catch {
+    lease.release();
+    fds.forget(known.path);
+    return undefined;
   }
 }

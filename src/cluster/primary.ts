@@ -198,6 +198,8 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
         return store.list({ limit: req.limit, ...(req.after !== undefined ? { after: req.after } : {}) });
       case 'metrics':
         return renderAll();
+      case 'checked':
+        return cache.checkedIdentity?.(req.vk, req.index);
       case 'cache.sources':
         return Object.fromEntries(req.vks.slice(0, MAX_VERSIONS).map((vk) => [vk, cache.sourceStats(vk)]));
     }

@@ -28,7 +28,6 @@ import {
   type StreamStats,
 } from '../cache/block-cache.js';
 import { versionDirName } from '../cache/block-file.js';
-import { checkWhole, fileState, recordCheck, stillChecked } from '../cache/checked-file.js';
 import { FdCache, type FdLease } from '../cache/fd-cache.js';
 import { SmallReads } from '../cache/small-reads.js';
 import { abortable } from '../io/abort.js';
@@ -37,7 +36,7 @@ import { chunkPool } from '../io/chunk-pool.js';
 import { readFully } from '../io/read-fully.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { versionKey } from '../upstream/validator.js';
-import { KnownFiles, type Known } from './known-files.js';
+import { KnownFiles, openKnown, type Known } from './known-files.js';
 import { PrimaryFigures, type AskFigures } from './primary-figures.js';
 import { ReadReports } from './read-reports.js';
 
@@ -63,6 +62,8 @@ export interface RemoteCacheOptions {
   readonly sourceStats?: AskFigures;
   /** Tells the primary these blocks were read from their files (one-way, batched here). */
   readonly reportReads?: (vk: string, indexes: readonly number[]) => void;
+  /** The identity of a block file as the primary checked it whole (BlockCache.checkedIdentity). */
+  readonly checkedIdentity?: (vk: string, index: number) => Promise<string | undefined>;
   readonly chunkBytes?: number;
   readonly readsInFlight?: number;
   readonly maxOpenFiles?: number;
@@ -339,13 +340,19 @@ export class RemoteBlockCache implements BlockCache {
       known = undefined;
     }
     if (known) {
-      const h = await this.openKnown(st, index, known);
-      if (h) {
+      const lease = await openKnown(
+        this.fds,
+        known,
+        (identity) => this.primaryChecked(st.vk, index, identity),
+        () => this.counters.errors++,
+      );
+      if (lease) {
         this.counters.hits++;
         if (stats) stats.hits++;
         this.reads?.note(st.vk, index);
-        return h;
+        return { lease, known };
       }
+      st.known.forget(index);
     }
     this.counters.misses++;
     if (stats) {
@@ -376,36 +383,8 @@ export class RemoteBlockCache implements BlockCache {
     if (wanted.length > 0) this.options.prefetch(st.vk, wanted);
   }
 
-  private async openKnown(st: VersionState, index: number, known: Known): Promise<Handle | undefined> {
-    let lease: FdLease;
-    try {
-      lease = await this.fds.acquire(known.path);
-    } catch {
-      st.known.forget(index);
-      return undefined;
-    }
-    try {
-      const file = fileState(lease.handle);
-      // Unlinked: evicted by the primary; do not hold its disk space through the open-file cache.
-      if (file.identity === undefined) throw new Error('unlinked');
-      if (!stillChecked(known.check, file, known.length)) {
-        // A file named by bytes the primary just sent needs no reading the first time: its name
-        // is their CRC, and the primary renames a file into place only once it is whole.
-        if (!known.fromPrimary || known.check.identity !== undefined) {
-          const bad = await checkWhole(lease.handle, known.length, known.crc);
-          if (bad) {
-            this.counters.errors++;
-            throw new Error(bad);
-          }
-        }
-        recordCheck(known.check, file, known.length);
-      }
-      return { lease, known };
-    } catch {
-      lease.release();
-      this.fds.forget(known.path);
-      st.known.forget(index);
-      return undefined;
-    }
+  private async primaryChecked(vk: string, index: number, identity: string): Promise<boolean> {
+    if (!this.options.checkedIdentity) return false;
+    return (await this.options.checkedIdentity(vk, index).catch(() => undefined)) === identity;
   }
 }

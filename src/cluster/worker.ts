@@ -85,6 +85,7 @@ export async function runWorker(config: Config): Promise<number> {
     fetchBlock: (vk, index) => channel.request<Uint8Array>({ op: 'block', vk, index }),
     prefetch: (vk, indexes) => channel.notify({ op: 'prefetch', vk, indexes }),
     reportReads: (vk, indexes) => channel.notify({ op: 'read', vk, indexes }),
+    checkedIdentity: (vk, index) => channel.request<string | undefined>({ op: 'checked', vk, index }),
     sourceStats: (vks) => channel.request({ op: 'cache.sources', vks }),
     maxOpenFiles: Math.min(512, Math.ceil(config.cacheBudgetBytes / config.blockSizeBytes)),
   });

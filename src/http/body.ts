@@ -293,8 +293,12 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
       const want = piece.end - piece.start + 1;
       let got = 0;
       const reader = readerOf(body, i);
+      // The chunk after a file span, asked for while the span is being sent: opening the next
+      // block (an open, a stat) then overlaps the send instead of leaving the socket idle.
+      let ahead: Promise<IteratorResult<Chunk>> | undefined;
       try {
-        for (let r = await nextChunk(reader); !r.done; r = await nextChunk(reader)) {
+        for (let r = await nextChunk(reader); !r.done; r = await (ahead ?? nextChunk(reader))) {
+          ahead = undefined;
           const chunk = r.value;
           if (out.destroyed) {
             if (isFileSpan(chunk)) chunk.release();
@@ -308,6 +312,10 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
           got += chunk.length;
           bytes += chunk.length;
           if (isFileSpan(chunk)) {
+            if (got < want) {
+              ahead = nextChunk(reader);
+              ahead.catch(() => {});
+            }
             if (!(await writeSpan(out, chunk, sender, abort.signal))) return result({ bytes, outcome: 'aborted' });
             continue;
           }
@@ -319,7 +327,17 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
         }
       } finally {
         // Leaving early (return, throw) ends the reader: its finally frees upstream and files.
-        await reader.it.return?.().catch(() => {});
+        if (ahead !== undefined) {
+          // A chunk asked for ahead is not sent: its span goes back when it arrives. The reader
+          // ends after it, once the abort below has cut any fetch it waits for.
+          ahead.then(
+            (r) => (!r.done && isFileSpan(r.value) ? r.value.release() : undefined),
+            () => {},
+          );
+          void reader.it.return?.().catch(() => {});
+        } else {
+          await reader.it.return?.().catch(() => {});
+        }
         stats = addStats(stats, reader.stats?.());
       }
       if (got < want) throw tooFew(got, want, piece);
