@@ -23,8 +23,8 @@ import { createUpstreamAgent } from './upstream/http-source.js';
 import { checkUpstreamAllowed, openUpstream, type UpstreamConfig } from './upstream/open.js';
 import { createUpstreamStats, type UpstreamSource, type UpstreamStats } from './upstream/types.js';
 
-/** A cluster worker's patch-set thread exits after this long without a computation. */
-const CLUSTER_THREAD_IDLE_MS = 10_000;
+/** A patch-set thread exits after this long without a computation. */
+const PATCH_THREAD_IDLE_MS = 10_000;
 
 export { REVALIDATE_MS };
 
@@ -122,9 +122,10 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
   );
   const pool = createRemasterPool({
     workers: config.remasterThreads,
-    // A cluster runs a pool in every serving process: threads there start when needed and go
-    // when idle (a wave's transfers use memoized patch sets). One process keeps its thread ready.
-    ...(config.workers > 1 ? { idleThreadsExitMs: CLUSTER_THREAD_IDLE_MS } : {}),
+    // Threads start when a patch set is asked for and go when idle: a wave's transfers use
+    // memoized patch sets, and an idle thread holds 20-30 MiB. The first computation after a
+    // quiet spell waits for a thread to start (tens of milliseconds), once per new node.
+    idleThreadsExitMs: PATCH_THREAD_IDLE_MS,
     onComputation: (s, ok) => latency.observe(s, { outcome: ok ? 'ok' : 'error' }),
   });
   const bases = createBases({
