@@ -73,6 +73,7 @@ export function fileState(handle: FileHandle): FileState {
  * churn a block's worth of fresh memory each; the chunks served are read again from the page cache.
  */
 export async function checkWhole(handle: FileHandle, length: number, crc: number): Promise<string | undefined> {
+  await checkSlot();
   const whole = chunkPool.take(length, length);
   try {
     const done = await readFully(handle, whole, 0);
@@ -81,5 +82,29 @@ export async function checkWhole(handle: FileHandle, length: number, crc: number
     return undefined;
   } finally {
     chunkPool.give(whole);
+    releaseCheckSlot();
   }
+}
+
+/**
+ * Whole checks under way at once, per process. Each holds a block's bytes while it reads them;
+ * a wave's first reads (or a cluster's workers asking the primary) could otherwise start one per
+ * block at once: 200 clients, 400 MiB. A few at a time keep the disk and a core busy just as well.
+ */
+const MAX_CHECKS = 4;
+let checks = 0;
+const waitingChecks: Array<() => void> = [];
+
+function checkSlot(): Promise<void> | undefined {
+  if (checks < MAX_CHECKS) {
+    checks++;
+    return undefined;
+  }
+  return new Promise((resolve) => waitingChecks.push(resolve));
+}
+
+function releaseCheckSlot(): void {
+  const next = waitingChecks.shift();
+  if (next) next();
+  else checks--;
 }
