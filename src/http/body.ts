@@ -21,7 +21,8 @@ import type { ServerResponse } from 'node:http';
 import { IsoproxyError } from '../errors.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { isFileSpan, readSpan, type Chunk, type FileSpan } from '../io/file-span.js';
-import { SendError, socketFd, type Sender } from '../native/sendfile.js';
+import { SendError, type Sender } from '../native/sendfile.js';
+import { SPAN_READ_SLAB, SpanWriter } from './span-writer.js';
 import type { Transfer, TransferOutcome } from '../serving/transfers.js';
 import type { NodeImage, TransferStats } from '../serving/types.js';
 
@@ -192,69 +193,6 @@ async function bytesOfSpan(span: FileSpan): Promise<Uint8Array> {
   }
 }
 
-/** Slab size for spans read into memory: the cache's default chunk. */
-const SPAN_READ_SLAB = 256 * 1024;
-
-const EMPTY = Buffer.alloc(0);
-
-/**
- * Resolves when everything written to the response so far (its head included) is in the
- * socket's kernel buffer, so a sender can write after it; false when the response went away.
- * An empty write's callback comes after the writes queued before it, and for a response queued
- * behind another on the connection, after it has the socket.
- */
-function flushed(out: ServerResponse): Promise<boolean> {
-  return new Promise((resolve) => out.write(EMPTY, (err) => resolve(!err && !out.destroyed && out.socket !== null)));
-}
-
-/** The parts of Node's ServerResponse that say whether its head is written yet. */
-interface HeadState {
-  _header?: unknown;
-  _headerSent?: unknown;
-}
-
-/**
- * The response's head, taken over from Node when nothing of the response is written yet and it
- * has the socket to itself: the sender then writes head and first bytes in one segment, saving a
- * syscall and a packet per range request. Node marks the head sent and writes no other (its
- * `end` writes nothing more for a Content-Length body). Undefined when Node has written or
- * queued anything, or when its fields are not what Node 20 has: then Node writes the head.
- */
-function takeHead(out: ServerResponse): Buffer | undefined {
-  const state = out as unknown as HeadState;
-  const socket = out.socket;
-  if (typeof state._header !== 'string' || state._headerSent !== false || !socket || socket.writableLength > 0) return undefined;
-  if ((socket as unknown as { _httpMessage?: unknown })._httpMessage !== out) return undefined;
-  state._headerSent = true;
-  return Buffer.from(state._header, 'latin1');
-}
-
-/**
- * Sends a file span to the client with the sender, or reads it into memory and writes it when
- * this response cannot take a send (no sender, a TLS socket). Resolves false when the response
- * went away. Releases the span.
- */
-async function writeSpan(out: ServerResponse, span: FileSpan, sender: Sender | undefined, signal: AbortSignal): Promise<boolean> {
-  try {
-    if (sender) {
-      const head = takeHead(out);
-      if (!head && !(await flushed(out))) return false;
-      const socket = out.socket!;
-      if (socketFd(socket) !== undefined) {
-        await sender.send(socket, span, signal, head);
-        // Node's idle timer sees none of the sender's writes: a send that completed is activity.
-        if (socket.timeout) socket.setTimeout(socket.timeout);
-        return !out.destroyed;
-      }
-    }
-    const bytes = await readSpan(span, SPAN_READ_SLAB);
-    if (!out.write(bytes, () => chunkPool.give(bytes))) await drained(out);
-    return !out.destroyed;
-  } finally {
-    span.release();
-  }
-}
-
 function drained(out: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
@@ -281,12 +219,14 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
   };
   out.on('close', onClose);
   const result = (r: Omit<PipeResult, 'stats'>): PipeResult => (stats ? { ...r, stats } : r);
+  const spans = new SpanWriter(out, sender, abort.signal);
   try {
     for (let i = 0; i < body.pieces.length; i++) {
       const piece = body.pieces[i]!;
       if (out.destroyed) return result({ bytes, outcome: 'aborted' });
       if (piece.kind === 'bytes') {
         bytes += piece.bytes.length;
+        if (!(await spans.drain())) return result({ bytes, outcome: 'aborted' });
         if (!out.write(piece.bytes)) await drained(out);
         continue;
       }
@@ -316,8 +256,12 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
               ahead = nextChunk(reader);
               ahead.catch(() => {});
             }
-            if (!(await writeSpan(out, chunk, sender, abort.signal))) return result({ bytes, outcome: 'aborted' });
+            if (!(await spans.write(chunk))) return result({ bytes, outcome: 'aborted' });
             continue;
+          }
+          if (!(await spans.drain())) {
+            chunkPool.give(chunk);
+            return result({ bytes, outcome: 'aborted' });
           }
           // The chunk's memory goes back to the pool once the socket is done with it.
           if (!out.write(chunk, () => chunkPool.give(chunk))) {
@@ -342,6 +286,7 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
       }
       if (got < want) throw tooFew(got, want, piece);
     }
+    if (!(await spans.drain())) return result({ bytes, outcome: 'aborted' });
     out.end();
     return result({ bytes, outcome: 'complete' });
   } catch (err) {
@@ -350,6 +295,7 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
     if (abort.signal.aborted || (err instanceof SendError && err.peerGone)) return result({ bytes, outcome: 'aborted' });
     return result({ bytes, outcome: 'failed', error: err });
   } finally {
+    spans.abandon();
     out.off('close', onClose);
     if (!out.writableFinished) abort.abort(new ClientAbortError());
   }

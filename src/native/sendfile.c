@@ -48,9 +48,13 @@ typedef struct job {
   int64_t sent;
   int err;
   int waiting; /* registered with epoll for EPOLLOUT */
-  int cancel;
-  struct job *next; /* in the incoming, active or done list */
+  /* A job that must not start before job `after` (same socket) has ended well; 0 for none. */
+  uint32_t after;
+  struct job *next; /* in the incoming, active or held list */
 } job_t;
+
+/* Jobs recently ended, and whether well: a successor may arrive after its predecessor ended. */
+#define ENDED_RING 256
 
 typedef struct sender {
   pthread_t thread;
@@ -62,13 +66,16 @@ typedef struct sender {
   size_t ncancels, capcancels;
   int stop;                 /* under lock */
   job_t *active;            /* owned by the thread */
+  job_t *held;              /* waiting for their predecessor (owned by the thread) */
+  uint32_t ended_id[ENDED_RING];
+  uint8_t ended_ok[ENDED_RING];
+  size_t ended_next;
 } sender_t;
 
 typedef struct module {
   napi_threadsafe_function tsfn;
   sender_t senders[MAX_SENDERS];
   int nsenders;
-  uint32_t next_sender;
   int64_t pending; /* jobs submitted and not yet reported (JavaScript thread only) */
   int started;
 } module_t;
@@ -82,7 +89,11 @@ static void wake(sender_t *s) {
   while (r < 0 && errno == EINTR);
 }
 
-/* Ends a job: its descriptors closed, its result queued for the JavaScript thread. */
+static int pump(sender_t *s, job_t *j);
+static void unlink_active(sender_t *s, job_t *j);
+
+/* Ends a job: its descriptors closed, its result queued for the JavaScript thread; then the jobs
+ * held behind it start (it ended well) or end too (it did not: their bytes would land after a gap). */
 static void finish(sender_t *s, job_t *j) {
   if (j->waiting) epoll_ctl(s->epfd, EPOLL_CTL_DEL, j->sock, NULL);
   close(j->sock);
@@ -90,7 +101,69 @@ static void finish(sender_t *s, job_t *j) {
   j->sock = j->file = -1;
   free(j->head);
   j->head = NULL;
+  uint32_t id = j->id;
+  int ok = j->err == 0 && j->left == 0;
+  s->ended_id[s->ended_next % ENDED_RING] = id;
+  s->ended_ok[s->ended_next % ENDED_RING] = (uint8_t)ok;
+  s->ended_next++;
   if (napi_call_threadsafe_function(mod.tsfn, j, napi_tsfn_blocking) != napi_ok) free(j);
+  for (job_t **p = &s->held; *p;) {
+    job_t *h = *p;
+    if (h->after != id) {
+      p = &h->next;
+      continue;
+    }
+    *p = h->next;
+    h->after = 0;
+    if (!ok) {
+      h->err = ECANCELED;
+      finish(s, h);
+    } else if (pump(s, h)) {
+      finish(s, h);
+    } else {
+      h->next = s->active;
+      s->active = h;
+    }
+    p = &s->held; /* the list may have changed under the recursion */
+  }
+}
+
+/* Starts a job, or holds it behind its predecessor; one whose predecessor ended badly (or is
+ * unknown) ends at once. */
+static void begin(sender_t *s, job_t *j) {
+  if (j->after != 0) {
+    for (job_t *a = s->active; a; a = a->next)
+      if (a->id == j->after) {
+        j->next = s->held;
+        s->held = j;
+        return;
+      }
+    for (job_t *h = s->held; h; h = h->next)
+      if (h->id == j->after) {
+        j->next = s->held;
+        s->held = j;
+        return;
+      }
+    int ok = 0;
+    for (size_t k = 0; k < ENDED_RING && k < s->ended_next; k++) {
+      size_t at = (s->ended_next - 1 - k) % ENDED_RING;
+      if (s->ended_id[at] == j->after) {
+        ok = s->ended_ok[at];
+        break;
+      }
+    }
+    if (!ok) {
+      j->err = ECANCELED;
+      finish(s, j);
+      return;
+    }
+    j->after = 0;
+  }
+  if (pump(s, j)) finish(s, j);
+  else {
+    j->next = s->active;
+    s->active = j;
+  }
 }
 
 /* Sends until done, blocked (then waits for EPOLLOUT) or failed. Returns 1 when the job ended. */
@@ -148,6 +221,25 @@ static void unlink_active(sender_t *s, job_t *j) {
     }
 }
 
+/* Ends the job `id` with ECANCELED, active or held (jobs held behind it end with it). */
+static void cancel_one(sender_t *s, uint32_t id) {
+  for (job_t *j = s->active; j; j = j->next)
+    if (j->id == id) {
+      unlink_active(s, j);
+      j->err = ECANCELED;
+      finish(s, j);
+      return;
+    }
+  for (job_t **p = &s->held; *p; p = &(*p)->next)
+    if ((*p)->id == id) {
+      job_t *j = *p;
+      *p = j->next;
+      j->err = ECANCELED;
+      finish(s, j);
+      return;
+    }
+}
+
 static void *run(void *arg) {
   sender_t *s = arg;
   struct epoll_event evs[64];
@@ -167,25 +259,28 @@ static void *run(void *arg) {
         s->ncancels = s->capcancels = 0;
         int stop = s->stop;
         pthread_mutex_unlock(&s->lock);
+        /* Submitted newest first: start them oldest first, so a successor finds its predecessor. */
+        job_t *fifo = NULL;
         while (in) {
           job_t *j = in;
           in = in->next;
-          if (pump(s, j)) finish(s, j);
-          else {
-            j->next = s->active;
-            s->active = j;
-          }
+          j->next = fifo;
+          fifo = j;
         }
-        for (size_t c = 0; c < ncancels; c++)
-          for (job_t *j = s->active; j; j = j->next)
-            if (j->id == cancels[c]) {
-              unlink_active(s, j);
-              j->err = ECANCELED;
-              finish(s, j);
-              break;
-            }
+        while (fifo) {
+          job_t *j = fifo;
+          fifo = fifo->next;
+          begin(s, j);
+        }
+        for (size_t c = 0; c < ncancels; c++) cancel_one(s, cancels[c]);
         free(cancels);
         if (stop) {
+          while (s->held) {
+            job_t *j = s->held;
+            s->held = j->next;
+            j->err = ECANCELED;
+            finish(s, j);
+          }
           while (s->active) {
             job_t *j = s->active;
             s->active = j->next;
@@ -265,12 +360,15 @@ static napi_value start(napi_env env, napi_callback_info info) {
 }
 
 /*
- * send(id, socketFd, fileFd, offset, length[, head]): 0, or an errno when the job could not be
- * queued. `head`, a Buffer, is written before the file's bytes (and copied: the caller may drop it).
+ * send(id, socketFd, fileFd, offset, length[, head[, after]]): 0, or an errno when the job could
+ * not be queued. `head`, a Buffer, is written before the file's bytes (and copied: the caller may
+ * drop it). `after`, a job id on the same socket: this one starts when that one has ended well,
+ * and ends with ECANCELED when it did not, so a response's spans follow each other on a sender
+ * thread without a round trip to JavaScript between them. Jobs of one socket go to one sender.
  */
 static napi_value send_job(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6], result;
+  size_t argc = 7;
+  napi_value argv[7], result;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t id = 0;
   int32_t sock = -1, file = -1;
@@ -289,6 +387,10 @@ static napi_value send_job(napi_env env, napi_callback_info info) {
   j->id = id;
   j->offset = offset;
   j->left = length;
+  if (argc >= 7) {
+    uint32_t after = 0;
+    if (napi_get_value_uint32(env, argv[6], &after) == napi_ok) j->after = after;
+  }
   if (argc >= 6) {
     bool is_buffer = false;
     void *data = NULL;
@@ -315,7 +417,7 @@ static napi_value send_job(napi_env env, napi_callback_info info) {
     return result;
   }
   if (mod.pending++ == 0) napi_ref_threadsafe_function(env, mod.tsfn);
-  sender_t *s = &mod.senders[mod.next_sender++ % (uint32_t)mod.nsenders];
+  sender_t *s = &mod.senders[(uint32_t)sock % (uint32_t)mod.nsenders];
   pthread_mutex_lock(&s->lock);
   j->next = s->incoming;
   s->incoming = j;

@@ -8,14 +8,14 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { constants } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 import { ConfigError, type SendfileMode } from '../config.js';
 import { IsoproxyError } from '../errors.js';
 import type { FileSpan } from '../io/file-span.js';
 
 interface Binding {
   start(done: (id: number, sent: number, errno: number) => void, senders: number): void;
-  send(id: number, socketFd: number, fileFd: number, offset: number, length: number, head?: Buffer): number;
+  send(id: number, socketFd: number, fileFd: number, offset: number, length: number, head?: Buffer, after?: number): number;
   cancel(id: number): void;
   sendNow(socketFd: number, fileFd: number, offset: number, length: number, head?: Buffer): number;
 }
@@ -60,7 +60,24 @@ export interface Sender {
    * `head`, when given, is written first (a response head that shares a segment with the bytes).
    */
   send(socket: Socket, span: FileSpan, signal: AbortSignal, head?: Buffer): Promise<void>;
+  /**
+   * Starts sending `span` and returns at once: `done` settles as `send`'s promise does. With
+   * `after` (a sending's `id` on the same socket), the span goes out right after that one on the
+   * sender thread, without a round trip through this thread between them, and fails with it.
+   * `id` is 0 when the span went out before this returned (nothing to chain to), -1 when the send
+   * failed before it started (a span chained to it fails too).
+   */
+  start(socket: Socket, span: FileSpan, signal: AbortSignal, head?: Buffer, after?: number): Sending;
 }
+
+export interface Sending {
+  readonly id: number;
+  readonly done: Promise<void>;
+}
+
+const SENT: Sending = { id: 0, done: Promise.resolve() };
+/** The id of a sending that failed before it was handed to a sender thread. */
+const FAILED = -1;
 
 /** The socket's descriptor, when it is a plain TCP socket this process owns (not TLS, not a pipe). */
 export function socketFd(socket: Socket | null | undefined): number | undefined {
@@ -75,6 +92,8 @@ export function addonPath(): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
   return [join(here, '../../native/sendfile.node'), join(here, '../../dist/native/sendfile.node')].find((p) => existsSync(p));
 }
+
+const EMPTY = Buffer.alloc(0);
 
 let loaded: Sender | undefined | null = null;
 let loadError: string | undefined;
@@ -116,12 +135,22 @@ export function loadSender(threads = 1): Sender | undefined {
     threads,
     stats,
     send(socket, span, signal, head) {
-      if (signal.aborted) return Promise.reject(signal.reason);
+      return this.start(socket, span, signal, head).done;
+    },
+    start(socket, span, signal, head, after) {
+      const failed = (reason: unknown): Sending => {
+        const done = Promise.reject(reason);
+        done.catch(() => {});
+        return { id: FAILED, done };
+      };
+      if (signal.aborted) return failed(signal.reason);
+      // After a send that failed before it started, nothing may follow: its bytes would be missing.
+      if (after === FAILED) return failed(new SendError(constants.errno.ECANCELED, 0));
       const fd = socketFd(socket);
-      if (fd === undefined) return Promise.reject(new SendError(constants.errno.EBADF, 0));
+      if (fd === undefined) return failed(new SendError(constants.errno.EBADF, 0));
       let offset = span.offset;
       let length = span.length;
-      if (inFlight === 0) {
+      if (inFlight === 0 && !after) {
         // Nothing else is being sent: a lone client (a BMC reading range after range) gets its
         // bytes from this thread at once instead of after two thread wake-ups. Under load the
         // sender thread takes the copying off this one.
@@ -129,7 +158,7 @@ export function loadSender(threads = 1): Sender | undefined {
         if (now === length) {
           stats.sends++;
           stats.bytes += now;
-          return Promise.resolve();
+          return SENT;
         }
         if (now >= 0) {
           head = undefined;
@@ -138,13 +167,13 @@ export function loadSender(threads = 1): Sender | undefined {
           length -= now;
         } else if (now !== -constants.errno.EAGAIN) {
           stats.failed++;
-          return Promise.reject(new SendError(-now, 0));
+          return failed(new SendError(-now, 0));
         }
       }
-      const done = span.length - length;
-      return new Promise<void>((resolve, reject) => {
-        const id = nextId;
-        nextId = nextId >= 0xffffffff ? 1 : nextId + 1;
+      const before = span.length - length;
+      const id = nextId;
+      nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
+      const done = new Promise<void>((resolve, reject) => {
         const onAbort = (): void => binding.cancel(id);
         inFlight++;
         waiting.set(id, (sent, errno) => {
@@ -157,9 +186,13 @@ export function loadSender(threads = 1): Sender | undefined {
           }
           stats.failed++;
           if (signal.aborted) reject(signal.reason);
-          else reject(new SendError(errno || constants.errno.EIO, done + sent));
+          else reject(new SendError(errno || constants.errno.EIO, before + sent));
         });
-        const errno = head ? binding.send(id, fd, span.fd, offset, length, head) : binding.send(id, fd, span.fd, offset, length);
+        const errno = after
+          ? binding.send(id, fd, span.fd, offset, length, head ?? EMPTY, after)
+          : head
+            ? binding.send(id, fd, span.fd, offset, length, head)
+            : binding.send(id, fd, span.fd, offset, length);
         if (errno !== 0) {
           inFlight--;
           waiting.delete(id);
@@ -167,6 +200,8 @@ export function loadSender(threads = 1): Sender | undefined {
         }
         signal.addEventListener('abort', onAbort, { once: true });
       });
+      done.catch(() => {});
+      return { id, done };
     },
   };
   return loaded;
@@ -183,7 +218,7 @@ export function senderUnavailable(): string | undefined {
  */
 export function senderFor(mode: SendfileMode): { sender?: Sender; why?: string } {
   if (mode === 'off') return { why: 'turned off (--sendfile off)' };
-  const sender = loadSender();
+  const sender = loadSender(Math.min(4, availableParallelism()));
   if (sender) return { sender };
   const why = senderUnavailable() ?? 'unavailable';
   if (mode === 'on') throw new ConfigError(`--sendfile on: ${why}`);

@@ -1,0 +1,147 @@
+// Writing file spans (src/io/file-span.ts) of one response: with the sender (src/native) when the
+// response's socket is plain TCP, else read into memory and written like any chunk.
+//
+// Consecutive spans are chained: span k+1 is handed to the sender, to go out right after span k
+// on the sender thread, before span k has finished; then the writer waits for span k. So a whole
+// image streams block after block with no round trip through this thread between blocks (that
+// round trip left the socket idle while the next block was found and opened). Before anything
+// else is written to the response (patch bytes, a multipart header, the end), `drain` waits for
+// every span handed over. Each span is released once its send has ended.
+
+import type { ServerResponse } from 'node:http';
+import { chunkPool } from '../io/chunk-pool.js';
+import { readSpan, type FileSpan } from '../io/file-span.js';
+import { socketFd, type Sender, type Sending } from '../native/sendfile.js';
+
+/** Slab size for spans read into memory: the cache's default chunk. */
+export const SPAN_READ_SLAB = 256 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Resolves when everything written to the response so far (its head included) is in the
+ * socket's kernel buffer, so a sender can write after it; false when the response went away.
+ * An empty write's callback comes after the writes queued before it, and for a response queued
+ * behind another on the connection, after it has the socket.
+ */
+function flushed(out: ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => out.write(EMPTY, (err) => resolve(!err && !out.destroyed && out.socket !== null)));
+}
+
+/** The parts of Node's ServerResponse that say whether its head is written yet. */
+interface HeadState {
+  _header?: unknown;
+  _headerSent?: unknown;
+}
+
+/**
+ * The response's head, taken over from Node when nothing of the response is written yet and it
+ * has the socket to itself: the sender then writes head and first bytes in one segment, saving a
+ * syscall and a packet per range request. Node marks the head sent and writes no other (its
+ * `end` writes nothing more for a Content-Length body). Undefined when Node has written or
+ * queued anything, or when its fields are not what Node 20 has: then Node writes the head.
+ */
+function takeHead(out: ServerResponse): Buffer | undefined {
+  const state = out as unknown as HeadState;
+  const socket = out.socket;
+  if (typeof state._header !== 'string' || state._headerSent !== false || !socket || socket.writableLength > 0) return undefined;
+  if ((socket as unknown as { _httpMessage?: unknown })._httpMessage !== out) return undefined;
+  state._headerSent = true;
+  return Buffer.from(state._header, 'latin1');
+}
+
+function drained(out: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.off('drain', done);
+      out.off('close', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('close', done);
+  });
+}
+
+export class SpanWriter {
+  /** The span handed to the sender last, not yet waited for. */
+  private last: { readonly sending: Sending; readonly span: FileSpan } | undefined;
+
+  constructor(
+    private readonly out: ServerResponse,
+    private readonly sender: Sender | undefined,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /**
+   * Hands `span` over (releasing it when sent) and waits for the span before it. Resolves false
+   * when the response went away; rejects with the send's error (a SendError, the abort reason).
+   */
+  async write(span: FileSpan): Promise<boolean> {
+    const { out, sender } = this;
+    const socket = out.socket;
+    if (!sender || socketFd(socket) === undefined) {
+      if (!(await this.drain())) {
+        span.release();
+        return false;
+      }
+      return this.copy(span);
+    }
+    let sending: Sending;
+    if (this.last) {
+      sending = sender.start(socket!, span, this.signal, undefined, this.last.sending.id);
+    } else {
+      const head = takeHead(out);
+      if (!head && !(await flushed(out))) {
+        span.release();
+        return false;
+      }
+      sending = sender.start(out.socket!, span, this.signal, head);
+    }
+    const previous = this.last;
+    this.last = { sending, span };
+    if (previous) return this.settle(previous);
+    return !out.destroyed;
+  }
+
+  /** Waits for every span handed over; false when the response went away. */
+  async drain(): Promise<boolean> {
+    const last = this.last;
+    if (!last) return !this.out.destroyed;
+    this.last = undefined;
+    return this.settle(last);
+  }
+
+  /** Leaving early: spans still being sent are released when their sends end. */
+  abandon(): void {
+    const last = this.last;
+    this.last = undefined;
+    if (last)
+      last.sending.done.then(
+        () => last.span.release(),
+        () => last.span.release(),
+      );
+  }
+
+  private async settle(s: { readonly sending: Sending; readonly span: FileSpan }): Promise<boolean> {
+    try {
+      await s.sending.done;
+    } finally {
+      s.span.release();
+    }
+    // Node's idle timer sees none of the sender's writes: a send that completed is activity.
+    const socket = this.out.socket;
+    if (socket?.timeout) socket.setTimeout(socket.timeout);
+    return !this.out.destroyed;
+  }
+
+  private async copy(span: FileSpan): Promise<boolean> {
+    const { out } = this;
+    try {
+      const bytes = await readSpan(span, SPAN_READ_SLAB);
+      if (!out.write(bytes, () => chunkPool.give(bytes))) await drained(out);
+      return !out.destroyed;
+    } finally {
+      span.release();
+    }
+  }
+}
