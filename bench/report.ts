@@ -25,6 +25,8 @@ export interface Results {
     node: string;
     nginx: string;
     xorriso: string;
+    /** Whether isoproxy serves cached bytes with its sendfile addon (src/native), or copies. */
+    sendfile?: string;
     date: string;
     /** 1, 5 and 15 minute load averages: other work on the machine skews every figure. */
     loadAtStart: number[];
@@ -61,6 +63,7 @@ export function writeReport(r: Results): string {
   out.push('Written by `npm run bench` (bench/run.ts); do not edit by hand. Targets are listed below, each beside its measured figure.', '');
   out.push(`- machine: ${m.cores} cores (${m.cpuModel}), ${fmtBytes(m.memoryBytes)} memory, Linux ${m.kernel}`);
   out.push(`- Node ${m.node}, ${m.nginx}, ${m.xorriso}`);
+  if (m.sendfile) out.push(`- isoproxy sendfile: ${m.sendfile}`);
   out.push(`- date: ${m.date}; run took ${r.elapsedSeconds !== undefined ? `${(r.elapsedSeconds / 60).toFixed(1)} min` : '?'}`);
   out.push(
     `- load average (1/5/15 min) at start ${m.loadAtStart.join(' / ')}${m.loadAtEnd ? `, at end ${m.loadAtEnd.join(' / ')}` : ''}${Math.max(...m.loadAtStart, ...(m.loadAtEnd ?? [])) > m.cores * 0.5 ? ' — **the machine was busy with other work: treat every figure as a lower bound for both servers**' : ''}`,
@@ -75,7 +78,7 @@ export function writeReport(r: Results): string {
   if (r.serving) {
     out.push('## 1. Serving from a warm cache: isoproxy (a node with edits) vs nginx (sendfile)', '');
     out.push(
-      "Both as separate processes on loopback, driven by the C client (bench/client.c); medians of the rounds, alternating which server goes first. CPU s/GB is the server processes' user + system time (/proc) per GB served. isoproxy runs as one process (one event loop, plus its worker threads); nginx with one worker per core.",
+      "Both as separate processes on loopback, driven by the C client (bench/client.c); medians of the rounds, alternating which server goes first. CPU s/GB is the server processes' user + system time (/proc) per GB served. isoproxy runs as one process (one event loop, plus its worker threads, its sendfile threads among them when the addon is built); nginx with one worker per core.",
       '',
     );
     const spread = (f: PatternFigures) => (f.rounds > 1 ? ` (${f2(f.gbPerSecondMin)}-${f2(f.gbPerSecondMax)})` : '');

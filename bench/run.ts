@@ -13,6 +13,7 @@
 //        [--out bench/out] [--results-md bench/RESULTS.md] [--no-cache-bench]
 //   BENCH_QUICK=1: a fast pass (64 MiB image, 1 round, 20 wave nodes, 2 xorriso nodes).
 
+import { addonPath } from '../src/native/sendfile.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -89,6 +90,9 @@ function machine(): Results['machine'] {
     node: process.version,
     nginx: versionOf('nginx', ['-v']),
     xorriso: versionOf('xorriso', ['-version']),
+    sendfile: addonPath()
+      ? 'on (the addon is built: cached bytes go from block files to sockets with sendfile)'
+      : 'off (the addon is not built: every byte is copied)',
     date: new Date().toISOString(),
     loadAtStart: loadavg().map((x) => Number(x.toFixed(2))),
   };
