@@ -22,7 +22,7 @@ import { IsoproxyError } from '../errors.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { isFileSpan, readSpan, type Chunk, type FileSpan } from '../io/file-span.js';
 import { SendError, type Sender } from '../native/sendfile.js';
-import { SPAN_READ_SLAB, SpanWriter } from './span-writer.js';
+import { drained, SPAN_READ_SLAB, SpanWriter } from './span-writer.js';
 import type { Transfer, TransferOutcome } from '../serving/transfers.js';
 import type { NodeImage, TransferStats } from '../serving/types.js';
 
@@ -193,18 +193,6 @@ async function bytesOfSpan(span: FileSpan): Promise<Uint8Array> {
   }
 }
 
-function drained(out: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      out.off('drain', done);
-      out.off('close', done);
-      resolve();
-    };
-    out.on('drain', done);
-    out.on('close', done);
-  });
-}
-
 /**
  * Writes an opened body to a response whose head is already written, then ends it. Image pieces
  * are iterated directly (no intermediate generator: one promise per chunk is the cost that
@@ -220,14 +208,17 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
   out.on('close', onClose);
   const result = (r: Omit<PipeResult, 'stats'>): PipeResult => (stats ? { ...r, stats } : r);
   const spans = new SpanWriter(out, sender, abort.signal);
+  // The response's client is gone: its socket destroyed, or (a response queued behind another on
+  // the connection, which Node never closes) the abort from response-gone.ts.
+  const gone = (): boolean => out.destroyed || abort.signal.aborted;
   try {
     for (let i = 0; i < body.pieces.length; i++) {
       const piece = body.pieces[i]!;
-      if (out.destroyed) return result({ bytes, outcome: 'aborted' });
+      if (gone()) return result({ bytes, outcome: 'aborted' });
       if (piece.kind === 'bytes') {
         bytes += piece.bytes.length;
         if (!(await spans.drain())) return result({ bytes, outcome: 'aborted' });
-        if (!out.write(piece.bytes)) await drained(out);
+        if (!out.write(piece.bytes)) await drained(out, abort.signal);
         continue;
       }
       const want = piece.end - piece.start + 1;
@@ -240,7 +231,7 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
         for (let r = await nextChunk(reader); !r.done; r = await (ahead ?? nextChunk(reader))) {
           ahead = undefined;
           const chunk = r.value;
-          if (out.destroyed) {
+          if (gone()) {
             if (isFileSpan(chunk)) chunk.release();
             return result({ bytes, outcome: 'aborted' });
           }
@@ -265,8 +256,8 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
           }
           // The chunk's memory goes back to the pool once the socket is done with it.
           if (!out.write(chunk, () => chunkPool.give(chunk))) {
-            await drained(out);
-            if (out.destroyed) return result({ bytes, outcome: 'aborted' });
+            await drained(out, abort.signal);
+            if (gone()) return result({ bytes, outcome: 'aborted' });
           }
         }
       } finally {

@@ -8,6 +8,7 @@
 // counted: it sends no image and ends at once. Requests without a socket (app.fetch in tests)
 // are not counted either.
 
+import { whenClosed } from './response-gone.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import { TooManyTransfersError } from './errors.js';
@@ -43,7 +44,7 @@ export function transfersPerClient(max: number): TransfersPerClient {
       if (left <= 0) open.delete(address);
       else open.set(address, left);
     };
-    outgoing.once('close', release);
+    whenClosed(outgoing, release);
     return release;
   };
   const middleware: MiddlewareHandler = async function transfersPerClientLimit(c, next) {

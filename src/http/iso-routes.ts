@@ -25,6 +25,7 @@ import type { Serving } from '../serving/serving.js';
 import type { Transfer } from '../serving/transfers.js';
 import type { NodeImage, NodeRef } from '../serving/types.js';
 import { socketFd, type Sender } from '../native/sendfile.js';
+import { whenClosed } from './response-gone.js';
 import { bodyLength, ClientAbortError, openBody, pipeToNode, probeBody, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
 import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
 import { errorStatus, PreconditionFailedError } from './errors.js';
@@ -192,7 +193,7 @@ const isSourceNodeName = (name: string): boolean => SOURCE_NODE_NAME.test(name) 
  */
 export function abortOnClose(out: ServerResponse): AbortController {
   const ac = new AbortController();
-  out.once('close', () => {
+  whenClosed(out, () => {
     if (!out.writableFinished) ac.abort(new ClientAbortError());
   });
   return ac;

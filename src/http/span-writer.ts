@@ -24,8 +24,17 @@ const EMPTY = Buffer.alloc(0);
  * An empty write's callback comes after the writes queued before it, and for a response queued
  * behind another on the connection, after it has the socket.
  */
-function flushed(out: ServerResponse): Promise<boolean> {
-  return new Promise((resolve) => out.write(EMPTY, (err) => resolve(!err && !out.destroyed && out.socket !== null)));
+function flushed(out: ServerResponse, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    // A response whose client is gone may never call back (response-gone.ts): the abort ends the wait.
+    const onAbort = (): void => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+    out.write(EMPTY, (err) => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(!err && !out.destroyed && out.socket !== null);
+    });
+  });
 }
 
 /** The parts of Node's ServerResponse that say whether its head is written yet. */
@@ -50,15 +59,19 @@ function takeHead(out: ServerResponse): Buffer | undefined {
   return Buffer.from(state._header, 'latin1');
 }
 
-function drained(out: ServerResponse): Promise<void> {
+/** Resolves on the response's next 'drain', or when it closes or the client is gone (`signal`). */
+export function drained(out: ServerResponse, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
       out.off('drain', done);
       out.off('close', done);
+      signal.removeEventListener('abort', done);
       resolve();
     };
     out.on('drain', done);
     out.on('close', done);
+    signal.addEventListener('abort', done, { once: true });
   });
 }
 
@@ -91,7 +104,7 @@ export class SpanWriter {
       sending = sender.start(socket!, span, this.signal, undefined, this.last.sending.id);
     } else {
       const head = takeHead(out);
-      if (!head && !(await flushed(out))) {
+      if (!head && !(await flushed(out, this.signal))) {
         span.release();
         return false;
       }
@@ -138,8 +151,8 @@ export class SpanWriter {
     const { out } = this;
     try {
       const bytes = await readSpan(span, SPAN_READ_SLAB);
-      if (!out.write(bytes, () => chunkPool.give(bytes))) await drained(out);
-      return !out.destroyed;
+      if (!out.write(bytes, () => chunkPool.give(bytes))) await drained(out, this.signal);
+      return !out.destroyed && !this.signal.aborted;
     } finally {
       span.release();
     }

@@ -30,11 +30,15 @@
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define MAX_SENDERS 8
 /* One sendfile call moves at most this much, so one fast client cannot hold a sender for long. */
 #define SLICE (1 << 20)
+#define PROBE_STEP (256 << 10)
+/* sendNow's answer when only n bytes of the head went: -(HEAD_PARTIAL + n), apart from -errno. */
+#define HEAD_PARTIAL ((int64_t)1 << 20)
 
 typedef struct job {
   uint32_t id;
@@ -240,55 +244,64 @@ static void cancel_one(sender_t *s, uint32_t id) {
     }
 }
 
+/*
+ * Takes what JavaScript queued: new jobs (started oldest first), cancels, the stop. Returns 1 on
+ * stop. Called after the batch's socket events: a job a cancel ends here is freed once reported,
+ * so no event of the batch may refer to it afterwards.
+ */
+static int take_queued(sender_t *s) {
+  uint64_t v;
+  while (read(s->wake, &v, sizeof v) > 0) {}
+  pthread_mutex_lock(&s->lock);
+  job_t *in = s->incoming;
+  s->incoming = NULL;
+  uint32_t *cancels = s->cancels;
+  size_t ncancels = s->ncancels;
+  s->cancels = NULL;
+  s->ncancels = s->capcancels = 0;
+  int stop = s->stop;
+  pthread_mutex_unlock(&s->lock);
+  /* Submitted newest first: start them oldest first, so a successor finds its predecessor. */
+  job_t *fifo = NULL;
+  while (in) {
+    job_t *j = in;
+    in = in->next;
+    j->next = fifo;
+    fifo = j;
+  }
+  while (fifo) {
+    job_t *j = fifo;
+    fifo = fifo->next;
+    begin(s, j);
+  }
+  for (size_t c = 0; c < ncancels; c++) cancel_one(s, cancels[c]);
+  free(cancels);
+  if (!stop) return 0;
+  while (s->held) {
+    job_t *j = s->held;
+    s->held = j->next;
+    j->err = ECANCELED;
+    finish(s, j);
+  }
+  while (s->active) {
+    job_t *j = s->active;
+    s->active = j->next;
+    j->err = ECANCELED;
+    finish(s, j);
+  }
+  return 1;
+}
+
 static void *run(void *arg) {
   sender_t *s = arg;
   struct epoll_event evs[64];
   for (;;) {
     int n = epoll_wait(s->epfd, evs, 64, -1);
     if (n < 0 && errno != EINTR) break;
+    int woken = 0;
     for (int i = 0; i < n; i++) {
-      if (evs[i].data.ptr == NULL) { /* the wake eventfd */
-        uint64_t v;
-        while (read(s->wake, &v, sizeof v) > 0) {}
-        pthread_mutex_lock(&s->lock);
-        job_t *in = s->incoming;
-        s->incoming = NULL;
-        uint32_t *cancels = s->cancels;
-        size_t ncancels = s->ncancels;
-        s->cancels = NULL;
-        s->ncancels = s->capcancels = 0;
-        int stop = s->stop;
-        pthread_mutex_unlock(&s->lock);
-        /* Submitted newest first: start them oldest first, so a successor finds its predecessor. */
-        job_t *fifo = NULL;
-        while (in) {
-          job_t *j = in;
-          in = in->next;
-          j->next = fifo;
-          fifo = j;
-        }
-        while (fifo) {
-          job_t *j = fifo;
-          fifo = fifo->next;
-          begin(s, j);
-        }
-        for (size_t c = 0; c < ncancels; c++) cancel_one(s, cancels[c]);
-        free(cancels);
-        if (stop) {
-          while (s->held) {
-            job_t *j = s->held;
-            s->held = j->next;
-            j->err = ECANCELED;
-            finish(s, j);
-          }
-          while (s->active) {
-            job_t *j = s->active;
-            s->active = j->next;
-            j->err = ECANCELED;
-            finish(s, j);
-          }
-          return NULL;
-        }
+      if (evs[i].data.ptr == NULL) {
+        woken = 1;
         continue;
       }
       job_t *j = evs[i].data.ptr;
@@ -297,6 +310,7 @@ static void *run(void *arg) {
         finish(s, j);
       }
     }
+    if (woken && take_queued(s)) return NULL;
   }
   return NULL;
 }
@@ -428,9 +442,28 @@ static napi_value send_job(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * Whether the file's bytes are in the page cache, probed one byte at the start, the end and every
+ * 256 KiB between with RWF_NOWAIT (which fails with EAGAIN rather than wait for the disk). The
+ * calling thread is the event loop: it must never wait for a disk read; a range not resident
+ * goes to a sender thread instead. A probe error other than EAGAIN says nothing: the send will.
+ */
+static int resident(int file, int64_t offset, int64_t length) {
+  char byte;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  for (int64_t at = offset;; at += PROBE_STEP) {
+    if (at > offset + length - 1) at = offset + length - 1;
+    ssize_t n = preadv2(file, &iov, 1, (off_t)at, RWF_NOWAIT);
+    if (n < 0 && errno == EAGAIN) return 0;
+    if (at == offset + length - 1) return 1;
+  }
+}
+
+/*
  * sendNow(socketFd, fileFd, offset, length[, head]): sends on the calling thread until done or
  * the socket is full, without blocking on the socket; returns the file bytes sent (the head, when
- * given, is sent whole first, or nothing is sent and the result is -EAGAIN), or -errno. Used when no send is in flight: a
+ * given, is sent first: when only n of its bytes went, the answer is -(HEAD_PARTIAL + n) and the
+ * caller hands the rest on; when none, and when the file's bytes are not in the page cache, the
+ * answer is -EAGAIN and nothing was sent), or -errno. Used when no send is in flight: a
  * lone client then gets its bytes without two thread wake-ups per request.
  */
 static napi_value send_now(napi_env env, napi_callback_info info) {
@@ -445,12 +478,16 @@ static napi_value send_now(napi_env env, napi_callback_info info) {
     napi_create_int64(env, -EINVAL, &result);
     return result;
   }
+  /* Nothing is sent (the head neither) when the bytes would have to come from the disk. */
+  if (length > 0 && !resident(file, offset, length)) {
+    napi_create_int64(env, -EAGAIN, &result);
+    return result;
+  }
   if (argc >= 5) {
     bool is_buffer = false;
     void *data = NULL;
     size_t len = 0;
     if (napi_is_buffer(env, argv[4], &is_buffer) == napi_ok && is_buffer && napi_get_buffer_info(env, argv[4], &data, &len) == napi_ok && len > 0) {
-      /* All of the head or none of it: a partial head would have to be finished by someone else. */
       ssize_t n;
       do n = send(sock, data, len, MSG_MORE | MSG_NOSIGNAL | MSG_DONTWAIT);
       while (n < 0 && errno == EINTR);
@@ -460,8 +497,8 @@ static napi_value send_now(napi_env env, napi_callback_info info) {
         return result;
       }
       if ((size_t)n != len) {
-        /* Cannot happen on an empty socket buffer; report it as a failure rather than guess. */
-        napi_create_int64(env, -EIO, &result);
+        /* Part of the head went: the rest goes with the file's bytes on a sender thread. */
+        napi_create_int64(env, -(HEAD_PARTIAL + (int64_t)n), &result);
         return result;
       }
     }

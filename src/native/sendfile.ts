@@ -94,6 +94,8 @@ export function addonPath(): string | undefined {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** sendNow's answer when only n bytes of the head went: -(HEAD_PARTIAL + n). */
+const HEAD_PARTIAL = 2 ** 20;
 
 let loaded: Sender | undefined | null = null;
 let loadError: string | undefined;
@@ -122,11 +124,18 @@ export function loadSender(threads = 1): Sender | undefined {
     return undefined;
   }
   const waiting = new Map<number, (sent: number, errno: number) => void>();
-  binding.start((id, sent, errno) => {
-    const done = waiting.get(id);
-    waiting.delete(id);
-    done?.(sent, errno);
-  }, threads);
+  try {
+    binding.start((id, sent, errno) => {
+      const done = waiting.get(id);
+      waiting.delete(id);
+      done?.(sent, errno);
+    }, threads);
+  } catch (err) {
+    // The addon's threads are the process's: a second JavaScript environment (a worker thread)
+    // cannot start them again, and copies instead.
+    loadError = `the sendfile addon does not start here: ${(err as Error).message}`;
+    return undefined;
+  }
   let nextId = 1;
   // Jobs handed to the sender threads and not yet reported.
   let inFlight = 0;
@@ -153,14 +162,18 @@ export function loadSender(threads = 1): Sender | undefined {
       if (inFlight === 0 && !after) {
         // Nothing else is being sent: a lone client (a BMC reading range after range) gets its
         // bytes from this thread at once instead of after two thread wake-ups. Under load the
-        // sender thread takes the copying off this one.
+        // sender thread takes the copying off this one. Bytes not in the page cache go to the
+        // sender thread too (sendNow answers EAGAIN): this thread never waits for the disk.
         const now = binding.sendNow(fd, span.fd, offset, length, head);
         if (now === length) {
           stats.sends++;
           stats.bytes += now;
           return SENT;
         }
-        if (now >= 0) {
+        if (now <= -HEAD_PARTIAL) {
+          // Part of the head went: the rest goes first on the sender thread.
+          head = head?.subarray(-now - HEAD_PARTIAL);
+        } else if (now >= 0) {
           head = undefined;
           stats.bytes += now;
           offset += now;
