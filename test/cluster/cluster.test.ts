@@ -6,6 +6,7 @@
 // arrive whole; the status page a worker serves shows the base's cached and upstream bytes as the
 // primary, which owns the cache, counts them.
 
+import { addonPath } from '../../src/native/sendfile.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -105,6 +106,17 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     const served = [...metrics.matchAll(/^isoproxy_http_requests_total\{route="iso",status="200"\} (\d+)$/gm)].map((m) => Number(m[1]));
     expect(served).toEqual([100]);
     expect(metrics).toMatch(/^isoproxy_cluster_workers 2$/m);
+
+    // Warm now: a second round is read from the block files, sent from them (sendfile, in the
+    // workers) when the addon is built, and still equal to materialize.
+    const again = await Promise.all(Array.from({ length: 2 * NODES }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `r${k}`)));
+    again.forEach((g, k) => {
+      expect({ size: g.size, sha256: g.sha256 }, `warm client ${k}`).toEqual(want[k % NODES]);
+    });
+    if (addonPath()) {
+      const sent = Number(/^isoproxy_sendfile_bytes_total (\d+)$/m.exec(await c.metrics())?.[1] ?? 0);
+      expect(sent).toBeGreaterThan(0);
+    }
     // Every stdout line was one whole JSON record (the banner aside).
     expect(c.otherLines.filter((l) => !l.startsWith('isoproxy serving on'))).toEqual([]);
 
