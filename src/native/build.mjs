@@ -1,4 +1,4 @@
-// Builds the sendfile addon (sendfile.c) into dist/native/sendfile.node, as part of `npm run
+// Builds the sendfile addon (sendfile.c, sender.c) into dist/native/sendfile.node, as part of `npm run
 // build`. Needs a C compiler (`cc`, or $CC) and Node's headers (shipped with Node in
 // include/node). Without them it says so and exits 0: isoproxy then serves with copies
 // (src/native/sendfile.ts). Rebuilds only when the source or Node's version changed.
@@ -10,7 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const source = join(here, 'sendfile.c');
+const sources = ['sendfile.c', 'sender.c'].map((f) => join(here, f));
+const header = join(here, 'sender.h');
 const outDir = join(here, '../../dist/native');
 const out = join(outDir, 'sendfile.node');
 const stampFile = `${out}.stamp`;
@@ -24,12 +25,14 @@ function skip(why) {
 
 if (process.platform !== 'linux') skip('it is Linux-only');
 if (!existsSync(join(include, 'node_api.h'))) skip(`no Node headers in ${include}`);
-const stamp = createHash('sha256').update(readFileSync(source)).update(process.version).update(cc).digest('hex');
+const hash = createHash('sha256');
+for (const f of [...sources, header]) hash.update(readFileSync(f));
+const stamp = hash.update(process.version).update(cc).digest('hex');
 if (existsSync(out) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) process.exit(0);
 mkdirSync(outDir, { recursive: true });
 const tmp = `${out}.${process.pid}.tmp`;
 try {
-  execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-pthread', `-I${include}`, '-o', tmp, source], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-pthread', `-I${include}`, '-o', tmp, ...sources], { stdio: ['ignore', 'inherit', 'inherit'] });
 } catch (err) {
   skip(err.code === 'ENOENT' ? `no C compiler (${cc})` : `${cc} failed`);
 }
