@@ -13,6 +13,7 @@
 // - lifecycle: a worker that dies is forked again (with a growing delay if it keeps dying);
 //   SIGTERM or SIGINT asks every worker to drain (within --shutdown-deadline), then closes.
 
+import { requireSendfileAddon } from '../native/sendfile.js';
 import cluster, { type Worker } from 'node:cluster';
 import { createInterface } from 'node:readline';
 import type { Config } from '../config.js';
@@ -49,6 +50,8 @@ interface Version {
 }
 
 export async function runPrimary(config: Config, _argv: readonly string[]): Promise<number> {
+  // Workers would each refuse to start and be forked again: say it once, before any is.
+  requireSendfileAddon(config.sendfile);
   const tty = resolveLogFormat(config.logFormat) === 'pretty';
   const prettyLine = (line: string): string => formatLogLine(line);
   // One writer to stdout in this process: the logger and the relayed lines share its queue.

@@ -237,3 +237,19 @@ export function senderFor(mode: SendfileMode): { sender?: Sender; why?: string }
   if (mode === 'on') throw new ConfigError(`--sendfile on: ${why}`);
   return { why };
 }
+
+/**
+ * `--sendfile on` in a process that serves through others (a cluster's primary, which forks the
+ * workers that send): refuses to start, as a single process does, when the addon is not built or
+ * does not load here. Starts no sender thread.
+ */
+export function requireSendfileAddon(mode: SendfileMode): void {
+  if (mode !== 'on') return;
+  const path = addonPath();
+  if (!path) throw new ConfigError('--sendfile on: the sendfile addon is not built (npm run build compiles it when a C compiler is installed)');
+  try {
+    createRequire(import.meta.url)(path);
+  } catch (err) {
+    throw new ConfigError(`--sendfile on: the sendfile addon does not load: ${(err as Error).message}`);
+  }
+}
