@@ -17,6 +17,12 @@ beforeAll(async () => {
 afterAll(async () => cleanup?.());
 
 describe('loadConfig', () => {
+  it('takes --sendfile auto, on or off (and ISOPROXY_SENDFILE), and refuses anything else', () => {
+    expect(loadConfig(['--sendfile', 'off'], {}).sendfile).toBe('off');
+    expect(loadConfig([], { ISOPROXY_SENDFILE: 'on' }).sendfile).toBe('on');
+    expect(() => loadConfig(['--sendfile', 'yes'], {})).toThrow(/sendfile must be one of auto, on, off/);
+  });
+
   it('has loopback defaults', () => {
     expect(loadConfig([], {})).toEqual({
       host: '127.0.0.1',
@@ -36,6 +42,7 @@ describe('loadConfig', () => {
       headersTimeoutMs: 10_000,
       maxConnections: 1024,
       maxTransfersPerClient: 16,
+      sendfile: 'auto',
       maxFilesPerNode: 256,
       maxFileBytesPerNode: 4 * 2 ** 20,
     });
