@@ -10,6 +10,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -30,6 +32,11 @@ static void unlink_active(sender_t *s, job_t *j);
  * held behind it start (it ended well) or end too (it did not: their bytes would land after a gap). */
 static void finish(sender_t *s, job_t *j) {
   if (j->waiting) epoll_ctl(s->epfd, EPOLL_CTL_DEL, j->sock, NULL);
+  /* Uncorking sends what the cork held back (the last partial segment). */
+  if (j->corked) {
+    int off = 0;
+    setsockopt(j->sock, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+  }
   close(j->sock);
   close(j->file);
   j->sock = j->file = -1;
@@ -113,6 +120,13 @@ static int wait_writable(sender_t *s, job_t *j) {
 }
 
 static int pump(sender_t *s, job_t *j) {
+  /* Full segments only while the job sends (nginx's tcp_nopush): Node sets TCP_NODELAY, with which
+   * every sendfile call that the socket's room cuts short ends in a small segment of its own, and
+   * the client pays a wake-up and a read for each. */
+  if (!j->corked) {
+    int on = 1;
+    j->corked = setsockopt(j->sock, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0;
+  }
   /* The head first, marked as more to come so it shares a segment with the file's first bytes. */
   while (j->head_done < j->head_len) {
     ssize_t n = send(j->sock, j->head + j->head_done, j->head_len - j->head_done, MSG_MORE | MSG_NOSIGNAL);

@@ -29,6 +29,7 @@ typedef struct job {
   int64_t sent;
   int err;
   int waiting; /* registered with epoll for EPOLLOUT */
+  int corked;  /* TCP_CORK set on the socket by this job */
   /* A job that must not start before job `after` (same socket) has ended well; 0 for none. */
   uint32_t after;
   struct job *next; /* in the incoming, active or held list */
