@@ -11,7 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const root = mkdtempSync(join(tmpdir(), 'isoproxy-native-build-'));
 mkdirSync(join(root, 'src/native'), { recursive: true });
-for (const f of ['build.mjs', 'sendfile.c', 'sender.c', 'sender.h']) copyFileSync(join(import.meta.dirname, '../../src/native', f), join(root, 'src/native', f));
+for (const f of ['build.mjs', 'sendfile.c', 'sender.c', 'sender.h'])
+  copyFileSync(join(import.meta.dirname, '../../src/native', f), join(root, 'src/native', f));
 const out = join(root, 'dist/native/sendfile.node');
 const hasCc = spawnSync('cc', ['--version']).status === 0;
 
