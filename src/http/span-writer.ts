@@ -11,7 +11,7 @@
 import type { ServerResponse } from 'node:http';
 import { chunkPool } from '../io/chunk-pool.js';
 import { readSpan, type FileSpan } from '../io/file-span.js';
-import { socketFd, type Sender, type Sending } from '../native/sendfile.js';
+import { FAILED, socketFd, type Sender, type Sending } from '../native/sendfile.js';
 
 /** Slab size for spans read into memory: the cache's default chunk. */
 export const SPAN_READ_SLAB = 256 * 1024;
@@ -101,7 +101,11 @@ export class SpanWriter {
     }
     let sending: Sending;
     if (this.last) {
-      sending = sender.start(socket!, span, this.signal, undefined, this.last.sending.id);
+      // Chained to the span before while it is being sent; after it, nothing to chain to (or,
+      // when it failed, a start that fails at once: no byte may follow a gap).
+      const before = this.last.sending;
+      const after = before.state === 'sending' ? before.id : before.state === 'sent' ? 0 : FAILED;
+      sending = sender.start(socket!, span, this.signal, undefined, after);
     } else {
       const head = takeHead(out);
       if (!head && !(await flushed(out, this.signal))) {

@@ -5,7 +5,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,6 +34,10 @@ const tmp = `${out}.${process.pid}.tmp`;
 try {
   execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-pthread', `-I${include}`, '-o', tmp, ...sources], { stdio: ['ignore', 'inherit', 'inherit'] });
 } catch (err) {
+  // An addon built from older sources must not outlive sources that no longer build.
+  rmSync(out, { force: true });
+  rmSync(stampFile, { force: true });
+  rmSync(tmp, { force: true });
   skip(err.code === 'ENOENT' ? `no C compiler (${cc})` : `${cc} failed`);
 }
 renameSync(tmp, out);

@@ -44,9 +44,8 @@ static void finish(sender_t *s, job_t *j) {
   j->head = NULL;
   uint32_t id = j->id;
   int ok = j->err == 0 && j->left == 0;
-  s->ended_id[s->ended_next % ENDED_RING] = id;
-  s->ended_ok[s->ended_next % ENDED_RING] = (uint8_t)ok;
-  s->ended_next++;
+  s->ended_id[id % ENDED_SLOTS] = id;
+  s->ended_ok[id % ENDED_SLOTS] = (uint8_t)ok;
   sender_report(j);
   for (job_t **p = &s->held; *p;) {
     job_t *h = *p;
@@ -86,13 +85,7 @@ static void begin(sender_t *s, job_t *j) {
         return;
       }
     int ok = 0;
-    for (size_t k = 0; k < ENDED_RING && k < s->ended_next; k++) {
-      size_t at = (s->ended_next - 1 - k) % ENDED_RING;
-      if (s->ended_id[at] == j->after) {
-        ok = s->ended_ok[at];
-        break;
-      }
-    }
+    if (s->ended_id[j->after % ENDED_SLOTS] == j->after) ok = s->ended_ok[j->after % ENDED_SLOTS];
     if (!ok) {
       j->err = ECANCELED;
       finish(s, j);

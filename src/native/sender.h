@@ -35,8 +35,9 @@ typedef struct job {
   struct job *next; /* in the incoming, active or held list */
 } job_t;
 
-/* Jobs recently ended, and whether well: a successor may arrive after its predecessor ended. */
-#define ENDED_RING 256
+/* Jobs recently ended, and whether well, by id (direct-mapped: an entry lasts until ENDED_SLOTS
+ * more ids have been handed out): a successor may arrive after its predecessor ended. */
+#define ENDED_SLOTS 65536
 
 typedef struct sender {
   pthread_t thread;
@@ -49,9 +50,8 @@ typedef struct sender {
   int stop;                 /* under lock */
   job_t *active;            /* owned by the thread */
   job_t *held;              /* waiting for their predecessor (owned by the thread) */
-  uint32_t ended_id[ENDED_RING];
-  uint8_t ended_ok[ENDED_RING];
-  size_t ended_next;
+  uint32_t ended_id[ENDED_SLOTS];
+  uint8_t ended_ok[ENDED_SLOTS];
 } sender_t;
 
 /* Called by a sender thread when a job has ended (its descriptors closed): the glue reports it to

@@ -73,11 +73,13 @@ export interface Sender {
 export interface Sending {
   readonly id: number;
   readonly done: Promise<void>;
+  /** Whether `done` has settled, and how (a chained successor then needs no `after`). */
+  readonly state: 'sending' | 'sent' | 'failed';
 }
 
-const SENT: Sending = { id: 0, done: Promise.resolve() };
+const SENT: Sending = { id: 0, done: Promise.resolve(), state: 'sent' };
 /** The id of a sending that failed before it was handed to a sender thread. */
-const FAILED = -1;
+export const FAILED = -1;
 
 /** The socket's descriptor, when it is a plain TCP socket this process owns (not TLS, not a pipe). */
 export function socketFd(socket: Socket | null | undefined): number | undefined {
@@ -150,7 +152,7 @@ export function loadSender(threads = 1): Sender | undefined {
       const failed = (reason: unknown): Sending => {
         const done = Promise.reject(reason);
         done.catch(() => {});
-        return { id: FAILED, done };
+        return { id: FAILED, done, state: 'failed' };
       };
       if (signal.aborted) return failed(signal.reason);
       // After a send that failed before it started, nothing may follow: its bytes would be missing.
@@ -186,11 +188,13 @@ export function loadSender(threads = 1): Sender | undefined {
       const before = span.length - length;
       const id = nextId;
       nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
+      const sending: { id: number; done: Promise<void>; state: Sending['state'] } = { id, done: SENT.done, state: 'sending' };
       const done = new Promise<void>((resolve, reject) => {
         const onAbort = (): void => binding.cancel(id);
         inFlight++;
         waiting.set(id, (sent, errno) => {
           inFlight--;
+          sending.state = errno === 0 && sent === length ? 'sent' : 'failed';
           signal.removeEventListener('abort', onAbort);
           stats.bytes += sent;
           if (errno === 0 && sent === length) {
@@ -208,13 +212,15 @@ export function loadSender(threads = 1): Sender | undefined {
             : binding.send(id, fd, span.fd, offset, length);
         if (errno !== 0) {
           inFlight--;
+          sending.state = 'failed';
           waiting.delete(id);
           return reject(new SendError(errno, 0));
         }
         signal.addEventListener('abort', onAbort, { once: true });
       });
       done.catch(() => {});
-      return { id, done };
+      sending.done = done;
+      return sending;
     },
   };
   return loaded;
