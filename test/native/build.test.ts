@@ -43,4 +43,13 @@ describe('the sendfile addon build', () => {
     expect(second.status).toBe(0);
     expect(second.text).toBe('');
   });
+
+  it.skipIf(!hasCc)('removes an addon built before when the build fails now (no stale addon beside newer sources)', () => {
+    expect(build({ CC: '' }).status).toBe(0);
+    expect(existsSync(out)).toBe(true);
+    const r = build({ CC: join(root, 'no-such-cc') });
+    expect(r.status).toBe(0);
+    expect(r.text).toContain('sendfile addon not built');
+    expect(existsSync(out)).toBe(false);
+  });
 });
