@@ -48,6 +48,33 @@ interface Pin {
   unpinned: boolean;
 }
 
+/**
+ * One controller for the upstream fetches a stream starts: aborted when the caller aborts or the
+ * stream stops early, left alone when it completes (its readahead then finishes for the next
+ * reader). Made on first need: a stream of blocks on disk needs none, and a controller per range
+ * request was a measurable share of serving small ranges.
+ */
+class StreamFetches {
+  private inner: AbortController | undefined;
+  private readonly onAbort = (): void => this.inner?.abort(this.caller?.reason);
+
+  constructor(private readonly caller: AbortSignal | undefined) {}
+
+  readonly signal = (): AbortSignal => {
+    if (!this.inner) {
+      this.inner = new AbortController();
+      if (this.caller?.aborted) this.inner.abort(this.caller.reason);
+      else this.caller?.addEventListener('abort', this.onAbort, { once: true });
+    }
+    return this.inner.signal;
+  };
+
+  end(completed: boolean): void {
+    this.caller?.removeEventListener('abort', this.onAbort);
+    if (!completed) this.inner?.abort(this.caller?.aborted ? this.caller.reason : new DOMException('stream closed', 'AbortError'));
+  }
+}
+
 export class BlockStreams {
   private readonly small: SmallReads;
 
@@ -87,20 +114,8 @@ export class BlockStreams {
     signal?.throwIfAborted();
     const { blockSize, chunkBytes, readsInFlight } = this.deps;
     const end = offset + length;
-    // One controller for everything this stream started: aborted when the caller aborts or stops
-    // early, left alone when the stream completes (its readahead then finishes for the next reader).
-    // Made only when the stream starts an upstream fetch: a stream of blocks on disk needs none,
-    // and a controller per range request was a measurable share of serving small ranges.
-    let inner: AbortController | undefined;
-    const onAbort = () => inner?.abort(signal?.reason);
-    const innerSignal = (): AbortSignal => {
-      if (!inner) {
-        inner = new AbortController();
-        if (signal?.aborted) inner.abort(signal.reason);
-        else signal?.addEventListener('abort', onAbort, { once: true });
-      }
-      return inner.signal;
-    };
+    const fetches = new StreamFetches(signal);
+    const innerSignal = fetches.signal;
     const sequential = mayReadAhead && (offset === 0 || state.recentEnds.includes(offset));
     let completed = false;
     try {
@@ -142,8 +157,7 @@ export class BlockStreams {
       state.recentEnds.push(end);
       if (state.recentEnds.length > RECENT_ENDS) state.recentEnds.shift();
     } finally {
-      signal?.removeEventListener('abort', onAbort);
-      if (!completed) inner?.abort(signal?.aborted ? signal.reason : new DOMException('stream closed', 'AbortError'));
+      fetches.end(completed);
     }
   }
 
@@ -158,17 +172,8 @@ export class BlockStreams {
     signal?.throwIfAborted();
     const { blockSize } = this.deps;
     const end = offset + length;
-    // As in `stream`: one controller for the fetches this reader started, made on first need.
-    let inner: AbortController | undefined;
-    const onAbort = () => inner?.abort(signal?.reason);
-    const innerSignal = (): AbortSignal => {
-      if (!inner) {
-        inner = new AbortController();
-        if (signal?.aborted) inner.abort(signal.reason);
-        else signal?.addEventListener('abort', onAbort, { once: true });
-      }
-      return inner.signal;
-    };
+    const fetches = new StreamFetches(signal);
+    const innerSignal = fetches.signal;
     const sequential = offset === 0 || state.recentEnds.includes(offset);
     let completed = false;
     try {
@@ -190,8 +195,7 @@ export class BlockStreams {
       state.recentEnds.push(end);
       if (state.recentEnds.length > RECENT_ENDS) state.recentEnds.shift();
     } finally {
-      signal?.removeEventListener('abort', onAbort);
-      if (!completed) inner?.abort(signal?.aborted ? signal.reason : new DOMException('stream closed', 'AbortError'));
+      fetches.end(completed);
     }
   }
 

@@ -79,6 +79,10 @@ interface VersionState {
 
 type Handle = { readonly bytes: Uint8Array } | { readonly lease: FdLease; readonly known: Known };
 
+const releaseHandle = (h: Handle): void => {
+  if ('lease' in h) h.lease.release();
+};
+
 export class RemoteBlockCache implements BlockCache {
   private readonly states = new Map<string, VersionState>();
   private readonly fds: FdCache;
@@ -190,12 +194,7 @@ export class RemoteBlockCache implements BlockCache {
     const release = (index: number): void => {
       const h = handles.get(index);
       handles.delete(index);
-      h?.then(
-        (x) => {
-          if ('lease' in x) x.lease.release();
-        },
-        () => {},
-      );
+      h?.then(releaseHandle, () => {});
     };
     const handleOf = (index: number): Promise<Handle> => {
       let h = handles.get(index);
@@ -282,17 +281,10 @@ export class RemoteBlockCache implements BlockCache {
           h = await abortable(opening, signal);
         } catch (err) {
           // Left before the block opened: its file goes back when it does.
-          opening.then(
-            (x) => ('lease' in x ? x.lease.release() : undefined),
-            () => {},
-          );
+          opening.then(releaseHandle, () => {});
           throw err;
         }
         if ('lease' in h) {
-          if (signal?.aborted) {
-            h.lease.release();
-            signal.throwIfAborted();
-          }
           yield fileSpan(h.lease.handle.fd, inBlock, len, () => h.lease.release());
         } else {
           yield h.bytes.subarray(inBlock, inBlock + len);

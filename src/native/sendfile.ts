@@ -99,6 +99,18 @@ const EMPTY = Buffer.alloc(0);
 /** sendNow's answer when only n bytes of the head went: -(HEAD_PARTIAL + n). */
 const HEAD_PARTIAL = 2 ** 20;
 
+/** The addon's functions, or why they are not here. Loading starts no thread. */
+function openBinding(): Binding | string {
+  if (process.platform !== 'linux') return 'sendfile is built for Linux only';
+  const path = addonPath();
+  if (!path) return 'the sendfile addon is not built (npm run build compiles it when a C compiler is installed)';
+  try {
+    return createRequire(import.meta.url)(path) as Binding;
+  } catch (err) {
+    return `the sendfile addon does not load: ${(err as Error).message}`;
+  }
+}
+
 let loaded: Sender | undefined | null = null;
 let loadError: string | undefined;
 
@@ -109,20 +121,9 @@ let loadError: string | undefined;
 export function loadSender(threads = 1): Sender | undefined {
   if (loaded !== null) return loaded;
   loaded = undefined;
-  if (process.platform !== 'linux') {
-    loadError = 'sendfile is built for Linux only';
-    return undefined;
-  }
-  const path = addonPath();
-  if (!path) {
-    loadError = 'the sendfile addon is not built (npm run build compiles it when a C compiler is installed)';
-    return undefined;
-  }
-  let binding: Binding;
-  try {
-    binding = createRequire(import.meta.url)(path) as Binding;
-  } catch (err) {
-    loadError = `the sendfile addon does not load: ${(err as Error).message}`;
+  const binding = openBinding();
+  if (typeof binding === 'string') {
+    loadError = binding;
     return undefined;
   }
   const waiting = new Map<number, (sent: number, errno: number) => void>();
@@ -251,11 +252,6 @@ export function senderFor(mode: SendfileMode): { sender?: Sender; why?: string }
  */
 export function requireSendfileAddon(mode: SendfileMode): void {
   if (mode !== 'on') return;
-  const path = addonPath();
-  if (!path) throw new ConfigError('--sendfile on: the sendfile addon is not built (npm run build compiles it when a C compiler is installed)');
-  try {
-    createRequire(import.meta.url)(path);
-  } catch (err) {
-    throw new ConfigError(`--sendfile on: the sendfile addon does not load: ${(err as Error).message}`);
-  }
+  const binding = openBinding();
+  if (typeof binding === 'string') throw new ConfigError(`--sendfile on: ${binding}`);
 }

@@ -10,6 +10,7 @@
 // One test is skipped because it crashes on a bug in sendfile.c (its comment says which): it is
 // the reproduction, to turn on with the fix.
 
+import { selfSignedCert } from '../helpers/tls.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { constants } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fileSpan, type FileSpan } from '../../src/io/file-span.js';
 import { loadSender, SendError, senderUnavailable, socketFd, type Sender } from '../../src/native/sendfile.js';
-import { missingTools, run, scratchDir } from '../helpers/tools.js';
+import { missingTools, scratchDir } from '../helpers/tools.js';
 
 const MiB = 1024 * 1024;
 /**
@@ -455,26 +456,7 @@ describe('the sendfile sender on loopback TCP', () => {
 
   const noOpenssl = missingTools('openssl').length > 0;
   it.skipIf(noOpenssl)('gives no descriptor for either end of a TLS connection, and a send to one is refused without writing', async () => {
-    const key = join(scratch.dir, 'key.pem');
-    const crt = join(scratch.dir, 'cert.pem');
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      crt,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-    ]);
-    const tlsServer = createTlsServer({ key: readFileSync(key), cert: readFileSync(crt) });
+    const tlsServer = createTlsServer(await selfSignedCert(scratch.dir));
     const accepted = new Promise<TLSSocket>((resolve) => tlsServer.once('secureConnection', resolve));
     await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
     try {

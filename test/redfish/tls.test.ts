@@ -1,12 +1,8 @@
-// TLS towards the BMC: a self-signed certificate (made by openssl at test time) is refused by
-// default, accepted with an explicit insecure mode, and verified against a CA bundle.
-
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attach } from '../../src/redfish/controller.js';
 import { createBmcSimulator } from '../../src/redfish/bmc-simulator.js';
-import { missingTools, run, scratchDir } from '../helpers/tools.js';
+import { selfSignedCert } from '../helpers/tls.js';
+import { missingTools, scratchDir } from '../helpers/tools.js';
 
 const missing = missingTools('openssl');
 const IMAGE = 'https://proxy.example/iso/node-1.iso';
@@ -18,30 +14,10 @@ describe.skipIf(missing.length > 0)(`attach over TLS${missing.length > 0 ? ` (sk
   beforeAll(async () => {
     const scratch = await scratchDir('isoproxy-tls-');
     cleanup = scratch.cleanup;
-    const key = join(scratch.dir, 'key.pem');
-    const crt = join(scratch.dir, 'cert.pem');
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      crt,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ]);
-    cert = await readFile(crt);
+    const made = await selfSignedCert(scratch.dir);
+    cert = made.cert;
     const sim = createBmcSimulator({ fetch: 'none' });
-    bmc = await sim.listen(0, '127.0.0.1', { key: await readFile(key), cert });
+    bmc = await sim.listen(0, '127.0.0.1', { key: made.key, cert });
   });
   afterAll(async () => {
     await bmc?.close();
