@@ -135,7 +135,7 @@ describe.skipIf(missing.length > 0)(
       await closeProxy();
       const settle = Date.now() + 5_000;
       while (faults.openConnections() > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 50));
-      expect(faults.openConnections()).toBe(0);
+      expect(faults.openConnections(), `still open from isoproxy: ${faults.describeOpen().join(' | ')}`).toBe(0);
       // Our own servers (upstream, fault proxy, canary) are still open; isoproxy's are gone. Sockets
       // the far side is still closing count for a moment: a leak is what is still open after it.
       let fds = await openFds();

@@ -40,8 +40,13 @@ export interface FaultProxy {
   url(path: string): string;
   /** Every request with the fault it got. */
   readonly log: Array<FaultRequest & { fault: Fault['kind'] }>;
-  /** Connections open right now (for leak checks). */
+  /**
+   * Connections the client (isoproxy) has not closed (for leak checks). A connection the client
+   * has closed but this proxy is still closing its own side of is not the client's leak.
+   */
   openConnections(): number;
+  /** What the connections counted by openConnections carried, to name a leak when there is one. */
+  describeOpen(): string[];
   close(): Promise<void>;
 }
 
@@ -57,12 +62,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const target = new URL(options.target);
   const log: FaultProxy['log'] = [];
   const sockets = new Set<Socket>();
+  /** Sockets whose client has sent its FIN or gone: no longer held open by the client. */
+  const clientGone = new WeakSet<Socket>();
+  const carried = new WeakMap<Socket, string[]>();
   let seq = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const info: FaultRequest = { method: req.method ?? 'GET', path: req.url ?? '/', range: req.headers.range, seq: seq++ };
     const fault = options.choose(info);
     log.push({ ...info, fault: fault.kind });
+    if (req.socket) carried.get(req.socket)?.push(`#${info.seq} ${info.method} ${info.range ?? 'whole'} ${fault.kind}`);
     if (fault.kind === 'status') {
       res.writeHead(fault.status, { 'content-type': 'text/plain', 'content-length': '6' }).end('fault\n');
       return;
@@ -134,6 +143,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const server = createServer((req, res) => void handle(req, res).catch(() => res.destroy()));
   server.on('connection', (s) => {
     sockets.add(s);
+    carried.set(s, []);
+    s.on('end', () => clientGone.add(s));
     s.on('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -142,7 +153,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     origin,
     url: (path) => `${origin}${path}`,
     log,
-    openConnections: () => sockets.size,
+    openConnections: () => [...sockets].filter((s) => !clientGone.has(s)).length,
+    describeOpen: () =>
+      [...sockets]
+        .filter((s) => !clientGone.has(s))
+        .map((s) => `port ${s.remotePort}: ${(carried.get(s) ?? []).slice(-4).join('; ') || 'no request'}`),
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
