@@ -7,10 +7,12 @@
 // operations, the summed `/metrics` text, a block file's `checked` identity, and the cache's per-version
 // figures for the status page (`cache.sources`). Primary -> worker: the
 // worker's `metrics` text at scrape time, node `changed` (one-way, to every worker) and
-// `shutdown` (one-way). Errors cross as result objects (structured clone drops an error's class
+// `shutdown` (one-way). Both ways, one-way: the `status` of transfers (src/status/relay.ts), which
+// the primary hands on to the other workers, and which worker is `gone`. Errors cross as result objects (structured clone drops an error's class
 // and code) and are rebuilt on the far side with the class the HTTP layer maps to a status.
 
 import { BaseChangedError, fromResult, toResult, UpstreamError, type UpstreamErrorCode } from '../errors.js';
+import type { RelayEvent } from '../status/relay.js';
 
 /** Set in a forked worker's environment: run.ts serves as a worker instead of parsing argv as a primary. */
 export const WORKER_ENV = 'ISOPROXY_CLUSTER_WORKER';
@@ -45,6 +47,10 @@ export type Notice =
   | { readonly op: 'read'; readonly vk: string; readonly indexes: readonly number[] }
   | { readonly op: 'changed'; readonly name?: string }
   | { readonly op: 'listening'; readonly url: string }
+  /** What a worker's transfers did (worker -> primary), handed on to every other worker with `from`. */
+  | { readonly op: 'status'; readonly events: readonly RelayEvent[]; readonly from?: number }
+  /** A worker exited (primary -> workers): the transfers it relayed as open have ended. */
+  | { readonly op: 'gone'; readonly id: number }
   | { readonly op: 'shutdown' };
 
 type Envelope =

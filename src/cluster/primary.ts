@@ -229,7 +229,10 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     const channel = new Channel(worker, handle, (n) => {
       if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
       else if (n.op === 'read') markRead(n.vk, n.indexes);
-      else if (n.op === 'listening' && !announced) {
+      else if (n.op === 'status' && Array.isArray(n.events)) {
+        // Every other worker's status view applies it; the sender has.
+        for (const [w, c] of channels) if (w !== worker) c.notify({ op: 'status', events: n.events, from: worker.id });
+      } else if (n.op === 'listening' && !announced) {
         announced = true;
         const publicUrl = config.publicUrl.replace(/:0$/, `:${new URL(n.url).port}`);
         console.log(`isoproxy serving on ${n.url} with ${config.workers} workers (node URLs: ${publicUrl}/iso/<node>.iso)`);
@@ -240,6 +243,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     worker.on('exit', (code, signal) => {
       channel.close();
       channels.delete(worker);
+      for (const c of channels.values()) c.notify({ op: 'gone', id: worker.id });
       if (shuttingDown) return;
       restarts.inc();
       restartDelay = Date.now() - startedAt > STABLE_MS ? RESTART_MIN_MS : Math.min(RESTART_MAX_MS, restartDelay * 2);

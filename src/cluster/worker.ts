@@ -3,7 +3,9 @@
 // (src/cluster/primary.ts). Connections come from the primary (Node's cluster module). Patch sets
 // are computed here, deterministically from (base version, edits), so every worker answers a node
 // with the same bytes and the same ETag. Logs are JSON lines on stdout, which the primary relays
-// whole. SIGTERM, SIGINT, a `shutdown` notice or the primary going away drain and exit.
+// whole. Its status view applies what the other workers' transfers did, as the primary hands it
+// on (src/status/relay.ts). SIGTERM, SIGINT, a `shutdown` notice or the primary going away drain
+// and exit.
 
 import cluster from 'node:cluster';
 import type { Config } from '../config.js';
@@ -11,6 +13,7 @@ import { createLogger } from '../logger.js';
 import { ChangeListeners, type NodeChangeListener, type NodeSpec, type NodeStore } from '../registry/store.js';
 import { createService } from '../service.js';
 import { startServer } from '../commands/serve.js';
+import type { StatusWiring } from '../status/wiring.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { Channel, type Notice, type WireVersion } from './ipc.js';
 import { RemoteBlockCache } from './remote-cache.js';
@@ -67,6 +70,8 @@ export async function runWorker(config: Config): Promise<number> {
   let store: RemoteNodeStore | undefined;
   let stop: () => void = () => {};
   let renderOwn: () => string = () => '';
+  // Other workers' transfers, for this worker's status view; none until its server is up.
+  let status: StatusWiring | undefined;
   const channel = new Channel(
     process as unknown as ConstructorParameters<typeof Channel>[0],
     async (req) => {
@@ -75,6 +80,8 @@ export async function runWorker(config: Config): Promise<number> {
     },
     (n: Notice) => {
       if (n.op === 'changed') store?.changed(n.name);
+      else if (n.op === 'status' && n.from !== undefined) status?.applyRelayed(n.from, n.events);
+      else if (n.op === 'gone') status?.originGone(n.id);
       else if (n.op === 'shutdown') stop();
     },
   );
@@ -94,7 +101,14 @@ export async function runWorker(config: Config): Promise<number> {
     openBase: async (url) => remoteUpstream(await channel.request<WireVersion>({ op: 'open', url })),
   });
   renderOwn = () => service.metrics.render();
-  const running = await startServer(config, { store, service, logger, renderMetrics: () => channel.request<string>({ op: 'metrics' }) });
+  const running = await startServer(config, {
+    store,
+    service,
+    logger,
+    renderMetrics: () => channel.request<string>({ op: 'metrics' }),
+    statusRelay: (events) => channel.notify({ op: 'status', events }),
+  });
+  status = running.status;
   channel.notify({ op: 'listening', url: running.url });
 
   await new Promise<void>((resolve) => {

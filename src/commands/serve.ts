@@ -16,6 +16,7 @@ import type { NodeStore } from '../registry/store.js';
 import type { Service } from '../service.js';
 import { WORKER_ENV } from '../cluster/ipc.js';
 import type { Serving } from '../serving/serving.js';
+import type { RelayEvent } from '../status/relay.js';
 import { wireStatus, type StatusWiring } from '../status/wiring.js';
 import { createStatusRoutes } from '../ui/routes.js';
 
@@ -36,6 +37,8 @@ export interface ServerDeps {
   readonly now?: () => Date;
   /** The /metrics text, when another process sums it (a cluster worker). */
   readonly renderMetrics?: () => Promise<string>;
+  /** Sends this process's transfers to the other processes of a cluster (src/status/relay.ts). */
+  readonly statusRelay?: (events: RelayEvent[]) => void;
 }
 
 export interface RunningServer {
@@ -93,6 +96,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     ...(service.cache ? { cache: service.cache } : {}),
     ...(service.cacheBudgetBytes !== undefined ? { cacheBudgetBytes: service.cacheBudgetBytes } : {}),
     ...(config.stallAfterMs !== undefined ? { stallAfterMs: config.stallAfterMs } : {}),
+    ...(deps.statusRelay ? { relay: deps.statusRelay } : {}),
   });
   service.serving.transfers.observe(status.observer);
   // The app asks this view of the core for images, so the tracker learns each node's image size

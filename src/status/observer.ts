@@ -6,7 +6,7 @@
 // requests for a known node that failed before a body (a base that cannot be opened: 502): the
 // image route reports those as failed transfers without a body, and the node shows as error.
 
-import type { WaveTracker } from './wave-tracker.js';
+import type { TrackerSink } from './relay.js';
 
 export interface ObservedTransfer {
   readonly ref: { readonly source: string; readonly name: string };
@@ -51,23 +51,26 @@ function codeOf(err: unknown): string {
   return typeof code === 'string' ? code : 'TRANSFER_FAILED';
 }
 
-export function trackerObserver(tracker: WaveTracker, describe?: DescribeNode): TrackerObserver {
+export function trackerObserver(tracker: TrackerSink, describe?: DescribeNode): TrackerObserver {
   return {
     start(t) {
       const { start, end } = servedSpan(t);
       const d = describe?.(t.ref);
       // A full 200 body is the whole image: its length is the size.
       const imageSize = d?.imageSize ?? (t.body && t.served === 'full' ? t.expectedBytes : undefined);
-      tracker.transferStart({
-        node: t.ref.name,
-        source: t.ref.source,
-        method: t.method,
-        start,
-        end,
-        ...(imageSize !== undefined ? { imageSize } : {}),
-        ...(d?.base !== undefined ? { base: d.base } : {}),
-        ...(d?.etag !== undefined ? { etag: d.etag } : {}),
-      });
+      tracker.transferStart(
+        {
+          node: t.ref.name,
+          source: t.ref.source,
+          method: t.method,
+          start,
+          end,
+          ...(imageSize !== undefined ? { imageSize } : {}),
+          ...(d?.base !== undefined ? { base: d.base } : {}),
+          ...(d?.etag !== undefined ? { etag: d.etag } : {}),
+        },
+        t.status,
+      );
     },
     bytes(t, offset, length) {
       tracker.bytes(t.ref.name, offset, length);

@@ -12,6 +12,7 @@ import { redactUrl } from '../redact.js';
 import type { NodeSpec, NodeStore } from '../registry/store.js';
 import type { NodeImage, NodeRef } from '../serving/types.js';
 import { trackerObserver, type TrackerObserver } from './observer.js';
+import { RelayedTransfers, StatusOutbox, type RelayEvent } from './relay.js';
 import type { BaseInfo } from './types.js';
 import { WaveTracker } from './wave-tracker.js';
 
@@ -26,6 +27,8 @@ export interface StatusSources {
   readonly cacheBudgetBytes?: number;
   readonly logger: Logger;
   readonly stallAfterMs?: number;
+  /** In a cluster: sends what this process's transfers did to the other processes (relay.ts). */
+  readonly relay?: (events: RelayEvent[]) => void;
 }
 
 export interface StatusWiring {
@@ -34,6 +37,10 @@ export interface StatusWiring {
   readonly observer: TrackerObserver;
   /** Call with each image the serving core resolved: its size and ETag are what progress is measured against. */
   noteImage(ref: NodeRef, image: Pick<NodeImage, 'size' | 'etag'>): void;
+  /** In a cluster: what another process's transfers did, as it relayed them. */
+  applyRelayed(origin: number, events: readonly RelayEvent[]): void;
+  /** In a cluster: a process is gone; its open transfers end. */
+  originGone(origin: number): void;
   /** Stops following the store. */
   close(): void;
 }
@@ -100,7 +107,9 @@ export function wireStatus(sources: StatusSources): StatusWiring {
   });
   const images = new Map<string, { imageSize: number; etag: string }>();
   const key = (ref: NodeRef): string => `${ref.source}\0${ref.name}`;
-  const observer = trackerObserver(tracker, (ref) => images.get(key(ref)));
+  const outbox = sources.relay ? new StatusOutbox(tracker, sources.relay) : undefined;
+  const relayed = new RelayedTransfers(tracker);
+  const observer = trackerObserver(outbox ?? tracker, (ref) => images.get(key(ref)));
 
   const declare = (spec: NodeSpec): void => {
     tracker.declare({
@@ -143,8 +152,11 @@ export function wireStatus(sources: StatusSources): StatusWiring {
       if (images.size >= MAX_IMAGES && !images.has(key(ref))) images.clear();
       images.set(key(ref), { imageSize: image.size, etag: image.etag });
     },
+    applyRelayed: (origin, events) => relayed.apply(origin, events),
+    originGone: (origin) => relayed.originGone(origin),
     close() {
       closed = true;
+      outbox?.close();
       unwatch?.();
     },
   };

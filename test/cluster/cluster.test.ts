@@ -4,12 +4,14 @@
 // the byte budget holds while both workers fill the cache; a worker killed with SIGKILL mid-wave
 // costs only its own clients a retry and is forked again; /metrics sums every process; log lines
 // arrive whole; the status page a worker serves shows the base's cached and upstream bytes as the
-// primary, which owns the cache, counts them.
+// primary, which owns the cache, counts them, and every node's transfers whichever worker served
+// them (and none left open by a killed worker).
 
 import { addonPath } from '../../src/native/sendfile.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Edits } from '../../src/bootconfig/types.js';
 import { missingTools, scratchDir } from '../helpers/tools.js';
@@ -45,6 +47,23 @@ async function digestWithRetry(url: string, reqId: string, tries = 5): Promise<{
       if (attempt >= tries) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+}
+
+type UiRow = { name: string; transfers: number; servedBytes: number; openTransfers: number; complete: boolean };
+
+/** /ui/api/status on a connection of its own, so round-robin hands such requests to every worker. */
+async function uiStatus(url: string, reqId: string): Promise<{ nodes: UiRow[]; openTransfers: number }> {
+  const agent = new Agent();
+  try {
+    const res = await undiciFetch(`${url}/ui/api/status?limit=500`, {
+      headers: { authorization: `Bearer ${TOKEN}`, 'x-request-id': reqId },
+      dispatcher: agent,
+    });
+    const body = (await res.json()) as { nodes: { items: UiRow[] }; totals: { openTransfers: number } };
+    return { nodes: body.nodes.items, openTransfers: body.totals.openTransfers };
+  } finally {
+    await agent.close();
   }
 }
 
@@ -131,6 +150,23 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
       return b?.cachedBytes === baseSize && b.upstreamBytes === baseSize;
     }, 'the base figures from the primary on /ui');
     expect(seen.at(-1)).toMatchObject({ state: 'ready', size: baseSize, cachedBytes: baseSize, upstreamBytes: baseSize });
+
+    // Node progress on /ui is the whole cluster's, whichever worker answers: each worker applies
+    // what the other's transfers did. 120 whole GETs (12 per node), half served by each worker.
+    // Eight answers on eight new connections: round-robin gives each worker four.
+    for (let k = 0; k < 8; k++) {
+      let rows: UiRow[] = [];
+      await eventually(async () => {
+        rows = (await uiStatus(c.url, `ui-${k}`)).nodes.filter((n) => n.name.startsWith('c-'));
+        return rows.length === NODES && rows.every((n) => n.transfers === 12 && n.openTransfers === 0);
+      }, 'every transfer relayed to the answering worker');
+      for (const n of rows)
+        expect({ name: n.name, servedBytes: n.servedBytes, complete: n.complete }).toEqual({
+          name: n.name,
+          servedBytes: 12 * baseSize,
+          complete: true,
+        });
+    }
   }, 240_000);
 
   it('holds the byte budget while both workers fill the cache, and still serves exact bytes', async () => {
@@ -180,6 +216,11 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     after.forEach((g, k) => {
       expect({ size: g.size, sha256: g.sha256 }).toEqual(want[k % NODES]);
     });
+    // The killed worker's transfers, open when it died, are not left open on the survivor's /ui
+    // (a `gone` notice ends them; the new worker has seen none of them).
+    for (let k = 0; k < 4; k++) {
+      await eventually(async () => (await uiStatus(c.url, `ui-k${k}`)).openTransfers === 0, 'no transfer left open');
+    }
   }, 240_000);
 
   it('drains and exits 0 on SIGTERM', async () => {
