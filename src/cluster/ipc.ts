@@ -35,7 +35,7 @@ export type Request =
   | { readonly op: 'store.delete'; readonly name: string }
   | { readonly op: 'store.list'; readonly after?: string; readonly limit: number }
   | { readonly op: 'metrics' }
-  /** Bytes on disk and fetched from upstream of these base versions (the primary owns the cache). */
+  /** Bytes on disk and fetched from upstream of these base versions, and the whole cache's stats (the primary owns the cache). */
   | { readonly op: 'cache.sources'; readonly vks: readonly string[] }
   /** The identity of a block file as the primary checked it (checking it first if needed). */
   | { readonly op: 'checked'; readonly vk: string; readonly index: number };

@@ -204,7 +204,10 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       case 'checked':
         return cache.checkedIdentity?.(req.vk, req.index);
       case 'cache.sources':
-        return Object.fromEntries(req.vks.slice(0, MAX_VERSIONS).map((vk) => [vk, cache.sourceStats(vk)]));
+        return {
+          sources: Object.fromEntries(req.vks.slice(0, MAX_VERSIONS).map((vk) => [vk, cache.sourceStats(vk)])),
+          cache: cache.stats(),
+        };
     }
   };
   store.watch?.((name) => {

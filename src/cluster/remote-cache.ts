@@ -58,7 +58,7 @@ export interface RemoteCacheOptions {
   readonly fetchBlock: (vk: string, index: number) => Promise<Uint8Array>;
   /** Asks the primary to fetch blocks ahead of a reader (one-way). */
   readonly prefetch: (vk: string, indexes: readonly number[]) => void;
-  /** The primary's per-version figures (bytes on disk, bytes fetched from upstream). */
+  /** The primary's cache figures: per version (bytes on disk, fetched from upstream) and whole. */
   readonly sourceStats?: AskFigures;
   /** Tells the primary these blocks were read from their files (one-way, batched here). */
   readonly reportReads?: (vk: string, indexes: readonly number[]) => void;
@@ -139,6 +139,16 @@ export class RemoteBlockCache implements BlockCache {
   /** This process's reads; bytes on disk and upstream traffic are the primary's to report. */
   stats(): CacheStats {
     return { ...this.counters, evictions: 0, bytesUsed: 0, blocks: 0, upstreamBytes: 0, upstreamRequests: 0, retries: 0, degraded: false };
+  }
+
+  /**
+   * The cache as the status page shows it: the primary's (it writes, evicts and fetches), with
+   * this process's own reads as hits and misses. Not for /metrics, which sums every process's
+   * stats() and already has the primary's.
+   */
+  viewStats(): CacheStats {
+    const p = this.figures.cache();
+    return { ...(p ?? this.stats()), ...this.counters, errors: this.counters.errors + (p?.errors ?? 0) };
   }
 
   /** The primary's figures for a version, as of its last answer (primary-figures.ts). */

@@ -23,7 +23,12 @@ export interface StatusSources {
   readonly storeSource: string;
   readonly bases?: () => readonly BaseListing[];
   /** The block cache: its counters, and each base version's bytes on disk and fetched from upstream. */
-  readonly cache?: { stats(): CacheStats; sourceStats?(versionKey: string): SourceStats };
+  readonly cache?: {
+    stats(): CacheStats;
+    /** What the page shows, when it differs from stats() (a cluster worker's view of the primary's cache). */
+    viewStats?(): CacheStats;
+    sourceStats?(versionKey: string): SourceStats;
+  };
   readonly cacheBudgetBytes?: number;
   readonly logger: Logger;
   readonly stallAfterMs?: number;
@@ -89,7 +94,7 @@ export function wireStatus(sources: StatusSources): StatusWiring {
     ...(cache
       ? {
           cache: () => {
-            const s = cache.stats();
+            const s = cache.viewStats?.() ?? cache.stats();
             return {
               budgetBytes: sources.cacheBudgetBytes ?? 0,
               usedBytes: s.bytesUsed,
@@ -101,7 +106,7 @@ export function wireStatus(sources: StatusSources): StatusWiring {
               errors: s.errors,
             };
           },
-          upstreamTotal: () => cache.stats().upstreamBytes,
+          upstreamTotal: () => (cache.viewStats?.() ?? cache.stats()).upstreamBytes,
         }
       : {}),
   });

@@ -53,15 +53,22 @@ async function digestWithRetry(url: string, reqId: string, tries = 5): Promise<{
 type UiRow = { name: string; transfers: number; servedBytes: number; openTransfers: number; complete: boolean };
 
 /** /ui/api/status on a connection of its own, so round-robin hands such requests to every worker. */
-async function uiStatus(url: string, reqId: string): Promise<{ nodes: UiRow[]; openTransfers: number }> {
+async function uiStatus(
+  url: string,
+  reqId: string,
+): Promise<{ nodes: UiRow[]; openTransfers: number; cache: { usedBytes: number; blocks?: number } | null }> {
   const agent = new Agent();
   try {
     const res = await undiciFetch(`${url}/ui/api/status?limit=500`, {
       headers: { authorization: `Bearer ${TOKEN}`, 'x-request-id': reqId },
       dispatcher: agent,
     });
-    const body = (await res.json()) as { nodes: { items: UiRow[] }; totals: { openTransfers: number } };
-    return { nodes: body.nodes.items, openTransfers: body.totals.openTransfers };
+    const body = (await res.json()) as {
+      nodes: { items: UiRow[] };
+      totals: { openTransfers: number };
+      cache: { usedBytes: number; blocks?: number } | null;
+    };
+    return { nodes: body.nodes.items, openTransfers: body.totals.openTransfers, cache: body.cache };
   } finally {
     await agent.close();
   }
@@ -157,9 +164,11 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     for (let k = 0; k < 8; k++) {
       let rows: UiRow[] = [];
       await eventually(async () => {
-        rows = (await uiStatus(c.url, `ui-${k}`)).nodes.filter((n) => n.name.startsWith('c-'));
-        return rows.length === NODES && rows.every((n) => n.transfers === 12 && n.openTransfers === 0);
-      }, 'every transfer relayed to the answering worker');
+        const ui = await uiStatus(c.url, `ui-${k}`);
+        rows = ui.nodes.filter((n) => n.name.startsWith('c-'));
+        // The cache panel is the primary's cache (workers write nothing): every block on disk.
+        return rows.length === NODES && rows.every((n) => n.transfers === 12 && n.openTransfers === 0) && ui.cache?.usedBytes === baseSize;
+      }, 'every transfer relayed to the answering worker, and the cache panel from the primary');
       for (const n of rows)
         expect({ name: n.name, servedBytes: n.servedBytes, complete: n.complete }).toEqual({
           name: n.name,

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { fromWire, toWire } from '../../src/cluster/ipc.js';
 import { sumExpositions } from '../../src/cluster/metrics-sum.js';
 import { RemoteBlockCache } from '../../src/cluster/remote-cache.js';
-import type { SourceStats } from '../../src/cache/block-cache.js';
+import type { CacheStats } from '../../src/cache/block-cache.js';
+import type { Figures } from '../../src/cluster/primary-figures.js';
 import type { UpstreamSource } from '../../src/upstream/types.js';
 import { BaseChangedError, IsoFormatError, UpstreamError } from '../../src/errors.js';
 import { errorStatus } from '../../src/http/errors.js';
@@ -51,10 +52,22 @@ describe('errors across IPC', () => {
   });
 });
 
-describe("a worker's per-version cache figures", () => {
+describe("a worker's cache figures", () => {
   it('come from the primary, asked at most once a second in the background, for the versions the worker serves', async () => {
     const asked: string[][] = [];
-    let answer: Record<string, SourceStats> = {};
+    const primary: CacheStats = {
+      hits: 900,
+      misses: 100,
+      evictions: 3,
+      bytesUsed: 5 * 1024 * 1024,
+      blocks: 5,
+      upstreamBytes: 8 * 1024 * 1024,
+      upstreamRequests: 8,
+      errors: 1,
+      retries: 2,
+      degraded: false,
+    };
+    let answer: Figures = { sources: {}, cache: primary };
     const cache = new RemoteBlockCache({
       dir: '/nonexistent',
       blockSize: 1024 * 1024,
@@ -67,11 +80,16 @@ describe("a worker's per-version cache figures", () => {
     });
     const upstream = { size: 10, version: { url: 'http://u/a.iso', size: 10, etag: '"a"' } } as unknown as UpstreamSource;
     const vk = cache.source(upstream).versionKey;
-    answer = { [vk]: { cachedBytes: 7, upstreamBytes: 10 } };
+    answer = { sources: { [vk]: { cachedBytes: 7, upstreamBytes: 10 } }, cache: primary };
     // The first read has no answer yet (the status page reads synchronously); the next one does.
     expect(cache.sourceStats(vk)).toEqual({ cachedBytes: 0, upstreamBytes: 0 });
+    expect(cache.viewStats().bytesUsed).toBe(0);
     await new Promise((r) => setTimeout(r, 10));
     expect(cache.sourceStats(vk)).toEqual({ cachedBytes: 7, upstreamBytes: 10 });
+    // The page's view: the primary's cache, with this worker's own reads as hits and misses (none
+    // yet); /metrics keeps this process's own stats, so the sum over processes counts the primary once.
+    expect(cache.viewStats()).toEqual({ ...primary, hits: 0, misses: 0 });
+    expect(cache.stats().bytesUsed).toBe(0);
     expect(asked).toEqual([[vk]]);
     await cache.close();
   });
