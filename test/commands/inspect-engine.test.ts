@@ -17,6 +17,7 @@ import { run } from '../../src/commands/inspect.js';
 import { buildIndex } from '../../src/iso9660/index.js';
 import type { IsoIndex } from '../../src/iso9660/types.js';
 import { prepareBase } from '../../src/remaster/base-context.js';
+import { elToritoArgs } from '../helpers/mkisofs.js';
 import { missingTools, run as runTool, scratchDir } from '../helpers/tools.js';
 import { ISOHDPFX, ISOLINUX_BIN, makeEfiImage, makeSourceTree } from '../iso9660/fixtures.js';
 
@@ -57,22 +58,7 @@ beforeAll(async () => {
     'ENGINE',
     '-o',
     iso,
-    '-isohybrid-mbr',
-    ISOHDPFX,
-    '-b',
-    'isolinux/isolinux.bin',
-    '-c',
-    'isolinux/boot.cat',
-    '-no-emul-boot',
-    '-boot-info-table',
-    '-append_partition',
-    '2',
-    '0xef',
-    efi,
-    '-eltorito-alt-boot',
-    '-e',
-    '--interval:appended_partition_2:all::',
-    '-no-emul-boot',
+    ...elToritoArgs({ isohybridMbr: ISOHDPFX, bootLoadSize: null, efiPartition: efi }),
     tree,
   ]);
   image = new Uint8Array(await readFile(iso));

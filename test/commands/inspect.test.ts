@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { findBootConfigs, run, slackBytes } from '../../src/commands/inspect.js';
 import type { IsoIndex } from '../../src/iso9660/types.js';
+import { elToritoArgs } from '../helpers/mkisofs.js';
 import { missingTools, run as runTool, scratchDir } from '../helpers/tools.js';
 import { ISOHDPFX, ISOLINUX_BIN, makeEfiImage, makeSourceTree } from '../iso9660/fixtures.js';
 
@@ -39,22 +40,7 @@ beforeAll(async () => {
     'INSPECT_ME',
     '-o',
     iso,
-    '-isohybrid-mbr',
-    ISOHDPFX,
-    '-b',
-    'isolinux/isolinux.bin',
-    '-c',
-    'isolinux/boot.cat',
-    '-no-emul-boot',
-    '-boot-info-table',
-    '-append_partition',
-    '2',
-    '0xef',
-    efi,
-    '-eltorito-alt-boot',
-    '-e',
-    '--interval:appended_partition_2:all::',
-    '-no-emul-boot',
+    ...elToritoArgs({ isohybridMbr: ISOHDPFX, bootLoadSize: null, efiPartition: efi }),
     tree,
   ]);
   const bytes = await readFile(iso);

@@ -10,23 +10,41 @@ export interface ElToritoOptions {
   readonly biosImage?: string;
   /** The boot catalog (`-c`), relative to the tree. */
   readonly catalog?: string;
+  /**
+   * `-boot-load-size` of the BIOS image in 512-byte sectors; 4 without it. null leaves the option
+   * out, and xorriso then loads the whole boot image.
+   */
+  readonly bootLoadSize?: number | null;
   /** The EFI image (`-e`) of the alternative entry, relative to the tree; none without it. */
   readonly efiImage?: string;
+  /**
+   * Instead of `efiImage`: an EFI image (a host path) appended as partition 2 and named by the
+   * alternative entry (as on Ubuntu), `-append_partition 2 0xef P -eltorito-alt-boot
+   * -e --interval:appended_partition_2:all:: -no-emul-boot`; never with `-isohybrid-gpt-basdat`.
+   */
+  readonly efiPartition?: string;
 }
 
 /**
- * `[-isohybrid-mbr M] -b B -c C -no-emul-boot -boot-load-size 4 -boot-info-table
+ * `[-isohybrid-mbr M] -b B -c C -no-emul-boot [-boot-load-size 4] -boot-info-table
  * [-eltorito-alt-boot -e E -no-emul-boot [-isohybrid-gpt-basdat]]`, the last only with both an
- * isohybrid MBR and an EFI image.
+ * isohybrid MBR and an EFI image; with `efiPartition`, the appended partition and its alternative
+ * entry instead of the bracket after `-boot-info-table`.
  */
 export function elToritoArgs(options: ElToritoOptions = {}): string[] {
-  const { isohybridMbr, biosImage = 'isolinux/isolinux.bin', catalog = 'isolinux/boot.cat', efiImage } = options;
+  const { isohybridMbr, biosImage = 'isolinux/isolinux.bin', catalog = 'isolinux/boot.cat', bootLoadSize = 4, efiImage, efiPartition } = options;
+  if (efiImage !== undefined && efiPartition !== undefined) throw new Error('elToritoArgs: efiImage and efiPartition are exclusive');
   const args: string[] = [];
   if (isohybridMbr !== undefined) args.push('-isohybrid-mbr', isohybridMbr);
-  args.push('-b', biosImage, '-c', catalog, '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table');
+  args.push('-b', biosImage, '-c', catalog, '-no-emul-boot');
+  if (bootLoadSize !== null) args.push('-boot-load-size', String(bootLoadSize));
+  args.push('-boot-info-table');
   if (efiImage !== undefined) {
     args.push('-eltorito-alt-boot', '-e', efiImage, '-no-emul-boot');
     if (isohybridMbr !== undefined) args.push('-isohybrid-gpt-basdat');
+  }
+  if (efiPartition !== undefined) {
+    args.push('-append_partition', '2', '0xef', efiPartition, '-eltorito-alt-boot', '-e', '--interval:appended_partition_2:all::', '-no-emul-boot');
   }
   return args;
 }

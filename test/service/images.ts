@@ -3,6 +3,7 @@
 // upstream fetches and can be interrupted between them), and an ISO with no boot config at all.
 
 import { join } from 'node:path';
+import { elToritoArgs } from '../helpers/mkisofs.js';
 import { run } from '../helpers/tools.js';
 import { grubCfg, isolinuxCfg, payload, writeTree } from '../remaster/fixtures.js';
 
@@ -20,26 +21,7 @@ export async function sizedIso(dir: string, name: string, fillerMiB: number, see
   });
   await run('cp', ['/usr/lib/ISOLINUX/isolinux.bin', '/usr/lib/syslinux/modules/bios/ldlinux.c32', join(root, 'isolinux')]);
   const iso = join(dir, `${name}.iso`);
-  await run('xorriso', [
-    '-as',
-    'mkisofs',
-    '-quiet',
-    '-o',
-    iso,
-    '-V',
-    'SIZED',
-    '-R',
-    '-J',
-    '-b',
-    'isolinux/isolinux.bin',
-    '-c',
-    'isolinux/boot.cat',
-    '-no-emul-boot',
-    '-boot-load-size',
-    '4',
-    '-boot-info-table',
-    root,
-  ]);
+  await run('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-V', 'SIZED', '-R', '-J', ...elToritoArgs(), root]);
   return iso;
 }
 
