@@ -6,15 +6,14 @@
 //   2. The first-byte latency a cold Ironic lookup adds: the first range of a node isoproxy has
 //      never looked up, next to the same range again (Ironic data cached), for nodes whose edits
 //      are the same so the patch set is warm and only the lookup differs.
-// A real Ironic (Debian's python3-ironic 21.4, noauth, one process, sqlite; facts in
-// /work/shared/IRONIC-NOTES.md) and `isoproxy serve`'s composition root in-process; the base is a
+// A real Ironic (Debian's python3-ironic 21.4, noauth, one process, sqlite), started by the Ironic
+// tests' harness (test/ironic/harness.ts, compiled into dist/test/ by `npm run build` through this
+// import) with its debug log off, and `isoproxy serve`'s composition root in-process; the base is a
 // local file (file:// with --allow-dir) so no upstream is measured. Skips with a message when
 // python3-ironic is not installed. Runnable alone: node dist/bench/ironic-bench.js [--nodes 50]
 // [--ttl 1s] [--ranges 48] [--range-kib 256] [--pace-ms 100] [--size-mib 64] [--dir DIR]
 
-import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,10 +22,10 @@ import pino from 'pino';
 import { request } from 'undici';
 import { startServer } from '../src/commands/serve.js';
 import { loadConfig } from '../src/config.js';
+import { type Ironic, startIronic } from '../test/ironic/harness.js';
+import { ironicMissing } from '../test/ironic/python-ironic.js';
 import { ensureBaseImage } from './base-image.js';
-import { execFileText, freePort } from './procs.js';
 
-const PYTHON = '/usr/bin/python3';
 const repo = resolve(import.meta.dirname, '../..');
 
 const { values } = parseArgs({
@@ -57,116 +56,9 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)] ?? NaN;
 };
 
-export function ironicMissing(): string | undefined {
-  const r = spawnSync(PYTHON, ['-c', 'import ironic.cmd.singleprocess'], { encoding: 'utf8' });
-  if (r.error) return `${PYTHON} not found`;
-  return r.status === 0 ? undefined : 'python3-ironic is not installed (apt-get install python3-ironic)';
-}
-
-/** Ironic noauth as one process on sqlite (the same settings as test/ironic/harness.ts). */
-async function startIronic(home: string): Promise<{ url: string; log: string; stop(): Promise<void> }> {
-  for (const d of ['tmp', 'locks', 'master_iso', 'images', 'instances', 'http']) await mkdir(join(home, d), { recursive: true });
-  const port = await freePort();
-  const conf = join(home, 'ironic.conf');
-  await writeFile(
-    conf,
-    [
-      '[DEFAULT]',
-      'auth_strategy = noauth',
-      'rpc_transport = none',
-      'use_stderr = true',
-      'host = isoproxy-bench',
-      `tempdir = ${join(home, 'tmp')}`,
-      'enabled_hardware_types = redfish',
-      'enabled_boot_interfaces = redfish-virtual-media',
-      'enabled_deploy_interfaces = ramdisk',
-      'enabled_power_interfaces = redfish',
-      'enabled_management_interfaces = redfish',
-      'enabled_network_interfaces = noop',
-      'enabled_bios_interfaces = no-bios',
-      'enabled_console_interfaces = no-console',
-      'enabled_inspect_interfaces = no-inspect',
-      'enabled_raid_interfaces = no-raid',
-      'enabled_rescue_interfaces = no-rescue',
-      'enabled_storage_interfaces = noop',
-      'enabled_vendor_interfaces = no-vendor',
-      '',
-      '[api]',
-      'host_ip = 127.0.0.1',
-      `port = ${port}`,
-      'api_workers = 1',
-      '',
-      '[database]',
-      `connection = sqlite:///${join(home, 'ironic.db')}`,
-      '',
-      '[conductor]',
-      'automated_clean = false',
-      '',
-      '[dhcp]',
-      'dhcp_provider = none',
-      '',
-      '[redfish]',
-      'use_swift = false',
-      '',
-      '[deploy]',
-      `http_root = ${join(home, 'http')}`,
-      'http_url = http://127.0.0.1:9/',
-      `iso_master_path = ${join(home, 'master_iso')}`,
-      '',
-      '[pxe]',
-      `images_path = ${join(home, 'images')}`,
-      `instance_master_path = ${join(home, 'instances')}`,
-      '',
-      '[oslo_concurrency]',
-      `lock_path = ${join(home, 'locks')}`,
-      '',
-    ].join('\n'),
-  );
-  await execFileText(PYTHON, ['-c', 'import sys; from ironic.cmd.dbsync import main; sys.exit(main())', '--config-file', conf, 'create_schema']);
-  const log = join(home, 'ironic.log');
-  const out = createWriteStream(log);
-  const child = spawn(PYTHON, ['-c', 'import sys; from ironic.cmd.singleprocess import main; sys.exit(main())', '--config-file', conf], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null) return;
-    const done = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await done;
-  };
-  for (const deadline = Date.now() + 240_000; ; ) {
-    try {
-      const res = await request(`${url}/v1/drivers`, { headers: { 'x-openstack-ironic-api-version': 'latest' } });
-      const body = (await res.body.json()) as { drivers?: { name: string }[] };
-      if ((body.drivers ?? []).some((d) => d.name === 'redfish')) break;
-    } catch {
-      /* not up yet */
-    }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await stop();
-      throw new Error(`Ironic did not start; see ${log}`);
-    }
-    await sleep(250);
-  }
-  return { url, log, stop };
-}
-
-async function api(ironic: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await request(`${ironic}${path}`, {
-    method: method as 'GET',
-    headers: { 'x-openstack-ironic-api-version': 'latest', 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.body.text();
-  if (res.statusCode >= 300) throw new Error(`${method} ${path}: ${res.statusCode} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
-
-async function enroll(ironic: string, name: string, base: string, append: string): Promise<string> {
-  const node = await api(ironic, 'POST', '/v1/nodes', {
+/** A node whose image isoproxy can serve; its BMC is never asked (nothing is deployed). */
+async function enroll(ironic: Ironic, name: string, base: string, append: string): Promise<string> {
+  const res = await ironic.api('POST', '/v1/nodes', {
     name,
     driver: 'redfish',
     boot_interface: 'redfish-virtual-media',
@@ -175,11 +67,8 @@ async function enroll(ironic: string, name: string, base: string, append: string
     driver_info: { redfish_address: 'http://127.0.0.1:9', redfish_system_id: '/redfish/v1/Systems/1', redfish_username: 'u', redfish_password: 'p' },
     instance_info: { isoproxy_base_iso: base, kernel_append_params: append, ramdisk_image_download_source: 'http' },
   });
-  return node.uuid as string;
-}
-
-async function nodeGets(log: string, uuid: string): Promise<number> {
-  return ((await readFile(log, 'utf8')).match(new RegExp(`"GET /v1/nodes/${uuid}\\?fields=`, 'g')) ?? []).length;
+  if (res.status !== 201) throw new Error(`enroll ${name}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.uuid as string;
 }
 
 /** Time to the first body byte of one range, and the whole answer drained. */
@@ -201,7 +90,7 @@ export async function ironicBench(log: (line: string) => void = console.log): Pr
   const image = await ensureBaseImage(opt.dir, opt.sizeMiB, log);
   const base = pathToFileURL(image.path).href;
   log('starting Ironic 21.4 (noauth, sqlite, single process)');
-  const ironic = await startIronic(join(scratch, 'ironic'));
+  const ironic = await startIronic(scratch, { type: 'noauth' }, { debug: false });
   const config = loadConfig([
     '--port',
     '0',
@@ -230,9 +119,9 @@ export async function ironicBench(log: (line: string) => void = console.log): Pr
   try {
     log(`enrolling ${opt.nodes} wave nodes and ${opt.latencyNodes + 1} latency nodes`);
     const wave: string[] = [];
-    for (let i = 0; i < opt.nodes; i++) wave.push(await enroll(ironic.url, `wave-${i}`, base, `%default% console=ttyS0 node=${i}`));
+    for (let i = 0; i < opt.nodes; i++) wave.push(await enroll(ironic, `wave-${i}`, base, `%default% console=ttyS0 node=${i}`));
     const lat: string[] = [];
-    for (let i = 0; i <= opt.latencyNodes; i++) lat.push(await enroll(ironic.url, `lat-${i}`, base, '%default% console=ttyS0 lat=1'));
+    for (let i = 0; i <= opt.latencyNodes; i++) lat.push(await enroll(ironic, `lat-${i}`, base, '%default% console=ttyS0 lat=1'));
 
     // 1. The wave.
     log(`wave: ${opt.nodes} nodes × ${opt.ranges} ranges of ${opt.rangeBytes / 1024} KiB, ${opt.paceMs} ms apart, TTL ${opt.ttl}`);
@@ -253,7 +142,7 @@ export async function ironicBench(log: (line: string) => void = console.log): Pr
     );
     const waveS = (performance.now() - t0) / 1000;
     await sleep(200);
-    const calls = await Promise.all(wave.map((u) => nodeGets(ironic.log, u)));
+    const calls = await Promise.all(wave.map((u) => ironic.nodeGets(u)));
     const total = calls.reduce((a, b) => a + b, 0);
     const ttlS = Number.parseFloat(opt.ttl) / (opt.ttl.endsWith('ms') ? 1000 : 1);
     lines.push(
@@ -272,8 +161,9 @@ export async function ironicBench(log: (line: string) => void = console.log): Pr
     const direct: number[] = [];
     for (const u of lat.slice(1)) {
       const d0 = performance.now();
-      await api(ironic.url, 'GET', `/v1/nodes/${u}?fields=uuid,name,provision_state,instance_info,driver_info`);
+      const res = await ironic.api('GET', `/v1/nodes/${u}?fields=uuid,name,provision_state,instance_info,driver_info`);
       direct.push(performance.now() - d0);
+      if (res.status !== 200) throw new Error(`GET /v1/nodes/${u}: ${res.status} ${JSON.stringify(res.body)}`);
       cold.push(await ttfb(urlOf(u), 0, 65_535));
       warm.push(await ttfb(urlOf(u), 0, 65_535));
     }

@@ -7,6 +7,9 @@
 // boot and the ramdisk deploy; the BMC is isoproxy's own simulator.
 //
 // Startup costs several seconds of CPU (CI has 2 cores): start one Ironic per test file.
+//
+// bench/ironic-bench.ts starts its Ironic with this module too, so `npm run build` compiles it
+// (and what it imports) into dist/test/: keep it and its imports free of vitest.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -242,7 +245,12 @@ async function htpasswd(path: string, user: string, password: string): Promise<v
   await writeFile(path, `${user}:${stdout.trim()}\n`);
 }
 
-export async function startIronic(dir: string, auth: IronicAuthMode): Promise<Ironic> {
+export interface IronicOptions {
+  /** `[DEFAULT] debug`; default true, as the tests have it. The bench turns it off to keep Ironic's logging out of its timings. */
+  readonly debug?: boolean;
+}
+
+export async function startIronic(dir: string, auth: IronicAuthMode, options: IronicOptions = {}): Promise<Ironic> {
   const home = join(dir, `ironic-${auth.type}`);
   for (const d of ['tmp', 'locks', 'master_iso', 'images', 'instances', 'http']) await mkdir(join(home, d), { recursive: true });
   const port = await freePort();
@@ -252,7 +260,7 @@ export async function startIronic(dir: string, auth: IronicAuthMode): Promise<Ir
     `auth_strategy = ${auth.type}`,
     'rpc_transport = none',
     'use_stderr = true',
-    'debug = true',
+    `debug = ${options.debug ?? true}`,
     'host = isoproxy-test',
     `tempdir = ${join(home, 'tmp')}`,
     'enabled_hardware_types = redfish',
