@@ -113,6 +113,9 @@ export async function ironicBench(log: (line: string) => void = console.log): Pr
     '*',
     '--shutdown-deadline',
     '2s',
+    // Every simulated BMC is 127.0.0.1: the per-address cap would stand in for a crowd of BMCs.
+    '--max-transfers-per-client',
+    '100000',
   ]);
   const proxy = await startServer(config, { logger: pino({ level: 'silent' }) });
   const lines: string[] = [];
