@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { IsoproxyError } from '../errors.js';
 import { FileNodeStore } from './file-store.js';
-import { RedisNodeStore, type RedisStoreOptions } from './redis-store.js';
+import type { RedisStoreOptions } from './redis-store.js';
 import type { NodeStore } from './store.js';
 
 export const PASSWORD_ENV = 'ISOPROXY_STORE_PASSWORD';
@@ -122,5 +122,8 @@ export async function openNodeStore(spec: string | undefined, options: OpenStore
     const store = await FileNodeStore.open(parsed.dir);
     return Object.assign(store, { kind: 'file' as const });
   }
+  // The Redis client is loaded only for a Redis store: about 20 MiB of every process otherwise,
+  // and a cluster runs one process per core.
+  const { RedisNodeStore } = await import('./redis-store.js');
   return RedisNodeStore.open({ ...parsed.options, ...(options.logger ? { logger: options.logger } : {}) });
 }
