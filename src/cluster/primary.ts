@@ -13,7 +13,7 @@
 // - lifecycle: a worker that dies is forked again (with a growing delay if it keeps dying);
 //   SIGTERM or SIGINT asks every worker to drain (within --shutdown-deadline), then closes.
 
-import { requireSendfileAddon } from '../native/sendfile.js';
+import { MMAP_THRESHOLD_BYTES, MMAP_THRESHOLD_ENV, requireSendfileAddon } from '../native/sendfile.js';
 import cluster, { type Worker } from 'node:cluster';
 import { createInterface } from 'node:readline';
 import type { Config } from '../config.js';
@@ -225,7 +225,11 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   cluster.setupPrimary({ silent: true, serialization: 'advanced' });
   let restartDelay = RESTART_MIN_MS;
   const fork = (): void => {
-    const worker = cluster.fork({ [WORKER_ENV]: '1' });
+    // The environment is how glibc's mmap threshold reaches a worker without the addon (sendfile.c).
+    const worker = cluster.fork({
+      [WORKER_ENV]: '1',
+      ...(process.env[MMAP_THRESHOLD_ENV] === undefined ? { [MMAP_THRESHOLD_ENV]: String(MMAP_THRESHOLD_BYTES) } : {}),
+    });
     const startedAt = Date.now();
     relay(worker.process.stdout, process.stdout);
     relay(worker.process.stderr, process.stderr);

@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { configHelp, ConfigError, isLoopbackHost, loadConfig, type Config } from '../config.js';
 import { createApp, type IsoproxyApp } from '../http/app.js';
-import { senderFor } from '../native/sendfile.js';
+import { fixMmapThreshold, senderFor } from '../native/sendfile.js';
 import { createLogger, type Logger } from '../logger.js';
 import { openNodeStore } from '../registry/open-store.js';
 import type { NodeStore } from '../registry/store.js';
@@ -210,6 +210,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 }
 
 export async function run(argv: string[]): Promise<number> {
+  // Before anything large is allocated: freed 2 MiB blocks go back to the system (sendfile.c).
+  fixMmapThreshold();
   // A cluster worker was forked with the primary's argv: it serves, and never parses twice.
   if (process.env[WORKER_ENV] !== undefined) return (await import('../cluster/worker.js')).runWorker(loadConfig(argv, process.env));
   if (argv.includes('--help') || argv.includes('-h')) {

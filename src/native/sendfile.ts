@@ -18,6 +18,8 @@ interface Binding {
   send(id: number, socketFd: number, fileFd: number, offset: number, length: number, head?: Buffer, after?: number): number;
   cancel(id: number): void;
   sendNow(socketFd: number, fileFd: number, offset: number, length: number, head?: Buffer): number;
+  /** glibc's M_MMAP_THRESHOLD (false where it cannot be set). */
+  mmapThreshold?(bytes: number): boolean;
 }
 
 /** A send that did not complete: `errno` says why (EPIPE and ECONNRESET: the client went away). */
@@ -109,6 +111,23 @@ function openBinding(): Binding | string {
   } catch (err) {
     return `the sendfile addon does not load: ${(err as Error).message}`;
   }
+}
+
+/** What glibc reads at start to fix the threshold itself (a user's value is left alone). */
+export const MMAP_THRESHOLD_ENV = 'MALLOC_MMAP_THRESHOLD_';
+/** glibc's own starting threshold, kept from rising. */
+export const MMAP_THRESHOLD_BYTES = 128 * 1024;
+
+/**
+ * Keeps glibc's mmap threshold at 128 KiB for this process (sendfile.c says why), unless the
+ * environment sets one. Returns what happened, for the log. Without the addon the environment is
+ * the only way; a cluster's primary sets it for the workers it forks.
+ */
+export function fixMmapThreshold(env: NodeJS.ProcessEnv = process.env): 'set' | 'environment' | 'unavailable' {
+  if (env[MMAP_THRESHOLD_ENV] !== undefined) return 'environment';
+  const binding = openBinding();
+  if (typeof binding === 'string' || typeof binding.mmapThreshold !== 'function') return 'unavailable';
+  return binding.mmapThreshold(MMAP_THRESHOLD_BYTES) ? 'set' : 'unavailable';
 }
 
 let loaded: Sender | undefined | null = null;

@@ -7,8 +7,7 @@
 //
 // The addon is built by `npm run build` (the `pretest` script): these tests fail, saying why,
 // when loadSender cannot load it, rather than skipping a feature that was meant to be there.
-// One test is skipped because it crashes on a bug in sendfile.c (its comment says which): it is
-// the reproduction, to turn on with the fix.
+// The addon also fixes glibc's mmap threshold (fixMmapThreshold), tested here in a child process.
 
 import { selfSignedCert } from '../helpers/tls.js';
 import { spawn } from 'node:child_process';
@@ -20,7 +19,7 @@ import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket 
 import { constants } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fileSpan, type FileSpan } from '../../src/io/file-span.js';
-import { loadSender, SendError, senderUnavailable, socketFd, type Sender } from '../../src/native/sendfile.js';
+import { fixMmapThreshold, loadSender, MMAP_THRESHOLD_ENV, SendError, senderUnavailable, socketFd, type Sender } from '../../src/native/sendfile.js';
 import { missingTools, scratchDir } from '../helpers/tools.js';
 
 const MiB = 1024 * 1024;
@@ -94,6 +93,14 @@ function collect(socket: Socket): Collector {
   });
   return { received: () => n, done };
 }
+
+describe("glibc's mmap threshold", () => {
+  it('is fixed by the addon, unless the environment already sets it', () => {
+    expect(fixMmapThreshold({ [MMAP_THRESHOLD_ENV]: '65536' })).toBe('environment');
+    // This is glibc on Linux with the addon built (npm run build): anything else is a failure here.
+    expect(fixMmapThreshold({})).toBe('set');
+  });
+});
 
 describe('the sendfile sender on loopback TCP', () => {
   let sender: Sender;
