@@ -38,7 +38,7 @@ describe('the sendfile addon build', () => {
     const addon = spawnSync(process.execPath, ['-e', `console.log(Object.keys(require(${JSON.stringify(out)})).sort().join(','))`], {
       encoding: 'utf8',
     });
-    expect(addon.stdout.trim()).toBe('cancel,send,sendNow,start');
+    expect(addon.stdout.trim()).toBe('cancel,mmapThreshold,send,sendNow,start');
     const second = build({ CC: '' });
     expect(second.status).toBe(0);
     expect(second.text).toBe('');
