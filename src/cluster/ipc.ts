@@ -8,8 +8,9 @@
 // figures for the status page (`cache.sources`). Primary -> worker: the
 // worker's `metrics` text at scrape time, node `changed` (one-way, to every worker) and
 // `shutdown` (one-way). Both ways, one-way: the `status` of transfers (src/status/relay.ts), which
-// the primary hands on to the other workers, and which worker is `gone`. Errors cross as result objects (structured clone drops an error's class
-// and code) and are rebuilt on the far side with the class the HTTP layer maps to a status.
+// the primary hands on to the other workers, and which worker is `gone`. Errors cross as result
+// objects (structured clone drops an error's class and code) and are rebuilt on the far side with
+// the class the HTTP layer maps to a status.
 
 import { BaseChangedError, fromResult, toResult, UpstreamError, type UpstreamErrorCode } from '../errors.js';
 import type { RelayEvent } from '../status/relay.js';

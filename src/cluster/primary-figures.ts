@@ -1,9 +1,9 @@
 // A worker's view of the primary's cache figures: per version (bytes of a base's blocks on disk,
 // bytes fetched from upstream for it) and for the whole cache (bytes used, blocks, evictions,
 // upstream bytes). The primary writes and evicts every block and makes every upstream fetch, so
-// only it can count them; a worker asks over IPC. The status page reads the
-// figures synchronously once a second, so a read answers from the last answer and asks again in
-// the background when that is older than TTL_MS: figures at most a second or two old.
+// only it can count them; a worker asks over IPC. The status page reads the figures synchronously
+// once a second, so a read answers from the last answer and asks again in the background when that
+// is older than TTL_MS: figures at most a second or two old.
 
 import type { CacheStats, SourceStats } from '../cache/block-cache.js';
 

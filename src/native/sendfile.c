@@ -238,7 +238,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sendNow", NULL, send_now_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mmapThreshold", NULL, mmap_threshold, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  napi_define_properties(env, exports, 5, props);
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_add_env_cleanup_hook(env, cleanup, NULL);
   return exports;
 }

@@ -120,7 +120,7 @@ export const MMAP_THRESHOLD_BYTES = 128 * 1024;
 
 /**
  * Keeps glibc's mmap threshold at 128 KiB for this process (sendfile.c says why), unless the
- * environment sets one. Returns what happened, for the log. Without the addon the environment is
+ * environment sets one, and says which happened. Without the addon the environment is
  * the only way; a cluster's primary sets it for the workers it forks.
  */
 export function fixMmapThreshold(env: NodeJS.ProcessEnv = process.env): 'set' | 'environment' | 'unavailable' {

@@ -50,8 +50,7 @@ export class StatusOutbox implements TrackerSink {
   ) {}
 
   transferStart(e: TransferStart, status = 0): void {
-    const at = e.at ?? this.now();
-    const full: TransferStart = e.at === undefined ? { ...e, at } : e;
+    const full: TransferStart = e.at === undefined ? { ...e, at: this.now() } : e;
     this.local.transferStart(full);
     this.lastBytes.delete(e.node);
     const description = `${e.base ?? ''}\0${e.etag ?? ''}`;
@@ -167,7 +166,7 @@ export class RelayedTransfers {
     for (const [node, statuses] of open) for (const status of statuses) this.tracker.transferEnd({ node, status, at });
   }
 
-  /** Transfers still open from other processes (for tests and the page's totals). */
+  /** Transfers still open from other processes (for tests). */
   openCount(): number {
     let n = 0;
     for (const nodes of this.open.values()) for (const s of nodes.values()) n += s.length;

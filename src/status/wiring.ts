@@ -88,13 +88,15 @@ function baseInfo(b: BaseListing, cache: StatusSources['cache']): BaseInfo {
 
 export function wireStatus(sources: StatusSources): StatusWiring {
   const { store, storeSource, cache, logger } = sources;
+  // What the page shows of the cache: the primary's in a cluster worker, else the cache's own.
+  const viewStats = (c: NonNullable<StatusSources['cache']>): CacheStats => c.viewStats?.() ?? c.stats();
   const tracker = new WaveTracker({
     ...(sources.stallAfterMs !== undefined ? { stallAfterMs: sources.stallAfterMs } : {}),
     ...(sources.bases ? { bases: () => sources.bases!().map((b) => baseInfo(b, cache)) } : {}),
     ...(cache
       ? {
           cache: () => {
-            const s = cache.viewStats?.() ?? cache.stats();
+            const s = viewStats(cache);
             return {
               budgetBytes: sources.cacheBudgetBytes ?? 0,
               usedBytes: s.bytesUsed,
@@ -106,7 +108,7 @@ export function wireStatus(sources: StatusSources): StatusWiring {
               errors: s.errors,
             };
           },
-          upstreamTotal: () => (cache.viewStats?.() ?? cache.stats()).upstreamBytes,
+          upstreamTotal: () => viewStats(cache).upstreamBytes,
         }
       : {}),
   });

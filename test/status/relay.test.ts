@@ -37,6 +37,20 @@ function pair() {
   return { a, b, observer, outbox, relayed, batches, sent, deliver, tick: (ms: number) => (t += ms) };
 }
 
+/** An outbox in front of `tracker` that keeps the batches it sends (flushed by hand). */
+function collecting(tracker: WaveTracker): { sent: RelayEvent[][]; outbox: StatusOutbox } {
+  const sent: RelayEvent[][] = [];
+  return {
+    sent,
+    outbox: new StatusOutbox(
+      tracker,
+      (e) => sent.push(e),
+      () => 0,
+      60_000,
+    ),
+  };
+}
+
 const transfer = (node: string, start: number, end: number, status = 206) => ({
   ref: { source: 'store', name: node },
   method: 'GET',
@@ -91,13 +105,7 @@ describe('status relay', () => {
 
   it('coalesces sequential bytes and sends a base and ETag only when they change', () => {
     const p = pair();
-    const sent: RelayEvent[][] = [];
-    const outbox = new StatusOutbox(
-      p.a,
-      (e) => sent.push(e),
-      () => 0,
-      60_000,
-    );
+    const { sent, outbox } = collecting(p.a);
     const observer = trackerObserver(outbox, () => ({ imageSize: SIZE, base: 'http://up/base.iso', etag: '"e1"' }));
     for (let i = 0; i < 3; i++) {
       const t = transfer('n1', i * MiB, (i + 1) * MiB);
@@ -120,13 +128,7 @@ describe('status relay', () => {
 
   it('sends a full batch at once, and nothing when there is nothing to send', () => {
     const p = pair();
-    const sent: RelayEvent[][] = [];
-    const outbox = new StatusOutbox(
-      p.a,
-      (e) => sent.push(e),
-      () => 0,
-      60_000,
-    );
+    const { sent, outbox } = collecting(p.a);
     outbox.flush();
     expect(sent).toEqual([]);
     for (let i = 0; i < MAX_BATCH; i++) outbox.transferEnd({ node: `n${i}`, status: 206 });
