@@ -94,11 +94,20 @@ function registerCollectors(metrics: MetricsRegistry, cache: BlockCache, upstrea
 
 export async function createService(config: Config, store: NodeStore, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
   const upstreamStats = createUpstreamStats();
-  const agent = createUpstreamAgent();
+  // Made at the first http(s) base: a cluster's worker opens bases through its primary and
+  // never needs one (nor undici, which it would load).
+  let agent: ReturnType<typeof createUpstreamAgent> | undefined;
   const upstreamConfig: UpstreamConfig = {
     allowedPrefixes: config.allowedUpstreams,
     allowedDirs: config.allowedDirs,
-    http: { dispatcher: agent, stats: upstreamStats, logger },
+    http: {
+      get dispatcher() {
+        agent ??= createUpstreamAgent();
+        return agent;
+      },
+      stats: upstreamStats,
+      logger,
+    },
   };
   // Enough open block files that random ranges over a 1 GiB base do not reopen them per request,
   // well inside a default soft limit of 1024 descriptors beside a few hundred BMC sockets.
@@ -183,7 +192,7 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
       await bases.close();
       await pool.close();
       await cache.close();
-      await agent.close();
+      await agent?.close();
     },
   };
 }

@@ -3,7 +3,8 @@
 // misconfigured URL pointing at an ISO must not be read into memory). Transport failures become
 // IronicTransportError so callers tell "could not ask" from "asked and got an answer".
 
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undici } from '../undici.js';
 import { IsoproxyError } from '../errors.js';
 
 /** Ironic's node documents are small; 1 MiB leaves room for large instance_info. */
@@ -17,7 +18,7 @@ export interface TlsOptions {
 }
 
 export function createIronicAgent(tls: TlsOptions = {}, timeoutMs = 10_000): Agent {
-  return new Agent({
+  return new (undici().Agent)({
     connect: { rejectUnauthorized: tls.insecure !== true, timeout: timeoutMs, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
@@ -62,7 +63,7 @@ export async function requestJson(req: JsonRequest): Promise<JsonResponse> {
   const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
   let res: Dispatcher.ResponseData;
   try {
-    res = await request(req.url, { method: req.method, headers, body: payload, dispatcher: req.dispatcher, signal });
+    res = await undici().request(req.url, { method: req.method, headers, body: payload, dispatcher: req.dispatcher, signal });
   } catch (err) {
     throw transportError(req, err, timeout);
   }

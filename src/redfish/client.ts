@@ -7,8 +7,8 @@
 // naming the BMC, the resource and the step, with the BMC's own ExtendedInfo text.
 // Credentials are never logged: only method, path and status are.
 
-import { Agent } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undici } from '../undici.js';
 import { pino, type Logger } from 'pino';
 import { RedfishError, type RedfishErrorCode } from '../errors.js';
 import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_OPERATION_TIMEOUT_MS, isCallTimeout, LOGOUT_TIMEOUT_MS, OperationBudget } from './budget.js';
@@ -132,7 +132,7 @@ export class RedfishClient {
     this.maxTaskPolls = options.maxTaskPolls ?? 120;
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 10_000;
     const tls = options.tls ?? {};
-    this.agent = new Agent({
+    this.agent = new (undici().Agent)({
       connect: { rejectUnauthorized: tls.insecure !== true, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) },
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,

@@ -3,7 +3,8 @@
 // parse it as JSON when it is JSON. Timeouts and cancellation come from the caller; retries,
 // sessions and meaning are the client's business.
 
-import { request, type Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undici } from '../undici.js';
 
 export interface RedfishResponse {
   readonly status: number;
@@ -28,7 +29,7 @@ export async function exchange(
     payload = JSON.stringify(body);
     sent['content-type'] = 'application/json';
   }
-  const res = await request(url, {
+  const res = await undici().request(url, {
     method,
     headers: sent,
     body: payload,

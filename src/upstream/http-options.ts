@@ -10,7 +10,8 @@
 // caller: the block cache gives each block fetch a total budget (BlockCacheOptions.fetchTimeoutMs).
 // Every budget that runs out fails with UPSTREAM_TIMEOUT (504 at the HTTP layer).
 
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undici } from '../undici.js';
 import type { LoggerLike, UpstreamStats } from './types.js';
 
 export interface HttpSourceOptions {
@@ -63,7 +64,7 @@ export function resolveHttpOptions(options: HttpSourceOptions): ResolvedHttpOpti
 
 /** A keep-alive agent for upstream traffic; share one per process. */
 export function createUpstreamAgent(options: { connectTimeoutMs?: number; connectionsPerOrigin?: number; keepAliveTimeoutMs?: number } = {}): Agent {
-  return new Agent({
+  return new (undici().Agent)({
     connect: { timeout: options.connectTimeoutMs ?? HTTP_DEFAULTS.connectTimeoutMs },
     connections: options.connectionsPerOrigin ?? 16,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
