@@ -80,7 +80,7 @@ export function buildPatchSet(baseSize: number, size: number, overlays: readonly
       merged.push({ offset: o.offset, parts: [o.data], end: o.offset + o.data.length });
     }
   }
-  const flat: Overlay[] = merged.map((m) => ({ offset: m.offset, data: plain(concat(m.parts)) }));
+  const flat = packed(merged.map((m) => ({ offset: m.offset, data: plain(concat(m.parts)) })));
   const sortedCopies = checkCopies(baseSize, size, flat, copies);
   return { baseSize, size, overlays: flat, copies: sortedCopies, digest: digestOf(baseSize, size, flat, sortedCopies) };
 }
@@ -167,6 +167,30 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
+}
+
+/**
+ * The overlays with bytes of their own: when any is a view of a larger array (a changed run of a
+ * whole edited file, a slice of Node's Buffer pool), all are copied into one array of exactly
+ * their size. A view keeps its whole array alive for as long as the patch set is memoized, and a
+ * structured clone (the patch-set thread's answer) copies the whole array: a 2 KiB patch set
+ * held 240 KiB that way.
+ */
+function packed(overlays: Overlay[]): Overlay[] {
+  let total = 0;
+  let owned = true;
+  for (const o of overlays) {
+    total += o.data.length;
+    if (o.data.byteOffset !== 0 || o.data.byteLength !== o.data.buffer.byteLength) owned = false;
+  }
+  if (owned) return overlays;
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  return overlays.map((o) => {
+    bytes.set(o.data, at);
+    at += o.data.length;
+    return { offset: o.offset, data: bytes.subarray(at - o.data.length, at) };
+  });
 }
 
 /** A plain Uint8Array view (not a Buffer): patch sets compare equal after a structured clone. */

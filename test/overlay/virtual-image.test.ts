@@ -59,6 +59,24 @@ describe('buildPatchSet', () => {
     expect(a.digest).not.toBe(c.digest);
     expect(a.digest).toMatch(/^[0-9a-f]{64}$/);
   });
+  it('holds only its own bytes when overlays are views of larger arrays', () => {
+    // Changed runs of a whole edited file: small views of a large array.
+    const file = new Uint8Array(256 * 1024).fill(9);
+    const views = [
+      { offset: 10, data: file.subarray(100, 116) },
+      { offset: 5000, data: file.subarray(9000, 9100) },
+    ];
+    const p = buildPatchSet(1 << 20, 1 << 20, views);
+    const same = buildPatchSet(1 << 20, 1 << 20, [
+      { offset: 10, data: new Uint8Array(16).fill(9) },
+      { offset: 5000, data: new Uint8Array(100).fill(9) },
+    ]);
+    expect(p.digest).toBe(same.digest);
+    for (const o of p.overlays) expect(o.data.buffer.byteLength).toBe(116);
+    expect([...p.overlays[1]!.data]).toEqual(new Array(100).fill(9));
+    // What a patch-set thread's answer copies: 116 bytes, not the file.
+    expect(structuredClone(p).overlays[0]!.data.buffer.byteLength).toBe(116);
+  });
 });
 
 describe('segmentsOf', () => {
