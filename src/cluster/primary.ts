@@ -13,7 +13,7 @@
 // - lifecycle: a worker that dies is forked again (with a growing delay if it keeps dying);
 //   SIGTERM or SIGINT asks every worker to drain (within --shutdown-deadline), then closes.
 
-import { MMAP_THRESHOLD_BYTES, MMAP_THRESHOLD_ENV, requireSendfileAddon } from '../native/sendfile.js';
+import { requireSendfileAddon } from '../native/sendfile.js';
 import cluster, { type Worker } from 'node:cluster';
 import { createInterface } from 'node:readline';
 import type { Config } from '../config.js';
@@ -31,6 +31,7 @@ import { versionKey } from '../upstream/validator.js';
 import { Channel, WORKER_ENV, type Request, type WireVersion } from './ipc.js';
 import { MAX_BLOCKS_PER_BATCH } from './read-reports.js';
 import { sumExpositions } from './metrics-sum.js';
+import { workerEnv, workerExecArgv } from './worker-process.js';
 
 /** A base's version probed less than this long ago is given to the next worker that asks. */
 const OPEN_REUSE_MS = 1000;
@@ -222,14 +223,10 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     });
   };
 
-  cluster.setupPrimary({ silent: true, serialization: 'advanced' });
+  cluster.setupPrimary({ silent: true, serialization: 'advanced', execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
   let restartDelay = RESTART_MIN_MS;
   const fork = (): void => {
-    // The environment is how glibc's mmap threshold reaches a worker without the addon (sendfile.c).
-    const worker = cluster.fork({
-      [WORKER_ENV]: '1',
-      ...(process.env[MMAP_THRESHOLD_ENV] === undefined ? { [MMAP_THRESHOLD_ENV]: String(MMAP_THRESHOLD_BYTES) } : {}),
-    });
+    const worker = cluster.fork({ [WORKER_ENV]: '1', ...workerEnv(process.env) });
     const startedAt = Date.now();
     relay(worker.process.stdout, process.stdout);
     relay(worker.process.stderr, process.stderr);

@@ -133,8 +133,12 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     const served = [...metrics.matchAll(/^isoproxy_http_requests_total\{route="iso",status="200"\} (\d+)$/gm)].map((m) => Number(m[1]));
     expect(served).toEqual([100]);
     expect(metrics).toMatch(/^isoproxy_cluster_workers 2$/m);
-    // Workers start with glibc's mmap threshold fixed, addon or not (src/native/sendfile.c says why).
-    for (const pid of c.workerPids()) expect(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')).toContain('MALLOC_MMAP_THRESHOLD_=131072');
+    // Workers start with glibc's mmap threshold fixed, addon or not (src/native/sendfile.c says why),
+    // and with a capped young generation (src/cluster/worker-process.ts).
+    for (const pid of c.workerPids()) {
+      expect(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')).toContain('MALLOC_MMAP_THRESHOLD_=131072');
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')).toContain('--max-semi-space-size=2');
+    }
 
     // Warm now: a second round is read from the block files, sent from them (sendfile, in the
     // workers) when the addon is built, and still equal to materialize.
