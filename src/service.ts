@@ -12,7 +12,7 @@ import { createBlockCache, type BlockCache } from './cache/block-cache.js';
 import type { Config } from './config.js';
 import { MetricsRegistry } from './metrics.js';
 import type { NodeStore } from './registry/store.js';
-import { createRemasterPool, type RemasterPool } from './remaster/pool.js';
+import { createRemasterPool, type PatchSetShare, type RemasterPool } from './remaster/pool.js';
 import { createBases, REVALIDATE_MS, type BaseListing, type Bases } from './serving/bases.js';
 import { createImages } from './serving/images.js';
 import { createNodeDiff, type NodeDiff } from './serving/node-diff.js';
@@ -68,6 +68,8 @@ export interface ServiceOptions {
    */
   readonly cache?: BlockCache;
   readonly openBase?: (url: string) => Promise<UpstreamSource>;
+  /** Patch sets other processes computed (a cluster's primary hands them between workers). */
+  readonly sharedPatchSets?: PatchSetShare;
 }
 
 function registerCollectors(metrics: MetricsRegistry, cache: BlockCache, upstream: UpstreamStats, pool: RemasterPool, bases: Bases): void {
@@ -89,6 +91,7 @@ function registerCollectors(metrics: MetricsRegistry, cache: BlockCache, upstrea
   c('isoproxy_patchset_computations_total', 'Patch sets computed in the worker pool.', () => pool.stats.computations);
   c('isoproxy_patchset_memo_hits_total', 'Patch sets served from the memo.', () => pool.stats.memoHits);
   c('isoproxy_patchset_shared_total', 'Requests that joined a computation in flight.', () => pool.stats.sharedInFlight);
+  c('isoproxy_patchset_from_other_processes_total', 'Patch sets another process of a cluster computed.', () => pool.stats.fromOthers);
   g('isoproxy_bases_open', 'Base images open.', () => bases.size());
 }
 
@@ -136,6 +139,7 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     // quiet spell waits for a thread to start (tens of milliseconds), once per new node.
     idleThreadsExitMs: PATCH_THREAD_IDLE_MS,
     onComputation: (s, ok) => latency.observe(s, { outcome: ok ? 'ok' : 'error' }),
+    ...(options.sharedPatchSets ? { shared: options.sharedPatchSets } : {}),
   });
   const bases = createBases({
     open: options.openBase ?? ((url) => openUpstream(url, upstreamConfig)),

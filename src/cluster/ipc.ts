@@ -5,7 +5,8 @@
 // Worker -> primary: `open` a base (its version), a `block`'s bytes on a miss, `prefetch` blocks
 // (one-way), the blocks it `read` from their files (one-way, for the primary's LRU), node store
 // operations, the summed `/metrics` text, a block file's `checked` identity, and the cache's per-version
-// figures for the status page (`cache.sources`). Primary -> worker: the
+// figures for the status page (`cache.sources`), a patch set's `patchset.claim` and then its
+// `patchset.put` or `patchset.failed` (one-way). Primary -> worker: the
 // worker's `metrics` text at scrape time, node `changed` (one-way, to every worker) and
 // `shutdown` (one-way). Both ways, one-way: the `status` of transfers (src/status/relay.ts), which
 // the primary hands on to the other workers, and which worker is `gone`. Errors cross as result
@@ -13,6 +14,7 @@
 // the class the HTTP layer maps to a status.
 
 import { BaseChangedError, fromResult, toResult, UpstreamError, type UpstreamErrorCode } from '../errors.js';
+import type { RemasterResult } from '../remaster/compute.js';
 import type { RelayEvent } from '../status/relay.js';
 
 /** Set in a forked worker's environment: run.ts serves as a worker instead of parsing argv as a primary. */
@@ -39,7 +41,9 @@ export type Request =
   /** Bytes on disk and fetched from upstream of these base versions, and the whole cache's stats (the primary owns the cache). */
   | { readonly op: 'cache.sources'; readonly vks: readonly string[] }
   /** The identity of a block file as the primary checked it (checking it first if needed). */
-  | { readonly op: 'checked'; readonly vk: string; readonly index: number };
+  | { readonly op: 'checked'; readonly vk: string; readonly index: number }
+  /** A patch set another worker computed, or the go-ahead to compute it (patch-sets.ts). */
+  | { readonly op: 'patchset.claim'; readonly key: string };
 
 /** One-way messages. */
 export type Notice =
@@ -52,6 +56,10 @@ export type Notice =
   | { readonly op: 'status'; readonly events: readonly RelayEvent[]; readonly from?: number }
   /** A worker exited (primary -> workers): the transfers it relayed as open have ended. */
   | { readonly op: 'gone'; readonly id: number }
+  /** A claimed patch set, computed (worker -> primary). */
+  | { readonly op: 'patchset.put'; readonly key: string; readonly result: RemasterResult }
+  /** A claimed patch set whose computation failed. */
+  | { readonly op: 'patchset.failed'; readonly key: string }
   | { readonly op: 'shutdown' };
 
 type Envelope =

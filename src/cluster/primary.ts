@@ -31,6 +31,7 @@ import { versionKey } from '../upstream/validator.js';
 import { Channel, WORKER_ENV, type Request, type WireVersion } from './ipc.js';
 import { MAX_BLOCKS_PER_BATCH } from './read-reports.js';
 import { sumExpositions } from './metrics-sum.js';
+import { SharedPatchSets } from './patch-sets.js';
 import { workerEnv, workerExecArgv } from './worker-process.js';
 
 /** A base's version probed less than this long ago is given to the next worker that asks. */
@@ -94,11 +95,13 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   const restarts = own.counter('isoproxy_cluster_worker_restarts_total', 'Serving processes forked again after they died.');
 
   // ---- bases: opened here, one upstream per version, shared by every worker's reads
+  const patchSets = new SharedPatchSets();
   const versions = new Map<string, Version>();
   const byUrl = new Map<string, { vk?: string; at: number; opening?: Promise<WireVersion> }>();
   const dropVersion = (v: Version): void => {
     versions.delete(v.vk);
     cache.forgetSource(v.vk);
+    patchSets.forgetBase(v.vk);
     void v.upstream.close().catch(() => {});
   };
   const openBase = (url: string): Promise<WireVersion> => {
@@ -186,7 +189,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     workersUp.set(channels.size);
     return sumExpositions([...texts, own.render()]);
   };
-  const handle = async (req: Request): Promise<unknown> => {
+  const handle = async (req: Request, from: number): Promise<unknown> => {
     switch (req.op) {
       case 'open':
         return openBase(req.url);
@@ -209,6 +212,8 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
           sources: Object.fromEntries(req.vks.slice(0, MAX_VERSIONS).map((vk) => [vk, cache.sourceStats(vk)])),
           cache: cache.stats(),
         };
+      case 'patchset.claim':
+        return patchSets.claim(req.key, from);
     }
   };
   store.watch?.((name) => {
@@ -230,8 +235,10 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     const startedAt = Date.now();
     relay(worker.process.stdout, process.stdout);
     relay(worker.process.stderr, process.stderr);
-    const channel = new Channel(worker, handle, (n) => {
+    const channel = new Channel(worker, (req) => handle(req, worker.id), (n) => {
       if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
+      else if (n.op === 'patchset.put') patchSets.put(n.key, n.result);
+      else if (n.op === 'patchset.failed') patchSets.failed(n.key);
       else if (n.op === 'read') markRead(n.vk, n.indexes);
       else if (n.op === 'status' && Array.isArray(n.events)) {
         // Every other worker's status view applies it; the sender has.
@@ -247,6 +254,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     worker.on('exit', (code, signal) => {
       channel.close();
       channels.delete(worker);
+      patchSets.workerGone(worker.id);
       for (const c of channels.values()) c.notify({ op: 'gone', id: worker.id });
       if (shuttingDown) return;
       restarts.inc();

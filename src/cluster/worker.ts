@@ -99,6 +99,11 @@ export async function runWorker(config: Config): Promise<number> {
   const service = await createService(config, store, logger, {
     cache,
     openBase: async (url) => remoteUpstream(await channel.request<WireVersion>({ op: 'open', url })),
+    sharedPatchSets: {
+      claim: (key) => channel.request({ op: 'patchset.claim', key }),
+      put: (key, result) => channel.notify({ op: 'patchset.put', key, result }),
+      failed: (key) => channel.notify({ op: 'patchset.failed', key }),
+    },
   });
   renderOwn = () => service.metrics.render();
   const running = await startServer(config, {

@@ -37,6 +37,18 @@ export interface RemasterPoolOptions {
   readonly idleThreadsExitMs?: number;
   /** Called after each computation with its duration (for a latency histogram). */
   readonly onComputation?: (seconds: number, ok: boolean) => void;
+  /** Other processes' patch sets (a cluster's primary), asked before computing one. */
+  readonly shared?: PatchSetShare;
+}
+
+/**
+ * Patch sets shared between processes (src/cluster/patch-sets.ts). `claim` answers a patch set
+ * another process computed, or "compute": then the asker puts its result, or says it failed.
+ */
+export interface PatchSetShare {
+  claim(key: string): Promise<{ readonly result: RemasterResult } | { readonly compute: true }>;
+  put(key: string, result: RemasterResult): void;
+  failed(key: string): void;
 }
 
 export interface RemasterStats {
@@ -44,6 +56,8 @@ export interface RemasterStats {
   memoHits: number;
   sharedInFlight: number;
   failures: number;
+  /** Patch sets another process computed (`shared`). */
+  fromOthers: number;
 }
 
 export interface RemasterPool {
@@ -93,7 +107,7 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
     sizeCalculation: (r) => Math.max(1024, r.report.overlayBytes),
   });
   const inFlight = new Map<string, Promise<RemasterResult>>();
-  const stats: RemasterStats = { computations: 0, memoHits: 0, sharedInFlight: 0, failures: 0 };
+  const stats: RemasterStats = { computations: 0, memoHits: 0, sharedInFlight: 0, failures: 0, fromOthers: 0 };
 
   async function compute(key: string, ctx: BaseContext, edits: NormalizedEdits, node?: string): Promise<RemasterResult> {
     const started = performance.now();
@@ -106,6 +120,27 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
     }
     memo.set(key, result.value);
     return result.value;
+  }
+
+  /** From another process when it has it (or is computing it), else computed here and shared. */
+  async function obtain(key: string, ctx: BaseContext, edits: NormalizedEdits, node?: string): Promise<RemasterResult> {
+    const shared = options.shared;
+    if (!shared) return compute(key, ctx, edits, node);
+    // A share that cannot answer (its process going away) is no reason not to serve.
+    const answer = await shared.claim(key).catch(() => ({ compute: true }) as const);
+    if ('result' in answer) {
+      stats.fromOthers++;
+      memo.set(key, answer.result);
+      return answer.result;
+    }
+    try {
+      const result = await compute(key, ctx, edits, node);
+      shared.put(key, result);
+      return result;
+    } catch (err) {
+      shared.failed(key);
+      throw err;
+    }
   }
 
   return {
@@ -122,7 +157,7 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
         stats.sharedInFlight++;
         return pending;
       }
-      const p = compute(key, ctx, edits, node).finally(() => inFlight.delete(key));
+      const p = obtain(key, ctx, edits, node).finally(() => inFlight.delete(key));
       inFlight.set(key, p);
       return p;
     },

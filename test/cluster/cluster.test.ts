@@ -133,6 +133,11 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     const served = [...metrics.matchAll(/^isoproxy_http_requests_total\{route="iso",status="200"\} (\d+)$/gm)].map((m) => Number(m[1]));
     expect(served).toEqual([100]);
     expect(metrics).toMatch(/^isoproxy_cluster_workers 2$/m);
+    // One patch-set computation per node whichever worker answered its PUT and its GETs; the
+    // other worker was handed it (src/cluster/patch-sets.ts).
+    const summed = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    expect(summed('isoproxy_patchset_computations_total')).toBe(NODES);
+    expect(summed('isoproxy_patchset_from_other_processes_total')).toBeGreaterThan(0);
     // Workers start with glibc's mmap threshold fixed, addon or not (src/native/sendfile.c says why),
     // and with a capped young generation (src/cluster/worker-process.ts).
     for (const pid of c.workerPids()) {

@@ -14,7 +14,8 @@ import { buildIndex } from '../../src/iso9660/index.js';
 import { writeIso } from '../../src/iso9660/writer.js';
 import { prepareBase, type BaseContext } from '../../src/remaster/base-context.js';
 import { computePatchSet } from '../../src/remaster/compute.js';
-import { createRemasterPool, type RemasterPool } from '../../src/remaster/pool.js';
+import { createRemasterPool, type PatchSetShare, type RemasterPool } from '../../src/remaster/pool.js';
+import { SharedPatchSets } from '../../src/cluster/patch-sets.js';
 import { scratchDir } from '../helpers/tools.js';
 import { RemasterError } from '../../src/errors.js';
 
@@ -81,6 +82,48 @@ describe('remaster pool', () => {
     await expect(failed).rejects.toBeInstanceOf(RemasterError);
     await expect(failed).rejects.toMatchObject({ code: 'NO_KERNEL_LINES', message: expect.stringContaining('node node-5') });
     expect(pool.stats.failures).toBeGreaterThan(0);
+  });
+
+  it('with a share between processes, computes each patch set once for all of them', async () => {
+    // Two pools standing for two cluster workers, the primary's share between them in process
+    // (test/cluster/cluster.test.ts has the same across real processes).
+    const primary = new SharedPatchSets();
+    const shareOf = (worker: number): PatchSetShare => ({
+      claim: (key) => primary.claim(key, worker),
+      put: (key, result) => primary.put(key, result),
+      failed: (key) => primary.failed(key),
+    });
+    const a = createRemasterPool({ workers: 1, shared: shareOf(1) });
+    const b = createRemasterPool({ workers: 1, shared: shareOf(2) });
+    try {
+      const first = await a.patchSet('base-a', ctx, edits(8), 'node-8');
+      const handed = await b.patchSet('base-a', ctx, edits(8), 'node-8');
+      expect(handed.patchSet.digest).toBe(first.patchSet.digest);
+      expect([a.stats.computations, b.stats.computations, b.stats.fromOthers]).toEqual([1, 0, 1]);
+      // Both at once: one computes, the other waits for it.
+      const [x, y] = await Promise.all([a.patchSet('base-a', ctx, edits(9)), b.patchSet('base-a', ctx, edits(9))]);
+      expect(x.patchSet.digest).toBe(y.patchSet.digest);
+      expect(a.stats.computations + b.stats.computations).toBe(2);
+      // A failure is not handed over: the other computes, and fails with its own error.
+      const bare = { ...ctx, configs: [], fats: [] };
+      await expect(a.patchSet('base-bare', bare, edits(10))).rejects.toMatchObject({ code: 'NO_KERNEL_LINES' });
+      await expect(b.patchSet('base-bare', bare, edits(10))).rejects.toMatchObject({ code: 'NO_KERNEL_LINES' });
+      expect(b.stats.failures).toBe(1);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('computes itself when the share cannot answer', async () => {
+    const broken: PatchSetShare = { claim: () => Promise.reject(new Error('cluster peer went away')), put: () => {}, failed: () => {} };
+    const alone = createRemasterPool({ workers: 1, shared: broken });
+    try {
+      const r = await alone.patchSet('base-a', ctx, edits(11));
+      expect(r.patchSet.digest).toBe(computePatchSet(ctx, edits(11)).patchSet.digest);
+      expect(alone.stats.computations).toBe(1);
+    } finally {
+      await alone.close();
+    }
   });
 
   it('gives the same digest in another process (the CLI)', async () => {
