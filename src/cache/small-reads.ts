@@ -8,13 +8,34 @@ import { LRUCache } from 'lru-cache';
 
 /** Blocks kept; 8 MiB at 2 MiB blocks. */
 const BLOCKS = 4;
+/**
+ * A block unused this long is dropped. Indexing a base reads its blocks within a second or so;
+ * kept for good, they were 8 MiB in every process of a cluster through a whole wave.
+ */
+export const SMALL_READ_IDLE_MS = 10_000;
 /** Reads up to this size are served from a whole block. */
 const SMALL_READ = 64 * 1024;
 
 export class SmallReads {
-  private readonly blocks = new LRUCache<string, Promise<Uint8Array | undefined>>({ max: BLOCKS });
+  private readonly blocks: LRUCache<string, Promise<Uint8Array | undefined>>;
 
-  constructor(private readonly blockSize: number) {}
+  constructor(
+    private readonly blockSize: number,
+    idleMs = SMALL_READ_IDLE_MS,
+  ) {
+    this.blocks = new LRUCache({
+      max: BLOCKS,
+      ttl: idleMs,
+      updateAgeOnGet: true,
+      // Dropped by (unreferenced) timers, not only at the next read: there may be none for hours.
+      ttlAutopurge: true,
+    });
+  }
+
+  /** Blocks held now. */
+  get size(): number {
+    return this.blocks.size;
+  }
 
   /**
    * The bytes [offset, offset+length) of version `vk` (a copy), when the read is small and within

@@ -38,6 +38,25 @@ describe('SmallReads', () => {
     expect(tries).toBe(2);
   });
 
+  it('drops a block once it has gone unread for a while, and loads it again when asked', async () => {
+    const small = new SmallReads(BLOCK, 100);
+    let loads = 0;
+    const load = async (index: number) => {
+      loads++;
+      return block(index);
+    };
+    await small.read('v', 0, 4, load);
+    // Read again within the idle time: kept, and its idle time starts over.
+    await new Promise((r) => setTimeout(r, 60));
+    await small.read('v', 8, 4, load);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(small.size).toBe(1);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(small.size).toBe(0);
+    expect(await small.read('v', 0, 4, load)).toEqual(new Uint8Array(4).fill(1));
+    expect(loads).toBe(2);
+  });
+
   it('keeps versions apart', async () => {
     const small = new SmallReads(BLOCK);
     expect(await small.read('v1', 0, 4, async () => Buffer.alloc(BLOCK, 7))).toEqual(new Uint8Array(4).fill(7));
