@@ -235,7 +235,8 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     const startedAt = Date.now();
     relay(worker.process.stdout, process.stdout);
     relay(worker.process.stderr, process.stderr);
-    const channel = new Channel(worker, (req) => handle(req, worker.id), (n) => {
+    const answer = (req: Request): Promise<unknown> => handle(req, worker.id);
+    const channel = new Channel(worker, answer, (n) => {
       if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
       else if (n.op === 'patchset.put') patchSets.put(n.key, n.result);
       else if (n.op === 'patchset.failed') patchSets.failed(n.key);
