@@ -4,7 +4,9 @@
 // later run starts warm), the base a bench/base-image.ts image read as file:// (no upstream in
 // the measure). Each client is a raw socket that asks for a whole node image and reads it slowly
 // (--rate-kib per second), so all C transfers stay open, each held back by its client as a BMC's
-// is. /proc/<pid>/status (VmRSS, VmHWM, Threads) of every process is sampled every 200 ms.
+// is. /proc/<pid>/status (VmRSS, VmHWM, Threads) and smaps_rollup (PSS: pages shared between the
+// processes, Node's own binary above all, counted once) of every process are sampled every 200 ms.
+// The target is on the sum of RSS; the sum of PSS says what the processes take together.
 //
 //   node dist/bench/rss-bench.js [--size-mib 512] [--clients 200] [--workers 2] [--seconds 20]
 //        [--rate-kib 512] [--waves 2] [--pause 15] [--out bench/out] [--extra "--flag value ..."]
@@ -49,6 +51,8 @@ const pauseSeconds = Number(values.pause);
 
 interface ProcStatus {
   readonly rss: number;
+  /** Proportional set size: pages shared with other processes (Node's own binary) counted once across them. */
+  readonly pss: number;
   readonly hwm: number;
   readonly threads: number;
 }
@@ -56,8 +60,9 @@ interface ProcStatus {
 async function status(pid: number): Promise<ProcStatus | undefined> {
   try {
     const text = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kib = (f: string): number => Number(new RegExp(`^${f}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
-    return { rss: kib('VmRSS') * 1024, hwm: kib('VmHWM') * 1024, threads: kib('Threads') };
+    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+    const kib = (t: string, f: string): number => Number(new RegExp(`^${f}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? 0);
+    return { rss: kib(text, 'VmRSS') * 1024, pss: kib(rollup, 'Pss') * 1024, hwm: kib(text, 'VmHWM') * 1024, threads: kib(text, 'Threads') };
   } catch {
     return undefined;
   }
@@ -144,17 +149,26 @@ async function main(): Promise<void> {
       }, 100);
       const peak = new Map<number, ProcStatus>();
       let peakSum = 0;
+      let peakPssSum = 0;
       const deadline = Date.now() + seconds * 1000;
       while (Date.now() < deadline) {
         let sum = 0;
+        let pssSum = 0;
         for (const p of await pids()) {
           const s = await status(p.pid);
           if (!s) continue;
           sum += s.rss;
+          pssSum += s.pss;
           const prev = peak.get(p.pid);
-          peak.set(p.pid, { rss: Math.max(prev?.rss ?? 0, s.rss), hwm: s.hwm, threads: Math.max(prev?.threads ?? 0, s.threads) });
+          peak.set(p.pid, {
+            rss: Math.max(prev?.rss ?? 0, s.rss),
+            pss: Math.max(prev?.pss ?? 0, s.pss),
+            hwm: s.hwm,
+            threads: Math.max(prev?.threads ?? 0, s.threads),
+          });
         }
         peakSum = Math.max(peakSum, sum);
+        peakPssSum = Math.max(peakPssSum, pssSum);
         await new Promise((r) => setTimeout(r, 200));
       }
       clearInterval(refill);
@@ -171,15 +185,15 @@ async function main(): Promise<void> {
           .map((l) => l.toFixed(2))
           .join(' ')}`,
       );
-      console.log('| process | RSS before (MiB) | peak RSS (MiB) | VmHWM (MiB) | threads |');
-      console.log('|---|---|---|---|---|');
+      console.log('| process | RSS before (MiB) | peak RSS (MiB) | peak PSS (MiB) | VmHWM (MiB) | threads |');
+      console.log('|---|---|---|---|---|---|');
       for (const r of rows)
-        console.log(`| ${r.role} | ${mib(r.idle?.rss)} | ${mib(r.peak?.rss)} | ${mib(r.peak?.hwm)} | ${r.peak?.threads ?? '-'} |`);
+        console.log(`| ${r.role} | ${mib(r.idle?.rss)} | ${mib(r.peak?.rss)} | ${mib(r.peak?.pss)} | ${mib(r.peak?.hwm)} | ${r.peak?.threads ?? '-'} |`);
       const hwmSum = rows.reduce((a, r) => a + (r.peak?.hwm ?? 0), 0);
       console.log(
-        `| all (peak of the sum) | ${mib(rows.reduce((a, r) => a + (r.idle?.rss ?? 0), 0))} | ${mib(peakSum)} | ${mib(hwmSum)} (sum of VmHWM) | |`,
+        `| all (peak of the sum) | ${mib(rows.reduce((a, r) => a + (r.idle?.rss ?? 0), 0))} | ${mib(peakSum)} | ${mib(peakPssSum)} | ${mib(hwmSum)} (sum of VmHWM) | |`,
       );
-      results.push({ wave: w, open, bytes, peakSumBytes: peakSum, hwmSumBytes: hwmSum, rows, load: loadavg() });
+      results.push({ wave: w, open, bytes, peakSumBytes: peakSum, peakPssSumBytes: peakPssSum, hwmSumBytes: hwmSum, rows, load: loadavg() });
     }
     await writeFile(join(out, 'rss-bench.json'), JSON.stringify({ clients, workers, seconds, rateBytes, extra, results }, null, 2));
   } finally {
