@@ -188,7 +188,9 @@ async function main(): Promise<void> {
       console.log('| process | RSS before (MiB) | peak RSS (MiB) | peak PSS (MiB) | VmHWM (MiB) | threads |');
       console.log('|---|---|---|---|---|---|');
       for (const r of rows)
-        console.log(`| ${r.role} | ${mib(r.idle?.rss)} | ${mib(r.peak?.rss)} | ${mib(r.peak?.pss)} | ${mib(r.peak?.hwm)} | ${r.peak?.threads ?? '-'} |`);
+        console.log(
+          `| ${r.role} | ${mib(r.idle?.rss)} | ${mib(r.peak?.rss)} | ${mib(r.peak?.pss)} | ${mib(r.peak?.hwm)} | ${r.peak?.threads ?? '-'} |`,
+        );
       const hwmSum = rows.reduce((a, r) => a + (r.peak?.hwm ?? 0), 0);
       console.log(
         `| all (peak of the sum) | ${mib(rows.reduce((a, r) => a + (r.idle?.rss ?? 0), 0))} | ${mib(peakSum)} | ${mib(peakPssSum)} | ${mib(hwmSum)} (sum of VmHWM) | |`,
