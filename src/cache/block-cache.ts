@@ -278,6 +278,7 @@ class DiskBlockCache implements BlockCache {
   }
 
   async close(): Promise<void> {
+    this.index.close();
     this.writer.close();
     this.flights.abortAll(new DOMException('block cache closed', 'AbortError'));
     await this.flush();

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { LoggerLike } from '../upstream/types.js';
 import { isTempFileName, parseBlockFileName, parseVersionDirName } from './block-file.js';
-import { checkWhole, fileState, recordCheck, stillChecked } from './checked-file.js';
+import { checkWhole, fileState, recordCheck, SETTLE_MS, stillChecked } from './checked-file.js';
 import type { FdCache, FdLease } from './fd-cache.js';
 import { blockKey, SourceTally, type Block, type Counters, type Tasks } from './parts.js';
 
@@ -30,6 +30,9 @@ export class BlockIndex {
   private unlinkBytes = 0;
   /** Per base version: bytes of its blocks indexed here (kept below) and fetched from upstream (by the fetches). */
   readonly tally = new SourceTally();
+  /** Blocks whose last check was provisional, by key: checked again once that is over. */
+  private readonly settling = new Map<string, NodeJS.Timeout>();
+  private closed = false;
 
   constructor(
     private readonly budget: number,
@@ -100,10 +103,12 @@ export class BlockIndex {
     return this.lru.peek(key);
   }
 
+  /** A block just written: indexed, and checked in the background once its write is a second old. */
   add(block: Block): void {
     if (this.lru.peek(block.key) === block) return; // already counted
     this.lru.set(block.key, block);
     this.counted(block);
+    this.settleLater(block);
   }
 
   /** Counts a block just set into the LRU, unless the LRU refused it (larger than the budget). */
@@ -243,12 +248,38 @@ export class BlockIndex {
         return undefined;
       }
       recordCheck(block.check, st, block.length);
+      if (!block.check.settled) this.settleLater(block);
       return lease;
     } catch (err) {
       this.drop(block, `block read failed: ${(err as Error).message}`);
       lease.release();
       return undefined;
     }
+  }
+
+  /**
+   * Checks a block just written, or checked only provisionally, once its last change is a second
+   * old, off any request: else the first reader after that second (a BMC's next range in a cold
+   * wave, every block of a freshly filled cache) read and checked the whole block before its
+   * bytes went out, and a block written and read at once was read whole twice on the way. The
+   * check is the one an open makes (shared with one under way, at most a few at once).
+   */
+  private settleLater(block: Block): void {
+    if (this.closed || this.settling.has(block.key)) return;
+    const timer = setTimeout(() => {
+      this.settling.delete(block.key);
+      if (this.closed || this.lru.peek(block.key) !== block) return;
+      this.tasks.track(this.open(block, false).then((lease) => lease?.release()));
+    }, SETTLE_MS + 50);
+    timer.unref();
+    this.settling.set(block.key, timer);
+  }
+
+  /** No more checks in the background. */
+  close(): void {
+    this.closed = true;
+    for (const timer of this.settling.values()) clearTimeout(timer);
+    this.settling.clear();
   }
 
   private checkShared(block: Block, lease: FdLease): Promise<string | undefined> {

@@ -22,7 +22,8 @@ import { chunkPool } from '../io/chunk-pool.js';
 import { readFully } from '../io/read-fully.js';
 
 /** A change this recent may share its timestamp with a check made now. */
-const SETTLE_NS = 1_000_000_000n;
+export const SETTLE_MS = 1000;
+const SETTLE_NS = BigInt(SETTLE_MS) * 1_000_000n;
 
 export interface FileState {
   /** inode:size:ctime, or undefined when the file is unlinked (nlink 0). */
