@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { normalizeEdits, type Edits } from '../src/bootconfig/index.js';
 import { openFileSource } from '../src/byte-source.js';
-import { startServer } from '../src/commands/serve.js';
+import { startServer } from '../src/http/server.js';
 import { loadConfig } from '../src/config.js';
 import { buildIndex } from '../src/iso9660/index.js';
 import { createLogger } from '../src/logger.js';

@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { request } from 'undici';
-import { startServer } from '../src/commands/serve.js';
+import { startServer } from '../src/http/server.js';
 import { loadConfig } from '../src/config.js';
 import { type Ironic, startIronic } from '../test/ironic/harness.js';
 import { ironicMissing } from '../test/ironic/python-ironic.js';

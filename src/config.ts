@@ -209,6 +209,16 @@ export function isLoopbackHost(host: string): boolean {
   return isLoopback(host);
 }
 
+/** Refuses an open admin API anywhere but loopback. */
+export function checkAdminExposure(config: Config): void {
+  if (config.adminToken === undefined && !isLoopbackHost(config.host)) {
+    throw new ConfigError(
+      `refusing to listen on ${config.host} without an admin token: ` +
+        'set --admin-token, --admin-token-file or ISOPROXY_ADMIN_TOKEN, or bind to 127.0.0.1',
+    );
+  }
+}
+
 /**
  * The configuration from flags (highest), ISOPROXY_* env vars, the config file (`file`, else
  * --config, else ISOPROXY_CONFIG) and defaults. Throws ConfigError naming the bad setting.

@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configHelp, ConfigError, loadConfig, parseBytes, parseDuration } from '../src/config.js';
-import { checkAdminExposure } from '../src/commands/serve.js';
+import { checkAdminExposure } from '../src/config.js';
 import { scratchDir } from './helpers/tools.js';
 
 let dir: string;

@@ -1,8 +1,9 @@
 // A serving process of a cluster (`isoproxy serve --workers N`, N > 1): the whole HTTP service of
-// src/commands/serve.ts over a cache, an upstream opener and a node store that the primary owns
+// src/http/server.ts over a cache, an upstream opener and a node store that the primary owns
 // (src/cluster/primary.ts). Connections come from the primary (Node's cluster module). Patch sets
-// are computed here, deterministically from (base version, edits), so every worker answers a node
-// with the same bytes and the same ETag. Logs are JSON lines on stdout, which the primary relays
+// are computed here, deterministically from (base version, edits), once for the cluster: another
+// worker's are handed over by the primary (src/cluster/patch-sets.ts), so every worker answers a
+// node with the same bytes and the same ETag. Logs are JSON lines on stdout, which the primary relays
 // whole. Its status view applies what the other workers' transfers did, as the primary hands it
 // on (src/status/relay.ts). SIGTERM, SIGINT, a `shutdown` notice or the primary going away drain
 // and exit.
@@ -12,7 +13,7 @@ import type { Config } from '../config.js';
 import { createLogger } from '../logger.js';
 import { ChangeListeners, type NodeChangeListener, type NodeSpec, type NodeStore } from '../registry/store.js';
 import { createService } from '../service.js';
-import { startServer } from '../commands/serve.js';
+import { startServer } from '../http/server.js';
 import type { StatusWiring } from '../status/wiring.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { Channel, type Notice, type WireVersion } from './ipc.js';

@@ -9,7 +9,7 @@ import { ensureDemoIso } from '../demo/demo-iso.js';
 import { FileNodeStore } from '../registry/file-store.js';
 import { createBmcSimulator } from '../redfish/bmc-simulator.js';
 import { attach } from '../redfish/controller.js';
-import { startServer } from './serve.js';
+import { startServer } from '../http/server.js';
 
 export const DEMO_NODE = 'demo-node';
 export const DEMO_EDITS = {

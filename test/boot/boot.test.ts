@@ -25,7 +25,7 @@ import { MemoryNodeStore } from '../../src/registry/store.js';
 import { run } from '../helpers/tools.js';
 import { FILE_MARKER, INJECT_MANIFEST, REPLACED_FILE } from './initramfs.js';
 import { loadConfig } from '../../src/config.js';
-import { startServer, type RunningServer } from '../../src/commands/serve.js';
+import { startServer, type RunningServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import { kernelLines, readBootConfigs } from './boot-configs.js';
 import { BASELINE_PARAMETERS, LAYOUT_NAMES, ensureBootFixtures, missingFixtureTools, type BootFixtures, type LayoutName } from './fixtures.js';

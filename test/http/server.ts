@@ -5,7 +5,7 @@
 import pino from 'pino';
 import { EditValidationError, IsoproxyError } from '../../src/errors.js';
 import { loadConfig } from '../../src/config.js';
-import { startServer, type RunningServer, type ServingService } from '../../src/commands/serve.js';
+import { startServer, type RunningServer, type ServingService } from '../../src/http/server.js';
 import { MetricsRegistry } from '../../src/metrics.js';
 import { MemoryNodeStore, type NodeStore } from '../../src/registry/store.js';
 import type { NodePolicy } from '../../src/serving/nodes.js';

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { expect } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { startServer, type RunningServer } from '../../src/commands/serve.js';
+import { startServer, type RunningServer } from '../../src/http/server.js';
 import { createBmcSimulator, type BmcSimulator } from '../../src/redfish/bmc-simulator.js';
 import { expectedImage, downloadByRanges, sha256 } from '../service/harness.js';
 import { sizedIso } from '../service/images.js';

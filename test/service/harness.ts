@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config.js';
 import { openLocalBase } from '../../src/commands/local-base.js';
 import { sourceStream, writeVirtualImage } from '../../src/commands/materialize.js';
 import { streamVirtual } from '../../src/overlay/virtual-image.js';
-import { startServer, type RunningServer } from '../../src/commands/serve.js';
+import { startServer, type RunningServer } from '../../src/http/server.js';
 import { FileNodeStore } from '../../src/registry/file-store.js';
 import { computePatchSet } from '../../src/remaster/compute.js';
 import { createService, type Service } from '../../src/service.js';

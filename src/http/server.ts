@@ -1,0 +1,200 @@
+// The HTTP server of a serving process: configuration -> node store -> service (the composition
+// root, src/service.ts) -> hono app -> a listening Node HTTP server, with graceful shutdown: stop
+// accepting, let image transfers finish within the deadline, then close. `isoproxy serve` runs it
+// (src/commands/serve.ts) in a single process or in each cluster worker; tests and the demo start
+// it in-process. A cluster's primary never loads this module: it serves no HTTP.
+
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import { checkAdminExposure, isLoopbackHost, type Config } from '../config.js';
+import { createApp, type IsoproxyApp } from './app.js';
+import { senderFor } from '../native/sendfile.js';
+import { createLogger, type Logger } from '../logger.js';
+import { openNodeStore } from '../registry/open-store.js';
+import type { NodeStore } from '../registry/store.js';
+import type { Service } from '../service.js';
+import type { Serving } from '../serving/serving.js';
+import type { RelayEvent } from '../status/relay.js';
+import { wireStatus, type StatusWiring } from '../status/wiring.js';
+import { createStatusRoutes } from '../ui/routes.js';
+
+/** What the server needs of the service (tests and the demo may pass their own). */
+export type ServingService = Pick<Service, 'serving' | 'close'> &
+  Partial<Pick<Service, 'imageRoutes' | 'metrics' | 'cache' | 'cacheBudgetBytes' | 'bases' | 'nodeDiff'>>;
+
+/** Sockets with no traffic either way for this long are closed. */
+export const SOCKET_IDLE_TIMEOUT_MS = 300_000;
+
+export interface ServerDeps {
+  /** Default: the store config.store names, else the file store in config.dataDir (closed by close()). */
+  readonly store?: NodeStore;
+  /** Default: createService(config, store, logger) from ../service.js (closed by close()). */
+  readonly service?: ServingService;
+  readonly logger?: Logger;
+  /** The clock for node expiry and base revalidation of the default service (tests pin it). */
+  readonly now?: () => Date;
+  /** The /metrics text, when another process sums it (a cluster worker). */
+  readonly renderMetrics?: () => Promise<string>;
+  /** Sends this process's transfers to the other processes of a cluster (src/status/relay.ts). */
+  readonly statusRelay?: (events: RelayEvent[]) => void;
+}
+
+export interface RunningServer {
+  /** http://host:port of the listening socket. */
+  readonly url: string;
+  /** The base of node URLs (config.publicUrl, with the real port when it was 0). */
+  readonly publicUrl: string;
+  readonly server: Server;
+  readonly app: IsoproxyApp;
+  readonly logger: Logger;
+  /** The status view's tracker (what /ui and `isoproxy status` show). */
+  readonly status: StatusWiring;
+  /** Graceful: stops accepting, waits for transfers up to config.shutdownDeadlineMs, then closes. */
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
+  checkAdminExposure(config);
+  const logger = deps.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const opened = deps.store ? undefined : await openNodeStore(config.store, { dataDir: config.dataDir, env: process.env, logger });
+  const store = deps.store ?? opened!;
+  let service: ServingService;
+  try {
+    const now = deps.now;
+    service = deps.service ?? (await (await import('../service.js')).createService(config, store, logger, now ? { now: () => now().getTime() } : {}));
+  } catch (err) {
+    if (!deps.store) await store.close();
+    throw err;
+  }
+  let closing = false;
+  const stopStreams = new AbortController();
+  let sending: ReturnType<typeof senderFor>;
+  try {
+    sending = senderFor(config.sendfile);
+  } catch (err) {
+    await service.close();
+    if (!deps.store) await store.close();
+    throw err;
+  }
+  const status = wireStatus({
+    store,
+    storeSource: service.serving.storeSource,
+    logger,
+    ...(service.bases ? { bases: service.bases } : {}),
+    ...(service.cache ? { cache: service.cache } : {}),
+    ...(service.cacheBudgetBytes !== undefined ? { cacheBudgetBytes: service.cacheBudgetBytes } : {}),
+    ...(config.stallAfterMs !== undefined ? { stallAfterMs: config.stallAfterMs } : {}),
+    ...(deps.statusRelay ? { relay: deps.statusRelay } : {}),
+  });
+  service.serving.transfers.observe(status.observer);
+  // The app asks this view of the core for images, so the tracker learns each node's image size
+  // and ETag (progress of a range read is measured against the size, which a range does not carry).
+  const serving: Serving = {
+    ...service.serving,
+    image: async (ref, signal) => {
+      const image = await service.serving.image(ref, signal);
+      status.noteImage(ref, image);
+      return image;
+    },
+  };
+  const nodeDiff = service.nodeDiff;
+  // With --port 0 the default public URL names port 0; it is fixed once the real port is known.
+  let publicUrl = config.publicUrl;
+  const app = createApp({
+    serving,
+    ...(service.imageRoutes ? { imageRoutes: service.imageRoutes } : {}),
+    ...(service.metrics ? { metrics: service.metrics } : {}),
+    logger,
+    get publicUrl() {
+      return publicUrl;
+    },
+    ...(config.adminToken !== undefined ? { adminToken: config.adminToken } : {}),
+    ready: () => !closing,
+    ...(deps.renderMetrics ? { renderMetrics: deps.renderMetrics } : {}),
+    maxTransfersPerClient: config.maxTransfersPerClient,
+    ...(sending.sender ? { sender: sending.sender } : {}),
+    // The status view: the admin token, or the read-only viewer token, opens it.
+    statusRoutes: createStatusRoutes({
+      tracker: status.tracker,
+      auth: {
+        ...(config.adminToken !== undefined ? { adminToken: config.adminToken } : {}),
+        ...(config.viewerToken !== undefined ? { viewerToken: config.viewerToken } : {}),
+      },
+      signal: stopStreams.signal,
+      // The hover's diff, computed when asked: the node's source is the one the tracker saw it from.
+      ...(nodeDiff
+        ? {
+            nodeDiff: (name: string, signal: AbortSignal) =>
+              nodeDiff({ source: status.tracker.sourceOf(name) ?? service.serving.storeSource, name }, signal),
+          }
+        : {}),
+    }),
+  });
+  // Image requests go straight to the image route (iso-node.ts); hono answers everything else.
+  const honoListener = getRequestListener(app.fetch, { hostname: config.host });
+  const server = createServer(
+    // Node checks headersTimeout and requestTimeout on this interval (default 30 s): check often
+    // enough that the timeouts hold within a fraction of themselves.
+    { connectionsCheckingInterval: Math.min(1000, Math.ceil(config.headersTimeoutMs / 4)) },
+    (req, res) => {
+      if (!app.serveImage(req, res)) void honoListener(req, res);
+    },
+  );
+  // Hostile clients: a request must have sent its headers within headersTimeout (a
+  // slowloris dripping header lines is cut), and the request itself (headers and body, not the
+  // response) within requestTimeout; admin bodies are small and image requests have none.
+  server.headersTimeout = config.headersTimeoutMs;
+  server.requestTimeout = config.headersTimeoutMs;
+  server.maxConnections = config.maxConnections;
+  // BMCs hold a connection across many range requests; keep idle ones a little longer than Node's 5 s.
+  server.keepAliveTimeout = 65_000;
+  // A client that stops reading holds a transfer (and its reader) forever otherwise; a BMC that
+  // reads slowly still moves bytes and never hits this.
+  server.setTimeout(SOCKET_IDLE_TIMEOUT_MS);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  if (/:0$/.test(publicUrl)) publicUrl = publicUrl.replace(/:0$/, `:${address.port}`);
+  logger.info({ url, publicUrl, sendfile: sending.sender ? 'on' : `off: ${sending.why}` }, 'listening');
+  if (!isLoopbackHost(config.host) && /^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(publicUrl)) {
+    logger.warn({ publicUrl }, 'node URLs point at loopback, which BMCs cannot reach: set --public-url');
+  }
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      status.close();
+      stopStreams.abort();
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const active = app.activeTransfers();
+      if (active > 0) {
+        logger.info({ active, deadlineMs: config.shutdownDeadlineMs }, 'waiting for transfers');
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), config.shutdownDeadlineMs);
+        });
+        const done = await Promise.race([app.idle().then(() => true), deadline]);
+        clearTimeout(timer);
+        if (!done) logger.warn({ active: app.activeTransfers() }, 'shutdown deadline passed; closing transfers');
+      }
+      server.closeAllConnections();
+      await stopped;
+      if (!deps.service) await service.close();
+      if (!deps.store) await store.close();
+      logger.info('stopped');
+    })();
+    return closed;
+  };
+  return { url, publicUrl, server, app, logger, status, close };
+}
