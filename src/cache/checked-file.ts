@@ -9,8 +9,9 @@
 // A check made less than a second after the file's last change is provisional: timestamps are
 // coarse (a tick of a few milliseconds), so a write in the same tick as the check would leave the
 // ctime as it was. Such a file is trusted until its change is a second old, then checked once
-// more, in the background (block-index.ts), not on a reader's request. (Re-checking it on every open instead made the metadata reads at start, a few kilobytes
-// each from a block the start had just touched, read and check the whole block each time.)
+// more, in the background (block-index.ts), not on a reader's request. (Re-checking it on every
+// open instead made the metadata reads at start, a few kilobytes each from a block the start had
+// just touched, read and check the whole block each time.)
 //
 // The cost this saves: checking on every open read whole 2 MiB blocks to serve a 256 KiB range
 // (8x the bytes, plus the CRC), the largest cost of small random ranges.

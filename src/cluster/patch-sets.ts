@@ -11,6 +11,7 @@
 
 import { LRUCache } from 'lru-cache';
 import type { RemasterResult } from '../remaster/compute.js';
+import type { ClaimAnswer } from '../remaster/pool.js';
 
 /** Patch sets kept; each a few KiB without files. */
 const MAX_ENTRIES = 4096;
@@ -18,9 +19,6 @@ const MAX_ENTRIES = 4096;
 const MAX_BYTES = 128 * 1024 * 1024;
 /** How long a worker waits for another's computation before computing itself. */
 export const CLAIM_WAIT_MS = 30_000;
-
-/** The primary's answer to a claim: the patch set, or "compute it yourself, then put it". */
-export type ClaimAnswer = { readonly result: RemasterResult } | { readonly compute: true };
 
 const COMPUTE: ClaimAnswer = { compute: true };
 

@@ -41,12 +41,15 @@ export interface RemasterPoolOptions {
   readonly shared?: PatchSetShare;
 }
 
+/** A share's answer to a claim: the patch set, or "compute it yourself, then put it". */
+export type ClaimAnswer = { readonly result: RemasterResult } | { readonly compute: true };
+
 /**
  * Patch sets shared between processes (src/cluster/patch-sets.ts). `claim` answers a patch set
  * another process computed, or "compute": then the asker puts its result, or says it failed.
  */
 export interface PatchSetShare {
-  claim(key: string): Promise<{ readonly result: RemasterResult } | { readonly compute: true }>;
+  claim(key: string): Promise<ClaimAnswer>;
   put(key: string, result: RemasterResult): void;
   failed(key: string): void;
 }

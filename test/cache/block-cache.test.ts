@@ -64,6 +64,25 @@ async function blockFiles(dir: string): Promise<{ path: string; size: number }[]
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
+/** Flips bits of one byte of block `index`'s file in place: same length, same name, only the CRC can tell. */
+async function flipByte(dir: string, index: number, at: number, mask: number): Promise<void> {
+  const file = (await blockFiles(dir)).find((f) => f.path.includes(`/${index}-`))!;
+  const bytes = await readFile(file.path);
+  bytes[at] = bytes[at]! ^ mask;
+  await writeFile(file.path, bytes);
+}
+
+/** A cache in `scratch/name` holding the whole image, every block written by this process. */
+async function filledCache(name: string) {
+  const dir = join(scratch.dir, name);
+  const logger = recordingLogger();
+  const cache = await newCache({ dir, logger });
+  const src = cache.source(await openHttpSource(server.url, httpOpts));
+  expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
+  await cache.flush();
+  return { dir, logger, cache, src };
+}
+
 /** Hashes a stream without keeping it (for many concurrent readers). */
 async function hashStream(chunks: AsyncIterable<Uint8Array>): Promise<string> {
   const h = createHash('sha256');
@@ -186,12 +205,8 @@ describe('block cache', () => {
     const upstream = await openHttpSource(server.url, httpOpts);
     await first.source(upstream).read(0, IMAGE.length);
     await first.close();
-    const files = await blockFiles(dir);
-    const corrupt = files.find((f) => f.path.includes('/2-'))!;
-    const short = files.find((f) => f.path.includes('/5-'))!;
-    const bytes = await readFile(corrupt.path);
-    bytes[1234] = bytes[1234]! ^ 0xff; // same length, one flipped byte: only the CRC can tell
-    await writeFile(corrupt.path, bytes);
+    await flipByte(dir, 2, 1234, 0xff);
+    const short = (await blockFiles(dir)).find((f) => f.path.includes('/5-'))!;
     await truncate(short.path, 1000);
     server.log.length = 0;
 
@@ -209,18 +224,9 @@ describe('block cache', () => {
   });
 
   it('never serves a block corrupted on disk while the cache runs: it is dropped and fetched again', async () => {
-    const dir = join(scratch.dir, 'live-corrupt');
-    const logger = recordingLogger();
-    const cache = await newCache({ dir, logger });
-    const src = cache.source(await openHttpSource(server.url, httpOpts));
-    expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
-    await cache.flush();
-    // Blocks this process wrote itself, open in its descriptor cache: flip one byte of block 2 in
-    // place (same length, same name: only the CRC can tell).
-    const victim = (await blockFiles(dir)).find((f) => f.path.includes('/2-'))!;
-    const bytes = await readFile(victim.path);
-    bytes[4321] = bytes[4321]! ^ 0x01;
-    await writeFile(victim.path, bytes);
+    const { dir, logger, cache, src } = await filledCache('live-corrupt');
+    // Blocks this process wrote itself, open in its descriptor cache: flip one byte of block 2.
+    await flipByte(dir, 2, 4321, 0x01);
     server.log.length = 0;
     expect(sha256(await collect(src.stream(0, IMAGE.length)))).toBe(sha256(IMAGE));
     expect(sha256(await src.read(2 * MiB + 4000, 1000))).toBe(sha256(IMAGE.subarray(2 * MiB + 4000, 2 * MiB + 5000)));
@@ -233,16 +239,8 @@ describe('block cache', () => {
   });
 
   it('checks blocks it wrote once their write is a second old, before any reader asks: a block corrupted meanwhile is dropped', async () => {
-    const dir = join(scratch.dir, 'settle');
-    const logger = recordingLogger();
-    const cache = await newCache({ dir, logger });
-    const src = cache.source(await openHttpSource(server.url, httpOpts));
-    expect(sha256(await src.read(0, IMAGE.length))).toBe(sha256(IMAGE));
-    await cache.flush();
-    const victim = (await blockFiles(dir)).find((f) => f.path.includes('/3-'))!;
-    const bytes = await readFile(victim.path);
-    bytes[100] = bytes[100]! ^ 0x01;
-    await writeFile(victim.path, bytes);
+    const { dir, logger, cache, src } = await filledCache('settle');
+    await flipByte(dir, 3, 100, 0x01);
     // No read from here on: the background check finds it (a second after the write, plus margin).
     const deadline = Date.now() + 5000;
     while (!logger.warns.some((w) => w.includes('dropping cached block')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -2,7 +2,8 @@
 // that never delivers (died, failed, too slow) leaves its waiters to do.
 
 import { describe, expect, it } from 'vitest';
-import { SharedPatchSets, type ClaimAnswer } from '../../src/cluster/patch-sets.js';
+import { SharedPatchSets } from '../../src/cluster/patch-sets.js';
+import type { ClaimAnswer } from '../../src/remaster/pool.js';
 import type { RemasterResult } from '../../src/remaster/compute.js';
 
 const result = (digest: string): RemasterResult =>
