@@ -21,7 +21,7 @@
 
 import { join } from 'node:path';
 import type { ByteSource } from '../byte-source.js';
-import type { Chunk } from '../io/file-span.js';
+import type { Chunk, FileSpan } from '../io/file-span.js';
 import type { LoggerLike, UpstreamSource, UpstreamStats } from '../upstream/types.js';
 import { versionKey, type BaseVersion } from '../upstream/validator.js';
 import { versionDirName } from './block-file.js';
@@ -111,6 +111,12 @@ export interface CachedSource extends ByteSource {
    * released by the receiver once sent), others as bytes. Optional: sources without it are streamed.
    */
   spans?(offset: number, length: number, signal?: AbortSignal, stats?: StreamStats): AsyncIterable<Chunk>;
+  /**
+   * What `spans` would yield for a range inside one block, when that is one span of a file open
+   * and trusted already: at once, no waiting (the receiver releases it). Undefined otherwise (use
+   * `spans`). Optional.
+   */
+  spanNow?(offset: number, length: number, stats?: StreamStats): FileSpan | undefined;
 }
 
 export interface BlockCache {
@@ -232,6 +238,7 @@ class DiskBlockCache implements BlockCache {
       read: (offset, length, signal) => this.streams.read(st, offset, length, signal),
       stream: (offset, length, signal, stats) => this.streams.stream(st, offset, length, signal, stats),
       spans: (offset, length, signal, stats) => this.streams.spans(st, offset, length, signal, stats),
+      spanNow: (offset, length, stats) => this.streams.spanNow(st, offset, length, stats),
     };
   }
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { LoggerLike } from '../upstream/types.js';
 import { isTempFileName, parseBlockFileName, parseVersionDirName } from './block-file.js';
-import { checkWhole, fileState, recordCheck, SETTLE_MS, stillChecked } from './checked-file.js';
+import { checkWhole, fileState, openCheckedNow, recordCheck, SETTLE_MS, stillChecked } from './checked-file.js';
 import type { FdCache, FdLease } from './fd-cache.js';
 import { blockKey, SourceTally, type Block, type Counters, type Tasks } from './parts.js';
 
@@ -255,6 +255,15 @@ export class BlockIndex {
       lease.release();
       return undefined;
     }
+  }
+
+  /**
+   * `open` without waiting, when it would need no wait: the file already open here, checked since
+   * its last change and needing no touch. Undefined otherwise (call `open`).
+   */
+  openNow(block: Block, touch: boolean): FdLease | undefined {
+    if (touch && !block.touched) return undefined;
+    return openCheckedNow(this.fds, block.path, block.check, block.length);
   }
 
   /**

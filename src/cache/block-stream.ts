@@ -9,7 +9,7 @@
 
 import { checkRange } from '../byte-source.js';
 import { chunkPool } from '../io/chunk-pool.js';
-import { fileSpan, type Chunk } from '../io/file-span.js';
+import { fileSpan, type Chunk, type FileSpan } from '../io/file-span.js';
 import { readFully } from '../io/read-fully.js';
 import type { BlockIndex } from './block-index.js';
 import type { FdLease } from './fd-cache.js';
@@ -20,6 +20,10 @@ import { blockKey, blockLength, type Counters, type SourceState } from './parts.
 
 /** Where recent stream ends are remembered, per base version. */
 const RECENT_ENDS = 32;
+
+/** Readahead started by a read that completed at once: nothing ever aborts it. */
+const NEVER_ABORTED = new AbortController().signal;
+const neverAborted = (): AbortSignal => NEVER_ABORTED;
 
 /** What one stream cost: blocks found on disk, blocks missed, and the bytes of the missed blocks. */
 export interface StreamStats {
@@ -197,6 +201,31 @@ export class BlockStreams {
     } finally {
       fetches.end(completed);
     }
+  }
+
+  /**
+   * What `spans` yields for a range inside one block whose file is open here and trusted already
+   * (the common small range: a BMC's next 256 KiB of a block it just read), handed out without the
+   * generator, its awaits and the descriptor cache's promise: on random 256 KiB ranges those were
+   * a tenth of the serving thread. Counts and reads ahead as `spans` does. Undefined when any of
+   * that does not hold: then `spans`, which waits for what is missing.
+   */
+  spanNow(state: SourceState, offset: number, length: number, stats?: StreamStats): FileSpan | undefined {
+    const { blockSize, index: blocks, writer } = this.deps;
+    if (!(length > 0 && offset >= 0 && offset + length <= state.size)) return undefined;
+    const index = Math.floor(offset / blockSize);
+    const inBlock = offset - index * blockSize;
+    const blockLen = blockLength(state, blockSize, index);
+    if (inBlock + length > blockLen) return undefined;
+    const block = blocks.get(blockKey(state.vk, index));
+    if (!block || block.length !== blockLen) return undefined;
+    const lease = blocks.openNow(block, writer.writesEnabled());
+    if (!lease) return undefined;
+    const end = offset + length;
+    this.onBlockStart(state, index, end, offset === 0 || state.recentEnds.includes(offset), neverAborted, stats);
+    state.recentEnds.push(end);
+    if (state.recentEnds.length > RECENT_ENDS) state.recentEnds.shift();
+    return fileSpan(lease.handle.fd, inBlock, length, () => lease.release());
   }
 
   /** Counts a hit or miss for the block and starts readahead past it. */

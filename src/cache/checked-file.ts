@@ -20,6 +20,7 @@ import { fstatSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { chunkPool } from '../io/chunk-pool.js';
+import type { FdCache, FdLease } from './fd-cache.js';
 import { readFully } from '../io/read-fully.js';
 
 /** A change this recent may share its timestamp with a check made now. */
@@ -67,6 +68,25 @@ export function fileState(handle: FileHandle): FileState {
     settled,
     mtimeMs: Number(st.mtimeMs),
   };
+}
+
+/**
+ * The file at `path` when it is open in `fds` already and checked since its last change (one
+ * fstat, no promise): a range of a block read a moment ago. Undefined otherwise, and then the
+ * caller's asynchronous open decides (opens, checks, or drops the file).
+ */
+export function openCheckedNow(fds: FdCache, path: string, rec: CheckRecord, length: number): FdLease | undefined {
+  const lease = fds.acquireNow(path);
+  if (!lease) return undefined;
+  let trusted = false;
+  try {
+    trusted = stillChecked(rec, fileState(lease.handle), length);
+  } catch {
+    // A failing fstat is for the asynchronous open to report.
+  }
+  if (trusted) return lease;
+  lease.release();
+  return undefined;
 }
 
 /**

@@ -7,6 +7,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 
 interface Entry {
   readonly handle: Promise<FileHandle>;
+  /** The handle once open: what acquireNow hands out without a promise. */
+  open?: FileHandle;
   refs: number;
   /** No new readers; close when refs reaches 0. */
   doomed: boolean;
@@ -32,9 +34,14 @@ export class FdCache {
       const handle = open(path, 'r');
       const created: Entry = { handle, refs: 0, doomed: false };
       entry = created;
-      handle.catch(() => {
-        if (this.entries.get(path) === created) this.entries.delete(path);
-      });
+      handle.then(
+        (h) => {
+          created.open = h;
+        },
+        () => {
+          if (this.entries.get(path) === created) this.entries.delete(path);
+        },
+      );
       this.entries.set(path, created);
       this.trim();
     }
@@ -47,16 +54,21 @@ export class FdCache {
       e.refs--;
       throw err;
     }
-    let released = false;
-    return {
-      handle,
-      release: () => {
-        if (released) return;
-        released = true;
-        e.refs--;
-        if (e.refs === 0 && e.doomed) closeEntry(e);
-      },
-    };
+    return lease(e, handle);
+  }
+
+  /**
+   * The lease `acquire` would give, when the file is already open here: on the hot path (a range
+   * of a block read a moment ago) the promise and its microtask hops of `acquire` were a visible
+   * share of a small range's cost. Undefined when it is not open (yet): then `acquire`.
+   */
+  acquireNow(path: string): FdLease | undefined {
+    const e = this.entries.get(path);
+    if (!e?.open || e.doomed) return undefined;
+    this.entries.delete(path);
+    this.entries.set(path, e);
+    e.refs++;
+    return lease(e, e.open);
   }
 
   /** The file is gone (evicted or corrupt): no new reader gets this descriptor. */
@@ -86,6 +98,19 @@ export class FdCache {
       if (e.refs === 0) closeEntry(e);
     }
   }
+}
+
+function lease(e: Entry, handle: FileHandle): FdLease {
+  let released = false;
+  return {
+    handle,
+    release: () => {
+      if (released) return;
+      released = true;
+      e.refs--;
+      if (e.refs === 0 && e.doomed) closeEntry(e);
+    },
+  };
 }
 
 function closeEntry(e: Entry): void {

@@ -13,7 +13,9 @@ import { normalizeEdits } from '../bootconfig/index.js';
 import type { Edits } from '../bootconfig/types.js';
 import type { NormalizedEdits } from '../bootconfig/model.js';
 import type { StreamStats } from '../cache/block-cache.js';
-import { streamVirtual } from '../overlay/virtual-image.js';
+import { segmentsOf, streamVirtual } from '../overlay/virtual-image.js';
+import type { PatchSet } from '../overlay/patch-set.js';
+import type { Chunk, FileSpan } from '../io/file-span.js';
 import type { NodeSpec } from '../registry/store.js';
 import type { RemasterPool } from '../remaster/pool.js';
 import { abortable } from '../io/abort.js';
@@ -68,6 +70,7 @@ export function createImages(options: ImagesOptions): ImageResolver {
         throw asFormatError(err);
       }
       const spans = base.cached.spans?.bind(base.cached);
+      const spanNow = base.cached.spanNow?.bind(base.cached);
       const image: NodeImage = {
         node: ref.name,
         size: patchSet.size,
@@ -83,6 +86,8 @@ export function createImages(options: ImagesOptions): ImageResolver {
           ? {
               spans: (start: number, end: number, readSignal: AbortSignal) => {
                 const stats: StreamStats = { hits: 0, misses: 0, upstreamBytes: 0 };
+                const now = spanNow && !readSignal.aborted ? baseSpanNow(patchSet, start, end, (o, l) => spanNow(o, l, stats)) : undefined;
+                if (now) return oneSpan(now, stats);
                 return withStats(
                   streamVirtual(patchSet, (offset, length, s) => spans(offset, length, s, stats), start, end, readSignal),
                   stats,
@@ -94,6 +99,44 @@ export function createImages(options: ImagesOptions): ImageResolver {
       built.set(spec, { base, ref, image });
       return image;
     },
+  };
+}
+
+/**
+ * [start, end] as one span at once, when it is base bytes only (no overlay, copy or tail) in one
+ * block the cache has open and trusted; undefined otherwise (the range is then streamed).
+ */
+function baseSpanNow(patch: PatchSet, start: number, end: number, spanNow: (offset: number, length: number) => FileSpan | undefined): FileSpan | undefined {
+  let segments;
+  try {
+    segments = segmentsOf(patch, start, end);
+  } catch {
+    return undefined; // the stream reports a bad range where it always has
+  }
+  const only = segments[0];
+  return segments.length === 1 && only?.kind === 'base' ? spanNow(only.offset, only.length) : undefined;
+}
+
+const DONE: Promise<IteratorResult<Chunk>> = Promise.resolve({ done: true, value: undefined });
+
+/** A read of one span: yields it, then ends; ended before yielding, it releases the span. */
+function oneSpan(span: FileSpan, stats: StreamStats): ImageReadStream<Chunk> {
+  let pending = true;
+  const it: AsyncIterator<Chunk> = {
+    next() {
+      if (!pending) return DONE;
+      pending = false;
+      return Promise.resolve({ done: false, value: span });
+    },
+    return() {
+      if (pending) span.release();
+      pending = false;
+      return DONE;
+    },
+  };
+  return {
+    [Symbol.asyncIterator]: () => it,
+    stats: () => ({ cacheHits: stats.hits, cacheMisses: stats.misses, upstreamBytes: stats.upstreamBytes }),
   };
 }
 

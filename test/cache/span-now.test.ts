@@ -1,0 +1,122 @@
+// CachedSource.spanNow: a range inside one block whose file is open and trusted already, handed
+// out at once as a file span (the hot path of small ranges), and nothing in every other case, so
+// that the streaming path (which opens, checks, drops or fetches) decides. Real cache, real HTTP
+// upstream (the fixture server), real block files.
+
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createBlockCache, type BlockCache, type CachedSource } from '../../src/cache/block-cache.js';
+import { readSpan, type FileSpan } from '../../src/io/file-span.js';
+import { createUpstreamAgent, openHttpSource } from '../../src/upstream/http-source.js';
+import { scratchDir } from '../helpers/tools.js';
+import { collect, patternBytes, sha256, startFixtureServer, type FixtureServer } from '../upstream/fixture-server.js';
+
+const MiB = 1024 * 1024;
+// 4 MiB + 500 bytes with 1 MiB blocks: 5 blocks, the last one short.
+const IMAGE = patternBytes(4 * MiB + 500, 7);
+const agent = createUpstreamAgent({ connectTimeoutMs: 2_000 });
+
+let server: FixtureServer;
+let scratch: { dir: string; cleanup: () => Promise<void> };
+let n = 0;
+const opened: BlockCache[] = [];
+
+async function newSource(): Promise<{ dir: string; cache: BlockCache; src: CachedSource }> {
+  const dir = join(scratch.dir, `c${n++}`);
+  const cache = await createBlockCache({ dir, budgetBytes: 64 * MiB, blockSize: MiB, readaheadBlocks: 0, chunkBytes: 256 * 1024 });
+  opened.push(cache);
+  const src = cache.source(await openHttpSource(server.url, { dispatcher: agent }));
+  return { dir, cache, src };
+}
+
+/**
+ * Reads [offset, offset+length) through `spans` twice: the first read fetches missing blocks (and
+ * hands out their bytes), the second opens each block's file here.
+ */
+async function throughSpans(cache: BlockCache, src: CachedSource, offset: number, length: number): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    for await (const c of src.spans!(offset, length)) if (!(c instanceof Uint8Array)) c.release();
+    await cache.flush();
+  }
+}
+
+async function bytesOf(span: FileSpan): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readSpan(span, 256 * 1024));
+  } finally {
+    span.release();
+  }
+}
+
+beforeAll(async () => {
+  scratch = await scratchDir('isoproxy-span-now-');
+  server = await startFixtureServer(IMAGE);
+});
+afterEach(async () => {
+  for (const c of opened.splice(0)) await c.close();
+});
+afterAll(async () => {
+  await server.close();
+  await agent.close();
+  await scratch.cleanup();
+});
+
+describe('CachedSource.spanNow', () => {
+  it('hands out a range of a block read a moment ago as one span of its file, with the exact bytes, counted as a hit', async () => {
+    const { cache, src } = await newSource();
+    await throughSpans(cache, src, 0, IMAGE.length);
+    const hits = cache.stats().hits;
+    for (const [offset, length] of [
+      [0, 256 * 1024],
+      [MiB + 12345, 300_000],
+      [3 * MiB, MiB],
+      [4 * MiB, 500],
+      [4 * MiB + 499, 1],
+    ] as const) {
+      const span = src.spanNow!(offset, length);
+      expect(span, `${offset}+${length}`).toBeDefined();
+      expect(sha256(await bytesOf(span!))).toBe(sha256(IMAGE.subarray(offset, offset + length)));
+    }
+    expect(cache.stats().hits).toBe(hits + 5);
+  });
+
+  it('gives nothing for a range across blocks, past the end, empty, or of a block not on disk yet, and counts nothing then', async () => {
+    const { cache, src } = await newSource();
+    expect(src.spanNow!(0, 1000)).toBeUndefined(); // nothing cached yet
+    await throughSpans(cache, src, 0, 2 * MiB);
+    const before = cache.stats();
+    expect(src.spanNow!(MiB - 10, 20)).toBeUndefined();
+    expect(src.spanNow!(2 * MiB, 1000)).toBeUndefined(); // block 2 never read
+    expect(src.spanNow!(4 * MiB, 501)).toBeUndefined();
+    expect(src.spanNow!(100, 0)).toBeUndefined();
+    expect(src.spanNow!(-1, 10)).toBeUndefined();
+    expect(cache.stats().hits).toBe(before.hits);
+    expect(cache.stats().misses).toBe(before.misses);
+  });
+
+  it('gives nothing for a block file changed on disk; the stream then drops it and serves the exact bytes again', async () => {
+    const { dir, cache, src } = await newSource();
+    await throughSpans(cache, src, 0, IMAGE.length);
+    const first = src.spanNow!(MiB, 1000);
+    expect(first).toBeDefined();
+    first!.release();
+    const version = (await readdir(dir)).find((d) => !d.startsWith('.'))!;
+    const name = (await readdir(join(dir, version))).find((f) => f.startsWith('1-'))!;
+    const path = join(dir, version, name);
+    const bytes = await readFile(path);
+    bytes[10] = bytes[10]! ^ 0x01;
+    await writeFile(path, bytes);
+    expect(src.spanNow!(MiB, 1000)).toBeUndefined();
+    expect(sha256(await collect(src.stream(MiB, MiB)))).toBe(sha256(IMAGE.subarray(MiB, 2 * MiB)));
+  });
+
+  it('keeps a span readable after its block is evicted: the descriptor goes when the span is released', async () => {
+    const { cache, src } = await newSource();
+    await throughSpans(cache, src, 0, MiB);
+    const span = src.spanNow!(1000, 5000)!;
+    expect(span).toBeDefined();
+    cache.forgetSource(src.versionKey, { dropBlocks: true });
+    expect(sha256(await bytesOf(span))).toBe(sha256(IMAGE.subarray(1000, 6000)));
+  });
+});
