@@ -106,7 +106,12 @@ export function createImages(options: ImagesOptions): ImageResolver {
  * [start, end] as one span at once, when it is base bytes only (no overlay, copy or tail) in one
  * block the cache has open and trusted; undefined otherwise (the range is then streamed).
  */
-function baseSpanNow(patch: PatchSet, start: number, end: number, spanNow: (offset: number, length: number) => FileSpan | undefined): FileSpan | undefined {
+function baseSpanNow(
+  patch: PatchSet,
+  start: number,
+  end: number,
+  spanNow: (offset: number, length: number) => FileSpan | undefined,
+): FileSpan | undefined {
   let segments;
   try {
     segments = segmentsOf(patch, start, end);
