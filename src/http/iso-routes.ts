@@ -26,7 +26,18 @@ import type { Transfer } from '../serving/transfers.js';
 import type { NodeImage, NodeRef } from '../serving/types.js';
 import { socketFd, type Sender } from '../native/sendfile.js';
 import { whenClosed } from './response-gone.js';
-import { bodyLength, ClientAbortError, openBody, pipeToNode, probeBody, webStream, type BodyPiece, type OpenBody, type PipeResult } from './body.js';
+import {
+  bodyLength,
+  ClientAbortError,
+  openBody,
+  pipeToNode,
+  probeBody,
+  sendSingleSpan,
+  webStream,
+  type BodyPiece,
+  type OpenBody,
+  type PipeResult,
+} from './body.js';
 import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
 import { errorStatus, PreconditionFailedError } from './errors.js';
 import { contentRange, resolveRange, type ByteRange } from './range.js';
@@ -283,7 +294,10 @@ export function writeBodyToNode(
     out.destroy();
     return;
   }
-  void pipeToNode(out, a.body, abort, a.transfer, a.body.files ? sender : undefined).then(finish);
+  const now = sendSingleSpan(out, a.body, abort, a.transfer, sender);
+  if (now instanceof Promise) void now.then(finish);
+  else if (now) finish(now);
+  else void pipeToNode(out, a.body, abort, a.transfer, a.body.files ? sender : undefined).then(finish);
 }
 
 async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string): Promise<Response> {

@@ -50,7 +50,7 @@ interface HeadState {
  * `end` writes nothing more for a Content-Length body). Undefined when Node has written or
  * queued anything, or when its fields are not what Node 20 has: then Node writes the head.
  */
-function takeHead(out: ServerResponse): Buffer | undefined {
+export function takeHead(out: ServerResponse): Buffer | undefined {
   const state = out as unknown as HeadState;
   const socket = out.socket;
   if (typeof state._header !== 'string' || state._headerSent !== false || !socket || socket.writableLength > 0) return undefined;

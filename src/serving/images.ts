@@ -140,6 +140,7 @@ function oneSpan(span: FileSpan, stats: StreamStats): ImageReadStream<Chunk> {
     },
   };
   return {
+    single: true,
     [Symbol.asyncIterator]: () => it,
     stats: () => ({ cacheHits: stats.hits, cacheMisses: stats.misses, upstreamBytes: stats.upstreamBytes }),
   };

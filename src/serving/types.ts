@@ -42,6 +42,8 @@ export interface TransferStats {
 
 /** The chunks of a read; a reader backed by the block cache may also report its stats. */
 export interface ImageReadStream<C = Uint8Array> extends AsyncIterable<C> {
+  /** Yields exactly one chunk, already at hand: a writer may send it and end without asking for more. */
+  readonly single?: boolean;
   /** Stats so far; called once after the iteration ends (or is cancelled). */
   stats?(): TransferStats;
 }
