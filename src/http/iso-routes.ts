@@ -295,9 +295,9 @@ export function writeBodyToNode(
     return;
   }
   const now = sendSingleSpan(out, a.body, abort, a.transfer, sender);
-  if (now instanceof Promise) void now.then(finish);
-  else if (now) finish(now);
-  else void pipeToNode(out, a.body, abort, a.transfer, a.body.files ? sender : undefined).then(finish);
+  if (now === undefined) void pipeToNode(out, a.body, abort, a.transfer, a.body.files ? sender : undefined).then(finish);
+  else if (now instanceof Promise) void now.then(finish);
+  else finish(now);
 }
 
 async function serveIso(c: Context<IsoEnv>, deps: IsoRouteDeps, source: string): Promise<Response> {
