@@ -4,37 +4,29 @@
 // when Node has something queued on the connection. Real Node HTTP server, real sender addon,
 // real files; the client is a raw socket so the test sees the bytes exactly as sent.
 
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBody, sendSingleSpan, type PipeResult } from '../../src/http/body.js';
 import { fileSpan, type Chunk } from '../../src/io/file-span.js';
-import { loadSender, senderUnavailable, type Sender } from '../../src/native/sendfile.js';
+import type { Sender } from '../../src/native/sendfile.js';
 import type { ImageReadStream, NodeImage } from '../../src/serving/types.js';
+import { senderWithFile, type SenderFile } from '../helpers/sender-file.js';
 
 const SIZE = 16 * 1024 * 1024;
-let dir: string;
 let data: Buffer;
 let file: FileHandle;
 let sender: Sender;
+let fixture: SenderFile | undefined;
 
 beforeAll(async () => {
-  const s = loadSender();
-  if (!s) throw new Error(`the sendfile addon did not load: ${senderUnavailable()}`);
-  sender = s;
-  dir = await mkdtemp(join(tmpdir(), 'isoproxy-body-'));
-  data = randomBytes(SIZE);
-  await writeFile(join(dir, 'data'), data);
-  file = await open(join(dir, 'data'), 'r');
+  fixture = await senderWithFile(SIZE, 'isoproxy-body-');
+  ({ sender, data, file } = fixture);
 });
 
 afterAll(async () => {
-  await file?.close();
-  await rm(dir, { recursive: true, force: true });
+  await fixture?.cleanup();
 });
 
 /** An image whose spans() yields the given chunks (one span, marked single, or several). */

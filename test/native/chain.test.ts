@@ -2,34 +2,26 @@
 // sent goes out right after A, on the sender thread, and fails with A. Real sockets on loopback,
 // real files; the client holds off reading so that A is still in flight when B is handed over.
 
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileSpan } from '../../src/io/file-span.js';
-import { loadSender, SendError, senderUnavailable, type Sender } from '../../src/native/sendfile.js';
+import { SendError, type Sender } from '../../src/native/sendfile.js';
+import { senderWithFile, type SenderFile } from '../helpers/sender-file.js';
 
 const SIZE = 24 * 1024 * 1024;
-let dir: string;
 let data: Buffer;
 let file: FileHandle;
 let sender: Sender;
+let fixture: SenderFile | undefined;
 
 beforeAll(async () => {
-  const s = loadSender();
-  if (!s) throw new Error(`the sendfile addon did not load: ${senderUnavailable()}`);
-  sender = s;
-  dir = await mkdtemp(join(tmpdir(), 'isoproxy-chain-'));
-  data = randomBytes(SIZE);
-  await writeFile(join(dir, 'data'), data);
-  file = await open(join(dir, 'data'), 'r');
+  fixture = await senderWithFile(SIZE, 'isoproxy-chain-');
+  ({ sender, data, file } = fixture);
 });
 
 afterAll(async () => {
-  await file?.close();
-  await rm(dir, { recursive: true, force: true });
+  await fixture?.cleanup();
 });
 
 /** A connected pair: the server side (sent on) and the client side, paused (not reading). */
