@@ -11,6 +11,7 @@
 // through unchanged. Colours only on a terminal, and never with NO_COLOR set.
 
 import pino, { type DestinationStream } from 'pino';
+import { batchedDestination } from './log-batch.js';
 
 export type LogFormat = 'json' | 'pretty' | 'auto';
 export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty', 'auto'];
@@ -42,24 +43,14 @@ export function resolveLogFormat(format: LogFormat, stream: OutStream = process.
 }
 
 /**
- * JSON lines to stdout are written in batches of about this many bytes, and at least every
- * LOG_FLUSH_MS: one line per range request written on its own cost a write through the thread
- * pool (two thread wake-ups) per request, about a quarter of the CPU a 256 KiB range costs. The
- * buffer is written at exit (pino's exit hook) and by `logger.flush()`; a process killed with
- * SIGKILL loses at most the last LOG_FLUSH_MS of lines.
- */
-export const LOG_BATCH_BYTES = 8192;
-export const LOG_FLUSH_MS = 200;
-
-/**
  * The destination for `pino(options, destination)`: JSON lines or readable lines on the stream.
- * JSON to stdout goes through pino's own asynchronous destination, in batches.
+ * JSON to stdout goes through pino's own asynchronous destination, in batches (log-batch.ts).
  */
 export function createLogDestination(format: LogFormat, options: LogDestinationOptions = {}): DestinationStream {
   const stream = options.stream ?? process.stdout;
   if (resolveLogFormat(format, stream) === 'json') {
     return stream === process.stdout
-      ? pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS })
+      ? batchedDestination(() => pino.destination({ dest: 1, sync: false }))
       : { write: (s: string) => void stream.write(s) };
   }
   const env = options.env ?? process.env;
