@@ -19,6 +19,7 @@
 // unwritable directory makes the cache serve misses straight from upstream (logged once), never
 // an error to the reader, and a write tries the disk again every `degradedRetryMs`.
 
+import { RecentEnds } from './recent-ends.js';
 import { join } from 'node:path';
 import type { ByteSource } from '../byte-source.js';
 import type { Chunk, FileSpan } from '../io/file-span.js';
@@ -222,7 +223,7 @@ class DiskBlockCache implements BlockCache {
         dir: join(this.dir, versionDirName(vk, this.blockSize)),
         size: upstream.size,
         blockCount: Math.ceil(upstream.size / this.blockSize),
-        recentEnds: [],
+        recentEnds: new RecentEnds(),
         fillRunning: false,
         dropped: false,
       };

@@ -16,10 +16,7 @@ import type { FdLease } from './fd-cache.js';
 import { SmallReads } from './small-reads.js';
 import type { BlockWriter } from './block-writer.js';
 import type { Flights } from './flights.js';
-import { blockKey, blockLength, type Counters, type SourceState } from './parts.js';
-
-/** Where recent stream ends are remembered, per base version. */
-const RECENT_ENDS = 32;
+import { blockKey, blockLength, withinOneBlock, type Counters, type SourceState } from './parts.js';
 
 /** Readahead started by a read that completed at once: nothing ever aborts it. */
 const NEVER_ABORTED = new AbortController().signal;
@@ -120,7 +117,7 @@ export class BlockStreams {
     const end = offset + length;
     const fetches = new StreamFetches(signal);
     const innerSignal = fetches.signal;
-    const sequential = mayReadAhead && (offset === 0 || state.recentEnds.includes(offset));
+    const sequential = mayReadAhead && state.recentEnds.continues(offset);
     let completed = false;
     try {
       const queue: Promise<Uint8Array>[] = [];
@@ -158,8 +155,7 @@ export class BlockStreams {
           );
       }
       completed = true;
-      state.recentEnds.push(end);
-      if (state.recentEnds.length > RECENT_ENDS) state.recentEnds.shift();
+      state.recentEnds.note(end);
     } finally {
       fetches.end(completed);
     }
@@ -178,7 +174,7 @@ export class BlockStreams {
     const end = offset + length;
     const fetches = new StreamFetches(signal);
     const innerSignal = fetches.signal;
-    const sequential = offset === 0 || state.recentEnds.includes(offset);
+    const sequential = state.recentEnds.continues(offset);
     let completed = false;
     try {
       for (let at = offset; at < end; ) {
@@ -196,8 +192,7 @@ export class BlockStreams {
         at += len;
       }
       completed = true;
-      state.recentEnds.push(end);
-      if (state.recentEnds.length > RECENT_ENDS) state.recentEnds.shift();
+      state.recentEnds.note(end);
     } finally {
       fetches.end(completed);
     }
@@ -212,19 +207,16 @@ export class BlockStreams {
    */
   spanNow(state: SourceState, offset: number, length: number, stats?: StreamStats): FileSpan | undefined {
     const { blockSize, index: blocks, writer } = this.deps;
-    if (!(length > 0 && offset >= 0 && offset + length <= state.size)) return undefined;
-    const index = Math.floor(offset / blockSize);
-    const inBlock = offset - index * blockSize;
-    const blockLen = blockLength(state, blockSize, index);
-    if (inBlock + length > blockLen) return undefined;
+    const where = withinOneBlock(offset, length, state.size, blockSize);
+    if (!where) return undefined;
+    const { index, inBlock, blockLen } = where;
     const block = blocks.get(blockKey(state.vk, index));
     if (!block || block.length !== blockLen) return undefined;
     const lease = blocks.openNow(block, writer.writesEnabled());
     if (!lease) return undefined;
     const end = offset + length;
-    this.onBlockStart(state, index, end, offset === 0 || state.recentEnds.includes(offset), neverAborted, stats);
-    state.recentEnds.push(end);
-    if (state.recentEnds.length > RECENT_ENDS) state.recentEnds.shift();
+    this.onBlockStart(state, index, end, state.recentEnds.continues(offset), neverAborted, stats);
+    state.recentEnds.note(end);
     return fileSpan(lease.handle.fd, inBlock, length, () => lease.release());
   }
 

@@ -2,6 +2,7 @@
 // the records they pass each other and the counters they all add to. Internal to src/cache; the
 // public types are in block-cache.ts.
 
+import type { RecentEnds } from './recent-ends.js';
 import { UpstreamError } from '../errors.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import type { CheckRecord } from './checked-file.js';
@@ -29,7 +30,7 @@ export interface SourceState {
   readonly size: number;
   readonly blockCount: number;
   /** Where recent streams ended: a stream starting at one of them is sequential. */
-  readonly recentEnds: number[];
+  readonly recentEnds: RecentEnds;
   fillRunning: boolean;
   /** Forgotten with its blocks: reads still work, nothing of it is written any more. */
   dropped: boolean;
@@ -71,6 +72,23 @@ export function blockKey(vk: string, index: number): string {
 /** Bytes of block `index` of a version (the last block may be short). */
 export function blockLength(state: SourceState, blockSize: number, index: number): number {
   return Math.min(blockSize, state.size - index * blockSize);
+}
+
+/**
+ * Where [offset, offset + length) lies when it is non-empty, inside the image and inside one
+ * block: the block's index, the offset in it and the block's length. Undefined otherwise.
+ */
+export function withinOneBlock(
+  offset: number,
+  length: number,
+  size: number,
+  blockSize: number,
+): { readonly index: number; readonly inBlock: number; readonly blockLen: number } | undefined {
+  if (!(length > 0 && offset >= 0 && offset + length <= size)) return undefined;
+  const index = Math.floor(offset / blockSize);
+  const inBlock = offset - index * blockSize;
+  const blockLen = Math.min(blockSize, size - index * blockSize);
+  return inBlock + length <= blockLen ? { index, inBlock, blockLen } : undefined;
 }
 
 /** One base version's share of the cache, for the status page's bases panel. */

@@ -4,7 +4,7 @@
 // disk. So a block is fetched from upstream once whatever the number of processes (the primary's
 // single-flight), and only one process ever writes or evicts.
 //
-// Finding a block: a worker learns block files from a listing of the version's directory and from
+// Finding a block (src/cluster/remote-blocks.ts): a worker learns block files from a listing of the version's directory and from
 // the bytes the primary sends on a miss (src/cluster/known-files.ts). A file is CRC-checked in full the first time this process opens it and again after any change
 // to it, as the primary's cache does (src/cache/checked-file.ts); chunks are read into pooled
 // memory (src/io/chunk-pool.ts). The primary may evict (unlink) a file at any time: a worker that
@@ -28,21 +28,20 @@ import {
   type StreamStats,
 } from '../cache/block-cache.js';
 import { versionDirName } from '../cache/block-file.js';
-import { FdCache, type FdLease } from '../cache/fd-cache.js';
+import { withinOneBlock } from '../cache/parts.js';
+import { RecentEnds } from '../cache/recent-ends.js';
 import { SmallReads } from '../cache/small-reads.js';
 import { abortable } from '../io/abort.js';
 import { fileSpan, type Chunk, type FileSpan } from '../io/file-span.js';
-import { openCheckedNow } from '../cache/checked-file.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { readFully } from '../io/read-fully.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { versionKey } from '../upstream/validator.js';
-import { KnownFiles, openKnown, type Known } from './known-files.js';
+import { KnownFiles } from './known-files.js';
 import { PrimaryFigures, type AskFigures } from './primary-figures.js';
-import { ReadReports } from './read-reports.js';
+import { releaseHandle, RemoteBlocks, type Handle, type RemoteBlocksOptions, type VersionState } from './remote-blocks.js';
 
 const MiB = 1024 * 1024;
-const RECENT_ENDS = 32;
 const READAHEAD = 4;
 /**
  * Bytes this process's streams may hold in chunks at once before their chunks get smaller. A
@@ -52,57 +51,28 @@ const READAHEAD = 4;
 const STREAMS_MEMORY = 32 * MiB;
 const MIN_CHUNK = 64 * 1024;
 
-export interface RemoteCacheOptions {
+export interface RemoteCacheOptions extends RemoteBlocksOptions {
   readonly dir: string;
-  readonly blockSize: number;
-  /** A block's bytes from the primary (fetched, or read from its cache). */
-  readonly fetchBlock: (vk: string, index: number) => Promise<Uint8Array>;
-  /** Asks the primary to fetch blocks ahead of a reader (one-way). */
-  readonly prefetch: (vk: string, indexes: readonly number[]) => void;
   /** The primary's cache figures: per version (bytes on disk, fetched from upstream) and whole. */
   readonly sourceStats?: AskFigures;
-  /** Tells the primary these blocks were read from their files (one-way, batched here). */
-  readonly reportReads?: (vk: string, indexes: readonly number[]) => void;
-  /** The identity of a block file as the primary checked it whole (BlockCache.checkedIdentity). */
-  readonly checkedIdentity?: (vk: string, index: number) => Promise<string | undefined>;
   readonly chunkBytes?: number;
   readonly readsInFlight?: number;
-  readonly maxOpenFiles?: number;
 }
-
-interface VersionState {
-  readonly vk: string;
-  readonly size: number;
-  readonly blockCount: number;
-  readonly known: KnownFiles;
-  readonly recentEnds: number[];
-}
-
-type Handle = { readonly bytes: Uint8Array } | { readonly lease: FdLease; readonly known: Known };
-
-const releaseHandle = (h: Handle): void => {
-  if ('lease' in h) h.lease.release();
-};
 
 export class RemoteBlockCache implements BlockCache {
   private readonly states = new Map<string, VersionState>();
-  private readonly fds: FdCache;
+  private readonly blocks: RemoteBlocks;
   private readonly chunkBytes: number;
   private readonly readsInFlight: number;
   private openStreams = 0;
-  private readonly counters = { hits: 0, misses: 0, errors: 0 };
-  /** Blocks asked of the primary now: the readers of this process share one request. */
-  private readonly asking = new Map<string, Promise<Uint8Array>>();
   private readonly small: SmallReads;
   private readonly figures: PrimaryFigures;
-  private readonly reads: ReadReports | undefined;
 
   constructor(private readonly options: RemoteCacheOptions) {
-    this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 256));
+    this.blocks = new RemoteBlocks(options);
     this.chunkBytes = Math.max(64 * 1024, Math.min(options.blockSize, options.chunkBytes ?? DEFAULT_CHUNK_BYTES));
     this.readsInFlight = Math.max(1, Math.min(8, options.readsInFlight ?? 2));
     this.small = new SmallReads(options.blockSize);
-    this.reads = options.reportReads ? new ReadReports(options.reportReads) : undefined;
     this.figures = new PrimaryFigures(options.sourceStats, () => [...this.states.keys()]);
   }
 
@@ -115,7 +85,7 @@ export class RemoteBlockCache implements BlockCache {
         size: upstream.size,
         blockCount: Math.ceil(upstream.size / this.options.blockSize),
         known: new KnownFiles(join(this.options.dir, versionDirName(vk, this.options.blockSize))),
-        recentEnds: [],
+        recentEnds: new RecentEnds(),
       };
       this.states.set(vk, st);
     }
@@ -135,12 +105,12 @@ export class RemoteBlockCache implements BlockCache {
     const st = this.states.get(vk);
     if (!st) return;
     this.states.delete(vk);
-    for (const path of st.known.paths()) this.fds.forget(path);
+    for (const path of st.known.paths()) this.blocks.fds.forget(path);
   }
 
   /** This process's reads; bytes on disk and upstream traffic are the primary's to report. */
   stats(): CacheStats {
-    return { ...this.counters, evictions: 0, bytesUsed: 0, blocks: 0, upstreamBytes: 0, upstreamRequests: 0, retries: 0, degraded: false };
+    return { ...this.blocks.counters, evictions: 0, bytesUsed: 0, blocks: 0, upstreamBytes: 0, upstreamRequests: 0, retries: 0, degraded: false };
   }
 
   /**
@@ -150,7 +120,8 @@ export class RemoteBlockCache implements BlockCache {
    */
   viewStats(): CacheStats {
     const p = this.figures.cache();
-    return { ...(p ?? this.stats()), ...this.counters, errors: this.counters.errors + (p?.errors ?? 0) };
+    const own = this.blocks.counters;
+    return { ...(p ?? this.stats()), ...own, errors: own.errors + (p?.errors ?? 0) };
   }
 
   /** The primary's figures for a version, as of its last answer (primary-figures.ts). */
@@ -160,17 +131,17 @@ export class RemoteBlockCache implements BlockCache {
 
   /** Marks blocks recently used in the primary's LRU: reported with this process's own reads. */
   touch(vk: string, indexes: readonly number[]): void {
-    for (const index of indexes) this.reads?.note(vk, index);
+    for (const index of indexes) this.blocks.reads?.note(vk, index);
   }
 
   async flush(): Promise<void> {
-    this.reads?.flush();
+    this.blocks.reads?.flush();
   }
 
   async close(): Promise<void> {
-    this.reads?.flush();
-    this.reads?.close();
-    await this.fds.closeAll();
+    this.blocks.reads?.flush();
+    this.blocks.reads?.close();
+    await this.blocks.fds.closeAll();
   }
 
   private async read(st: VersionState, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
@@ -199,7 +170,7 @@ export class RemoteBlockCache implements BlockCache {
     signal?.throwIfAborted();
     const { blockSize } = this.options;
     const end = offset + length;
-    const sequential = mayReadAhead && (offset === 0 || st.recentEnds.includes(offset));
+    const sequential = mayReadAhead && st.recentEnds.continues(offset);
     const lastBlock = Math.floor((end - 1) / blockSize);
     // One block open at a time (plus the next while its first chunk is read ahead).
     const handles = new Map<number, Promise<Handle>>();
@@ -211,7 +182,7 @@ export class RemoteBlockCache implements BlockCache {
     const handleOf = (index: number): Promise<Handle> => {
       let h = handles.get(index);
       if (!h) {
-        h = this.openBlock(st, index, stats, sequential ? index + READAHEAD : Math.min(lastBlock, index + READAHEAD));
+        h = this.blocks.open(st, index, stats, sequential ? index + READAHEAD : Math.min(lastBlock, index + READAHEAD));
         h.catch(() => {});
         handles.set(index, h);
       }
@@ -226,8 +197,8 @@ export class RemoteBlockCache implements BlockCache {
       chunkPool.give(out);
       // The file let us down (cut short, unreadable): this block comes from the primary instead.
       st.known.forget(index);
-      this.counters.errors++;
-      const bytes = await this.fetchBlock(st.vk, index);
+      this.blocks.counters.errors++;
+      const bytes = await this.blocks.fetch(st.vk, index);
       return bytes.subarray(inBlock, inBlock + len);
     };
     let completed = false;
@@ -257,8 +228,7 @@ export class RemoteBlockCache implements BlockCache {
         yield chunk;
       }
       completed = true;
-      st.recentEnds.push(end);
-      if (st.recentEnds.length > RECENT_ENDS) st.recentEnds.shift();
+      st.recentEnds.note(end);
     } finally {
       this.openStreams--;
       for (const index of [...handles.keys()]) release(index);
@@ -279,7 +249,7 @@ export class RemoteBlockCache implements BlockCache {
     signal?.throwIfAborted();
     const { blockSize } = this.options;
     const end = offset + length;
-    const sequential = offset === 0 || st.recentEnds.includes(offset);
+    const sequential = st.recentEnds.continues(offset);
     const lastBlock = Math.floor((end - 1) / blockSize);
     this.openStreams++;
     try {
@@ -287,7 +257,7 @@ export class RemoteBlockCache implements BlockCache {
         const index = Math.floor(at / blockSize);
         const inBlock = at - index * blockSize;
         const len = Math.min(Math.min(blockSize, st.size - index * blockSize) - inBlock, end - at);
-        const opening = this.openBlock(st, index, stats, sequential ? index + READAHEAD : Math.min(lastBlock, index + READAHEAD));
+        const opening = this.blocks.open(st, index, stats, sequential ? index + READAHEAD : Math.min(lastBlock, index + READAHEAD));
         let h: Handle;
         try {
           h = await abortable(opening, signal);
@@ -303,8 +273,7 @@ export class RemoteBlockCache implements BlockCache {
         }
         at += len;
       }
-      st.recentEnds.push(end);
-      if (st.recentEnds.length > RECENT_ENDS) st.recentEnds.shift();
+      st.recentEnds.note(end);
     } finally {
       this.openStreams--;
     }
@@ -315,22 +284,11 @@ export class RemoteBlockCache implements BlockCache {
    * once (see CachedSource.spanNow); undefined otherwise.
    */
   private spanNow(st: VersionState, offset: number, length: number, stats: StreamStats | undefined): FileSpan | undefined {
-    const { blockSize } = this.options;
-    if (!(length > 0 && offset >= 0 && offset + length <= st.size)) return undefined;
-    const index = Math.floor(offset / blockSize);
-    const inBlock = offset - index * blockSize;
-    const blockLen = Math.min(blockSize, st.size - index * blockSize);
-    const known = st.known.get(index);
-    if (inBlock + length > blockLen || known?.length !== blockLen) return undefined;
-    const lease = openCheckedNow(this.fds, known.path, known.check, known.length);
+    const where = withinOneBlock(offset, length, st.size, this.options.blockSize);
+    const lease = where && this.blocks.openNow(st, where.index, where.blockLen, stats);
     if (!lease) return undefined;
-    this.counters.hits++;
-    if (stats) stats.hits++;
-    this.reads?.note(st.vk, index);
-    const end = offset + length;
-    st.recentEnds.push(end);
-    if (st.recentEnds.length > RECENT_ENDS) st.recentEnds.shift();
-    return fileSpan(lease.handle.fd, inBlock, length, () => lease.release());
+    st.recentEnds.note(offset + length);
+    return fileSpan(lease.handle.fd, where.inBlock, length, () => lease.release());
   }
 
   /**
@@ -348,7 +306,7 @@ export class RemoteBlockCache implements BlockCache {
 
   /** A block's bytes in memory: its file read whole once checked, or from the primary. */
   private async wholeBlock(st: VersionState, index: number): Promise<Uint8Array | undefined> {
-    const h = await this.openBlock(st, index, undefined, index);
+    const h = await this.blocks.open(st, index, undefined, index);
     if ('bytes' in h) return h.bytes;
     try {
       const bytes = Buffer.allocUnsafe(h.known.length);
@@ -356,62 +314,5 @@ export class RemoteBlockCache implements BlockCache {
     } finally {
       h.lease.release();
     }
-  }
-
-  /** An open, checked block file, or the block's bytes from the primary. */
-  private async openBlock(st: VersionState, index: number, stats: StreamStats | undefined, aheadTo: number): Promise<Handle> {
-    const blockLen = Math.min(this.options.blockSize, st.size - index * this.options.blockSize);
-    let known = await st.known.find(index);
-    if (known && known.length !== blockLen) {
-      st.known.forget(index);
-      known = undefined;
-    }
-    if (known) {
-      const lease = await openKnown(
-        this.fds,
-        known,
-        (identity) => this.primaryChecked(st.vk, index, identity),
-        () => this.counters.errors++,
-      );
-      if (lease) {
-        this.counters.hits++;
-        if (stats) stats.hits++;
-        this.reads?.note(st.vk, index);
-        return { lease, known };
-      }
-      st.known.forget(index);
-    }
-    this.counters.misses++;
-    if (stats) {
-      stats.misses++;
-      stats.upstreamBytes += blockLen;
-    }
-    this.readAhead(st, index, aheadTo);
-    const bytes = await this.fetchBlock(st.vk, index);
-    // The primary writes this block under the name its CRC gives: later streams read the file.
-    st.known.learn(index, bytes);
-    return { bytes };
-  }
-
-  private fetchBlock(vk: string, index: number): Promise<Uint8Array> {
-    const key = `${vk}/${index}`;
-    let p = this.asking.get(key);
-    if (!p) {
-      p = this.options.fetchBlock(vk, index).finally(() => this.asking.delete(key));
-      this.asking.set(key, p);
-    }
-    return p;
-  }
-
-  private readAhead(st: VersionState, index: number, aheadTo: number): void {
-    const limit = Math.min(st.blockCount - 1, aheadTo);
-    const wanted: number[] = [];
-    for (let b = index + 1; b <= limit; b++) if (!st.known.has(b)) wanted.push(b);
-    if (wanted.length > 0) this.options.prefetch(st.vk, wanted);
-  }
-
-  private async primaryChecked(vk: string, index: number, identity: string): Promise<boolean> {
-    if (!this.options.checkedIdentity) return false;
-    return (await this.options.checkedIdentity(vk, index).catch(() => undefined)) === identity;
   }
 }

@@ -1,0 +1,125 @@
+// How a cluster worker gets a block (src/cluster/remote-cache.ts reads ranges over it): the
+// block's file, open and trusted, when a listing or the primary's bytes named it (known-files.ts),
+// else its bytes asked of the primary, one request per block however many readers of this
+// process wait for it. A file a reader opens is reported to the primary (read-reports.ts) so its
+// LRU sees what the workers read; a miss asks the primary to fetch the blocks ahead too.
+
+import type { StreamStats } from '../cache/block-cache.js';
+import { openCheckedNow } from '../cache/checked-file.js';
+import { FdCache, type FdLease } from '../cache/fd-cache.js';
+import type { RecentEnds } from '../cache/recent-ends.js';
+import { openKnown, type KnownFiles, type Known } from './known-files.js';
+import { ReadReports } from './read-reports.js';
+
+export interface RemoteBlocksOptions {
+  readonly blockSize: number;
+  /** A block's bytes from the primary (fetched, or read from its cache). */
+  readonly fetchBlock: (vk: string, index: number) => Promise<Uint8Array>;
+  /** Asks the primary to fetch blocks ahead of a reader (one-way). */
+  readonly prefetch: (vk: string, indexes: readonly number[]) => void;
+  /** Tells the primary these blocks were read from their files (one-way, batched here). */
+  readonly reportReads?: (vk: string, indexes: readonly number[]) => void;
+  /** The identity of a block file as the primary checked it whole (BlockCache.checkedIdentity). */
+  readonly checkedIdentity?: (vk: string, index: number) => Promise<string | undefined>;
+  readonly maxOpenFiles?: number;
+}
+
+/** What a worker knows of one base version. */
+export interface VersionState {
+  readonly vk: string;
+  readonly size: number;
+  readonly blockCount: number;
+  readonly known: KnownFiles;
+  readonly recentEnds: RecentEnds;
+}
+
+/** A block: its file open and trusted, or its bytes from the primary. */
+export type Handle = { readonly bytes: Uint8Array } | { readonly lease: FdLease; readonly known: Known };
+
+export const releaseHandle = (h: Handle): void => {
+  if ('lease' in h) h.lease.release();
+};
+
+export class RemoteBlocks {
+  readonly fds: FdCache;
+  readonly counters = { hits: 0, misses: 0, errors: 0 };
+  readonly reads: ReadReports | undefined;
+  /** Blocks asked of the primary now: the readers of this process share one request. */
+  private readonly asking = new Map<string, Promise<Uint8Array>>();
+
+  constructor(private readonly options: RemoteBlocksOptions) {
+    this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 256));
+    this.reads = options.reportReads ? new ReadReports(options.reportReads) : undefined;
+  }
+
+  /** Block `index`: its file open and checked, or its bytes from the primary (reading ahead to `aheadTo`). */
+  async open(st: VersionState, index: number, stats: StreamStats | undefined, aheadTo: number): Promise<Handle> {
+    const blockLen = Math.min(this.options.blockSize, st.size - index * this.options.blockSize);
+    let known = await st.known.find(index);
+    if (known && known.length !== blockLen) {
+      st.known.forget(index);
+      known = undefined;
+    }
+    if (known) {
+      const lease = await openKnown(
+        this.fds,
+        known,
+        (identity) => this.primaryChecked(st.vk, index, identity),
+        () => this.counters.errors++,
+      );
+      if (lease) {
+        this.hit(st, index, stats);
+        return { lease, known };
+      }
+      st.known.forget(index);
+    }
+    this.counters.misses++;
+    if (stats) {
+      stats.misses++;
+      stats.upstreamBytes += blockLen;
+    }
+    this.readAhead(st, index, aheadTo);
+    const bytes = await this.fetch(st.vk, index);
+    // The primary writes this block under the name its CRC gives: later streams read the file.
+    st.known.learn(index, bytes);
+    return { bytes };
+  }
+
+  /** `open` without waiting, when its file is open here and trusted already; undefined otherwise. */
+  openNow(st: VersionState, index: number, blockLen: number, stats: StreamStats | undefined): FdLease | undefined {
+    const known = st.known.get(index);
+    if (known?.length !== blockLen) return undefined;
+    const lease = openCheckedNow(this.fds, known.path, known.check, known.length);
+    if (lease) this.hit(st, index, stats);
+    return lease;
+  }
+
+  /** Block `index`'s bytes from the primary (one request for all readers of this process). */
+  fetch(vk: string, index: number): Promise<Uint8Array> {
+    const key = `${vk}/${index}`;
+    let p = this.asking.get(key);
+    if (!p) {
+      p = this.options.fetchBlock(vk, index).finally(() => this.asking.delete(key));
+      this.asking.set(key, p);
+    }
+    return p;
+  }
+
+  private hit(st: VersionState, index: number, stats: StreamStats | undefined): void {
+    this.counters.hits++;
+    if (stats) stats.hits++;
+    this.reads?.note(st.vk, index);
+  }
+
+  private readAhead(st: VersionState, index: number, aheadTo: number): void {
+    const limit = Math.min(st.blockCount - 1, aheadTo);
+    const wanted: number[] = [];
+    for (let b = index + 1; b <= limit; b++) if (!st.known.has(b)) wanted.push(b);
+    if (wanted.length > 0) this.options.prefetch(st.vk, wanted);
+  }
+
+  private async primaryChecked(vk: string, index: number, identity: string): Promise<boolean> {
+    if (!this.options.checkedIdentity) return false;
+    return (await this.options.checkedIdentity(vk, index).catch(() => undefined)) === identity;
+  }
+}
