@@ -10,8 +10,9 @@
 // error's stack follows on indented lines for warnings and worse. Lines that are not JSON pass
 // through unchanged. Colours only on a terminal, and never with NO_COLOR set.
 
-import pino, { type DestinationStream } from 'pino';
+import type { DestinationStream } from 'pino';
 import { batchedDestination } from './log-batch.js';
+import { fdWriter } from './log-fd.js';
 
 export type LogFormat = 'json' | 'pretty' | 'auto';
 export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty', 'auto'];
@@ -44,14 +45,12 @@ export function resolveLogFormat(format: LogFormat, stream: OutStream = process.
 
 /**
  * The destination for `pino(options, destination)`: JSON lines or readable lines on the stream.
- * JSON to stdout goes through pino's own asynchronous destination, in batches (log-batch.ts).
+ * JSON to stdout goes through an asynchronous writer (log-fd.ts), in batches (log-batch.ts).
  */
 export function createLogDestination(format: LogFormat, options: LogDestinationOptions = {}): DestinationStream {
   const stream = options.stream ?? process.stdout;
   if (resolveLogFormat(format, stream) === 'json') {
-    return stream === process.stdout
-      ? batchedDestination(() => pino.destination({ dest: 1, sync: false }))
-      : { write: (s: string) => void stream.write(s) };
+    return stream === process.stdout ? batchedDestination(() => fdWriter(1)) : { write: (s: string) => void stream.write(s) };
   }
   const env = options.env ?? process.env;
   const color = options.color ?? (stream.isTTY === true && env.NO_COLOR === undefined && env.TERM !== 'dumb');

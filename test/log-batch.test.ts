@@ -57,15 +57,20 @@ describe('batchedDestination', () => {
     expect(out.split('\n').filter((l) => l.includes('"msg":"pending"'))).toHaveLength(5);
   });
 
-  it('exits with lines pending although its stdout reader has gone away', async () => {
+  // A write still in flight at exit was the case that hung: the old sink's exit hook retried
+  // EPIPE forever on what was queued behind it.
+  it.each([
+    ['no write in flight', ''],
+    ['a write in flight', "log.info('second'); log.flush();"],
+  ])('exits with lines pending although its stdout reader has gone away (%s)', async (_name, before) => {
     // The built logger (npm run build), as the cluster tests run the built server.
     const logger = join(import.meta.dirname, '../dist/src/logger.js');
-    // A process with lines pending at exit whose stdout pipe has no reader any more.
     const script = `
       const { createLogger } = await import(${JSON.stringify(logger)});
       const log = createLogger({ format: 'json' });
       log.info('first');
       process.stdin.once('data', () => {
+        ${before}
         for (let i = 0; i < 5; i++) log.info({ i }, 'pending');
         process.exit(3);
       });
