@@ -83,7 +83,9 @@ describe.skipIf(skip)(`isoproxy when its cache disk misbehaves${why}`, () => {
           return (await degraded(proxy)) === 0;
         },
         'the degraded flag to clear',
-        20,
+        // At least 500 x 20 ms: the cache tries the disk again 2 s after the last failure, and on
+        // a fast machine 20 whole downloads took less than that.
+        500,
       );
       expect(sha256(await downloadByRanges(proxy.imageUrl('ro'), expected.length, 512 * 1024))).toBe(sha256(expected));
     } finally {
