@@ -6,10 +6,13 @@
 import { checkAdminExposure, configHelp, ConfigError, loadConfig, type Config } from '../config.js';
 import { fixMmapThreshold } from '../native/sendfile.js';
 import { WORKER_ENV } from '../cluster/ipc.js';
+import { collectWhenIdle } from '../idle-gc.js';
 
 export async function run(argv: string[]): Promise<number> {
   // Before anything large is allocated: freed 2 MiB blocks go back to the system (sendfile.c).
   fixMmapThreshold();
+  // Primary, worker or single process: each gives back what a burst left once it is quiet.
+  collectWhenIdle();
   // A cluster worker was forked with the primary's argv: it serves, and never parses twice.
   if (process.env[WORKER_ENV] !== undefined) return (await import('../cluster/worker.js')).runWorker(loadConfig(argv, process.env));
   if (argv.includes('--help') || argv.includes('-h')) {
