@@ -66,7 +66,7 @@ export function writeReport(r: Results): string {
   if (m.sendfile) out.push(`- isoproxy sendfile: ${m.sendfile}`);
   out.push(`- date: ${m.date}; run took ${r.elapsedSeconds !== undefined ? `${(r.elapsedSeconds / 60).toFixed(1)} min` : '?'}`);
   out.push(
-    `- load average (1/5/15 min) at start ${m.loadAtStart.join(' / ')}${m.loadAtEnd ? `, at end ${m.loadAtEnd.join(' / ')}` : ''}${Math.max(...m.loadAtStart, ...(m.loadAtEnd ?? [])) > m.cores * 0.5 ? ' — **the machine was busy with other work: treat every figure as a lower bound for both servers**' : ''}`,
+    `- load average (1/5/15 min) at start ${m.loadAtStart.join(' / ')}${m.loadAtEnd ? `, at end ${m.loadAtEnd.join(' / ')}` : ''}${(m.loadAtStart[0] ?? 0) > m.cores * 0.5 ? ' — **the machine was busy with other work: treat every figure as a lower bound for both servers**' : ' (the load at end is the bench\'s own: servers and clients on every core; "other work" per run is in the table after section 1)'}`,
   );
   out.push(
     `- base image: ${fmtBytes(r.image.bytes)} (${r.image.bytes} bytes), ${r.image.files} files, made by xorriso (random payload, isolinux + grub configs, El Torito BIOS + EFI FAT image, hybrid MBR/GPT, md5sum.txt)`,
