@@ -5,15 +5,15 @@
 // keeps what the burst left: the young generation grown to 2 x 16 MiB, and block buffers already
 // dead but not yet collected (external memory V8 does not count as heap). Measured on a
 // `--workers 2` primary after 200 registrations and one whole GET: 102 MiB RSS, of which 31 MiB
-// was young generation and 11 MiB dead buffers; one collection took it to 77 MiB (and V8 shrinks
-// the young generation only in a collection that finds allocation slow, as here).
+// was young generation and 11 MiB dead buffers; one collection took it to 77 MiB.
 //
 // Quiet means the event loop was busy less than IDLE_UTILIZATION of each check period for at
 // least QUIET_MS: V8 shrinks the young generation only in a collection that finds allocation slow
 // over its last 5 s, so a collection sooner after a burst would keep it. A collection runs when
 // the resident size grew by GROWTH_BYTES since the last one, or while the young generation is
 // still grown; at most MAX_IN_A_ROW without new growth, so a process that stays idle is not
-// collected over and over. A wave keeps the loop busy: nothing runs in the middle of one.
+// collected over and over. A busy wave keeps the loop over the line; a slow one (a few BMCs)
+// may see a collection, a pause of a few milliseconds on an idle core.
 
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
