@@ -94,6 +94,14 @@ export function workerFile(): string {
   return found;
 }
 
+/**
+ * The young generation of a patch-set thread, in MiB. V8's default let it grow to about 48 MiB
+ * while it computes: 200 patch sets of the bench image in one thread peaked 50 MiB over the
+ * process's RSS before; at 8 MiB, 30 MiB over, in the same time (2.1 s either way). At 4 MiB
+ * it was 5% slower.
+ */
+export const THREAD_YOUNG_GENERATION_MB = 8;
+
 export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterPool {
   const threads = Math.max(1, options.workers ?? 2);
   const lazy = options.idleThreadsExitMs !== undefined;
@@ -102,6 +110,7 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
     minThreads: lazy ? 0 : 1,
     maxThreads: threads,
     idleTimeout: lazy ? Math.max(1, options.idleThreadsExitMs!) : 60_000,
+    resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB },
   });
   const memo = new LRUCache<string, RemasterResult>({
     max: options.memoEntries ?? 4096,
