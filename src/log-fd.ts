@@ -25,9 +25,7 @@ export interface FdWriter {
   readonly closed: boolean;
 }
 
-function errorCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | null)?.code;
-}
+const retryable = (err: unknown): boolean => RETRY_CODES.has((err as NodeJS.ErrnoException | null)?.code ?? '');
 
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -71,7 +69,7 @@ export function fdWriter(fd: number): FdWriter {
     write(fd, buf, 0, buf.length, null, (err, n) => {
       inFlight = false;
       if (err) {
-        if (!RETRY_CODES.has(errorCode(err) ?? '')) {
+        if (!retryable(err)) {
           stop();
           return;
         }
@@ -94,10 +92,11 @@ export function fdWriter(fd: number): FdWriter {
       start();
     },
     flush(cb: (err?: Error) => void): void {
-      if (closed || (!inFlight && queued === '' && !rest)) {
+      if (closed) {
         cb();
         return;
       }
+      // Called back when the write in flight, or the one started now, leaves nothing queued.
       waiters.push(cb);
       start();
     },
@@ -111,7 +110,7 @@ export function fdWriter(fd: number): FdWriter {
         try {
           buf = buf.subarray(writeSync(fd, buf));
         } catch (err) {
-          if (!RETRY_CODES.has(errorCode(err) ?? '') || waited >= EXIT_RETRY_MS) {
+          if (!retryable(err) || waited >= EXIT_RETRY_MS) {
             stop();
             return;
           }
