@@ -4,7 +4,7 @@
 
 import type { Config } from './config.js';
 
-export type Kind = 'string' | 'port' | 'int' | 'count' | 'bytes' | 'duration' | 'list' | 'level' | 'logFormat' | 'sendfile';
+export type Kind = 'string' | 'port' | 'int' | 'count' | 'bytes' | 'duration' | 'list' | 'level' | 'logFormat' | 'sendfile' | 'switch';
 export type Key = Exclude<keyof Config, never> | 'adminTokenFile' | 'viewerTokenFile';
 
 export interface OptionDef {
@@ -171,6 +171,14 @@ export const OPTIONS: readonly OptionDef[] = [
     kind: 'sendfile',
     defaultText: 'auto',
     help: 'send cached blocks from their files to plain HTTP clients with sendfile(2), no copies: auto (when the addon is built), on (refuse to start without it), off',
+  },
+  {
+    key: 'directHttp',
+    flag: '--direct-http',
+    env: 'ISOPROXY_DIRECT_HTTP',
+    kind: 'switch',
+    defaultText: 'on',
+    help: "answer plain GET/HEAD image requests on the connection itself, without Node's HTTP objects (off: Node's server answers every request)",
   },
   {
     key: 'stallAfterMs',

@@ -53,6 +53,8 @@ export interface Config {
   readonly maxTransfersPerClient: number;
   /** Zero-copy sends of cached blocks (src/native/sendfile.ts): when built, always, or never. */
   readonly sendfile: SendfileMode;
+  /** Image requests answered on the raw connection (src/http/direct); default on. */
+  readonly directHttp?: boolean;
 }
 
 export const SENDFILE_MODES = ['auto', 'on', 'off'] as const;
@@ -125,6 +127,7 @@ function convert(def: OptionDef, value: unknown, source: string): unknown {
     const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : bad('must be a list');
     return items.map((s) => (typeof s === 'string' ? s.trim() : bad('must be a list of strings'))).filter((s) => s !== '');
   }
+  if (typeof value === 'boolean' && def.kind === 'switch') value = value ? 'on' : 'off';
   if (typeof value === 'number' && ['port', 'int', 'count', 'bytes', 'duration'].includes(def.kind)) value = String(value);
   if (typeof value !== 'string') return bad('must be a string');
   switch (def.kind) {
@@ -144,6 +147,8 @@ function convert(def: OptionDef, value: unknown, source: string): unknown {
       const n = /^[0-9]{1,7}$/.test(value) ? Number(value) : NaN;
       return n >= 1 ? n : bad('must be a positive integer');
     }
+    case 'switch':
+      return value === 'on' ? true : value === 'off' ? false : bad('must be on or off');
     case 'sendfile':
       return (SENDFILE_MODES as readonly string[]).includes(value) ? value : bad(`must be one of ${SENDFILE_MODES.join(', ')}`);
     case 'logFormat':
@@ -320,6 +325,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {},
     maxConnections: pick('maxConnections', DEFAULTS.maxConnections),
     maxTransfersPerClient: pick('maxTransfersPerClient', DEFAULTS.maxTransfersPerClient),
     sendfile: pick('sendfile', DEFAULTS.sendfile),
+    directHttp: pick('directHttp', true),
   };
 }
 

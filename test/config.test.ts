@@ -23,6 +23,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig(['--sendfile', 'yes'], {})).toThrow(/sendfile must be one of auto, on, off/);
   });
 
+  it('takes --direct-http on or off (and ISOPROXY_DIRECT_HTTP, and a boolean in the config file)', async () => {
+    expect(loadConfig(['--direct-http', 'off'], {}).directHttp).toBe(false);
+    expect(loadConfig([], { ISOPROXY_DIRECT_HTTP: 'off' }).directHttp).toBe(false);
+    expect(() => loadConfig(['--direct-http', 'no'], {})).toThrow(/direct-http must be on or off/);
+    const file = join(dir, 'direct.json');
+    await writeFile(file, JSON.stringify({ directHttp: false }));
+    expect(loadConfig(['--config', file], {}).directHttp).toBe(false);
+  });
+
   it('has loopback defaults', () => {
     expect(loadConfig([], {})).toEqual({
       host: '127.0.0.1',
@@ -43,6 +52,7 @@ describe('loadConfig', () => {
       maxConnections: 1024,
       maxTransfersPerClient: 16,
       sendfile: 'auto',
+      directHttp: true,
       maxFilesPerNode: 256,
       maxFileBytesPerNode: 4 * 2 ** 20,
     });

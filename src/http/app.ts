@@ -7,6 +7,7 @@
 // for node operations, and the transfer log subscribes to its transfer hub.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { NotFoundError } from '../errors.js';
@@ -16,7 +17,9 @@ import type { Serving } from '../serving/serving.js';
 import { adminRoutes, bearerAuth, nodeUrl } from './admin-routes.js';
 import { transfersPerClient } from './client-limits.js';
 import { errorHandler, errorResponse } from './errors.js';
-import { isoNodeHandler } from './iso-node.js';
+import { isoDirectHandler, isoNodeHandler } from './iso-node.js';
+import type { RequestHead } from './direct/request-head.js';
+import type { DirectResponse } from './direct/response.js';
 import type { Sender } from '../native/sendfile.js';
 import { isoRoutes, type IsoEnv } from './iso-routes.js';
 import { createHttpMetrics, IMAGE_ROUTE, transferLog, type HttpMetrics } from './transfer-log.js';
@@ -57,6 +60,8 @@ export interface IsoproxyApp {
    * hono: true when it did (iso-node.ts). A server calls it first and gives hono the rest.
    */
   readonly serveImage: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** The same for a request the direct server read from a raw connection (direct/server.ts). */
+  readonly serveImageDirect: (head: RequestHead, res: DirectResponse, socket: Socket) => boolean;
   readonly metrics: HttpMetrics;
   /** Image bodies being written now. */
   activeTransfers(): number;
@@ -172,12 +177,15 @@ export function createApp(deps: AppDeps): IsoproxyApp {
   );
   app.route('/api/v1', vmedia as unknown as Hono<AppEnv>);
 
-  const serveImage = isoNodeHandler({ serving, routes, logger, metrics, requestId: requestIdOf, ...(limit ? { limit } : {}), ...sender });
+  const imageDeps = { serving, routes, logger, metrics, requestId: requestIdOf, ...(limit ? { limit } : {}), ...sender };
+  const serveImage = isoNodeHandler(imageDeps);
+  const serveImageDirect = isoDirectHandler(imageDeps);
 
   return {
     app,
     fetch: app.fetch,
     serveImage,
+    serveImageDirect,
     metrics,
     activeTransfers: () => serving.transfers.active(),
     idle: () => serving.transfers.idle(),

@@ -17,11 +17,11 @@
 // or too few bytes fails the transfer (socket destroyed, short body) instead of sending wrong
 // bytes under a Content-Length that promised others.
 
-import type { ServerResponse } from 'node:http';
 import { IsoproxyError } from '../errors.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { isFileSpan, readSpan, type Chunk, type FileSpan } from '../io/file-span.js';
 import { SendError, type Sender } from '../native/sendfile.js';
+import type { ResponseOut } from './out.js';
 import { drained, SPAN_READ_SLAB, SpanWriter, takeHead } from './span-writer.js';
 import type { Transfer, TransferOutcome } from '../serving/transfers.js';
 import type { NodeImage, TransferStats } from '../serving/types.js';
@@ -201,7 +201,7 @@ async function bytesOfSpan(span: FileSpan): Promise<Uint8Array> {
  * matters here). A client abort aborts `abort` (which the image reader watches) and ends the
  * reader's iterator; a failure destroys the socket so the client sees a short body.
  */
-export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: AbortController, sink: ChunkSink, sender?: Sender): Promise<PipeResult> {
+export async function pipeToNode(out: ResponseOut, body: OpenBody, abort: AbortController, sink: ChunkSink, sender?: Sender): Promise<PipeResult> {
   let bytes = 0;
   let stats: TransferStats | undefined;
   const onClose = (): void => {
@@ -303,7 +303,7 @@ export async function pipeToNode(out: ServerResponse, body: OpenBody, abort: Abo
  * finishes the send.
  */
 export function sendSingleSpan(
-  out: ServerResponse,
+  out: ResponseOut,
   body: OpenBody,
   abort: AbortController,
   sink: ChunkSink,

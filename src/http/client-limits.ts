@@ -12,6 +12,7 @@ import { whenClosed } from './response-gone.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import { TooManyTransfersError } from './errors.js';
+import type { ResponseOut } from './out.js';
 
 interface NodeBindings {
   readonly incoming?: IncomingMessage;
@@ -24,7 +25,7 @@ export interface TransfersPerClient {
    * Counts a GET from `address` until `outgoing` closes; throws TooManyTransfersError past the
    * cap. Returns the release (for a request that fails before its answer).
    */
-  acquire(address: string, outgoing: ServerResponse): () => void;
+  acquire(address: string, outgoing: ResponseOut): () => void;
   /** Transfers open per address now (tests, status). */
   open(address: string): number;
 }
@@ -32,7 +33,7 @@ export interface TransfersPerClient {
 export function transfersPerClient(max: number): TransfersPerClient {
   // Only addresses with a transfer open are kept: the map is bounded by open connections.
   const open = new Map<string, number>();
-  const acquire = (address: string, outgoing: ServerResponse): (() => void) => {
+  const acquire = (address: string, outgoing: ResponseOut): (() => void) => {
     const n = open.get(address) ?? 0;
     if (n >= max) throw new TooManyTransfersError(max);
     open.set(address, n + 1);

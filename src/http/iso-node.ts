@@ -1,17 +1,22 @@
-// Image requests taken off Node's HTTP server before hono sees them: GET and HEAD of
-// <prefix>/<node>.iso, answered by the same route logic as the hono route (iso-routes.ts
-// `answerIso`) with the same headers, errors (errors.ts), request ids, per-client cap, log lines
-// and metrics. Everything else (other methods, other paths, anything odd about the path) goes to
-// hono. What this saves is the framework's per-request objects: on random 256 KiB ranges, a fetch
-// Request, two Response objects and their Headers per request were about a sixth of the serving
-// thread's time.
+// Image requests taken before hono sees them: GET and HEAD of <prefix>/<node>.iso, answered by
+// the same route logic as the hono route (iso-routes.ts `answerIso`) with the same headers,
+// errors (errors.ts), request ids, per-client cap, log lines and metrics. Two ways in: Node's
+// HTTP server (`isoNodeHandler`), and the direct server's raw connections (`isoDirectHandler`,
+// direct/server.ts), which skip Node's request and response objects. Everything else (other
+// methods, other paths, anything odd about the path) goes to hono. What this saves is the
+// framework's per-request objects: on random 256 KiB ranges, a fetch Request, two Response
+// objects and their Headers per request were about a sixth of the serving thread's time.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { TransfersPerClient } from './client-limits.js';
 import { socketFd } from '../native/sendfile.js';
+import type { RequestHead } from './direct/request-head.js';
+import type { DirectResponse } from './direct/response.js';
 import { errorParts, logRequestError } from './errors.js';
 import { abortOnClose, answerIso, writeBodyToNode, type IsoExchange, type IsoRouteDeps } from './iso-routes.js';
+import type { ResponseOut } from './out.js';
 import { IMAGE_ROUTE, type HttpMetrics } from './transfer-log.js';
 
 export interface IsoNodeDeps extends IsoRouteDeps {
@@ -20,6 +25,15 @@ export interface IsoNodeDeps extends IsoRouteDeps {
   /** The request id: the client's X-Request-Id when it is sane, else a new one (shared with hono). */
   readonly requestId: (given: string | undefined) => string;
   readonly limit?: TransfersPerClient;
+}
+
+/** An image request, whichever server read it. */
+interface ImageRequest {
+  readonly method: 'GET' | 'HEAD';
+  readonly url: string;
+  readonly socket: Socket;
+  /** A request header by lower-case name. */
+  header(name: string): string | undefined;
 }
 
 /** Where a request for an image goes: the route's source and the file name, or undefined (hono's). */
@@ -47,9 +61,23 @@ export function isoNodeHandler(deps: IsoNodeDeps): (req: IncomingMessage, res: S
   return (req, res) => {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return false;
-    const match = matchImage(deps.routes, req.url ?? '');
+    const url = req.url ?? '';
+    const match = matchImage(deps.routes, url);
     if (!match) return false;
-    void serve(deps, req, res, method, match.source, match.file);
+    const request: ImageRequest = { method, url, socket: req.socket, header: (n) => headerOf(req, n) };
+    void serve(deps, request, res, match.source, match.file);
+    return true;
+  };
+}
+
+/** The direct server's handler for image routes (direct/server.ts): true when it took the request. */
+export function isoDirectHandler(deps: IsoNodeDeps): (head: RequestHead, res: DirectResponse, socket: Socket) => boolean {
+  return (head, res, socket) => {
+    const match = matchImage(deps.routes, head.target);
+    if (!match) return false;
+    const headers = head.headers;
+    const request: ImageRequest = { method: head.method, url: head.target, socket, header: (n) => headers.get(n) };
+    void serve(deps, request, res, match.source, match.file);
     return true;
   };
 }
@@ -59,15 +87,16 @@ function headerOf(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-async function serve(deps: IsoNodeDeps, req: IncomingMessage, res: ServerResponse, method: string, source: string, file: string): Promise<void> {
-  const requestId = deps.requestId(headerOf(req, 'x-request-id'));
+async function serve(deps: IsoNodeDeps, req: ImageRequest, res: ResponseOut, source: string, file: string): Promise<void> {
+  const { method } = req;
+  const requestId = deps.requestId(req.header('x-request-id'));
   const t0 = performance.now();
   const abort = abortOnClose(res);
   let release: (() => void) | undefined;
   try {
     const address = req.socket.remoteAddress;
     if (deps.limit && method === 'GET' && address !== undefined) release = deps.limit.acquire(address, res);
-    const x: IsoExchange = { method, requestId, header: (n) => headerOf(req, n), abort, files: socketFd(req.socket) !== undefined };
+    const x: IsoExchange = { method, requestId, header: req.header, abort, files: socketFd(req.socket) !== undefined };
     const a = await answerIso(x, deps, source, file);
     if (a.kind === 'body') {
       writeBodyToNode(res, a, abort, deps.sender);
@@ -75,10 +104,10 @@ async function serve(deps: IsoNodeDeps, req: IncomingMessage, res: ServerRespons
     }
     res.writeHead(a.plan.status, a.plan.headers);
     res.end();
-    requestLine(deps, method, req.url ?? '', a.plan.status, requestId, t0);
+    requestLine(deps, method, req.url, a.plan.status, requestId, t0);
   } catch (err) {
     release?.();
-    const path = (req.url ?? '').split('?')[0]!;
+    const path = req.url.split('?')[0]!;
     logRequestError(deps.logger.child({ reqId: requestId }), err, method, path);
     if (res.headersSent || res.destroyed) {
       res.destroy();
@@ -87,7 +116,7 @@ async function serve(deps: IsoNodeDeps, req: IncomingMessage, res: ServerRespons
     const { status, headers, json } = errorParts(err);
     res.writeHead(status, { ...headers, 'X-Request-Id': requestId });
     res.end(method === 'HEAD' ? undefined : json);
-    requestLine(deps, method, req.url ?? '', status, requestId, t0);
+    requestLine(deps, method, req.url, status, requestId, t0);
   }
 }
 

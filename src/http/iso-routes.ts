@@ -25,6 +25,7 @@ import type { Serving } from '../serving/serving.js';
 import type { Transfer } from '../serving/transfers.js';
 import type { NodeImage, NodeRef } from '../serving/types.js';
 import { socketFd, type Sender } from '../native/sendfile.js';
+import type { ResponseOut } from './out.js';
 import { whenClosed } from './response-gone.js';
 import {
   bodyLength,
@@ -202,7 +203,7 @@ const isSourceNodeName = (name: string): boolean => SOURCE_NODE_NAME.test(name) 
  * `c.req.raw.signal` makes @hono/node-server build a whole fetch Request for every request just
  * to hand out its signal.
  */
-export function abortOnClose(out: ServerResponse): AbortController {
+export function abortOnClose(out: ResponseOut): AbortController {
   const ac = new AbortController();
   whenClosed(out, () => {
     if (!out.writableFinished) ac.abort(new ClientAbortError());
@@ -278,12 +279,7 @@ async function answerNode(x: IsoExchange, deps: IsoRouteDeps, ref: NodeRef): Pro
 }
 
 /** Writes an answer's head and body to Node's response; the transfer ends when the body does. */
-export function writeBodyToNode(
-  out: ServerResponse,
-  a: Extract<IsoAnswer, { kind: 'body' }>,
-  abort: AbortController,
-  sender: Sender | undefined,
-): void {
+export function writeBodyToNode(out: ResponseOut, a: Extract<IsoAnswer, { kind: 'body' }>, abort: AbortController, sender: Sender | undefined): void {
   const finish = (r: PipeResult): void => a.transfer.end(r);
   try {
     out.writeHead(a.plan.status, a.plan.headers);

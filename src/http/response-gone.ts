@@ -4,14 +4,14 @@
 // whatever waits on it (a transfer, its file leases, its per-client slot) would wait forever.
 // Its connection's 'close' says it instead.
 
-import type { ServerResponse } from 'node:http';
+import type { ResponseOut } from './out.js';
 
 /**
  * Calls `gone` once, when `out` closes or its connection closes, whichever comes first. The
  * listener on the connection goes when the response closes, so a keep-alive connection does not
  * collect one per request.
  */
-export function whenClosed(out: ServerResponse, gone: () => void): void {
+export function whenClosed(out: ResponseOut, gone: () => void): void {
   const socket = out.req?.socket;
   let fired = false;
   const fire = (): void => {

@@ -5,11 +5,12 @@
 // it in-process. A cluster's primary never loads this module: it serves no HTTP.
 
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { checkAdminExposure, isLoopbackHost, type Config } from '../config.js';
 import { createApp, type IsoproxyApp } from './app.js';
+import { directServer, type DirectServer } from './direct/server.js';
 import { senderFor } from '../native/sendfile.js';
 import { createLogger, type Logger } from '../logger.js';
 import { openNodeStore } from '../registry/open-store.js';
@@ -51,6 +52,8 @@ export interface RunningServer {
   readonly logger: Logger;
   /** The status view's tracker (what /ui and `isoproxy status` show). */
   readonly status: StatusWiring;
+  /** The direct server in front of Node's (absent with --direct-http off). */
+  readonly direct: DirectServer | undefined;
   /** Graceful: stops accepting, waits for transfers up to config.shutdownDeadlineMs, then closes. */
   close(): Promise<void>;
 }
@@ -134,14 +137,12 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   });
   // Image requests go straight to the image route (iso-node.ts); hono answers everything else.
   const honoListener = getRequestListener(app.fetch, { hostname: config.host });
-  const server = createServer(
-    // Node checks headersTimeout and requestTimeout on this interval (default 30 s): check often
-    // enough that the timeouts hold within a fraction of themselves.
-    { connectionsCheckingInterval: Math.min(1000, Math.ceil(config.headersTimeoutMs / 4)) },
-    (req, res) => {
-      if (!app.serveImage(req, res)) void honoListener(req, res);
-    },
-  );
+  // Node checks headersTimeout and requestTimeout on this interval (default 30 s): check often
+  // enough that the timeouts hold within a fraction of themselves.
+  const checkIntervalMs = Math.min(1000, Math.ceil(config.headersTimeoutMs / 4));
+  const server = createServer({ connectionsCheckingInterval: checkIntervalMs }, (req, res) => {
+    if (!app.serveImage(req, res)) void honoListener(req, res);
+  });
   // Hostile clients: a request must have sent its headers within headersTimeout (a
   // slowloris dripping header lines is cut), and the request itself (headers and body, not the
   // response) within requestTimeout; admin bodies are small and image requests have none.
@@ -153,6 +154,22 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   // A client that stops reading holds a transfer (and its reader) forever otherwise; a BMC that
   // reads slowly still moves bytes and never hits this.
   server.setTimeout(SOCKET_IDLE_TIMEOUT_MS);
+  const direct = config.directHttp === false ? undefined : takeConnections(server, app, config.headersTimeoutMs, checkIntervalMs);
+  if (direct && service.metrics) {
+    const st = direct.stats;
+    service.metrics.collect(
+      'isoproxy_direct_requests_total',
+      'Image requests answered on the connection, without Node HTTP objects.',
+      'counter',
+      () => st.requests,
+    );
+    service.metrics.collect(
+      'isoproxy_direct_handoffs_total',
+      "Connections handed to Node's HTTP server (other requests).",
+      'counter',
+      () => st.handOffs,
+    );
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -177,6 +194,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       stopStreams.abort();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      direct?.closeIdle();
       const active = app.activeTransfers();
       if (active > 0) {
         logger.info({ active, deadlineMs: config.shutdownDeadlineMs }, 'waiting for transfers');
@@ -189,6 +207,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         if (!done) logger.warn({ active: app.activeTransfers() }, 'shutdown deadline passed; closing transfers');
       }
       server.closeAllConnections();
+      direct?.closeAll();
+      direct?.stop();
       await stopped;
       if (!deps.service) await service.close();
       if (!deps.store) await store.close();
@@ -196,5 +216,26 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     })();
     return closed;
   };
-  return { url, publicUrl, server, app, logger, status, close };
+  return { url, publicUrl, server, app, logger, status, direct, close };
+}
+
+/**
+ * Puts the direct server (direct/server.ts) in front of Node's: every new connection starts
+ * there, and goes to Node's own connection listener when a request is not one it answers.
+ */
+function takeConnections(server: Server, app: IsoproxyApp, headersTimeoutMs: number, checkIntervalMs: number): DirectServer {
+  const nodeListeners = server.listeners('connection') as ((socket: Socket) => void)[];
+  const direct = directServer({
+    take: app.serveImageDirect,
+    handOff: (socket) => {
+      for (const listener of nodeListeners) listener.call(server, socket);
+    },
+    headersTimeoutMs,
+    keepAliveTimeoutMs: server.keepAliveTimeout,
+    idleTimeoutMs: SOCKET_IDLE_TIMEOUT_MS,
+    checkIntervalMs,
+  });
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => direct.accept(socket));
+  return direct;
 }

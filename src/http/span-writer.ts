@@ -8,7 +8,7 @@
 // else is written to the response (patch bytes, a multipart header, the end), `drain` waits for
 // every span handed over. Each span is released once its send has ended.
 
-import type { ServerResponse } from 'node:http';
+import type { ResponseOut } from './out.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { readSpan, type FileSpan } from '../io/file-span.js';
 import { FAILED, socketFd, type Sender, type Sending } from '../native/sendfile.js';
@@ -24,7 +24,7 @@ const EMPTY = Buffer.alloc(0);
  * An empty write's callback comes after the writes queued before it, and for a response queued
  * behind another on the connection, after it has the socket.
  */
-function flushed(out: ServerResponse, signal: AbortSignal): Promise<boolean> {
+function flushed(out: ResponseOut, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
     // A response whose client is gone may never call back (response-gone.ts): the abort ends the wait.
@@ -50,7 +50,8 @@ interface HeadState {
  * `end` writes nothing more for a Content-Length body). Undefined when Node has written or
  * queued anything, or when its fields are not what Node 20 has: then Node writes the head.
  */
-export function takeHead(out: ServerResponse): Buffer | undefined {
+export function takeHead(out: ResponseOut): Buffer | undefined {
+  if (out.takeHead) return out.takeHead();
   const state = out as unknown as HeadState;
   const socket = out.socket;
   if (typeof state._header !== 'string' || state._headerSent !== false || !socket || socket.writableLength > 0) return undefined;
@@ -60,7 +61,7 @@ export function takeHead(out: ServerResponse): Buffer | undefined {
 }
 
 /** Resolves on the response's next 'drain', or when it closes or the client is gone (`signal`). */
-export function drained(out: ServerResponse, signal: AbortSignal): Promise<void> {
+export function drained(out: ResponseOut, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
@@ -80,7 +81,7 @@ export class SpanWriter {
   private last: { readonly sending: Sending; readonly span: FileSpan } | undefined;
 
   constructor(
-    private readonly out: ServerResponse,
+    private readonly out: ResponseOut,
     private readonly sender: Sender | undefined,
     private readonly signal: AbortSignal,
   ) {}

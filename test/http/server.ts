@@ -46,7 +46,9 @@ export function fakeServing(store: NodeStore, resolver: FakeResolver, now?: () =
   });
 }
 
-export async function startTestServer(options: { now?: () => Date; dataDir?: string; shutdownDeadline?: string } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { now?: () => Date; dataDir?: string; shutdownDeadline?: string; directHttp?: boolean } = {},
+): Promise<TestServer> {
   const resolver = new FakeResolver();
   const store = new MemoryNodeStore();
   const logs: Array<Record<string, unknown>> = [];
@@ -76,6 +78,8 @@ export async function startTestServer(options: { now?: () => Date; dataDir?: str
     TOKEN,
     '--shutdown-deadline',
     options.shutdownDeadline ?? '2s',
+    '--direct-http',
+    options.directHttp === false ? 'off' : 'on',
   ]);
   const running = await startServer(config, { store, service, logger, ...(options.now ? { now: options.now } : {}) });
   return { running, url: running.url, resolver, store, logs, close: () => running.close() };
