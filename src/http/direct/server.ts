@@ -99,8 +99,9 @@ class Connection implements ResponseConnection {
       this.socket.destroy();
       return;
     }
-    if (!res.keep) {
-      this.socket.end();
+    if (!res.keep || this.closing) {
+      // As Node's server does after a last response: flush, then close.
+      endThenDestroy(this.socket);
       return;
     }
     if (this.socket.isPaused()) this.socket.resume();
@@ -190,7 +191,8 @@ class Connection implements ResponseConnection {
     if (this.current) return;
     if (this.headSince > 0 && now - this.headSince >= opts.headersTimeoutMs) {
       this.detach();
-      this.socket.end(REQUEST_TIMEOUT);
+      this.socket.on('error', noop);
+      endThenDestroy(this.socket, REQUEST_TIMEOUT);
       return;
     }
     if (this.headSince === 0 && this.idleSince > 0 && now - this.idleSince >= opts.keepAliveTimeoutMs) this.socket.destroy();
@@ -209,6 +211,13 @@ class Connection implements ResponseConnection {
 }
 
 function noop(): void {}
+
+/** Ends the socket once everything written has gone, then closes it (a half-open peer may never end). */
+function endThenDestroy(socket: Socket, last?: string): void {
+  const destroy = (): void => void socket.destroy();
+  if (last === undefined) socket.end(destroy);
+  else socket.end(last, destroy);
+}
 
 class DirectServerImpl implements DirectServer {
   private readonly conns = new Set<Connection>();
