@@ -44,7 +44,8 @@ const INCOMPLETE: HeadParse = { kind: 'incomplete' };
 const other = (reason: string): HeadParse => ({ kind: 'other', reason });
 
 /** Headers whose presence means the request is not a plain bodiless GET or HEAD. */
-const REFUSED = new Set(['transfer-encoding', 'expect', 'upgrade', 'http2-settings']);
+// Proxy-Connection: Node's parser reads it as Connection; rather than mirror that, Node answers.
+const REFUSED = new Set(['transfer-encoding', 'expect', 'upgrade', 'http2-settings', 'proxy-connection']);
 
 /**
  * Parses the request head at the start of `buf`. Every read is inside `buf`; the scan stops at

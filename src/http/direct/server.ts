@@ -53,14 +53,20 @@ export interface DirectStats {
 /** Pipelined bytes kept while a response is written; past this the socket stops reading. */
 const MAX_BUFFERED = 2 * MAX_HEAD_BYTES;
 
+const LF = 0x0a;
+
 const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 
 class Connection implements ResponseConnection {
   buf: Buffer | undefined;
   current: DirectResponse | undefined;
-  /** When the head being received started (0: none), and when the connection became idle (0: busy). */
-  headSince = 0;
-  idleSince = Date.now();
+  /**
+   * When the head being received started (0: none), and when the connection became idle between
+   * requests (0: busy). A new connection's first head is timed from the connect, as Node times it:
+   * a client that connects and sends nothing gets the 408 after the headers timeout.
+   */
+  headSince = Date.now();
+  idleSince = 0;
   ended = false;
   closing = false;
   private scheduled = false;
@@ -117,11 +123,15 @@ class Connection implements ResponseConnection {
   }
 
   private data(chunk: Buffer): void {
+    const waiting = this.buf !== undefined && !this.current;
     this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
     if (this.current) {
       if (this.buf.length > MAX_BUFFERED) this.socket.pause();
       return;
     }
+    // A head already found incomplete cannot end without a new line: a client trickling bytes
+    // costs a scan of its chunk, not a parse of the whole head each time.
+    if (waiting && chunk.indexOf(LF) < 0 && this.buf.length < MAX_HEAD_BYTES) return;
     this.next();
   }
 
@@ -190,9 +200,9 @@ class Connection implements ResponseConnection {
     const { opts } = this.server;
     if (this.current) return;
     if (this.headSince > 0 && now - this.headSince >= opts.headersTimeoutMs) {
-      this.detach();
-      this.socket.on('error', noop);
-      endThenDestroy(this.socket, REQUEST_TIMEOUT);
+      // As Node's server does: the answer, then the connection closes at once.
+      this.socket.write(REQUEST_TIMEOUT);
+      this.socket.destroy();
       return;
     }
     if (this.headSince === 0 && this.idleSince > 0 && now - this.idleSince >= opts.keepAliveTimeoutMs) this.socket.destroy();
@@ -213,10 +223,8 @@ class Connection implements ResponseConnection {
 function noop(): void {}
 
 /** Ends the socket once everything written has gone, then closes it (a half-open peer may never end). */
-function endThenDestroy(socket: Socket, last?: string): void {
-  const destroy = (): void => void socket.destroy();
-  if (last === undefined) socket.end(destroy);
-  else socket.end(last, destroy);
+function endThenDestroy(socket: Socket): void {
+  socket.end(() => void socket.destroy());
 }
 
 class DirectServerImpl implements DirectServer {

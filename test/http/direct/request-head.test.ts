@@ -64,6 +64,7 @@ describe('parseRequestHead', () => {
     ['a signed length', 'GET /iso/a.iso HTTP/1.1\r\nHost: p\r\nContent-Length: +0\r\n\r\n'],
     ['Expect', 'GET /iso/a.iso HTTP/1.1\r\nHost: p\r\nExpect: 100-continue\r\n\r\n'],
     ['Upgrade', 'GET /iso/a.iso HTTP/1.1\r\nHost: p\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n'],
+    ['Proxy-Connection', 'GET /iso/a.iso HTTP/1.1\r\nHost: p\r\nProxy-Connection: close\r\n\r\n'],
     ['Connection: upgrade', 'GET /iso/a.iso HTTP/1.1\r\nHost: p\r\nConnection: upgrade\r\n\r\n'],
     ['a repeated header', 'GET /iso/a.iso HTTP/1.1\r\nHost: p\r\nRange: bytes=0-1\r\nrange: bytes=5-6\r\n\r\n'],
     ['a repeated Host', 'GET /iso/a.iso HTTP/1.1\r\nHost: p\r\nHost: q\r\n\r\n'],

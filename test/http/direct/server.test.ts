@@ -176,6 +176,13 @@ describe('the direct server', () => {
     expect(h.direct.stats.requests).toBe(0);
   });
 
+  it('answers 408 to a connection that sends nothing within the headers timeout, as Node does', async () => {
+    const h = await harness({ headersTimeoutMs: 200, keepAliveTimeoutMs: 60_000 });
+    const conn = await RawConnection.open(h.url);
+    expect((await conn.response()).status).toBe(408);
+    await conn.closed;
+  });
+
   it('closes a keep-alive connection idle for the keep-alive timeout, not one with a response open', async () => {
     const h = await harness({ keepAliveTimeoutMs: 200 });
     const idle = await RawConnection.open(h.url);
