@@ -79,6 +79,17 @@ async function harness(options: { headersTimeoutMs?: number; keepAliveTimeoutMs?
 
 const get = (target: string, extra = ''): string => `GET ${target} HTTP/1.1\r\nHost: t\r\n${extra}\r\n`;
 
+/** One connection that has had an answer and waits for more, one with a /hold/ request open. */
+async function idleAndBusy(h: Harness): Promise<{ idle: RawConnection; busy: RawConnection }> {
+  const idle = await RawConnection.open(h.url);
+  idle.write(get('/a'));
+  await idle.response();
+  const busy = await RawConnection.open(h.url);
+  busy.write(get('/hold/x'));
+  await until(() => h.pending.length === 1, 'the held request');
+  return { idle, busy };
+}
+
 async function until(ready: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (ready()) return;
@@ -185,12 +196,7 @@ describe('the direct server', () => {
 
   it('closes a keep-alive connection idle for the keep-alive timeout, not one with a response open', async () => {
     const h = await harness({ keepAliveTimeoutMs: 200 });
-    const idle = await RawConnection.open(h.url);
-    idle.write(get('/a'));
-    await idle.response();
-    const busy = await RawConnection.open(h.url);
-    busy.write(get('/hold/x'));
-    await until(() => h.pending.length === 1, 'the held request');
+    const { idle, busy } = await idleAndBusy(h);
     await idle.closed;
     await new Promise((r) => setTimeout(r, 300));
     expect(busy.socket.destroyed).toBe(false);
@@ -202,12 +208,7 @@ describe('the direct server', () => {
 
   it('closes idle connections on shutdown and lets an open response finish', async () => {
     const h = await harness();
-    const idle = await RawConnection.open(h.url);
-    idle.write(get('/a'));
-    await idle.response();
-    const busy = await RawConnection.open(h.url);
-    busy.write(get('/hold/x'));
-    await until(() => h.pending.length === 1, 'the held request');
+    const { idle, busy } = await idleAndBusy(h);
     h.direct.closeIdle();
     await idle.closed;
     const { res } = h.pending[0]!;
