@@ -55,6 +55,7 @@ const MAX_BUFFERED = 2 * MAX_HEAD_BYTES;
 
 const LF = 0x0a;
 
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 
 class Connection implements ResponseConnection {
@@ -177,6 +178,8 @@ class Connection implements ResponseConnection {
   private end(): void {
     this.ended = true;
     if (this.current) this.socket.destroy();
+    // Bytes of a head that will never be finished: Node's parser answers those 400.
+    else if (this.buf) endThenDestroy(this.socket, BAD_REQUEST);
     else this.socket.end();
   }
 
@@ -223,8 +226,10 @@ class Connection implements ResponseConnection {
 function noop(): void {}
 
 /** Ends the socket once everything written has gone, then closes it (a half-open peer may never end). */
-function endThenDestroy(socket: Socket): void {
-  socket.end(() => void socket.destroy());
+function endThenDestroy(socket: Socket, last?: string): void {
+  const destroy = (): void => void socket.destroy();
+  if (last === undefined) socket.end(destroy);
+  else socket.end(last, destroy);
 }
 
 class DirectServerImpl implements DirectServer {

@@ -164,6 +164,15 @@ describe('the direct server', () => {
     await half.closed;
   });
 
+  it('answers 400 to a head its client ends unfinished, as Node does', async () => {
+    const h = await harness();
+    const conn = await RawConnection.open(h.url);
+    conn.socket.end('GET /a HTTP/1.1\r\nHost: t\r\n');
+    expect((await conn.response()).status).toBe(400);
+    await conn.closed;
+    expect(h.direct.stats.requests).toBe(0);
+  });
+
   it('answers Connection: close, then closes', async () => {
     const h = await harness();
     const conn = await RawConnection.open(h.url);
