@@ -4,13 +4,13 @@
 // (src/commands/serve.ts) in a single process or in each cluster worker; tests and the demo start
 // it in-process. A cluster's primary never loads this module: it serves no HTTP.
 
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { checkAdminExposure, isLoopbackHost, type Config } from '../config.js';
 import { createApp, type IsoproxyApp } from './app.js';
-import { directServer, type DirectServer } from './direct/server.js';
+import { directServer, REQUEST_TIMEOUT, type DirectServer } from './direct/server.js';
 import { senderFor } from '../native/sendfile.js';
 import { createLogger, type Logger } from '../logger.js';
 import { openNodeStore } from '../registry/open-store.js';
@@ -225,10 +225,32 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
  */
 function takeConnections(server: Server, app: IsoproxyApp, headersTimeoutMs: number, checkIntervalMs: number): DirectServer {
   const nodeListeners = server.listeners('connection') as ((socket: Socket) => void)[];
+  // A head handed over half-received has spent part of its time already; Node would time it
+  // afresh, so a client dripping a head could have the headers timeout twice. Its deadline is
+  // kept here until Node has read the whole head.
+  const headDeadlines = new WeakMap<Socket, NodeJS.Timeout>();
+  server.on('request', (req: IncomingMessage) => {
+    const timer = headDeadlines.get(req.socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    headDeadlines.delete(req.socket);
+  });
   const direct = directServer({
     take: app.serveImageDirect,
-    handOff: (socket) => {
+    handOff: (socket, headStartedAt) => {
       for (const listener of nodeListeners) listener.call(server, socket);
+      if (headStartedAt === 0) return;
+      const timer = setTimeout(
+        () => {
+          headDeadlines.delete(socket);
+          socket.write(REQUEST_TIMEOUT);
+          socket.destroy();
+        },
+        Math.max(0, headStartedAt + headersTimeoutMs - Date.now()),
+      );
+      timer.unref();
+      headDeadlines.set(socket, timer);
+      socket.once('close', () => clearTimeout(timer));
     },
     headersTimeoutMs,
     keepAliveTimeoutMs: server.keepAliveTimeout,

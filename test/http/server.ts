@@ -47,7 +47,7 @@ export function fakeServing(store: NodeStore, resolver: FakeResolver, now?: () =
 }
 
 export async function startTestServer(
-  options: { now?: () => Date; dataDir?: string; shutdownDeadline?: string; directHttp?: boolean } = {},
+  options: { now?: () => Date; dataDir?: string; shutdownDeadline?: string; directHttp?: boolean; headersTimeout?: string } = {},
 ): Promise<TestServer> {
   const resolver = new FakeResolver();
   const store = new MemoryNodeStore();
@@ -80,6 +80,7 @@ export async function startTestServer(
     options.shutdownDeadline ?? '2s',
     '--direct-http',
     options.directHttp === false ? 'off' : 'on',
+    ...(options.headersTimeout ? ['--headers-timeout', options.headersTimeout] : []),
   ]);
   const running = await startServer(config, { store, service, logger, ...(options.now ? { now: options.now } : {}) });
   return { running, url: running.url, resolver, store, logs, close: () => running.close() };

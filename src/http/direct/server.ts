@@ -20,8 +20,13 @@ import { DirectResponse, type ResponseConnection } from './response.js';
 export interface DirectOptions {
   /** Answers the request when it is an image request, returning true; false leaves it to Node. */
   readonly take: (head: RequestHead, res: DirectResponse, socket: Socket) => boolean;
-  /** Gives the connection to Node's HTTP server (its 'connection' listener). */
-  readonly handOff: (socket: Socket) => void;
+  /**
+   * Gives the connection to Node's HTTP server (its 'connection' listener). `headStartedAt`
+   * (Date.now() time, 0 for none) is when the head Node is to finish reading began arriving:
+   * Node times a head from when it sees it, so the time already spent here is the caller's to
+   * hold against the headers timeout.
+   */
+  readonly handOff: (socket: Socket, headStartedAt: number) => void;
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   /** Close a connection that moves no byte either way for this long. */
@@ -56,7 +61,8 @@ const MAX_BUFFERED = 2 * MAX_HEAD_BYTES;
 const LF = 0x0a;
 
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
-const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
+/** What Node's server answers a head that did not arrive within the headers timeout. */
+export const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 
 class Connection implements ResponseConnection {
   buf: Buffer | undefined;
@@ -190,12 +196,12 @@ class Connection implements ResponseConnection {
 
   /** The connection goes to Node's server with every byte not consumed here. */
   handOff(): void {
-    const { socket } = this;
+    const { socket, buf } = this;
     this.detach();
-    if (this.buf) socket.unshift(this.buf);
+    if (buf) socket.unshift(buf);
     this.buf = undefined;
     this.server.stats.handOffs++;
-    this.server.opts.handOff(socket);
+    this.server.opts.handOff(socket, buf ? this.headSince : 0);
   }
 
   /** A request head is taking too long, or the connection has been idle too long. */

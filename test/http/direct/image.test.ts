@@ -108,6 +108,34 @@ describe('image requests on the direct server', () => {
     conn.close();
   });
 
+  it('holds a head handed to Node half-received to the headers timeout counted from its first byte', async () => {
+    const slow = await startTestServer({ headersTimeout: '2s' });
+    try {
+      const conn = await RawConnection.open(slow.url);
+      const t0 = Date.now();
+      conn.write('GET /iso/n.iso HTTP/1.1\r\nHost: isoproxy.test\r\n');
+      let line = 0;
+      const drip = setInterval(() => conn.socket.writable && conn.write(`X-Drip-${++line}: 1\r\n`), 200);
+      try {
+        await new Promise((r) => setTimeout(r, 1600));
+        expect(slow.running.direct!.stats.handOffs).toBe(0);
+        // A repeated header: the head goes to Node 1.6 s in, still unfinished.
+        conn.write('X-Drip-1: 2\r\n');
+        await new Promise((r) => setTimeout(r, 50));
+        expect(slow.running.direct!.stats.handOffs).toBe(1);
+        const r = await conn.response();
+        expect(r.status).toBe(408);
+        await conn.closed;
+      } finally {
+        clearInterval(drip);
+      }
+      // Node alone would have allowed 2 s more from the hand-off.
+      expect(Date.now() - t0).toBeLessThan(3200);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('logs and counts what it answers as Node does', async () => {
     await answer(direct, req('GET', '/iso/n.iso', { Range: 'bytes=0-9', 'X-Request-Id': 'direct-log-1' }).replace('X-Request-Id: same-id\r\n', ''));
     await answer(direct, req('GET', '/iso/nobody.iso').replace('same-id', 'direct-log-2'));
