@@ -89,21 +89,19 @@ export function processProbe(): IdleGcProbe {
 export interface IdleGcOptions {
   readonly probe?: IdleGcProbe;
   readonly everyMs?: number;
-  /** After each collection: the resident size before and after, in bytes. */
-  readonly onCollect?: (before: number, after: number) => void;
+  /** After each collection, with the resident size after it, in bytes. */
+  readonly onCollect?: (after: number) => void;
 }
 
 /** Starts the checks for this process; returns a stop function. The timer never holds the process. */
 export function collectWhenIdle(options: IdleGcOptions = {}): () => void {
   const probe = options.probe ?? processProbe();
   const everyMs = options.everyMs ?? IDLE_CHECK_MS;
-  let state: IdleState = { baseline: probe.rss(), inARow: 0, quietMs: 0 };
+  let state: ReturnType<typeof idleCheck> = { baseline: probe.rss(), inARow: 0, quietMs: 0, collected: false };
   probe.utilization();
   const timer = setInterval(() => {
-    const before = probe.rss();
-    const next = idleCheck(probe, state, everyMs);
-    state = next;
-    if (next.collected) options.onCollect?.(before, next.baseline);
+    state = idleCheck(probe, state, everyMs);
+    if (state.collected) options.onCollect?.(state.baseline);
   }, everyMs);
   timer.unref();
   return () => clearInterval(timer);

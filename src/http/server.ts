@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { checkAdminExposure, isLoopbackHost, type Config } from '../config.js';
 import { createApp, type IsoproxyApp } from './app.js';
-import { directServer, REQUEST_TIMEOUT, type DirectServer } from './direct/server.js';
+import { directServer, timeOutHead, type DirectServer } from './direct/server.js';
 import { senderFor } from '../native/sendfile.js';
 import { createLogger, type Logger } from '../logger.js';
 import { openNodeStore } from '../registry/open-store.js';
@@ -243,8 +243,7 @@ function takeConnections(server: Server, app: IsoproxyApp, headersTimeoutMs: num
       const timer = setTimeout(
         () => {
           headDeadlines.delete(socket);
-          socket.write(REQUEST_TIMEOUT);
-          socket.destroy();
+          timeOutHead(socket);
         },
         Math.max(0, headStartedAt + headersTimeoutMs - Date.now()),
       );

@@ -40,6 +40,9 @@ const COLON = 0x3a;
 const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
 
+/** "HTTP/1.1" CRLF, after the target. */
+const VERSION = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e, 0x31, CR, LF];
+
 const INCOMPLETE: HeadParse = { kind: 'incomplete' };
 const other = (reason: string): HeadParse => ({ kind: 'other', reason });
 
@@ -51,7 +54,7 @@ const REFUSED = new Set(['transfer-encoding', 'expect', 'upgrade', 'http2-settin
  * Parses the request head at the start of `buf`. Every read is inside `buf`; the scan stops at
  * MAX_HEAD_BYTES and MAX_HEADER_LINES.
  */
-export function parseRequestHead(buf: Uint8Array): HeadParse {
+export function parseRequestHead(buf: Buffer): HeadParse {
   const limit = Math.min(buf.length, MAX_HEAD_BYTES);
   let method: 'GET' | 'HEAD';
   let i: number;
@@ -73,11 +76,9 @@ export function parseRequestHead(buf: Uint8Array): HeadParse {
     i++;
   }
   if (i >= limit) return tooLongOr(buf);
-  const target = latin1(buf, targetStart, i);
+  const target = buf.toString('latin1', targetStart, i);
   i++;
-  // "HTTP/1.1" CRLF
-  const version = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e, 0x31, CR, LF];
-  for (const b of version) {
+  for (const b of VERSION) {
     if (i >= limit) return tooLongOr(buf);
     if (buf[i] !== b) return other('version');
     i++;
@@ -97,7 +98,7 @@ export function parseRequestHead(buf: Uint8Array): HeadParse {
     while (i < limit && TCHAR[buf[i]!] === 1) i++;
     if (i >= limit) return tooLongOr(buf);
     if (buf[i] !== COLON || i === nameStart) return other('header name');
-    const name = latin1(buf, nameStart, i).toLowerCase();
+    const name = buf.toString('latin1', nameStart, i).toLowerCase();
     i++;
     while (i < limit && (buf[i] === SP || buf[i] === HTAB)) i++;
     const valueStart = i;
@@ -113,7 +114,7 @@ export function parseRequestHead(buf: Uint8Array): HeadParse {
     i += 2;
     if (headers.has(name)) return other('repeated header');
     if (REFUSED.has(name)) return other(name);
-    const value = latin1(buf, valueStart, valueEnd);
+    const value = buf.toString('latin1', valueStart, valueEnd);
     if (name === 'content-length' && value !== '0') return other('body');
     if (name === 'connection') {
       for (const token of value.toLowerCase().split(',')) {
@@ -128,17 +129,13 @@ export function parseRequestHead(buf: Uint8Array): HeadParse {
   return { kind: 'head', head: { method, target, headers, length: i, close } };
 }
 
-function latin1(buf: Uint8Array, start: number, end: number): string {
-  return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('latin1');
-}
-
 /** The scan ran out of bytes: wait for more, unless the head is already over its cap. */
-function tooLongOr(buf: Uint8Array): HeadParse {
+function tooLongOr(buf: Buffer): HeadParse {
   return buf.length >= MAX_HEAD_BYTES ? other('head too long') : INCOMPLETE;
 }
 
 /** Whether the first `n` bytes could still become "GET " or "HEAD ". */
-function isPrefixOfMethod(buf: Uint8Array, n: number): boolean {
+function isPrefixOfMethod(buf: Buffer, n: number): boolean {
   const a = 'GET ';
   const b = 'HEAD ';
   let okA = n <= a.length;

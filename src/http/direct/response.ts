@@ -33,8 +33,8 @@ export class InvalidHeaderError extends Error {
 export interface ResponseConnection {
   /** Keep the connection after this response (else `Connection: close`, then the socket ends). */
   keepAlive(): boolean;
-  /** Seconds in `Keep-Alive: timeout=` (Node's keepAliveTimeout). */
-  readonly keepAliveSeconds: number;
+  /** The head's last lines for a kept connection: `Connection: keep-alive`, `Keep-Alive: timeout=`. */
+  readonly keepAliveLines: string;
   /** The response has written everything, or its connection is gone. */
   finished(res: DirectResponse): void;
 }
@@ -72,7 +72,7 @@ export class DirectResponse extends EventEmitter implements ResponseOut {
       head += `${name}: ${value}\r\n`;
     }
     head += `Date: ${httpDate()}\r\n`;
-    head += this.keep ? `Connection: keep-alive\r\nKeep-Alive: timeout=${this.conn.keepAliveSeconds}\r\n\r\n` : 'Connection: close\r\n\r\n';
+    head += this.keep ? this.conn.keepAliveLines : 'Connection: close\r\n\r\n';
     this.head = head;
     return this;
   }

@@ -61,8 +61,13 @@ const MAX_BUFFERED = 2 * MAX_HEAD_BYTES;
 const LF = 0x0a;
 
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
-/** What Node's server answers a head that did not arrive within the headers timeout. */
-export const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
+const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
+
+/** What Node's server does to a head that did not arrive within the headers timeout: 408, then close at once. */
+export function timeOutHead(socket: Socket): void {
+  socket.write(REQUEST_TIMEOUT);
+  socket.destroy();
+}
 
 class Connection implements ResponseConnection {
   buf: Buffer | undefined;
@@ -76,6 +81,8 @@ class Connection implements ResponseConnection {
   idleSince = 0;
   ended = false;
   closing = false;
+  /** The request being answered asked for `Connection: close`. */
+  private headClose = false;
   private scheduled = false;
   private readonly onData = (chunk: Buffer): void => this.data(chunk);
   private readonly onEnd = (): void => this.end();
@@ -94,15 +101,13 @@ class Connection implements ResponseConnection {
     socket.setTimeout(server.opts.idleTimeoutMs);
   }
 
-  get keepAliveSeconds(): number {
-    return Math.floor(this.server.opts.keepAliveTimeoutMs / 1000);
+  get keepAliveLines(): string {
+    return this.server.keepAliveLines;
   }
 
   keepAlive(): boolean {
     return !this.closing && !this.ended && !this.headClose;
   }
-
-  private headClose = false;
 
   finished(res: DirectResponse): void {
     if (this.current !== res) return;
@@ -154,7 +159,7 @@ class Connection implements ResponseConnection {
       return;
     }
     if (parsed.kind === 'other') {
-      this.handOff();
+      this.handOff(this.headSince);
       return;
     }
     const head = parsed.head;
@@ -162,16 +167,14 @@ class Connection implements ResponseConnection {
     this.headClose = head.close;
     this.current = res;
     this.buf = buf.length > head.length ? buf.subarray(head.length) : undefined;
-    const { headSince, idleSince } = this;
+    const started = this.headSince;
     this.headSince = 0;
     this.idleSince = 0;
     if (!this.server.opts.take(head, res, this.socket)) {
       // Not an image request: Node reads it from its first byte.
       this.current = undefined;
       this.buf = buf;
-      this.headSince = headSince;
-      this.idleSince = idleSince;
-      this.handOff();
+      this.handOff(started);
       return;
     }
     this.server.stats.requests++;
@@ -194,14 +197,14 @@ class Connection implements ResponseConnection {
     this.current?.gone();
   }
 
-  /** The connection goes to Node's server with every byte not consumed here. */
-  handOff(): void {
+  /** The connection goes to Node's server with every byte not consumed here (a head begun at `headStartedAt`). */
+  private handOff(headStartedAt: number): void {
     const { socket, buf } = this;
     this.detach();
     if (buf) socket.unshift(buf);
     this.buf = undefined;
     this.server.stats.handOffs++;
-    this.server.opts.handOff(socket, buf ? this.headSince : 0);
+    this.server.opts.handOff(socket, buf ? headStartedAt : 0);
   }
 
   /** A request head is taking too long, or the connection has been idle too long. */
@@ -209,9 +212,7 @@ class Connection implements ResponseConnection {
     const { opts } = this.server;
     if (this.current) return;
     if (this.headSince > 0 && now - this.headSince >= opts.headersTimeoutMs) {
-      // As Node's server does: the answer, then the connection closes at once.
-      this.socket.write(REQUEST_TIMEOUT);
-      this.socket.destroy();
+      timeOutHead(this.socket);
       return;
     }
     if (this.headSince === 0 && this.idleSince > 0 && now - this.idleSince >= opts.keepAliveTimeoutMs) this.socket.destroy();
@@ -242,8 +243,11 @@ class DirectServerImpl implements DirectServer {
   private readonly conns = new Set<Connection>();
   private readonly timer: NodeJS.Timeout;
   readonly stats: DirectStats = { requests: 0, handOffs: 0 };
+  /** The end of every kept connection's response head, the same for all. */
+  readonly keepAliveLines: string;
 
   constructor(readonly opts: DirectOptions) {
+    this.keepAliveLines = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(opts.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
     this.timer = setInterval(() => {
       const now = Date.now();
       for (const c of this.conns) c.expire(now);
