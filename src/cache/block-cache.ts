@@ -27,13 +27,13 @@ import type { LoggerLike, UpstreamSource, UpstreamStats } from '../upstream/type
 import { versionKey, type BaseVersion } from '../upstream/validator.js';
 import { versionDirName } from './block-file.js';
 import { BlockIndex } from './block-index.js';
-import { BlockStreams, type StreamStats } from './block-stream.js';
+import { BlockStreams, type BlockOnDisk, type StreamStats } from './block-stream.js';
 import { BlockWriter } from './block-writer.js';
 import { FdCache } from './fd-cache.js';
 import { Flights } from './flights.js';
 import { blockKey, Tasks, type Counters, type SourceState, type SourceStats } from './parts.js';
 
-export type { StreamStats } from './block-stream.js';
+export type { BlockOnDisk, StreamStats } from './block-stream.js';
 export type { SourceStats } from './parts.js';
 
 const MiB = 1024 * 1024;
@@ -118,6 +118,12 @@ export interface CachedSource extends ByteSource {
    * `spans`). Optional.
    */
   spanNow?(offset: number, length: number, stats?: StreamStats): FileSpan | undefined;
+  /**
+   * Block `index` on disk, for a reader in another process: the CRC and length naming its file
+   * (checked whole), fetched first if missing; its bytes only when the cache could not keep it.
+   * Optional: sources without it hand out bytes (`read`).
+   */
+  ensure?(index: number, signal: AbortSignal): Promise<BlockOnDisk | { readonly bytes: Uint8Array }>;
 }
 
 export interface BlockCache {
@@ -240,6 +246,7 @@ class DiskBlockCache implements BlockCache {
       stream: (offset, length, signal, stats) => this.streams.stream(st, offset, length, signal, stats),
       spans: (offset, length, signal, stats) => this.streams.spans(st, offset, length, signal, stats),
       spanNow: (offset, length, stats) => this.streams.spanNow(st, offset, length, stats),
+      ensure: (index, signal) => this.streams.ensure(st, index, signal),
     };
   }
 

@@ -22,6 +22,12 @@ import { blockKey, blockLength, withinOneBlock, type Counters, type SourceState 
 const NEVER_ABORTED = new AbortController().signal;
 const neverAborted = (): AbortSignal => NEVER_ABORTED;
 
+/** A block file as its name gives it (block-file.ts): whole and CRC-checked when handed out. */
+export interface BlockOnDisk {
+  readonly crc: number;
+  readonly length: number;
+}
+
 /** What one stream cost: blocks found on disk, blocks missed, and the bytes of the missed blocks. */
 export interface StreamStats {
   hits: number;
@@ -218,6 +224,40 @@ export class BlockStreams {
     this.onBlockStart(state, index, end, state.recentEnds.continues(offset), neverAborted, stats);
     state.recentEnds.note(end);
     return fileSpan(lease.handle.fd, inBlock, length, () => lease.release());
+  }
+
+  /**
+   * Block `index` on disk for a reader in another process (a cluster worker, which reads block
+   * files itself): the CRC and length that name its file once the file is there and checked by
+   * this process, fetching it first if it is missing. Its bytes only when the cache could not keep
+   * it (budget taken by writes in flight, disk full, a version being dropped). A block on disk is
+   * not read here (beyond its first check), and a fetched one is not copied.
+   */
+  async ensure(state: SourceState, index: number, signal: AbortSignal): Promise<BlockOnDisk | { readonly bytes: Uint8Array }> {
+    const { blockSize, index: blocks, writer, flights } = this.deps;
+    if (!Number.isSafeInteger(index) || index < 0 || index >= state.blockCount) throw new RangeError(`block ${index} is outside the image`);
+    const key = blockKey(state.vk, index);
+    const length = blockLength(state, blockSize, index);
+    const onDisk = async (): Promise<BlockOnDisk | undefined> => {
+      const block = blocks.get(key);
+      if (!block) return undefined;
+      if (block.length !== length) {
+        blocks.drop(block, 'block length does not match the image');
+        return undefined;
+      }
+      const lease = await blocks.open(block, writer.writesEnabled());
+      if (!lease) return undefined;
+      lease.release();
+      return { crc: block.crc, length };
+    };
+    const found = await onDisk();
+    if (found) {
+      this.deps.counters.hits++;
+      return found;
+    }
+    this.deps.counters.misses++;
+    const bytes = await flights.joinStored(state, index, signal);
+    return (await onDisk()) ?? { bytes };
   }
 
   /** Counts a hit or miss for the block and starts readahead past it. */

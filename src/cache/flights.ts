@@ -53,7 +53,21 @@ export class Flights {
    * aborts stops waiting at once; the fetch itself is aborted when no waiter is left.
    */
   join(state: SourceState, index: number, signal: AbortSignal): Promise<Uint8Array> {
+    return this.joinFlight(this.flightFor(state, index), signal);
+  }
+
+  /**
+   * `join`, and then the flight's write: resolves with the bytes once the block is on disk, or
+   * once the cache has given up keeping it (full, degraded, dropped version).
+   */
+  async joinStored(state: SourceState, index: number, signal: AbortSignal): Promise<Uint8Array> {
     const flight = this.flightFor(state, index);
+    const bytes = await this.joinFlight(flight, signal);
+    await flight.stored?.catch(() => {});
+    return bytes;
+  }
+
+  private joinFlight(flight: Flight, signal: AbortSignal): Promise<Uint8Array> {
     flight.refs++;
     let released = false;
     const release = () => {
@@ -119,7 +133,8 @@ export class Flights {
       (bytes) => {
         flight.settled = true;
         // Kept in the table until it is on disk, so a reader arriving meanwhile gets the bytes.
-        tasks.track(writer.persist(state, index, bytes).finally(() => this.remove(key, flight)));
+        flight.stored = writer.persist(state, index, bytes).finally(() => this.remove(key, flight));
+        tasks.track(flight.stored);
       },
       (err: unknown) => {
         flight.settled = true;

@@ -44,6 +44,8 @@ export interface Flight {
   /** Runs to the end whoever waits (sequential fills). */
   readonly detached: boolean;
   settled: boolean;
+  /** Its write to disk, once the bytes are in (the block is in the index after, unless the cache could not keep it). */
+  stored?: Promise<void>;
 }
 
 export interface Counters {

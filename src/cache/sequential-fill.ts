@@ -70,10 +70,12 @@ export function startFill(state: SourceState, deps: FlightDeps & { readonly flig
           const bytes = buf;
           buf = undefined;
           want.flight.settled = true;
-          want.resolve(bytes);
           pending.delete(b);
           pause();
-          await writer.persist(state, b, bytes);
+          const stored = writer.persist(state, b, bytes);
+          want.flight.stored = stored;
+          want.resolve(bytes);
+          await stored;
           resume(b + 1);
           flights.remove(blockKey(state.vk, b), want.flight);
         }

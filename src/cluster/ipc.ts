@@ -1,8 +1,10 @@
 // The messages between a cluster's primary and its serving workers (src/cluster), and a small
 // request/response channel over Node's IPC. Messages use the "advanced" serialization (structured
-// clone), so a block's bytes cross as one Uint8Array, not as JSON.
+// clone), so a block's bytes, when they cross, cross as one Uint8Array, not as JSON.
 //
-// Worker -> primary: `open` a base (its version), a `block`'s bytes on a miss, `prefetch` blocks
+// Worker -> primary: `open` a base (its version), `ensure` a block on disk on a miss (the answer
+// names its file; the bytes only when the cache could not keep it), a `block`'s bytes when its
+// file went before the worker opened it, `prefetch` blocks
 // (one-way), the blocks it `read` from their files (one-way, for the primary's LRU), node store
 // operations, the summed `/metrics` text, a block file's `checked` identity, and the cache's per-version
 // figures for the status page (`cache.sources`), a patch set's `patchset.claim` and then its
@@ -33,6 +35,8 @@ export type WireError = ReturnType<typeof toResult> & { readonly url?: string; r
 export type Request =
   | { readonly op: 'open'; readonly url: string }
   | { readonly op: 'block'; readonly vk: string; readonly index: number }
+  /** A block on disk (fetched first if missing): the CRC and length naming its file, or its bytes when the cache could not keep it. */
+  | { readonly op: 'ensure'; readonly vk: string; readonly index: number }
   | { readonly op: 'store.get'; readonly name: string }
   | { readonly op: 'store.put'; readonly spec: unknown }
   | { readonly op: 'store.delete'; readonly name: string }

@@ -22,7 +22,7 @@ export interface Known {
   readonly crc: number;
   /** This process's last whole check of the file; none yet for a file only listed. */
   readonly check: CheckRecord;
-  /** The bytes came from the primary: the file the primary writes from them needs no check. */
+  /** The primary named the file (or sent the bytes it writes it from): the first open needs no check. */
   fromPrimary: boolean;
 }
 
@@ -70,6 +70,15 @@ export class KnownFiles {
     this.files.set(index, { path, length: bytes.length, crc, check: {}, fromPrimary: true });
   }
 
+  /** The primary names block `index`'s file, whole on disk: kept as known unless it is already. */
+  learnFile(index: number, crc: number, length: number): Known {
+    const k = this.files.get(index);
+    if (k && k.crc === crc && k.length === length) return k;
+    const known: Known = { path: join(this.dir, blockFileName({ index, lengthBytes: length, crc })), length, crc, check: {}, fromPrimary: true };
+    this.files.set(index, known);
+    return known;
+  }
+
   private async list(): Promise<void> {
     let names: string[];
     try {
@@ -111,8 +120,9 @@ export async function openKnown(
     // Unlinked: evicted by the primary; do not hold its disk space through the open-file cache.
     if (file.identity === undefined) throw new Error('unlinked');
     if (!stillChecked(known.check, file, known.length)) {
-      // A file named by bytes the primary just sent needs no reading the first time: its name
-      // is their CRC, and the primary renames a file into place only once it is whole.
+      // A file the primary just named (by its answer, or by the bytes it sent) needs no reading
+      // the first time: its name is its bytes' CRC, and the primary renames a file into place
+      // only once it is whole.
       // Otherwise the primary's check of the same file, unchanged since, is as good as this
       // process's own: one check per block for all workers instead of one each.
       if ((!known.fromPrimary || known.check.identity !== undefined) && !(await primaryChecked(file.identity))) {

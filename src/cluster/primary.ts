@@ -17,7 +17,7 @@ import { requireSendfileAddon } from '../native/sendfile.js';
 import cluster, { type Worker } from 'node:cluster';
 import { createInterface } from 'node:readline';
 import type { Config } from '../config.js';
-import { createBlockCache, type CachedSource } from '../cache/block-cache.js';
+import { createBlockCache, type BlockOnDisk, type CachedSource } from '../cache/block-cache.js';
 import { BaseChangedError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { formatLogLine, resolveLogFormat } from '../log-pretty.js';
@@ -33,6 +33,9 @@ import { MAX_BLOCKS_PER_BATCH } from './read-reports.js';
 import { sumExpositions } from './metrics-sum.js';
 import { SharedPatchSets } from './patch-sets.js';
 import { workerEnv, workerExecArgv } from './worker-process.js';
+
+/** Block fetches a worker asked for: nobody aborts them (the cache's fetch budget bounds them). */
+const NEVER_ABORTED = new AbortController().signal;
 
 /** A base's version probed less than this long ago is given to the next worker that asks. */
 const OPEN_REUSE_MS = 1000;
@@ -155,6 +158,14 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     if (!Number.isSafeInteger(index) || index < 0 || start >= v.wire.size) throw new RangeError(`block ${index} is outside the image`);
     return v.cached.read(start, Math.min(config.blockSizeBytes, v.wire.size - start));
   };
+  // A block's file for a worker, fetched first if missing: no bytes cross to the worker, and none
+  // are read here for a block already on disk. Nothing aborts the fetch: other workers' readers
+  // may want it, and the cache's fetch budget bounds it.
+  const ensureBlock = async (vk: string, index: number): Promise<BlockOnDisk | { bytes: Uint8Array }> => {
+    const v = versionOf(vk);
+    if (!Number.isSafeInteger(index) || index < 0 || index * config.blockSizeBytes >= v.wire.size) throw new RangeError(`block ${index} is outside the image`);
+    return v.cached.ensure ? v.cached.ensure(index, NEVER_ABORTED) : { bytes: await blockBytes(vk, index) };
+  };
   const prefetching = new Set<string>();
   const prefetch = (vk: string, indexes: readonly number[]): void => {
     for (const index of indexes.slice(0, 16)) {
@@ -162,7 +173,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       if (prefetching.has(key)) continue;
       prefetching.add(key);
       Promise.resolve()
-        .then(() => blockBytes(vk, index))
+        .then(() => ensureBlock(vk, index))
         .catch(() => {})
         .finally(() => prefetching.delete(key));
     }
@@ -195,6 +206,8 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
         return openBase(req.url);
       case 'block':
         return blockBytes(req.vk, req.index);
+      case 'ensure':
+        return ensureBlock(req.vk, req.index);
       case 'store.get':
         return store.get(req.name);
       case 'store.put':

@@ -1,10 +1,11 @@
 // How a cluster worker gets a block (src/cluster/remote-cache.ts reads ranges over it): the
-// block's file, open and trusted, when a listing or the primary's bytes named it (known-files.ts),
-// else its bytes asked of the primary, one request per block however many readers of this
-// process wait for it. A file a reader opens is reported to the primary (read-reports.ts) so its
+// block's file, open and trusted, when a listing or the primary named it (known-files.ts); else the
+// primary is asked to put it on disk (fetching it if it must) and names its file, one request per
+// block however many readers of this process wait for it. Its bytes cross only when the primary
+// could not keep it, or its file went before this process opened it. A file a reader opens is reported to the primary (read-reports.ts) so its
 // LRU sees what the workers read; a miss asks the primary to fetch the blocks ahead too.
 
-import type { StreamStats } from '../cache/block-cache.js';
+import type { BlockOnDisk, StreamStats } from '../cache/block-cache.js';
 import { openCheckedNow } from '../cache/checked-file.js';
 import { FdCache, type FdLease } from '../cache/fd-cache.js';
 import type { RecentEnds } from '../cache/recent-ends.js';
@@ -15,6 +16,12 @@ export interface RemoteBlocksOptions {
   readonly blockSize: number;
   /** A block's bytes from the primary (fetched, or read from its cache). */
   readonly fetchBlock: (vk: string, index: number) => Promise<Uint8Array>;
+  /**
+   * A block on disk, fetched by the primary first if missing: the CRC and length that name its
+   * file, or its bytes when the primary's cache could not keep it. Optional: without it a miss
+   * asks for the bytes (`fetchBlock`).
+   */
+  readonly ensureBlock?: (vk: string, index: number) => Promise<BlockOnDisk | { readonly bytes: Uint8Array }>;
   /** Asks the primary to fetch blocks ahead of a reader (one-way). */
   readonly prefetch: (vk: string, indexes: readonly number[]) => void;
   /** Tells the primary these blocks were read from their files (one-way, batched here). */
@@ -46,6 +53,8 @@ export class RemoteBlocks {
   readonly reads: ReadReports | undefined;
   /** Blocks asked of the primary now: the readers of this process share one request. */
   private readonly asking = new Map<string, Promise<Uint8Array>>();
+  /** Blocks asked of the primary to put on disk now, shared the same way. */
+  private readonly ensuring = new Map<string, Promise<BlockOnDisk | { readonly bytes: Uint8Array }>>();
 
   constructor(private readonly options: RemoteBlocksOptions) {
     this.fds = new FdCache(Math.max(4, options.maxOpenFiles ?? 256));
@@ -79,10 +88,45 @@ export class RemoteBlocks {
       stats.upstreamBytes += blockLen;
     }
     this.readAhead(st, index, aheadTo);
+    const onDisk = await this.fromPrimary(st, index);
+    if (onDisk) return onDisk;
     const bytes = await this.fetch(st.vk, index);
     // The primary writes this block under the name its CRC gives: later streams read the file.
     st.known.learn(index, bytes);
     return { bytes };
+  }
+
+  /**
+   * A missing block through the primary, as a file when it has one: the primary fetches the block
+   * if it must and answers once its file is whole, so no block bytes cross the IPC channel and the
+   * first reader of a block sends it from its file like every later one. Its bytes when the
+   * primary could not keep it; undefined when its file went before this process opened it (the
+   * caller then asks for the bytes).
+   */
+  private async fromPrimary(st: VersionState, index: number): Promise<Handle | undefined> {
+    const ensureBlock = this.options.ensureBlock;
+    if (!ensureBlock) return undefined;
+    const key = `${st.vk}/${index}`;
+    let p = this.ensuring.get(key);
+    if (!p) {
+      p = ensureBlock(st.vk, index).finally(() => this.ensuring.delete(key));
+      this.ensuring.set(key, p);
+    }
+    const answer = await p;
+    if ('bytes' in answer) {
+      st.known.learn(index, answer.bytes);
+      return { bytes: answer.bytes };
+    }
+    const known = st.known.learnFile(index, answer.crc, answer.length);
+    const lease = await openKnown(
+      this.fds,
+      known,
+      (identity) => this.primaryChecked(st.vk, index, identity),
+      () => this.counters.errors++,
+    );
+    if (lease) return { lease, known };
+    st.known.forget(index);
+    return undefined;
   }
 
   /** `open` without waiting, when its file is open here and trusted already; undefined otherwise. */

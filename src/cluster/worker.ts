@@ -91,6 +91,7 @@ export async function runWorker(config: Config): Promise<number> {
     dir: config.cacheDir,
     blockSize: config.blockSizeBytes,
     fetchBlock: (vk, index) => channel.request<Uint8Array>({ op: 'block', vk, index }),
+    ensureBlock: (vk, index) => channel.request({ op: 'ensure', vk, index }),
     prefetch: (vk, indexes) => channel.notify({ op: 'prefetch', vk, indexes }),
     reportReads: (vk, indexes) => channel.notify({ op: 'read', vk, indexes }),
     checkedIdentity: (vk, index) => channel.request<string | undefined>({ op: 'checked', vk, index }),
