@@ -11,6 +11,7 @@
 //   (RSS, all processes) with V8's default and 365 MiB with 2 MiB (bench/rss-bench.ts has the
 //   whole-wave figures).
 
+import { flagName } from '../heap-growth.js';
 import { MMAP_THRESHOLD_BYTES, MMAP_THRESHOLD_ENV } from '../native/sendfile.js';
 
 /** The semi-space size a worker is started with, in MiB. */
@@ -18,8 +19,6 @@ export const WORKER_SEMI_SPACE_MIB = 2;
 
 const SEMI_SPACE_FLAGS = ['--max-semi-space-size', '--semi-space-size', '--max-young-generation-size'];
 
-/** A flag's name as V8 compares it: before any `=`, with underscores read as dashes. */
-const flagName = (arg: string): string => arg.split('=')[0]!.replace(/_/g, '-');
 
 function setsYoungGeneration(args: readonly string[]): boolean {
   return args.some((a) => SEMI_SPACE_FLAGS.includes(flagName(a)));

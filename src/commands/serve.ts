@@ -6,6 +6,7 @@
 import { checkAdminExposure, configHelp, ConfigError, loadConfig, type Config } from '../config.js';
 import { fixMmapThreshold } from '../native/sendfile.js';
 import { WORKER_ENV } from '../cluster/ipc.js';
+import { boundHeapGrowth } from '../heap-growth.js';
 import { collectWhenIdle } from '../idle-gc.js';
 
 export async function run(argv: string[]): Promise<number> {
@@ -13,6 +14,8 @@ export async function run(argv: string[]): Promise<number> {
   fixMmapThreshold();
   // Primary, worker or single process: each gives back what a burst left once it is quiet.
   collectWhenIdle();
+  // Primary, worker or single process: the old generation kept near what is live.
+  boundHeapGrowth('serving');
   // A cluster worker was forked with the primary's argv: it serves, and never parses twice.
   if (process.env[WORKER_ENV] !== undefined) return (await import('../cluster/worker.js')).runWorker(loadConfig(argv, process.env));
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -29,7 +32,10 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   // Several serving processes over one cache (src/cluster); --workers 1 is this process alone.
-  if (config.workers > 1) return (await import('../cluster/primary.js')).runPrimary(config, argv);
+  if (config.workers > 1) {
+    boundHeapGrowth('primary');
+    return (await import('../cluster/primary.js')).runPrimary(config, argv);
+  }
   const running = await (await import('../http/server.js')).startServer(config);
   console.log(`isoproxy serving on ${running.url} (node URLs: ${running.publicUrl}/iso/<node>.iso)`);
   if (config.ironic) console.log(`Ironic nodes: ${running.publicUrl}/ironic/<node-uuid-or-name>.iso (set as instance_info/boot_iso)`);
