@@ -19,7 +19,6 @@ export const WORKER_SEMI_SPACE_MIB = 2;
 
 const SEMI_SPACE_FLAGS = ['--max-semi-space-size', '--semi-space-size', '--max-young-generation-size'];
 
-
 function setsYoungGeneration(args: readonly string[]): boolean {
   return args.some((a) => SEMI_SPACE_FLAGS.includes(flagName(a)));
 }
