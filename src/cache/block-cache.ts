@@ -123,7 +123,7 @@ export interface CachedSource extends ByteSource {
    * (checked whole), fetched first if missing; its bytes only when the cache could not keep it.
    * Optional: sources without it hand out bytes (`read`).
    */
-  ensure?(index: number, signal: AbortSignal): Promise<BlockOnDisk | { readonly bytes: Uint8Array }>;
+  ensure?(index: number, signal?: AbortSignal): Promise<BlockOnDisk | { readonly bytes: Uint8Array }>;
 }
 
 export interface BlockCache {

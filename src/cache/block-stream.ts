@@ -19,8 +19,7 @@ import type { Flights } from './flights.js';
 import { blockKey, blockLength, withinOneBlock, type Counters, type SourceState } from './parts.js';
 
 /** Readahead started by a read that completed at once: nothing ever aborts it. */
-const NEVER_ABORTED = new AbortController().signal;
-const neverAborted = (): AbortSignal => NEVER_ABORTED;
+const neverAborted = (): undefined => undefined;
 
 /** A block file as its name gives it (block-file.ts): whole and CRC-checked when handed out. */
 export interface BlockOnDisk {
@@ -233,7 +232,7 @@ export class BlockStreams {
    * it (budget taken by writes in flight, disk full, a version being dropped). A block on disk is
    * not read here (beyond its first check), and a fetched one is not copied.
    */
-  async ensure(state: SourceState, index: number, signal: AbortSignal): Promise<BlockOnDisk | { readonly bytes: Uint8Array }> {
+  async ensure(state: SourceState, index: number, signal?: AbortSignal): Promise<BlockOnDisk | { readonly bytes: Uint8Array }> {
     const { blockSize, index: blocks, writer, flights } = this.deps;
     if (!Number.isSafeInteger(index) || index < 0 || index >= state.blockCount) throw new RangeError(`block ${index} is outside the image`);
     const key = blockKey(state.vk, index);
@@ -266,7 +265,7 @@ export class BlockStreams {
     index: number,
     streamEnd: number,
     sequential: boolean,
-    signal: () => AbortSignal,
+    signal: () => AbortSignal | undefined,
     stats?: StreamStats,
   ): void {
     const { blockSize, readahead, index: blocks, flights, writer, counters } = this.deps;

@@ -52,7 +52,7 @@ export class Flights {
    * Waits for block `index` from upstream, sharing one fetch among all waiters. A waiter that
    * aborts stops waiting at once; the fetch itself is aborted when no waiter is left.
    */
-  join(state: SourceState, index: number, signal: AbortSignal): Promise<Uint8Array> {
+  join(state: SourceState, index: number, signal?: AbortSignal): Promise<Uint8Array> {
     return this.joinFlight(this.flightFor(state, index), signal);
   }
 
@@ -60,14 +60,15 @@ export class Flights {
    * `join`, and then the flight's write: resolves with the bytes once the block is on disk, or
    * once the cache has given up keeping it (full, degraded, dropped version).
    */
-  async joinStored(state: SourceState, index: number, signal: AbortSignal): Promise<Uint8Array> {
+  async joinStored(state: SourceState, index: number, signal?: AbortSignal): Promise<Uint8Array> {
     const flight = this.flightFor(state, index);
     const bytes = await this.joinFlight(flight, signal);
     await flight.stored?.catch(() => {});
     return bytes;
   }
 
-  private joinFlight(flight: Flight, signal: AbortSignal): Promise<Uint8Array> {
+  /** Without a signal the waiter never stops waiting (a readahead, another process's miss). */
+  private joinFlight(flight: Flight, signal: AbortSignal | undefined): Promise<Uint8Array> {
     flight.refs++;
     let released = false;
     const release = () => {
@@ -79,18 +80,20 @@ export class Flights {
     return new Promise<Uint8Array>((resolve, reject) => {
       const onAbort = () => {
         release();
-        reject(abortReason(signal));
+        reject(abortReason(signal!));
       };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) return onAbort();
+      // One listener per waiter: a shared signal that never aborts would collect them by the
+      // hundred (and Node's warning), so none is passed then.
+      signal?.addEventListener('abort', onAbort, { once: true });
       flight.promise.then(
         (bytes) => {
-          signal.removeEventListener('abort', onAbort);
+          signal?.removeEventListener('abort', onAbort);
           release();
           resolve(bytes);
         },
         (err: unknown) => {
-          signal.removeEventListener('abort', onAbort);
+          signal?.removeEventListener('abort', onAbort);
           release();
           reject(err);
         },

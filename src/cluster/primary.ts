@@ -34,9 +34,6 @@ import { sumExpositions } from './metrics-sum.js';
 import { SharedPatchSets } from './patch-sets.js';
 import { workerEnv, workerExecArgv } from './worker-process.js';
 
-/** Block fetches a worker asked for: nobody aborts them (the cache's fetch budget bounds them). */
-const NEVER_ABORTED = new AbortController().signal;
-
 /** A base's version probed less than this long ago is given to the next worker that asks. */
 const OPEN_REUSE_MS = 1000;
 /** Base versions kept open (as src/serving/bases.ts keeps bases). */
@@ -164,7 +161,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   const ensureBlock = async (vk: string, index: number): Promise<BlockOnDisk | { bytes: Uint8Array }> => {
     const v = versionOf(vk);
     // Both check the index against the image.
-    return v.cached.ensure ? v.cached.ensure(index, NEVER_ABORTED) : { bytes: await blockBytes(vk, index) };
+    return v.cached.ensure ? v.cached.ensure(index) : { bytes: await blockBytes(vk, index) };
   };
   const prefetching = new Set<string>();
   const prefetch = (vk: string, indexes: readonly number[]): void => {
