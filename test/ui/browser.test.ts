@@ -12,6 +12,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { setMaxListeners } from 'node:events';
 import { request, type ClientRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,6 +180,8 @@ describe.skipIf(missing.length > 0)(
       expect(before.rows.filter((r) => r.state === 'never')).toHaveLength(BMCS + 2);
 
       const ac = new AbortController();
+      // Every BMC of the wave waits on it: one listener each.
+      setMaxListeners(BMCS + 10, ac.signal);
       const nodes = Array.from({ length: BMCS }, (_, i) => `bmc-${String(i).padStart(2, '0')}`);
       // BMCs are powered on over a few seconds, not all at once.
       const wave = Promise.allSettled(

@@ -148,24 +148,40 @@ export interface BmcOptions {
   readonly imageUrl?: string;
 }
 
+/**
+ * One request and its whole body, stopped by `signal`. Each request gets a signal of its own:
+ * fetch keeps its listener on the signal it is given until the request object is collected, so
+ * hundreds of ranges on one shared signal piled up listeners (and Node's leak warning).
+ */
+async function fetchAll(target: string, init: RequestInit, signal: AbortSignal): Promise<{ status: number; body: Buffer }> {
+  signal.throwIfAborted();
+  const own = new AbortController();
+  const stop = (): void => own.abort(signal.reason);
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    const res = await fetch(target, { ...init, signal: own.signal });
+    return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
+}
+
 /** One simulated BMC: HEAD, two probes (the first sector, the volume descriptor), then the boot reads. */
 export async function simulateBmc(o: BmcOptions): Promise<void> {
   const target = o.imageUrl ?? `${o.url}/iso/${o.node}.iso`;
   const rangeBytes = o.rangeBytes ?? 256 * KiB;
-  await (await fetch(target, { method: 'HEAD', signal: o.signal })).arrayBuffer();
+  await fetchAll(target, { method: 'HEAD' }, o.signal);
   for (const [a, b] of [
     [0, 2047],
     [32768, 34815],
   ] as const) {
-    await (await fetch(target, { headers: { Range: `bytes=${a}-${b}` }, signal: o.signal })).arrayBuffer();
+    await fetchAll(target, { headers: { Range: `bytes=${a}-${b}` } }, o.signal);
   }
   for (let off = 0; off < o.bootBytes; off += rangeBytes) {
     const last = Math.min(o.bootBytes, off + rangeBytes) - 1;
-    const res = await fetch(target, { headers: { Range: `bytes=${off}-${last}` }, signal: o.signal });
-    const body = Buffer.from(await res.arrayBuffer());
+    const { status, body } = await fetchAll(target, { headers: { Range: `bytes=${off}-${last}` } }, o.signal);
     const good = o.expected ? Buffer.from(o.expected.subarray(off, last + 1)).equals(body) : body[0] === byteAt(off);
-    if (res.status !== 206 || body.length !== last - off + 1 || !good)
-      throw new Error(`${o.node}: bad range ${off}-${last}: ${res.status} ${body.length}`);
+    if (status !== 206 || body.length !== last - off + 1 || !good) throw new Error(`${o.node}: bad range ${off}-${last}: ${status} ${body.length}`);
     if (o.pauseMs) await new Promise((r) => setTimeout(r, o.pauseMs));
   }
 }
