@@ -85,7 +85,7 @@ function registerCollectors(metrics: MetricsRegistry, cache: BlockCache, upstrea
   g('isoproxy_cache_bytes_used', 'Bytes of block files on disk.', () => cache.stats().bytesUsed);
   g('isoproxy_cache_degraded', '1 while the cache serves without writing to disk.', () => (cache.stats().degraded ? 1 : 0));
   c('isoproxy_upstream_requests_total', 'Upstream HTTP requests.', () => upstream.requests);
-  c('isoproxy_upstream_bytes_total', 'Bytes read from upstream.', () => upstream.bytes);
+  c('isoproxy_upstream_bytes_total', 'Bytes read from HTTP upstreams (file:// bases are not counted here).', () => upstream.bytes);
   c('isoproxy_upstream_errors_total', 'Failed upstream requests.', () => upstream.errors);
   c('isoproxy_upstream_retries_total', 'Upstream retries.', () => upstream.retries);
   c('isoproxy_patchset_computations_total', 'Patch sets computed in the worker pool.', () => pool.stats.computations);

@@ -88,7 +88,12 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   own.collect('isoproxy_cache_bytes_used', 'Bytes of block files on disk.', 'gauge', () => cache.stats().bytesUsed);
   own.collect('isoproxy_cache_degraded', '1 while the cache serves without writing to disk.', 'gauge', () => (cache.stats().degraded ? 1 : 0));
   own.collect('isoproxy_upstream_requests_total', 'Upstream HTTP requests.', 'counter', () => upstreamStats.requests);
-  own.collect('isoproxy_upstream_bytes_total', 'Bytes read from upstream.', 'counter', () => upstreamStats.bytes);
+  own.collect(
+    'isoproxy_upstream_bytes_total',
+    'Bytes read from HTTP upstreams (file:// bases are not counted here).',
+    'counter',
+    () => upstreamStats.bytes,
+  );
   own.collect('isoproxy_upstream_errors_total', 'Failed upstream requests.', 'counter', () => upstreamStats.errors);
   own.collect('isoproxy_upstream_retries_total', 'Upstream retries.', 'counter', () => upstreamStats.retries);
   const workersUp = own.gauge('isoproxy_cluster_workers', 'Serving processes running.');
