@@ -22,12 +22,15 @@ import { setFlagsFromString } from 'node:v8';
 /** Old-generation growth past what a full collection found live, in percent. */
 export const HEAP_GROWING_PERCENT = 50;
 
-const YOUNG_GENERATION_FLAGS = ['--max-semi-space-size', '--semi-space-size', '--max-young-generation-size', '--semi-space-growth-factor'];
+/** Flags that size the young generation (a worker is started with one unless the user gave one). */
+export const SEMI_SPACE_FLAGS = ['--max-semi-space-size', '--semi-space-size', '--max-young-generation-size'];
+const YOUNG_GENERATION_FLAGS = [...SEMI_SPACE_FLAGS, '--semi-space-growth-factor'];
 
 /** A flag's name as V8 compares it: before any `=`, with underscores read as dashes. */
 export const flagName = (arg: string): string => arg.split('=')[0]!.replace(/_/g, '-');
 
-const userArgs = (execArgv: readonly string[], nodeOptions: string | undefined): string[] => [
+/** The node flags the user gave this process: its execArgv, then NODE_OPTIONS. */
+export const userArgs = (execArgv: readonly string[], nodeOptions: string | undefined): string[] => [
   ...execArgv,
   ...(nodeOptions ?? '').split(/\s+/).filter(Boolean),
 ];

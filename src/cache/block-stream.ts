@@ -16,7 +16,7 @@ import type { FdLease } from './fd-cache.js';
 import { SmallReads } from './small-reads.js';
 import type { BlockWriter } from './block-writer.js';
 import type { Flights } from './flights.js';
-import { blockKey, blockLength, withinOneBlock, type Counters, type SourceState } from './parts.js';
+import { blockKey, blockLength, withinOneBlock, type Block, type Counters, type SourceState } from './parts.js';
 
 /** Readahead started by a read that completed at once: nothing ever aborts it. */
 const neverAborted = (): undefined => undefined;
@@ -233,21 +233,12 @@ export class BlockStreams {
    * not read here (beyond its first check), and a fetched one is not copied.
    */
   async ensure(state: SourceState, index: number, signal?: AbortSignal): Promise<BlockOnDisk | { readonly bytes: Uint8Array }> {
-    const { blockSize, index: blocks, writer, flights } = this.deps;
     if (!Number.isSafeInteger(index) || index < 0 || index >= state.blockCount) throw new RangeError(`block ${index} is outside the image`);
-    const key = blockKey(state.vk, index);
-    const length = blockLength(state, blockSize, index);
     const onDisk = async (): Promise<BlockOnDisk | undefined> => {
-      const block = blocks.get(key);
-      if (!block) return undefined;
-      if (block.length !== length) {
-        blocks.drop(block, 'block length does not match the image');
-        return undefined;
-      }
-      const lease = await blocks.open(block, writer.writesEnabled());
-      if (!lease) return undefined;
-      lease.release();
-      return { crc: block.crc, length };
+      const found = await this.openOnDisk(state, index);
+      if (!found) return undefined;
+      found.lease.release();
+      return { crc: found.block.crc, length: found.block.length };
     };
     const found = await onDisk();
     if (found) {
@@ -255,7 +246,7 @@ export class BlockStreams {
       return found;
     }
     this.deps.counters.misses++;
-    const bytes = await flights.joinStored(state, index, signal);
+    const bytes = await this.deps.flights.joinStored(state, index, signal);
     return (await onDisk()) ?? { bytes };
   }
 
@@ -347,16 +338,20 @@ export class BlockStreams {
     index: number,
     signal: () => AbortSignal,
   ): Promise<{ readonly lease: FdLease } | { readonly bytes: Uint8Array }> {
-    const { blockSize, index: blocks, writer, flights } = this.deps;
+    const found = await this.openOnDisk(state, index);
+    return found ? { lease: found.lease } : { bytes: await this.deps.flights.join(state, index, signal()) };
+  }
+
+  /** The block's file, open and known good; undefined when it is not on disk (one of the wrong length is dropped). */
+  private async openOnDisk(state: SourceState, index: number): Promise<{ readonly block: Block; readonly lease: FdLease } | undefined> {
+    const { blockSize, index: blocks, writer } = this.deps;
     const block = blocks.get(blockKey(state.vk, index));
-    if (block) {
-      if (block.length !== blockLength(state, blockSize, index)) {
-        blocks.drop(block, 'block length does not match the image');
-      } else {
-        const lease = await blocks.open(block, writer.writesEnabled());
-        if (lease) return { lease };
-      }
+    if (!block) return undefined;
+    if (block.length !== blockLength(state, blockSize, index)) {
+      blocks.drop(block, 'block length does not match the image');
+      return undefined;
     }
-    return { bytes: await flights.join(state, index, signal()) };
+    const lease = await blocks.open(block, writer.writesEnabled());
+    return lease ? { block, lease } : undefined;
   }
 }

@@ -65,15 +65,11 @@ export class KnownFiles {
 
   /** The primary sent these bytes of block `index`: it writes them under the name their CRC gives. */
   learn(index: number, bytes: Uint8Array): void {
-    const crc = crc32(bytes) >>> 0;
-    const path = join(this.dir, blockFileName({ index, lengthBytes: bytes.length, crc }));
-    this.files.set(index, { path, length: bytes.length, crc, check: {}, fromPrimary: true });
+    this.learnFile(index, crc32(bytes) >>> 0, bytes.length);
   }
 
-  /** The primary names block `index`'s file, whole on disk: kept as known unless it is already. */
+  /** The primary names block `index`'s file, whole on disk (or about to be). */
   learnFile(index: number, crc: number, length: number): Known {
-    const k = this.files.get(index);
-    if (k && k.crc === crc && k.length === length) return k;
     const known: Known = { path: join(this.dir, blockFileName({ index, lengthBytes: length, crc })), length, crc, check: {}, fromPrimary: true };
     this.files.set(index, known);
     return known;

@@ -47,6 +47,16 @@ export const releaseHandle = (h: Handle): void => {
   if ('lease' in h) h.lease.release();
 };
 
+/** The question asked under `key` now, or `ask()` asked and kept there until it settles. */
+function shared<T>(asked: Map<string, Promise<T>>, key: string, ask: () => Promise<T>): Promise<T> {
+  let p = asked.get(key);
+  if (!p) {
+    p = ask().finally(() => asked.delete(key));
+    asked.set(key, p);
+  }
+  return p;
+}
+
 export class RemoteBlocks {
   readonly fds: FdCache;
   readonly counters = { hits: 0, misses: 0, errors: 0 };
@@ -106,13 +116,7 @@ export class RemoteBlocks {
   private async fromPrimary(st: VersionState, index: number): Promise<Handle | undefined> {
     const ensureBlock = this.options.ensureBlock;
     if (!ensureBlock) return undefined;
-    const key = `${st.vk}/${index}`;
-    let p = this.ensuring.get(key);
-    if (!p) {
-      p = ensureBlock(st.vk, index).finally(() => this.ensuring.delete(key));
-      this.ensuring.set(key, p);
-    }
-    const answer = await p;
+    const answer = await shared(this.ensuring, `${st.vk}/${index}`, () => ensureBlock(st.vk, index));
     if ('bytes' in answer) {
       st.known.learn(index, answer.bytes);
       return { bytes: answer.bytes };
@@ -140,13 +144,7 @@ export class RemoteBlocks {
 
   /** Block `index`'s bytes from the primary (one request for all readers of this process). */
   fetch(vk: string, index: number): Promise<Uint8Array> {
-    const key = `${vk}/${index}`;
-    let p = this.asking.get(key);
-    if (!p) {
-      p = this.options.fetchBlock(vk, index).finally(() => this.asking.delete(key));
-      this.asking.set(key, p);
-    }
-    return p;
+    return shared(this.asking, `${vk}/${index}`, () => this.options.fetchBlock(vk, index));
   }
 
   private hit(st: VersionState, index: number, stats: StreamStats | undefined): void {

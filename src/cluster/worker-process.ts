@@ -11,13 +11,11 @@
 //   (RSS, all processes) with V8's default and 365 MiB with 2 MiB (bench/rss-bench.ts has the
 //   whole-wave figures).
 
-import { flagName } from '../heap-growth.js';
+import { flagName, SEMI_SPACE_FLAGS, userArgs } from '../heap-growth.js';
 import { MMAP_THRESHOLD_BYTES, MMAP_THRESHOLD_ENV } from '../native/sendfile.js';
 
 /** The semi-space size a worker is started with, in MiB. */
 export const WORKER_SEMI_SPACE_MIB = 2;
-
-const SEMI_SPACE_FLAGS = ['--max-semi-space-size', '--semi-space-size', '--max-young-generation-size'];
 
 function setsYoungGeneration(args: readonly string[]): boolean {
   return args.some((a) => SEMI_SPACE_FLAGS.includes(flagName(a)));
@@ -25,8 +23,7 @@ function setsYoungGeneration(args: readonly string[]): boolean {
 
 /** The node flags a worker is forked with: the primary's own, and a capped young generation. */
 export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const theirs = [...execArgv, ...(nodeOptions ?? '').split(/\s+/).filter(Boolean)];
-  if (setsYoungGeneration(theirs)) return [...execArgv];
+  if (setsYoungGeneration(userArgs(execArgv, nodeOptions))) return [...execArgv];
   return [...execArgv, `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`];
 }
 
