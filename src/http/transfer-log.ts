@@ -5,7 +5,8 @@
 
 import type { Logger } from 'pino';
 import { MetricsRegistry, type Counter, type Gauge, type Histogram } from '../metrics.js';
-import type { TransferObserver } from '../serving/transfers.js';
+import { jsonNumber, lineWriter } from '../log-line.js';
+import type { TransferEnd, TransferInfo, TransferObserver } from '../serving/transfers.js';
 import { STORE_SOURCE } from '../serving/serving.js';
 import { errorCode } from './errors.js';
 
@@ -37,6 +38,8 @@ export function createHttpMetrics(registry = new MetricsRegistry()): HttpMetrics
 export const IMAGE_ROUTE = 'iso';
 
 export function transferLog(metrics: HttpMetrics, logger: Logger, active: () => number): TransferObserver {
+  // The line of a transfer that ended without an error, written on every request (log-line.ts).
+  const info = lineWriter(logger, 'info');
   return {
     start(t) {
       if (t.body) metrics.activeTransfers.set(active());
@@ -50,6 +53,10 @@ export function transferLog(metrics: HttpMetrics, logger: Logger, active: () => 
       metrics.transferSeconds.observe(r.durationMs / 1000);
       const lookups = r.stats ? r.stats.cacheHits + r.stats.cacheMisses : 0;
       const hitRatio = lookups > 0 && r.stats ? Math.round((r.stats.cacheHits / lookups) * 1000) / 1000 : null;
+      if (info && r.error === undefined && r.outcome !== 'failed') {
+        info(transferFields(t, r, hitRatio), 'transfer');
+        return;
+      }
       const line = {
         reqId: t.id,
         method: t.method,
@@ -70,4 +77,16 @@ export function transferLog(metrics: HttpMetrics, logger: Logger, active: () => 
       else logger.info(line, 'transfer');
     },
   };
+}
+
+/** The fields of a transfer's line as a JSON fragment: those of the object above, in its order. */
+function transferFields(t: TransferInfo, r: TransferEnd, hitRatio: number | null): string {
+  const str = JSON.stringify;
+  let s = `,"reqId":${str(t.id)},"method":${str(t.method)},"node":${str(t.ref.name)}`;
+  if (t.ref.source !== STORE_SOURCE) s += `,"source":${str(t.ref.source)}`;
+  s +=
+    `,"range":${t.rangeHeader === undefined ? 'null' : str(t.rangeHeader)},"served":${str(t.served)},"status":${jsonNumber(t.status)}` +
+    `,"bytes":${jsonNumber(r.bytes)},"expectedBytes":${jsonNumber(t.expectedBytes)},"durationMs":${jsonNumber(r.durationMs)},"outcome":${str(r.outcome)}`;
+  if (r.stats) s += `,"cacheHitRatio":${hitRatio === null ? 'null' : jsonNumber(hitRatio)},"upstreamBytes":${jsonNumber(r.stats.upstreamBytes)}`;
+  return s;
 }
