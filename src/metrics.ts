@@ -7,12 +7,22 @@
 
 type Labels = Readonly<Record<string, string>>;
 
+const NEEDS_ESCAPE = /[\\\n"]/;
+
 function escapeLabel(value: string): string {
+  // Label values on hot paths (route, status, outcome) never need escaping: test before replacing.
+  if (!NEEDS_ESCAPE.test(value)) return value;
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
+/** A series' label part; counted on every range request, so a plain loop. */
 function labelKey(names: readonly string[], labels: Labels): string {
-  return names.map((n) => `${n}="${escapeLabel(labels[n] ?? '')}"`).join(',');
+  let key = '';
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i]!;
+    key += `${i === 0 ? '' : ','}${n}="${escapeLabel(labels[n] ?? '')}"`;
+  }
+  return key;
 }
 
 function formatValue(v: number): string {
