@@ -2,7 +2,8 @@ import { open, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkWhole, fileState, recordCheck, stillChecked, type CheckRecord } from '../../src/cache/checked-file.js';
+import { CHECK_PIECE_BYTES, checkWhole, fileState, recordCheck, stillChecked, type CheckRecord } from '../../src/cache/checked-file.js';
+import { chunkPool } from '../../src/io/chunk-pool.js';
 import { scratchDir } from '../helpers/tools.js';
 
 let scratch: { dir: string; cleanup: () => Promise<void> };
@@ -23,6 +24,24 @@ describe('checked files', () => {
       expect(await checkWhole(h, bytes.length, crc32(bytes) >>> 0)).toBeUndefined();
       expect(await checkWhole(h, bytes.length, (crc32(bytes) + 1) >>> 0)).toBe('block checksum mismatch');
       expect(await checkWhole(h, bytes.length + 1, crc32(bytes) >>> 0)).toBe('block file short');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('checks a block piece by piece, holding one piece of memory, and finds a flip in its last piece', async () => {
+    const block = Buffer.from(Array.from({ length: 2 * 1024 * 1024 + 123 }, (_, i) => (i * 7 + (i >> 11)) & 0xff));
+    const path = join(scratch.dir, 'pieces');
+    await writeFile(path, block);
+    const h = await open(path, 'r+');
+    try {
+      const before = chunkPool.freeBytes;
+      expect(await checkWhole(h, block.length, crc32(block) >>> 0)).toBeUndefined();
+      expect(chunkPool.freeBytes - before).toBeLessThanOrEqual(CHECK_PIECE_BYTES);
+      await h.write(Buffer.from([block[block.length - 1]! ^ 1]), 0, 1, block.length - 1);
+      expect(await checkWhole(h, block.length, crc32(block) >>> 0)).toBe('block checksum mismatch');
+      expect(await checkWhole(h, block.length + CHECK_PIECE_BYTES, crc32(block) >>> 0)).toBe('block file short');
+      expect(await checkWhole(h, 0, 0)).toBeUndefined();
     } finally {
       await h.close();
     }
