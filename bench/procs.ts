@@ -113,6 +113,41 @@ export async function sampleProc(pid: number, withChildren = false): Promise<Pro
   return { cpuSeconds: ticks / CLOCK_TICKS, hwmBytes: hwm, hwmSumBytes: hwmSum, rssSumBytes: rss };
 }
 
+/** Proportional set size of `pid` in bytes (0 once it is gone): its shared pages counted once across the processes sharing them. */
+async function pssBytes(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+  const m = /^Pss:\s+(\d+) kB/m.exec(text);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/**
+ * The peak of a server's PSS summed over its processes, sampled every `everyMs` from now until
+ * `stop`. Summed RSS counts each process's copy of the pages they share (Node's own binary, about
+ * 42 MiB per process) once per process; PSS splits them, so the sum is what the processes hold
+ * together. Sampled, so a peak shorter than `everyMs` can be missed (VmHWM cannot be).
+ */
+export function trackPeakPss(server: Server, everyMs = 250): { stop(): Promise<number> } {
+  let peak = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const pids = [server.pid, ...(server.withChildren ? await childrenOf(server.pid) : [])];
+      let sum = 0;
+      for (const p of pids) sum += await pssBytes(p);
+      peak = Math.max(peak, sum);
+      // Unreferenced: a run that throws before `stop` must not be kept alive by this.
+      await new Promise((r) => setTimeout(r, everyMs).unref());
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return peak;
+    },
+  };
+}
+
 export interface Server {
   readonly name: string;
   readonly port: number;

@@ -159,6 +159,7 @@ export function writeReport(r: Results): string {
           ],
           ['cache bytes on disk', fmtBytes(w.cacheBytesOnDisk)],
           ['peak RSS (VmHWM)', fmtBytes(w.peakRssBytes)],
+          ['peak PSS (sampled every 250 ms, registration and wave)', fmtBytes(w.peakPssBytes)],
           ['server CPU during the wave', `${f2(w.serverCpuSeconds)} s (${f2(w.serverCores)} cores; client ${f2(w.clientCores)} cores)`],
           ['patch-set computations (/metrics)', `${w.patchSetComputations} (memo hits ${w.patchSetMemoHits})`],
         ],

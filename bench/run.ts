@@ -233,6 +233,7 @@ async function main(): Promise<void> {
         nodes: opt.waveNodes,
         upstreamBytesPerImage: results.wave.upstreamBytesPerImage,
         peakRssBytes: results.wave.peakRssBytes,
+        peakPssBytes: results.wave.peakPssBytes,
         totalSeconds: results.wave.totalSeconds,
       },
     ];
@@ -256,6 +257,7 @@ async function main(): Promise<void> {
         nodes: opt.waveNodes,
         upstreamBytesPerImage: w.upstreamBytesPerImage,
         peakRssBytes: w.peakRssBytes,
+        peakPssBytes: w.peakPssBytes,
         totalSeconds: w.totalSeconds,
       });
       log(

@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { measure, patterns } from './serving-bench.js';
-import { startIsoproxy, startNodeFileServer, type Server } from './procs.js';
+import { startIsoproxy, startNodeFileServer, trackPeakPss, type Server } from './procs.js';
 import { median, MiB } from './stats.js';
 import { registerNode } from './wave-bench.js';
 import { nodeEdits } from './remaster-bench.js';
@@ -28,7 +28,12 @@ export interface SideRow {
 }
 
 export interface SideBySide {
-  readonly servers: ReadonlyArray<{ readonly name: string; readonly processes: string; readonly peakRssSumBytes: number }>;
+  readonly servers: ReadonlyArray<{
+    readonly name: string;
+    readonly processes: string;
+    readonly peakRssSumBytes: number;
+    readonly peakPssSumBytes: number;
+  }>;
   readonly rows: readonly SideRow[];
 }
 
@@ -155,6 +160,8 @@ export async function sideBySide(opts: {
     await new Promise((r) => setTimeout(r, 1_200));
     for (const t of targets) await measure(opts.clientBin, t.server, p16[0]!, t.path, t.size);
 
+    // Memory over the measured rounds, every process of each server together (procs.ts says why PSS).
+    const pss = new Map(targets.map((t) => [t.server.name, trackPeakPss(t.server)] as const));
     const samples = new Map<string, SideRow[]>();
     const add = (r: SideRow): void => {
       const k = `${r.server}|${r.pattern}|${r.client}`;
@@ -231,7 +238,10 @@ export async function sideBySide(opts: {
       };
     });
     const servers = [];
-    for (const t of targets) servers.push({ name: t.server.name, processes: t.processes, peakRssSumBytes: (await t.server.sample()).hwmSumBytes });
+    for (const t of targets) {
+      const peakPssSumBytes = (await pss.get(t.server.name)?.stop()) ?? 0;
+      servers.push({ name: t.server.name, processes: t.processes, peakRssSumBytes: (await t.server.sample()).hwmSumBytes, peakPssSumBytes });
+    }
     return { servers, rows };
   } finally {
     for (const s of started) await s.stop();
@@ -244,6 +254,7 @@ export interface WaveAtWorkers {
   readonly nodes: number;
   readonly upstreamBytesPerImage: number;
   readonly peakRssBytes: number;
+  readonly peakPssBytes: number;
   readonly totalSeconds: number;
 }
 
@@ -281,13 +292,27 @@ export function sideBySideMarkdown(r: SideBySide, waves?: readonly WaveAtWorkers
     const lat = cell((x) => `${x.p50Ms.toFixed(1)}/${x.p99Ms.toFixed(1)}`);
     lines.push(`| ${pattern} | ${client} | ${gbs} | ${rps} | ${cpu} | ${lat} |`);
   }
-  lines.push('', '| server | processes | peak RSS, summed over processes |', '|---|---|---|');
-  for (const s of r.servers) lines.push(`| ${s.name} | ${s.processes} | ${(s.peakRssSumBytes / MiB).toFixed(0)} MiB |`);
+  const mib = (b: number): string => `${(b / MiB).toFixed(0)} MiB`;
+  lines.push(
+    '',
+    "Peak RSS is each process's VmHWM, summed: pages the processes share (Node's binary, about 42 MiB each) count once per",
+    'process. Peak PSS, summed, counts them once across the processes; it is sampled every 250 ms over the measured rounds',
+    '(the warm-up and registration are not in it), so a shorter peak can be missed.',
+    '',
+    '| server | processes | peak RSS, summed over processes | peak PSS, summed |',
+    '|---|---|---|---|',
+  );
+  for (const s of r.servers) lines.push(`| ${s.name} | ${s.processes} | ${mib(s.peakRssSumBytes)} | ${mib(s.peakPssSumBytes)} |`);
   if (waves && waves.length > 0) {
-    lines.push('', '| cold wave | nodes | upstream bytes / one image | peak RSS (summed) | seconds |', '|---|---|---|---|---|');
+    lines.push(
+      '',
+      '| cold wave | nodes | upstream bytes / one image | peak RSS (summed) | peak PSS (summed) | seconds |',
+      '|---|---|---|---|---|---|',
+    );
     for (const w of waves) {
-      const rss = `${(w.peakRssBytes / MiB).toFixed(0)} MiB`;
-      lines.push(`| --workers ${w.workers} | ${w.nodes} | ${w.upstreamBytesPerImage.toFixed(3)}x | ${rss} | ${w.totalSeconds.toFixed(1)} |`);
+      lines.push(
+        `| --workers ${w.workers} | ${w.nodes} | ${w.upstreamBytesPerImage.toFixed(3)}x | ${mib(w.peakRssBytes)} | ${mib(w.peakPssBytes)} | ${w.totalSeconds.toFixed(1)} |`,
+      );
     }
   }
   return `${lines.join('\n')}\n`;

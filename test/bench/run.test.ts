@@ -84,6 +84,9 @@ describe.skipIf(missing.length > 0 || !existsSync(runJs))('npm run bench in a ti
     expect(results.wave.bytesPerNode).toBe(results.image.bytes);
     expect(results.wave.upstreamBytes).toBeGreaterThanOrEqual(results.image.bytes);
     expect(results.wave.peakRssBytes).toBeGreaterThan(0);
+    // PSS counts pages shared between processes once: never more than the summed peak RSS.
+    expect(results.wave.peakPssBytes).toBeGreaterThan(0);
+    expect(results.wave.peakPssBytes).toBeLessThanOrEqual(results.wave.peakRssBytes);
   });
 
   it('measures a cold node, patch sets and the xorriso baseline, and writes the report', () => {
