@@ -1,6 +1,6 @@
 import pino, { type LoggerOptions } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createHttpMetrics, transferLog } from '../src/http/transfer-log.js';
+import { createHttpMetrics, transferLog, transferRecord } from '../src/http/transfer-log.js';
 import { jsonNumber, lineWriter } from '../src/log-line.js';
 import { STORE_SOURCE } from '../src/serving/serving.js';
 import type { TransferEnd, TransferInfo } from '../src/serving/transfers.js';
@@ -70,26 +70,10 @@ describe('transfer lines', () => {
   });
   const end = (over: Partial<TransferEnd> = {}): TransferEnd => ({ bytes: 262144, outcome: 'complete', durationMs: 1.25, ...over });
 
-  /** The line as transfer-log.ts wrote it through pino before it was built by hand. */
+  /** The line pino writes for the transfer's record (the object transfer-log.ts logged before). */
   function viaPino(t: TransferInfo, r: TransferEnd, hitRatio: number | null): string {
     const { logger, lines } = capture();
-    logger.child({ worker: 2 }).info(
-      {
-        reqId: t.id,
-        method: t.method,
-        node: t.ref.name,
-        ...(t.ref.source !== STORE_SOURCE ? { source: t.ref.source } : {}),
-        range: t.rangeHeader ?? null,
-        served: t.served,
-        status: t.status,
-        bytes: r.bytes,
-        expectedBytes: t.expectedBytes,
-        durationMs: r.durationMs,
-        outcome: r.outcome,
-        ...(r.stats ? { cacheHitRatio: hitRatio, upstreamBytes: r.stats.upstreamBytes } : {}),
-      },
-      'transfer',
-    );
+    logger.child({ worker: 2 }).info(transferRecord(t, r, hitRatio), 'transfer');
     return lines[0]!;
   }
 

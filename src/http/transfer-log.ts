@@ -57,21 +57,7 @@ export function transferLog(metrics: HttpMetrics, logger: Logger, active: () => 
         info(transferFields(t, r, hitRatio), 'transfer');
         return;
       }
-      const line = {
-        reqId: t.id,
-        method: t.method,
-        node: t.ref.name,
-        ...(t.ref.source !== STORE_SOURCE ? { source: t.ref.source } : {}),
-        range: t.rangeHeader ?? null,
-        served: t.served,
-        status: t.status,
-        bytes: r.bytes,
-        expectedBytes: t.expectedBytes,
-        durationMs: r.durationMs,
-        outcome: r.outcome,
-        ...(r.stats ? { cacheHitRatio: hitRatio, upstreamBytes: r.stats.upstreamBytes } : {}),
-        ...(r.error !== undefined ? { err: r.error, code: errorCode(r.error) } : {}),
-      };
+      const line = transferRecord(t, r, hitRatio);
       // The request id as a field, not a child logger: one fewer object per transfer, same line.
       if (r.outcome === 'failed') logger.error(line, 'transfer failed');
       else logger.info(line, 'transfer');
@@ -79,7 +65,26 @@ export function transferLog(metrics: HttpMetrics, logger: Logger, active: () => 
   };
 }
 
-/** The fields of a transfer's line as a JSON fragment: those of the object above, in its order. */
+/** A transfer's record for pino: the lines with an error, and what the hand-built line must equal. */
+export function transferRecord(t: TransferInfo, r: TransferEnd, hitRatio: number | null): Record<string, unknown> {
+  return {
+    reqId: t.id,
+    method: t.method,
+    node: t.ref.name,
+    ...(t.ref.source !== STORE_SOURCE ? { source: t.ref.source } : {}),
+    range: t.rangeHeader ?? null,
+    served: t.served,
+    status: t.status,
+    bytes: r.bytes,
+    expectedBytes: t.expectedBytes,
+    durationMs: r.durationMs,
+    outcome: r.outcome,
+    ...(r.stats ? { cacheHitRatio: hitRatio, upstreamBytes: r.stats.upstreamBytes } : {}),
+    ...(r.error !== undefined ? { err: r.error, code: errorCode(r.error) } : {}),
+  };
+}
+
+/** The fields of a transfer's line as a JSON fragment: those of `transferRecord` without an error, in its order. */
 function transferFields(t: TransferInfo, r: TransferEnd, hitRatio: number | null): string {
   const str = JSON.stringify;
   let s = `,"reqId":${str(t.id)},"method":${str(t.method)},"node":${str(t.ref.name)}`;
