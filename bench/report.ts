@@ -31,6 +31,8 @@ export interface Results {
     /** 1, 5 and 15 minute load averages: other work on the machine skews every figure. */
     loadAtStart: number[];
     loadAtEnd?: number[];
+    /** Cores busy (/proc/stat) over a few seconds just before the bench started. */
+    busyCoresAtStart?: number;
   };
   options: Record<string, unknown>;
   image: { path: string; bytes: number; files: number };
@@ -66,7 +68,7 @@ export function writeReport(r: Results): string {
   if (m.sendfile) out.push(`- isoproxy sendfile: ${m.sendfile}`);
   out.push(`- date: ${m.date}; run took ${r.elapsedSeconds !== undefined ? `${(r.elapsedSeconds / 60).toFixed(1)} min` : '?'}`);
   out.push(
-    `- load average (1/5/15 min) at start ${m.loadAtStart.join(' / ')}${m.loadAtEnd ? `, at end ${m.loadAtEnd.join(' / ')}` : ''}${(m.loadAtStart[0] ?? 0) > m.cores * 0.5 ? ' — **the machine was busy with other work: treat every figure as a lower bound for both servers**' : ' (the load at end is the bench\'s own: servers and clients on every core; "other work" per run is in the table after section 1)'}`,
+    `- load average (1/5/15 min) at start ${m.loadAtStart.join(' / ')}${m.loadAtEnd ? `, at end ${m.loadAtEnd.join(' / ')}` : ''}; cores busy just before the start: ${m.busyCoresAtStart ?? 'not measured'}${busyAtStart(m) ? ' — **the machine was busy with other work: treat every figure as a lower bound for both servers**' : ' (the load at end is the bench\'s own: servers and clients on every core; "other work" per run is in the table after section 1)'}`,
   );
   out.push(
     `- base image: ${fmtBytes(r.image.bytes)} (${r.image.bytes} bytes), ${r.image.files} files, made by xorriso (random payload, isolinux + grub configs, El Torito BIOS + EFI FAT image, hybrid MBR/GPT, md5sum.txt)`,
@@ -254,4 +256,12 @@ export function writeReport(r: Results): string {
   if (r.cacheBench) out.push('## Cache layer alone (bench/cache-bench.ts)', '', '```', r.cacheBench.trim(), '```', '');
   if (r.notes.length > 0) out.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
   return out.join('\n');
+}
+
+/**
+ * Whether other work shared the machine at the start: the cores busy just before it, when
+ * measured (the load average still counts work that ended a minute ago), else the load average.
+ */
+function busyAtStart(m: Results['machine']): boolean {
+  return m.busyCoresAtStart !== undefined ? m.busyCoresAtStart > m.cores * 0.25 : (m.loadAtStart[0] ?? 0) > m.cores * 0.5;
 }

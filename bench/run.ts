@@ -21,7 +21,7 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureBaseImage } from './base-image.js';
-import { execFileText, startIsoproxy, startNginx, type Server } from './procs.js';
+import { execFileText, machineBusySeconds, startIsoproxy, startNginx, type Server } from './procs.js';
 import { measureRemaster, xorrisoBaseline } from './remaster-bench.js';
 import { writeReport, type Results } from './report.js';
 import { bottleneck, measure, patterns, summarize, type PatternId, type Sample } from './serving-bench.js';
@@ -80,6 +80,9 @@ function versionOf(cmd: string, args: string[]): string {
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0]!.trim();
 }
 
+/** How long the machine's own load is sampled before the bench starts. */
+const BUSY_SAMPLE_MS = 3000;
+
 function machine(): Results['machine'] {
   const c = cpus();
   return {
@@ -107,8 +110,13 @@ async function main(): Promise<void> {
   );
 
   const image = await ensureBaseImage(opt.out, opt.sizeMiB, log);
+  // What the machine does right now, before any server starts: the load average lags by minutes
+  // (a test run that just ended still shows as load), /proc/stat over a few seconds does not.
+  const busy0 = await machineBusySeconds();
+  await new Promise((r) => setTimeout(r, BUSY_SAMPLE_MS));
+  const busyCoresAtStart = ((await machineBusySeconds()) - busy0) / (BUSY_SAMPLE_MS / 1000);
   const results: Results = {
-    machine: machine(),
+    machine: { ...machine(), busyCoresAtStart: Number(busyCoresAtStart.toFixed(2)) },
     options: { ...opt, quick },
     image: { path: relative(repo, image.path), bytes: image.sizeBytes, files: image.files },
     notes: [

@@ -97,6 +97,8 @@ describe.skipIf(missing.length > 0 || !existsSync(runJs))('npm run bench in a ti
     expect(results.xorriso.diskBytesPerNode).toBeGreaterThan(results.image.bytes / 2);
     expect(results.index.metadataBytesRead).toBeGreaterThan(0);
     expect(markdown).toContain(`${results.machine.cores} cores`);
+    expect(results.machine.busyCoresAtStart).toBeGreaterThanOrEqual(0);
+    expect(markdown).toMatch(/cores busy just before the start: [0-9.]+/);
     expect(markdown).toContain('## Targets');
     expect(stdout).toContain('## Targets');
   });
