@@ -23,6 +23,7 @@ import type { DirectResponse } from './direct/response.js';
 import type { Sender } from '../native/sendfile.js';
 import { isoRoutes, type IsoEnv } from './iso-routes.js';
 import { createHttpMetrics, IMAGE_ROUTE, transferLog, type HttpMetrics } from './transfer-log.js';
+import { requestIds } from './request-id.js';
 
 export type { HttpMetrics } from './transfer-log.js';
 
@@ -71,8 +72,6 @@ export interface IsoproxyApp {
 
 export type AppEnv = IsoEnv & { Variables: { log: Logger } };
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
 function routeLabel(path: string, imagePrefixes: readonly string[]): string {
   if (imagePrefixes.some((p) => path.startsWith(`${p}/`))) return IMAGE_ROUTE;
   if (path.startsWith('/api/')) return 'api';
@@ -90,8 +89,7 @@ export function createApp(deps: AppDeps): IsoproxyApp {
   const storePrefix = routes.find((r) => r.source === serving.storeSource)?.prefix ?? '/iso';
   const metrics = createHttpMetrics(deps.metrics);
   const app = new Hono<AppEnv>();
-  let seq = 0;
-  const requestIdOf = (given: string | undefined): string => (given !== undefined && REQUEST_ID.test(given) ? given : `r${(++seq).toString(36)}`);
+  const requestIdOf = requestIds();
 
   serving.transfers.observe(transferLog(metrics, logger, () => serving.transfers.active()));
 

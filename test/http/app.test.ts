@@ -58,7 +58,7 @@ describe('app', () => {
   it('gives each request its own id when the client sends none', async () => {
     const a = await fetch(`${server.url}/healthz`);
     const b = await fetch(`${server.url}/healthz`);
-    expect(a.headers.get('x-request-id')).toMatch(/^r[0-9a-z]+$/);
+    expect(a.headers.get('x-request-id')).toMatch(/^r[0-9a-f]{8}-[0-9a-z]+$/);
     expect(a.headers.get('x-request-id')).not.toBe(b.headers.get('x-request-id'));
   });
 
