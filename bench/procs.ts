@@ -69,7 +69,8 @@ export interface ProcSample {
   readonly rssSumBytes: number;
 }
 
-async function childrenOf(pid: number): Promise<number[]> {
+/** The direct children of `pid` (nginx's workers, a cluster's workers); none once it is gone. */
+export async function childrenOf(pid: number): Promise<number[]> {
   try {
     const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
     return text.split(/\s+/).filter(Boolean).map(Number);
@@ -114,7 +115,7 @@ export async function sampleProc(pid: number, withChildren = false): Promise<Pro
 }
 
 /** Proportional set size of `pid` in bytes (0 once it is gone): its shared pages counted once across the processes sharing them. */
-async function pssBytes(pid: number): Promise<number> {
+export async function pssBytes(pid: number): Promise<number> {
   const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
   const m = /^Pss:\s+(\d+) kB/m.exec(text);
   return m ? Number(m[1]) * 1024 : 0;

@@ -20,7 +20,7 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureBaseImage } from './base-image.js';
-import { startIsoproxy } from './procs.js';
+import { childrenOf, pssBytes, startIsoproxy } from './procs.js';
 import { nodeEdits } from './remaster-bench.js';
 import { MiB } from './stats.js';
 import { registerNode } from './wave-bench.js';
@@ -60,17 +60,11 @@ interface ProcStatus {
 async function status(pid: number): Promise<ProcStatus | undefined> {
   try {
     const text = await readFile(`/proc/${pid}/status`, 'utf8');
-    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
-    const kib = (t: string, f: string): number => Number(new RegExp(`^${f}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? 0);
-    return { rss: kib(text, 'VmRSS') * 1024, pss: kib(rollup, 'Pss') * 1024, hwm: kib(text, 'VmHWM') * 1024, threads: kib(text, 'Threads') };
+    const kib = (f: string): number => Number(new RegExp(`^${f}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    return { rss: kib('VmRSS') * 1024, pss: await pssBytes(pid), hwm: kib('VmHWM') * 1024, threads: kib('Threads') };
   } catch {
     return undefined;
   }
-}
-
-async function childrenOf(pid: number): Promise<number[]> {
-  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
-  return text.split(/\s+/).filter(Boolean).map(Number);
 }
 
 /** A client reading one whole image at `rateBytes` per second at most (pausing its socket). */

@@ -22,10 +22,11 @@ const msgPrefixSym = (pino.symbols as unknown as Record<string, symbol | undefin
 /** A writer of `level` records for `logger`, or undefined when its lines would differ from pino's. */
 export function lineWriter(logger: Logger, level: 'info' | 'warn' | 'error'): LineWriter | undefined {
   const l = logger as unknown as Record<symbol, unknown>;
+  const value = logger.levels.values[level]!;
   const stream = l[S.streamSym] as { write(s: string): unknown; [k: symbol]: unknown } | undefined;
   const time = l[S.timeSym] as (() => string) | undefined;
   const chindings = l[S.chindingsSym];
-  const levelPrefix = (l[S.lsCacheSym] as Record<string, string> | undefined)?.[String(logger.levels.values[level])];
+  const levelPrefix = (l[S.lsCacheSym] as Record<string, string> | undefined)?.[String(value)];
   const end = l[S.endSym];
   const messageKey = l[S.messageKeySym];
   const formatters = l[S.formattersSym] as { log?: unknown } | undefined;
@@ -46,7 +47,6 @@ export function lineWriter(logger: Logger, level: 'info' | 'warn' | 'error'): Li
     (msgPrefixSym !== undefined && l[msgPrefixSym])
   )
     return undefined;
-  const value = logger.levels.values[level]!;
   const msgPart = `,${JSON.stringify(messageKey)}:`;
   return (fields, msg) => {
     if (logger.levelVal > value) return;

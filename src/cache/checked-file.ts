@@ -101,7 +101,7 @@ export const CHECK_PIECE_BYTES = 256 * 1024;
  */
 export async function checkWhole(handle: FileHandle, length: number, crc: number): Promise<string | undefined> {
   await checkSlot();
-  const piece = chunkPool.take(Math.min(CHECK_PIECE_BYTES, Math.max(1, length)), CHECK_PIECE_BYTES);
+  const piece = chunkPool.take(CHECK_PIECE_BYTES, CHECK_PIECE_BYTES);
   try {
     let value = 0;
     for (let at = 0; at < length; ) {
