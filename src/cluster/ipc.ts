@@ -8,16 +8,18 @@
 // (one-way), the blocks it `read` from their files (one-way, for the primary's LRU), node store
 // operations, the summed `/metrics` text, a block file's `checked` identity, and the cache's per-version
 // figures for the status page (`cache.sources`), a patch set's `patchset.claim` and then its
-// `patchset.put` or `patchset.failed` (one-way). Primary -> worker: the
+// `patchset.put` or `patchset.failed` (one-way), the `status` of its transfers (one-way, batched:
+// src/status/relay.ts), and the status page's `status.snapshot` and a node's `status.source`
+// (src/cluster/status-hub.ts). Primary -> worker: the
 // worker's `metrics` text at scrape time, node `changed` (one-way, to every worker) and
-// `shutdown` (one-way). Both ways, one-way: the `status` of transfers (src/status/relay.ts), which
-// the primary hands on to the other workers, and which worker is `gone`. Errors cross as result
+// `shutdown` (one-way). Errors cross as result
 // objects (structured clone drops an error's class and code) and are rebuilt on the far side with
 // the class the HTTP layer maps to a status.
 
 import { BaseChangedError, fromResult, toResult, UpstreamError, type UpstreamErrorCode } from '../errors.js';
 import type { RemasterResult } from '../remaster/compute.js';
 import type { RelayEvent } from '../status/relay.js';
+import type { BaseInfo, CacheInfo, SnapshotQuery } from '../status/types.js';
 
 /** Set in a forked worker's environment: run.ts serves as a worker instead of parsing argv as a primary. */
 export const WORKER_ENV = 'ISOPROXY_CLUSTER_WORKER';
@@ -47,7 +49,11 @@ export type Request =
   /** The identity of a block file as the primary checked it (checking it first if needed). */
   | { readonly op: 'checked'; readonly vk: string; readonly index: number }
   /** A patch set another worker computed, or the go-ahead to compute it (patch-sets.ts). */
-  | { readonly op: 'patchset.claim'; readonly key: string };
+  | { readonly op: 'patchset.claim'; readonly key: string }
+  /** The cluster's status view, with the asking worker's open bases and view of the cache. */
+  | { readonly op: 'status.snapshot'; readonly query: SnapshotQuery; readonly bases: readonly BaseInfo[]; readonly cache?: CacheInfo }
+  /** The source a node was declared or fetched from, for the page's diff. */
+  | { readonly op: 'status.source'; readonly name: string };
 
 /** One-way messages. */
 export type Notice =
@@ -56,10 +62,8 @@ export type Notice =
   | { readonly op: 'read'; readonly vk: string; readonly indexes: readonly number[] }
   | { readonly op: 'changed'; readonly name?: string }
   | { readonly op: 'listening'; readonly url: string }
-  /** What a worker's transfers did (worker -> primary), handed on to every other worker with `from`. */
-  | { readonly op: 'status'; readonly events: readonly RelayEvent[]; readonly from?: number }
-  /** A worker exited (primary -> workers): the transfers it relayed as open have ended. */
-  | { readonly op: 'gone'; readonly id: number }
+  /** What a worker's transfers did, for the primary's status view. */
+  | { readonly op: 'status'; readonly events: readonly RelayEvent[] }
   /** A claimed patch set, computed (worker -> primary). */
   | { readonly op: 'patchset.put'; readonly key: string; readonly result: RemasterResult }
   /** A claimed patch set whose computation failed. */

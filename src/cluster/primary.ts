@@ -32,6 +32,7 @@ import { Channel, WORKER_ENV, type Request, type WireVersion } from './ipc.js';
 import { MAX_BLOCKS_PER_BATCH } from './read-reports.js';
 import { sumExpositions } from './metrics-sum.js';
 import { SharedPatchSets } from './patch-sets.js';
+import { StatusHub } from './status-hub.js';
 import { workerEnv, workerExecArgv } from './worker-process.js';
 
 /** A base's version probed less than this long ago is given to the next worker that asks. */
@@ -98,6 +99,14 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   own.collect('isoproxy_upstream_retries_total', 'Upstream retries.', 'counter', () => upstreamStats.retries);
   const workersUp = own.gauge('isoproxy_cluster_workers', 'Serving processes running.');
   const restarts = own.counter('isoproxy_cluster_worker_restarts_total', 'Serving processes forked again after they died.');
+
+  const status = new StatusHub({
+    store,
+    logger,
+    cache,
+    cacheBudgetBytes: config.cacheBudgetBytes,
+    ...(config.stallAfterMs !== undefined ? { stallAfterMs: config.stallAfterMs } : {}),
+  });
 
   // ---- bases: opened here, one upstream per version, shared by every worker's reads
   const patchSets = new SharedPatchSets();
@@ -229,6 +238,10 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
         };
       case 'patchset.claim':
         return patchSets.claim(req.key, from);
+      case 'status.snapshot':
+        return status.snapshot(req.query, req.bases, req.cache);
+      case 'status.source':
+        return status.sourceOf(req.name);
     }
   };
   store.watch?.((name) => {
@@ -256,10 +269,8 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       else if (n.op === 'patchset.put') patchSets.put(n.key, n.result);
       else if (n.op === 'patchset.failed') patchSets.failed(n.key);
       else if (n.op === 'read') markRead(n.vk, n.indexes);
-      else if (n.op === 'status' && Array.isArray(n.events)) {
-        // Every other worker's status view applies it; the sender has.
-        for (const [w, c] of channels) if (w !== worker) c.notify({ op: 'status', events: n.events, from: worker.id });
-      } else if (n.op === 'listening' && !announced) {
+      else if (n.op === 'status') status.apply(worker.id, n.events);
+      else if (n.op === 'listening' && !announced) {
         announced = true;
         const publicUrl = config.publicUrl.replace(/:0$/, `:${new URL(n.url).port}`);
         console.log(`isoproxy serving on ${n.url} with ${config.workers} workers (node URLs: ${publicUrl}/iso/<node>.iso)`);
@@ -271,7 +282,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       channel.close();
       channels.delete(worker);
       patchSets.workerGone(worker.id);
-      for (const c of channels.values()) c.notify({ op: 'gone', id: worker.id });
+      status.workerGone(worker.id);
       if (shuttingDown) return;
       restarts.inc();
       restartDelay = Date.now() - startedAt > STABLE_MS ? RESTART_MIN_MS : Math.min(RESTART_MAX_MS, restartDelay * 2);
@@ -309,6 +320,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   }, config.shutdownDeadlineMs + 5000);
   await Promise.all(exited);
   clearTimeout(timer);
+  status.close();
   for (const v of [...versions.values()]) dropVersion(v);
   await cache.close();
   await agent.close();

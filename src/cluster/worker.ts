@@ -4,8 +4,8 @@
 // are computed here, deterministically from (base version, edits), once for the cluster: another
 // worker's are handed over by the primary (src/cluster/patch-sets.ts), so every worker answers a
 // node with the same bytes and the same ETag. Logs are JSON lines on stdout, which the primary relays
-// whole. Its status view applies what the other workers' transfers did, as the primary hands it
-// on (src/status/relay.ts). SIGTERM, SIGINT, a `shutdown` notice or the primary going away drain
+// whole. Its transfers go to the primary's status view, which its page asks for snapshots
+// (src/cluster/status-hub.ts). SIGTERM, SIGINT, a `shutdown` notice or the primary going away drain
 // and exit.
 
 import cluster from 'node:cluster';
@@ -14,7 +14,7 @@ import { createLogger } from '../logger.js';
 import { ChangeListeners, type NodeChangeListener, type NodeSpec, type NodeStore } from '../registry/store.js';
 import { createService } from '../service.js';
 import { startServer } from '../http/server.js';
-import type { StatusWiring } from '../status/wiring.js';
+import type { SnapshotQuery, StatusSnapshot } from '../status/types.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { Channel, type Notice, type WireVersion } from './ipc.js';
 import { RemoteBlockCache } from './remote-cache.js';
@@ -71,8 +71,6 @@ export async function runWorker(config: Config): Promise<number> {
   let store: RemoteNodeStore | undefined;
   let stop: () => void = () => {};
   let renderOwn: () => string = () => '';
-  // Other workers' transfers, for this worker's status view; none until its server is up.
-  let status: StatusWiring | undefined;
   const channel = new Channel(
     process as unknown as ConstructorParameters<typeof Channel>[0],
     async (req) => {
@@ -81,8 +79,6 @@ export async function runWorker(config: Config): Promise<number> {
     },
     (n: Notice) => {
       if (n.op === 'changed') store?.changed(n.name);
-      else if (n.op === 'status' && n.from !== undefined) status?.applyRelayed(n.from, n.events);
-      else if (n.op === 'gone') status?.originGone(n.id);
       else if (n.op === 'shutdown') stop();
     },
   );
@@ -113,9 +109,13 @@ export async function runWorker(config: Config): Promise<number> {
     service,
     logger,
     renderMetrics: () => channel.request<string>({ op: 'metrics' }),
-    statusRelay: (events) => channel.notify({ op: 'status', events }),
+    remoteStatus: {
+      relay: (events) => channel.notify({ op: 'status', events }),
+      snapshot: (query: SnapshotQuery, bases, cache) =>
+        channel.request<StatusSnapshot>({ op: 'status.snapshot', query, bases, ...(cache ? { cache } : {}) }),
+      sourceOf: (name) => channel.request<string | undefined>({ op: 'status.source', name }),
+    },
   });
-  status = running.status;
   channel.notify({ op: 'listening', url: running.url });
 
   await new Promise<void>((resolve) => {

@@ -17,8 +17,7 @@ import { openNodeStore } from '../registry/open-store.js';
 import type { NodeStore } from '../registry/store.js';
 import type { Service } from '../service.js';
 import type { Serving } from '../serving/serving.js';
-import type { RelayEvent } from '../status/relay.js';
-import { wireStatus, type StatusWiring } from '../status/wiring.js';
+import { wireRemoteStatus, wireStatus, type RemoteStatus, type StatusWiring } from '../status/wiring.js';
 import { createStatusRoutes } from '../ui/routes.js';
 
 /** What the server needs of the service (tests and the demo may pass their own). */
@@ -38,8 +37,8 @@ export interface ServerDeps {
   readonly now?: () => Date;
   /** The /metrics text, when another process sums it (a cluster worker). */
   readonly renderMetrics?: () => Promise<string>;
-  /** Sends this process's transfers to the other processes of a cluster (src/status/relay.ts). */
-  readonly statusRelay?: (events: RelayEvent[]) => void;
+  /** A cluster worker's status view: the primary's tracker (src/cluster/status-hub.ts). */
+  readonly remoteStatus?: RemoteStatus;
 }
 
 export interface RunningServer {
@@ -50,7 +49,7 @@ export interface RunningServer {
   readonly server: Server;
   readonly app: IsoproxyApp;
   readonly logger: Logger;
-  /** The status view's tracker (what /ui and `isoproxy status` show). */
+  /** The status view (what /ui and `isoproxy status` show). */
   readonly status: StatusWiring;
   /** The direct server in front of Node's (absent with --direct-http off). */
   readonly direct: DirectServer | undefined;
@@ -81,16 +80,20 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     if (!deps.store) await store.close();
     throw err;
   }
-  const status = wireStatus({
-    store,
-    storeSource: service.serving.storeSource,
-    logger,
+  const providers = {
     ...(service.bases ? { bases: service.bases } : {}),
     ...(service.cache ? { cache: service.cache } : {}),
     ...(service.cacheBudgetBytes !== undefined ? { cacheBudgetBytes: service.cacheBudgetBytes } : {}),
-    ...(config.stallAfterMs !== undefined ? { stallAfterMs: config.stallAfterMs } : {}),
-    ...(deps.statusRelay ? { relay: deps.statusRelay } : {}),
-  });
+  };
+  const status: StatusWiring = deps.remoteStatus
+    ? wireRemoteStatus(providers, deps.remoteStatus)
+    : wireStatus({
+        ...providers,
+        store,
+        storeSource: service.serving.storeSource,
+        logger,
+        ...(config.stallAfterMs !== undefined ? { stallAfterMs: config.stallAfterMs } : {}),
+      });
   service.serving.transfers.observe(status.observer);
   // The app asks this view of the core for images, so the tracker learns each node's image size
   // and ETag (progress of a range read is measured against the size, which a range does not carry).
@@ -120,7 +123,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     ...(sending.sender ? { sender: sending.sender } : {}),
     // The status view: the admin token, or the read-only viewer token, opens it.
     statusRoutes: createStatusRoutes({
-      tracker: status.tracker,
+      view: status.view,
       auth: {
         ...(config.adminToken !== undefined ? { adminToken: config.adminToken } : {}),
         ...(config.viewerToken !== undefined ? { viewerToken: config.viewerToken } : {}),
@@ -129,8 +132,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       // The hover's diff, computed when asked: the node's source is the one the tracker saw it from.
       ...(nodeDiff
         ? {
-            nodeDiff: (name: string, signal: AbortSignal) =>
-              nodeDiff({ source: status.tracker.sourceOf(name) ?? service.serving.storeSource, name }, signal),
+            nodeDiff: async (name: string, signal: AbortSignal) =>
+              nodeDiff({ source: (await status.view.sourceOf(name)) ?? service.serving.storeSource, name }, signal),
           }
         : {}),
     }),

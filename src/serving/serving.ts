@@ -11,12 +11,11 @@
 import type { NodeStore } from '../registry/store.js';
 import type { NodeSource } from './node-source.js';
 import { createNodes, type NodePolicy, type Nodes } from './nodes.js';
-import { storeSource } from './store-source.js';
+import { STORE_SOURCE, storeSource } from './store-source.js';
 import { createTransferHub, type TransferHub } from './transfers.js';
 import type { ImageResolver, NodeImage, NodeRef } from './types.js';
 
-/** The source name of the admin store's nodes. */
-export const STORE_SOURCE = 'store';
+export { STORE_SOURCE };
 
 export interface ServingOptions {
   /** The store the admin API manages; served as the source named `storeSource`. */

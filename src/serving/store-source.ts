@@ -5,7 +5,10 @@
 import type { NodeStore } from '../registry/store.js';
 import type { NodeSource } from './node-source.js';
 
-export function storeSource(store: NodeStore, kind = 'store'): NodeSource {
+/** The source name of the admin store's nodes. */
+export const STORE_SOURCE = 'store';
+
+export function storeSource(store: NodeStore, kind = STORE_SOURCE): NodeSource {
   const source: NodeSource = { kind, lookup: (name) => store.get(name) };
   if (store.watch) {
     const watch = store.watch.bind(store);

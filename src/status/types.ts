@@ -170,3 +170,13 @@ export interface StatusSnapshot {
   readonly bases: readonly BaseRow[];
   readonly cache: CacheRow | null;
 }
+
+/**
+ * What the page and `isoproxy status` ask of the status view: a WaveTracker in a single process;
+ * in a cluster worker, the primary's tracker over IPC (src/cluster/status-hub.ts).
+ */
+export interface StatusView {
+  snapshot(query: SnapshotQuery): StatusSnapshot | Promise<StatusSnapshot>;
+  /** The source a node was declared or fetched from (undefined when not tracked). */
+  sourceOf(name: string): string | undefined | Promise<string | undefined>;
+}

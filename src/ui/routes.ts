@@ -15,8 +15,7 @@
 
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { WaveTracker } from '../status/wave-tracker.js';
-import type { StatusSnapshot } from '../status/types.js';
+import type { SnapshotQuery, StatusSnapshot, StatusView } from '../status/types.js';
 import { statusAuth, type StatusAuth } from './auth.js';
 import { APP_CSS } from './assets/app-css.js';
 import { APP_JS } from './assets/app-js.js';
@@ -24,7 +23,8 @@ import { INDEX_HTML } from './assets/index-html.js';
 import { parseStatusQuery } from './query.js';
 
 export interface StatusRoutesOptions {
-  readonly tracker: WaveTracker;
+  /** A WaveTracker, or a cluster primary's tracker reached over IPC. */
+  readonly view: Pick<StatusView, 'snapshot'>;
   readonly auth: StatusAuth;
   /** The full diff of a node's boot configs (what `isoproxy preview` prints); undefined when unknown. */
   readonly nodeDiff?: (name: string, signal: AbortSignal) => Promise<string | undefined>;
@@ -59,15 +59,17 @@ export function createStatusRoutes(options: StatusRoutesOptions): Hono {
   let streams = 0;
 
   // Viewers asking for the same page within half an interval share one snapshot: at 10,000 nodes
-  // a snapshot is a few tens of milliseconds of the serving process's CPU.
-  const memo = new Map<string, { at: number; snapshot: StatusSnapshot }>();
-  const snapshot = (key: string, make: () => StatusSnapshot): StatusSnapshot => {
+  // a snapshot is a few tens of milliseconds of CPU (the primary's, in a cluster).
+  const memo = new Map<string, { at: number; snapshot: Promise<StatusSnapshot> }>();
+  const snapshot = (key: string, query: SnapshotQuery): Promise<StatusSnapshot> => {
     const t = performance.now();
     const hit = memo.get(key);
     if (hit && t - hit.at < intervalMs / 2) return hit.snapshot;
     if (memo.size > 64) memo.clear();
-    const s = make();
+    const s = Promise.resolve().then(() => options.view.snapshot(query));
     memo.set(key, { at: t, snapshot: s });
+    // A failed snapshot (a primary going away) is not handed to the next viewer.
+    s.catch(() => memo.delete(key));
     return s;
   };
 
@@ -82,10 +84,10 @@ export function createStatusRoutes(options: StatusRoutesOptions): Hono {
     c.header('Cache-Control', 'no-store');
   });
 
-  app.get(`${base}/api/status`, (c) => {
+  app.get(`${base}/api/status`, async (c) => {
     const parsed = parseStatusQuery(c.req.query());
     if (!parsed.ok) return c.json({ error: { code: 'INVALID_QUERY', message: parsed.message } }, 400);
-    return c.json(snapshot(new URL(c.req.url).search, () => options.tracker.snapshot(parsed.query)));
+    return c.json(await snapshot(new URL(c.req.url).search, parsed.query));
   });
 
   app.get(`${base}/api/events`, (c) => {
@@ -112,7 +114,7 @@ export function createStatusRoutes(options: StatusRoutesOptions): Hono {
       options.signal?.addEventListener('abort', stop, { once: true });
       try {
         while (open && !options.signal?.aborted) {
-          await stream.writeSSE({ event: 'status', data: JSON.stringify(snapshot(key, () => options.tracker.snapshot(parsed.query))) });
+          await stream.writeSSE({ event: 'status', data: JSON.stringify(await snapshot(key, parsed.query)) });
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, intervalMs);
             wake = () => {

@@ -45,7 +45,7 @@ describe('isoproxy status', () => {
     tracker.bytes('slow', 2 * MiB, MiB);
     tracker.transferStart({ node: 'broken', source: 'ironic', method: 'GET', start: 0, end: MiB });
     tracker.transferEnd({ node: 'broken', status: 502, code: 'UPSTREAM_STATUS' });
-    const app = createStatusRoutes({ tracker, auth: { adminToken: TOKEN } });
+    const app = createStatusRoutes({ view: tracker, auth: { adminToken: TOKEN } });
     server = createAdaptorServer({ fetch: app.fetch, hostname: '127.0.0.1' }) as Server;
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

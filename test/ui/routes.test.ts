@@ -14,7 +14,7 @@ function setup(options: { viewer?: boolean; open?: boolean } = {}) {
   tracker.bytes('n1', 0, 1000);
   tracker.transferEnd({ node: 'n1', status: 206 });
   const routes = createStatusRoutes({
-    tracker,
+    view: tracker,
     auth: options.open ? {} : { adminToken: ADMIN, ...(options.viewer ? { viewerToken: VIEWER } : {}) },
     nodeDiff: async (name) => {
       diffsAsked.push(name);
@@ -139,7 +139,7 @@ describe('status routes', () => {
   });
 
   it('answers 404 with a code when the server has no diff to give', async () => {
-    const routes = createStatusRoutes({ tracker: new WaveTracker(), auth: { adminToken: ADMIN } });
+    const routes = createStatusRoutes({ view: new WaveTracker(), auth: { adminToken: ADMIN } });
     const res = await routes.request('/ui/api/nodes/n1/diff', bearer(ADMIN));
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
