@@ -15,7 +15,6 @@
 
 import { requireSendfileAddon } from '../native/sendfile.js';
 import cluster, { type Worker } from 'node:cluster';
-import { createInterface } from 'node:readline';
 import type { Config } from '../config.js';
 import { createBlockCache, type BlockOnDisk, type CachedSource } from '../cache/block-cache.js';
 import { BaseChangedError } from '../errors.js';
@@ -33,6 +32,7 @@ import { MAX_BLOCKS_PER_BATCH } from './read-reports.js';
 import { sumExpositions } from './metrics-sum.js';
 import { SharedPatchSets } from './patch-sets.js';
 import { StatusHub } from './status-hub.js';
+import { relayLines } from './log-relay.js';
 import { workerEnv, workerExecArgv } from './worker-process.js';
 
 /** A base's version probed less than this long ago is given to the next worker that asks. */
@@ -248,21 +248,13 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     for (const c of channels.values()) c.notify(name !== undefined ? { op: 'changed', name } : { op: 'changed' });
   });
 
-  const relay = (input: NodeJS.ReadableStream | null | undefined, out: NodeJS.WriteStream): void => {
-    if (!input) return;
-    const lines = createInterface({ input, crlfDelay: Infinity });
-    lines.on('line', (line) => {
-      out.write(tty && out === process.stdout ? prettyLine(line) : `${line}\n`);
-    });
-  };
-
   cluster.setupPrimary({ silent: true, serialization: 'advanced', execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
   let restartDelay = RESTART_MIN_MS;
   const fork = (): void => {
     const worker = cluster.fork({ [WORKER_ENV]: '1', ...workerEnv(process.env) });
     const startedAt = Date.now();
-    relay(worker.process.stdout, process.stdout);
-    relay(worker.process.stderr, process.stderr);
+    relayLines(worker.process.stdout, process.stdout, tty ? prettyLine : undefined);
+    relayLines(worker.process.stderr, process.stderr);
     const answer = (req: Request): Promise<unknown> => handle(req, worker.id);
     const channel = new Channel(worker, answer, (n) => {
       if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
