@@ -102,6 +102,10 @@ export async function openBody(image: NodeImage, pieces: readonly BodyPiece[], s
     }
     primed = { index, reader };
   }
+  return opened(image, pieces, signal, files, primed);
+}
+
+function opened(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSignal, files: boolean, primed: OpenBody['primed']): OpenBody {
   return {
     image,
     pieces,
@@ -114,6 +118,25 @@ export async function openBody(image: NodeImage, pieces: readonly BodyPiece[], s
       await primed?.reader.it.return?.().catch(() => {});
     },
   };
+}
+
+/** The iterator of a piece read whole at open: nothing follows its one chunk. */
+const READ_AT_OPEN: AsyncIterator<Chunk> = {
+  next: () => Promise.resolve({ done: true, value: undefined }),
+  return: () => Promise.resolve({ done: true, value: undefined }),
+};
+
+/**
+ * `openBody` without waiting, for a body of one image piece that the image hands out as one file
+ * span at once (a cached range of base bytes); undefined otherwise, with nothing held.
+ */
+export function openBodyNow(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSignal): OpenBody | undefined {
+  const piece = pieces[0];
+  if (pieces.length !== 1 || piece?.kind !== 'image' || !image.spanNow || signal.aborted) return undefined;
+  const now = image.spanNow(piece.start, piece.end);
+  if (!now) return undefined;
+  const reader: PieceReader = { it: READ_AT_OPEN, stats: () => now.stats, single: true, first: { done: false, value: now.span } };
+  return opened(image, pieces, signal, true, { index: 0, reader });
 }
 
 /**

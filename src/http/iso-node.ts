@@ -15,7 +15,7 @@ import { socketFd } from '../native/sendfile.js';
 import type { RequestHead } from './direct/request-head.js';
 import type { DirectResponse } from './direct/response.js';
 import { errorParts, logRequestError } from './errors.js';
-import { abortOnClose, answerIso, writeBodyToNode, type IsoExchange, type IsoRouteDeps } from './iso-routes.js';
+import { abortOnClose, answerIso, answerIsoNow, writeBodyToNode, type IsoAnswer, type IsoExchange, type IsoRouteDeps } from './iso-routes.js';
 import type { ResponseOut } from './out.js';
 import { IMAGE_ROUTE, type HttpMetrics } from './transfer-log.js';
 
@@ -65,7 +65,7 @@ export function isoNodeHandler(deps: IsoNodeDeps): (req: IncomingMessage, res: S
     const match = matchImage(deps.routes, url);
     if (!match) return false;
     const request: ImageRequest = { method, url, socket: req.socket, header: (n) => headerOf(req, n) };
-    void serve(deps, request, res, match.source, match.file);
+    serve(deps, request, res, match.source, match.file);
     return true;
   };
 }
@@ -77,7 +77,7 @@ export function isoDirectHandler(deps: IsoNodeDeps): (head: RequestHead, res: Di
     if (!match) return false;
     const headers = head.headers;
     const request: ImageRequest = { method: head.method, url: head.target, socket, header: (n) => headers.get(n) };
-    void serve(deps, request, res, match.source, match.file);
+    serve(deps, request, res, match.source, match.file);
     return true;
   };
 }
@@ -87,25 +87,17 @@ function headerOf(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-async function serve(deps: IsoNodeDeps, req: ImageRequest, res: ResponseOut, source: string, file: string): Promise<void> {
+/**
+ * Answers at once when the route can (answerIsoNow: a cached range of a node being read), else
+ * through the route's promises. Either way the same head, body, log line and metrics.
+ */
+function serve(deps: IsoNodeDeps, req: ImageRequest, res: ResponseOut, source: string, file: string): void {
   const { method } = req;
   const requestId = deps.requestId(req.header('x-request-id'));
   const t0 = performance.now();
   const abort = abortOnClose(res);
   let release: (() => void) | undefined;
-  try {
-    const address = req.socket.remoteAddress;
-    if (deps.limit && method === 'GET' && address !== undefined) release = deps.limit.acquire(address, res);
-    const x: IsoExchange = { method, requestId, header: req.header, abort, files: socketFd(req.socket) !== undefined };
-    const a = await answerIso(x, deps, source, file);
-    if (a.kind === 'body') {
-      writeBodyToNode(res, a, abort, deps.sender);
-      return;
-    }
-    res.writeHead(a.plan.status, a.plan.headers);
-    res.end();
-    requestLine(deps, method, req.url, a.plan.status, requestId, t0);
-  } catch (err) {
+  const failed = (err: unknown): void => {
     release?.();
     const path = req.url.split('?')[0]!;
     logRequestError(deps.logger.child({ reqId: requestId }), err, method, path);
@@ -117,7 +109,38 @@ async function serve(deps: IsoNodeDeps, req: ImageRequest, res: ResponseOut, sou
     res.writeHead(status, { ...headers, 'X-Request-Id': requestId });
     res.end(method === 'HEAD' ? undefined : json);
     requestLine(deps, method, req.url, status, requestId, t0);
+  };
+  let x: IsoExchange;
+  let now: IsoAnswer | undefined;
+  try {
+    const address = req.socket.remoteAddress;
+    if (deps.limit && method === 'GET' && address !== undefined) release = deps.limit.acquire(address, res);
+    x = { method, requestId, header: req.header, abort, files: socketFd(req.socket) !== undefined };
+    now = answerIsoNow(x, deps, source, file);
+  } catch (err) {
+    failed(err);
+    return;
   }
+  if (now?.kind === 'body') {
+    deps.metrics.answeredAtOnce.inc();
+    try {
+      writeBodyToNode(res, now, abort, deps.sender);
+    } catch (err) {
+      failed(err);
+    }
+    return;
+  }
+  answerIso(x, deps, source, file)
+    .then((a) => {
+      if (a.kind === 'body') {
+        writeBodyToNode(res, a, abort, deps.sender);
+        return;
+      }
+      res.writeHead(a.plan.status, a.plan.headers);
+      res.end();
+      requestLine(deps, method, req.url, a.plan.status, requestId, t0);
+    })
+    .catch(failed);
 }
 
 /** What hono's request middleware logs and counts for a request answered without an image body. */

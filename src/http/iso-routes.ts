@@ -31,6 +31,7 @@ import {
   bodyLength,
   ClientAbortError,
   openBody,
+  openBodyNow,
   pipeToNode,
   probeBody,
   sendSingleSpan,
@@ -47,7 +48,7 @@ import { contentRange, resolveRange, type ByteRange } from './range.js';
 const ALREADY_SENT = 'x-hono-already-sent';
 
 export interface IsoRouteDeps {
-  readonly serving: Pick<Serving, 'image' | 'transfers' | 'storeSource'>;
+  readonly serving: Pick<Serving, 'image' | 'imageNow' | 'transfers' | 'storeSource'>;
   /** URL prefix ("/iso") -> node source name ("store"). */
   readonly routes: readonly { readonly prefix: string; readonly source: string }[];
   /** Sends cached blocks from their files to plain TCP sockets (src/native/sendfile.ts); else copies. */
@@ -218,14 +219,56 @@ function abortFollowing(signal: AbortSignal): AbortController {
   return ac;
 }
 
-/** The route: the node's image, the plan for this request, and the body opened (or not needed). */
-export async function answerIso(x: IsoExchange, deps: IsoRouteDeps, source: string, file: string): Promise<IsoAnswer> {
+/** The node a file name names, or undefined for what could never be a node's name. */
+function nodeRef(deps: IsoRouteDeps, source: string, file: string): NodeRef | undefined {
   const name = file.slice(0, -'.iso'.length);
   // Store names follow isValidNodeName; other sources name nodes their own way (Ironic UUIDs, and
   // Metal3's `namespace~name`), so only what could never be a name is refused here.
-  if (!(source === deps.serving.storeSource ? isValidNodeName(name) : isSourceNodeName(name)))
-    throw new NotFoundError(`no node ${JSON.stringify(name)}`);
-  const ref: NodeRef = { source, name };
+  return (source === deps.serving.storeSource ? isValidNodeName(name) : isSourceNodeName(name)) ? { source, name } : undefined;
+}
+
+/**
+ * The route's answer without waiting, when everything it needs is at hand: a GET of one range
+ * (or the whole image) of a node whose image is built and whose bytes are one file span the
+ * cache has open. That is a BMC's next 256 KiB range of the node it is reading: the common case,
+ * answered with no promise between the request and the send. Undefined otherwise, errors
+ * included: then `answerIso` answers (and throws what it throws).
+ */
+export function answerIsoNow(x: IsoExchange, deps: IsoRouteDeps, source: string, file: string): IsoAnswer | undefined {
+  if (x.method !== 'GET' || x.files !== true || !deps.sender || !deps.serving.imageNow) return undefined;
+  const ref = nodeRef(deps, source, file);
+  const image = ref ? deps.serving.imageNow(ref) : undefined;
+  if (!ref || !image) return undefined;
+  let p: Plan;
+  try {
+    p = plan(x, image, ref.name);
+  } catch {
+    return undefined;
+  }
+  const body = p.length > 0 ? openBodyNow(image, p.pieces, x.abort.signal) : undefined;
+  return body ? { kind: 'body', plan: p, body, transfer: beginTransfer(x, deps, ref, image, p, true) } : undefined;
+}
+
+/** The transfer the hub's observers (log line, metrics, status view) see for this answer. */
+function beginTransfer(x: IsoExchange, deps: IsoRouteDeps, ref: NodeRef, image: NodeImage, p: Plan, withBody: boolean): Transfer {
+  const rangeHeader = x.header('range');
+  return deps.serving.transfers.begin({
+    id: x.requestId,
+    ref,
+    method: x.method,
+    status: p.status,
+    body: withBody,
+    served: describe(p.ranges),
+    span: spanOf(p.ranges, image.size),
+    expectedBytes: p.length,
+    ...(rangeHeader !== undefined ? { rangeHeader } : {}),
+  });
+}
+
+/** The route: the node's image, the plan for this request, and the body opened (or not needed). */
+export async function answerIso(x: IsoExchange, deps: IsoRouteDeps, source: string, file: string): Promise<IsoAnswer> {
+  const ref = nodeRef(deps, source, file);
+  if (!ref) throw new NotFoundError(`no node ${JSON.stringify(file.slice(0, -'.iso'.length))}`);
   try {
     return await answerNode(x, deps, ref);
   } catch (err) {
@@ -253,19 +296,7 @@ async function answerNode(x: IsoExchange, deps: IsoRouteDeps, ref: NodeRef): Pro
   const signal = x.abort.signal;
   const image = await deps.serving.image(ref, signal);
   const p = plan(x, image, ref.name);
-  const rangeHeader = x.header('range');
-  const begin = (withBody: boolean): Transfer =>
-    deps.serving.transfers.begin({
-      id: x.requestId,
-      ref,
-      method: x.method,
-      status: p.status,
-      body: withBody,
-      served: describe(p.ranges),
-      span: spanOf(p.ranges, image.size),
-      expectedBytes: p.length,
-      ...(rangeHeader !== undefined ? { rangeHeader } : {}),
-    });
+  const begin = (withBody: boolean): Transfer => beginTransfer(x, deps, ref, image, p, withBody);
 
   if (x.method === 'HEAD' || p.length === 0) {
     // HEAD answers what GET would: a first byte that cannot be read is an error here too.

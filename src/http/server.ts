@@ -104,6 +104,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       status.noteImage(ref, image);
       return image;
     },
+    imageNow: (ref) => {
+      const image = service.serving.imageNow?.(ref);
+      if (image) status.noteImage(ref, image);
+      return image;
+    },
   };
   const nodeDiff = service.nodeDiff;
   // With --port 0 the default public URL names port 0; it is fixed once the real port is known.

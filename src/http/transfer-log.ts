@@ -17,6 +17,8 @@ export interface HttpMetrics {
   readonly activeTransfers: Gauge;
   readonly transfers: Counter;
   readonly transferSeconds: Histogram;
+  /** Image requests answered without waiting for anything (iso-node.ts). */
+  readonly answeredAtOnce: Counter;
 }
 
 export function createHttpMetrics(registry = new MetricsRegistry()): HttpMetrics {
@@ -30,6 +32,10 @@ export function createHttpMetrics(registry = new MetricsRegistry()): HttpMetrics
       'isoproxy_transfer_duration_seconds',
       'Duration of image body transfers.',
       [0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300, 1800],
+    ),
+    answeredAtOnce: registry.counter(
+      'isoproxy_image_answers_at_once_total',
+      "Image requests answered without waiting: a cached range of a node's image already built.",
     ),
   };
 }

@@ -60,6 +60,8 @@ export type ForgetReason = 'replaced' | 'evicted';
 export interface Bases {
   /** The current version of the base at `url`. Rejects when `signal` aborts (the open goes on for others). */
   current(url: string, signal?: AbortSignal): Promise<OpenBase>;
+  /** The current version when it is open and was checked within the revalidation interval; else undefined (ask `current`). */
+  currentNow(url: string): OpenBase | undefined;
   /** Called with the id of every version that goes away, and why. */
   onForget(listener: (id: string, why: ForgetReason) => void): void;
   /** Bases open (or opening) now. */
@@ -240,13 +242,18 @@ export function createBases(options: BasesOptions): Bases {
     return entry.revalidating;
   }
 
+  const currentNow = (url: string): OpenBase | undefined => {
+    const e = entries.get(url);
+    return e?.settled && now() - e.checkedAt < revalidateMs ? e.settled : undefined;
+  };
+
   return {
     current: (url, signal) => {
       // The common case, a base open and recently checked, without an abort listener per request.
-      const e = entries.get(url);
-      if (e?.settled && now() - e.checkedAt < revalidateMs) return Promise.resolve(e.settled);
-      return abortable(current(url), signal);
+      const open = currentNow(url);
+      return open ? Promise.resolve(open) : abortable(current(url), signal);
     },
+    currentNow,
     onForget: (listener) => {
       forgetListeners.push(listener);
     },

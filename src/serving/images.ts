@@ -20,7 +20,7 @@ import type { NodeSpec } from '../registry/store.js';
 import type { RemasterPool } from '../remaster/pool.js';
 import { abortable } from '../io/abort.js';
 import { asFormatError, type Bases, type OpenBase } from './bases.js';
-import type { ImageReadStream, ImageResolver, NodeImage, NodeRef } from './types.js';
+import type { ImageReadStream, ImageResolver, NodeImage, NodeRef, TransferStats } from './types.js';
 
 export interface ImagesOptions {
   readonly bases: Bases;
@@ -57,11 +57,20 @@ export function createImages(options: ImagesOptions): ImageResolver {
   // ETag, dates, closures) was a visible share of a small range's cost.
   const built = new WeakMap<NodeSpec, { readonly base: OpenBase; readonly ref: NodeRef; readonly image: NodeImage }>();
 
+  const keptImage = (ref: NodeRef, spec: NodeSpec, base: OpenBase): NodeImage | undefined => {
+    const kept = built.get(spec);
+    return kept && kept.base === base && kept.ref.name === ref.name && kept.ref.source === ref.source ? kept.image : undefined;
+  };
+
   return {
+    imageNow(ref, spec) {
+      const base = options.bases.currentNow(spec.bootIso);
+      return base ? keptImage(ref, spec, base) : undefined;
+    },
     async image(ref: NodeRef, spec: NodeSpec, signal?: AbortSignal): Promise<NodeImage> {
       const base = await options.bases.current(spec.bootIso, signal);
-      const kept = built.get(spec);
-      if (kept && kept.base === base && kept.ref.name === ref.name && kept.ref.source === ref.source) return kept.image;
+      const kept = keptImage(ref, spec, base);
+      if (kept) return kept;
       const edits = normalize(spec.edits);
       let patchSet;
       try {
@@ -82,6 +91,15 @@ export function createImages(options: ImagesOptions): ImageResolver {
           const chunks = streamVirtual(patchSet, (offset, length, s) => base.cached.stream(offset, length, s, stats), start, end, readSignal);
           return withStats(chunks, stats);
         },
+        ...(spanNow
+          ? {
+              spanNow: (start: number, end: number) => {
+                const stats: StreamStats = { hits: 0, misses: 0, upstreamBytes: 0 };
+                const span = baseSpanNow(patchSet, start, end, (o, l) => spanNow(o, l, stats));
+                return span ? { span, stats: statsOf(stats) } : undefined;
+              },
+            }
+          : {}),
         ...(spans
           ? {
               spans: (start: number, end: number, readSignal: AbortSignal) => {
@@ -142,13 +160,17 @@ function oneSpan(span: FileSpan, stats: StreamStats): ImageReadStream<Chunk> {
   return {
     single: true,
     [Symbol.asyncIterator]: () => it,
-    stats: () => ({ cacheHits: stats.hits, cacheMisses: stats.misses, upstreamBytes: stats.upstreamBytes }),
+    stats: () => statsOf(stats),
   };
+}
+
+function statsOf(stats: StreamStats): TransferStats {
+  return { cacheHits: stats.hits, cacheMisses: stats.misses, upstreamBytes: stats.upstreamBytes };
 }
 
 function withStats<C>(chunks: AsyncGenerator<C>, stats: StreamStats): ImageReadStream<C> {
   return {
     [Symbol.asyncIterator]: () => chunks,
-    stats: () => ({ cacheHits: stats.hits, cacheMisses: stats.misses, upstreamBytes: stats.upstreamBytes }),
+    stats: () => statsOf(stats),
   };
 }

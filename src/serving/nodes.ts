@@ -66,6 +66,8 @@ export interface NodesOptions {
 export interface Nodes {
   /** The spec to serve `ref` from. Throws NotFoundError (unknown source or node) and NodeExpiredError. */
   lookup(ref: NodeRef, signal?: AbortSignal): Promise<NodeSpec>;
+  /** The spec `lookup` would give, when it is kept in memory and not expired; else undefined (ask `lookup`). */
+  lookupNow(ref: NodeRef): NodeSpec | undefined;
   /** A stored node (the admin view: expired nodes included). */
   get(name: string): Promise<NodeSpec | undefined>;
   put(name: string, input: NodeInput, options?: { validate?: boolean; signal?: AbortSignal }): Promise<PutResult>;
@@ -151,6 +153,13 @@ export function createNodes(options: NodesOptions): Nodes {
   }
 
   return {
+    lookupNow(ref) {
+      // Only a source that announces its changes has its specs kept (read() above).
+      if (!sources.get(ref.source)?.onChange) return undefined;
+      const spec = memo.get(keyOf(ref));
+      return spec && !isExpired(spec, now()) ? spec : undefined;
+    },
+
     async lookup(ref, signal) {
       const spec = await read(ref, signal);
       if (!spec) throw new NotFoundError(`unknown node ${JSON.stringify(ref.name)}`);

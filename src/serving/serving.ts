@@ -34,6 +34,12 @@ export interface ServingOptions {
 export interface Serving {
   /** The image to serve for `ref`. Throws NotFoundError, NodeExpiredError and the resolver's errors. */
   image(ref: NodeRef, signal?: AbortSignal): Promise<NodeImage>;
+  /**
+   * The image `image` would give, when it is at hand without waiting (the spec kept, the base open
+   * and checked, the image built): what a BMC's next range of a node it reads needs. Else
+   * undefined, and `image` decides, errors included. Optional (a test's core may leave it out).
+   */
+  imageNow?(ref: NodeRef): NodeImage | undefined;
   readonly nodes: Nodes;
   readonly transfers: TransferHub;
   /** The name of the admin store's source. */
@@ -62,6 +68,10 @@ export function createServing(options: ServingOptions): Serving {
     async image(ref, signal) {
       const spec = await nodes.lookup(ref, signal);
       return options.images.image(ref, spec, signal);
+    },
+    imageNow(ref) {
+      const spec = nodes.lookupNow(ref);
+      return spec ? options.images.imageNow?.(ref, spec) : undefined;
     },
     nodes,
     transfers: createTransferHub(),

@@ -2,7 +2,7 @@
 // the resolver that turns a node's spec into one. The HTTP layer serves a NodeImage; it never
 // sees specs, bases or patch sets.
 
-import type { Chunk } from '../io/file-span.js';
+import type { Chunk, FileSpan } from '../io/file-span.js';
 import type { NodeSpec } from '../registry/store.js';
 
 /** A node as requests name it: the source that knows it ("store", "ironic", ...) and its name there. */
@@ -31,6 +31,11 @@ export interface NodeImage {
    * as file spans, each of which the consumer releases once (src/io/file-span.ts). Optional.
    */
   spans?(start: number, end: number, signal: AbortSignal): ImageReadStream<Chunk>;
+  /**
+   * [start, end] as one file span at once, when it is base bytes in one block the cache has open
+   * and trusted (the consumer releases it once); undefined otherwise, with nothing held. Optional.
+   */
+  spanNow?(start: number, end: number): { readonly span: FileSpan; readonly stats: TransferStats } | undefined;
 }
 
 /** What one read cost, when the reader can say (logged per transfer). */
@@ -56,6 +61,8 @@ export interface ImageResolver {
    * IsoFormatError, RemasterError, EditValidationError, ...
    */
   image(ref: NodeRef, spec: NodeSpec, signal?: AbortSignal): Promise<NodeImage>;
+  /** The image `image` would give, when it is at hand without waiting (its base open and checked, the image built); else undefined. */
+  imageNow?(ref: NodeRef, spec: NodeSpec): NodeImage | undefined;
   /** A node's spec changed or the node went away: drop anything kept for it (optional). */
   forget?(ref: NodeRef): void;
 }
