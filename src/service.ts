@@ -12,8 +12,9 @@ import { createBlockCache, type BlockCache } from './cache/block-cache.js';
 import type { Config } from './config.js';
 import { MetricsRegistry } from './metrics.js';
 import type { NodeStore } from './registry/store.js';
-import { createRemasterPool, type PatchSetShare, type RemasterPool } from './remaster/pool.js';
-import { createBases, REVALIDATE_MS, type BaseListing, type Bases } from './serving/bases.js';
+import { createRemasterPool, PATCH_THREAD_IDLE_MS, type RemasterPool, type RemotePatchSets } from './remaster/pool.js';
+import { collectCacheDisk, collectCacheReads, collectPatchSets, collectUpstream, patchSetLatency } from './service-metrics.js';
+import { createBases, REVALIDATE_MS, type BaseListing } from './serving/bases.js';
 import { createImages } from './serving/images.js';
 import { createNodeDiff, type NodeDiff } from './serving/node-diff.js';
 import type { NodeSource } from './serving/node-source.js';
@@ -21,10 +22,7 @@ import { createServing, STORE_SOURCE, type Serving } from './serving/serving.js'
 import { createIronicSource } from './ironic/source.js';
 import { createUpstreamAgent } from './upstream/http-source.js';
 import { checkUpstreamAllowed, openUpstream, type UpstreamConfig } from './upstream/open.js';
-import { createUpstreamStats, type UpstreamSource, type UpstreamStats } from './upstream/types.js';
-
-/** A patch-set thread exits after this long without a computation. */
-const PATCH_THREAD_IDLE_MS = 10_000;
+import { createUpstreamStats, type UpstreamSource } from './upstream/types.js';
 
 export { REVALIDATE_MS };
 
@@ -68,31 +66,8 @@ export interface ServiceOptions {
    */
   readonly cache?: BlockCache;
   readonly openBase?: (url: string) => Promise<UpstreamSource>;
-  /** Patch sets other processes computed (a cluster's primary hands them between workers). */
-  readonly sharedPatchSets?: PatchSetShare;
-}
-
-function registerCollectors(metrics: MetricsRegistry, cache: BlockCache, upstream: UpstreamStats, pool: RemasterPool, bases: Bases): void {
-  const c = (name: string, help: string, read: () => number): void => {
-    metrics.collect(name, help, 'counter', read);
-  };
-  const g = (name: string, help: string, read: () => number): void => {
-    metrics.collect(name, help, 'gauge', read);
-  };
-  c('isoproxy_cache_hits_total', 'Block cache hits.', () => cache.stats().hits);
-  c('isoproxy_cache_misses_total', 'Block cache misses.', () => cache.stats().misses);
-  c('isoproxy_cache_evictions_total', 'Blocks evicted from the cache.', () => cache.stats().evictions);
-  g('isoproxy_cache_bytes_used', 'Bytes of block files on disk.', () => cache.stats().bytesUsed);
-  g('isoproxy_cache_degraded', '1 while the cache serves without writing to disk.', () => (cache.stats().degraded ? 1 : 0));
-  c('isoproxy_upstream_requests_total', 'Upstream HTTP requests.', () => upstream.requests);
-  c('isoproxy_upstream_bytes_total', 'Bytes read from HTTP upstreams (file:// bases are not counted here).', () => upstream.bytes);
-  c('isoproxy_upstream_errors_total', 'Failed upstream requests.', () => upstream.errors);
-  c('isoproxy_upstream_retries_total', 'Upstream retries.', () => upstream.retries);
-  c('isoproxy_patchset_computations_total', 'Patch sets computed in the worker pool.', () => pool.stats.computations);
-  c('isoproxy_patchset_memo_hits_total', 'Patch sets served from the memo.', () => pool.stats.memoHits);
-  c('isoproxy_patchset_shared_total', 'Requests that joined a computation in flight.', () => pool.stats.sharedInFlight);
-  c('isoproxy_patchset_from_other_processes_total', 'Patch sets another process of a cluster computed.', () => pool.stats.fromOthers);
-  g('isoproxy_bases_open', 'Base images open.', () => bases.size());
+  /** Where patch sets are computed instead of this process's threads (a cluster's primary). */
+  readonly remotePatchSets?: RemotePatchSets;
 }
 
 export async function createService(config: Config, store: NodeStore, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
@@ -126,23 +101,17 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
       upstreamStats,
     }));
   const metrics = new MetricsRegistry();
-  const latency = metrics.histogram(
-    'isoproxy_patchset_compute_seconds',
-    'Patch-set computations in the worker pool.',
-    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    ['outcome'],
-  );
   const pool = createRemasterPool({
     workers: config.remasterThreads,
-    // Threads start when a patch set is asked for and go when idle: a wave's transfers use
-    // memoized patch sets, and an idle thread holds 20-30 MiB. The first computation after a
-    // quiet spell waits for a thread to start (tens of milliseconds), once per new node.
+    // Threads start when a patch set is asked for and go when idle.
     idleThreadsExitMs: PATCH_THREAD_IDLE_MS,
-    onComputation: (s, ok) => latency.observe(s, { outcome: ok ? 'ok' : 'error' }),
-    ...(options.sharedPatchSets ? { shared: options.sharedPatchSets } : {}),
+    onComputation: patchSetLatency(metrics),
+    ...(options.remotePatchSets ? { remote: options.remotePatchSets } : {}),
   });
   const bases = createBases({
     open: options.openBase ?? ((url) => openUpstream(url, upstreamConfig)),
+    // Where patch sets are computed elsewhere, so are bases indexed.
+    indexOnOpen: options.remotePatchSets === undefined,
     cache,
     logger,
     ...(options.now ? { now: options.now } : {}),
@@ -154,7 +123,11 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     pool.forgetBase(id);
     cache.forgetSource(id, { dropBlocks: why === 'replaced' });
   });
-  registerCollectors(metrics, cache, upstreamStats, pool, bases);
+  collectCacheReads(metrics, cache);
+  collectCacheDisk(metrics, cache);
+  collectUpstream(metrics, upstreamStats);
+  collectPatchSets(metrics, pool);
+  metrics.collect('isoproxy_bases_open', 'Base images open.', 'gauge', () => bases.size());
 
   const fileLimits = { maxFiles: config.maxFilesPerNode, maxTotalBytes: config.maxFileBytesPerNode };
   // Ironic's node data as a second source, under /ironic/: its bases pass the same allowlist.

@@ -7,8 +7,8 @@
 // file went before the worker opened it, `prefetch` blocks
 // (one-way), the blocks it `read` from their files (one-way, for the primary's LRU), node store
 // operations, the summed `/metrics` text, a block file's `checked` identity, and the cache's per-version
-// figures for the status page (`cache.sources`), a patch set's `patchset.claim` and then its
-// `patchset.put` or `patchset.failed` (one-way), the `status` of its transfers (one-way, batched:
+// figures for the status page (`cache.sources`), a node's `patchset` (computed in the primary),
+// the `status` of its transfers (one-way, batched:
 // src/status/relay.ts), and the status page's `status.snapshot` and a node's `status.source`
 // (src/cluster/status-hub.ts). Primary -> worker: the
 // worker's `metrics` text at scrape time, node `changed` (one-way, to every worker) and
@@ -17,7 +17,7 @@
 // the class the HTTP layer maps to a status.
 
 import { BaseChangedError, fromResult, toResult, UpstreamError, type UpstreamErrorCode } from '../errors.js';
-import type { RemasterResult } from '../remaster/compute.js';
+import type { NormalizedEdits } from '../bootconfig/index.js';
 import type { RelayEvent } from '../status/relay.js';
 import type { BaseInfo, CacheInfo, SnapshotQuery } from '../status/types.js';
 
@@ -48,8 +48,8 @@ export type Request =
   | { readonly op: 'cache.sources'; readonly vks: readonly string[] }
   /** The identity of a block file as the primary checked it (checking it first if needed). */
   | { readonly op: 'checked'; readonly vk: string; readonly index: number }
-  /** A patch set another worker computed, or the go-ahead to compute it (patch-sets.ts). */
-  | { readonly op: 'patchset.claim'; readonly key: string }
+  /** A node's patch set, computed in the primary once for every worker (primary-patch-sets.ts). */
+  | { readonly op: 'patchset'; readonly vk: string; readonly edits: NormalizedEdits; readonly node?: string }
   /** The cluster's status view, with the asking worker's open bases and view of the cache. */
   | { readonly op: 'status.snapshot'; readonly query: SnapshotQuery; readonly bases: readonly BaseInfo[]; readonly cache?: CacheInfo }
   /** The source a node was declared or fetched from, for the page's diff. */
@@ -64,10 +64,6 @@ export type Notice =
   | { readonly op: 'listening'; readonly url: string }
   /** What a worker's transfers did, for the primary's status view. */
   | { readonly op: 'status'; readonly events: readonly RelayEvent[] }
-  /** A claimed patch set, computed (worker -> primary). */
-  | { readonly op: 'patchset.put'; readonly key: string; readonly result: RemasterResult }
-  /** A claimed patch set whose computation failed. */
-  | { readonly op: 'patchset.failed'; readonly key: string }
   | { readonly op: 'shutdown' };
 
 type Envelope =

@@ -30,7 +30,10 @@ import { versionKey } from '../upstream/validator.js';
 import { Channel, WORKER_ENV, type Request, type WireVersion } from './ipc.js';
 import { MAX_BLOCKS_PER_BATCH } from './read-reports.js';
 import { sumExpositions } from './metrics-sum.js';
-import { SharedPatchSets } from './patch-sets.js';
+import { createPrimaryPatchSets } from './primary-patch-sets.js';
+import type { BaseContext } from '../remaster/base-context.js';
+import { baseContext } from '../serving/bases.js';
+import { collectCacheDisk, collectPatchSets, collectUpstream, patchSetLatency } from '../service-metrics.js';
 import { StatusHub } from './status-hub.js';
 import { relayLines } from './log-relay.js';
 import { workerEnv, workerExecArgv } from './worker-process.js';
@@ -49,6 +52,8 @@ interface Version {
   readonly upstream: UpstreamSource;
   readonly cached: CachedSource;
   readonly wire: WireVersion;
+  /** Its index and boot configs, for the patch sets computed here (prepared at the first). */
+  readonly context: () => Promise<BaseContext>;
   usedAt: number;
 }
 
@@ -85,18 +90,8 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   });
   // What only the primary knows; workers report their reads, requests and transfers.
   const own = new MetricsRegistry();
-  own.collect('isoproxy_cache_evictions_total', 'Blocks evicted from the cache.', 'counter', () => cache.stats().evictions);
-  own.collect('isoproxy_cache_bytes_used', 'Bytes of block files on disk.', 'gauge', () => cache.stats().bytesUsed);
-  own.collect('isoproxy_cache_degraded', '1 while the cache serves without writing to disk.', 'gauge', () => (cache.stats().degraded ? 1 : 0));
-  own.collect('isoproxy_upstream_requests_total', 'Upstream HTTP requests.', 'counter', () => upstreamStats.requests);
-  own.collect(
-    'isoproxy_upstream_bytes_total',
-    'Bytes read from HTTP upstreams (file:// bases are not counted here).',
-    'counter',
-    () => upstreamStats.bytes,
-  );
-  own.collect('isoproxy_upstream_errors_total', 'Failed upstream requests.', 'counter', () => upstreamStats.errors);
-  own.collect('isoproxy_upstream_retries_total', 'Upstream retries.', 'counter', () => upstreamStats.retries);
+  collectCacheDisk(own, cache);
+  collectUpstream(own, upstreamStats);
   const workersUp = own.gauge('isoproxy_cluster_workers', 'Serving processes running.');
   const restarts = own.counter('isoproxy_cluster_worker_restarts_total', 'Serving processes forked again after they died.');
 
@@ -109,13 +104,18 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   });
 
   // ---- bases: opened here, one upstream per version, shared by every worker's reads
-  const patchSets = new SharedPatchSets();
   const versions = new Map<string, Version>();
+  const patchSets = createPrimaryPatchSets({
+    threads: config.remasterThreads,
+    contextOf: async (vk) => versionOf(vk).context(),
+    onComputation: patchSetLatency(own),
+  });
+  collectPatchSets(own, patchSets.pool);
   const byUrl = new Map<string, { vk?: string; at: number; opening?: Promise<WireVersion> }>();
   const dropVersion = (v: Version): void => {
     versions.delete(v.vk);
     cache.forgetSource(v.vk);
-    patchSets.forgetBase(v.vk);
+    patchSets.forget(v.vk);
     void v.upstream.close().catch(() => {});
   };
   const openBase = (url: string): Promise<WireVersion> => {
@@ -141,9 +141,19 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
           ...(version.etag !== undefined ? { etag: version.etag } : {}),
           ...(version.lastModified !== undefined ? { lastModified: version.lastModified } : {}),
         };
-        v = { vk, upstream, cached: cache.source(upstream), wire, usedAt: Date.now() };
+        const cached = cache.source(upstream);
+        const context = baseContext(cached, { url, version: vk, size: upstream.size }, logger);
+        v = { vk, upstream, cached, wire, context, usedAt: Date.now() };
         versions.set(vk, v);
         if (versions.size > MAX_VERSIONS) dropVersion([...versions.values()].sort((a, b) => a.usedAt - b.usedAt)[0]!);
+      }
+      // Indexed here, once for every worker (they index nothing): an image that is not an ISO
+      // fails the worker's open as it would in a single process, and is not kept.
+      try {
+        await v.context();
+      } catch (err) {
+        if (versions.get(vk) === v) dropVersion(v);
+        throw err;
       }
       // A new version replaces the old one: streams still on it fail as BASE_CHANGED.
       const old = entry.vk !== undefined && entry.vk !== vk ? versions.get(entry.vk) : undefined;
@@ -211,7 +221,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     workersUp.set(channels.size);
     return sumExpositions([...texts, own.render()]);
   };
-  const handle = async (req: Request, from: number): Promise<unknown> => {
+  const handle = async (req: Request): Promise<unknown> => {
     switch (req.op) {
       case 'open':
         return openBase(req.url);
@@ -236,8 +246,8 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
           sources: Object.fromEntries(req.vks.slice(0, MAX_VERSIONS).map((vk) => [vk, cache.sourceStats(vk)])),
           cache: cache.stats(),
         };
-      case 'patchset.claim':
-        return patchSets.claim(req.key, from);
+      case 'patchset':
+        return patchSets.patchSet(req.vk, req.edits, req.node);
       case 'status.snapshot':
         return status.snapshot(req.query, req.bases, req.cache);
       case 'status.source':
@@ -255,11 +265,8 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     const startedAt = Date.now();
     relayLines(worker.process.stdout, process.stdout, tty ? prettyLine : undefined);
     relayLines(worker.process.stderr, process.stderr);
-    const answer = (req: Request): Promise<unknown> => handle(req, worker.id);
-    const channel = new Channel(worker, answer, (n) => {
+    const channel = new Channel(worker, handle, (n) => {
       if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
-      else if (n.op === 'patchset.put') patchSets.put(n.key, n.result);
-      else if (n.op === 'patchset.failed') patchSets.failed(n.key);
       else if (n.op === 'read') markRead(n.vk, n.indexes);
       else if (n.op === 'status') status.apply(worker.id, n.events);
       else if (n.op === 'listening' && !announced) {
@@ -273,7 +280,6 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     worker.on('exit', (code, signal) => {
       channel.close();
       channels.delete(worker);
-      patchSets.workerGone(worker.id);
       status.workerGone(worker.id);
       if (shuttingDown) return;
       restarts.inc();
@@ -314,6 +320,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   clearTimeout(timer);
   status.close();
   for (const v of [...versions.values()]) dropVersion(v);
+  await patchSets.close();
   await cache.close();
   await agent.close();
   await store.close();

@@ -97,11 +97,7 @@ export async function runWorker(config: Config): Promise<number> {
   const service = await createService(config, store, logger, {
     cache,
     openBase: async (url) => remoteUpstream(await channel.request<WireVersion>({ op: 'open', url })),
-    sharedPatchSets: {
-      claim: (key) => channel.request({ op: 'patchset.claim', key }),
-      put: (key, result) => channel.notify({ op: 'patchset.put', key, result }),
-      failed: (key) => channel.notify({ op: 'patchset.failed', key }),
-    },
+    remotePatchSets: (vk, edits, node) => channel.request({ op: 'patchset', vk, edits, ...(node !== undefined ? { node } : {}) }),
   });
   renderOwn = () => service.metrics.render();
   const running = await startServer(config, {

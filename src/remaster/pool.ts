@@ -1,6 +1,7 @@
 // The patch-set service: computes patch sets in a piscina worker pool (the main thread never
 // blocks on it), memoizes results in a bounded LRU keyed by (base identity, digest of edits), and
-// shares one computation between concurrent requests for the same key (single-flight).
+// shares one computation between concurrent requests for the same key (single-flight). A cluster
+// worker's pool computes nothing itself: it asks its primary (`remote`), whose pool computes.
 //
 // Workers run the compiled workers/remaster.js from dist/ in every context (tests, npm start,
 // the bin): `npm test` and `npm start` build first, so one code path loads them.
@@ -37,35 +38,36 @@ export interface RemasterPoolOptions {
   readonly idleThreadsExitMs?: number;
   /** Called after each computation with its duration (for a latency histogram). */
   readonly onComputation?: (seconds: number, ok: boolean) => void;
-  /** Other processes' patch sets (a cluster's primary), asked before computing one. */
-  readonly shared?: PatchSetShare;
+  /**
+   * Where patch sets are computed when not here: a cluster worker asks its primary, which
+   * computes each once for every worker (src/cluster/primary-patch-sets.ts). This pool then
+   * starts no threads; it keeps its memo and joins concurrent requests as before.
+   */
+  readonly remote?: RemotePatchSets;
 }
 
-/** A share's answer to a claim: the patch set, or "compute it yourself, then put it". */
-export type ClaimAnswer = { readonly result: RemasterResult } | { readonly compute: true };
+/** A base's context, or the promise of it (prepared when first asked for: src/serving/bases.ts). */
+export type BaseContextOf = () => BaseContext | Promise<BaseContext>;
 
-/**
- * Patch sets shared between processes (src/cluster/patch-sets.ts). `claim` answers a patch set
- * another process computed, or "compute": then the asker puts its result, or says it failed.
- */
-export interface PatchSetShare {
-  claim(key: string): Promise<ClaimAnswer>;
-  put(key: string, result: RemasterResult): void;
-  failed(key: string): void;
-}
+/** Computes a patch set in another process: the base version's id, the edits and the node. */
+export type RemotePatchSets = (baseId: string, edits: NormalizedEdits, node?: string) => Promise<RemasterResult>;
 
 export interface RemasterStats {
   computations: number;
   memoHits: number;
   sharedInFlight: number;
   failures: number;
-  /** Patch sets another process computed (`shared`). */
+  /** Patch sets another process computed (`remote`). */
   fromOthers: number;
 }
 
 export interface RemasterPool {
-  /** The node's patch set for these edits on this base, computed once per (base, edits). */
-  patchSet(baseId: string, ctx: BaseContext, edits: NormalizedEdits, node?: string): Promise<RemasterResult>;
+  /**
+   * The node's patch set for these edits on this base, computed once per (base, edits). The
+   * base's context is asked for only when this process computes the patch set (not from the memo,
+   * nor with a `remote`).
+   */
+  patchSet(baseId: string, context: BaseContextOf, edits: NormalizedEdits, node?: string): Promise<RemasterResult>;
   /** Drops memoized results of a base (when it changes). */
   forgetBase(baseId: string): void;
   readonly stats: RemasterStats;
@@ -85,6 +87,13 @@ export function memoKey(baseId: string, edits: NormalizedEdits): string {
   return `${baseId}\u0000${digest}`;
 }
 
+/**
+ * A patch-set thread exits after this long without a computation (serving processes): a wave's
+ * transfers use memoized patch sets, and an idle thread holds 20-30 MiB. The first computation
+ * after a quiet spell waits for a thread to start (tens of milliseconds), once per new node.
+ */
+export const PATCH_THREAD_IDLE_MS = 10_000;
+
 export function workerFile(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   // From dist/src/remaster -> dist/workers; from src/remaster (vitest, tsx) -> <root>/dist/workers.
@@ -102,16 +111,22 @@ export function workerFile(): string {
  */
 export const THREAD_YOUNG_GENERATION_MB = 8;
 
-export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterPool {
+function startThreads(options: RemasterPoolOptions): Piscina {
   const threads = Math.max(1, options.workers ?? 2);
   const lazy = options.idleThreadsExitMs !== undefined;
-  const piscina = new Piscina({
+  return new Piscina({
     filename: workerFile(),
     minThreads: lazy ? 0 : 1,
     maxThreads: threads,
     idleTimeout: lazy ? Math.max(1, options.idleThreadsExitMs!) : 60_000,
     resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB },
   });
+}
+
+export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterPool {
+  const computer: { readonly remote: RemotePatchSets } | { readonly threads: Piscina } = options.remote
+    ? { remote: options.remote }
+    : { threads: startThreads(options) };
   const memo = new LRUCache<string, RemasterResult>({
     max: options.memoEntries ?? 4096,
     maxSize: options.memoBytes ?? 512 * 1024 * 1024,
@@ -121,10 +136,17 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
   const inFlight = new Map<string, Promise<RemasterResult>>();
   const stats: RemasterStats = { computations: 0, memoHits: 0, sharedInFlight: 0, failures: 0, fromOthers: 0 };
 
-  async function compute(key: string, ctx: BaseContext, edits: NormalizedEdits, node?: string): Promise<RemasterResult> {
+  async function compute(key: string, baseId: string, context: BaseContextOf, edits: NormalizedEdits, node?: string): Promise<RemasterResult> {
+    if ('remote' in computer) {
+      const result = await computer.remote(baseId, edits, node);
+      stats.fromOthers++;
+      memo.set(key, result);
+      return result;
+    }
+    const ctx = await context();
     const started = performance.now();
     stats.computations++;
-    const result = (await piscina.run({ ctx, edits, node })) as Result<RemasterResult>;
+    const result = (await computer.threads.run({ ctx, edits, node })) as Result<RemasterResult>;
     options.onComputation?.((performance.now() - started) / 1000, result.ok);
     if (!result.ok) {
       stats.failures++;
@@ -134,30 +156,9 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
     return result.value;
   }
 
-  /** From another process when it has it (or is computing it), else computed here and shared. */
-  async function obtain(key: string, ctx: BaseContext, edits: NormalizedEdits, node?: string): Promise<RemasterResult> {
-    const shared = options.shared;
-    if (!shared) return compute(key, ctx, edits, node);
-    // A share that cannot answer (its process going away) is no reason not to serve.
-    const answer = await shared.claim(key).catch(() => ({ compute: true }) as const);
-    if ('result' in answer) {
-      stats.fromOthers++;
-      memo.set(key, answer.result);
-      return answer.result;
-    }
-    try {
-      const result = await compute(key, ctx, edits, node);
-      shared.put(key, result);
-      return result;
-    } catch (err) {
-      shared.failed(key);
-      throw err;
-    }
-  }
-
   return {
     stats,
-    patchSet(baseId, ctx, edits, node) {
+    patchSet(baseId, context, edits, node) {
       const key = memoKey(baseId, edits);
       const hit = memo.get(key);
       if (hit) {
@@ -169,7 +170,7 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
         stats.sharedInFlight++;
         return pending;
       }
-      const p = obtain(key, ctx, edits, node).finally(() => inFlight.delete(key));
+      const p = compute(key, baseId, context, edits, node).finally(() => inFlight.delete(key));
       inFlight.set(key, p);
       return p;
     },
@@ -177,7 +178,7 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
       for (const key of [...memo.keys()]) if (key.startsWith(`${baseId}\u0000`)) memo.delete(key);
     },
     async close() {
-      await piscina.destroy();
+      if ('threads' in computer) await computer.threads.destroy();
     },
   };
 }

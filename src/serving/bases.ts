@@ -36,7 +36,12 @@ export interface OpenBase {
   readonly url: string;
   readonly upstream: UpstreamSource;
   readonly cached: CachedSource;
-  readonly ctx: BaseContext;
+  /**
+   * What the remaster engine needs of this version (its boot configs, FAT images, ...). Ready at
+   * once when this process indexed the base on opening it; in a cluster worker, prepared at the
+   * first ask (a preview: its patch sets come from the primary, which indexed it).
+   */
+  readonly context: () => Promise<BaseContext>;
   /** The upstream's Last-Modified in ms (0 when it sent none). */
   readonly lastModified: number;
 }
@@ -52,6 +57,58 @@ export interface BasesOptions {
   readonly failedTtlMs?: number;
   /** Failures listed at most (default MAX_FAILED). */
   readonly maxFailed?: number;
+  /**
+   * Whether opening a base indexes it here (default true). A cluster worker does not: its
+   * primary indexes each version once for every worker before answering the open (so an image
+   * that is not an ISO fails the open all the same), and computes their patch sets
+   * (src/cluster/primary-patch-sets.ts). The worker then prepares a context only for a preview.
+   */
+  readonly indexOnOpen?: boolean;
+}
+
+/** What the "base indexed" log line names. */
+export interface BaseLabel {
+  readonly url: string;
+  readonly version: string;
+  readonly size: number;
+}
+
+/**
+ * A version's context, prepared at the first call and kept; a failure is not kept (the next call
+ * tries again: an upstream that came back). A read past the end of a structure is reported as
+ * the malformed ISO it is.
+ */
+export function baseContext(cached: CachedSource, label: BaseLabel, logger: Logger): () => Promise<BaseContext> {
+  let ready: Promise<BaseContext> | undefined;
+  const prepare = async (): Promise<BaseContext> => {
+    const started = performance.now();
+    const index = await buildIndex(cached);
+    const ctx = await prepareBase(index, cached);
+    logger.info(
+      {
+        base: redactUrl(label.url),
+        version: label.version,
+        size: label.size,
+        files: index.files.length,
+        metadataBytes: index.bytesRead,
+        ms: Math.round(performance.now() - started),
+        fats: ctx.fats.length,
+        warnings: ctx.warnings.length,
+      },
+      'base indexed',
+    );
+    return ctx;
+  };
+  return () => {
+    if (!ready) {
+      const p = prepare().catch((err: unknown) => {
+        if (ready === p) ready = undefined;
+        throw asFormatError(err);
+      });
+      ready = p;
+    }
+    return ready;
+  };
 }
 
 /** Why a version goes: replaced upstream (never read again), or evicted to bound what is open. */
@@ -118,6 +175,7 @@ export function createBases(options: BasesOptions): Bases {
   const { logger } = options;
   const failedTtlMs = options.failedTtlMs ?? FAILED_TTL_MS;
   const maxFailed = Math.max(0, options.maxFailed ?? MAX_FAILED);
+  const indexOnOpen = options.indexOnOpen ?? true;
   const entries = new Map<string, Entry>();
   /** The last failure to open each base, oldest first (a new failure moves to the end). */
   const failures = new Map<string, BaseFailure>();
@@ -142,25 +200,11 @@ export function createBases(options: BasesOptions): Bases {
         );
       }
       const cached = options.cache.source(upstream);
-      const started = performance.now();
-      const index = await buildIndex(cached);
-      const ctx = await prepareBase(index, cached);
       const id = versionKey(upstream.version);
+      const context = baseContext(cached, { url, version: id, size: upstream.size }, logger);
+      if (indexOnOpen) await context();
       const lm = upstream.version.lastModified ? Date.parse(upstream.version.lastModified) : NaN;
-      logger.info(
-        {
-          base: redactUrl(url),
-          version: id,
-          size: upstream.size,
-          files: index.files.length,
-          metadataBytes: index.bytesRead,
-          ms: Math.round(performance.now() - started),
-          fats: ctx.fats.length,
-          warnings: ctx.warnings.length,
-        },
-        'base indexed',
-      );
-      return { id, url, upstream, cached, ctx, lastModified: Number.isNaN(lm) ? 0 : lm };
+      return { id, url, upstream, cached, context, lastModified: Number.isNaN(lm) ? 0 : lm };
     } catch (err) {
       await upstream.close().catch(() => {});
       throw asFormatError(err);

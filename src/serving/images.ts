@@ -74,7 +74,7 @@ export function createImages(options: ImagesOptions): ImageResolver {
       const edits = normalize(spec.edits);
       let patchSet;
       try {
-        ({ patchSet } = await abortable(options.pool.patchSet(base.id, base.ctx, edits, ref.name), signal));
+        ({ patchSet } = await abortable(options.pool.patchSet(base.id, base.context, edits, ref.name), signal));
       } catch (err) {
         throw asFormatError(err);
       }

@@ -49,14 +49,14 @@ export function createNodeDiff(options: NodeDiffOptions): NodeDiff & { readonly 
     const base = await options.bases.current(spec.bootIso, signal);
     let result;
     try {
-      result = await abortable(options.pool.patchSet(base.id, base.ctx, edits, ref.name), signal);
+      result = await abortable(options.pool.patchSet(base.id, base.context, edits, ref.name), signal);
     } catch (err) {
       throw asFormatError(err);
     }
     const key = `${ref.source}\u0000${ref.name}\u0000${imageEtag(base.id, result.patchSet.digest)}`;
     let text = texts.get(key);
     if (text === undefined) {
-      text = previewText(base.ctx, result);
+      text = previewText(await base.context(), result);
       texts.set(key, text);
     }
     return text;

@@ -19,6 +19,7 @@ import { missingTools, scratchDir } from '../helpers/tools.js';
 import { diskBytes, eventually, expectedDigests, MiB, TOKEN } from '../service/harness.js';
 import { sizedIso } from '../service/images.js';
 import { startUpstream, type TestUpstream } from '../service/upstream.js';
+import { patternBytes } from '../upstream/fixture-server.js';
 import { servedBy, startCluster, type ClusterProxy } from './cluster-proc.js';
 
 const missing = missingTools('xorriso');
@@ -91,7 +92,7 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     );
     const bytes = await readFile(iso);
     baseSize = bytes.length;
-    upstream = await startUpstream({ '/cl.iso': bytes, '/cl2.iso': bytes });
+    upstream = await startUpstream({ '/cl.iso': bytes, '/cl2.iso': bytes, '/junk.iso': patternBytes(3 * MiB, 9) });
   });
 
   afterAll(async () => {
@@ -133,11 +134,11 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     const served = [...metrics.matchAll(/^isoproxy_http_requests_total\{route="iso",status="200"\} (\d+)$/gm)].map((m) => Number(m[1]));
     expect(served).toEqual([100]);
     expect(metrics).toMatch(/^isoproxy_cluster_workers 2$/m);
-    // One patch-set computation per node whichever worker answered its PUT and its GETs; the
-    // other worker was handed it (src/cluster/patch-sets.ts).
+    // One patch-set computation per node whichever worker answered its PUT and its GETs: the
+    // primary computes them (src/cluster/primary-patch-sets.ts), and every worker's came from it.
     const summed = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
     expect(summed('isoproxy_patchset_computations_total')).toBe(NODES);
-    expect(summed('isoproxy_patchset_from_other_processes_total')).toBeGreaterThan(0);
+    expect(summed('isoproxy_patchset_from_other_processes_total')).toBeGreaterThanOrEqual(NODES);
     // Workers start with glibc's mmap threshold fixed, addon or not (src/native/sendfile.c says why),
     // and with a capped young generation (src/cluster/worker-process.ts).
     for (const pid of c.workerPids()) {
@@ -243,6 +244,40 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
       await eventually(async () => (await uiStatus(c.url, `ui-k${k}`)).openTransfers === 0, 'no transfer left open');
     }
   }, 240_000);
+
+  it('indexes a base once, in the primary, and refuses one that is not an ISO from either worker', async () => {
+    const c = await start('index');
+    await register(c, '/cl.iso');
+    await Promise.all(Array.from({ length: 8 }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `i${k}`)));
+    const indexed = c.logs.filter((l) => l.msg === 'base indexed');
+    expect(indexed.map((l) => l.worker)).toEqual(['primary']);
+    // Not an ISO: refused when put.
+    for (let k = 0; k < 2; k++) {
+      const put = await c.putNode(`junk-${k}`, { bootIso: upstream.url('/junk.iso') });
+      expect(put.status).toBe(422);
+      expect(await put.json()).toMatchObject({ error: { code: 'ISO_FORMAT' } });
+    }
+    // Stored anyway (validate=false): every GET answers 502 ISO_FORMAT, whichever worker answers
+    // (a connection of its own each, so round-robin hands them to both).
+    const stored = await fetch(`${c.url}/api/v1/nodes/junk?validate=false`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ bootIso: upstream.url('/junk.iso') }),
+    });
+    expect(stored.status).toBe(201);
+    for (let k = 0; k < 6; k++) {
+      const agent = new Agent();
+      try {
+        const res = await undiciFetch(c.imageUrl('junk'), { headers: { 'x-request-id': `j${k}` }, dispatcher: agent });
+        expect(res.status).toBe(502);
+        expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ISO_FORMAT');
+      } finally {
+        await agent.close();
+      }
+    }
+    await eventually(() => new Set(Array.from({ length: 6 }, (_, k) => servedBy(c.logs, `j${k}`))).size === 2, 'both workers answered');
+    expect(c.logs.filter((l) => l.msg === 'base indexed').length).toBe(1);
+  }, 120_000);
 
   it('drains and exits 0 on SIGTERM', async () => {
     const c = await start('term');

@@ -217,11 +217,11 @@ describe('the same files give the same image', () => {
     expect(a.patchSet.size).toBe(initrd.lba * 2048 + Math.ceil(initrd.newSize / 2048) * 2048 + TAIL_PADDING_BYTES);
     const pool = createRemasterPool({ workers: 1 });
     try {
-      const w = await pool.patchSet('demo', ctx, FILES_ONLY);
+      const w = await pool.patchSet('demo', () => ctx, FILES_ONLY);
       expect(w.patchSet.digest).toBe(a.patchSet.digest);
       expect(w.patchSet.copies).toEqual(a.patchSet.copies);
       // A different mode is a different image.
-      const other = await pool.patchSet('demo', ctx, normalizeEdits({ files: FILES.map((f, i) => (i === 0 ? { ...f, mode: '0640' } : f)) }));
+      const other = await pool.patchSet('demo', () => ctx, normalizeEdits({ files: FILES.map((f, i) => (i === 0 ? { ...f, mode: '0640' } : f)) }));
       expect(other.patchSet.digest).not.toBe(a.patchSet.digest);
     } finally {
       await pool.close();

@@ -11,6 +11,7 @@ import { demoIsoSpec } from '../../src/demo/demo-iso.js';
 import { writeIso } from '../../src/iso9660/writer.js';
 import { MemoryNodeStore } from '../../src/registry/store.js';
 import { computePatchSet } from '../../src/remaster/compute.js';
+import type { BaseContext } from '../../src/remaster/base-context.js';
 import { previewText } from '../../src/remaster/preview-text.js';
 import { createBases } from '../../src/serving/bases.js';
 import { createNodeDiff } from '../../src/serving/node-diff.js';
@@ -45,9 +46,9 @@ function setup() {
   });
   let computations = 0;
   const pool = {
-    patchSet: async (_id: string, ctx: Parameters<typeof computePatchSet>[0], edits: Parameters<typeof computePatchSet>[1]) => {
+    patchSet: async (_id: string, context: () => Promise<BaseContext>, edits: Parameters<typeof computePatchSet>[1]) => {
       computations++;
-      return computePatchSet(ctx, edits);
+      return computePatchSet(await context(), edits);
     },
   };
   const store = new MemoryNodeStore();
@@ -61,8 +62,8 @@ describe('a node diff for the status page', () => {
     const edits = { append: ['ip=dhcp', 'ignition.config.url=http://10.0.0.1/ign'], remove: ['quiet'] };
     await store.put({ name: 'n1', bootIso: URL_, edits, createdAt: AT, updatedAt: AT });
     const text = await diff({ source: 'store', name: 'n1' });
-    const base = await bases.current(URL_);
-    expect(text).toBe(previewText(base.ctx, computePatchSet(base.ctx, normalizeEdits(edits))));
+    const ctx = await (await bases.current(URL_)).context();
+    expect(text).toBe(previewText(ctx, computePatchSet(ctx, normalizeEdits(edits))));
     expect(text).toMatch(/^\+.*ignition\.config\.url=http:\/\/10\.0\.0\.1\/ign/m);
     expect(text).toMatch(/^--- a\/boot\/grub\/grub\.cfg$/m);
     expect(text).toContain('patch set: ');
