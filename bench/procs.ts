@@ -52,12 +52,26 @@ export async function waitForPort(port: number, proc: ChildProcess, what: string
   throw new Error(`${what} did not listen on port ${port} within ${timeoutMs} ms`);
 }
 
-/** CPU seconds the whole machine has spent busy since boot (proc(5) /proc/stat, "cpu" line: all but idle and iowait). */
-export async function machineBusySeconds(): Promise<number> {
+/**
+ * CPU seconds the whole machine has spent since boot (proc(5) /proc/stat, "cpu" line): `busy` is
+ * user, nice, system, irq and softirq (guest time is inside user); `steal` is time this virtual
+ * machine was ready to run but the hypervisor ran something else. Steal is not work on this
+ * machine, but it slows whatever runs here: a run with much of it measures the host's neighbours.
+ */
+export async function machineCpu(): Promise<{ readonly busy: number; readonly steal: number }> {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
   const f = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  return (total - f[3]! - f[4]!) / CLOCK_TICKS;
+  const at = (i: number): number => (Number.isFinite(f[i]) ? f[i]! : 0);
+  return { busy: (at(0) + at(1) + at(2) + at(5) + at(6)) / CLOCK_TICKS, steal: at(7) / CLOCK_TICKS };
+}
+
+/** Runs `f` and says how many cores the hypervisor took as steal, on average, meanwhile. */
+export async function withSteal<T>(f: () => Promise<T>): Promise<{ readonly value: T; readonly stealCores: number }> {
+  const t0 = performance.now();
+  const c0 = await machineCpu();
+  const value = await f();
+  const c1 = await machineCpu();
+  return { value, stealCores: (c1.steal - c0.steal) / Math.max(1e-3, (performance.now() - t0) / 1000) };
 }
 
 export interface ProcSample {

@@ -21,7 +21,7 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureBaseImage } from './base-image.js';
-import { execFileText, machineBusySeconds, startIsoproxy, startNginx, type Server } from './procs.js';
+import { execFileText, machineCpu, startIsoproxy, startNginx, type Server } from './procs.js';
 import { measureRemaster, xorrisoBaseline } from './remaster-bench.js';
 import { writeReport, type Results } from './report.js';
 import { bottleneck, measure, patterns, summarize, type PatternId, type Sample } from './serving-bench.js';
@@ -112,9 +112,9 @@ async function main(): Promise<void> {
   const image = await ensureBaseImage(opt.out, opt.sizeMiB, log);
   // What the machine does right now, before any server starts: the load average lags by minutes
   // (a test run that just ended still shows as load), /proc/stat over a few seconds does not.
-  const busy0 = await machineBusySeconds();
+  const busy0 = (await machineCpu()).busy;
   await new Promise((r) => setTimeout(r, BUSY_SAMPLE_MS));
-  const busyCoresAtStart = ((await machineBusySeconds()) - busy0) / (BUSY_SAMPLE_MS / 1000);
+  const busyCoresAtStart = ((await machineCpu()).busy - busy0) / (BUSY_SAMPLE_MS / 1000);
   const results: Results = {
     machine: { ...machine(), busyCoresAtStart: Number(busyCoresAtStart.toFixed(2)) },
     options: { ...opt, quick },

@@ -7,7 +7,7 @@
 // client's from its own getrusage, so each row can say which side was the bottleneck.
 
 import type { ClientResult, Server } from './procs.js';
-import { machineBusySeconds, runClient } from './procs.js';
+import { machineCpu, runClient } from './procs.js';
 import { median, MiB } from './stats.js';
 
 export type PatternId = 'a' | 'b' | 'c' | 'd';
@@ -43,17 +43,24 @@ export interface Sample {
   readonly serverCpuSeconds: number;
   /** CPU seconds the machine spent on anything else over the run (other processes on a shared machine). */
   readonly otherCpuSeconds: number;
+  /** CPU seconds the hypervisor took from this machine over the run (procs.ts machineCpu). */
+  readonly stealSeconds: number;
 }
 
 /** Runs one pattern against one server, with the server's CPU time over the run. */
 export async function measure(clientBin: string, server: Server, def: PatternDef, path: string, size: number): Promise<Sample> {
   const before = await server.sample();
-  const busy0 = await machineBusySeconds();
+  const cpu0 = await machineCpu();
   const client = await runClient(clientBin, def.mode, server.port, def.args(path, size));
-  const busy1 = await machineBusySeconds();
+  const cpu1 = await machineCpu();
   const after = await server.sample();
   const serverCpuSeconds = after.cpuSeconds - before.cpuSeconds;
-  return { client, serverCpuSeconds, otherCpuSeconds: Math.max(0, busy1 - busy0 - serverCpuSeconds - client.clientCpuSeconds) };
+  return {
+    client,
+    serverCpuSeconds,
+    otherCpuSeconds: Math.max(0, cpu1.busy - cpu0.busy - serverCpuSeconds - client.clientCpuSeconds),
+    stealSeconds: cpu1.steal - cpu0.steal,
+  };
 }
 
 export interface PatternFigures {
@@ -71,6 +78,8 @@ export interface PatternFigures {
   readonly clientCores: number;
   /** Cores busy with other work on the machine over the run. */
   readonly otherCores: number;
+  /** Cores the hypervisor took over the run (steal). */
+  readonly stealCores: number;
   readonly rounds: number;
 }
 
@@ -89,9 +98,13 @@ export function summarize(samples: readonly Sample[]): PatternFigures {
     serverCores: m((s) => s.serverCpuSeconds / s.client.seconds),
     clientCores: m((s) => s.client.clientCpuSeconds / s.client.seconds),
     otherCores: m((s) => s.otherCpuSeconds / s.client.seconds),
+    stealCores: m((s) => s.stealSeconds / s.client.seconds),
     rounds: samples.length,
   };
 }
+
+/** Steal (cores, averaged over a run) from which a run's figures are marked as low. */
+export const STEAL_NOTED_CORES = 0.2;
 
 /**
  * Which side limited a run. The server's ceiling is its processes' cores (isoproxy: one event
@@ -100,7 +113,8 @@ export function summarize(samples: readonly Sample[]): PatternFigures {
  */
 export function bottleneck(f: PatternFigures, serverMaxCores: number, machineCores: number): string {
   const total = f.serverCores + f.clientCores + f.otherCores;
-  const s = `server ${f.serverCores.toFixed(2)} / client ${f.clientCores.toFixed(2)} / other work ${f.otherCores.toFixed(2)} cores`;
+  const stolen = f.stealCores >= STEAL_NOTED_CORES ? `; hypervisor steal ${f.stealCores.toFixed(2)} cores: the figures are low` : '';
+  const s = `server ${f.serverCores.toFixed(2)} / client ${f.clientCores.toFixed(2)} / other work ${f.otherCores.toFixed(2)} cores${stolen}`;
   if (total >= machineCores * 0.85) {
     const top =
       f.otherCores >= Math.max(f.serverCores, f.clientCores) ? 'other work on the machine' : f.serverCores >= f.clientCores ? 'server' : 'client';

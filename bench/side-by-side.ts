@@ -10,8 +10,8 @@
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { measure, patterns } from './serving-bench.js';
-import { startIsoproxy, startNodeFileServer, trackPeakPss, type Server } from './procs.js';
+import { measure, patterns, STEAL_NOTED_CORES } from './serving-bench.js';
+import { startIsoproxy, startNodeFileServer, trackPeakPss, withSteal, type Server } from './procs.js';
 import { median, MiB } from './stats.js';
 import { registerNode } from './wave-bench.js';
 import { nodeEdits } from './remaster-bench.js';
@@ -25,6 +25,8 @@ export interface SideRow {
   readonly serverCpuSecondsPerGb: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Cores the hypervisor took over the run (steal: procs.ts machineCpu). */
+  readonly stealCores: number;
 }
 
 export interface SideBySide {
@@ -186,6 +188,7 @@ export async function sideBySide(opts: {
             serverCpuSecondsPerGb: s.serverCpuSeconds / (s.client.bytes / 1e9),
             p50Ms: s.client.latP50 * 1000,
             p99Ms: s.client.latP99 * 1000,
+            stealCores: s.stealSeconds / s.client.seconds,
           });
         }
       }
@@ -195,7 +198,7 @@ export async function sideBySide(opts: {
           ['c16', 16],
         ] as const) {
           const before = await t.server.sample();
-          const r = await curlGets(t, n);
+          const { value: r, stealCores } = await withSteal(() => curlGets(t, n));
           const cpu = (await t.server.sample()).cpuSeconds - before.cpuSeconds;
           add({
             server: t.server.name,
@@ -206,10 +209,11 @@ export async function sideBySide(opts: {
             serverCpuSecondsPerGb: cpu / (r.bytes / 1e9),
             p50Ms: pct(r.lat, 0.5) * 1000,
             p99Ms: pct(r.lat, 0.99) * 1000,
+            stealCores,
           });
         }
         const before = await t.server.sample();
-        const w = await wrkRandom(t, script, opts.randomSeconds);
+        const { value: w, stealCores } = await withSteal(() => wrkRandom(t, script, opts.randomSeconds));
         const cpu = (await t.server.sample()).cpuSeconds - before.cpuSeconds;
         add({
           server: t.server.name,
@@ -220,6 +224,7 @@ export async function sideBySide(opts: {
           serverCpuSecondsPerGb: cpu / (w.bytes / 1e9),
           p50Ms: w.p50,
           p99Ms: w.p99,
+          stealCores,
         });
       }
     }
@@ -235,6 +240,7 @@ export async function sideBySide(opts: {
         serverCpuSecondsPerGb: m((r) => r.serverCpuSecondsPerGb),
         p50Ms: m((r) => r.p50Ms),
         p99Ms: m((r) => r.p99Ms),
+        stealCores: m((r) => r.stealCores),
       };
     });
     const servers = [];
@@ -266,13 +272,15 @@ export function sideBySideMarkdown(r: SideBySide, waves?: readonly WaveAtWorkers
     '## Side by side',
     '',
     'Medians over the rounds. Ratios are to nginx in the same run. On a loaded machine (other work on the cores) the figures',
-    'say little; compare them only from an idle machine.',
+    'say little; compare them only from an idle machine. "steal" is the cores the hypervisor took from this virtual machine',
+    `during the server's runs (/proc/stat): it slows the server and the client alike, and a ratio between two servers is`,
+    `only fair when their steal is alike; ${STEAL_NOTED_CORES} cores or more is marked with !.`,
     '',
-    `| pattern | client | ${group('GB/s (x nginx)')} | ${group('req/s')} | ${group('CPU s/GB')} | ${group('p50/p99 ms')} |`,
+    `| pattern | client | ${group('GB/s (x nginx)')} | ${group('req/s')} | ${group('CPU s/GB')} | ${group('p50/p99 ms')} | ${group('steal')} |`,
     `|---|---|${names
       .map(() => '---|')
       .join('')
-      .repeat(4)}`,
+      .repeat(5)}`,
   ];
   const keys = [...new Set(r.rows.map((x) => `${x.pattern}|${x.client}`))];
   for (const k of keys) {
@@ -290,7 +298,8 @@ export function sideBySideMarkdown(r: SideBySide, waves?: readonly WaveAtWorkers
     const rps = cell((x) => x.requestsPerSecond.toFixed(0));
     const cpu = cell((x) => x.serverCpuSecondsPerGb.toFixed(3));
     const lat = cell((x) => `${x.p50Ms.toFixed(1)}/${x.p99Ms.toFixed(1)}`);
-    lines.push(`| ${pattern} | ${client} | ${gbs} | ${rps} | ${cpu} | ${lat} |`);
+    const steal = cell((x) => `${x.stealCores.toFixed(2)}${x.stealCores >= STEAL_NOTED_CORES ? ' !' : ''}`);
+    lines.push(`| ${pattern} | ${client} | ${gbs} | ${rps} | ${cpu} | ${lat} | ${steal} |`);
   }
   const mib = (b: number): string => `${(b / MiB).toFixed(0)} MiB`;
   lines.push(
