@@ -121,8 +121,8 @@ export const OPTIONS: readonly OptionDef[] = [
     flag: '--remaster-threads',
     env: 'ISOPROXY_REMASTER_THREADS',
     kind: 'int',
-    defaultText: '2, or 1 per process with several workers',
-    help: 'patch-set worker threads per serving process',
+    defaultText: '2, or 1 with several workers',
+    help: "patch-set worker threads (with several workers, the primary's, computing for all)",
   },
   {
     key: 'logLevel',

@@ -1,16 +1,16 @@
 // The status view of a cluster. Each serving process sees only the transfers it serves, and the
-// connection a browser's /ui request arrives on may land on any of them; so each process also
-// applies, to its own tracker, what the others saw. A process records what its observer gives its
-// tracker into an outbox, flushed every RELAY_INTERVAL_MS (or at MAX_BATCH events) as one batch;
-// the primary hands each batch to every other worker (src/cluster/primary.ts).
+// connection a browser's /ui request arrives on may land on any of them; so the one tracker is
+// the primary's (src/cluster/status-hub.ts), and each worker sends it what its transfers did. A
+// worker records what its observer gives into an outbox, flushed every RELAY_INTERVAL_MS (or at
+// MAX_BATCH events) as one batch; the primary applies each batch once (RelayedTransfers).
 //
 // A batch is small next to the traffic it describes: sequential bytes of a node coalesce into one
 // event, and a node's base URL and ETag travel only when they change. Events apply at the far side
 // with the time they happened (starts and ends) or when they arrive (bytes, a few hundred
 // milliseconds late: the throughput chart's seconds shift by that much).
 //
-// A worker that dies leaves its open transfers open in every other tracker; when the primary says
-// it is gone, each ends them as its clients' transfers did: aborted (a BMC retries elsewhere).
+// A worker that dies leaves its open transfers open in the primary's tracker; when it exits, the
+// primary ends them as its clients' transfers ended: aborted (a BMC retries elsewhere).
 
 import type { TransferEnd, TransferStart } from './types.js';
 
