@@ -5,9 +5,9 @@
 // peak for a 512 MiB image) and every worker that saw new nodes started its own thread (20-30
 // MiB), so the memory a wave of new nodes cost grew with the number of workers.
 //
-// The base's context (its index and boot configs, src/remaster/base-context.ts) is prepared once
-// per version, at the first patch set asked of it, from the primary's own cache (the blocks are
-// those the asking worker's first reads had fetched), and goes with the version.
+// The base's context (its index and boot configs, src/remaster/base-context.ts) is the version's,
+// prepared by the primary once, before it answers the first worker's open of it
+// (src/cluster/primary.ts), from its own cache; it goes with the version.
 
 import type { NormalizedEdits } from '../bootconfig/index.js';
 import type { BaseContext } from '../remaster/base-context.js';

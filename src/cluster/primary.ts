@@ -32,7 +32,7 @@ import { MAX_BLOCKS_PER_BATCH } from './read-reports.js';
 import { sumExpositions } from './metrics-sum.js';
 import { createPrimaryPatchSets } from './primary-patch-sets.js';
 import type { BaseContext } from '../remaster/base-context.js';
-import { baseContext } from '../serving/bases.js';
+import { baseContext, requireValidator } from '../serving/bases.js';
 import { collectCacheDisk, collectPatchSets, collectUpstream, patchSetLatency } from '../service-metrics.js';
 import { StatusHub } from './status-hub.js';
 import { relayLines } from './log-relay.js';
@@ -118,6 +118,31 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     patchSets.forget(v.vk);
     void v.upstream.close().catch(() => {});
   };
+  // A version's index and boot configs, made here once for every worker (they index nothing),
+  // before any worker is told of it: an upstream without a validator, or an image that is not an
+  // ISO, fails the worker's open as it would in a single process, and nothing of it is kept.
+  const indexVersion = async (url: string, vk: string, upstream: UpstreamSource): Promise<Version> => {
+    try {
+      requireValidator(upstream, url);
+      const { version } = upstream;
+      const wire: WireVersion = {
+        url: version.url,
+        size: version.size,
+        supportsRanges: upstream.supportsRanges,
+        ...(version.etag !== undefined ? { etag: version.etag } : {}),
+        ...(version.lastModified !== undefined ? { lastModified: version.lastModified } : {}),
+      };
+      const cached = cache.source(upstream);
+      const context = baseContext(cached, { url, version: vk, size: upstream.size }, logger);
+      await context();
+      return { vk, upstream, cached, wire, context, usedAt: Date.now() };
+    } catch (err) {
+      // The same version may be open under another URL: its state stays.
+      if (!versions.has(vk)) cache.forgetSource(vk);
+      await upstream.close().catch(() => {});
+      throw err;
+    }
+  };
   const openBase = (url: string): Promise<WireVersion> => {
     const entry = byUrl.get(url) ?? { at: 0 };
     byUrl.set(url, entry);
@@ -133,27 +158,27 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       if (v) {
         await upstream.close().catch(() => {});
       } else {
-        const { version } = upstream;
-        const wire: WireVersion = {
-          url: version.url,
-          size: version.size,
-          supportsRanges: upstream.supportsRanges,
-          ...(version.etag !== undefined ? { etag: version.etag } : {}),
-          ...(version.lastModified !== undefined ? { lastModified: version.lastModified } : {}),
-        };
-        const cached = cache.source(upstream);
-        const context = baseContext(cached, { url, version: vk, size: upstream.size }, logger);
-        v = { vk, upstream, cached, wire, context, usedAt: Date.now() };
-        versions.set(vk, v);
-        if (versions.size > MAX_VERSIONS) dropVersion([...versions.values()].sort((a, b) => a.usedAt - b.usedAt)[0]!);
-      }
-      // Indexed here, once for every worker (they index nothing): an image that is not an ISO
-      // fails the worker's open as it would in a single process, and is not kept.
-      try {
-        await v.context();
-      } catch (err) {
-        if (versions.get(vk) === v) dropVersion(v);
-        throw err;
+        let fresh: Version;
+        try {
+          fresh = await indexVersion(url, vk, upstream);
+        } catch (err) {
+          // The URL now serves something that cannot be served: the version it served before is
+          // gone upstream all the same (a single process forgets it before re-indexing).
+          const old = entry.vk !== undefined && entry.vk !== vk ? versions.get(entry.vk) : undefined;
+          if (old) dropVersion(old);
+          entry.vk = undefined;
+          throw err;
+        }
+        // The same version may have been opened meanwhile under another URL.
+        v = versions.get(vk);
+        if (v) {
+          void fresh.upstream.close().catch(() => {});
+        } else {
+          v = fresh;
+          versions.set(vk, v);
+          // Only a version that could be indexed takes an open one's place.
+          if (versions.size > MAX_VERSIONS) dropVersion([...versions.values()].sort((a, b) => a.usedAt - b.usedAt)[0]!);
+        }
       }
       // A new version replaces the old one: streams still on it fail as BASE_CHANGED.
       const old = entry.vk !== undefined && entry.vk !== vk ? versions.get(entry.vk) : undefined;

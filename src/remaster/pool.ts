@@ -136,11 +136,18 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
   const inFlight = new Map<string, Promise<RemasterResult>>();
   const stats: RemasterStats = { computations: 0, memoHits: 0, sharedInFlight: 0, failures: 0, fromOthers: 0 };
 
+  /** Counts forgetBase calls: a result that arrives after its base was forgotten is not kept. */
+  let forgets = 0;
+  const keep = (key: string, result: RemasterResult, forgetsAtStart: number): void => {
+    if (forgets === forgetsAtStart) memo.set(key, result);
+  };
+
   async function compute(key: string, baseId: string, context: BaseContextOf, edits: NormalizedEdits, node?: string): Promise<RemasterResult> {
+    const forgetsAtStart = forgets;
     if ('remote' in computer) {
       const result = await computer.remote(baseId, edits, node);
       stats.fromOthers++;
-      memo.set(key, result);
+      keep(key, result, forgetsAtStart);
       return result;
     }
     const ctx = await context();
@@ -152,7 +159,7 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
       stats.failures++;
       throw fromResult(result);
     }
-    memo.set(key, result.value);
+    keep(key, result.value, forgetsAtStart);
     return result.value;
   }
 
@@ -175,6 +182,7 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
       return p;
     },
     forgetBase(baseId) {
+      forgets++;
       for (const key of [...memo.keys()]) if (key.startsWith(`${baseId}\u0000`)) memo.delete(key);
     },
     async close() {

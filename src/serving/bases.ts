@@ -20,6 +20,7 @@ import { prepareBase, type BaseContext } from '../remaster/base-context.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { sameValidator, versionKey } from '../upstream/validator.js';
 import { abortable } from '../io/abort.js';
+import { isMalformedBase } from './errors.js';
 
 /** How long a base's validator is trusted before the next request checks it again. */
 export const REVALIDATE_MS = 10_000;
@@ -64,6 +65,21 @@ export interface BasesOptions {
    * (src/cluster/primary-patch-sets.ts). The worker then prepares a context only for a preview.
    */
   readonly indexOnOpen?: boolean;
+}
+
+/**
+ * Refuses an upstream without a validator: two versions of the same size would look alike, and a
+ * response or a cached block could mix them. Every common server sends one.
+ */
+export function requireValidator(upstream: UpstreamSource, url: string): void {
+  if (upstream.version.etag === undefined && upstream.version.lastModified === undefined) {
+    throw new UpstreamError(
+      'UPSTREAM_NO_VALIDATOR',
+      url,
+      'sends neither ETag nor Last-Modified, so isoproxy cannot tell its versions apart; serve it with either header',
+      502,
+    );
+  }
 }
 
 /** What the "base indexed" log line names. */
@@ -189,16 +205,7 @@ export function createBases(options: BasesOptions): Bases {
   async function openBase(url: string): Promise<OpenBase> {
     const upstream = await options.open(url);
     try {
-      // Without a validator two versions of the same size look alike: a response or a cached
-      // block could mix them. Refuse rather than risk it (every common server sends one).
-      if (upstream.version.etag === undefined && upstream.version.lastModified === undefined) {
-        throw new UpstreamError(
-          'UPSTREAM_NO_VALIDATOR',
-          url,
-          'sends neither ETag nor Last-Modified, so isoproxy cannot tell its versions apart; serve it with either header',
-          502,
-        );
-      }
+      requireValidator(upstream, url);
       const cached = options.cache.source(upstream);
       const id = versionKey(upstream.version);
       const context = baseContext(cached, { url, version: id, size: upstream.size }, logger);
@@ -253,7 +260,20 @@ export function createBases(options: BasesOptions): Bases {
   }
 
   async function revalidate(url: string, entry: Entry, open: OpenBase): Promise<OpenBase> {
-    const probe = await options.open(url);
+    let probe: UpstreamSource;
+    try {
+      probe = await options.open(url);
+    } catch (err) {
+      // An opener that indexes (a cluster's primary) found a new version that is not a usable
+      // ISO: the version served until now is gone upstream, as when this process re-indexes one.
+      if (isMalformedBase(err)) {
+        logger.warn({ base: redactUrl(url), old: open.id }, 'base image changed upstream into one that cannot be served');
+        forget(open, 'replaced');
+        if (entries.get(url) === entry) entries.delete(url);
+        noteFailure(url, err);
+      }
+      throw err;
+    }
     entry.checkedAt = now();
     await probe.close().catch(() => {});
     if (sameValidator(probe.version, open.upstream.version)) return open;

@@ -251,31 +251,32 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     await Promise.all(Array.from({ length: 8 }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `i${k}`)));
     const indexed = c.logs.filter((l) => l.msg === 'base indexed');
     expect(indexed.map((l) => l.worker)).toEqual(['primary']);
-    // Not an ISO: refused when put.
-    for (let k = 0; k < 2; k++) {
-      const put = await c.putNode(`junk-${k}`, { bootIso: upstream.url('/junk.iso') });
-      expect(put.status).toBe(422);
-      expect(await put.json()).toMatchObject({ error: { code: 'ISO_FORMAT' } });
-    }
-    // Stored anyway (validate=false): every GET answers 502 ISO_FORMAT, whichever worker answers
-    // (a connection of its own each, so round-robin hands them to both).
-    const stored = await fetch(`${c.url}/api/v1/nodes/junk?validate=false`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ bootIso: upstream.url('/junk.iso') }),
-    });
-    expect(stored.status).toBe(201);
-    for (let k = 0; k < 6; k++) {
+    // Each request on a connection of its own, so round-robin hands them to both workers.
+    const alone = async (path: string, reqId: string, init: { method?: string; body?: string } = {}): Promise<{ status: number; code?: string }> => {
       const agent = new Agent();
       try {
-        const res = await undiciFetch(c.imageUrl('junk'), { headers: { 'x-request-id': `j${k}` }, dispatcher: agent });
-        expect(res.status).toBe(502);
-        expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ISO_FORMAT');
+        const res = await undiciFetch(`${c.url}${path}`, {
+          ...init,
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'x-request-id': reqId },
+          dispatcher: agent,
+        });
+        const body = (await res.json()) as { error?: { code: string } };
+        return { status: res.status, ...(body.error ? { code: body.error.code } : {}) };
       } finally {
         await agent.close();
       }
+    };
+    const junk = JSON.stringify({ bootIso: upstream.url('/junk.iso') });
+    // Not an ISO: refused when put, by either worker.
+    for (let k = 0; k < 6; k++) {
+      expect(await alone(`/api/v1/nodes/junk-${k}`, `p${k}`, { method: 'PUT', body: junk })).toEqual({ status: 422, code: 'ISO_FORMAT' });
     }
-    await eventually(() => new Set(Array.from({ length: 6 }, (_, k) => servedBy(c.logs, `j${k}`))).size === 2, 'both workers answered');
+    // Stored anyway (validate=false): every GET answers 502 ISO_FORMAT, from either worker.
+    expect((await alone('/api/v1/nodes/junk?validate=false', 'stored', { method: 'PUT', body: junk })).status).toBe(201);
+    for (let k = 0; k < 6; k++) expect(await alone('/iso/junk.iso', `j${k}`)).toEqual({ status: 502, code: 'ISO_FORMAT' });
+    for (const prefix of ['p', 'j']) {
+      await eventually(() => new Set(Array.from({ length: 6 }, (_, k) => servedBy(c.logs, `${prefix}${k}`))).size === 2, `both workers answered ${prefix}`);
+    }
     expect(c.logs.filter((l) => l.msg === 'base indexed').length).toBe(1);
   }, 120_000);
 

@@ -93,17 +93,34 @@ describe('remaster pool', () => {
         return pool.patchSet(baseId, () => ctx, e, node);
       },
     });
+    // The worker never prepares a base's context: that is what keeps a cluster's workers from indexing.
+    const noContext = (): never => {
+      throw new Error('a pool with a remote asked for the base context');
+    };
     try {
-      const results = await Promise.all(Array.from({ length: 5 }, () => worker.patchSet('base-a', () => ctx, edits(8), 'node-8')));
-      const again = await worker.patchSet('base-a', () => ctx, edits(8), 'node-8');
+      const results = await Promise.all(Array.from({ length: 5 }, () => worker.patchSet('base-a', noContext, edits(8), 'node-8')));
+      const again = await worker.patchSet('base-a', noContext, edits(8), 'node-8');
       expect(asked).toEqual(['base-a node-8']);
       expect(new Set([...results, again].map((r) => r.patchSet.digest))).toEqual(new Set([computePatchSet(ctx, edits(8)).patchSet.digest]));
       expect(worker.stats).toMatchObject({ computations: 0, fromOthers: 1, sharedInFlight: 4, memoHits: 1 });
+      // A result that arrives after its base was forgotten is handed to its waiters, not kept.
+      const pending = worker.patchSet('base-a', noContext, edits(9), 'node-9');
+      worker.forgetBase('base-a');
+      await pending;
+      await worker.patchSet('base-a', noContext, edits(9), 'node-9');
+      expect(asked).toEqual(['base-a node-8', 'base-a node-9', 'base-a node-9']);
       // A failure comes back as it is, and is not kept: the next request asks again.
       const bare = { ...ctx, configs: [], fats: [] };
-      const failing = createRemasterPool({ remote: (id, e) => pool.patchSet(id, () => bare, e) });
-      await expect(failing.patchSet('base-bare', () => bare, edits(10))).rejects.toMatchObject({ code: 'NO_KERNEL_LINES' });
-      await expect(failing.patchSet('base-bare', () => bare, edits(10))).rejects.toBeInstanceOf(RemasterError);
+      let failedAsks = 0;
+      const failing = createRemasterPool({
+        remote: (id, e) => {
+          failedAsks++;
+          return pool.patchSet(id, () => bare, e);
+        },
+      });
+      await expect(failing.patchSet('base-bare', noContext, edits(10))).rejects.toMatchObject({ code: 'NO_KERNEL_LINES' });
+      await expect(failing.patchSet('base-bare', noContext, edits(10))).rejects.toBeInstanceOf(RemasterError);
+      expect(failedAsks).toBe(2);
       expect(failing.stats.fromOthers).toBe(0);
       await failing.close();
     } finally {

@@ -6,9 +6,9 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { CachedSource } from '../../src/cache/block-cache.js';
 import { demoIsoSpec } from '../../src/demo/demo-iso.js';
-import { UpstreamError } from '../../src/errors.js';
+import { IsoFormatError, UpstreamError } from '../../src/errors.js';
 import { writeIso } from '../../src/iso9660/writer.js';
-import { createBases } from '../../src/serving/bases.js';
+import { createBases, REVALIDATE_MS } from '../../src/serving/bases.js';
 import type { UpstreamSource } from '../../src/upstream/types.js';
 import { versionKey } from '../../src/upstream/validator.js';
 
@@ -107,6 +107,40 @@ describe('bases that fail to open', () => {
     expect(bases.list().map((b) => b.url)).toEqual(['http://mirror/4.iso', 'http://mirror/2.iso']);
     c.advance(2_000);
     expect(bases.list()).toEqual([]);
+    await bases.close();
+  });
+
+  it("in a cluster worker, index nothing, and list a base whose new version the opener refuses as failed", async () => {
+    // The worker's opener is its primary, which indexes each version before answering (here a
+    // stand-in that throws what the primary would send back for an image that is not an ISO).
+    const c = clock();
+    let replaced = false;
+    let reads = 0;
+    const forgotten: string[] = [];
+    const bases = createBases({
+      open: async (url) => {
+        if (replaced) throw new IsoFormatError('primary volume descriptor', 32768, 'not an ISO 9660 image');
+        const up = memoryUpstream(url, ISO);
+        return { ...up, read: (o, l, s) => (reads++, up.read(o, l, s)) };
+      },
+      cache: passThrough,
+      logger: pino({ level: 'silent' }),
+      now: c.now,
+      indexOnOpen: false,
+    });
+    bases.onForget((id, why) => forgotten.push(`${id} ${why}`));
+    const open = await bases.current('http://mirror/a.iso');
+    expect(reads).toBe(0);
+    // A preview (the status page's diff) prepares the context when it asks for one.
+    expect((await open.context()).configs.length).toBeGreaterThan(0);
+    expect(reads).toBeGreaterThan(0);
+
+    replaced = true;
+    c.advance(REVALIDATE_MS);
+    await expect(bases.current('http://mirror/a.iso')).rejects.toMatchObject({ code: 'ISO_FORMAT' });
+    expect(forgotten).toEqual([`${open.id} replaced`]);
+    expect(bases.list()).toEqual([{ url: 'http://mirror/a.iso', failed: { code: 'ISO_FORMAT', at: c.now() } }]);
+    expect(bases.size()).toBe(0);
     await bases.close();
   });
 });
