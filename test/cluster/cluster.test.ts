@@ -275,7 +275,10 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     expect((await alone('/api/v1/nodes/junk?validate=false', 'stored', { method: 'PUT', body: junk })).status).toBe(201);
     for (let k = 0; k < 6; k++) expect(await alone('/iso/junk.iso', `j${k}`)).toEqual({ status: 502, code: 'ISO_FORMAT' });
     for (const prefix of ['p', 'j']) {
-      await eventually(() => new Set(Array.from({ length: 6 }, (_, k) => servedBy(c.logs, `${prefix}${k}`))).size === 2, `both workers answered ${prefix}`);
+      await eventually(
+        () => new Set(Array.from({ length: 6 }, (_, k) => servedBy(c.logs, `${prefix}${k}`))).size === 2,
+        `both workers answered ${prefix}`,
+      );
     }
     expect(c.logs.filter((l) => l.msg === 'base indexed').length).toBe(1);
   }, 120_000);

@@ -110,7 +110,7 @@ describe('bases that fail to open', () => {
     await bases.close();
   });
 
-  it("in a cluster worker, index nothing, and list a base whose new version the opener refuses as failed", async () => {
+  it('in a cluster worker, index nothing, and list a base whose new version the opener refuses as failed', async () => {
     // The worker's opener is its primary, which indexes each version before answering (here a
     // stand-in that throws what the primary would send back for an image that is not an ISO).
     const c = clock();
@@ -121,7 +121,13 @@ describe('bases that fail to open', () => {
       open: async (url) => {
         if (replaced) throw new IsoFormatError('primary volume descriptor', 32768, 'not an ISO 9660 image');
         const up = memoryUpstream(url, ISO);
-        return { ...up, read: (o, l, s) => (reads++, up.read(o, l, s)) };
+        return {
+          ...up,
+          read: (o, l, s) => {
+            reads++;
+            return up.read(o, l, s);
+          },
+        };
       },
       cache: passThrough,
       logger: pino({ level: 'silent' }),
