@@ -135,21 +135,44 @@ export async function pssBytes(pid: number): Promise<number> {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
+/** The resident size of a process now (VmRSS), 0 once it is gone. */
+async function rssBytes(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(text);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** Peaks of a server's memory summed over its processes, sampled (trackPeakMemory). */
+export interface MemoryPeaks {
+  /** The largest sum of PSS seen. */
+  readonly pssSumBytes: number;
+  /** The largest sum of RSS seen at one time: what "all processes together" held at once. */
+  readonly rssSumBytes: number;
+}
+
 /**
- * The peak of a server's PSS summed over its processes, sampled every `everyMs` from now until
- * `stop`. Summed RSS counts each process's copy of the pages they share (Node's own binary, about
- * 42 MiB per process) once per process; PSS splits them, so the sum is what the processes hold
- * together. Sampled, so a peak shorter than `everyMs` can be missed (VmHWM cannot be).
+ * The peaks of a server's PSS and RSS summed over its processes, sampled every `everyMs` from now
+ * until `stop`. Summed RSS counts each process's copy of the pages they share (Node's own binary,
+ * about 42 MiB per process) once per process; PSS splits them, so its sum is what the processes
+ * hold together. The sum of each process's VmHWM (ProcSample.hwmSumBytes) adds peaks that came at
+ * different times; the sampled sum of RSS does not, but a peak shorter than `everyMs` can be
+ * missed (VmHWM cannot be).
  */
-export function trackPeakPss(server: Server, everyMs = 250): { stop(): Promise<number> } {
-  let peak = 0;
+export function trackPeakMemory(server: Server, everyMs = 250): { stop(): Promise<MemoryPeaks> } {
+  let pssPeak = 0;
+  let rssPeak = 0;
   let running = true;
   const loop = (async () => {
     while (running) {
       const pids = [server.pid, ...(server.withChildren ? await childrenOf(server.pid) : [])];
-      let sum = 0;
-      for (const p of pids) sum += await pssBytes(p);
-      peak = Math.max(peak, sum);
+      let pss = 0;
+      let rss = 0;
+      for (const p of pids) {
+        pss += await pssBytes(p);
+        rss += await rssBytes(p);
+      }
+      pssPeak = Math.max(pssPeak, pss);
+      rssPeak = Math.max(rssPeak, rss);
       // Unreferenced: a run that throws before `stop` must not be kept alive by this.
       await new Promise((r) => setTimeout(r, everyMs).unref());
     }
@@ -158,7 +181,7 @@ export function trackPeakPss(server: Server, everyMs = 250): { stop(): Promise<n
     async stop() {
       running = false;
       await loop;
-      return peak;
+      return { pssSumBytes: pssPeak, rssSumBytes: rssPeak };
     },
   };
 }

@@ -242,6 +242,7 @@ async function main(): Promise<void> {
         upstreamBytesPerImage: results.wave.upstreamBytesPerImage,
         peakRssBytes: results.wave.peakRssBytes,
         peakPssBytes: results.wave.peakPssBytes,
+        peakRssSampledBytes: results.wave.peakRssSampledBytes,
         totalSeconds: results.wave.totalSeconds,
       },
     ];
@@ -266,6 +267,7 @@ async function main(): Promise<void> {
         upstreamBytesPerImage: w.upstreamBytesPerImage,
         peakRssBytes: w.peakRssBytes,
         peakPssBytes: w.peakPssBytes,
+        peakRssSampledBytes: w.peakRssSampledBytes,
         totalSeconds: w.totalSeconds,
       });
       log(

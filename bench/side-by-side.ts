@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { measure, patterns, STEAL_NOTED_CORES } from './serving-bench.js';
-import { startIsoproxy, startNodeFileServer, trackPeakPss, withSteal, type Server } from './procs.js';
+import { startIsoproxy, startNodeFileServer, trackPeakMemory, withSteal, type Server } from './procs.js';
 import { median, MiB } from './stats.js';
 import { registerNode } from './wave-bench.js';
 import { nodeEdits } from './remaster-bench.js';
@@ -35,8 +35,21 @@ export interface SideBySide {
     readonly processes: string;
     readonly peakRssSumBytes: number;
     readonly peakPssSumBytes: number;
+    /** The largest sum of RSS over the processes at one time (sampled). */
+    readonly peakRssSampledBytes: number;
   }>;
   readonly rows: readonly SideRow[];
+  /**
+   * Each server's throughput over nginx's in the same round, round by round, per pattern and
+   * client: the machine's speed drifts over minutes, and a ratio of runs a few seconds apart
+   * shares the drift that a ratio of medians over the whole run does not.
+   */
+  readonly roundRatios: ReadonlyArray<{
+    readonly pattern: string;
+    readonly client: string;
+    readonly server: string;
+    readonly ratios: readonly number[];
+  }>;
 }
 
 interface Target {
@@ -163,7 +176,7 @@ export async function sideBySide(opts: {
     for (const t of targets) await measure(opts.clientBin, t.server, p16[0]!, t.path, t.size);
 
     // Memory over the measured rounds, every process of each server together (procs.ts says why PSS).
-    const pss = new Map(targets.map((t) => [t.server.name, trackPeakPss(t.server)] as const));
+    const memory = new Map(targets.map((t) => [t.server.name, trackPeakMemory(t.server)] as const));
     const samples = new Map<string, SideRow[]>();
     const add = (r: SideRow): void => {
       const k = `${r.server}|${r.pattern}|${r.client}`;
@@ -243,12 +256,25 @@ export async function sideBySide(opts: {
         stealCores: m((r) => r.stealCores),
       };
     });
+    const roundRatios = [];
+    for (const [key, rs] of samples) {
+      const [server, pattern, client] = key.split('|') as [string, string, string];
+      const ng = samples.get(`nginx|${pattern}|${client}`);
+      if (server === 'nginx' || !ng) continue;
+      roundRatios.push({ pattern, client, server, ratios: rs.map((r, i) => r.gbPerSecond / (ng[i]?.gbPerSecond ?? NaN)) });
+    }
     const servers = [];
     for (const t of targets) {
-      const peakPssSumBytes = (await pss.get(t.server.name)?.stop()) ?? 0;
-      servers.push({ name: t.server.name, processes: t.processes, peakRssSumBytes: (await t.server.sample()).hwmSumBytes, peakPssSumBytes });
+      const peaks = (await memory.get(t.server.name)?.stop()) ?? { pssSumBytes: 0, rssSumBytes: 0 };
+      servers.push({
+        name: t.server.name,
+        processes: t.processes,
+        peakRssSumBytes: (await t.server.sample()).hwmSumBytes,
+        peakPssSumBytes: peaks.pssSumBytes,
+        peakRssSampledBytes: peaks.rssSumBytes,
+      });
     }
-    return { servers, rows };
+    return { servers, rows, roundRatios };
   } finally {
     for (const s of started) await s.stop();
   }
@@ -261,6 +287,7 @@ export interface WaveAtWorkers {
   readonly upstreamBytesPerImage: number;
   readonly peakRssBytes: number;
   readonly peakPssBytes: number;
+  readonly peakRssSampledBytes: number;
   readonly totalSeconds: number;
 }
 
@@ -301,26 +328,48 @@ export function sideBySideMarkdown(r: SideBySide, waves?: readonly WaveAtWorkers
     const steal = cell((x) => `${x.stealCores.toFixed(2)}${x.stealCores >= STEAL_NOTED_CORES ? ' !' : ''}`);
     lines.push(`| ${pattern} | ${client} | ${gbs} | ${rps} | ${cpu} | ${lat} | ${steal} |`);
   }
+  const ratioServers = [...new Set(r.roundRatios.map((x) => x.server))];
+  if (ratioServers.length > 0) {
+    lines.push(
+      '',
+      'Throughput over nginx round by round (each ratio from runs a few seconds apart; their median beside them). The spread',
+      'is the machine: on a shared 2-core machine the same server can differ by 2x between consecutive runs.',
+      '',
+      `| pattern | client | ${ratioServers.join(' | ')} |`,
+      `|---|---|${ratioServers.map(() => '---|').join('')}`,
+    );
+    for (const k of keys) {
+      const [pattern, client] = k.split('|');
+      const cells = ratioServers.map((server) => {
+        const x = r.roundRatios.find((y) => y.server === server && y.pattern === pattern && y.client === client);
+        return x ? `${x.ratios.map((v) => v.toFixed(2)).join(' ')} (median ${median(x.ratios).toFixed(2)})` : '-';
+      });
+      lines.push(`| ${pattern} | ${client} | ${cells.join(' | ')} |`);
+    }
+  }
   const mib = (b: number): string => `${(b / MiB).toFixed(0)} MiB`;
   lines.push(
     '',
     "Peak RSS is each process's VmHWM, summed: pages the processes share (Node's binary, about 42 MiB each) count once per",
-    'process. Peak PSS, summed, counts them once across the processes; it is sampled every 250 ms over the measured rounds',
-    '(the warm-up and registration are not in it), so a shorter peak can be missed.',
+    'process, and peaks that came at different times add up. The sampled peaks (every 250 ms over the measured rounds, the',
+    'warm-up and registration not in them; for a cold wave, from registration to its end) are the largest sums seen at one',
+    'time: of RSS, what all processes held together at once, and of PSS, which counts shared pages once. A peak shorter',
+    'than 250 ms can be missed.',
     '',
-    '| server | processes | peak RSS, summed over processes | peak PSS, summed |',
-    '|---|---|---|---|',
+    '| server | processes | sum of VmHWM | peak of the summed RSS | peak of the summed PSS |',
+    '|---|---|---|---|---|',
   );
-  for (const s of r.servers) lines.push(`| ${s.name} | ${s.processes} | ${mib(s.peakRssSumBytes)} | ${mib(s.peakPssSumBytes)} |`);
+  for (const s of r.servers)
+    lines.push(`| ${s.name} | ${s.processes} | ${mib(s.peakRssSumBytes)} | ${mib(s.peakRssSampledBytes)} | ${mib(s.peakPssSumBytes)} |`);
   if (waves && waves.length > 0) {
     lines.push(
       '',
-      '| cold wave | nodes | upstream bytes / one image | peak RSS (summed) | peak PSS (summed) | seconds |',
-      '|---|---|---|---|---|---|',
+      '| cold wave | nodes | upstream bytes / one image | sum of VmHWM | peak of the summed RSS | peak of the summed PSS | seconds |',
+      '|---|---|---|---|---|---|---|',
     );
     for (const w of waves) {
       lines.push(
-        `| --workers ${w.workers} | ${w.nodes} | ${w.upstreamBytesPerImage.toFixed(3)}x | ${mib(w.peakRssBytes)} | ${mib(w.peakPssBytes)} | ${w.totalSeconds.toFixed(1)} |`,
+        `| --workers ${w.workers} | ${w.nodes} | ${w.upstreamBytesPerImage.toFixed(3)}x | ${mib(w.peakRssBytes)} | ${mib(w.peakRssSampledBytes)} | ${mib(w.peakPssBytes)} | ${w.totalSeconds.toFixed(1)} |`,
       );
     }
   }

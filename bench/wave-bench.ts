@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Edits } from '../src/bootconfig/index.js';
-import { execFileText, runClient, startIsoproxy, trackPeakPss, type ClientResult, type Server } from './procs.js';
+import { execFileText, runClient, startIsoproxy, trackPeakMemory, type ClientResult, type Server } from './procs.js';
 import { nodeEdits } from './remaster-bench.js';
 import { median } from './stats.js';
 import type { Throttle } from './throttle.js';
@@ -140,6 +140,8 @@ export interface WaveFigures {
   readonly peakRssBytes: number;
   /** Peak of the PSS summed over the server's processes, sampled from registration to the wave's end. */
   readonly peakPssBytes: number;
+  /** Peak of the RSS summed over the server's processes at one time, sampled the same way. */
+  readonly peakRssSampledBytes: number;
   readonly serverCpuSeconds: number;
   readonly serverCores: number;
   readonly clientCores: number;
@@ -171,7 +173,7 @@ export async function deploymentWave(opts: {
   });
   try {
     const upstream0 = opts.throttle.bytes();
-    const pss = trackPeakPss(server);
+    const memory = trackPeakMemory(server);
     // Registration, as a conductor does before it inserts the media: 8 PUTs at a time.
     const tReg = performance.now();
     const names = Array.from({ length: opts.nodes }, (_, i) => `wave-${String(i).padStart(4, '0')}`);
@@ -190,7 +192,7 @@ export async function deploymentWave(opts: {
       ...(opts.limitBytes > 0 ? ['--limit-bytes', String(opts.limitBytes)] : []),
     ]);
     const after = await server.sample();
-    const peakPssBytes = await pss.stop();
+    const peaks = await memory.stop();
     const metrics = await scrapeMetrics(server.port);
     const upstreamBytes = opts.throttle.bytes() - upstream0;
     return {
@@ -213,7 +215,8 @@ export async function deploymentWave(opts: {
       upstreamRequests: metrics.get('isoproxy_upstream_requests_total') ?? NaN,
       cacheBytesOnDisk: await duBytes(join(opts.dir, name, 'cache')),
       peakRssBytes: after.hwmSumBytes,
-      peakPssBytes,
+      peakPssBytes: peaks.pssSumBytes,
+      peakRssSampledBytes: peaks.rssSumBytes,
       serverCpuSeconds: after.cpuSeconds - cpu1,
       serverCores: (after.cpuSeconds - cpu1) / client.seconds,
       clientCores: client.clientCpuSeconds / client.seconds,
