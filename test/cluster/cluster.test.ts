@@ -281,6 +281,20 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
       );
     }
     expect(c.logs.filter((l) => l.msg === 'base indexed').length).toBe(1);
+    // A node's diff on /ui: the answering worker prepares the base's context for it, then.
+    for (let k = 0; k < 4; k++) {
+      const agent = new Agent();
+      try {
+        const res = await undiciFetch(`${c.url}/ui/api/nodes/c-1/diff`, {
+          headers: { authorization: `Bearer ${TOKEN}`, 'x-request-id': `d${k}` },
+          dispatcher: agent,
+        });
+        expect(res.status).toBe(200);
+        expect(await res.text()).toMatch(/^\+.*isoproxy\.node=c-1/m);
+      } finally {
+        await agent.close();
+      }
+    }
   }, 120_000);
 
   it('drains and exits 0 on SIGTERM', async () => {
