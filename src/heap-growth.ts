@@ -42,9 +42,24 @@ export function heapGrowthFlags(role: 'serving' | 'primary', execArgv: readonly 
   return theirs.some((f) => YOUNG_GENERATION_FLAGS.includes(f)) ? [] : ['--semi-space-growth-factor=1'];
 }
 
+/** The flags this process set on itself, in order (set again after a thread starts). */
+const applied: string[] = [];
+
 /** Sets this process's flags for `role`; returns them. */
 export function boundHeapGrowth(role: 'serving' | 'primary'): string[] {
   const flags = heapGrowthFlags(role, process.execArgv, process.env.NODE_OPTIONS);
   for (const f of flags) setFlagsFromString(f);
+  applied.push(...flags);
   return flags;
+}
+
+/**
+ * Sets this process's flags again. Node resets V8's flags when a worker thread starts (a patch-set
+ * thread, src/remaster/pool.ts): measured on Node 20, `--semi-space-growth-factor=1` set on the
+ * main thread no longer held once a Worker came online, and a cluster primary's young generation
+ * grew to 2 x 16 MiB in a cold wave after its first patch-set thread; set again after the thread
+ * was online, it held. Setting it before then does not help. Call it once a thread is running.
+ */
+export function reapplyHeapGrowth(): void {
+  for (const f of applied) setFlagsFromString(f);
 }

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { normalizeEdits } from './bootconfig/index.js';
 import { createBlockCache, type BlockCache } from './cache/block-cache.js';
 import type { Config } from './config.js';
+import { reapplyHeapGrowth } from './heap-growth.js';
 import { MetricsRegistry } from './metrics.js';
 import type { NodeStore } from './registry/store.js';
 import { createRemasterPool, PATCH_THREAD_IDLE_MS, type RemasterPool, type RemotePatchSets } from './remaster/pool.js';
@@ -106,6 +107,7 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     // Threads start when a patch set is asked for and go when idle.
     idleThreadsExitMs: PATCH_THREAD_IDLE_MS,
     onComputation: patchSetLatency(metrics),
+    onThreadRunning: reapplyHeapGrowth,
     ...(options.remotePatchSets ? { remote: options.remotePatchSets } : {}),
   });
   const bases = createBases({

@@ -4,6 +4,7 @@
 // peak with and without the flag: a figure of memory, not of time.
 
 import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { HEAP_GROWING_PERCENT, heapGrowthFlags } from '../src/heap-growth.js';
@@ -62,5 +63,41 @@ describe('the flags, set after start', () => {
     expect(bounded.oldPeak).toBeLessThan(plain.oldPeak * 0.8);
     expect(primary.newPeak).toBeLessThanOrEqual(2 * 1024 * 1024);
     expect(plain.newPeak).toBeGreaterThan(8 * 1024 * 1024);
+  });
+});
+
+// A process that sets a primary's flags with src/heap-growth.ts (as built in dist/), starts a
+// worker thread as a patch-set pool does, and reports its young generation's peak under allocation.
+const WITH_THREAD = `
+const v8 = await import('node:v8');
+const { Worker } = await import('node:worker_threads');
+const hg = await import(process.argv[1]);
+hg.boundHeapGrowth('primary');
+const w = new Worker('setTimeout(() => {}, 50)', { eval: true });
+await new Promise((r) => w.once('online', r));
+if (process.argv[2] === 'again') hg.reapplyHeapGrowth();
+await new Promise((r) => w.once('exit', r));
+const hold = [];
+let newPeak = 0;
+for (let r = 0; r < 300; r++) {
+  for (let i = 0; i < 20000; i++) hold.push({ x: i, y: [i, i], z: 'y' + i });
+  if (hold.length > 60000) hold.splice(0, 20000);
+  for (const s of v8.getHeapSpaceStatistics()) if (s.space_name === 'new_space') newPeak = Math.max(newPeak, s.space_size);
+}
+console.log(JSON.stringify({ newPeak }));
+`;
+
+describe('the flags, once a worker thread started', () => {
+  it('are reset by Node when the thread starts, and hold again when set again', async () => {
+    const module = resolve('dist/src/heap-growth.js');
+    const young = async (mode: string): Promise<number> => {
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', WITH_THREAD, '--', module, mode], {
+        env: { ...process.env, NODE_OPTIONS: '' },
+      });
+      return (JSON.parse(stdout) as { newPeak: number }).newPeak;
+    };
+    const [reset, again] = await Promise.all([young('once'), young('again')]);
+    expect(reset).toBeGreaterThan(8 * 1024 * 1024);
+    expect(again).toBeLessThanOrEqual(2 * 1024 * 1024);
   });
 });

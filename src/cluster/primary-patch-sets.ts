@@ -30,6 +30,8 @@ export interface PrimaryPatchSetsOptions {
   /** The context of a base version this primary serves (rejects if it no longer serves it). */
   readonly contextOf: (vk: string) => Promise<BaseContext>;
   readonly onComputation?: (seconds: number, ok: boolean) => void;
+  /** The pool's onThreadRunning (src/remaster/pool.ts). */
+  readonly onThreadRunning?: () => void;
   /** Overrides the idle time after which a thread exits (tests). */
   readonly idleThreadsExitMs?: number;
 }
@@ -47,6 +49,7 @@ export function createPrimaryPatchSets(options: PrimaryPatchSetsOptions): Primar
     workers: options.threads,
     idleThreadsExitMs: options.idleThreadsExitMs ?? PRIMARY_THREAD_IDLE_MS,
     ...(options.onComputation ? { onComputation: options.onComputation } : {}),
+    ...(options.onThreadRunning ? { onThreadRunning: options.onThreadRunning } : {}),
   });
   return {
     pool,

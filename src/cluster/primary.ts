@@ -18,6 +18,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config.js';
 import { createBlockCache, type BlockOnDisk, type CachedSource } from '../cache/block-cache.js';
 import { BaseChangedError } from '../errors.js';
+import { reapplyHeapGrowth } from '../heap-growth.js';
 import { createLogger } from '../logger.js';
 import { formatLogLine, resolveLogFormat } from '../log-pretty.js';
 import { openNodeStore } from '../registry/open-store.js';
@@ -109,6 +110,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     threads: config.remasterThreads,
     contextOf: async (vk) => versionOf(vk).context(),
     onComputation: patchSetLatency(own),
+    onThreadRunning: reapplyHeapGrowth,
   });
   collectPatchSets(own, patchSets.pool);
   const byUrl = new Map<string, { vk?: string; at: number; opening?: Promise<WireVersion> }>();

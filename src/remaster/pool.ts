@@ -39,6 +39,11 @@ export interface RemasterPoolOptions {
   /** Called after each computation with its duration (for a latency histogram). */
   readonly onComputation?: (seconds: number, ok: boolean) => void;
   /**
+   * Called once a thread is running, and after each computation: a serving process sets its V8
+   * heap flags again there, since Node resets them when a thread starts (src/heap-growth.ts).
+   */
+  readonly onThreadRunning?: () => void;
+  /**
    * Where patch sets are computed when not here: a cluster worker asks its primary, which
    * computes each once for every worker (src/cluster/primary-patch-sets.ts). This pool then
    * starts no threads; it keeps its memo and joins concurrent requests as before.
@@ -114,13 +119,16 @@ export const THREAD_YOUNG_GENERATION_MB = 8;
 function startThreads(options: RemasterPoolOptions): Piscina {
   const threads = Math.max(1, options.workers ?? 2);
   const lazy = options.idleThreadsExitMs !== undefined;
-  return new Piscina({
+  const piscina = new Piscina({
     filename: workerFile(),
     minThreads: lazy ? 0 : 1,
     maxThreads: threads,
     idleTimeout: lazy ? Math.max(1, options.idleThreadsExitMs!) : 60_000,
     resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB },
   });
+  const running = options.onThreadRunning;
+  if (running) piscina.on('workerCreate', () => running());
+  return piscina;
 }
 
 export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterPool {
@@ -155,6 +163,7 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
     stats.computations++;
     const result = (await computer.threads.run({ ctx, edits, node })) as Result<RemasterResult>;
     options.onComputation?.((performance.now() - started) / 1000, result.ok);
+    options.onThreadRunning?.();
     if (!result.ok) {
       stats.failures++;
       throw fromResult(result);

@@ -62,11 +62,16 @@ describe('remaster pool', () => {
   });
 
   it('with idle threads exiting, computes again after its thread went away', async () => {
-    const lazy = createRemasterPool({ workers: 1, idleThreadsExitMs: 20 });
+    // Each thread start is told (a serving process sets its heap flags again: src/heap-growth.ts).
+    let running = 0;
+    const lazy = createRemasterPool({ workers: 1, idleThreadsExitMs: 20, onThreadRunning: () => running++ });
     try {
       const first = await lazy.patchSet('base-a', () => ctx, edits(6));
+      const afterFirst = running;
+      expect(afterFirst).toBeGreaterThanOrEqual(1);
       await new Promise((r) => setTimeout(r, 200));
       const second = await lazy.patchSet('base-a', () => ctx, edits(7));
+      expect(running).toBeGreaterThan(afterFirst);
       expect(second.patchSet.digest).toBe(computePatchSet(ctx, edits(7)).patchSet.digest);
       expect(first.patchSet.digest).not.toBe(second.patchSet.digest);
       expect(lazy.stats.computations).toBe(2);
