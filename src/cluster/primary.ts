@@ -145,6 +145,11 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       throw err;
     }
   };
+  /** The version a URL served until now, when it now serves version `vk`: gone upstream. */
+  const dropReplaced = (entry: { vk?: string }, vk: string): void => {
+    const old = entry.vk !== undefined && entry.vk !== vk ? versions.get(entry.vk) : undefined;
+    if (old) dropVersion(old);
+  };
   const openBase = (url: string): Promise<WireVersion> => {
     const entry = byUrl.get(url) ?? { at: 0 };
     byUrl.set(url, entry);
@@ -166,8 +171,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
         } catch (err) {
           // The URL now serves something that cannot be served: the version it served before is
           // gone upstream all the same (a single process forgets it before re-indexing).
-          const old = entry.vk !== undefined && entry.vk !== vk ? versions.get(entry.vk) : undefined;
-          if (old) dropVersion(old);
+          dropReplaced(entry, vk);
           entry.vk = undefined;
           throw err;
         }
@@ -183,8 +187,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
         }
       }
       // A new version replaces the old one: streams still on it fail as BASE_CHANGED.
-      const old = entry.vk !== undefined && entry.vk !== vk ? versions.get(entry.vk) : undefined;
-      if (old) dropVersion(old);
+      dropReplaced(entry, vk);
       entry.vk = vk;
       entry.at = Date.now();
       v.usedAt = entry.at;

@@ -144,7 +144,10 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
   const inFlight = new Map<string, Promise<RemasterResult>>();
   const stats: RemasterStats = { computations: 0, memoHits: 0, sharedInFlight: 0, failures: 0, fromOthers: 0 };
 
-  /** Counts forgetBase calls: a result that arrives after its base was forgotten is not kept. */
+  /**
+   * Counts forgetBase calls: a result whose computation saw one (of any base: forgetting is rare)
+   * is handed to its waiters but not kept, so one of a forgotten base never lands in the memo.
+   */
   let forgets = 0;
   const keep = (key: string, result: RemasterResult, forgetsAtStart: number): void => {
     if (forgets === forgetsAtStart) memo.set(key, result);
