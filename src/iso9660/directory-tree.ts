@@ -111,7 +111,9 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
     }
     visited.add(lba);
     const start = lba * SECTOR_SIZE;
-    return parseDirectoryExtent(await reader.readPointed(start, lengthBytes, 'directory record', pointerOffset), start);
+    const records = parseDirectoryExtent(await reader.readPointed(start, lengthBytes, 'directory record', pointerOffset), start);
+    reader.prefetch?.follow(records);
+    return records;
   };
 
   const rootRecords = await readExtent(root.lba, root.dataLength, root.offset);

@@ -11,6 +11,7 @@ import { FatFormatError, IsoFormatError, LimitExceededError } from '../errors.js
 import { bootSectorVolumeBytes } from '../fat/boot-sector.js';
 import { walkTree, stripIsoName, type WalkBudget, type WalkedFile, type WalkedTree } from './directory-tree.js';
 import { readBootCatalog, type RawBootEntry } from './el-torito.js';
+import { DirectoryPrefetch } from './directory-prefetch.js';
 import { MetadataReader, resolveLimits, type IndexOptions } from './limits.js';
 import { readPartitionTables } from './partition-table.js';
 import {
@@ -210,47 +211,73 @@ async function bootEntries(reader: MetadataReader, raw: RawBootEntry[], files: r
   return out;
 }
 
+/**
+ * Walks every tree the descriptors name, once per root, in descriptor order. Directory extents of
+ * all trees are read ahead meanwhile (directory-prefetch.ts) unless `prefetch` is false.
+ */
+async function walkTrees(
+  reader: MetadataReader,
+  parsed: Awaited<ReturnType<typeof readDescriptorSet>>,
+  warnings: string[],
+  prefetch: boolean,
+): Promise<{ walked: WalkedTree[]; trees: TreeInfo[] }> {
+  const budget: WalkBudget = { entries: 0 };
+  const walked: WalkedTree[] = [];
+  const trees: TreeInfo[] = [];
+  const seenKinds = new Set<TreeKind>();
+  reader.prefetch = prefetch ? new DirectoryPrefetch(reader.source, reader.signal) : undefined;
+  const toWalk = new Set<TreeKind>();
+  for (const d of parsed) {
+    // The roots the loop below walks: the first tree of each kind.
+    if (!d.root || !d.info.tree || toWalk.has(d.info.tree)) continue;
+    toWalk.add(d.info.tree);
+    reader.prefetch?.root(d.root.lba * SECTOR_SIZE, d.root.dataLength);
+  }
+  try {
+    for (let i = 0; i < parsed.length; i++) {
+      const d = parsed[i]!;
+      if (!d.root || !d.info.tree) continue;
+      if (seenKinds.has(d.info.tree)) {
+        warnings.push(`volume descriptor at byte ${d.info.offset}: a second ${d.info.tree} tree is ignored`);
+        continue;
+      }
+      seenKinds.add(d.info.tree);
+      // genisoimage -iso-level 4 points the primary and the enhanced descriptor at one root:
+      // walk it once, so each record is listed once.
+      const shared = trees.find((t) => t.rootLba === d.root!.lba);
+      if (shared) {
+        trees.push({ ...shared, kind: d.info.tree, descriptorIndex: i });
+        warnings.push(
+          `${d.info.tree} tree shares its root (LBA ${d.root.lba}) with the ${shared.kind} tree; its records are listed under ${shared.kind}`,
+        );
+        continue;
+      }
+      const t = await walkTree(reader, d.info.tree, d.root, budget);
+      walked.push(t);
+      warnings.push(...t.warnings);
+      trees.push({
+        kind: t.kind,
+        descriptorIndex: i,
+        rootLba: d.root.lba,
+        rootLengthBytes: d.root.dataLength,
+        rockRidge: t.rockRidge,
+        suspSkip: t.suspSkip,
+      });
+    }
+  } finally {
+    reader.prefetch?.stop();
+    reader.prefetch = undefined;
+  }
+  return { walked, trees };
+}
+
 export async function buildIndex(source: ByteSource, options: IndexOptions = {}): Promise<IsoIndex> {
   const reader = new MetadataReader(source, resolveLimits(options), options.signal);
   const parsed = await readDescriptorSet(reader);
   const descriptors = parsed.map((d) => d.info);
   const primary = parsed.find((d) => d.info.kind === 'primary')!;
   const warnings: string[] = [];
-
-  const budget: WalkBudget = { entries: 0 };
-  const walked: WalkedTree[] = [];
-  const trees: TreeInfo[] = [];
-  const seenKinds = new Set<TreeKind>();
-  for (let i = 0; i < parsed.length; i++) {
-    const d = parsed[i]!;
-    if (!d.root || !d.info.tree) continue;
-    if (seenKinds.has(d.info.tree)) {
-      warnings.push(`volume descriptor at byte ${d.info.offset}: a second ${d.info.tree} tree is ignored`);
-      continue;
-    }
-    seenKinds.add(d.info.tree);
-    // genisoimage -iso-level 4 points the primary and the enhanced descriptor at one root:
-    // walk it once, so each record is listed once.
-    const shared = trees.find((t) => t.rootLba === d.root!.lba);
-    if (shared) {
-      trees.push({ ...shared, kind: d.info.tree, descriptorIndex: i });
-      warnings.push(
-        `${d.info.tree} tree shares its root (LBA ${d.root.lba}) with the ${shared.kind} tree; its records are listed under ${shared.kind}`,
-      );
-      continue;
-    }
-    const t = await walkTree(reader, d.info.tree, d.root, budget);
-    walked.push(t);
-    warnings.push(...t.warnings);
-    trees.push({
-      kind: t.kind,
-      descriptorIndex: i,
-      rootLba: d.root.lba,
-      rootLengthBytes: d.root.dataLength,
-      rockRidge: t.rockRidge,
-      suspSkip: t.suspSkip,
-    });
-  }
+  const { walked, trees } = await walkTrees(reader, parsed, warnings, options.directoryPrefetch ?? true);
 
   const { files: merged, owner } = mergeFiles(walked);
   const directories = mergeDirectories(walked, owner);

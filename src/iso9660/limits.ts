@@ -5,6 +5,7 @@
 
 import type { ByteSource } from '../byte-source.js';
 import { IsoFormatError, LimitExceededError } from '../errors.js';
+import type { DirectoryPrefetch } from './directory-prefetch.js';
 
 export interface IndexLimits {
   /** Volume descriptors read from LBA 16 before a terminator must appear. */
@@ -27,6 +28,8 @@ export interface IndexLimits {
 
 export interface IndexOptions extends Partial<IndexLimits> {
   readonly signal?: AbortSignal;
+  /** Read directory extents ahead of the walk (directory-prefetch.ts); default true. */
+  readonly directoryPrefetch?: boolean;
 }
 
 export const DEFAULT_LIMITS: IndexLimits = {
@@ -55,10 +58,12 @@ export function resolveLimits(options: IndexOptions = {}): IndexLimits {
 /** Reads metadata through a byte source, counting bytes and enforcing the total budget. */
 export class MetadataReader {
   bytesRead = 0;
+  /** Directory extents read ahead of the walks (directory-prefetch.ts), taken here in the walks' order. */
+  prefetch: DirectoryPrefetch | undefined;
   constructor(
     readonly source: ByteSource,
     readonly limits: IndexLimits,
-    private readonly signal?: AbortSignal,
+    readonly signal?: AbortSignal,
   ) {}
 
   get size(): number {
@@ -70,7 +75,8 @@ export class MetadataReader {
       throw new LimitExceededError('metadata bytes', offset, `reading ${length} more bytes would pass the cap of ${this.limits.maxMetadataBytes}`);
     }
     this.signal?.throwIfAborted();
-    const bytes = await this.source.read(offset, length, this.signal);
+    const ahead = this.prefetch?.take(offset, length);
+    const bytes = (ahead && (await ahead)) ?? (await this.source.read(offset, length, this.signal));
     this.bytesRead += length;
     return bytes;
   }
