@@ -12,7 +12,13 @@ export interface RemasterTask {
   readonly node?: string;
 }
 
-export default function remaster(task: RemasterTask): Result<RemasterResult> {
+/** Starts the thread and does nothing: the pool sends it while a new base is being prepared. */
+export interface WarmUpTask {
+  readonly warmUp: true;
+}
+
+export default function remaster(task: RemasterTask | WarmUpTask): Result<RemasterResult | undefined> {
+  if ('warmUp' in task) return { ok: true, value: undefined };
   try {
     return { ok: true, value: computePatchSet(task.ctx, task.edits, task.node ? { node: task.node } : {}) };
   } catch (err) {

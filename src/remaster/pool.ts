@@ -131,6 +131,27 @@ function startThreads(options: RemasterPoolOptions): Piscina {
   return piscina;
 }
 
+/** How long a base's context may take before a thread is started beside it. */
+export const WARM_UP_AFTER_MS = 5;
+
+/**
+ * The base's context, with a thread started meanwhile when none is running and the context is
+ * not at hand within WARM_UP_AFTER_MS. A new base's context takes hundreds of milliseconds
+ * (index, boot configs, FAT images) and a thread tens to start: a new base's first node paid one
+ * after the other. A context already prepared starts no thread here, so a second one is never
+ * started beside a thread about to take the computation.
+ */
+async function contextWhileWarming(threads: Piscina, context: BaseContextOf): Promise<BaseContext> {
+  const timer = setTimeout(() => {
+    if (threads.threads.length === 0) threads.run({ warmUp: true }).catch(() => {});
+  }, WARM_UP_AFTER_MS);
+  try {
+    return await context();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterPool {
   const computer: { readonly remote: RemotePatchSets } | { readonly threads: Piscina } = options.remote
     ? { remote: options.remote }
@@ -161,7 +182,7 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
       keep(key, result, forgetsAtStart);
       return result;
     }
-    const ctx = await context();
+    const ctx = await contextWhileWarming(computer.threads, context);
     const started = performance.now();
     stats.computations++;
     const result = (await computer.threads.run({ ctx, edits, node })) as Result<RemasterResult>;

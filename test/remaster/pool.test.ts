@@ -80,6 +80,36 @@ describe('remaster pool', () => {
     }
   });
 
+  it('starts a thread while a slow base context is prepared, and none beside a context at hand', async () => {
+    // onThreadRunning is told of each thread start and after each computation: calls before the
+    // context is ready can only be thread starts.
+    const calls: string[] = [];
+    const lazy = createRemasterPool({ workers: 2, idleThreadsExitMs: 5_000, onThreadRunning: () => calls.push('running') });
+    try {
+      const slow = async (): Promise<BaseContext> => {
+        await new Promise((r) => setTimeout(r, 400));
+        calls.push('context ready');
+        return ctx;
+      };
+      const a = await lazy.patchSet('base-slow', slow, edits(8));
+      expect(calls.indexOf('running')).toBeLessThan(calls.indexOf('context ready'));
+      // One thread started (while preparing), then the computation on it: no second thread.
+      expect(calls).toEqual(['running', 'context ready', 'running']);
+      expect(a.patchSet.digest).toBe(computePatchSet(ctx, edits(8)).patchSet.digest);
+    } finally {
+      await lazy.close();
+    }
+    const fastCalls: string[] = [];
+    const fast = createRemasterPool({ workers: 2, idleThreadsExitMs: 5_000, onThreadRunning: () => fastCalls.push('running') });
+    try {
+      await fast.patchSet('base-fast', () => ctx, edits(9));
+      // The thread the computation started, and the call after it.
+      expect(fastCalls).toEqual(['running', 'running']);
+    } finally {
+      await fast.close();
+    }
+  });
+
   it('brings errors back across the worker boundary with their class and code', async () => {
     const bare = { ...ctx, configs: [], fats: [] };
     const failed = pool.patchSet('base-bare', () => bare, edits(5), 'node-5');
