@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { Piscina } from 'piscina';
+import { createRequire } from 'node:module';
+import type { Piscina } from 'piscina';
 import { LRUCache } from 'lru-cache';
 import { editsDigestInput, type NormalizedEdits } from '../bootconfig/index.js';
 import { fromResult, IsoproxyError, type Result } from '../errors.js';
@@ -116,10 +117,16 @@ export function workerFile(): string {
  */
 export const THREAD_YOUNG_GENERATION_MB = 8;
 
+/**
+ * piscina, loaded when a pool starts threads: a cluster worker's pool asks the primary (`remote`)
+ * and never does, and loading it cost each worker about 2.4 MiB of RSS for nothing.
+ */
+const loadPiscina = (): typeof Piscina => (createRequire(import.meta.url)('piscina') as { Piscina: typeof Piscina }).Piscina;
+
 function startThreads(options: RemasterPoolOptions): Piscina {
   const threads = Math.max(1, options.workers ?? 2);
   const lazy = options.idleThreadsExitMs !== undefined;
-  const piscina = new Piscina({
+  const piscina = new (loadPiscina())({
     filename: workerFile(),
     minThreads: lazy ? 0 : 1,
     maxThreads: threads,
