@@ -70,11 +70,9 @@ export class DirectoryPrefetch {
   take(offset: number, length: number): Promise<Uint8Array | undefined> | undefined {
     const e = this.entries.get(offset);
     if (!e || e.length !== length) {
-      // The walk got there first and reads it itself: not read here again, queued or not.
-      if (!e) {
-        this.seen.add(offset);
-        this.skip.add(offset);
-      }
+      // A queued extent the walk got to first and reads itself: not read here after all. (Reads
+      // of anything else, never queued, are not remembered: their number is the walk's to bound.)
+      if (!e && this.seen.has(offset)) this.skip.add(offset);
       return undefined;
     }
     this.entries.delete(offset);
