@@ -18,7 +18,7 @@
 
 import { BaseChangedError, fromResult, toResult, UpstreamError, type UpstreamErrorCode } from '../errors.js';
 import type { NormalizedEdits } from '../bootconfig/index.js';
-import type { RelayEvent } from '../status/relay.js';
+import type { RelayBatch } from '../status/relay-wire.js';
 import type { BaseInfo, CacheInfo, SnapshotQuery } from '../status/types.js';
 
 /** Set in a forked worker's environment: run.ts serves as a worker instead of parsing argv as a primary. */
@@ -63,7 +63,7 @@ export type Notice =
   | { readonly op: 'changed'; readonly name?: string }
   | { readonly op: 'listening'; readonly url: string }
   /** What a worker's transfers did, for the primary's status view. */
-  | { readonly op: 'status'; readonly events: readonly RelayEvent[] }
+  | { readonly op: 'status'; readonly batch: RelayBatch }
   | { readonly op: 'shutdown' };
 
 type Envelope =

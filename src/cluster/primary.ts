@@ -298,7 +298,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     const channel = new Channel(worker, handle, (n) => {
       if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
       else if (n.op === 'read') markRead(n.vk, n.indexes);
-      else if (n.op === 'status') status.apply(worker.id, n.events);
+      else if (n.op === 'status') status.apply(worker.id, n.batch);
       else if (n.op === 'listening' && !announced) {
         announced = true;
         const publicUrl = config.publicUrl.replace(/:0$/, `:${new URL(n.url).port}`);

@@ -14,7 +14,7 @@ import type { CacheStats, SourceStats } from '../cache/block-cache.js';
 import type { Logger } from '../logger.js';
 import type { NodeStore } from '../registry/store.js';
 import { STORE_SOURCE } from '../serving/store-source.js';
-import type { RelayEvent } from '../status/relay.js';
+import { unpackBatch } from '../status/relay-wire.js';
 import type { BaseInfo, CacheInfo, SnapshotQuery, StatusSnapshot } from '../status/types.js';
 import { wireStatus, type LocalStatusWiring } from '../status/wiring.js';
 
@@ -48,9 +48,9 @@ export class StatusHub {
     });
   }
 
-  /** A batch of what worker `worker`'s transfers did. */
-  apply(worker: number, events: unknown): void {
-    if (Array.isArray(events)) this.wiring.applyRelayed(worker, events as RelayEvent[]);
+  /** A batch of what worker `worker`'s transfers did (packed: src/status/relay-wire.ts). */
+  apply(worker: number, batch: unknown): void {
+    this.wiring.applyRelayed(worker, unpackBatch(batch));
   }
 
   /** A worker exited: its open transfers end, aborted. */

@@ -106,7 +106,7 @@ export async function runWorker(config: Config): Promise<number> {
     logger,
     renderMetrics: () => channel.request<string>({ op: 'metrics' }),
     remoteStatus: {
-      relay: (events) => channel.notify({ op: 'status', events }),
+      relay: (batch) => channel.notify({ op: 'status', batch }),
       snapshot: (query: SnapshotQuery, bases, cache) =>
         channel.request<StatusSnapshot>({ op: 'status.snapshot', query, bases, ...(cache ? { cache } : {}) }),
       sourceOf: (name) => channel.request<string | undefined>({ op: 'status.source', name }),

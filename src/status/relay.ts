@@ -12,6 +12,7 @@
 // A worker that dies leaves its open transfers open in the primary's tracker; when it exits, the
 // primary ends them as its clients' transfers ended: aborted (a BMC retries elsewhere).
 
+import { packBatch, type RelayBatch } from './relay-wire.js';
 import type { TransferEnd, TransferStart } from './types.js';
 
 /** What the observer feeds: the tracker's three calls. */
@@ -44,7 +45,7 @@ export class StatusOutbox implements TrackerSink {
 
   constructor(
     private readonly local: TrackerSink,
-    private readonly send: (events: RelayEvent[]) => void,
+    private readonly send: (batch: RelayBatch) => void,
     private readonly now: () => number = Date.now,
     private readonly intervalMs = RELAY_INTERVAL_MS,
   ) {}
@@ -93,7 +94,7 @@ export class StatusOutbox implements TrackerSink {
     const batch = this.events;
     this.events = [];
     this.lastBytes.clear();
-    this.send(batch);
+    this.send(packBatch(batch));
   }
 
   close(): void {

@@ -18,6 +18,7 @@ import type { NodeSpec, NodeStore } from '../registry/store.js';
 import type { NodeImage, NodeRef } from '../serving/types.js';
 import { trackerObserver, type DescribeNode, type TrackerObserver } from './observer.js';
 import { RelayedTransfers, StatusOutbox, type RelayEvent, type TrackerSink } from './relay.js';
+import type { RelayBatch } from './relay-wire.js';
 import type { BaseInfo, CacheInfo, SnapshotQuery, StatusSnapshot, StatusView } from './types.js';
 import { WaveTracker } from './wave-tracker.js';
 
@@ -67,7 +68,7 @@ export interface LocalStatusWiring extends StatusWiring {
 /** The primary's status view, as a cluster worker reaches it. */
 export interface RemoteStatus {
   /** Sends a batch of this worker's transfer events (one-way). */
-  relay(events: RelayEvent[]): void;
+  relay(batch: RelayBatch): void;
   /** The primary's snapshot, with this worker's open bases and its view of the cache. */
   snapshot(query: SnapshotQuery, bases: readonly BaseInfo[], cache: CacheInfo | undefined): Promise<StatusSnapshot>;
   sourceOf(name: string): Promise<string | undefined>;
@@ -129,7 +130,7 @@ function noted(): { describe: DescribeNode; note: StatusWiring['noteImage']; for
 /** A cluster worker's view: its transfers go to the primary's tracker, and snapshots come from it. */
 export function wireRemoteStatus(sources: Pick<StatusSources, 'bases' | 'cache' | 'cacheBudgetBytes'>, remote: RemoteStatus): StatusWiring {
   const images = noted();
-  const outbox = new StatusOutbox(NOWHERE, (events) => remote.relay(events));
+  const outbox = new StatusOutbox(NOWHERE, (batch) => remote.relay(batch));
   const { cache } = sources;
   const bases = (): BaseInfo[] => (sources.bases ? sources.bases().map((b) => baseInfo(b, cache)) : []);
   return {

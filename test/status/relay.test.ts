@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { trackerObserver } from '../../src/status/observer.js';
 import { MAX_BATCH, RelayedTransfers, StatusOutbox, type RelayEvent } from '../../src/status/relay.js';
+import { unpackBatch } from '../../src/status/relay-wire.js';
 import { WaveTracker } from '../../src/status/wave-tracker.js';
 
 const MiB = 1024 * 1024;
@@ -19,11 +20,12 @@ function pair() {
   const sent = { events: 0, starts: [] as Array<{ etag?: string; base?: string }> };
   const outbox = new StatusOutbox(
     a,
-    (events) => {
+    (batch) => {
+      // What crosses IPC: a structured clone of the packed batch, unpacked by the primary.
+      const events = unpackBatch(structuredClone(batch));
       sent.events += events.length;
       for (const e of events) if (e[0] === 0) sent.starts.push(e[1]);
-      // What crosses IPC: a structured clone.
-      batches.push(structuredClone(events));
+      batches.push(events);
     },
     now,
     60_000,
@@ -44,7 +46,7 @@ function collecting(tracker: WaveTracker): { sent: RelayEvent[][]; outbox: Statu
     sent,
     outbox: new StatusOutbox(
       tracker,
-      (e) => sent.push(e),
+      (batch) => sent.push(unpackBatch(batch)),
       () => 0,
       60_000,
     ),
