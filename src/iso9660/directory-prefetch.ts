@@ -122,7 +122,14 @@ export class DirectoryPrefetch {
   private start(offset: number, length: number): void {
     this.inFlight++;
     this.held += length;
-    const bytes = this.source.read(offset, length, this.signal).then(
+    let read: Promise<Uint8Array>;
+    try {
+      read = this.source.read(offset, length, this.signal);
+    } catch (err) {
+      // A source that throws instead of rejecting: the walk's own read meets it.
+      read = Promise.reject(err);
+    }
+    const bytes = read.then(
       (b) => {
         this.inFlight--;
         let records: DirectoryRecord[] | undefined;

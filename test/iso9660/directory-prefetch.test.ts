@@ -81,6 +81,18 @@ describe('DirectoryPrefetch', () => {
     expect((await p.take(2 * SECTOR, SECTOR))?.length).toBe(SECTOR);
   });
 
+  it('takes a source that throws instead of rejecting as a failed read', async () => {
+    const throwing: ByteSource = {
+      size: 100 * SECTOR,
+      read() {
+        throw new Error('thrown, not rejected');
+      },
+    };
+    const p = new DirectoryPrefetch(throwing);
+    expect(() => p.follow([dirRecord(2, SECTOR)])).not.toThrow();
+    expect(await p.take(2 * SECTOR, SECTOR)).toBeUndefined();
+  });
+
   it('reads nothing once stopped', async () => {
     const { source, stats } = countingSource(zeros(100 * SECTOR));
     const p = new DirectoryPrefetch(source);
