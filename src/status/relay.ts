@@ -2,7 +2,8 @@
 // connection a browser's /ui request arrives on may land on any of them; so the one tracker is
 // the primary's (src/cluster/status-hub.ts), and each worker sends it what its transfers did. A
 // worker records what its observer gives into an outbox, flushed every RELAY_INTERVAL_MS (or at
-// MAX_BATCH events) as one batch; the primary applies each batch once (RelayedTransfers).
+// MAX_BATCH events) as one batch, packed for IPC (relay-wire.ts); the primary unpacks and
+// applies each batch once (RelayedTransfers).
 //
 // A batch is small next to the traffic it describes: sequential bytes of a node coalesce into one
 // event, and a node's base URL and ETag travel only when they change. Events apply at the far side
