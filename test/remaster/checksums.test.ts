@@ -1,0 +1,73 @@
+// Checksum-file rewriting: only the lines of changed files get new digests, in the case their hex
+// was in, with `./`, `*` and CRLF kept; parsing only the lines that hold a changed file's name
+// gives exactly what parsing every line gives (property-checked against the line-by-line form).
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { updateChecksumLines, updateChecksumText, type DigestOf } from '../../src/remaster/checksums.js';
+
+const digest =
+  (hex: string): DigestOf =>
+  () =>
+    hex;
+const NEW = 'f'.repeat(32);
+
+describe('updateChecksumText', () => {
+  it('rewrites the lines of changed files and nothing else', () => {
+    const text = [
+      `${'a'.repeat(32)}  ./boot/grub/grub.cfg`,
+      `${'B'.repeat(31)}C *EFI/BOOT/GRUB.CFG\r`,
+      `${'c'.repeat(32)}  ./boot/grub/grub.cfg.bak`,
+      `${'d'.repeat(32)}  ./casper/vmlinuz`,
+      'not a checksum line grub.cfg',
+      '',
+    ].join('\n');
+    const changed = new Map([
+      ['/boot/grub/grub.cfg', digest(NEW)],
+      ['/efi/boot/grub.cfg', digest(NEW)],
+    ]);
+    const out = updateChecksumText(text, 'md5', changed);
+    expect(out.text.split('\n')).toEqual([
+      `${NEW}  ./boot/grub/grub.cfg`,
+      `${NEW.toUpperCase()} *EFI/BOOT/GRUB.CFG\r`,
+      `${'c'.repeat(32)}  ./boot/grub/grub.cfg.bak`,
+      `${'d'.repeat(32)}  ./casper/vmlinuz`,
+      'not a checksum line grub.cfg',
+      '',
+    ]);
+    expect(out.updated).toEqual(['/boot/grub/grub.cfg', '/efi/boot/grub.cfg']);
+    expect(out.text.length).toBe(text.length);
+  });
+
+  it('leaves a text that lists no changed file as it is', () => {
+    const text = `${'a'.repeat(32)}  ./casper/vmlinuz\n`;
+    expect(updateChecksumText(text, 'md5', new Map([['/boot/grub/grub.cfg', digest(NEW)]]))).toEqual({ text, updated: [] });
+  });
+
+  it('gives what parsing every line gives, on any text (fuzzed)', () => {
+    const names = ['grub.cfg', 'GRUB.CFG', 'efi.img', 'EFI.IMG', 'İso.cfg', 'x', 'vmlinuz'];
+    const dirs = ['', 'boot/', 'BOOT/GRUB/', 'boot/grub/', 'EFI/BOOT/'];
+    const hexChars = fc.constantFrom(...'0123456789abcdefABCDEF');
+    const line = fc.oneof(
+      fc
+        .tuple(
+          fc.array(hexChars, { minLength: 30, maxLength: 34 }),
+          fc.constantFrom('  ./', ' *', '  ', ' *./'),
+          fc.constantFrom(...dirs),
+          fc.constantFrom(...names),
+          fc.constantFrom('', '\r', ' '),
+        )
+        .map(([hex, sep, dir, name, end]) => `${hex.join('')}${sep}${dir}${name}${end}`),
+      fc.string({ maxLength: 20 }),
+    );
+    const path = fc.tuple(fc.constantFrom(...dirs), fc.constantFrom(...names)).map(([d, n]) => `/${d}${n}`);
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 30 }), fc.array(path, { maxLength: 4 }), (lines, paths) => {
+        const text = lines.join('\n');
+        const changed = new Map(paths.map((p) => [p, digest(NEW)]));
+        expect(updateChecksumText(text, 'md5', changed)).toEqual(updateChecksumLines(text, 'md5', changed));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
