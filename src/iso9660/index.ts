@@ -224,24 +224,21 @@ async function walkTrees(
   const budget: WalkBudget = { entries: 0 };
   const walked: WalkedTree[] = [];
   const trees: TreeInfo[] = [];
-  const seenKinds = new Set<TreeKind>();
+  // The first tree of each kind is walked (and its root read ahead); a second one is ignored.
+  const firstOfKind = new Map<TreeKind, number>();
+  parsed.forEach((d, i) => {
+    if (d.root && d.info.tree && !firstOfKind.has(d.info.tree)) firstOfKind.set(d.info.tree, i);
+  });
   reader.prefetch = prefetch ? new DirectoryPrefetch(reader.source, reader.signal) : undefined;
-  const toWalk = new Set<TreeKind>();
-  for (const d of parsed) {
-    // The roots the loop below walks: the first tree of each kind.
-    if (!d.root || !d.info.tree || toWalk.has(d.info.tree)) continue;
-    toWalk.add(d.info.tree);
-    reader.prefetch?.root(d.root.lba * SECTOR_SIZE, d.root.dataLength);
-  }
+  for (const i of firstOfKind.values()) reader.prefetch?.root(parsed[i]!.root!.lba * SECTOR_SIZE, parsed[i]!.root!.dataLength);
   try {
     for (let i = 0; i < parsed.length; i++) {
       const d = parsed[i]!;
       if (!d.root || !d.info.tree) continue;
-      if (seenKinds.has(d.info.tree)) {
+      if (firstOfKind.get(d.info.tree) !== i) {
         warnings.push(`volume descriptor at byte ${d.info.offset}: a second ${d.info.tree} tree is ignored`);
         continue;
       }
-      seenKinds.add(d.info.tree);
       // genisoimage -iso-level 4 points the primary and the enhanced descriptor at one root:
       // walk it once, so each record is listed once.
       const shared = trees.find((t) => t.rootLba === d.root!.lba);
