@@ -67,9 +67,10 @@ export interface Sender {
    * `after` (a sending's `id` on the same socket), the span goes out right after that one on the
    * sender thread, without a round trip through this thread between them, and fails with it.
    * `id` is 0 when the span went out before this returned (nothing to chain to), -1 when the send
-   * failed before it started (a span chained to it fails too).
+   * failed before it started (a span chained to it fails too). With `onThread`, a span that
+   * nothing is being sent before goes to the sender thread too, rather than out from this thread.
    */
-  start(socket: Socket, span: FileSpan, signal: AbortSignal, head?: Buffer, after?: number): Sending;
+  start(socket: Socket, span: FileSpan, signal: AbortSignal, head?: Buffer, after?: number, onThread?: boolean): Sending;
 }
 
 export interface Sending {
@@ -168,7 +169,7 @@ export function loadSender(threads = 1): Sender | undefined {
     send(socket, span, signal, head) {
       return this.start(socket, span, signal, head).done;
     },
-    start(socket, span, signal, head, after) {
+    start(socket, span, signal, head, after, onThread) {
       const failed = (reason: unknown): Sending => {
         const done = Promise.reject(reason);
         done.catch(() => {});
@@ -181,7 +182,7 @@ export function loadSender(threads = 1): Sender | undefined {
       if (fd === undefined) return failed(new SendError(constants.errno.EBADF, 0));
       let offset = span.offset;
       let length = span.length;
-      if (inFlight === 0 && !after) {
+      if (inFlight === 0 && !after && !onThread) {
         // Nothing else is being sent: a lone client (a BMC reading range after range) gets its
         // bytes from this thread at once instead of after two thread wake-ups. Under load the
         // sender thread takes the copying off this one. Bytes not in the page cache go to the

@@ -111,4 +111,23 @@ describe('chained sends', () => {
     remote.destroy();
     server.close();
   });
+
+  it('send a span on the sender thread when asked, even with nothing in flight', async () => {
+    const { server, local, remote } = await pair();
+    const signal = new AbortController().signal;
+    const span = (): ReturnType<typeof fileSpan> => fileSpan(file.fd, 7, 64 * 1024, () => {});
+    const got = collect(remote, 2 * 64 * 1024);
+    // Nothing in flight and room in the socket: out from this thread before start returns.
+    const here = sender.start(local, span(), signal);
+    expect(here.id).toBe(0);
+    expect(here.state).toBe('sent');
+    const there = sender.start(local, span(), signal, undefined, 0, true);
+    expect(there.id).toBeGreaterThan(0);
+    await there.done;
+    const bytes = await got;
+    expect(bytes.equals(Buffer.concat([data.subarray(7, 7 + 64 * 1024), data.subarray(7, 7 + 64 * 1024)]))).toBe(true);
+    local.destroy();
+    remote.destroy();
+    server.close();
+  });
 });
