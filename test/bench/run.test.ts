@@ -24,6 +24,7 @@ interface Row {
 
 describe.skipIf(missing.length > 0 || !existsSync(runJs))('npm run bench in a tiny mode', () => {
   let scratch: { dir: string; cleanup: () => Promise<void> };
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies, checked field by field
   let results: Record<string, any>;
   let markdown: string;
   let stdout: string;

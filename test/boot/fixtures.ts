@@ -108,6 +108,7 @@ export function ensureBootFixtures(): Promise<BootFixtures> {
 
 async function ensure(): Promise<BootFixtures> {
   const kernelPackage = await currentKernelPackage();
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's ${field} format, not a template
   const toolVersions = (await run('dpkg-query', ['-W', '-f', '${Package}=${Version}\\n', ...TOOL_PACKAGES])).stdout;
   const here = dirname(fileURLToPath(import.meta.url));
   const hash = createHash('sha256');

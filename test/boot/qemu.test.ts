@@ -37,7 +37,7 @@ describe.skipIf(missing.length > 0)('bootOnce', () => {
 
   it('stops at once when the curl driver refuses a server that does not announce Accept-Ranges', async () => {
     // The proxy must answer HEAD with Accept-Ranges: bytes; QEMU's curl driver checks it first.
-    const server = createServer((req, res) => {
+    const server = createServer((_req, res) => {
       res.writeHead(200, { 'Content-Length': String(4 * 1024 * 1024) });
       res.end();
     });

@@ -7,7 +7,7 @@ import { UpstreamError } from '../../src/errors.js';
 import { pseudoRandomBytes } from './fake-image.js';
 import { startTestServer, TOKEN, type TestServer } from './server.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test bodies are checked field by field
+// biome-ignore lint/suspicious/noExplicitAny: JSON bodies, checked field by field
 const json = async (r: Response): Promise<any> => r.json();
 
 let server: TestServer;

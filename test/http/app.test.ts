@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pseudoRandomBytes } from './fake-image.js';
 import { startTestServer, type TestServer } from './server.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test bodies are checked field by field
+// biome-ignore lint/suspicious/noExplicitAny: JSON bodies, checked field by field
 const json = async (r: Response): Promise<any> => r.json();
 
 let server: TestServer;

@@ -8,7 +8,7 @@ import { IsoFormatError, UpstreamError } from '../../src/errors.js';
 import { pseudoRandomBytes } from './fake-image.js';
 import { startTestServer, TOKEN, type TestServer } from './server.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test bodies are checked field by field
+// biome-ignore lint/suspicious/noExplicitAny: JSON bodies, checked field by field
 const json = async (r: Response): Promise<any> => r.json();
 
 const NOW = new Date('2026-03-01T00:00:00.000Z');

@@ -227,6 +227,7 @@ export interface Ironic {
   readonly dir: string;
   readonly proc: Proc;
   /** Calls Ironic's REST API as an operator (admin credentials of the auth mode). */
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies, checked field by field
   api(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; body: any }>;
   /** Requests to GET /v1/nodes/<ident> seen in Ironic's own access log, by ident. */
   nodeGets(ident: string): Promise<number>;

@@ -13,6 +13,7 @@ export function ironicMissing(): string | undefined {
   return r.status === 0 ? undefined : 'python3-ironic is not installed (apt-get install python3-ironic python3-ironicclient)';
 }
 
+// biome-ignore lint/complexity/noUselessStringRaw: raw, so a backslash added to the script later reaches its interpreter as written
 const SCRIPT = String.raw`
 import json, sys, types
 from ironic.common import exception

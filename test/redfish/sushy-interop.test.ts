@@ -16,6 +16,7 @@ import { scratchDir } from '../helpers/tools.js';
 const PYTHON = '/usr/bin/python3';
 const sushyMissing = spawnSync(PYTHON, ['-c', 'import sushy'], { stdio: 'ignore' }).status !== 0;
 
+// biome-ignore lint/complexity/noUselessStringRaw: raw, so a backslash added to the script later reaches its interpreter as written
 const SCRIPT = String.raw`
 import json, sys
 import sushy
@@ -59,6 +60,7 @@ report('logout')
 
 // Reads the system's boot override the way Ironic's redfish management interface does
 // (system.boot through sushy), before attach, after attach and after detach.
+// biome-ignore lint/complexity/noUselessStringRaw: raw, so a backslash added to the script later reaches its interpreter as written
 const READ_BOOT_SCRIPT = String.raw`
 import json, sys
 import sushy
