@@ -86,7 +86,6 @@ export const ubuntuLive = new Map<string, string>([
   ],
   [
     '/boot/grub/loopback.cfg',
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: grub's own ${variable} syntax, not a template
     'menuentry "Try or Install Ubuntu" {\n\tset gfxpayload=keep\n\tlinux\t/casper/vmlinuz  iso-scan/filename=${iso_path} --- quiet splash\n\tinitrd\t/casper/initrd\n}\n',
   ],
 ]);

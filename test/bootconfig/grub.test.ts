@@ -28,7 +28,6 @@ describe('grub: distribution media', () => {
       },
     ]);
     expect(config(r, '/boot/grub/loopback.cfg').changes.map((c) => c.after)).toEqual([
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: grub's own ${variable} syntax, not a template
       '\tlinux\t/casper/vmlinuz  iso-scan/filename=${iso_path} ds=nocloud --- quiet',
     ]);
     expect(config(r, '/boot/grub/grub.cfg').kernelLines).toBe(2);
@@ -37,7 +36,6 @@ describe('grub: distribution media', () => {
   test('the separator option "after" puts edits at the end of the line', () => {
     const r = editBootConfigs(ubuntuLive, normalizeEdits({ append: ['ds=nocloud'], separator: 'after' }));
     expect(config(r, '/boot/grub/loopback.cfg').changes.map((c) => c.after)).toEqual([
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: grub's own ${variable} syntax, not a template
       '\tlinux\t/casper/vmlinuz  iso-scan/filename=${iso_path} --- quiet splash ds=nocloud',
     ]);
   });
@@ -80,9 +78,7 @@ describe('grub: script syntax', () => {
   });
 
   test('keeps variables as written and matches keys through quotes', () => {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: grub's own ${variable} syntax, not a template
     const text = 'linux ($root)/vmlinuz root=${rootdev} "console=tty0" \'quiet\'\n';
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: grub's own ${variable} syntax, not a template
     expect(edit(text, { remove: ['quiet'], set: { console: 'ttyS0' } })).toBe('linux ($root)/vmlinuz root=${rootdev} console=ttyS0\n');
   });
 

@@ -67,7 +67,6 @@ describe('initrdResolver', () => {
     Object.entries({
       '/isolinux/isolinux.cfg': 'label b\n  kernel vmlinuz\n  initrd three.img\n  append quiet\n',
       '/boot/grub/grub.cfg':
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: grub's own ${variable} syntax, not a template
         'menuentry a {\n linux /v\n initrd ($root)/images/initrd.img /install.amd/initrd.gz ${prefix}/casper/initrd /missing\n}\n',
     }),
   );

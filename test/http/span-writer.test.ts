@@ -12,8 +12,14 @@ import { SpanWriter, STREAM_ON_THREAD_BYTES } from '../../src/http/span-writer.j
 
 const MiB = 1024 * 1024;
 
-function recordingSender(): { sender: Sender; calls: Array<{ length: number; after: number | undefined; onThread: boolean | undefined }> } {
-  const calls: Array<{ length: number; after: number | undefined; onThread: boolean | undefined }> = [];
+interface StartCall {
+  readonly length: number;
+  readonly after: number | undefined;
+  readonly onThread: boolean | undefined;
+}
+
+function recordingSender(): { sender: Sender; calls: StartCall[] } {
+  const calls: StartCall[] = [];
   const sender: Sender = {
     threads: 1,
     stats: { sends: 0, bytes: 0, failed: 0 },
