@@ -113,11 +113,11 @@ export interface CachedSource extends ByteSource {
    */
   spans?(offset: number, length: number, signal?: AbortSignal, stats?: StreamStats): AsyncIterable<Chunk>;
   /**
-   * What `spans` would yield for a range inside one block, when that is one span of a file open
-   * and trusted already: at once, no waiting (the receiver releases it). Undefined otherwise (use
-   * `spans`). Optional.
+   * What `spans` would yield for a range in at most two blocks (MAX_BLOCKS_AT_ONCE), when each
+   * block's part is a span of a file open and trusted already: at once, no waiting (the receiver
+   * releases each span). Undefined otherwise, with nothing held (use `spans`). Optional.
    */
-  spanNow?(offset: number, length: number, stats?: StreamStats): FileSpan | undefined;
+  spansNow?(offset: number, length: number, stats?: StreamStats): FileSpan[] | undefined;
   /**
    * Block `index` on disk, for a reader in another process: the CRC and length naming its file
    * (checked whole), fetched first if missing; its bytes only when the cache could not keep it.
@@ -245,7 +245,7 @@ class DiskBlockCache implements BlockCache {
       read: (offset, length, signal) => this.streams.read(st, offset, length, signal),
       stream: (offset, length, signal, stats) => this.streams.stream(st, offset, length, signal, stats),
       spans: (offset, length, signal, stats) => this.streams.spans(st, offset, length, signal, stats),
-      spanNow: (offset, length, stats) => this.streams.spanNow(st, offset, length, stats),
+      spansNow: (offset, length, stats) => this.streams.spansNow(st, offset, length, stats),
       ensure: (index, signal) => this.streams.ensure(st, index, signal),
     };
   }

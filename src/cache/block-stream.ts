@@ -16,7 +16,7 @@ import type { FdLease } from './fd-cache.js';
 import { SmallReads } from './small-reads.js';
 import type { BlockWriter } from './block-writer.js';
 import type { Flights } from './flights.js';
-import { blockKey, blockLength, withinOneBlock, type Block, type Counters, type SourceState } from './parts.js';
+import { blockKey, blockLength, blockParts, MAX_BLOCKS_AT_ONCE, type Block, type Counters, type SourceState } from './parts.js';
 
 /** Readahead started by a read that completed at once: nothing ever aborts it. */
 const neverAborted = (): undefined => undefined;
@@ -204,25 +204,35 @@ export class BlockStreams {
   }
 
   /**
-   * What `spans` yields for a range inside one block whose file is open here and trusted already
-   * (the common small range: a BMC's next 256 KiB of a block it just read), handed out without the
-   * generator, its awaits and the descriptor cache's promise: on random 256 KiB ranges those were
-   * a tenth of the serving thread. Counts and reads ahead as `spans` does. Undefined when any of
-   * that does not hold: then `spans`, which waits for what is missing.
+   * What `spans` yields for a range in at most MAX_BLOCKS_AT_ONCE blocks whose files are open here
+   * and trusted already (the common small range: a BMC's next 256 KiB of a block it just read),
+   * handed out without the generator, its awaits and the descriptor cache's promise: on random
+   * 256 KiB ranges those were a tenth of the serving thread. Counts and reads ahead as `spans`
+   * does. Undefined, with nothing held or counted, when any of that does not hold: then `spans`,
+   * which waits for what is missing.
    */
-  spanNow(state: SourceState, offset: number, length: number, stats?: StreamStats): FileSpan | undefined {
+  spansNow(state: SourceState, offset: number, length: number, stats?: StreamStats): FileSpan[] | undefined {
     const { blockSize, index: blocks, writer } = this.deps;
-    const where = withinOneBlock(offset, length, state.size, blockSize);
-    if (!where) return undefined;
-    const { index, inBlock, blockLen } = where;
-    const block = blocks.get(blockKey(state.vk, index));
-    if (!block || block.length !== blockLen) return undefined;
-    const lease = blocks.openNow(block, writer.writesEnabled());
-    if (!lease) return undefined;
+    const parts = blockParts(offset, length, state.size, blockSize, MAX_BLOCKS_AT_ONCE);
+    if (!parts) return undefined;
+    const leases: FdLease[] = [];
+    for (const part of parts) {
+      const block = blocks.get(blockKey(state.vk, part.index));
+      const lease = block?.length === part.blockLen ? blocks.openNow(block, writer.writesEnabled()) : undefined;
+      if (!lease) {
+        for (const l of leases) l.release();
+        return undefined;
+      }
+      leases.push(lease);
+    }
     const end = offset + length;
-    this.onBlockStart(state, index, end, state.recentEnds.continues(offset), neverAborted, stats);
+    const sequential = state.recentEnds.continues(offset);
+    for (const part of parts) this.onBlockStart(state, part.index, end, sequential, neverAborted, stats);
     state.recentEnds.note(end);
-    return fileSpan(lease.handle.fd, inBlock, length, () => lease.release());
+    return parts.map((part, i) => {
+      const lease = leases[i]!;
+      return fileSpan(lease.handle.fd, part.inBlock, part.length, () => lease.release());
+    });
   }
 
   /**

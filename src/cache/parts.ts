@@ -76,21 +76,37 @@ export function blockLength(state: SourceState, blockSize: number, index: number
   return Math.min(blockSize, state.size - index * blockSize);
 }
 
+/** A range's share of one block: the block, where in it the share starts, its bytes, the block's length. */
+export interface BlockPart {
+  readonly index: number;
+  readonly inBlock: number;
+  readonly length: number;
+  readonly blockLen: number;
+}
+
 /**
- * Where [offset, offset + length) lies when it is non-empty, inside the image and inside one
- * block: the block's index, the offset in it and the block's length. Undefined otherwise.
+ * The most blocks a range handed out at once may cover: a small range that crosses one block
+ * boundary (an eighth of random 256 KiB ranges over 2 MiB blocks) is two spans, not a stream.
  */
-export function withinOneBlock(
-  offset: number,
-  length: number,
-  size: number,
-  blockSize: number,
-): { readonly index: number; readonly inBlock: number; readonly blockLen: number } | undefined {
+export const MAX_BLOCKS_AT_ONCE = 2;
+
+/**
+ * Where [offset, offset + length) lies when it is non-empty, inside the image and across at most
+ * `maxBlocks` blocks: its part of each block, in order. Undefined otherwise.
+ */
+export function blockParts(offset: number, length: number, size: number, blockSize: number, maxBlocks = 1): BlockPart[] | undefined {
   if (!(length > 0 && offset >= 0 && offset + length <= size)) return undefined;
-  const index = Math.floor(offset / blockSize);
-  const inBlock = offset - index * blockSize;
-  const blockLen = Math.min(blockSize, size - index * blockSize);
-  return inBlock + length <= blockLen ? { index, inBlock, blockLen } : undefined;
+  const first = Math.floor(offset / blockSize);
+  const last = Math.floor((offset + length - 1) / blockSize);
+  if (last - first + 1 > maxBlocks) return undefined;
+  const parts: BlockPart[] = [];
+  for (let index = first; index <= last; index++) {
+    const blockStart = index * blockSize;
+    const from = Math.max(offset, blockStart);
+    const to = Math.min(offset + length, blockStart + blockSize);
+    parts.push({ index, inBlock: from - blockStart, length: to - from, blockLen: Math.min(blockSize, size - blockStart) });
+  }
+  return parts;
 }
 
 /** One base version's share of the cache, for the status page's bases panel. */

@@ -87,7 +87,7 @@ export class RemoteBlocks {
         () => this.counters.errors++,
       );
       if (lease) {
-        this.hit(st, index, stats);
+        this.countHit(st, index, stats);
         return { lease, known };
       }
       st.known.forget(index);
@@ -133,13 +133,14 @@ export class RemoteBlocks {
     return undefined;
   }
 
-  /** `open` without waiting, when its file is open here and trusted already; undefined otherwise. */
-  openNow(st: VersionState, index: number, blockLen: number, stats: StreamStats | undefined): FdLease | undefined {
+  /**
+   * `open` without waiting, when its file is open here and trusted already; undefined otherwise.
+   * Counts nothing: the caller counts the hit (`countHit`) once it uses the lease.
+   */
+  leaseNow(st: VersionState, index: number, blockLen: number): FdLease | undefined {
     const known = st.known.get(index);
     if (known?.length !== blockLen) return undefined;
-    const lease = openCheckedNow(this.fds, known.path, known.check, known.length);
-    if (lease) this.hit(st, index, stats);
-    return lease;
+    return openCheckedNow(this.fds, known.path, known.check, known.length);
   }
 
   /** Block `index`'s bytes from the primary (one request for all readers of this process). */
@@ -147,7 +148,8 @@ export class RemoteBlocks {
     return shared(this.asking, `${vk}/${index}`, () => this.options.fetchBlock(vk, index));
   }
 
-  private hit(st: VersionState, index: number, stats: StreamStats | undefined): void {
+  /** A read of block `index` served from its file here: counted, and reported to the primary's LRU. */
+  countHit(st: VersionState, index: number, stats: StreamStats | undefined): void {
     this.counters.hits++;
     if (stats) stats.hits++;
     this.reads?.note(st.vk, index);

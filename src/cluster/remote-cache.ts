@@ -28,7 +28,8 @@ import {
   type StreamStats,
 } from '../cache/block-cache.js';
 import { versionDirName } from '../cache/block-file.js';
-import { withinOneBlock } from '../cache/parts.js';
+import type { FdLease } from '../cache/fd-cache.js';
+import { blockParts, MAX_BLOCKS_AT_ONCE } from '../cache/parts.js';
 import { RecentEnds } from '../cache/recent-ends.js';
 import { SmallReads } from '../cache/small-reads.js';
 import { abortable } from '../io/abort.js';
@@ -97,7 +98,7 @@ export class RemoteBlockCache implements BlockCache {
       read: (offset, length, signal) => this.read(s, offset, length, signal),
       stream: (offset, length, signal, stats) => this.stream(s, offset, length, signal, stats, true),
       spans: (offset, length, signal, stats) => this.spans(s, offset, length, signal, stats),
-      spanNow: (offset, length, stats) => this.spanNow(s, offset, length, stats),
+      spansNow: (offset, length, stats) => this.spansNow(s, offset, length, stats),
     };
   }
 
@@ -280,15 +281,27 @@ export class RemoteBlockCache implements BlockCache {
   }
 
   /**
-   * `spans` of a range inside one block whose file this process has open and trusted already, at
-   * once (see CachedSource.spanNow); undefined otherwise.
+   * `spans` of a range in at most two blocks whose files this process has open and trusted
+   * already, at once (see CachedSource.spansNow); undefined otherwise, with nothing held or counted.
    */
-  private spanNow(st: VersionState, offset: number, length: number, stats: StreamStats | undefined): FileSpan | undefined {
-    const where = withinOneBlock(offset, length, st.size, this.options.blockSize);
-    const lease = where && this.blocks.openNow(st, where.index, where.blockLen, stats);
-    if (!lease) return undefined;
+  private spansNow(st: VersionState, offset: number, length: number, stats: StreamStats | undefined): FileSpan[] | undefined {
+    const parts = blockParts(offset, length, st.size, this.options.blockSize, MAX_BLOCKS_AT_ONCE);
+    if (!parts) return undefined;
+    const leases: FdLease[] = [];
+    for (const part of parts) {
+      const lease = this.blocks.leaseNow(st, part.index, part.blockLen);
+      if (!lease) {
+        for (const l of leases) l.release();
+        return undefined;
+      }
+      leases.push(lease);
+    }
+    for (const part of parts) this.blocks.countHit(st, part.index, stats);
     st.recentEnds.note(offset + length);
-    return fileSpan(lease.handle.fd, where.inBlock, length, () => lease.release());
+    return parts.map((part, i) => {
+      const lease = leases[i]!;
+      return fileSpan(lease.handle.fd, part.inBlock, part.length, () => lease.release());
+    });
   }
 
   /**

@@ -4,7 +4,7 @@
 // send an opened body are in body.ts.
 
 import { IsoproxyError } from '../errors.js';
-import { isFileSpan, type Chunk } from '../io/file-span.js';
+import { isFileSpan, spansIterator, type Chunk, type FileSpan } from '../io/file-span.js';
 import type { Transfer, TransferOutcome } from '../serving/transfers.js';
 import type { NodeImage, TransferStats } from '../serving/types.js';
 
@@ -46,6 +46,11 @@ export interface PieceReader {
   /** The reader yields one chunk only (ImageReadStream.single). */
   readonly single: boolean;
   first?: IteratorResult<Chunk>;
+  /**
+   * The spans `it` yields after `first`, when they were at hand at open (a range across two
+   * blocks, opened at once): a writer that takes them sends them without asking `it`.
+   */
+  readonly rest?: readonly FileSpan[];
 }
 
 /** A body whose first image chunk has been read. */
@@ -102,22 +107,24 @@ function opened(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSig
   };
 }
 
-/** The iterator of a piece read whole at open: nothing follows its one chunk. */
-const READ_AT_OPEN: AsyncIterator<Chunk> = {
-  next: () => Promise.resolve({ done: true, value: undefined }),
-  return: () => Promise.resolve({ done: true, value: undefined }),
-};
-
 /**
- * `openBody` without waiting, for a body of one image piece that the image hands out as one file
- * span at once (a cached range of base bytes); undefined otherwise, with nothing held.
+ * `openBody` without waiting, for a body of one image piece that the image hands out as file
+ * spans at once (a cached range of base bytes); undefined otherwise, with nothing held.
  */
 export function openBodyNow(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSignal): OpenBody | undefined {
   const piece = pieces[0];
-  if (pieces.length !== 1 || piece?.kind !== 'image' || !image.spanNow || signal.aborted) return undefined;
-  const now = image.spanNow(piece.start, piece.end);
-  if (!now) return undefined;
-  const reader: PieceReader = { it: READ_AT_OPEN, stats: () => now.stats, single: true, first: { done: false, value: now.span } };
+  if (pieces.length !== 1 || piece?.kind !== 'image' || !image.spansNow || signal.aborted) return undefined;
+  const now = image.spansNow(piece.start, piece.end);
+  const first = now?.spans[0];
+  if (!now || !first) return undefined;
+  const rest = now.spans.slice(1);
+  const reader: PieceReader = {
+    it: spansIterator(rest),
+    stats: () => now.stats,
+    single: rest.length === 0,
+    first: { done: false, value: first },
+    rest,
+  };
   return opened(image, pieces, signal, true, { index: 0, reader });
 }
 

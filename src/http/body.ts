@@ -204,14 +204,14 @@ export async function pipeToNode(out: ResponseOut, body: OpenBody, abort: AbortC
 }
 
 /**
- * Writes a body that is one file span already at hand (a range the cache handed out at once)
- * with its head, from this thread, then ends the response: no promise, no span writer, no
- * reader to ask again; on small ranges those were a tenth of the serving thread. Undefined, with
- * nothing written, when the body is anything else or Node has written or queued anything on
- * the connection (then pipeToNode). A promise when the socket was full and a sender thread
- * finishes the send.
+ * Writes a body that is file spans already at hand (a range the cache handed out at once: one
+ * span, or two across a block boundary) with its head, from this thread, then ends the response:
+ * no promise, no span writer, no reader to ask again; on small ranges those were a tenth of the
+ * serving thread. Undefined, with nothing written, when the body is anything else or Node has
+ * written or queued anything on the connection (then pipeToNode). A promise when the socket was
+ * full and a sender thread finishes the send.
  */
-export function sendSingleSpan(
+export function sendSpansAtHand(
   out: ResponseOut,
   body: OpenBody,
   abort: AbortController,
@@ -221,21 +221,38 @@ export function sendSingleSpan(
   const reader = body.primed?.reader;
   const first = reader?.first;
   const piece = body.pieces[0];
-  if (!sender || !body.files || body.pieces.length !== 1 || piece?.kind !== 'image' || !reader?.single) return undefined;
-  if (!first || first.done || !isFileSpan(first.value) || first.value.length !== piece.end - piece.start + 1) return undefined;
+  if (!sender || !body.files || body.pieces.length !== 1 || piece?.kind !== 'image') return undefined;
+  if (!first || first.done || !isFileSpan(first.value)) return undefined;
+  const rest = reader!.single ? [] : reader!.rest;
+  if (!rest) return undefined;
+  const spans = [first.value, ...rest];
+  const length = spans.reduce((n, s) => n + s.length, 0);
+  if (length !== piece.end - piece.start + 1) return undefined;
   const socket = out.socket;
   const head = socket ? takeHead(out) : undefined;
   if (!head) return undefined;
-  const span = first.value;
-  reader.first = undefined;
-  const stats = reader.stats?.();
+  reader!.first = undefined;
+  const stats = reader!.stats?.();
   const result = (r: Omit<PipeResult, 'stats'>): PipeResult => (stats ? { ...r, stats } : r);
-  const sending = sender.start(socket!, span, abort.signal, head);
-  sink.bytes(piece.start, span.length);
+  // Each span after the first is chained to the one before on the sender thread when that one is
+  // still going (and fails with it); the last one's end is the response's.
+  let sending = sender.start(socket!, spans[0]!, abort.signal, head);
+  let at = piece.start;
+  for (const [i, span] of spans.entries()) {
+    if (i > 0) {
+      sending.done.catch(() => {});
+      sending = sender.start(socket!, span, abort.signal, undefined, sending.id);
+    }
+    sink.bytes(at, span.length);
+    at += span.length;
+  }
+  const releaseAll = (): void => {
+    for (const span of spans) span.release();
+  };
   const sent = (): PipeResult => {
-    span.release();
+    releaseAll();
     out.end();
-    return result({ bytes: span.length, outcome: 'complete' });
+    return result({ bytes: length, outcome: 'complete' });
   };
   if (sending.state === 'sent') return sent();
   return sending.done.then(
@@ -245,7 +262,7 @@ export function sendSingleSpan(
       return sent();
     },
     (err: unknown) => {
-      span.release();
+      releaseAll();
       // The head is gone: the only honest signal left is a short body.
       out.destroy();
       if (abort.signal.aborted || (err instanceof SendError && err.peerGone)) return result({ bytes: 0, outcome: 'aborted' });

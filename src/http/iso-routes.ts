@@ -34,7 +34,7 @@ import {
   openBodyNow,
   pipeToNode,
   probeBody,
-  sendSingleSpan,
+  sendSpansAtHand,
   webStream,
   type BodyPiece,
   type OpenBody,
@@ -343,7 +343,7 @@ export function writeBodyToNode(out: ResponseOut, a: Extract<IsoAnswer, { kind: 
     out.destroy();
     return;
   }
-  const now = sendSingleSpan(out, a.body, abort, a.transfer, sender);
+  const now = sendSpansAtHand(out, a.body, abort, a.transfer, sender);
   if (now === undefined) void pipeToNode(out, a.body, abort, a.transfer, a.body.files ? sender : undefined).then(finish);
   else if (now instanceof Promise) void now.then(finish);
   else finish(now);

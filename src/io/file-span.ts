@@ -38,6 +38,26 @@ export function fileSpan(fd: number, offset: number, length: number, onRelease: 
   };
 }
 
+const ITERATION_DONE: Promise<IteratorResult<Chunk>> = Promise.resolve({ done: true, value: undefined });
+
+/**
+ * An iterator over spans at hand: yields them in order, then ends; `return` releases the ones it
+ * has not yielded (a reader that stops early owns nothing it was not given).
+ */
+export function spansIterator(spans: readonly FileSpan[]): AsyncIterator<Chunk> {
+  let next = 0;
+  return {
+    next() {
+      if (next >= spans.length) return ITERATION_DONE;
+      return Promise.resolve({ done: false, value: spans[next++]! });
+    },
+    return() {
+      while (next < spans.length) spans[next++]!.release();
+      return ITERATION_DONE;
+    },
+  };
+}
+
 /**
  * The span's bytes, read into chunk-pool memory (for a writer that cannot send files itself).
  * Rejects when the file is shorter than the span: the caller fails the transfer. Does not release.

@@ -15,7 +15,7 @@ import type { NormalizedEdits } from '../bootconfig/model.js';
 import type { StreamStats } from '../cache/block-cache.js';
 import { segmentsOf, streamVirtual } from '../overlay/virtual-image.js';
 import type { PatchSet } from '../overlay/patch-set.js';
-import type { Chunk, FileSpan } from '../io/file-span.js';
+import { spansIterator, type Chunk, type FileSpan } from '../io/file-span.js';
 import type { NodeSpec } from '../registry/store.js';
 import type { RemasterPool } from '../remaster/pool.js';
 import { abortable } from '../io/abort.js';
@@ -79,7 +79,7 @@ export function createImages(options: ImagesOptions): ImageResolver {
         throw asFormatError(err);
       }
       const spans = base.cached.spans?.bind(base.cached);
-      const spanNow = base.cached.spanNow?.bind(base.cached);
+      const spansNow = base.cached.spansNow?.bind(base.cached);
       const image: NodeImage = {
         node: ref.name,
         size: patchSet.size,
@@ -91,12 +91,12 @@ export function createImages(options: ImagesOptions): ImageResolver {
           const chunks = streamVirtual(patchSet, (offset, length, s) => base.cached.stream(offset, length, s, stats), start, end, readSignal);
           return withStats(chunks, stats);
         },
-        ...(spanNow
+        ...(spansNow
           ? {
-              spanNow: (start: number, end: number) => {
+              spansNow: (start: number, end: number) => {
                 const stats: StreamStats = { hits: 0, misses: 0, upstreamBytes: 0 };
-                const span = baseSpanNow(patchSet, start, end, (o, l) => spanNow(o, l, stats));
-                return span ? { span, stats: statsOf(stats) } : undefined;
+                const now = baseSpansNow(patchSet, start, end, (o, l) => spansNow(o, l, stats));
+                return now ? { spans: now, stats: statsOf(stats) } : undefined;
               },
             }
           : {}),
@@ -104,8 +104,8 @@ export function createImages(options: ImagesOptions): ImageResolver {
           ? {
               spans: (start: number, end: number, readSignal: AbortSignal) => {
                 const stats: StreamStats = { hits: 0, misses: 0, upstreamBytes: 0 };
-                const now = spanNow && !readSignal.aborted ? baseSpanNow(patchSet, start, end, (o, l) => spanNow(o, l, stats)) : undefined;
-                if (now) return oneSpan(now, stats);
+                const now = spansNow && !readSignal.aborted ? baseSpansNow(patchSet, start, end, (o, l) => spansNow(o, l, stats)) : undefined;
+                if (now) return spansAtHand(now, stats);
                 return withStats(
                   streamVirtual(patchSet, (offset, length, s) => spans(offset, length, s, stats), start, end, readSignal),
                   stats,
@@ -121,15 +121,15 @@ export function createImages(options: ImagesOptions): ImageResolver {
 }
 
 /**
- * [start, end] as one span at once, when it is base bytes only (no overlay, copy or tail) in one
- * block the cache has open and trusted; undefined otherwise (the range is then streamed).
+ * [start, end] as spans at once, when it is base bytes only (no overlay, copy or tail) in blocks
+ * the cache has open and trusted; undefined otherwise (the range is then streamed).
  */
-function baseSpanNow(
+function baseSpansNow(
   patch: PatchSet,
   start: number,
   end: number,
-  spanNow: (offset: number, length: number) => FileSpan | undefined,
-): FileSpan | undefined {
+  spansNow: (offset: number, length: number) => FileSpan[] | undefined,
+): FileSpan[] | undefined {
   let segments;
   try {
     segments = segmentsOf(patch, start, end);
@@ -137,28 +137,14 @@ function baseSpanNow(
     return undefined; // the stream reports a bad range where it always has
   }
   const only = segments[0];
-  return segments.length === 1 && only?.kind === 'base' ? spanNow(only.offset, only.length) : undefined;
+  return segments.length === 1 && only?.kind === 'base' ? spansNow(only.offset, only.length) : undefined;
 }
 
-const DONE: Promise<IteratorResult<Chunk>> = Promise.resolve({ done: true, value: undefined });
-
-/** A read of one span: yields it, then ends; ended before yielding, it releases the span. */
-function oneSpan(span: FileSpan, stats: StreamStats): ImageReadStream<Chunk> {
-  let pending = true;
-  const it: AsyncIterator<Chunk> = {
-    next() {
-      if (!pending) return DONE;
-      pending = false;
-      return Promise.resolve({ done: false, value: span });
-    },
-    return() {
-      if (pending) span.release();
-      pending = false;
-      return DONE;
-    },
-  };
+/** A read of spans at hand: yields them in order, then ends; ended early, it releases the rest. */
+function spansAtHand(spans: readonly FileSpan[], stats: StreamStats): ImageReadStream<Chunk> {
+  const it = spansIterator(spans);
   return {
-    single: true,
+    single: spans.length === 1,
     [Symbol.asyncIterator]: () => it,
     stats: () => statsOf(stats),
   };

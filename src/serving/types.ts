@@ -32,10 +32,11 @@ export interface NodeImage {
    */
   spans?(start: number, end: number, signal: AbortSignal): ImageReadStream<Chunk>;
   /**
-   * [start, end] as one file span at once, when it is base bytes in one block the cache has open
-   * and trusted (the consumer releases it once); undefined otherwise, with nothing held. Optional.
+   * [start, end] as file spans at once (one per block, at most two), when it is base bytes in
+   * blocks the cache has open and trusted (the consumer releases each span once); undefined
+   * otherwise, with nothing held. Optional.
    */
-  spanNow?(start: number, end: number): { readonly span: FileSpan; readonly stats: TransferStats } | undefined;
+  spansNow?(start: number, end: number): { readonly spans: readonly FileSpan[]; readonly stats: TransferStats } | undefined;
 }
 
 /** What one read cost, when the reader can say (logged per transfer). */

@@ -1,5 +1,5 @@
-// sendSingleSpan: a body that is one file span already at hand goes out with its head from the
-// serving thread and the response ends, with no promise when the socket takes it all; a
+// sendSpansAtHand: a body that is file spans already at hand (one, or two across a block boundary)
+// goes out with its head from the serving thread and the response ends, with no promise when the socket takes it all; a
 // promise when the sender thread must finish; nothing at all (undefined) for any other body or
 // when Node has something queued on the connection. Real Node HTTP server, real sender addon,
 // real files; the client is a raw socket so the test sees the bytes exactly as sent.
@@ -8,8 +8,9 @@ import type { FileHandle } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openBody, sendSingleSpan, type PipeResult } from '../../src/http/body.js';
-import { fileSpan, type Chunk } from '../../src/io/file-span.js';
+import { openBody, sendSpansAtHand, type PipeResult } from '../../src/http/body.js';
+import { openBodyNow } from '../../src/http/body-open.js';
+import { fileSpan, type Chunk, type FileSpan } from '../../src/io/file-span.js';
 import type { Sender } from '../../src/native/sendfile.js';
 import type { ImageReadStream, NodeImage } from '../../src/serving/types.js';
 import { senderWithFile, type SenderFile } from '../helpers/sender-file.js';
@@ -51,12 +52,20 @@ function imageOf(chunks: () => Chunk[], single: boolean): NodeImage {
   };
 }
 
+/** An image whose spansNow() hands out the given spans at once (what the cache does for a cached range). */
+function imageNowOf(spans: () => FileSpan[]): NodeImage {
+  return {
+    ...imageOf(() => [], false),
+    spansNow: () => ({ spans: spans(), stats: { cacheHits: 2, cacheMisses: 0, upstreamBytes: 0 } }),
+  };
+}
+
 interface Served {
   readonly result: PipeResult | Promise<PipeResult> | undefined;
   readonly released: () => number;
 }
 
-/** One server whose handler answers each request with `answer` and records what sendSingleSpan said. */
+/** One server whose handler answers each request with `answer` and records what sendSpansAtHand said. */
 async function serverWith(
   answer: (req: IncomingMessage, res: ServerResponse) => Promise<Served>,
 ): Promise<{ server: Server; port: number; seen: Served[] }> {
@@ -115,11 +124,11 @@ function answerWith(offset: number, length: number, single: boolean) {
     const body = await openBody(imageOf(span, single), [{ kind: 'image', start: 0, end: length - 1 }], abort.signal, true);
     res.writeHead(200, { 'Content-Length': String(length) });
     const sink = { bytes: () => {} };
-    return { result: sendSingleSpan(res, body, abort, sink, sender), released: () => released };
+    return { result: sendSpansAtHand(res, body, abort, sink, sender), released: () => released };
   };
 }
 
-describe('sendSingleSpan', () => {
+describe('sendSpansAtHand', () => {
   it('sends a span the socket takes whole with its head, at once, and ends the response', async () => {
     const length = 256 * 1024;
     const { server, port, seen } = await serverWith(answerWith(1000, length, true));
@@ -154,7 +163,75 @@ describe('sendSingleSpan', () => {
     }
   });
 
-  it('takes nothing that is not one span at hand: the body is left untouched for the streaming writer', async () => {
+  /** A range of `length` bytes at `offset` in the file, as two spans split `split` bytes in (two blocks' parts). */
+  function answerWithTwo(offset: number, length: number, split: number) {
+    return async (_req: IncomingMessage, res: ServerResponse): Promise<Served> => {
+      let released = 0;
+      const spans = () => [fileSpan(file.fd, offset, split, () => released++), fileSpan(file.fd, offset + split, length - split, () => released++)];
+      const abort = new AbortController();
+      const body = openBodyNow(imageNowOf(spans), [{ kind: 'image', start: 0, end: length - 1 }], abort.signal)!;
+      res.writeHead(206, { 'Content-Length': String(length) });
+      const seen: [number, number][] = [];
+      const result = sendSpansAtHand(res, body, abort, { bytes: (at, n) => void seen.push([at, n]) }, sender);
+      expect(seen).toEqual([
+        [0, split],
+        [split, length - split],
+      ]);
+      return { result, released: () => released };
+    };
+  }
+
+  it('sends two spans at hand (a range across a block boundary) one after the other with the head, and ends the response', async () => {
+    const length = 256 * 1024;
+    const { server, port, seen } = await serverWith(answerWithTwo(3 * 1024 * 1024 - 4096, length, 4096));
+    try {
+      const got = await raw(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(got.head).toMatch(/^HTTP\/1\.1 206 Partial Content\r\n[\s\S]*Content-Length: 262144(\r\n|$)/);
+      const r = await seen[0]!.result;
+      expect(r).toMatchObject({ bytes: length, outcome: 'complete', stats: { cacheHits: 2 } });
+      expect(seen[0]!.released()).toBe(2);
+      expect(Buffer.compare(got.body, data.subarray(3 * 1024 * 1024 - 4096, 3 * 1024 * 1024 - 4096 + length))).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('chains the second span after the first on the sender thread when the socket is full, in order', async () => {
+    const length = 12 * 1024 * 1024;
+    const split = 7 * 1024 * 1024 + 123;
+    const { server, port, seen } = await serverWith(answerWithTwo(1000, length, split));
+    try {
+      const got = await raw(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 200);
+      const r = seen[0]!.result;
+      expect(r).toBeInstanceOf(Promise);
+      expect(await r).toMatchObject({ bytes: length, outcome: 'complete' });
+      expect(seen[0]!.released()).toBe(2);
+      expect(Buffer.compare(got.body, data.subarray(1000, 1000 + length))).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('reports a client that goes away in the middle as aborted and releases both spans', async () => {
+    const length = 12 * 1024 * 1024;
+    const { server, port, seen } = await serverWith(answerWithTwo(0, length, 6 * 1024 * 1024));
+    try {
+      const socket = connect(port, '127.0.0.1');
+      socket.pause();
+      socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      while (seen.length === 0) await new Promise((r) => setTimeout(r, 10));
+      socket.destroy();
+      expect(await seen[0]!.result).toMatchObject({ bytes: 0, outcome: 'aborted' });
+      expect(seen[0]!.released()).toBe(2);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('takes nothing that is not spans at hand: the body is left untouched for the streaming writer', async () => {
     const { server, port, seen } = await serverWith(async (req, res) => {
       const abort = new AbortController();
       const length = 1000;
@@ -163,7 +240,7 @@ describe('sendSingleSpan', () => {
       // The same span from a reader that does not say it yields one chunk only.
       const body = await openBody(imageOf(spans, false), [{ kind: 'image', start: 0, end: length - 1 }], abort.signal, true);
       res.writeHead(200, { 'Content-Length': String(length) });
-      const result = sendSingleSpan(res, body, abort, { bytes: () => {} }, sender);
+      const result = sendSpansAtHand(res, body, abort, { bytes: () => {} }, sender);
       await body.cancel();
       res.destroy();
       void req;

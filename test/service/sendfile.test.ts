@@ -316,13 +316,19 @@ describe.skipIf(missing.length > 0)(`zero-copy serving${missing.length > 0 ? ` (
         for (const r of plain.slice(0, 5)) expect((await conn.response()).body.equals(want.subarray(r.start, r.end + 1))).toBe(true);
         // Only with sendfile: without it the body is copied through the reader, which waits.
         expect((await atOnce(p)) - before).toBe(p === on ? plain.length + 5 : 0);
-        // What needs more than one open file span waits, and is as exact as ever: patched bytes,
-        // a range across a block boundary, several ranges, a HEAD, a 304.
+        // A range across one block boundary, both blocks' files open: two spans, at once too.
+        const across = (first + 1) * BLOCK - 1000;
+        for (const at of [across - 10_000, across + 10_000]) await exact(conn, `bytes=${at}-${at + 99}`);
+        const beforeAcross = await atOnce(p);
+        expect((await exact(conn, `bytes=${across}-${across + 1999}`)).body.equals(want.subarray(across, across + 2000))).toBe(true);
+        expect((await atOnce(p)) - beforeAcross).toBe(p === on ? 1 : 0);
+        // What needs more than two open file spans waits, and is as exact as ever: patched bytes,
+        // a range across three blocks, several ranges, a HEAD, a 304.
         const others = await atOnce(p);
         const { start: ps, end: pe } = patched.longest;
         expect((await exact(conn, `bytes=${ps}-${pe}`)).body.equals(want.subarray(ps, pe + 1))).toBe(true);
-        const across = (first + 1) * BLOCK - 1000;
-        expect((await exact(conn, `bytes=${across}-${across + 1999}`)).body.equals(want.subarray(across, across + 2000))).toBe(true);
+        const three = { start: across, end: across + BLOCK + 1999 };
+        expect((await exact(conn, `bytes=${three.start}-${three.end}`)).body.equals(want.subarray(three.start, three.end + 1))).toBe(true);
         const multi = await exact(conn, `bytes=${plain[0]!.start}-${plain[0]!.start + 9},${plain[1]!.start}-${plain[1]!.start + 9}`);
         expect(parseMultipart(multi.body, multi.headers['content-type'] ?? '').map((x) => x.bytes.equals(want.subarray(x.start, x.end + 1)))).toEqual(
           [true, true],
@@ -466,6 +472,46 @@ describe.skipIf(missing.length > 0)(`zero-copy serving${missing.length > 0 ? ` (
       expect({ exitCode: server.proc.exitCode, signal: server.proc.signalCode }).toEqual({ exitCode: null, signal: null });
       const res = await fetch(server.imageUrl('n'), { headers: { range: `bytes=${BLOCK - 3}-${BLOCK + 3}` } });
       expect(Buffer.from(await res.arrayBuffer()).equals(want.subarray(BLOCK - 3, BLOCK + 4))).toBe(true);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  // A cluster worker reads block files the primary named and hands ranges out at once as well:
+  // one span, or two across a block boundary, each byte as the whole image has it.
+  it('answers cached ranges across a block boundary at once in a cluster worker too, exactly', async () => {
+    const server = await startCluster({
+      dir: join(scratch.dir, 'worker-spans'),
+      allow: [`${upstream.origin}/`],
+      workers: 1,
+      extraArgs: ['--block-size', '2MiB'],
+    });
+    try {
+      expect((await server.putNode('n', { bootIso: upstream.url('/zc.iso'), edits: EDITS })).status).toBe(201);
+      expect(sha256(Buffer.from(await (await fetch(server.imageUrl('n'))).arrayBuffer()))).toBe(sha256(want));
+      const atOnce = async (): Promise<number> => counter(await server.metrics(), 'isoproxy_image_answers_at_once_total') ?? 0;
+      const firstPlain = Math.floor(patched.last / BLOCK) + 1;
+      const lastBoundary = Math.floor(want.length / BLOCK) - 1;
+      const ranges = Array.from({ length: Math.min(8, lastBoundary - firstPlain) }, (_, i) => {
+        const start = (firstPlain + 1 + i) * BLOCK - 100_000 - i * 1000;
+        return { start, end: start + 262_143 };
+      });
+      const conn = await RawConnection.open(server.url);
+      try {
+        // Once so the worker has each block's file open, then again: answered at once.
+        for (const pass of [0, 1]) {
+          const before = await atOnce();
+          for (const r of ranges) {
+            conn.write(request(PATH, `bytes=${r.start}-${r.end}`));
+            const res = await conn.response();
+            expect(res.status).toBe(206);
+            expect(res.body.equals(want.subarray(r.start, r.end + 1))).toBe(true);
+          }
+          if (pass === 1) expect((await atOnce()) - before).toBe(ranges.length);
+        }
+      } finally {
+        conn.close();
+      }
     } finally {
       await server.stop();
     }
