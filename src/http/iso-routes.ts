@@ -273,7 +273,6 @@ export function answerIsoNow(x: IsoExchange, deps: IsoRouteDeps, source: string,
 
 /** The transfer the hub's observers (log line, metrics, status view) see for this answer. */
 function beginTransfer(x: IsoExchange, deps: IsoRouteDeps, ref: NodeRef, image: NodeImage, p: Plan, withBody: boolean): Transfer {
-  const rangeHeader = x.header('range');
   return deps.serving.transfers.begin({
     id: x.requestId,
     ref,
@@ -283,7 +282,7 @@ function beginTransfer(x: IsoExchange, deps: IsoRouteDeps, ref: NodeRef, image: 
     served: describe(p.ranges),
     span: spanOf(p.ranges, image.size),
     expectedBytes: p.length,
-    ...(rangeHeader !== undefined ? { rangeHeader } : {}),
+    rangeHeader: x.header('range'),
   });
 }
 

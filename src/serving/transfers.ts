@@ -93,7 +93,20 @@ export function createTransferHub(): TransferHub {
       };
     },
     begin(partial) {
-      const info: TransferInfo = { ...partial, startedAt: performance.now() };
+      // Listed, not spread: a spread followed by another property took V8's slow path (a new
+      // hidden class copied) on every request, and so did the end's below.
+      const info: TransferInfo = {
+        id: partial.id,
+        ref: partial.ref,
+        method: partial.method,
+        status: partial.status,
+        body: partial.body,
+        rangeHeader: partial.rangeHeader,
+        served: partial.served,
+        span: partial.span,
+        expectedBytes: partial.expectedBytes,
+        startedAt: performance.now(),
+      };
       // Observers that join mid-transfer see its end but not its start: they are fixed here.
       const watching = observers;
       const perChunk = chunkObservers;
@@ -114,7 +127,13 @@ export function createTransferHub(): TransferHub {
         end(result) {
           if (ended) return;
           ended = true;
-          const done: TransferEnd = { ...result, durationMs: Math.round((performance.now() - info.startedAt) * 1000) / 1000 };
+          const done: TransferEnd = {
+            bytes: result.bytes,
+            outcome: result.outcome,
+            error: result.error,
+            stats: result.stats,
+            durationMs: Math.round((performance.now() - info.startedAt) * 1000) / 1000,
+          };
           if (info.body) active -= 1;
           for (const o of watching) o.end?.(info, done);
           settle();
