@@ -74,7 +74,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const stopStreams = new AbortController();
   let sending: ReturnType<typeof senderFor>;
   try {
-    sending = senderFor(config.sendfile);
+    sending = senderFor(config.sendfile, config.workers);
   } catch (err) {
     await service.close();
     if (!deps.store) await store.close();
@@ -189,7 +189,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   if (/:0$/.test(publicUrl)) publicUrl = publicUrl.replace(/:0$/, `:${address.port}`);
-  logger.info({ url, publicUrl, sendfile: sending.sender ? 'on' : `off: ${sending.why}` }, 'listening');
+  logger.info({ url, publicUrl, sendfile: sending.sender ? 'on' : `off: ${sending.why}`, senderThreads: sending.sender?.threads ?? 0 }, 'listening');
   if (!isLoopbackHost(config.host) && /^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(publicUrl)) {
     logger.warn({ publicUrl }, 'node URLs point at loopback, which BMCs cannot reach: set --public-url');
   }

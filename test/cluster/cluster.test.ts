@@ -7,10 +7,11 @@
 // primary, which owns the cache, counts them, and every node's transfers whichever worker served
 // them (and none left open by a killed worker).
 
-import { addonPath } from '../../src/native/sendfile.js';
+import { addonPath, senderThreads } from '../../src/native/sendfile.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -296,6 +297,14 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
       }
     }
   }, 120_000);
+
+  it('shares the cores among the workers: each starts its share of sender threads, and says so', async () => {
+    const c = await start('senders');
+    const listening = c.logs.filter((l) => l.msg === 'listening');
+    expect(listening.length).toBeGreaterThanOrEqual(2);
+    const share = addonPath() ? senderThreads(availableParallelism(), 2) : 0;
+    expect(listening.map((l) => l.senderThreads)).toEqual(listening.map(() => share));
+  });
 
   it('drains and exits 0 on SIGTERM', async () => {
     const c = await start('term');
