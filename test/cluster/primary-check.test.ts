@@ -4,11 +4,12 @@
 // real IPC path runs in cluster.test.ts. The block file is deliberately named with a wrong CRC, so
 // whether the worker read and checked it itself shows in whether it serves it.
 
-import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { blockFileName, versionDirName } from '../../src/cache/block-file.js';
+import { fileState } from '../../src/cache/checked-file.js';
 import { RemoteBlockCache } from '../../src/cluster/remote-cache.js';
 import type { UpstreamSource } from '../../src/upstream/types.js';
 
@@ -48,8 +49,10 @@ async function setup(answer: (identity: string) => string | undefined) {
   const old = new Date(Date.now() - 10_000);
   await utimes(path, old, old);
   await new Promise((r) => setTimeout(r, 1_100));
-  const st = await stat(path, { bigint: true });
-  identity = `${st.ino}:${st.size}:${st.ctimeNs}`;
+  // The identity as the primary's check records it (the same function reads it).
+  const handle = await open(path, 'r');
+  identity = fileState(handle).identity!;
+  await handle.close();
   return { cache, source, counts: () => ({ fetched, asked }) };
 }
 
