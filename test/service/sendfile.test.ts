@@ -21,7 +21,7 @@ import type { Edits } from '../../src/bootconfig/types.js';
 import { openLocalBase } from '../../src/commands/local-base.js';
 import { loadSender, senderUnavailable } from '../../src/native/sendfile.js';
 import { computePatchSet } from '../../src/remaster/compute.js';
-import { startCluster } from '../cluster/cluster-proc.js';
+import { startCluster, type ClusterProxy } from '../cluster/cluster-proc.js';
 import { RawConnection, request, type RawResponse } from '../helpers/raw-connection.js';
 import { missingTools, scratchDir } from '../helpers/tools.js';
 import { diskBytes, eventually, expectedImage, MiB, seeded, sha256, startProxy, type ProxyUnderTest } from './harness.js';
@@ -449,15 +449,8 @@ describe.skipIf(missing.length > 0)(`zero-copy serving${missing.length > 0 ? ` (
   // once ended the job twice: a double free). The server runs as a process of its own (the built
   // CLI) so that a crash fails this test, not the test runner.
   it('survives many clients resetting concurrent downloads at random points (a server process of its own)', async () => {
-    const server = await startCluster({
-      dir: join(scratch.dir, 'resets'),
-      allow: [`${upstream.origin}/`],
-      workers: 1,
-      extraArgs: ['--block-size', '2MiB'],
-    });
+    const server = await clusterWithNode('resets');
     try {
-      expect((await server.putNode('n', { bootIso: upstream.url('/zc.iso'), edits: EDITS })).status).toBe(201);
-      expect(sha256(Buffer.from(await (await fetch(server.imageUrl('n'))).arrayBuffer()))).toBe(sha256(want));
       expect(server.logs.find((l) => l.msg === 'listening')?.sendfile).toBe('on');
       const rand = seeded(99);
       const dropAt = async (bytes: number): Promise<void> => {
@@ -480,15 +473,8 @@ describe.skipIf(missing.length > 0)(`zero-copy serving${missing.length > 0 ? ` (
   // A cluster worker reads block files the primary named and hands ranges out at once as well:
   // one span, or two across a block boundary, each byte as the whole image has it.
   it('answers cached ranges across a block boundary at once in a cluster worker too, exactly', async () => {
-    const server = await startCluster({
-      dir: join(scratch.dir, 'worker-spans'),
-      allow: [`${upstream.origin}/`],
-      workers: 1,
-      extraArgs: ['--block-size', '2MiB'],
-    });
+    const server = await clusterWithNode('worker-spans');
     try {
-      expect((await server.putNode('n', { bootIso: upstream.url('/zc.iso'), edits: EDITS })).status).toBe(201);
-      expect(sha256(Buffer.from(await (await fetch(server.imageUrl('n'))).arrayBuffer()))).toBe(sha256(want));
       const atOnce = async (): Promise<number> => counter(await server.metrics(), 'isoproxy_image_answers_at_once_total') ?? 0;
       const firstPlain = Math.floor(patched.last / BLOCK) + 1;
       const lastBoundary = Math.floor(want.length / BLOCK) - 1;
@@ -516,6 +502,24 @@ describe.skipIf(missing.length > 0)(`zero-copy serving${missing.length > 0 ? ` (
       await server.stop();
     }
   });
+
+  /** A cluster of one worker (the built CLI, a process of its own) serving node n, read whole once and checked. */
+  async function clusterWithNode(name: string): Promise<ClusterProxy> {
+    const server = await startCluster({
+      dir: join(scratch.dir, name),
+      allow: [`${upstream.origin}/`],
+      workers: 1,
+      extraArgs: ['--block-size', '2MiB'],
+    });
+    try {
+      expect((await server.putNode('n', { bootIso: upstream.url('/zc.iso'), edits: EDITS })).status).toBe(201);
+      expect(sha256(Buffer.from(await (await fetch(server.imageUrl('n'))).arrayBuffer()))).toBe(sha256(want));
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+    return server;
+  }
 
   /** Lets earlier tests' transfers end and closes idle keep-alive connections, so descriptors can be counted. */
   async function settle(proxy: ProxyUnderTest): Promise<void> {
