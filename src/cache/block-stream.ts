@@ -16,7 +16,7 @@ import type { FdLease } from './fd-cache.js';
 import { SmallReads } from './small-reads.js';
 import type { BlockWriter } from './block-writer.js';
 import type { Flights } from './flights.js';
-import { blockKey, blockLength, blockParts, MAX_BLOCKS_AT_ONCE, type Block, type Counters, type SourceState } from './parts.js';
+import { blockKey, blockLength, blockParts, MAX_BLOCKS_AT_ONCE, spansOfParts, type Block, type Counters, type SourceState } from './parts.js';
 
 /** Readahead started by a read that completed at once: nothing ever aborts it. */
 const neverAborted = (): undefined => undefined;
@@ -215,24 +215,16 @@ export class BlockStreams {
     const { blockSize, index: blocks, writer } = this.deps;
     const parts = blockParts(offset, length, state.size, blockSize, MAX_BLOCKS_AT_ONCE);
     if (!parts) return undefined;
-    const leases: FdLease[] = [];
-    for (const part of parts) {
+    const spans = spansOfParts(parts, (part) => {
       const block = blocks.get(blockKey(state.vk, part.index));
-      const lease = block?.length === part.blockLen ? blocks.openNow(block, writer.writesEnabled()) : undefined;
-      if (!lease) {
-        for (const l of leases) l.release();
-        return undefined;
-      }
-      leases.push(lease);
-    }
+      return block?.length === part.blockLen ? blocks.openNow(block, writer.writesEnabled()) : undefined;
+    });
+    if (!spans) return undefined;
     const end = offset + length;
     const sequential = state.recentEnds.continues(offset);
     for (const part of parts) this.onBlockStart(state, part.index, end, sequential, neverAborted, stats);
     state.recentEnds.note(end);
-    return parts.map((part, i) => {
-      const lease = leases[i]!;
-      return fileSpan(lease.handle.fd, part.inBlock, part.length, () => lease.release());
-    });
+    return spans;
   }
 
   /**

@@ -6,6 +6,8 @@ import type { RecentEnds } from './recent-ends.js';
 import { UpstreamError } from '../errors.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import type { CheckRecord } from './checked-file.js';
+import type { FdLease } from './fd-cache.js';
+import { fileSpan, type FileSpan } from '../io/file-span.js';
 
 /** A block file in the index. */
 export interface Block {
@@ -107,6 +109,26 @@ export function blockParts(offset: number, length: number, size: number, blockSi
     parts.push({ index, inBlock: from - blockStart, length: to - from, blockLen: Math.min(blockSize, size - blockStart) });
   }
   return parts;
+}
+
+/**
+ * One span per part when `leaseNow` gives every part's file at once; undefined otherwise, with the
+ * leases taken before the one that failed released (all or none). Each span releases its lease.
+ */
+export function spansOfParts(parts: readonly BlockPart[], leaseNow: (part: BlockPart) => FdLease | undefined): FileSpan[] | undefined {
+  const leases: FdLease[] = [];
+  for (const part of parts) {
+    const lease = leaseNow(part);
+    if (!lease) {
+      for (const l of leases) l.release();
+      return undefined;
+    }
+    leases.push(lease);
+  }
+  return parts.map((part, i) => {
+    const lease = leases[i]!;
+    return fileSpan(lease.handle.fd, part.inBlock, part.length, () => lease.release());
+  });
 }
 
 /** One base version's share of the cache, for the status page's bases panel. */

@@ -28,8 +28,7 @@ import {
   type StreamStats,
 } from '../cache/block-cache.js';
 import { versionDirName } from '../cache/block-file.js';
-import type { FdLease } from '../cache/fd-cache.js';
-import { blockParts, MAX_BLOCKS_AT_ONCE } from '../cache/parts.js';
+import { blockParts, MAX_BLOCKS_AT_ONCE, spansOfParts } from '../cache/parts.js';
 import { RecentEnds } from '../cache/recent-ends.js';
 import { SmallReads } from '../cache/small-reads.js';
 import { abortable } from '../io/abort.js';
@@ -287,21 +286,11 @@ export class RemoteBlockCache implements BlockCache {
   private spansNow(st: VersionState, offset: number, length: number, stats: StreamStats | undefined): FileSpan[] | undefined {
     const parts = blockParts(offset, length, st.size, this.options.blockSize, MAX_BLOCKS_AT_ONCE);
     if (!parts) return undefined;
-    const leases: FdLease[] = [];
-    for (const part of parts) {
-      const lease = this.blocks.leaseNow(st, part.index, part.blockLen);
-      if (!lease) {
-        for (const l of leases) l.release();
-        return undefined;
-      }
-      leases.push(lease);
-    }
+    const spans = spansOfParts(parts, (part) => this.blocks.leaseNow(st, part.index, part.blockLen));
+    if (!spans) return undefined;
     for (const part of parts) this.blocks.countHit(st, part.index, stats);
     st.recentEnds.note(offset + length);
-    return parts.map((part, i) => {
-      const lease = leases[i]!;
-      return fileSpan(lease.handle.fd, part.inBlock, part.length, () => lease.release());
-    });
+    return spans;
   }
 
   /**

@@ -233,8 +233,9 @@ export function sendSpansAtHand(
   if (!first || first.done || !isFileSpan(first.value)) return undefined;
   const rest = reader!.single ? [] : reader!.rest;
   if (!rest) return undefined;
-  const spans = [first.value, ...rest];
-  const length = spans.reduce((n, s) => n + s.length, 0);
+  const spans = rest.length === 0 ? [first.value] : [first.value, ...rest];
+  let length = 0;
+  for (const span of spans) length += span.length;
   if (length !== piece.end - piece.start + 1) return undefined;
   const socket = out.socket;
   const head = socket ? takeHead(out) : undefined;
@@ -245,12 +246,11 @@ export function sendSpansAtHand(
   // Each span after the first is chained to the one before on the sender thread when that one is
   // still going (and fails with it); the last one's end is the response's.
   let sending = sender.start(socket!, spans[0]!, abort.signal, head);
-  let at = piece.start;
-  for (const [i, span] of spans.entries()) {
-    if (i > 0) {
-      sending.done.catch(() => {});
-      sending = sender.start(socket!, span, abort.signal, undefined, sending.id);
-    }
+  sink.bytes(piece.start, spans[0]!.length);
+  let at = piece.start + spans[0]!.length;
+  for (const span of spans.slice(1)) {
+    sending.done.catch(() => {});
+    sending = sender.start(socket!, span, abort.signal, undefined, sending.id);
     sink.bytes(at, span.length);
     at += span.length;
   }
