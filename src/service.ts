@@ -24,6 +24,7 @@ import { createIronicSource } from './ironic/source.js';
 import { createUpstreamAgent } from './upstream/http-source.js';
 import { checkUpstreamAllowed, openUpstream, type UpstreamConfig } from './upstream/open.js';
 import { createUpstreamStats, type UpstreamSource } from './upstream/types.js';
+import { blockFilesKeptOpen } from './cache/open-files.js';
 
 export { REVALIDATE_MS };
 
@@ -88,9 +89,7 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
       logger,
     },
   };
-  // Enough open block files that random ranges over a 1 GiB base do not reopen them per request,
-  // well inside a default soft limit of 1024 descriptors beside a few hundred BMC sockets.
-  const maxOpenFiles = Math.min(512, Math.ceil(config.cacheBudgetBytes / config.blockSizeBytes));
+  const maxOpenFiles = blockFilesKeptOpen(config.cacheBudgetBytes, config.blockSizeBytes);
   const cache =
     options.cache ??
     (await createBlockCache({

@@ -63,7 +63,7 @@ export interface BlockCacheOptions {
   readonly chunkBytes?: number;
   /** Chunk reads in flight per stream; default 2. A stream holds the blocks these touch in memory. */
   readonly readsInFlight?: number;
-  /** Block files kept open; default 128 (a 1 GiB base is 512 blocks of 2 MiB). */
+  /** Block files kept open; default 128. Servers keep one per block of the budget (open-files.ts). */
   readonly maxOpenFiles?: number;
   readonly logger?: LoggerLike;
   /**

@@ -38,6 +38,7 @@ import { collectCacheDisk, collectPatchSets, collectUpstream, patchSetLatency } 
 import { StatusHub } from './status-hub.js';
 import { relayLines } from './log-relay.js';
 import { workerEnv, workerExecArgv } from './worker-process.js';
+import { blockFilesKeptOpen } from '../cache/open-files.js';
 
 /** A base's version probed less than this long ago is given to the next worker that asks. */
 const OPEN_REUSE_MS = 1000;
@@ -85,7 +86,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     dir: config.cacheDir,
     budgetBytes: config.cacheBudgetBytes,
     blockSize: config.blockSizeBytes,
-    maxOpenFiles: Math.min(512, Math.ceil(config.cacheBudgetBytes / config.blockSizeBytes)),
+    maxOpenFiles: blockFilesKeptOpen(config.cacheBudgetBytes, config.blockSizeBytes),
     logger,
     upstreamStats,
   });

@@ -18,6 +18,7 @@ import type { SnapshotQuery, StatusSnapshot } from '../status/types.js';
 import type { UpstreamSource } from '../upstream/types.js';
 import { Channel, type Notice, type WireVersion } from './ipc.js';
 import { RemoteBlockCache } from './remote-cache.js';
+import { blockFilesKeptOpen } from '../cache/open-files.js';
 
 /** The node store of the primary: reads and writes over IPC, changes announced by the primary. */
 export class RemoteNodeStore implements NodeStore {
@@ -92,7 +93,7 @@ export async function runWorker(config: Config): Promise<number> {
     reportReads: (vk, indexes) => channel.notify({ op: 'read', vk, indexes }),
     checkedIdentity: (vk, index) => channel.request<string | undefined>({ op: 'checked', vk, index }),
     sourceStats: (vks) => channel.request({ op: 'cache.sources', vks }),
-    maxOpenFiles: Math.min(512, Math.ceil(config.cacheBudgetBytes / config.blockSizeBytes)),
+    maxOpenFiles: blockFilesKeptOpen(config.cacheBudgetBytes, config.blockSizeBytes),
   });
   const service = await createService(config, store, logger, {
     cache,
