@@ -188,8 +188,8 @@ export async function pipeToNode(out: ResponseOut, body: OpenBody, abort: AbortC
       }
       if (got < want) throw tooFew(got, want, piece);
     }
-    if (!(await spans.drain())) return result({ bytes, outcome: 'aborted' });
-    out.end();
+    if (!(await spans.finish())) return result({ bytes, outcome: 'aborted' });
+    if (!out.destroyed) out.end();
     return result({ bytes, outcome: 'complete' });
   } catch (err) {
     // Headers are gone: the only honest signal left is a short body.
@@ -259,7 +259,8 @@ export function sendSpansAtHand(
   };
   const sent = (): PipeResult => {
     releaseAll();
-    out.end();
+    // A client that read its last byte may have closed already: the transfer is complete.
+    if (!out.destroyed) out.end();
     return result({ bytes: length, outcome: 'complete' });
   };
   if (sending.state === 'sent') return sent();

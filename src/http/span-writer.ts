@@ -142,6 +142,21 @@ export class SpanWriter {
     return this.settle(last);
   }
 
+  /**
+   * The body's end: waits for every span handed over, and says true when the last went out whole,
+   * even if the connection has closed since. A client that reads its last byte and closes at once
+   * (curl, a BMC) often does so before this thread hears that the send ended; its transfer is
+   * complete, not aborted. With no span pending, whether the response is still there. Rejects as
+   * `write` does when the send failed.
+   */
+  async finish(): Promise<boolean> {
+    const last = this.last;
+    if (!last) return !this.out.destroyed;
+    this.last = undefined;
+    await this.settle(last);
+    return true;
+  }
+
   /** Leaving early: spans still being sent are released when their sends end. */
   abandon(): void {
     const last = this.last;
