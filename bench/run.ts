@@ -24,7 +24,7 @@ import { ensureBaseImage } from './base-image.js';
 import { execFileText, machineCpu, startIsoproxy, startNginx, type Server } from './procs.js';
 import { measureRemaster, xorrisoBaseline } from './remaster-bench.js';
 import { writeReport, type Results } from './report.js';
-import { bottleneck, measure, patterns, summarize, type PatternId, type Sample } from './serving-bench.js';
+import { bottleneck, measure, patterns, summarize, warmUp, WARM_UP_SECONDS, type PatternId, type Sample } from './serving-bench.js';
 import { MiB } from './stats.js';
 import { startThrottle } from './throttle.js';
 import { coldNode, deploymentWave, registerNode } from './wave-bench.js';
@@ -124,6 +124,7 @@ async function main(): Promise<void> {
       `The wave's nodes read ${opt.waveMiB > 0 ? `the first ${opt.waveMiB} MiB of the image and then its last range` : 'the whole image'} (--wave-mib; 0 reads whole images). Upstream bytes are compared with the distinct bytes the nodes read; the cache's readahead past the nodes' stop point (a few 2 MiB blocks) and the metadata read at registration count as upstream bytes.`,
       "Registration PUTs answer with the node's ETag, so they compute the patch sets; the wave then finds them memoized.",
       `The warm-cache isoproxy fetches its base from the same nginx (unthrottled); its cache is filled by one whole GET before the rounds. nginx runs ${cpus().length} workers; isoproxy one process.`,
+      `Each measured run, here and side by side, follows an unmeasured warm-up on the same server: ${WARM_UP_SECONDS} s of random ranges before (d), one whole GET before the others (bench/serving-bench.ts says why: after half a minute idle this machine served the next run with 2-2.5x the CPU per request).`,
     ],
   };
 
@@ -168,6 +169,7 @@ async function main(): Promise<void> {
         const order = r % 2 === 0 ? [nginx, iso] : [iso, nginx];
         for (const server of order) {
           const [path, size] = server === iso ? ['/iso/bench-warm.iso', isoSize] : ['/base.iso', image.sizeBytes];
+          await warmUp(clientBin, server, def, path, size);
           const s = await measure(clientBin, server, def, path, size);
           const key = `${def.id}/${server.name}`;
           samples.set(key, [...(samples.get(key) ?? []), s]);

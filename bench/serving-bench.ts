@@ -47,6 +47,27 @@ export interface Sample {
   readonly stealSeconds: number;
 }
 
+/** Seconds of random ranges run, unmeasured, before each measured run of (d). */
+export const WARM_UP_SECONDS = 2;
+
+/**
+ * A short unmeasured run right before a measured one, the same for every server: random ranges for
+ * WARM_UP_SECONDS before (d), one whole GET before the others. On this 2-core virtual machine a
+ * server left idle for half a minute (while the other servers of the side by side ran) started
+ * its next run in a state where the client's and the server's wake-ups crossed cores as
+ * interrupts: 3.4 interrupts per request (local timer, function-call IPIs) against 0.4, and 2-2.5x
+ * the server's CPU per request for the whole 5 s of (d) (isoproxy 167-255 against 64-90 us,
+ * nginx 94 against 76), while the run right after was normal. With two seconds of the pattern
+ * first, isoproxy after the same idle measured 64-90 us and nginx 76-82.
+ */
+export async function warmUp(clientBin: string, server: Server, def: PatternDef, path: string, size: number): Promise<void> {
+  const args =
+    def.mode === 'rand'
+      ? def.args(path, size).map((a, i, all) => (all[i - 1] === '--seconds' ? String(WARM_UP_SECONDS) : a))
+      : ['--conns', '1', '--path', path];
+  await runClient(clientBin, def.mode === 'rand' ? 'rand' : 'get', server.port, args);
+}
+
 /** Runs one pattern against one server, with the server's CPU time over the run. */
 export async function measure(clientBin: string, server: Server, def: PatternDef, path: string, size: number): Promise<Sample> {
   const before = await server.sample();

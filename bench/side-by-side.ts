@@ -10,7 +10,7 @@
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { measure, patterns, STEAL_NOTED_CORES } from './serving-bench.js';
+import { measure, patterns, STEAL_NOTED_CORES, warmUp } from './serving-bench.js';
 import { startIsoproxy, startNodeFileServer, trackPeakMemory, withSteal, type Server } from './procs.js';
 import { median, MiB } from './stats.js';
 import { registerNode } from './wave-bench.js';
@@ -191,6 +191,7 @@ export async function sideBySide(opts: {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const { label, def } of defs) {
         for (const t of order) {
+          await warmUp(opts.clientBin, t.server, def, t.path, t.size);
           const s = await measure(opts.clientBin, t.server, def, t.path, t.size);
           add({
             server: t.server.name,
@@ -206,6 +207,7 @@ export async function sideBySide(opts: {
         }
       }
       for (const t of order) {
+        await warmUp(opts.clientBin, t.server, p16[0]!, t.path, t.size);
         for (const [label, n] of [
           ['a', 1],
           ['c16', 16],
