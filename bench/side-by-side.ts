@@ -207,11 +207,11 @@ export async function sideBySide(opts: {
         }
       }
       for (const t of order) {
-        await warmUp(opts.clientBin, t.server, p16[0]!, t.path, t.size);
         for (const [label, n] of [
           ['a', 1],
           ['c16', 16],
         ] as const) {
+          await warmUp(opts.clientBin, t.server, p16[0]!, t.path, t.size);
           const before = await t.server.sample();
           const { value: r, stealCores } = await withSteal(() => curlGets(t, n));
           const cpu = (await t.server.sample()).cpuSeconds - before.cpuSeconds;
@@ -227,6 +227,7 @@ export async function sideBySide(opts: {
             stealCores,
           });
         }
+        await warmUp(opts.clientBin, t.server, p16[3]!, t.path, t.size);
         const before = await t.server.sample();
         const { value: w, stealCores } = await withSteal(() => wrkRandom(t, script, opts.randomSeconds));
         const cpu = (await t.server.sample()).cpuSeconds - before.cpuSeconds;
