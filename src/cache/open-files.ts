@@ -7,7 +7,11 @@
 
 import { readFileSync } from 'node:fs';
 
-/** More than this many is memory (a FileHandle and a kernel file each) with little to gain. */
+/**
+ * More than this many is memory with little to gain: each open block file is a FileHandle, its
+ * native part and the kernel's file, 11 MiB of resident memory for 4096 (measured in Node 20); a
+ * file counts only once a reader has opened it.
+ */
 export const MAX_OPEN_BLOCK_FILES = 4096;
 
 /** The descriptor limit assumed where /proc/self/limits cannot be read. */
