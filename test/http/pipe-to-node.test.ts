@@ -8,13 +8,12 @@
 // test/native/chain.test.ts send for real.
 
 import { constants } from 'node:os';
-import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { openBody, pipeToNode } from '../../src/http/body.js';
-import type { ResponseOut } from '../../src/http/out.js';
 import { fileSpan, type Chunk } from '../../src/io/file-span.js';
 import { SendError, type Sender, type Sending } from '../../src/native/sendfile.js';
 import type { ImageReadStream, NodeImage } from '../../src/serving/types.js';
+import { fakeResponse } from './fake-response.js';
 
 const MiB = 1024 * 1024;
 
@@ -35,44 +34,6 @@ function imageOfSpans(blocks: number, released: number[]): NodeImage {
       },
     }),
   };
-}
-
-/** A response whose connection the client closes (Node destroys it) when `close()` is called. */
-function closingResponse(): { out: ResponseOut; close: () => void; ended: () => boolean } {
-  const socket = { _handle: { fd: 1000 }, destroyed: false, writableLength: 0 } as unknown as Socket;
-  let destroyed = false;
-  let ended = false;
-  const onClose: Array<() => void> = [];
-  const out: ResponseOut = {
-    socket,
-    get destroyed() {
-      return destroyed;
-    },
-    writableFinished: false,
-    headersSent: true,
-    writeHead: () => undefined,
-    write: (_chunk, callback) => {
-      callback?.(null);
-      return true;
-    },
-    end: () => {
-      ended = true;
-    },
-    destroy: () => {
-      destroyed = true;
-    },
-    on: (event, listener) => {
-      if (event === 'close') onClose.push(listener);
-    },
-    once: () => undefined,
-    off: () => undefined,
-    takeHead: () => undefined,
-  };
-  const close = (): void => {
-    destroyed = true;
-    for (const l of onClose) l();
-  };
-  return { out, close, ended: () => ended };
 }
 
 /**
@@ -117,7 +78,7 @@ async function run(lastErrno: number | undefined) {
   const image = imageOfSpans(3, released);
   const abort = new AbortController();
   const body = await openBody(image, [{ kind: 'image', start: 0, end: image.size - 1 }], abort.signal, true);
-  const { out, close, ended } = closingResponse();
+  const { out, close, ended } = fakeResponse();
   const { sender, settle, count } = heldSender();
   const piped = pipeToNode(out, body, abort, { bytes: () => {} }, sender);
   // Spans are chained one ahead: the writer waits for span k once span k+1 is handed over.

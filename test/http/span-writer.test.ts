@@ -3,12 +3,11 @@
 // sender thread. A recording sender stands in for the addon here, since what is checked is the
 // writer's choice; test/native/chain.test.ts sends for real on both paths.
 
-import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { fileSpan } from '../../src/io/file-span.js';
 import type { Sender, Sending } from '../../src/native/sendfile.js';
-import type { ResponseOut } from '../../src/http/out.js';
 import { SpanWriter, STREAM_ON_THREAD_BYTES } from '../../src/http/span-writer.js';
+import { fakeResponse } from './fake-response.js';
 
 const MiB = 1024 * 1024;
 
@@ -32,31 +31,10 @@ function recordingSender(): { sender: Sender; calls: StartCall[] } {
   return { sender, calls };
 }
 
-function response(): ResponseOut {
-  const socket = { _handle: { fd: 1000 }, destroyed: false, writableLength: 0 } as unknown as Socket;
-  return {
-    socket,
-    destroyed: false,
-    writableFinished: false,
-    headersSent: true,
-    writeHead: () => undefined,
-    write: (_chunk, callback) => {
-      callback?.(null);
-      return true;
-    },
-    end: () => undefined,
-    destroy: () => undefined,
-    on: () => undefined,
-    once: () => undefined,
-    off: () => undefined,
-    takeHead: () => undefined,
-  };
-}
-
 describe('SpanWriter', () => {
   it('lets a range go out from the event loop, and a long response from the sender thread past its first block', async () => {
     const { sender, calls } = recordingSender();
-    const writer = new SpanWriter(response(), sender, new AbortController().signal);
+    const writer = new SpanWriter(fakeResponse().out, sender, new AbortController().signal);
     const sizes = [MiB, MiB, 2 * MiB, 2 * MiB, 512 * 1024];
     for (const length of sizes) expect(await writer.write(fileSpan(3, 0, length, () => {}))).toBe(true);
     expect(await writer.drain()).toBe(true);
@@ -69,7 +47,7 @@ describe('SpanWriter', () => {
 
   it('keeps a short range off the sender thread', async () => {
     const { sender, calls } = recordingSender();
-    const writer = new SpanWriter(response(), sender, new AbortController().signal);
+    const writer = new SpanWriter(fakeResponse().out, sender, new AbortController().signal);
     await writer.write(fileSpan(3, 0, 200 * 1024, () => {}));
     await writer.write(fileSpan(3, 0, 56 * 1024, () => {}));
     await writer.drain();
