@@ -7,10 +7,12 @@
 import { mkdir, mkdtemp, open, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { blockFileName, versionDirName } from '../../src/cache/block-file.js';
 import { fileState } from '../../src/cache/checked-file.js';
 import { RemoteBlockCache } from '../../src/cluster/remote-cache.js';
+import { readSpan } from '../../src/io/file-span.js';
 import type { UpstreamSource } from '../../src/upstream/types.js';
 
 const BLOCK = 64 * 1024;
@@ -21,7 +23,7 @@ afterEach(async () => {
   dir = undefined;
 });
 
-async function setup(answer: (identity: string) => string | undefined) {
+async function setup(answer: (identity: string) => string | undefined, rightCrc = false) {
   dir = await mkdtemp(join(tmpdir(), 'isoproxy-primary-check-'));
   const upstream = { size: BLOCK, version: { url: 'http://u/a.iso', size: BLOCK, etag: '"a"' } } as unknown as UpstreamSource;
   let fetched = 0;
@@ -43,8 +45,9 @@ async function setup(answer: (identity: string) => string | undefined) {
   const source = cache.source(upstream);
   const versionDir = join(dir, versionDirName(source.versionKey, BLOCK));
   await mkdir(versionDir, { recursive: true });
-  const path = join(versionDir, blockFileName({ index: 0, lengthBytes: BLOCK, crc: 0x12345678 }));
-  await writeFile(path, new Uint8Array(BLOCK).fill(1));
+  const content = new Uint8Array(BLOCK).fill(1);
+  const path = join(versionDir, blockFileName({ index: 0, lengthBytes: BLOCK, crc: rightCrc ? crc32(content) >>> 0 : 0x12345678 }));
+  await writeFile(path, content);
   // An old file: its check is not provisional.
   const old = new Date(Date.now() - 10_000);
   await utimes(path, old, old);
@@ -61,6 +64,29 @@ describe("a worker and the primary's check", () => {
     const { cache, source, counts } = await setup((identity) => identity);
     const bytes = await source.read(0, 16);
     expect([...bytes]).toEqual(new Array(16).fill(1));
+    expect(counts()).toEqual({ fetched: 0, asked: 1 });
+    await cache.close();
+  });
+
+  it('checks a block file once for many readers that reach it at once, and serves every one of them', async () => {
+    // A cold wave: a hundred readers of one worker arrive at a block whose file this process has
+    // not checked; each used to read and check it whole.
+    const { cache, source, counts } = await setup(() => undefined, true);
+    const spanBytes = async (offset: number): Promise<number[]> => {
+      const out: number[] = [];
+      for await (const c of source.spans!(offset, 16)) {
+        if (c instanceof Uint8Array) out.push(...c);
+        else {
+          out.push(...(await readSpan(c, 16)));
+          c.release();
+        }
+      }
+      return out;
+    };
+    // Each reader streams its range, as the image route's writer does (small reads share a block read).
+    const reads = await Promise.all(Array.from({ length: 50 }, (_, i) => spanBytes(i * 100)));
+    for (const bytes of reads) expect(bytes).toEqual(new Array(16).fill(1));
+    // One question to the primary (it has no check of its own), one whole check here, no fetch.
     expect(counts()).toEqual({ fetched: 0, asked: 1 });
     await cache.close();
   });
