@@ -61,11 +61,9 @@ export const WARM_UP_SECONDS = 2;
  * first, isoproxy after the same idle measured 64-90 us and nginx 76-82.
  */
 export async function warmUp(clientBin: string, server: Server, def: PatternDef, path: string, size: number): Promise<void> {
-  const args =
-    def.mode === 'rand'
-      ? def.args(path, size).map((a, i, all) => (all[i - 1] === '--seconds' ? String(WARM_UP_SECONDS) : a))
-      : ['--conns', '1', '--path', path];
-  await runClient(clientBin, def.mode === 'rand' ? 'rand' : 'get', server.port, args);
+  const [wholeGet, , , ranges] = patterns(WARM_UP_SECONDS, 1);
+  const warm = def.mode === 'rand' ? ranges! : wholeGet!;
+  await runClient(clientBin, warm.mode, server.port, warm.args(path, size));
 }
 
 /** Runs one pattern against one server, with the server's CPU time over the run. */

@@ -248,7 +248,7 @@ export function sendSpansAtHand(
   let sending = sender.start(socket!, spans[0]!, abort.signal, head);
   sink.bytes(piece.start, spans[0]!.length);
   let at = piece.start + spans[0]!.length;
-  for (const span of spans.slice(1)) {
+  for (const span of rest) {
     sending.done.catch(() => {});
     sending = sender.start(socket!, span, abort.signal, undefined, sending.id);
     sink.bytes(at, span.length);
