@@ -3,6 +3,7 @@
 // (`openBodyNow`), so a failure there still becomes a status with a JSON code. The writers that
 // send an opened body are in body.ts.
 
+import { type AbortLike, signalOf } from '../io/abort.js';
 import { IsoproxyError } from '../errors.js';
 import { isFileSpan, spansIterator, type Chunk, type FileSpan } from '../io/file-span.js';
 import type { Transfer, TransferOutcome } from '../serving/transfers.js';
@@ -92,11 +93,14 @@ export async function openBody(image: NodeImage, pieces: readonly BodyPiece[], s
   return opened(image, pieces, signal, files, primed);
 }
 
-function opened(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSignal, files: boolean, primed: OpenBody['primed']): OpenBody {
+function opened(image: NodeImage, pieces: readonly BodyPiece[], abort: AbortLike, files: boolean, primed: OpenBody['primed']): OpenBody {
   return {
     image,
     pieces,
-    signal,
+    // Made when a later piece or a writer that waits asks for it, not for a body sent at once.
+    get signal() {
+      return signalOf(abort);
+    },
     files,
     primed,
     async cancel() {
@@ -111,9 +115,9 @@ function opened(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSig
  * `openBody` without waiting, for a body of one image piece that the image hands out as file
  * spans at once (a cached range of base bytes); undefined otherwise, with nothing held.
  */
-export function openBodyNow(image: NodeImage, pieces: readonly BodyPiece[], signal: AbortSignal): OpenBody | undefined {
+export function openBodyNow(image: NodeImage, pieces: readonly BodyPiece[], abort: AbortLike): OpenBody | undefined {
   const piece = pieces[0];
-  if (pieces.length !== 1 || piece?.kind !== 'image' || !image.spansNow || signal.aborted) return undefined;
+  if (pieces.length !== 1 || piece?.kind !== 'image' || !image.spansNow || abort.aborted) return undefined;
   const now = image.spansNow(piece.start, piece.end);
   const first = now?.spans[0];
   if (!now || !first) return undefined;
@@ -125,7 +129,7 @@ export function openBodyNow(image: NodeImage, pieces: readonly BodyPiece[], sign
     first: { done: false, value: first },
     rest,
   };
-  return opened(image, pieces, signal, true, { index: 0, reader });
+  return opened(image, pieces, abort, true, { index: 0, reader });
 }
 
 /**

@@ -17,6 +17,7 @@
 // or too few bytes fails the transfer (socket destroyed, short body) instead of sending wrong
 // bytes under a Content-Length that promised others.
 
+import { abortState, type LazyAbortController } from '../io/abort.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { isFileSpan, readSpan, type Chunk, type FileSpan } from '../io/file-span.js';
 import { SendError, type Sender } from '../native/sendfile.js';
@@ -222,7 +223,7 @@ function withStats(r: Omit<PipeResult, 'stats'>, stats: TransferStats | undefine
 export function sendSpansAtHand(
   out: ResponseOut,
   body: OpenBody,
-  abort: AbortController,
+  abort: AbortController | LazyAbortController,
   sink: ChunkSink,
   sender: Sender | undefined,
 ): PipeResult | Promise<PipeResult> | undefined {
@@ -241,16 +242,17 @@ export function sendSpansAtHand(
   const head = socket ? takeHead(out) : undefined;
   if (!head) return undefined;
   reader!.first = undefined;
+  const state = abortState(abort);
   const stats = reader!.stats?.();
   const result = (r: Omit<PipeResult, 'stats'>): PipeResult => withStats(r, stats);
   // Each span after the first is chained to the one before on the sender thread when that one is
   // still going (and fails with it); the last one's end is the response's.
-  let sending = sender.start(socket!, spans[0]!, abort.signal, head);
+  let sending = sender.start(socket!, spans[0]!, state, head);
   sink.bytes(piece.start, spans[0]!.length);
   let at = piece.start + spans[0]!.length;
   for (const span of rest) {
     sending.done.catch(() => {});
-    sending = sender.start(socket!, span, abort.signal, undefined, sending.id);
+    sending = sender.start(socket!, span, state, undefined, sending.id);
     sink.bytes(at, span.length);
     at += span.length;
   }
@@ -274,7 +276,7 @@ export function sendSpansAtHand(
       releaseAll();
       // The head is gone: the only honest signal left is a short body.
       out.destroy();
-      if (abort.signal.aborted || (err instanceof SendError && err.peerGone)) return result({ bytes: 0, outcome: 'aborted' });
+      if (state.aborted || (err instanceof SendError && err.peerGone)) return result({ bytes: 0, outcome: 'aborted' });
       return result({ bytes: 0, outcome: 'failed', error: err });
     },
   );

@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { Hono, type Context } from 'hono';
+import { LazyAbortController } from '../io/abort.js';
 import { NotFoundError, RangeNotSatisfiableError } from '../errors.js';
 import { NodeExpiredError } from '../registry/errors.js';
 import { isValidNodeName } from '../registry/store.js';
@@ -119,7 +120,7 @@ export interface IsoExchange {
   /** A request header by lower-case name. */
   header(name: string): string | undefined;
   /** Aborted when the client goes away; ends the body's reader. */
-  readonly abort: AbortController;
+  readonly abort: LazyAbortController;
   /** The body's writer takes file spans: a Node response on a socket the sender can write to. */
   readonly files?: boolean;
 }
@@ -226,16 +227,16 @@ const isSourceNodeName = (name: string): boolean => SOURCE_NODE_NAME.test(name) 
  * `c.req.raw.signal` makes @hono/node-server build a whole fetch Request for every request just
  * to hand out its signal.
  */
-export function abortOnClose(out: ResponseOut): AbortController {
-  const ac = new AbortController();
+export function abortOnClose(out: ResponseOut): LazyAbortController {
+  const ac = new LazyAbortController();
   whenClosed(out, () => {
     if (!out.writableFinished) ac.abort(new ClientAbortError());
   });
   return ac;
 }
 
-function abortFollowing(signal: AbortSignal): AbortController {
-  const ac = new AbortController();
+function abortFollowing(signal: AbortSignal): LazyAbortController {
+  const ac = new LazyAbortController();
   if (signal.aborted) ac.abort(new ClientAbortError());
   else signal.addEventListener('abort', () => ac.abort(new ClientAbortError()), { once: true });
   return ac;
@@ -267,7 +268,7 @@ export function answerIsoNow(x: IsoExchange, deps: IsoRouteDeps, source: string,
   } catch {
     return undefined;
   }
-  const body = p.length > 0 ? openBodyNow(image, p.pieces, x.abort.signal) : undefined;
+  const body = p.length > 0 ? openBodyNow(image, p.pieces, x.abort) : undefined;
   return body ? { kind: 'body', plan: p, body, transfer: beginTransfer(x, deps, ref, image, p, true) } : undefined;
 }
 
@@ -331,7 +332,12 @@ async function answerNode(x: IsoExchange, deps: IsoRouteDeps, ref: NodeRef): Pro
 }
 
 /** Writes an answer's head and body to Node's response; the transfer ends when the body does. */
-export function writeBodyToNode(out: ResponseOut, a: Extract<IsoAnswer, { kind: 'body' }>, abort: AbortController, sender: Sender | undefined): void {
+export function writeBodyToNode(
+  out: ResponseOut,
+  a: Extract<IsoAnswer, { kind: 'body' }>,
+  abort: LazyAbortController,
+  sender: Sender | undefined,
+): void {
   const finish = (r: PipeResult): void => a.transfer.end(r);
   try {
     out.writeHead(a.plan.status, a.plan.headers);

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { availableParallelism, constants } from 'node:os';
 import { ConfigError, type SendfileMode } from '../config.js';
 import { IsoproxyError } from '../errors.js';
+import { type AbortLike, signalOf } from '../io/abort.js';
 import type { FileSpan } from '../io/file-span.js';
 
 interface Binding {
@@ -69,8 +70,9 @@ export interface Sender {
    * `id` is 0 when the span went out before this returned (nothing to chain to), -1 when the send
    * failed before it started (a span chained to it fails too). With `onThread`, a span that
    * nothing is being sent before goes to the sender thread too, rather than out from this thread.
+   * A lazy controller's signal is made only when the span goes to a sender thread.
    */
-  start(socket: Socket, span: FileSpan, signal: AbortSignal, head?: Buffer, after?: number, onThread?: boolean): Sending;
+  start(socket: Socket, span: FileSpan, signal: AbortLike, head?: Buffer, after?: number, onThread?: boolean): Sending;
 }
 
 export interface Sending {
@@ -169,13 +171,13 @@ export function loadSender(threads = 1): Sender | undefined {
     send(socket, span, signal, head) {
       return this.start(socket, span, signal, head).done;
     },
-    start(socket, span, signal, head, after, onThread) {
+    start(socket, span, abort, head, after, onThread) {
       const failed = (reason: unknown): Sending => {
         const done = Promise.reject(reason);
         done.catch(() => {});
         return { id: FAILED, done, state: 'failed' };
       };
-      if (signal.aborted) return failed(signal.reason);
+      if (abort.aborted) return failed(abort.reason);
       // After a send that failed before it started, nothing may follow: its bytes would be missing.
       if (after === FAILED) return failed(new SendError(constants.errno.ECANCELED, 0));
       const fd = socketFd(socket);
@@ -209,6 +211,7 @@ export function loadSender(threads = 1): Sender | undefined {
       const before = span.length - length;
       const id = nextId;
       nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
+      const signal = signalOf(abort);
       const sending: { id: number; done: Promise<void>; state: Sending['state'] } = { id, done: SENT.done, state: 'sending' };
       const done = new Promise<void>((resolve, reject) => {
         const onAbort = (): void => binding.cancel(id);

@@ -10,6 +10,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBody, sendSpansAtHand, type PipeResult } from '../../src/http/body.js';
 import { openBodyNow } from '../../src/http/body-open.js';
+import { LazyAbortController } from '../../src/io/abort.js';
 import { fileSpan, type Chunk, type FileSpan } from '../../src/io/file-span.js';
 import type { Sender } from '../../src/native/sendfile.js';
 import type { ImageReadStream, NodeImage } from '../../src/serving/types.js';
@@ -226,6 +227,34 @@ describe('sendSpansAtHand', () => {
       expect(await seen[0]!.result).toMatchObject({ bytes: 0, outcome: 'aborted' });
       expect(seen[0]!.released()).toBe(2);
     } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('cancels a send left to the sender thread when a lazy abort fires, its signal made only then', async () => {
+    const length = 12 * 1024 * 1024;
+    let abort: LazyAbortController | undefined;
+    const { server, port, seen } = await serverWith(async (_req, res) => {
+      let released = 0;
+      abort = new LazyAbortController();
+      const spans = () => [fileSpan(file.fd, 0, length, () => released++)];
+      const body = openBodyNow(imageNowOf(spans), [{ kind: 'image', start: 0, end: length - 1 }], abort)!;
+      res.writeHead(200, { 'Content-Length': String(length) });
+      return { result: sendSpansAtHand(res, body, abort, { bytes: () => {} }, sender), released: () => released };
+    });
+    const socket = connect(port, '127.0.0.1');
+    try {
+      // A client that reads nothing: the span cannot go out at once and waits on the sender thread.
+      socket.pause();
+      socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      while (seen.length === 0) await new Promise((r) => setTimeout(r, 10));
+      expect(seen[0]!.result).toBeInstanceOf(Promise);
+      abort!.abort(new Error('client went away'));
+      expect(await seen[0]!.result).toMatchObject({ outcome: 'aborted' });
+      expect(seen[0]!.released()).toBe(1);
+    } finally {
+      socket.destroy();
       server.closeAllConnections();
       server.close();
     }
