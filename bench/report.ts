@@ -27,6 +27,9 @@ export interface Results {
     xorriso: string;
     /** Whether isoproxy serves cached bytes with its sendfile addon (src/native), or copies. */
     sendfile?: string;
+    /** The kernel's TCP congestion control and default qdisc for new connections (both servers use them). */
+    tcpCongestion?: string;
+    qdisc?: string;
     date: string;
     /** 1, 5 and 15 minute load averages: other work on the machine skews every figure. */
     loadAtStart: number[];
@@ -66,6 +69,10 @@ export function writeReport(r: Results): string {
   out.push(`- machine: ${m.cores} cores (${m.cpuModel}), ${fmtBytes(m.memoryBytes)} memory, Linux ${m.kernel}`);
   out.push(`- Node ${m.node}, ${m.nginx}, ${m.xorriso}`);
   if (m.sendfile) out.push(`- isoproxy sendfile: ${m.sendfile}`);
+  if (m.tcpCongestion)
+    out.push(
+      `- TCP: congestion control ${m.tcpCongestion}, default qdisc ${m.qdisc ?? 'unknown'} (every connection here uses them, loopback included; (b)'s single keep-alive connection moves with them the most)`,
+    );
   out.push(`- date: ${m.date}; run took ${r.elapsedSeconds !== undefined ? `${(r.elapsedSeconds / 60).toFixed(1)} min` : '?'}`);
   out.push(
     `- load average (1/5/15 min) at start ${m.loadAtStart.join(' / ')}${m.loadAtEnd ? `, at end ${m.loadAtEnd.join(' / ')}` : ''}; cores busy just before the start: ${m.busyCoresAtStart ?? 'not measured'}${busyAtStart(m) ? ' — **the machine was busy with other work: treat every figure as a lower bound for both servers**' : ' (the load at end is the bench\'s own: servers and clients on every core; "other work" per run is in the table after section 1)'}`,

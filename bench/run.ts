@@ -15,7 +15,7 @@
 
 import { addonPath } from '../src/native/sendfile.js';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -80,6 +80,15 @@ function versionOf(cmd: string, args: string[]): string {
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0]!.trim();
 }
 
+/** A kernel setting from /proc/sys (`net/ipv4/tcp_congestion_control`), or 'unknown'. */
+function sysctl(name: string): string {
+  try {
+    return readFileSync(`/proc/sys/${name}`, 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** How long the machine's own load is sampled before the bench starts. */
 const BUSY_SAMPLE_MS = 3000;
 
@@ -96,6 +105,8 @@ function machine(): Results['machine'] {
     sendfile: addonPath()
       ? 'on (the addon is built: cached bytes go from block files to sockets with sendfile)'
       : 'off (the addon is not built: every byte is copied)',
+    tcpCongestion: sysctl('net/ipv4/tcp_congestion_control'),
+    qdisc: sysctl('net/core/default_qdisc'),
     date: new Date().toISOString(),
     loadAtStart: loadavg().map((x) => Number(x.toFixed(2))),
   };
