@@ -76,6 +76,12 @@ export interface RemasterPool {
   patchSet(baseId: string, context: BaseContextOf, edits: NormalizedEdits, node?: string): Promise<RemasterResult>;
   /** Drops memoized results of a base (when it changes). */
   forgetBase(baseId: string): void;
+  /**
+   * Starts a thread now when none is running (a no-op with a `remote`). Called when a base starts
+   * being indexed: its first patch set follows the index, and a thread's start (an isolate and the
+   * engine's modules, 60-80 ms here) then runs beside the index instead of after it.
+   */
+  warmUp(): void;
   readonly stats: RemasterStats;
   close(): Promise<void>;
 }
@@ -148,10 +154,13 @@ export const WARM_UP_AFTER_MS = 5;
  * after the other. A context already prepared starts no thread here, so a second one is never
  * started beside a thread about to take the computation.
  */
+/** Starts a thread when none is running: the warm-up task only brings the engine in. */
+function warmThreads(threads: Piscina): void {
+  if (threads.threads.length === 0) threads.run({ warmUp: true }).catch(() => {});
+}
+
 async function contextWhileWarming(threads: Piscina, context: BaseContextOf): Promise<BaseContext> {
-  const timer = setTimeout(() => {
-    if (threads.threads.length === 0) threads.run({ warmUp: true }).catch(() => {});
-  }, WARM_UP_AFTER_MS);
+  const timer = setTimeout(() => warmThreads(threads), WARM_UP_AFTER_MS);
   try {
     return await context();
   } finally {
@@ -224,6 +233,9 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
     forgetBase(baseId) {
       forgets++;
       for (const key of [...memo.keys()]) if (key.startsWith(`${baseId}\u0000`)) memo.delete(key);
+    },
+    warmUp() {
+      if ('threads' in computer) warmThreads(computer.threads);
     },
     async close() {
       if ('threads' in computer) await computer.threads.destroy();

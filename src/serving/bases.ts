@@ -65,6 +65,8 @@ export interface BasesOptions {
    * (src/cluster/primary-patch-sets.ts). The worker then prepares a context only for a preview.
    */
   readonly indexOnOpen?: boolean;
+  /** Called as this process starts indexing a version (the patch-set pool warms a thread). */
+  readonly onIndexing?: () => void;
 }
 
 /**
@@ -209,7 +211,10 @@ export function createBases(options: BasesOptions): Bases {
       const cached = options.cache.source(upstream);
       const id = versionKey(upstream.version);
       const context = baseContext(cached, { url, version: id, size: upstream.size }, logger);
-      if (indexOnOpen) await context();
+      if (indexOnOpen) {
+        options.onIndexing?.();
+        await context();
+      }
       const lm = upstream.version.lastModified ? Date.parse(upstream.version.lastModified) : NaN;
       return { id, url, upstream, cached, context, lastModified: Number.isNaN(lm) ? 0 : lm };
     } catch (err) {

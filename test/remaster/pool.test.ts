@@ -110,6 +110,23 @@ describe('remaster pool', () => {
     }
   });
 
+  it('starts a thread on warmUp, once, and computes on it without starting another', async () => {
+    const calls: string[] = [];
+    const lazy = createRemasterPool({ workers: 2, idleThreadsExitMs: 5_000, onThreadRunning: () => calls.push('running') });
+    try {
+      lazy.warmUp();
+      lazy.warmUp();
+      // The thread a base's index would run beside: told once it is up.
+      for (let i = 0; i < 200 && calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(calls).toEqual(['running']);
+      await lazy.patchSet('base-warm', () => ctx, edits(10));
+      // The computation's own call, on the thread already running: no second start.
+      expect(calls).toEqual(['running', 'running']);
+    } finally {
+      await lazy.close();
+    }
+  });
+
   it('brings errors back across the worker boundary with their class and code', async () => {
     const bare = { ...ctx, configs: [], fats: [] };
     const failed = pool.patchSet('base-bare', () => bare, edits(5), 'node-5');

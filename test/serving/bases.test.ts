@@ -110,6 +110,30 @@ describe('bases that fail to open', () => {
     await bases.close();
   });
 
+  it('say when they start indexing a version, before its first read, and not for one already open', async () => {
+    // The patch-set pool warms a thread then (src/service.ts): the index and the thread's start overlap.
+    const events: string[] = [];
+    const bases = createBases({
+      open: async (url) => {
+        const up = memoryUpstream(url, ISO);
+        return {
+          ...up,
+          read: (o, l, s) => {
+            if (events.at(-1) !== 'read') events.push('read');
+            return up.read(o, l, s);
+          },
+        };
+      },
+      cache: passThrough,
+      logger: pino({ level: 'silent' }),
+      onIndexing: () => events.push('indexing'),
+    });
+    await bases.current('http://mirror/a.iso');
+    await bases.current('http://mirror/a.iso');
+    expect(events).toEqual(['indexing', 'read']);
+    await bases.close();
+  });
+
   it('in a cluster worker, index nothing, and list a base whose new version the opener refuses as failed', async () => {
     // The worker's opener is its primary, which indexes each version before answering (here a
     // stand-in that throws what the primary would send back for an image that is not an ISO).
