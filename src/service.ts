@@ -113,7 +113,7 @@ export async function createService(config: Config, store: NodeStore, logger: Lo
     open: options.openBase ?? ((url) => openUpstream(url, upstreamConfig)),
     // Where patch sets are computed elsewhere, so are bases indexed.
     indexOnOpen: options.remotePatchSets === undefined,
-    onIndexing: () => pool.warmUp(),
+    onIndexing: () => void pool.warmUp(),
     cache,
     logger,
     ...(options.now ? { now: options.now } : {}),

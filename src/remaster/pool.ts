@@ -77,11 +77,12 @@ export interface RemasterPool {
   /** Drops memoized results of a base (when it changes). */
   forgetBase(baseId: string): void;
   /**
-   * Starts a thread now when none is running (a no-op with a `remote`). Called when a base starts
-   * being indexed: its first patch set follows the index, and a thread's start (an isolate and the
-   * engine's modules, 60-80 ms here) then runs beside the index instead of after it.
+   * Starts a thread now when none is running (a no-op with a `remote`); settles once it has (never
+   * rejects). Called when a base starts being indexed: its first patch set follows the index, and
+   * a thread's start (an isolate and the engine's modules, 60-80 ms here) then runs beside the
+   * index instead of after it.
    */
-  warmUp(): void;
+  warmUp(): Promise<void>;
   readonly stats: RemasterStats;
   close(): Promise<void>;
 }
@@ -154,13 +155,17 @@ export const WARM_UP_AFTER_MS = 5;
  * after the other. A context already prepared starts no thread here, so a second one is never
  * started beside a thread about to take the computation.
  */
-/** Starts a thread when none is running: the warm-up task only brings the engine in. */
-function warmThreads(threads: Piscina): void {
-  if (threads.threads.length === 0) threads.run({ warmUp: true }).catch(() => {});
+/** Starts a thread when none is running: the warm-up task only brings the engine in. Settles when it has. */
+function warmThreads(threads: Piscina): Promise<void> {
+  if (threads.threads.length > 0) return Promise.resolve();
+  return threads.run({ warmUp: true }).then(
+    () => {},
+    () => {},
+  );
 }
 
 async function contextWhileWarming(threads: Piscina, context: BaseContextOf): Promise<BaseContext> {
-  const timer = setTimeout(() => warmThreads(threads), WARM_UP_AFTER_MS);
+  const timer = setTimeout(() => void warmThreads(threads), WARM_UP_AFTER_MS);
   try {
     return await context();
   } finally {
@@ -235,7 +240,7 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
       for (const key of [...memo.keys()]) if (key.startsWith(`${baseId}\u0000`)) memo.delete(key);
     },
     warmUp() {
-      if ('threads' in computer) warmThreads(computer.threads);
+      return 'threads' in computer ? warmThreads(computer.threads) : Promise.resolve();
     },
     async close() {
       if ('threads' in computer) await computer.threads.destroy();

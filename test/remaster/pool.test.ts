@@ -114,10 +114,10 @@ describe('remaster pool', () => {
     const calls: string[] = [];
     const lazy = createRemasterPool({ workers: 2, idleThreadsExitMs: 5_000, onThreadRunning: () => calls.push('running') });
     try {
-      lazy.warmUp();
-      lazy.warmUp();
-      // The thread a base's index would run beside: told once it is up.
-      for (let i = 0; i < 200 && calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      const warming = lazy.warmUp();
+      void lazy.warmUp();
+      // The thread a base's index would run beside, up once the warm-up has run on it.
+      await warming;
       expect(calls).toEqual(['running']);
       await lazy.patchSet('base-warm', () => ctx, edits(10));
       // The computation's own call, on the thread already running: no second start.
