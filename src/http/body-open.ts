@@ -3,7 +3,7 @@
 // (`openBodyNow`), so a failure there still becomes a status with a JSON code. The writers that
 // send an opened body are in body.ts.
 
-import { type AbortLike, signalOf } from '../io/abort.js';
+import type { AbortLike } from '../io/abort.js';
 import { IsoproxyError } from '../errors.js';
 import { isFileSpan, spansIterator, type Chunk, type FileSpan } from '../io/file-span.js';
 import type { Transfer, TransferOutcome } from '../serving/transfers.js';
@@ -58,7 +58,8 @@ export interface PieceReader {
 export interface OpenBody {
   readonly image: NodeImage;
   readonly pieces: readonly BodyPiece[];
-  readonly signal: AbortSignal;
+  /** The reader's abort: its signal is made (signalOf) only by a later piece or a writer that waits. */
+  readonly abort: AbortLike;
   /** Whether image pieces are read as file spans where the cache has them (a writer that sends files). */
   readonly files: boolean;
   /** The primed reader of the first image piece, by piece index. */
@@ -97,10 +98,7 @@ function opened(image: NodeImage, pieces: readonly BodyPiece[], abort: AbortLike
   return {
     image,
     pieces,
-    // Made when a later piece or a writer that waits asks for it, not for a body sent at once.
-    get signal() {
-      return signalOf(abort);
-    },
+    abort,
     files,
     primed,
     async cancel() {

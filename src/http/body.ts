@@ -17,7 +17,7 @@
 // or too few bytes fails the transfer (socket destroyed, short body) instead of sending wrong
 // bytes under a Content-Length that promised others.
 
-import { abortState, type LazyAbortController } from '../io/abort.js';
+import { abortState, signalOf, type LazyAbortController } from '../io/abort.js';
 import { chunkPool } from '../io/chunk-pool.js';
 import { isFileSpan, readSpan, type Chunk, type FileSpan } from '../io/file-span.js';
 import { SendError, type Sender } from '../native/sendfile.js';
@@ -48,7 +48,7 @@ function addStats(prev: TransferStats | undefined, s: TransferStats | undefined)
 /** The reader of piece `i`: the primed one, or a new one. */
 function readerOf(body: OpenBody, i: number): PieceReader {
   if (body.primed?.index === i) return body.primed.reader;
-  return startPiece(body.image, body.pieces[i] as { start: number; end: number }, body.signal, body.files);
+  return startPiece(body.image, body.pieces[i] as { start: number; end: number }, signalOf(body.abort), body.files);
 }
 
 async function nextChunk(r: PieceReader): Promise<IteratorResult<Chunk>> {

@@ -72,7 +72,7 @@ export interface Sender {
    * nothing is being sent before goes to the sender thread too, rather than out from this thread.
    * A lazy controller's signal is made only when the span goes to a sender thread.
    */
-  start(socket: Socket, span: FileSpan, signal: AbortLike, head?: Buffer, after?: number, onThread?: boolean): Sending;
+  start(socket: Socket, span: FileSpan, abort: AbortLike, head?: Buffer, after?: number, onThread?: boolean): Sending;
 }
 
 export interface Sending {
