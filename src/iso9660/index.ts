@@ -60,24 +60,54 @@ function fileSize(f: WalkedFile): number {
 
 const norm = (p: string) => p.toLowerCase();
 
+/**
+ * The files of one key (first extent LBA and size) not yet claimed by the tree being merged, in
+ * the order they came: a cursor per list skips the claimed ones once, so a key shared by many
+ * files (empty files share an LBA on xorriso images) costs linear time, not quadratic. 20,000
+ * empty files took 8.7 s to index when each lookup filtered the whole list.
+ */
+class Unclaimed {
+  private readonly cursors = new Map<MutableFile[], number>();
+  readonly claimed = new Set<MutableFile>();
+
+  /** The first file of `list` this tree has not claimed. */
+  first(list: MutableFile[] | undefined): MutableFile | undefined {
+    if (!list) return undefined;
+    let i = this.cursors.get(list) ?? 0;
+    while (i < list.length && this.claimed.has(list[i]!)) i++;
+    this.cursors.set(list, i);
+    return list[i];
+  }
+}
+
 function mergeFiles(trees: readonly WalkedTree[]): { files: MutableFile[]; owner: Map<WalkedFile, MutableFile> } {
   const byKey = new Map<string, MutableFile[]>();
+  // Key and case-folded path -> the files of that key that some tree lists under that path.
+  const byName = new Map<string, MutableFile[]>();
   const files: MutableFile[] = [];
   const owner = new Map<WalkedFile, MutableFile>();
+  const listName = (key: string, folded: string, m: MutableFile): void => {
+    const k = `${key}\0${folded}`;
+    const list = byName.get(k);
+    if (list) list.push(m);
+    else byName.set(k, [m]);
+  };
   // Best tree first, so a file's `path` comes from the best tree that lists it.
   const ordered = [...trees].sort((a, b) => treeRank(a) - treeRank(b));
   for (const tree of ordered) {
     const rank = treeRank(tree);
-    const claimed = new Set<MutableFile>();
+    const unclaimed = new Unclaimed();
     // Within a key, prefer the candidate whose existing path equals this one case-insensitively:
     // empty files often share one LBA, and names are the only way to pair those up.
     for (const wf of tree.files) {
       const size = fileSize(wf);
       const key = `${wf.extents[0]!.lba}:${size}`;
-      const candidates = (byKey.get(key) ?? []).filter((m) => !claimed.has(m));
-      const match = candidates.find((m) => m.paths.some((p) => norm(p.path) === norm(wf.path))) ?? candidates[0];
+      const folded = norm(wf.path);
+      const candidates = byKey.get(key);
+      const match = unclaimed.first(byName.get(`${key}\0${folded}`)) ?? unclaimed.first(candidates);
       if (match) {
-        claimed.add(match);
+        unclaimed.claimed.add(match);
+        if (!match.paths.some((p) => norm(p.path) === folded)) listName(key, folded, match);
         match.paths.push({ tree: wf.tree, path: wf.path });
         match.records.push(...wf.records);
         if (wf.isoPath !== undefined) match.isoPath ??= wf.isoPath;
@@ -98,11 +128,11 @@ function mergeFiles(trees: readonly WalkedTree[]): { files: MutableFile[]; owner
         ...(wf.mode !== undefined ? { mode: wf.mode } : {}),
         rank,
       };
-      claimed.add(m);
+      unclaimed.claimed.add(m);
       files.push(m);
       owner.set(wf, m);
-      const list = byKey.get(key);
-      if (list) list.push(m);
+      listName(key, folded, m);
+      if (candidates) candidates.push(m);
       else byKey.set(key, [m]);
     }
   }
@@ -168,8 +198,21 @@ function fatImageBytes(head: Uint8Array): number | undefined {
   }
 }
 
+/** The largest file starting at each LBA (the first listed among equals). */
+function largestAt(files: readonly MutableFile[]): Map<number, MutableFile> {
+  const out = new Map<number, MutableFile>();
+  for (const f of files) {
+    const lba = f.extents[0]?.lba;
+    if (lba === undefined) continue;
+    const seen = out.get(lba);
+    if (!seen || f.size > seen.size) out.set(lba, f);
+  }
+  return out;
+}
+
 async function bootEntries(reader: MetadataReader, raw: RawBootEntry[], files: readonly MutableFile[], imageSize: number): Promise<BootEntry[]> {
   const out: BootEntry[] = [];
+  const atLba = raw.length > 0 ? largestAt(files) : new Map<number, MutableFile>();
   for (const e of raw) {
     const start = e.loadRba * SECTOR_SIZE;
     let head: Uint8Array | undefined;
@@ -180,7 +223,7 @@ async function bootEntries(reader: MetadataReader, raw: RawBootEntry[], files: r
       new BinaryView(head).u32le(8) === FIRST_DESCRIPTOR_LBA &&
       new BinaryView(head).u32le(12) === e.loadRba;
     // Empty files may share an LBA with a boot image; prefer the one with data.
-    const atRba = files.filter((f) => f.extents[0]?.lba === e.loadRba).sort((a, b) => b.size - a.size)[0];
+    const atRba = atLba.get(e.loadRba);
     const fat = head ? fatImageBytes(head) : undefined;
     let sizeBytes: number;
     let sizeFrom: BootEntry['sizeFrom'];

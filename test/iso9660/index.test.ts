@@ -232,6 +232,27 @@ describe.skipIf(needed.length > 0)('buildIndex on real images', () => {
     expect(idx.warnings.filter((w) => w.includes('CRC32'))).toEqual([]);
   });
 
+  it('pairs thousands of empty files that share one LBA across trees by name', async () => {
+    // xorriso gives every empty file the same LBA, so (LBA, size) cannot tell them apart and
+    // only names pair a Joliet record with its Rock Ridge one. Pairing once filtered every
+    // candidate of the key for each file: 20,000 empty files took seconds to index.
+    const src = join(dir, 'empties');
+    for (let d = 0; d < 4; d++) {
+      await mkdir(join(src, `d${d}`), { recursive: true });
+      for (let i = 0; i < 1000; i++) await writeFile(join(src, `d${d}`, `Empty-${i}.cfg`), '');
+    }
+    const iso = join(dir, 'empties.iso');
+    await run('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', iso, src]);
+    const idx = await expectSameAsXorriso(iso, 'empties');
+    expect(idx.files).toHaveLength(4000);
+    expect(new Set(idx.files.map((f) => f.extents[0]!.lba)).size).toBe(1);
+    for (const f of idx.files) {
+      expect(f.paths.map((p) => p.tree).sort()).toEqual(['iso9660', 'joliet']);
+      expect(f.paths.every((p) => p.path.toLowerCase() === f.path.toLowerCase())).toBe(true);
+      expect(f.records).toHaveLength(2);
+    }
+  });
+
   it('joins a multi-extent file into one file with several extents', async () => {
     // A real multi-extent file needs > 4 GiB; instead take two adjacent files and mark the first
     // record "not final" with the second renamed to match (ECMA-119 9.1.6 bit 7). xorriso then
