@@ -13,7 +13,7 @@
 // considers); a read or parse that fails here is dropped, and the walk's own read meets the error.
 
 import type { ByteSource } from '../byte-source.js';
-import { FLAG_DIRECTORY, parseDirectoryExtent, type DirectoryRecord } from './directory-record.js';
+import { FLAG_DIRECTORY, listedDirectories, type DirectoryRecord } from './directory-record.js';
 import { SECTOR_SIZE } from './types.js';
 
 /** Reads in flight at once. */
@@ -132,14 +132,11 @@ export class DirectoryPrefetch {
     const bytes = read.then(
       (b) => {
         this.inFlight--;
-        let records: DirectoryRecord[] | undefined;
-        try {
-          records = parseDirectoryExtent(b, offset);
-        } catch {
-          // Malformed: the walk's own parse reports it, where the walk reaches it.
-        }
-        if (records) this.follow(records);
-        else this.pump();
+        // Malformed records end the list early: the walk's own parse reports them.
+        const listed: { offset: number; length: number }[] = [];
+        listedDirectories(b, listed);
+        if (!this.stopped) for (const d of listed) this.want(d.offset, d.length);
+        this.pump();
         return b;
       },
       () => {

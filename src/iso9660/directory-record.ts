@@ -51,31 +51,34 @@ export function parseDirectoryRecord(view: BinaryView, pos: number): DirectoryRe
   const length = view.u8(pos + DR_LENGTH);
   if (length < DR_MIN_LENGTH) throw new IsoFormatError('directory record', offset, `length ${length} is below the minimum of ${DR_MIN_LENGTH}`);
   if (pos + length > view.length) throw new IsoFormatError('directory record', offset, `length ${length} runs past the end of its directory extent`);
-  const rec = view.sub(pos, length);
-  const nameLength = rec.u8(DR_NAME_LENGTH);
+  // Fields are read at `pos` of the extent's view (no view per record: an image has thousands);
+  // every read below lies within [pos, pos + length), checked above.
+  const nameLength = view.u8(pos + DR_NAME_LENGTH);
   if (nameLength === 0) throw new IsoFormatError('directory record', offset, 'file identifier length is 0');
   if (length < DR_MIN_LENGTH + nameLength) {
     throw new IsoFormatError('directory record', offset, `length ${length} is shorter than 33 + identifier length ${nameLength}`);
   }
-  const nameBytes = rec.slice(DR_NAME, nameLength);
+  const nameBytes = view.slice(pos + DR_NAME, nameLength);
   // ECMA-119 9.1.12: a padding byte follows an identifier of even length.
   const suStart = Math.min(length, DR_NAME + nameLength + (nameLength % 2 === 0 ? 1 : 0));
   let special: DirectoryRecord['special'];
   if (nameLength === 1 && nameBytes[0] === 0) special = 'self';
   else if (nameLength === 1 && nameBytes[0] === 1) special = 'parent';
+  const lba = view.u32le(pos + DR_EXTENT);
+  const dataLength = view.u32le(pos + DR_DATA_LENGTH);
   return {
     offset,
     length,
-    extAttrLength: rec.u8(DR_EXT_ATTR_LENGTH),
-    lba: rec.u32le(DR_EXTENT),
-    dataLength: rec.u32le(DR_DATA_LENGTH),
-    flags: rec.u8(DR_FLAGS),
-    interleaved: rec.u8(DR_FILE_UNIT_SIZE) !== 0 || rec.u8(DR_INTERLEAVE_GAP) !== 0,
-    bothEndianOk: rec.u32le(DR_EXTENT) === rec.u32be(DR_EXTENT + 4) && rec.u32le(DR_DATA_LENGTH) === rec.u32be(DR_DATA_LENGTH + 4),
+    extAttrLength: view.u8(pos + DR_EXT_ATTR_LENGTH),
+    lba,
+    dataLength,
+    flags: view.u8(pos + DR_FLAGS),
+    interleaved: view.u8(pos + DR_FILE_UNIT_SIZE) !== 0 || view.u8(pos + DR_INTERLEAVE_GAP) !== 0,
+    bothEndianOk: lba === view.u32be(pos + DR_EXTENT + 4) && dataLength === view.u32be(pos + DR_DATA_LENGTH + 4),
     nameBytes,
     special,
     systemUseOffset: offset + suStart,
-    systemUse: rec.slice(suStart, length - suStart),
+    systemUse: view.slice(pos + suStart, length - suStart),
   };
 }
 
@@ -102,4 +105,31 @@ export function parseDirectoryExtent(bytes: Uint8Array, base: number): Directory
     pos += length;
   }
   return out;
+}
+
+/**
+ * The directories an extent lists (byte offset and length of each one's extent), without making
+ * its records: what reading ahead needs (directory-prefetch.ts), at a fraction of a full parse.
+ * Stops quietly at the first malformed record; the walk's own parse reports it.
+ */
+export function listedDirectories(bytes: Uint8Array, out: { offset: number; length: number }[]): void {
+  let pos = 0;
+  while (pos < bytes.length) {
+    const length = bytes[pos]!;
+    if (length === 0) {
+      pos = (Math.floor(pos / SECTOR_SIZE) + 1) * SECTOR_SIZE;
+      continue;
+    }
+    if (length < DR_MIN_LENGTH || pos + length > bytes.length || length > SECTOR_SIZE - (pos % SECTOR_SIZE)) return;
+    const nameLength = bytes[pos + DR_NAME_LENGTH]!;
+    const special = nameLength === 1 && bytes[pos + DR_NAME]! <= 1;
+    if (!special && bytes[pos + DR_FLAGS]! & FLAG_DIRECTORY) {
+      const b = pos + DR_EXTENT;
+      const d = pos + DR_DATA_LENGTH;
+      const lba = (bytes[b]! | (bytes[b + 1]! << 8) | (bytes[b + 2]! << 16) | (bytes[b + 3]! << 24)) >>> 0;
+      const dataLength = (bytes[d]! | (bytes[d + 1]! << 8) | (bytes[d + 2]! << 16) | (bytes[d + 3]! << 24)) >>> 0;
+      out.push({ offset: lba * SECTOR_SIZE, length: dataLength });
+    }
+    pos += length;
+  }
 }

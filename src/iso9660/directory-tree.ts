@@ -147,7 +147,9 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
 
       let rr: RockRidgeInfo | undefined;
       if (susp) {
-        rr = parseRockRidge(await readSuspEntries(reader, rec.systemUse, rec.systemUseOffset, suspSkip));
+        const entries = readSuspEntries(reader, rec.systemUse, rec.systemUseOffset, suspSkip);
+        // Awaited only when a continuation area had to be read: an await per record costs.
+        rr = parseRockRidge(entries instanceof Promise ? await entries : entries);
         if (rr.present) rockRidge = true;
       }
       // We read the little-endian halves; a writer or an editor that updated only one half
@@ -219,7 +221,13 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
     }
   };
   await walk(rootRecords, '/', '/', 0);
-  for (const { lba, ref } of reRecords) directories.find((d) => d.extent.lba === lba)?.records.push(ref);
+  if (reRecords.length > 0) {
+    // The first directory listed at each LBA, as a lookup per RE record would be: a map, since
+    // an image may hold as many RE records as directories.
+    const atLba = new Map<number, WalkedDirectory>();
+    for (const d of directories) if (!atLba.has(d.extent.lba)) atLba.set(d.extent.lba, d);
+    for (const { lba, ref } of reRecords) atLba.get(lba)?.records.push(ref);
+  }
   if (mismatched > MAX_WARNINGS) warnings.push(`${kind} tree: ${mismatched - MAX_WARNINGS} more records with differing endian halves`);
   return { kind, rockRidge, suspSkip, files, directories, warnings };
 }

@@ -61,10 +61,35 @@ function fileSize(f: WalkedFile): number {
 const norm = (p: string) => p.toLowerCase();
 
 /**
- * The files of one key (first extent LBA and size) not yet claimed by the tree being merged, in
- * the order they came: a cursor per list skips the claimed ones once, so a key shared by many
- * files (empty files share an LBA on xorriso images) costs linear time, not quadratic. 20,000
- * empty files took 8.7 s to index when each lookup filtered the whole list.
+ * The files of one key (first extent LBA and size), in the order they came, and for a key shared
+ * by several files (empty files share an LBA on xorriso images) the same by case-folded path:
+ * names are the only way to pair those up across trees.
+ */
+class KeyFiles {
+  readonly files: MutableFile[] = [];
+  /** Made when a second file takes the key: a file alone in its key needs no name to pair. */
+  byName: Map<string, MutableFile[]> | undefined;
+
+  add(m: MutableFile): void {
+    this.files.push(m);
+    if (this.files.length === 2) {
+      this.byName = new Map();
+      for (const f of this.files) for (const p of f.paths) this.name(f, norm(p.path));
+    } else if (this.byName) this.name(m, norm(m.path));
+  }
+
+  /** Lists `m` under `folded`, once. */
+  name(m: MutableFile, folded: string): void {
+    const list = this.byName?.get(folded);
+    if (!list) this.byName?.set(folded, [m]);
+    else if (list.at(-1) !== m) list.push(m);
+  }
+}
+
+/**
+ * The files each tree has not claimed yet: a cursor per list skips the claimed ones once, so a
+ * key shared by many files costs linear time, not quadratic (20,000 empty files took 8.7 s to
+ * index when each lookup filtered the key's whole list).
  */
 class Unclaimed {
   private readonly cursors = new Map<MutableFile[], number>();
@@ -81,34 +106,35 @@ class Unclaimed {
 }
 
 function mergeFiles(trees: readonly WalkedTree[]): { files: MutableFile[]; owner: Map<WalkedFile, MutableFile> } {
-  const byKey = new Map<string, MutableFile[]>();
-  // Key and case-folded path -> the files of that key that some tree lists under that path.
-  const byName = new Map<string, MutableFile[]>();
+  // First extent LBA -> size -> files: numbers as keys, no string built per file.
+  const byKey = new Map<number, Map<number, KeyFiles>>();
   const files: MutableFile[] = [];
   const owner = new Map<WalkedFile, MutableFile>();
-  const listName = (key: string, folded: string, m: MutableFile): void => {
-    const k = `${key}\0${folded}`;
-    const list = byName.get(k);
-    if (list) list.push(m);
-    else byName.set(k, [m]);
-  };
   // Best tree first, so a file's `path` comes from the best tree that lists it.
   const ordered = [...trees].sort((a, b) => treeRank(a) - treeRank(b));
   for (const tree of ordered) {
     const rank = treeRank(tree);
     const unclaimed = new Unclaimed();
-    // Within a key, prefer the candidate whose existing path equals this one case-insensitively:
-    // empty files often share one LBA, and names are the only way to pair those up.
     for (const wf of tree.files) {
       const size = fileSize(wf);
-      const key = `${wf.extents[0]!.lba}:${size}`;
-      const folded = norm(wf.path);
-      const candidates = byKey.get(key);
-      const match = unclaimed.first(byName.get(`${key}\0${folded}`)) ?? unclaimed.first(candidates);
+      const lba = wf.extents[0]!.lba;
+      let sizes = byKey.get(lba);
+      if (!sizes) {
+        sizes = new Map();
+        byKey.set(lba, sizes);
+      }
+      let key = sizes.get(size);
+      if (!key) {
+        key = new KeyFiles();
+        sizes.set(size, key);
+      }
+      // Within a key, prefer the candidate whose existing path equals this one case-insensitively.
+      const folded = key.byName ? norm(wf.path) : '';
+      const match = (key.byName && unclaimed.first(key.byName.get(folded))) || unclaimed.first(key.files);
       if (match) {
         unclaimed.claimed.add(match);
-        if (!match.paths.some((p) => norm(p.path) === folded)) listName(key, folded, match);
         match.paths.push({ tree: wf.tree, path: wf.path });
+        if (key.byName) key.name(match, folded);
         match.records.push(...wf.records);
         if (wf.isoPath !== undefined) match.isoPath ??= wf.isoPath;
         // Hidden in any tree (genisoimage -hidden sets the bit in the ISO 9660 tree only).
@@ -131,9 +157,7 @@ function mergeFiles(trees: readonly WalkedTree[]): { files: MutableFile[]; owner
       unclaimed.claimed.add(m);
       files.push(m);
       owner.set(wf, m);
-      listName(key, folded, m);
-      if (candidates) candidates.push(m);
-      else byKey.set(key, [m]);
+      key.add(m);
     }
   }
   return { files, owner };

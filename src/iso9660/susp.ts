@@ -43,10 +43,18 @@ export function parseSp(systemUse: Uint8Array): number | undefined {
   return undefined;
 }
 
+/** Where a CE entry points: a continuation area, and the CE entry's own offset. */
+interface ContinuationPointer {
+  readonly lba: number;
+  readonly offset: number;
+  readonly length: number;
+  readonly at: number;
+}
+
 /** Splits one area (a System Use field or a continuation area) into entries; returns the CE pointer if any. */
-function splitArea(bytes: Uint8Array, base: number, out: SuspEntry[]): { lba: number; offset: number; length: number; at: number } | undefined {
+function splitArea(bytes: Uint8Array, base: number, out: SuspEntry[]): ContinuationPointer | undefined {
   const view = new BinaryView(bytes, base);
-  let ce: { lba: number; offset: number; length: number; at: number } | undefined;
+  let ce: ContinuationPointer | undefined;
   let pos = 0;
   // Fewer than 4 bytes cannot hold an entry: padding (ECMA-119 pads records to even length).
   while (pos + 4 <= bytes.length) {
@@ -73,12 +81,23 @@ function splitArea(bytes: Uint8Array, base: number, out: SuspEntry[]): { lba: nu
 
 /**
  * All SUSP entries of one record: its System Use area (after `skip` bytes) and every
- * continuation area it chains to.
+ * continuation area it chains to. Most records have no continuation: their entries come back at
+ * once, not as a promise (an image has thousands of records, and a wait each added up).
  */
-export async function readSuspEntries(reader: MetadataReader, systemUse: Uint8Array, systemUseOffset: number, skip: number): Promise<SuspEntry[]> {
+export function readSuspEntries(
+  reader: MetadataReader,
+  systemUse: Uint8Array,
+  systemUseOffset: number,
+  skip: number,
+): SuspEntry[] | Promise<SuspEntry[]> {
   const out: SuspEntry[] = [];
   if (skip >= systemUse.length) return out;
-  let ce = splitArea(systemUse.subarray(skip), systemUseOffset + skip, out);
+  const ce = splitArea(systemUse.subarray(skip), systemUseOffset + skip, out);
+  return ce ? followContinuations(reader, ce, out) : out;
+}
+
+async function followContinuations(reader: MetadataReader, first: ContinuationPointer, out: SuspEntry[]): Promise<SuspEntry[]> {
+  let ce: ContinuationPointer | undefined = first;
   let hops = 0;
   while (ce) {
     hops++;

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openFileSource, type ByteSource, type FileSource } from '../../src/byte-source.js';
 import { DirectoryPrefetch, PREFETCH_BYTES, PREFETCH_READS } from '../../src/iso9660/directory-prefetch.js';
-import { FLAG_DIRECTORY, type DirectoryRecord } from '../../src/iso9660/directory-record.js';
+import { FLAG_DIRECTORY, listedDirectories, parseDirectoryExtent, type DirectoryRecord } from '../../src/iso9660/directory-record.js';
 import { buildIndex } from '../../src/iso9660/index.js';
 import { missingTools, run, scratchDir } from '../helpers/tools.js';
 
@@ -152,6 +152,39 @@ describe.skipIf(needed.length > 0)('buildIndex with directory prefetch', () => {
     // Every extent the prefetcher read, the walk took: no byte read twice.
     expect(with_.stats.reads).toBe(without.stats.reads);
     expect(with_.stats.bytes).toBe(without.stats.bytes);
+  });
+
+  it('lists from each extent the directories its parsed records name', async () => {
+    const src = await source();
+    const idx = await buildIndex(src, { directoryPrefetch: false });
+    for (const d of idx.directories) {
+      const start = d.extent.lba * SECTOR;
+      const bytes = await src.read(start, d.extent.lengthBytes);
+      const listed: { offset: number; length: number }[] = [];
+      listedDirectories(bytes, listed);
+      const parsed = parseDirectoryExtent(bytes, start)
+        .filter((r) => !r.special && r.flags & FLAG_DIRECTORY)
+        .map((r) => ({ offset: r.lba * SECTOR, length: r.dataLength }));
+      expect(listed).toEqual(parsed);
+    }
+    // A record that runs past its sector ends the list there, quietly.
+    const bytes = new Uint8Array(2 * SECTOR);
+    const record = (at: number, length: number, lba: number, directory: boolean): void => {
+      bytes[at] = length;
+      new DataView(bytes.buffer).setUint32(at + 2, lba, true);
+      new DataView(bytes.buffer).setUint32(at + 10, SECTOR, true);
+      bytes[at + 25] = directory ? FLAG_DIRECTORY : 0;
+      bytes[at + 32] = 1;
+      bytes[at + 33] = 0x41;
+    };
+    record(0, 40, 5, true);
+    for (let at = 40; at < 2008; at += 246) record(at, 246, 0, false);
+    record(2008, 60, 6, true); // 2008 + 60 crosses into the next sector
+    record(SECTOR, 40, 7, true);
+    const out: { offset: number; length: number }[] = [];
+    listedDirectories(bytes, out);
+    expect(out).toEqual([{ offset: 5 * SECTOR, length: SECTOR }]);
+    expect(() => parseDirectoryExtent(bytes, 0)).toThrow(/crosses a sector boundary/);
   });
 
   it('gives the walk the bytes again when a read ahead failed', async () => {
