@@ -60,6 +60,7 @@ const MAX_WARNINGS = 20;
 /** Shared across the trees of one image so the entry cap covers them all. */
 export interface WalkBudget {
   entries: number;
+  pathChars: number;
 }
 
 /** ISO 9660 name: strip the `;version` and a trailing '.' of an extension-less name. */
@@ -161,6 +162,10 @@ export async function walkTree(reader: MetadataReader, kind: TreeKind, root: Dir
       checkName(name, rec.offset);
       const ref = (extentIndex: number): DirectoryRecordRef => ({ tree: kind, offset: rec.offset, length: rec.length, extentIndex, name });
       const path = joinPath(dirPath, name);
+      budget.pathChars += path.length;
+      if (budget.pathChars > limits.maxPathChars) {
+        throw new LimitExceededError('path characters', rec.offset, `the paths listed pass ${limits.maxPathChars} characters in all`);
+      }
       const isoPath = rr?.name === undefined && isoDirPath === dirPath ? path : joinPath(isoDirPath, decodeName(kind, rec.nameBytes));
 
       if (pending && pending.name !== name) {

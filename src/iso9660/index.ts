@@ -288,7 +288,7 @@ async function walkTrees(
   warnings: string[],
   prefetch: boolean,
 ): Promise<{ walked: WalkedTree[]; trees: TreeInfo[] }> {
-  const budget: WalkBudget = { entries: 0 };
+  const budget: WalkBudget = { entries: 0, pathChars: 0 };
   const walked: WalkedTree[] = [];
   const trees: TreeInfo[] = [];
   // The first tree of each kind is walked (and its root read ahead); a second one is ignored.

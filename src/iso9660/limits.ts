@@ -14,6 +14,12 @@ export interface IndexLimits {
   readonly maxDepth: number;
   /** Directory records accepted across all trees. */
   readonly maxEntries: number;
+  /**
+   * Characters of every path listed, summed across all trees. Each file's path holds its
+   * directory's, so long names deep down multiply: a 2 MB Rock Ridge name over 2,500 files ran
+   * the indexer out of memory.
+   */
+  readonly maxPathChars: number;
   /** Size of one directory extent. */
   readonly maxDirectoryBytes: number;
   /** SUSP continuation areas followed for one directory record. */
@@ -36,6 +42,7 @@ export const DEFAULT_LIMITS: IndexLimits = {
   maxDescriptors: 64,
   maxDepth: 64,
   maxEntries: 200_000,
+  maxPathChars: 64 * 1024 * 1024,
   maxDirectoryBytes: 16 * 1024 * 1024,
   maxContinuationHops: 32,
   maxMetadataBytes: 256 * 1024 * 1024,

@@ -29,6 +29,15 @@ const SL_ROOT = 0x08;
 
 const utf8 = new TextDecoder('utf-8');
 
+/**
+ * Longest alternate name and symbolic link target read, in bytes: Linux's NAME_MAX and PATH_MAX,
+ * which every Rock Ridge writer keeps to. NM and SL entries may continue across up to 32
+ * continuation areas, so without a cap one record could name a file with megabytes, and every
+ * path below it would carry them.
+ */
+export const MAX_NAME_BYTES = 255;
+export const MAX_SYMLINK_BYTES = 4096;
+
 export function parseRockRidge(entries: readonly SuspEntry[]): RockRidgeInfo {
   const nameParts: Uint8Array[] = [];
   let nameDone = false;
@@ -41,6 +50,7 @@ export function parseRockRidge(entries: readonly SuspEntry[]): RockRidgeInfo {
   let childLinkLba: number | undefined;
   let parentLinkLba: number | undefined;
   let present = false;
+  let nameBytes = 0;
 
   for (const e of entries) {
     if (!RR_SIGNATURES.has(e.signature)) continue;
@@ -52,7 +62,11 @@ export function parseRockRidge(entries: readonly SuspEntry[]): RockRidgeInfo {
         const flags = b.u8(4);
         if (flags & NM_CURRENT) name = '.';
         else if (flags & NM_PARENT) name = '..';
-        else nameParts.push(b.slice(5, b.length - 5));
+        else {
+          nameBytes += b.length - 5;
+          if (nameBytes > MAX_NAME_BYTES) throw new IsoFormatError('Rock Ridge NM entry', e.offset, `alternate name longer than ${MAX_NAME_BYTES} bytes`);
+          nameParts.push(b.slice(5, b.length - 5));
+        }
         if (!(flags & NM_CONTINUE)) nameDone = true;
         break;
       }
@@ -89,6 +103,9 @@ export function parseRockRidge(entries: readonly SuspEntry[]): RockRidgeInfo {
           else {
             const sep = slPending || symlink === '' || symlink.endsWith('/') ? '' : '/';
             symlink += sep + part;
+          }
+          if (symlink.length > MAX_SYMLINK_BYTES) {
+            throw new IsoFormatError('Rock Ridge SL entry', e.offset, `symbolic link target longer than ${MAX_SYMLINK_BYTES} characters`);
           }
           slPending = (cflags & SL_CONTINUE) !== 0;
           pos += 2 + clen;

@@ -178,9 +178,10 @@ describe.skipIf(needed.length > 0)('buildIndex on corrupted images', () => {
     expect(idx.warnings).toEqual([]);
   });
 
-  it('enforces the depth, entry and metadata-byte caps given as options', async () => {
+  it('enforces the depth, entry, path and metadata-byte caps given as options', async () => {
     expect(await indexError(image, { maxDepth: 3 })).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'directory depth' });
     expect(await indexError(image, { maxEntries: 5 })).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'directory entries' });
+    expect(await indexError(image, { maxPathChars: 40 })).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'path characters' });
     expect(await indexError(image, { maxMetadataBytes: 40_000 })).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'metadata bytes' });
     expect(await indexError(image, { maxContinuationHops: 0 })).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'SUSP continuation hops' });
   });

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { BinaryView } from '../../src/binary.js';
 import { IsoFormatError } from '../../src/errors.js';
-import { parseRockRidge } from '../../src/iso9660/rock-ridge.js';
+import { MAX_NAME_BYTES, MAX_SYMLINK_BYTES, parseRockRidge } from '../../src/iso9660/rock-ridge.js';
 import type { SuspEntry } from '../../src/iso9660/susp.js';
 
 let at = 1000;
@@ -43,6 +43,24 @@ describe('parseRockRidge', () => {
     expect(() => parseRockRidge([sl])).toThrow(IsoFormatError);
     const tf = entry('TF', [0x07, 1, 2, 3]);
     expect(() => parseRockRidge([tf])).toThrow(expect.objectContaining({ structure: 'Rock Ridge TF entry', offset: tf.offset }));
+  });
+
+  it('takes a name of NAME_MAX bytes over CONTINUE entries and rejects one byte more, at its entry', () => {
+    const parts = (total: number): SuspEntry[] => {
+      const out: SuspEntry[] = [];
+      for (let left = total; left > 0; left -= 100) out.push(entry('NM', [left > 100 ? 1 : 0, ...text('n'.repeat(Math.min(100, left)))]));
+      return out;
+    };
+    expect(parseRockRidge(parts(MAX_NAME_BYTES)).name).toHaveLength(MAX_NAME_BYTES);
+    const long = parts(MAX_NAME_BYTES + 1);
+    expect(() => parseRockRidge(long)).toThrow(expect.objectContaining({ structure: 'Rock Ridge NM entry', offset: long.at(-1)!.offset }));
+  });
+
+  it('rejects a symbolic link target longer than PATH_MAX', () => {
+    const component = [0, 200, ...text('d'.repeat(200))];
+    const entries = Array.from({ length: 25 }, () => entry('SL', [1, ...component]));
+    expect(() => parseRockRidge(entries)).toThrow(expect.objectContaining({ structure: 'Rock Ridge SL entry' }));
+    expect(parseRockRidge(entries.slice(0, 20)).symlink!.length).toBeLessThanOrEqual(MAX_SYMLINK_BYTES);
   });
 
   it('ignores entries of other extensions', () => {
