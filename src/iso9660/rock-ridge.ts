@@ -64,7 +64,9 @@ export function parseRockRidge(entries: readonly SuspEntry[]): RockRidgeInfo {
         else if (flags & NM_PARENT) name = '..';
         else {
           nameBytes += b.length - 5;
-          if (nameBytes > MAX_NAME_BYTES) throw new IsoFormatError('Rock Ridge NM entry', e.offset, `alternate name longer than ${MAX_NAME_BYTES} bytes`);
+          if (nameBytes > MAX_NAME_BYTES) {
+            throw new IsoFormatError('Rock Ridge NM entry', e.offset, `alternate name longer than ${MAX_NAME_BYTES} bytes`);
+          }
           nameParts.push(b.slice(5, b.length - 5));
         }
         if (!(flags & NM_CONTINUE)) nameDone = true;
