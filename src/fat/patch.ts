@@ -14,7 +14,7 @@ import { clusterOffset, type FatGeometry } from './boot-sector.js';
 import { CowImage, type FatOverlay } from './cow-image.js';
 import { DIR_FIELDS } from './directory.js';
 import { countFreeClusters, endOfChain, followChain, lowestFreeClusters, setFatEntry } from './table.js';
-import { fileClusters, findInTree, listFatTree, openFat, type FatFile, type FatVolume } from './volume.js';
+import { FatTreeLookup, fileClusters, listFatTree, openFat, type FatFile, type FatVolume } from './volume.js';
 
 // FSInfo fields (fatgen103 section 5).
 const FSI_LEAD_SIG = 0;
@@ -71,9 +71,9 @@ export function planFatWrites(image: Uint8Array, writes: readonly FatWrite[]): F
   const geo = vol.geometry;
   const cow = new CowImage(image, geo.bytesPerSector);
 
-  const tree = listFatTree(vol);
+  const tree = new FatTreeLookup(listFatTree(vol));
   const jobs: Job[] = writes.map((w, index) => {
-    const file = findInTree(tree, w.path);
+    const file = tree.find(w.path);
     if (!file) throw new NotFoundError(`no file ${w.path} in the FAT image`);
     return { index, file, data: w.data };
   });

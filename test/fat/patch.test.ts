@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingTools, scratchDir } from '../helpers/tools.js';
 import { FatNoSpaceError, NotFoundError } from '../../src/errors.js';
-import { FatWriteConflictError, findFatFile, listFatFiles, openFat, planFatWrites, readFatFile } from '../../src/fat/index.js';
+import { FatWriteConflictError, findFatFile, formatFat, listFatFiles, openFat, planFatWrites, readFatFile } from '../../src/fat/index.js';
 import { countFreeClusters, followChain, getFatEntry } from '../../src/fat/table.js';
 import { FAT_TOOLS, applyOverlays, bytesOf, extractAll, fsck, makeImage, mtype, text, type FixtureOp } from './mtools.js';
 
@@ -246,5 +246,23 @@ describe.skipIf(missing.length > 0)('planFatWrites against mtools and fsck.fat',
     expect(caught).toMatchObject({ path: '/EFI/BOOT/grub.cfg', code: 'FAT_NO_SPACE' });
     // Growing within the clusters the file already has needs no free cluster and still works.
     expect(planFatWrites(image, [{ path: '/EFI/BOOT/grub.cfg', data: bytesOf(500, 14) }]).overlays.length).toBeGreaterThan(0);
+  });
+});
+
+describe('planFatWrites on a large listing', () => {
+  it('finds each of many written files among thousands by long or short name, in either case', () => {
+    // Each write's look-up once indexed the whole listing again: writes x entries.
+    const files = [];
+    for (let i = 0; i < 300; i++) files.push({ path: `/cfg/Grub-${i}.cfg`, data: text(`old ${i}\n`) });
+    for (let i = 0; i < 4000; i++) files.push({ path: `/x${i % 4}/file-${i}`, data: new Uint8Array(0) });
+    const image = formatFat({ files, sizeBytes: 16 * 2 ** 20 });
+    const writes = files.slice(0, 300).map((f, i) => ({ path: i % 2 ? f.path.toLowerCase() : f.path.toUpperCase(), data: text(`new ${i}\n`) }));
+    const plan = planFatWrites(image, writes);
+    expect(plan.files.map((f) => f.path)).toEqual(files.slice(0, 300).map((f) => f.path));
+    const vol = openFat(applyOverlays(image, plan.overlays));
+    for (let i = 0; i < 300; i += 37) {
+      const short = findFatFile(vol, `/cfg/Grub-${i}.cfg`)!.shortPath;
+      expect(Buffer.from(readFatFile(vol, findFatFile(vol, short)!)).toString('latin1')).toBe(`new ${i}\n`);
+    }
   });
 });
