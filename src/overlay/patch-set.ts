@@ -66,9 +66,8 @@ export function buildPatchSet(baseSize: number, size: number, overlays: readonly
       // Overlap or adjacency: the overlapping part must agree with what is already there.
       const overlapEnd = Math.min(last.end, o.offset + o.data.length);
       if (overlapEnd > o.offset) {
-        const existing = concat(last.parts).subarray(o.offset - last.offset, overlapEnd - last.offset);
         const incoming = o.data.subarray(0, overlapEnd - o.offset);
-        if (!equalBytes(existing, incoming)) {
+        if (!runHolds(last.parts, last.end - last.offset, o.offset - last.offset, incoming)) {
           throw new PatchSetError(`overlays disagree at bytes [${o.offset}, ${overlapEnd})`);
         }
       }
@@ -198,8 +197,22 @@ function plain(data: Uint8Array): Uint8Array {
   return data.constructor === Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/**
+ * Whether a run of parts (`length` bytes in all) holds `bytes` at `at`, compared part by part: a
+ * run joined for each overlapping overlay cost its whole length every time, quadratic when many
+ * overlays overlap one after another. The part holding `at` is sought from the end, where
+ * overlaps meet a run (overlays come sorted by offset).
+ */
+function runHolds(parts: readonly Uint8Array[], length: number, at: number, bytes: Uint8Array): boolean {
+  let i = parts.length;
+  let partStart = length;
+  while (i > 0 && partStart > at) partStart -= parts[--i]!.length;
+  let k = 0;
+  for (let off = at - partStart; k < bytes.length && i < parts.length; i++, off = 0) {
+    const part = parts[i]!;
+    const n = Math.min(part.length - off, bytes.length - k);
+    for (let j = 0; j < n; j++) if (part[off + j] !== bytes[k + j]) return false;
+    k += n;
+  }
+  return k === bytes.length;
 }

@@ -38,6 +38,35 @@ describe('buildPatchSet', () => {
       ]),
     ).toThrow(PatchSetError);
   });
+  it('checks overlaps across the parts of a long run as a joined run would, and takes thousands chained', () => {
+    // Random overlays cut from one image agree wherever they overlap; one flipped byte must not.
+    let x = 5;
+    const rand = (n: number) => {
+      x = (x * 1103515245 + 12345) >>> 0;
+      return (x >>> 8) % n;
+    };
+    for (let round = 0; round < 50; round++) {
+      const image = Uint8Array.from({ length: 400 }, () => rand(256));
+      const overlays = Array.from({ length: 30 }, () => {
+        const offset = rand(380);
+        return { offset, data: image.slice(offset, offset + 1 + rand(400 - offset - 1)) };
+      });
+      const p = buildPatchSet(400, 400, overlays);
+      const out = naive(400, p.overlays);
+      for (const o of overlays) expect(out.subarray(o.offset, o.offset + o.data.length)).toEqual(o.data);
+      const bad = overlays[rand(30)]!;
+      const flipped = bad.data.slice();
+      const i = rand(flipped.length);
+      flipped[i]! ^= 1;
+      const others = overlays.filter((o) => o !== bad);
+      const at = bad.offset + i;
+      const build = () => buildPatchSet(400, 400, [...others, { offset: bad.offset, data: flipped }]);
+      if (others.some((o) => o.offset <= at && at < o.offset + o.data.length)) expect(build).toThrow(PatchSetError);
+      else expect(build).not.toThrow();
+    }
+    const chained = Array.from({ length: 5000 }, (_, i) => ({ offset: i * 100, data: new Uint8Array(200).fill(7) }));
+    expect(buildPatchSet(600_000, 600_000, chained).overlays).toEqual([{ offset: 0, data: new Uint8Array(500_100).fill(7) }]);
+  });
   it('rejects overlays outside the image', () => {
     expect(() => buildPatchSet(100, 100, [{ offset: 99, data: bytes(1, 2) }])).toThrow(/outside the image/);
     expect(() => buildPatchSet(100, 90, [])).toThrow(PatchSetError);
