@@ -13,6 +13,12 @@ import { followChain } from './table.js';
 export const MAX_DEPTH = 32;
 /** Directory slots read in one walk of the whole tree. */
 export const MAX_TOTAL_ENTRIES = 262_144;
+/**
+ * Characters of all the paths listed (long and short), summed. Every path holds its directory's,
+ * so a chain of directories with 255-character names above a quarter million short entries would
+ * list gigabytes of paths from an image of a few megabytes.
+ */
+export const MAX_TOTAL_PATH_CHARS = 16 * 1024 * 1024;
 
 export interface FatVolume {
   readonly image: Uint8Array;
@@ -57,6 +63,7 @@ export function listFatTree(vol: FatVolume, bytes: FatBytes = vol.bytes): FatTre
   // directory already read) would make the walk loop or explode.
   const entered = new Set<number>();
   if (geo.fatType === 32) entered.add(geo.rootCluster);
+  let pathChars = 0;
   const walk = (location: DirectoryLocation, path: string, shortPath: string, depth: number): void => {
     for (const e of readDirectory(bytes, geo, location, budget)) {
       const entry: FatTreeEntry = {
@@ -67,6 +74,10 @@ export function listFatTree(vol: FatVolume, bytes: FatBytes = vol.bytes): FatTre
         dirEntryOffset: e.entryOffset,
         isDirectory: e.isDirectory,
       };
+      pathChars += entry.path.length + entry.shortPath.length;
+      if (pathChars > MAX_TOTAL_PATH_CHARS) {
+        throw new LimitExceededError('FAT path characters', e.entryOffset, `the paths listed pass ${MAX_TOTAL_PATH_CHARS} characters in all`);
+      }
       out.push(entry);
       if (!e.isDirectory) continue;
       if (e.firstCluster < 2 || e.firstCluster > geo.clusterCount + 1) {

@@ -4,7 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingTools, scratchDir } from '../helpers/tools.js';
-import { findFatFile, listFatFiles, listFatTree, openFat, readFatFile, type FatVolume } from '../../src/fat/index.js';
+import { findFatFile, formatFat, listFatFiles, listFatTree, openFat, readFatFile, type FatVolume } from '../../src/fat/index.js';
+import { MAX_TOTAL_PATH_CHARS } from '../../src/fat/volume.js';
 import { followChain } from '../../src/fat/table.js';
 import { FAT_TOOLS, bytesOf, extractAll, makeImage, mdirPaths, mtype, text, type FixtureOp } from './mtools.js';
 
@@ -138,5 +139,20 @@ describe.skipIf(missing.length > 0)('FAT reader against mtools', () => {
     const files = listFatFiles(openFat(image));
     const same = files.find((f) => f.dirEntryOffset === arch.dirEntryOffset)!;
     expect(same.path).toBe('/loader/entries/' + arch.shortPath.split('/').pop());
+  });
+});
+
+describe('listFatTree caps', () => {
+  it('refuses a tree whose paths pass MAX_TOTAL_PATH_CHARS in all, naming the entry', () => {
+    // Thirty directories of 250-character names above 2,300 files: each file's path is 7.5k
+    // characters, so a few megabytes of image would list gigabytes of paths without the cap.
+    const deep = Array.from({ length: 30 }, (_, i) => `${String(i).padStart(3, '0')}${'d'.repeat(247)}`).join('/');
+    const files = Array.from({ length: 2300 }, (_, i) => ({ path: `/${deep}/f${i}`, data: new Uint8Array(0) }));
+    const vol = openFat(formatFat({ files, sizeBytes: 8 * 2 ** 20 }));
+    expect(() => listFatTree(vol)).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED', limit: 'FAT path characters' }));
+    // Under the cap the same shape lists.
+    const fewer = openFat(formatFat({ files: files.slice(0, 100), sizeBytes: 8 * 2 ** 20 }));
+    expect(listFatTree(fewer).filter((e) => !e.isDirectory)).toHaveLength(100);
+    expect(MAX_TOTAL_PATH_CHARS).toBeLessThan(2300 * deep.length);
   });
 });
