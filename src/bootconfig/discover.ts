@@ -18,13 +18,15 @@
 import type { ConfigSyntax } from './types.js';
 import type { IncludeRef, KernelCommand } from './model.js';
 import { analyzeGrub } from './grub.js';
-import { analyzeSyslinuxSession, syslinuxIncludes } from './syslinux.js';
+import { analyzeSyslinuxSession, parsedOnce, type SyslinuxFiles, syslinuxBudget, syslinuxIncludes } from './syslinux.js';
 import { analyzeSystemdBoot } from './systemd-boot.js';
 import { dirname, PathLookup, resolveGrubTarget, resolveSyslinuxTarget, syntaxByLocation, syntaxByName } from './paths.js';
 
 /** Caps on what the image controls. */
 export const MAX_CONFIG_FILES = 4096;
 export const MAX_CONFIG_TEXT = 1024 * 1024;
+/** Include loops listed; more are counted in a warning (each back edge is one loop). */
+export const MAX_REPORTED_CYCLES = 100;
 
 export interface FileAnalysis {
   readonly path: string;
@@ -142,31 +144,36 @@ export function analyzeBootConfigs(input: ReadonlyMap<string, string>): Analysis
     list.push(c);
     commands.set(c.path, list);
   };
-  const syslinuxFiles = {
-    text: (p: string) => texts.get(p),
-    resolve: (from: string, target: string, cwd: string) => resolveSyslinuxTarget(lookup, from, target, cwd),
-  };
+  const syslinuxFiles = sharedSyslinuxFiles(texts, lookup);
+  const warned = new Set(warnings);
   for (const p of paths) {
     const syntax = syntaxOf.get(p);
     if (syntax === 'grub') analyzeGrub(p, texts.get(p) as string).commands.forEach(add);
     if (syntax === 'systemd-boot') {
       const r = analyzeSystemdBoot(p, texts.get(p) as string);
       r.commands.forEach(add);
-      warnings.push(...r.warnings);
+      for (const w of r.warnings) {
+        warned.add(w);
+        warnings.push(w);
+      }
     }
     if (syntax === 'syslinux' && (syntaxByName(p) === 'syslinux' || sessionRoots.has(p) || !textualTargets.has(p))) {
       const r = analyzeSyslinuxSession(p, syslinuxFiles);
       r.commands.forEach(add);
-      for (const w of r.warnings) if (!warnings.includes(w)) warnings.push(w);
+      for (const w of r.warnings) {
+        if (warned.has(w)) continue;
+        warned.add(w);
+        warnings.push(w);
+      }
     }
   }
 
-  const includedBy = new Map<string, string[]>();
+  const includedBy = new Map<string, Set<string>>();
   for (const [from, out] of edges) {
     for (const e of out) {
-      const list = includedBy.get(e.to) ?? [];
-      if (!list.includes(from)) list.push(from);
-      includedBy.set(e.to, list);
+      const set = includedBy.get(e.to) ?? new Set<string>();
+      set.add(from);
+      includedBy.set(e.to, set);
     }
   }
 
@@ -181,28 +188,55 @@ export function analyzeBootConfigs(input: ReadonlyMap<string, string>): Analysis
       syntax,
       commands: cmds,
       includes: [...new Set((edges.get(p) ?? []).map((e) => e.to))],
-      includedBy: (includedBy.get(p) ?? []).sort(),
+      includedBy: [...(includedBy.get(p) ?? [])].sort(),
     });
   }
-  return { files, cycles: findCycles(paths, edges), missing, warnings };
+  const loops = findCycles(paths, edges);
+  if (loops.found > loops.cycles.length) warnings.push(`${loops.found} include cycles; only the first ${loops.cycles.length} are reported`);
+  return { files, cycles: loops.cycles, missing, warnings };
 }
 
-/** Include loops, each as the chain of paths ending where it started; found by depth-first search. */
-function findCycles(paths: readonly string[], edges: ReadonlyMap<string, readonly Edge[]>): string[][] {
+/**
+ * What every syslinux configuration of the file system reads through: a file is parsed and an
+ * INCLUDE resolved once however many configurations read them, under one directive budget.
+ */
+function sharedSyslinuxFiles(texts: ReadonlyMap<string, string>, lookup: PathLookup): SyslinuxFiles {
+  const resolved = new Map<string, string | undefined>();
+  return {
+    text: (p) => texts.get(p),
+    directives: parsedOnce((p) => texts.get(p)),
+    resolve: (from, target, cwd) => {
+      const key = `${from}\u0000${target}\u0000${cwd}`;
+      if (!resolved.has(key)) resolved.set(key, resolveSyslinuxTarget(lookup, from, target, cwd));
+      return resolved.get(key);
+    },
+    budget: syslinuxBudget(),
+  };
+}
+
+/**
+ * Include loops, each as the chain of paths ending where it started; found by depth-first search,
+ * one per back edge. A file naming the same include many times is one edge, so one loop; only the
+ * first MAX_REPORTED_CYCLES are copied out, since each copy is as long as the include chain.
+ */
+function findCycles(paths: readonly string[], edges: ReadonlyMap<string, readonly Edge[]>): { cycles: string[][]; found: number } {
   const state = new Map<string, 'open' | 'done'>();
   const cycles: string[][] = [];
   const stack: string[] = [];
+  let found = 0;
   const dfs = (p: string): void => {
     state.set(p, 'open');
     stack.push(p);
-    for (const e of edges.get(p) ?? []) {
-      const s = state.get(e.to);
-      if (s === 'open') cycles.push([...stack.slice(stack.indexOf(e.to)), e.to]);
-      else if (s === undefined) dfs(e.to);
+    for (const to of new Set((edges.get(p) ?? []).map((e) => e.to))) {
+      const s = state.get(to);
+      if (s === 'open') {
+        found++;
+        if (cycles.length < MAX_REPORTED_CYCLES) cycles.push([...stack.slice(stack.indexOf(to)), to]);
+      } else if (s === undefined) dfs(to);
     }
     stack.pop();
     state.set(p, 'done');
   };
   for (const p of paths) if (edges.has(p) && !state.has(p)) dfs(p);
-  return cycles;
+  return { cycles, found };
 }

@@ -7,7 +7,10 @@ import type { ConfigSyntax } from './types.js';
 
 /** Lower case, without an ISO 9660 `;<version>` or the `.` a name without extension ends with. */
 function cleanName(name: string): string {
-  return name.toLowerCase().replace(/;\d*$/, '').replace(/\.$/, '');
+  const lower = name.toLowerCase();
+  // Most names have neither; skipping the regexes keeps key building cheap for every lookup.
+  if (!lower.includes(';') && !lower.endsWith('.')) return lower;
+  return lower.replace(/;\d*$/, '').replace(/\.$/, '');
 }
 
 function segmentsOf(path: string): string[] {
@@ -17,15 +20,20 @@ function segmentsOf(path: string): string[] {
     .map(cleanName);
 }
 
-/** '/a/./b//c/../d' -> '/a/b/d'. */
-export function normalizePath(path: string): string {
+/** The segments of '/a/./b//c/../d': ['a', 'b', 'd']. */
+function normalizedSegments(path: string): string[] {
   const out: string[] = [];
   for (const seg of path.split('/')) {
     if (seg === '' || seg === '.') continue;
     if (seg === '..') out.pop();
     else out.push(seg);
   }
-  return `/${out.join('/')}`;
+  return out;
+}
+
+/** '/a/./b//c/../d' -> '/a/b/d'. */
+export function normalizePath(path: string): string {
+  return `/${normalizedSegments(path).join('/')}`;
 }
 
 export function dirname(path: string): string {
@@ -39,7 +47,7 @@ export function joinPath(dir: string, rel: string): string {
 
 /** The key a path is looked up by: normalized, lower case, no ISO 9660 versions. */
 export function pathKey(path: string): string {
-  return `/${segmentsOf(normalizePath(path)).join('/')}`;
+  return `/${normalizedSegments(path).map(cleanName).join('/')}`;
 }
 
 function isLoaderEntry(segs: readonly string[]): boolean {
@@ -80,28 +88,63 @@ export function syntaxByLocation(path: string): ConfigSyntax | undefined {
   return undefined;
 }
 
+/** Files ending with one suffix: the first in key order and how many. */
+export interface SuffixMatches {
+  readonly first?: string;
+  readonly count: number;
+}
+
+function lastSegment(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}
+
 /** Case-insensitive lookup of the files of one file system. */
 export class PathLookup {
   private readonly byKey = new Map<string, string>();
-  private readonly keys: string[];
+  /** Sorted keys by last segment: a key ends with a suffix only if its last segment is the suffix's. */
+  private readonly byName = new Map<string, string[]>();
+  /** Keys ending with each suffix asked for, sorted: a config may name one `$var` include many times. */
+  private readonly bySuffix = new Map<string, readonly string[]>();
 
   constructor(paths: readonly string[]) {
     for (const p of [...paths].sort()) {
       const key = pathKey(p);
       if (!this.byKey.has(key)) this.byKey.set(key, p);
     }
-    this.keys = [...this.byKey.keys()].sort();
+    for (const key of [...this.byKey.keys()].sort()) {
+      const name = lastSegment(key);
+      const list = this.byName.get(name) ?? [];
+      list.push(key);
+      this.byName.set(name, list);
+    }
   }
 
   get(path: string): string | undefined {
     return this.byKey.get(pathKey(path));
   }
 
-  /** Files whose path ends with `/<suffix>`, sorted. */
-  withSuffix(suffix: string): string[] {
+  /**
+   * Files whose path ends with `/<suffix>`, leaving out the file `except` names: the first in key
+   * order and how many, without a pass over every match (a config may name many `$var` includes).
+   */
+  suffixMatches(suffix: string, except: string): SuffixMatches {
     const tail = pathKey(suffix);
+    const keys = this.keysEndingWith(tail);
+    const skip = pathKey(except);
+    const skipped = keys.length > 0 && this.byKey.has(skip) && skip.endsWith(tail);
+    const first = keys[0] === skip ? keys[1] : keys[0];
+    const count = keys.length - (skipped ? 1 : 0);
+    return first === undefined ? { count } : { first: this.byKey.get(first) as string, count };
+  }
+
+  private keysEndingWith(tail: string): readonly string[] {
     if (tail === '/') return [];
-    return this.keys.filter((k) => k.endsWith(tail)).map((k) => this.byKey.get(k) as string);
+    let keys = this.bySuffix.get(tail);
+    if (!keys) {
+      keys = (this.byName.get(lastSegment(tail)) ?? []).filter((k) => k.endsWith(tail));
+      this.bySuffix.set(tail, keys);
+    }
+    return keys;
   }
 }
 
@@ -138,10 +181,9 @@ export function resolveGrubTarget(lookup: PathLookup, from: string, target: stri
       const hit = lookup.get(joinPath(d, rest));
       if (hit && pathKey(hit) !== self) return { path: hit };
     }
-    const matches = lookup.withSuffix(rest).filter((m) => pathKey(m) !== self);
-    const first = matches[0];
+    const { first, count } = lookup.suffixMatches(rest, from);
     if (!first || rest.replace(/\//g, '') === '') return {};
-    return matches.length === 1 ? { path: first } : { path: first, warning: `${from}: ${target} matches ${matches.length} files; using ${first}` };
+    return count === 1 ? { path: first } : { path: first, warning: `${from}: ${target} matches ${count} files; using ${first}` };
   }
   if (t === '') return {};
   if (!t.startsWith('/')) {

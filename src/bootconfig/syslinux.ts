@@ -20,6 +20,13 @@ import { physicalLines, type PhysicalLine } from './text.js';
 
 /** Deepest INCLUDE nesting followed (syslinux itself stops at 16). */
 export const SYSLINUX_MAX_INCLUDE_DEPTH = 16;
+/**
+ * Most directives read, a file counted again each time it is INCLUDEd (syslinux re-reads it):
+ * without it a few lines of repeated or diamond INCLUDEs read a file thousands of times, 2^16
+ * times through a chain of double INCLUDEs. Shared by the configurations of one file system (see
+ * SyslinuxFiles.budget), since each root reads its INCLUDEs again.
+ */
+export const SYSLINUX_MAX_DIRECTIVES = 1 << 17;
 /** readconfig.c reads lines with fgets into a 4096-byte buffer. */
 export const SYSLINUX_MAX_LINE = 4094;
 
@@ -102,8 +109,22 @@ export function isLinuxImage(keyword: string, image: string): boolean {
 
 export interface SyslinuxFiles {
   text(path: string): string | undefined;
+  /** parseSyslinux of text(path), when the caller keeps parses across configurations. */
+  directives?(path: string): readonly SyslinuxDirective[];
   /** Resolves an INCLUDE target named in `from`, with the configuration's directory `cwd`. */
   resolve(from: string, target: string, cwd: string): string | undefined;
+  /** Shared by several configurations; a new one for each when absent. */
+  readonly budget?: SyslinuxBudget;
+}
+
+/** Directives left to read (SYSLINUX_MAX_DIRECTIVES at first), and whether an INCLUDE was refused. */
+export interface SyslinuxBudget {
+  left: number;
+  exhausted: boolean;
+}
+
+export function syslinuxBudget(): SyslinuxBudget {
+  return { left: SYSLINUX_MAX_DIRECTIVES, exhausted: false };
 }
 
 interface Located {
@@ -146,6 +167,19 @@ export interface SyslinuxSessionResult {
   readonly visited: readonly string[];
 }
 
+/** parseSyslinux of each file `text` gives, parsed once however often it is INCLUDEd. */
+export function parsedOnce(text: (path: string) => string | undefined): (path: string) => readonly SyslinuxDirective[] {
+  const parsed = new Map<string, readonly SyslinuxDirective[]>();
+  return (path) => {
+    let ds = parsed.get(path);
+    if (!ds) {
+      ds = parseSyslinux(text(path) ?? '');
+      parsed.set(path, ds);
+    }
+    return ds;
+  };
+}
+
 /**
  * Reads one configuration (a root file and its INCLUDEs, depth first, as syslinux does) and returns
  * the kernel command lines to edit.
@@ -154,6 +188,9 @@ export function analyzeSyslinuxSession(root: string, files: SyslinuxFiles): Sysl
   const cwd = root.slice(0, root.lastIndexOf('/')) || '/';
   const warnings: string[] = [];
   const visited: string[] = [];
+  const seen = new Set<string>();
+  const directivesOf = files.directives?.bind(files) ?? parsedOnce((p) => files.text(p));
+  const budget = files.budget ?? syslinuxBudget();
   const labels: LabelState[] = [];
   const globals: GlobalAppend[] = [];
   let label: LabelState | undefined;
@@ -168,11 +205,27 @@ export function analyzeSyslinuxSession(root: string, files: SyslinuxFiles): Sysl
     label = undefined;
   };
 
+  // False, with a warning the first time, once reading `next` would go over the directive budget.
+  const withinBudget = (path: string, d: SyslinuxDirective, next: string): boolean => {
+    if (budget.exhausted) return false;
+    if (files.text(next) === undefined || directivesOf(next).length <= budget.left) return true;
+    budget.exhausted = true;
+    warnings.push(
+      `${path} line ${d.line.number}: more than ${SYSLINUX_MAX_DIRECTIVES} syslinux directives to read, a file counted once per INCLUDE; ${next} and every later INCLUDE not read`,
+    );
+    return false;
+  };
+
   const visit = (path: string, stack: readonly string[]): void => {
     const text = files.text(path);
     if (text === undefined) return;
-    if (!visited.includes(path)) visited.push(path);
-    for (const d of parseSyslinux(text)) {
+    if (!seen.has(path)) {
+      seen.add(path);
+      visited.push(path);
+    }
+    const directives = directivesOf(path);
+    budget.left -= directives.length;
+    for (const d of directives) {
       const at: Located = { path, directive: d };
       switch (d.keyword) {
         case 'label':
@@ -203,7 +256,7 @@ export function analyzeSyslinuxSession(root: string, files: SyslinuxFiles): Sysl
             warnings.push(`${path} line ${d.line.number}: INCLUDE nesting deeper than ${SYSLINUX_MAX_INCLUDE_DEPTH}; ${resolved} not read`);
             break;
           }
-          visit(resolved, [...stack, resolved]);
+          if (withinBudget(path, d, resolved)) visit(resolved, [...stack, resolved]);
           break;
         }
         default:

@@ -49,9 +49,38 @@ export function lineLocator(text: string): (offset: number) => number {
 /**
  * Applies non-overlapping splices. Applied from the end of the text backwards; at one offset a
  * replacement goes before an insertion, so an insertion at the end of a removed token survives.
+ * Splices at the same offsets go in reverse order of the list.
  */
 export function applySplices(text: string, splices: readonly Splice[]): string {
   const sorted = [...splices].sort((a, b) => b.start - a.start || b.end - a.end);
+  return disjoint(text, sorted) ? joinPieces(text, sorted) : applyOneByOne(text, sorted);
+}
+
+/** Whether `sorted` (last offset first) are whole offsets in the text, none reaching into the one before. */
+function disjoint(text: string, sorted: readonly Splice[]): boolean {
+  let limit = text.length;
+  for (const s of sorted) {
+    if (!Number.isInteger(s.start) || !Number.isInteger(s.end) || s.start < 0 || s.start > s.end || s.end > limit) return false;
+    limit = s.start;
+  }
+  return true;
+}
+
+/** The text between splices and the splices' texts, from the start, joined once: linear in the output. */
+function joinPieces(text: string, sorted: readonly Splice[]): string {
+  const pieces: string[] = [];
+  let at = 0;
+  for (let i = sorted.length - 1; i >= 0; i--) {
+    const s = sorted[i] as Splice;
+    pieces.push(text.slice(at, s.start), s.text);
+    at = s.end;
+  }
+  pieces.push(text.slice(at));
+  return pieces.join('');
+}
+
+/** Each splice on the result of those at later offsets: what overlapping or out-of-range splices amount to. */
+function applyOneByOne(text: string, sorted: readonly Splice[]): string {
   let out = text;
   for (const s of sorted) out = out.slice(0, s.start) + s.text + out.slice(s.end);
   return out;

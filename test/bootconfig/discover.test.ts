@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { discoverBootConfigs, editBootConfigs, isBootConfigCandidate, normalizeEdits } from '../../src/bootconfig/index.js';
+import { MAX_REPORTED_CYCLES } from '../../src/bootconfig/discover.js';
 import { debianInstaller } from './fixtures.js';
 
 describe('isBootConfigCandidate', () => {
@@ -76,5 +77,39 @@ describe('discoverBootConfigs', () => {
     files.set('/isolinux/m20.cfg', 'label l\n kernel /v\n append a\n');
     const r = editBootConfigs(files, normalizeEdits({ append: ['x=1'] }));
     expect(r.warnings.some((w) => w.includes('INCLUDE nesting deeper than 16'))).toBe(true);
+  });
+});
+
+describe('include cycles', () => {
+  test('a file naming the same include many times closes one cycle, reported once', () => {
+    // A chain of 300 grub files whose last one sources the second 20000 times.
+    const files = new Map<string, string>();
+    const depth = 300;
+    for (let i = 0; i < depth; i++) files.set(i === 0 ? '/boot/grub/grub.cfg' : `/boot/grub/${i}.cfg`, `source /boot/grub/${i + 1}.cfg\n`);
+    files.set(`/boot/grub/${depth}.cfg`, 'source /boot/grub/1.cfg\n'.repeat(20_000));
+    const d = discoverBootConfigs(files);
+    expect(d.cycles).toEqual([[...Array.from({ length: depth }, (_, i) => `/boot/grub/${i + 1}.cfg`), '/boot/grub/1.cfg']]);
+    expect(d.warnings).toEqual([]);
+  });
+
+  test('a self-INCLUDE written twice is one cycle', () => {
+    const files = new Map([['/isolinux/isolinux.cfg', 'include isolinux.cfg\ninclude isolinux.cfg\nlabel l\n kernel /v\n']]);
+    expect(discoverBootConfigs(files).cycles).toEqual([['/isolinux/isolinux.cfg', '/isolinux/isolinux.cfg']]);
+  });
+
+  test(`past ${MAX_REPORTED_CYCLES} cycles, the first ones are reported and the rest counted in a warning`, () => {
+    // grub.cfg sources 150 files that each source it back: 150 distinct cycles.
+    const files = new Map<string, string>();
+    let root = '';
+    for (let i = 0; i < 150; i++) {
+      const p = `/boot/grub/m${String(i).padStart(3, '0')}.cfg`;
+      root += `source ${p}\n`;
+      files.set(p, 'source /boot/grub/grub.cfg\n');
+    }
+    files.set('/boot/grub/grub.cfg', root);
+    const d = discoverBootConfigs(files);
+    expect(d.cycles).toHaveLength(MAX_REPORTED_CYCLES);
+    expect(d.cycles[0]).toEqual(['/boot/grub/grub.cfg', '/boot/grub/m000.cfg', '/boot/grub/grub.cfg']);
+    expect(d.warnings).toEqual([`150 include cycles; only the first ${MAX_REPORTED_CYCLES} are reported`]);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { editBootConfigs, normalizeEdits } from '../../src/bootconfig/index.js';
 import type { EditReport } from '../../src/bootconfig/index.js';
+import { SYSLINUX_MAX_DIRECTIVES } from '../../src/bootconfig/syslinux.js';
 import { archSyslinux, debianInstaller, ironicAgent, rhelDvd, utilityMenu } from './fixtures.js';
 
 const EDITS = normalizeEdits({ append: ['console=ttyS0,115200', 'ipa.node=node-7'], set: { vga: 'normal' }, remove: ['quiet'] });
@@ -173,5 +174,69 @@ describe('syslinux: names', () => {
     ]);
     const r = editBootConfigs(files, EDITS);
     expect(config(r, '/boot/grub/menu-extra.cfg').syntax).toBe('syslinux');
+  });
+});
+
+describe('syslinux: repeated INCLUDEs', () => {
+  const X = normalizeEdits({ append: ['x=1'] });
+
+  test('a file INCLUDEd twice is read twice, in the parser state of each INCLUDE', () => {
+    // First read: the label takes the APPEND that follows in isolinux.cfg. Second read: no APPEND,
+    // so its KERNEL line is edited.
+    const files = new Map([
+      ['/isolinux/isolinux.cfg', 'include b.cfg\nappend X\ninclude b.cfg\n'],
+      ['/isolinux/b.cfg', 'label l\nkernel /v\n'],
+    ]);
+    const r = editBootConfigs(files, X);
+    expect(config(r, '/isolinux/isolinux.cfg').changes.map((c) => c.after)).toEqual(['append X x=1']);
+    expect(config(r, '/isolinux/b.cfg').changes.map((c) => c.after)).toEqual(['kernel /v x=1']);
+    expect(r.warnings).toEqual([]);
+  });
+
+  test('a thousand INCLUDEs of a thousand-label file: every label edited, the re-reading capped with one warning', () => {
+    const n = 1000;
+    let labels = '';
+    for (let i = 0; i < n; i++) labels += `label l${i}\nkernel vmlinuz\nappend q\n`;
+    const files = new Map([
+      ['/isolinux/isolinux.cfg', 'include b.cfg\n'.repeat(n)],
+      ['/isolinux/b.cfg', labels],
+    ]);
+    const r = editBootConfigs(files, X);
+    const b = config(r, '/isolinux/b.cfg');
+    expect(b.kernelLines).toBe(n);
+    expect(b.changes.length).toBe(n);
+    expect(b.changes.every((c) => c.after === 'append q x=1')).toBe(true);
+    // 3000 directives a read: the budget of 2^17 takes 43 reads of b.cfg.
+    expect(r.warnings).toEqual([
+      `/isolinux/isolinux.cfg line 44: more than ${SYSLINUX_MAX_DIRECTIVES} syslinux directives to read, a file counted once per INCLUDE; /isolinux/b.cfg and every later INCLUDE not read`,
+    ]);
+  });
+
+  test('a chain of files each INCLUDing the next twice reaches the last one, then is capped', () => {
+    const files = new Map<string, string>();
+    const depth = 15;
+    for (let i = 0; i < depth; i++) files.set(`/isolinux/${i === 0 ? 'isolinux' : `f${i}`}.cfg`, `include f${i + 1}.cfg\ninclude f${i + 1}.cfg\n`);
+    files.set(`/isolinux/f${depth}.cfg`, 'label a\nkernel vmlinuz\nappend q\n');
+    const r = editBootConfigs(files, X);
+    expect(config(r, `/isolinux/f${depth}.cfg`).changes.map((c) => c.after)).toEqual(['append q x=1']);
+    expect(r.warnings).toHaveLength(1);
+    expect(r.warnings[0]).toMatch(/more than 131072 syslinux directives to read.*and every later INCLUDE not read$/);
+  });
+
+  test('the budget is shared by every configuration of the file system', () => {
+    // 500 CONFIG targets each start a configuration that reads the same double-INCLUDE chain.
+    const files = new Map<string, string>();
+    let root = '';
+    for (let i = 0; i < 500; i++) {
+      root += `config c${i}.cfg\n`;
+      files.set(`/isolinux/c${i}.cfg`, 'include f1.cfg\ninclude f1.cfg\n');
+    }
+    files.set('/isolinux/isolinux.cfg', root);
+    for (let i = 1; i < 10; i++) files.set(`/isolinux/f${i}.cfg`, `include f${i + 1}.cfg\ninclude f${i + 1}.cfg\n`);
+    files.set('/isolinux/f10.cfg', 'label a\nkernel vmlinuz\nappend q\n');
+    const r = editBootConfigs(files, X);
+    expect(config(r, '/isolinux/f10.cfg').changes.map((c) => c.after)).toEqual(['append q x=1']);
+    expect(r.warnings).toHaveLength(1);
+    expect(r.warnings[0]).toMatch(/every later INCLUDE not read$/);
   });
 });
