@@ -13,11 +13,24 @@ import { openFat, listFatFiles, readFatFile } from '../fat/index.js';
 import { readFileBytes } from '../iso9660/index.js';
 import { SECTOR_SIZE, type DirectoryRecordRef, type Extent, type IndexedFile, type IsoIndex } from '../iso9660/types.js';
 import { latin1 } from '../binary.js';
+import { LimitExceededError } from '../errors.js';
+import { listedPaths } from './checksums.js';
+import { extentKey } from './hard-links.js';
 
 /** Largest boot config or checksum file we read (real ones are a few KiB). */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** Most candidate files per file system (an ISO tree or a FAT image). */
 export const MAX_CANDIDATES = 1000;
+/**
+ * Most boot-config bytes per file system, counted per path: every path is parsed on its own, in
+ * prepareBase and again for every node, and hard links (one extent, any number of names) make
+ * many paths cost the image nothing. Real images hold a few dozen KiB of configs.
+ */
+export const MAX_CONFIG_TOTAL_BYTES = 4 * MAX_CONFIG_BYTES;
+/** Largest checksum file we read (a DVD's md5sum.txt is a few hundred KiB). */
+export const MAX_CHECKSUM_BYTES = 16 * MAX_CONFIG_BYTES;
+/** Most checksum-file bytes, counted per path: each is searched for every node with edits. */
+export const MAX_CHECKSUM_TOTAL_BYTES = 2 * MAX_CHECKSUM_BYTES;
 /** Largest FAT image read whole (ESP images are a few MiB; RHEL's efiboot.img about 10). */
 export const MAX_FAT_BYTES = 128 * 1024 * 1024;
 
@@ -73,6 +86,8 @@ export interface ContextInitrd {
   readonly records: readonly DirectoryRecordRef[];
   /** Who loads it: `<where>:<config> line <n>`, sorted. */
   readonly loadedBy: readonly string[];
+  /** Checksum files (in checksumFiles order) that list it: their digest of it goes stale when it grows. */
+  readonly listedIn: readonly string[];
 }
 
 /** An initrd reference that does not resolve to a file of the ISO tree. */
@@ -112,29 +127,35 @@ export async function prepareBase(index: IsoIndex, source: ByteSource): Promise<
   const candidates = index.files.filter((f) => !f.hidden && f.size > 0 && isBootConfigCandidate(f.path));
   if (candidates.length > MAX_CANDIDATES)
     warnings.push(`${candidates.length} boot-config candidates; only the first ${MAX_CANDIDATES} are considered`);
+  const read = extentReader(source);
+  const configFiles = candidates.slice(0, MAX_CANDIDATES).filter((f) => {
+    if (f.size <= MAX_CONFIG_BYTES) return true;
+    warnings.push(`${f.path}: ${f.size} bytes is too large for a boot config; left alone`);
+    return false;
+  });
+  checkTotal(configFiles, MAX_CONFIG_TOTAL_BYTES, 'boot-config bytes of the ISO tree');
   const configs: ContextFile[] = [];
-  for (const f of candidates.slice(0, MAX_CANDIDATES)) {
-    if (f.size > MAX_CONFIG_BYTES) {
-      warnings.push(`${f.path}: ${f.size} bytes is too large for a boot config; left alone`);
-      continue;
-    }
-    configs.push(await contextFile(source, f));
-  }
+  for (const f of configFiles) configs.push(await contextFile(read, f));
 
   const checksumFiles: ContextChecksumFile[] = [];
+  const checksumAlgorithms = new Map<IndexedFile, ChecksumAlgorithm>();
   for (const f of index.files) {
     const name = f.path.slice(1).toLowerCase();
     const algorithm = f.path.lastIndexOf('/') === 0 ? CHECKSUM_FILES[name] : undefined;
     if (!algorithm || f.size === 0) continue;
-    if (f.size > 16 * MAX_CONFIG_BYTES) {
+    if (f.size > MAX_CHECKSUM_BYTES) {
       warnings.push(`${f.path}: checksum file of ${f.size} bytes is too large; left alone`);
       continue;
     }
-    checksumFiles.push({ ...(await contextFile(source, f)), algorithm });
+    checksumAlgorithms.set(f, algorithm);
   }
+  checkTotal([...checksumAlgorithms.keys()], MAX_CHECKSUM_TOTAL_BYTES, 'checksum-file bytes');
+  for (const [f, algorithm] of checksumAlgorithms) checksumFiles.push({ ...(await contextFile(read, f)), algorithm });
 
   const fats = await findFatImages(index, source, warnings);
-  const { initrds, initrdProblems } = findInitrds(index, configs, fats);
+  const found = findInitrds(index, configs, fats);
+  const initrds = withChecksumListings(found.initrds, checksumFiles);
+  const { initrdProblems } = found;
 
   const volumeDescriptorOffsets = index.descriptors
     .filter((d) => d.kind === 'primary' || d.kind === 'supplementary' || d.kind === 'enhanced')
@@ -166,8 +187,46 @@ export async function prepareBase(index: IsoIndex, source: ByteSource): Promise<
   });
 }
 
-async function contextFile(source: ByteSource, f: IndexedFile): Promise<ContextFile> {
-  return { path: f.path, size: f.size, extents: f.extents, records: f.records, bytes: await readFileBytes(source, f, MAX_CONFIG_BYTES * 16) };
+/**
+ * Reads files by their extents, each distinct run of extents once: the names of a hard-linked
+ * file share its bytes (and, through shareBytes, its place in the shared buffer).
+ */
+function extentReader(source: ByteSource): (f: IndexedFile) => Promise<Uint8Array> {
+  const read = new Map<string, Promise<Uint8Array>>();
+  return (f) => {
+    const key = extentKey(f);
+    let bytes = read.get(key);
+    if (!bytes) {
+      bytes = readFileBytes(source, f, MAX_CHECKSUM_BYTES);
+      read.set(key, bytes);
+    }
+    return bytes;
+  };
+}
+
+async function contextFile(read: (f: IndexedFile) => Promise<Uint8Array>, f: IndexedFile): Promise<ContextFile> {
+  return { path: f.path, size: f.size, extents: f.extents, records: f.records, bytes: await read(f) };
+}
+
+/**
+ * Throws LimitExceededError when `files` hold more than `cap` bytes in all, at the first record of
+ * the file that crosses it (else at `offset`, for a FAT image's files).
+ */
+function checkTotal(files: readonly CappedFile[], cap: number, what: string, offset = 0): void {
+  let total = 0;
+  let crossing: CappedFile | undefined;
+  for (const f of files) {
+    total += f.size;
+    if (total > cap) crossing ??= f;
+  }
+  if (!crossing) return;
+  const at = crossing.records?.[0]?.offset ?? offset;
+  throw new LimitExceededError(what, at, `${files.length} files hold ${total} bytes, more than ${cap} (each name of a hard-linked file counts)`);
+}
+
+interface CappedFile {
+  readonly size: number;
+  readonly records?: readonly DirectoryRecordRef[];
 }
 
 /**
@@ -207,11 +266,12 @@ async function findFatImages(index: IsoIndex, source: ByteSource, warnings: stri
       const vol = openFat(image);
       const listed = listFatFiles(vol);
       files = listed.slice(0, MAX_FAT_LISTED).map((f) => f.path);
-      configs = listed
-        .filter((f) => f.size > 0 && f.size <= MAX_CONFIG_BYTES && isBootConfigCandidate(f.path))
-        .slice(0, MAX_CANDIDATES)
-        .map((f) => ({ path: f.path, bytes: readFatFile(vol, f) }));
+      const candidates = listed.filter((f) => f.size > 0 && f.size <= MAX_CONFIG_BYTES && isBootConfigCandidate(f.path)).slice(0, MAX_CANDIDATES);
+      // Directory entries may share clusters as ISO names share extents: the same cap applies.
+      checkTotal(candidates, MAX_CONFIG_TOTAL_BYTES, `boot-config bytes of the FAT image ${r.label}`, r.offset);
+      configs = candidates.map((f) => ({ path: f.path, bytes: readFatFile(vol, f) }));
     } catch (err) {
+      if (err instanceof LimitExceededError) throw err;
       // Not every El Torito EFI entry is a FAT image we can read (e.g. an HFS+ or a broken one).
       warnings.push(`${r.label}: not a readable FAT image (${err instanceof Error ? err.message : String(err)}); left alone`);
       continue;
@@ -235,7 +295,7 @@ function findInitrds(
   index: IsoIndex,
   configs: readonly ContextFile[],
   fats: readonly ContextFat[],
-): { initrds: ContextInitrd[]; initrdProblems: ContextInitrdProblem[] } {
+): { initrds: Omit<ContextInitrd, 'listedIn'>[]; initrdProblems: ContextInitrdProblem[] } {
   const visible = index.files.filter((f) => !f.hidden);
   const byPath = new Map(visible.map((f) => [f.path, f]));
   const inIso = initrdResolver(visible.map((f) => f.path));
@@ -245,7 +305,19 @@ function findInitrds(
     { where: 'iso', files: new Map(configs.map((c) => [c.path, latin1(c.bytes)])) },
     ...fats.map((fat) => ({ where: fat.label, files: new Map(fat.configs.map((c) => [c.path, latin1(c.bytes)])), own: fat })),
   ];
+  // One path lookup per FAT image, made at its first use: a config may name many initrds.
+  const fatResolvers = new Map<ContextFat, (ref: InitrdReference) => string | undefined>();
+  const inFat = (fat: ContextFat, ref: InitrdReference): boolean => {
+    let resolve = fatResolvers.get(fat);
+    if (!resolve) {
+      resolve = initrdResolver(fat.files);
+      fatResolvers.set(fat, resolve);
+    }
+    return resolve(ref) !== undefined;
+  };
   for (const src of sources) {
+    // Look in the FAT image the config is in first, then in the others.
+    const candidates = src.own ? [src.own, ...fats.filter((f) => f !== src.own)] : fats;
     for (const ref of findInitrdReferences(src.files)) {
       const hit = inIso(ref);
       if (hit) {
@@ -254,20 +326,33 @@ function findInitrds(
         loaders.set(hit, set);
         continue;
       }
-      // Look in the FAT image the config is in first, then in the others.
-      const candidates = src.own ? [src.own, ...fats.filter((f) => f !== src.own)] : fats;
-      const fat = candidates.find((f) => initrdResolver(f.files)(ref) !== undefined);
+      const fat = candidates.find((f) => inFat(f, ref));
       initrdProblems.push({ where: src.where, ref, problem: fat ? 'in-fat' : 'not-found', ...(fat ? { fatLabel: fat.label } : {}) });
     }
   }
-  const initrds: ContextInitrd[] = [...loaders.keys()].sort().map((path) => {
+  const initrds = [...loaders.keys()].sort().map((path) => {
     const f = byPath.get(path)!;
     return { path, size: f.size, extents: f.extents, records: f.records, loadedBy: [...loaders.get(path)!].sort() };
   });
   return { initrds, initrdProblems };
 }
 
-/** Copies every byte array of the context into one SharedArrayBuffer (zero-copy to workers). */
+/**
+ * Which checksum files list each initrd. It depends on the base only, so it is found here, once,
+ * and not for every node (a checksum file may be 16 MiB, and an image may load many initrds).
+ */
+function withChecksumListings(initrds: readonly Omit<ContextInitrd, 'listedIn'>[], checksumFiles: readonly ContextChecksumFile[]): ContextInitrd[] {
+  const listed = initrds.length === 0 ? [] : checksumFiles.map((cf) => ({ path: cf.path, paths: listedPaths(latin1(cf.bytes)) }));
+  return initrds.map((initrd) => {
+    const key = initrd.path.toLowerCase();
+    return { ...initrd, listedIn: listed.filter((l) => l.paths.has(key)).map((l) => l.path) };
+  });
+}
+
+/**
+ * Copies every byte array of the context into one SharedArrayBuffer (zero-copy to workers); an
+ * array that several files share (hard links) is copied once and stays shared.
+ */
 function shareBytes(ctx: BaseContext): BaseContext {
   const arrays: Uint8Array[] = [];
   for (const f of ctx.configs) arrays.push(f.bytes);
@@ -276,16 +361,19 @@ function shareBytes(ctx: BaseContext): BaseContext {
     arrays.push(fat.image);
     for (const c of fat.configs) arrays.push(c.bytes);
   }
+  const distinct = [...new Set(arrays)];
   let total = 0;
-  for (const a of arrays) total += a.length;
+  for (const a of distinct) total += a.length;
   const sab = new SharedArrayBuffer(total);
   let at = 0;
-  const share = (a: Uint8Array): Uint8Array => {
+  const views = new Map<Uint8Array, Uint8Array>();
+  for (const a of distinct) {
     const view = new Uint8Array(sab, at, a.length);
     view.set(a);
     at += a.length;
-    return view;
-  };
+    views.set(a, view);
+  }
+  const share = (a: Uint8Array): Uint8Array => views.get(a)!;
   return {
     ...ctx,
     configs: ctx.configs.map((f) => ({ ...f, bytes: share(f.bytes) })),

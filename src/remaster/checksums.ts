@@ -54,7 +54,13 @@ export function updateChecksumText(
     const name = p.slice(p.lastIndexOf('/') + 1);
     if (name === '') return updateChecksumLines(text, algorithm, changed);
     const re = new RegExp(name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi');
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) starts.add(text.lastIndexOf('\n', m.index) + 1);
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      starts.add(text.lastIndexOf('\n', m.index) + 1);
+      // One visit per line: the search goes on after this line's end, so a line repeating the
+      // name costs its length once, not once per repetition (scanning back to its start).
+      const nl = text.indexOf('\n', m.index);
+      re.lastIndex = Math.max(re.lastIndex, nl === -1 ? text.length : nl);
+    }
   }
   if (starts.size === 0) return { text, updated: [] };
   const match = lineMatcher(algorithm, changed);
@@ -71,6 +77,23 @@ export function updateChecksumText(
   }
   parts.push(text.slice(done));
   return { text: parts.join(''), updated };
+}
+
+/**
+ * Every path a checksum file's text lists, as updateChecksumText would compare it: absolute and
+ * lower-cased. (Which digests a node cannot update, as for an initrd that grows.)
+ */
+export function listedPaths(text: string): Set<string> {
+  const out = new Set<string>();
+  // Line by line, not split: 16 MiB of newlines would hold millions of lines at once.
+  for (let start = 0; start <= text.length; ) {
+    const nl = text.indexOf('\n', start);
+    const end = nl === -1 ? text.length : nl;
+    const m = end > start ? /^[0-9a-fA-F]+( [ *])(.*?)\r?$/.exec(text.slice(start, end)) : null;
+    if (m) out.add(isoPathOf((m[1] === ' *' ? '*' : '') + m[2]!).toLowerCase());
+    start = end + 1;
+  }
+  return out;
 }
 
 /** `updateChecksumText` parsing every line: the reference the filtered one must equal. */

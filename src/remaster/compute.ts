@@ -32,6 +32,7 @@ import type { BaseContext, ContextFile } from './base-context.js';
 import { digestOfBytes, updateChecksumText, type DigestOf } from './checksums.js';
 import { createHash } from 'node:crypto';
 import { planInitrdAppends, type InitrdChange } from './initrd.js';
+import { checkHardLinks } from './hard-links.js';
 import type { BaseCopy } from '../overlay/patch-set.js';
 
 /** ECMA-119 9.1.3 location of extent and 9.1.4 data length, both-endian, in a directory record. */
@@ -164,6 +165,7 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
   }
 
   // 4. Place every changed ISO-tree file (FAT images were written above, by cluster), in path order.
+  if (newIsoContents.size > 0) checkHardLinks([...ctx.configs, ...ctx.checksumFiles], newIsoContents, who);
   let tailEnd = ctx.tailStart;
   for (const path of [...newIsoContents.keys()].sort()) {
     const file = isoFiles.get(path)!;

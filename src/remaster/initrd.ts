@@ -98,6 +98,11 @@ export function planInitrdAppends(ctx: BaseContext, files: readonly NormalizedFi
   }
 
   const archive = filesArchive(files);
+  // Each initrd's overlay is 0-3 zeros then the archive: views of one array with three zeros in
+  // front, not a copy per initrd (an archive may be 4 MiB and an image may load hundreds of
+  // initrds). Nothing downstream writes to an overlay's bytes.
+  const padded = new Uint8Array(3 + archive.length);
+  padded.set(archive, 3);
   const overlays: Overlay[] = [];
   const copies: BaseCopy[] = [];
   const records: { recordOffset: number; lba: number; size: number }[] = [];
@@ -121,19 +126,13 @@ export function planInitrdAppends(ctx: BaseContext, files: readonly NormalizedFi
     }
     const lba = end / SECTOR_SIZE;
     if (initrd.size > 0) copies.push({ offset: end, baseOffset: extent.lba * SECTOR_SIZE, length: initrd.size });
-    const tail = new Uint8Array(pad + archive.length);
-    tail.set(archive, pad);
-    overlays.push({ offset: end + initrd.size, data: tail });
+    overlays.push({ offset: end + initrd.size, data: padded.subarray(3 - pad) });
     for (const r of initrd.records) records.push({ recordOffset: r.offset, lba, size: newSize });
     if (initrd.records.length === 0) warnings.push(`${initrd.path}: no directory record describes it`);
     changes.push({ path: initrd.path, oldSize: initrd.size, newSize, lba, loadedBy: initrd.loadedBy });
     end += Math.ceil(newSize / SECTOR_SIZE) * SECTOR_SIZE;
-    for (const cf of ctx.checksumFiles) {
-      const rel = initrd.path.replace(/^\//, '');
-      const text = Buffer.from(cf.bytes.buffer, cf.bytes.byteOffset, cf.bytes.byteLength).toString('latin1');
-      if (text.includes(` ./${rel}`) || text.includes(` ${rel}`) || text.includes(`*${rel}`)) {
-        warnings.push(`${cf.path} lists ${initrd.path}; its digest there is the original's (a media check will report it)`);
-      }
+    for (const listing of initrd.listedIn ?? []) {
+      warnings.push(`${listing} lists ${initrd.path}; its digest there is the original's (a media check will report it)`);
     }
   }
   return { overlays, copies, records, tailEnd: end, changes, archiveBytes: archive.length, warnings };

@@ -44,6 +44,16 @@ describe('updateChecksumText', () => {
     expect(updateChecksumText(text, 'md5', new Map([['/boot/grub/grub.cfg', digest(NEW)]]))).toEqual({ text, updated: [] });
   });
 
+  it('reads a line that repeats a changed name once (a 1.6 MB line of 200,000 names)', () => {
+    const hostile = 'grub.cfg'.repeat(200_000);
+    const text = [hostile, `${'a'.repeat(32)}  ./boot/grub/grub.cfg`, `${'b'.repeat(32)}  ./grub.cfg${' grub.cfg'.repeat(1000)}`, hostile].join('\n');
+    const changed = new Map([['/boot/grub/grub.cfg', digest(NEW)]]);
+    const out = updateChecksumText(text, 'md5', changed);
+    expect(out.updated).toEqual(['/boot/grub/grub.cfg']);
+    expect(out.text.split('\n')[1]).toBe(`${NEW}  ./boot/grub/grub.cfg`);
+    expect(out).toEqual(updateChecksumLines(text, 'md5', changed));
+  });
+
   it('gives what parsing every line gives, on any text (fuzzed)', () => {
     const names = ['grub.cfg', 'GRUB.CFG', 'efi.img', 'EFI.IMG', 'İso.cfg', 'x', 'vmlinuz'];
     const dirs = ['', 'boot/', 'BOOT/GRUB/', 'boot/grub/', 'EFI/BOOT/'];
@@ -59,6 +69,7 @@ describe('updateChecksumText', () => {
         )
         .map(([hex, sep, dir, name, end]) => `${hex.join('')}${sep}${dir}${name}${end}`),
       fc.string({ maxLength: 20 }),
+      fc.array(fc.constantFrom(...names, ' ', '/'), { maxLength: 8 }).map((parts) => parts.join('')),
     );
     const path = fc.tuple(fc.constantFrom(...dirs), fc.constantFrom(...names)).map(([d, n]) => `/${d}${n}`);
     fc.assert(
