@@ -36,7 +36,8 @@ export type RemasterErrorCode =
   | 'NO_INITRD'
   | 'INITRD_IN_FAT'
   | 'MULTI_EXTENT_INITRD'
-  | 'INITRD_TOO_LARGE';
+  | 'INITRD_TOO_LARGE'
+  | 'APPEND_TOO_LARGE';
 
 /** Malformed images and the caps on what an image controls. */
 export type FormatErrorCode =

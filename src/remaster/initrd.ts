@@ -46,6 +46,8 @@ import type { BaseContext } from './base-context.js';
 
 /** ECMA-119 9.1.4: a data length is 32 bits; a bigger initrd would need several extents. */
 const MAX_EXTENT_BYTES = 0xffffffff;
+/** Most bytes a node's files add to the image in all, one archive per initrd loaded. */
+export const MAX_APPENDED_BYTES = 64 * 1024 * 1024;
 
 export interface InitrdChange {
   readonly path: string;
@@ -72,7 +74,7 @@ export interface InitrdPlan {
 /**
  * Places every initrd the kernel lines load, with the files' archive appended, in the tail from
  * `tailEnd` (sector aligned), in path order. Throws RemasterError NO_INITRD, INITRD_IN_FAT,
- * MULTI_EXTENT_INITRD or INITRD_TOO_LARGE.
+ * MULTI_EXTENT_INITRD, INITRD_TOO_LARGE or APPEND_TOO_LARGE.
  */
 export function planInitrdAppends(ctx: BaseContext, files: readonly NormalizedFile[], tailEnd: number, who: string): InitrdPlan {
   const initrds = ctx.initrds ?? [];
@@ -98,6 +100,15 @@ export function planInitrdAppends(ctx: BaseContext, files: readonly NormalizedFi
   }
 
   const archive = filesArchive(files);
+  // The archive goes after every initrd a kernel line loads, and each copy is bytes of the node's
+  // patch set (held while it is served, hashed for its ETag): an image naming hundreds of initrds
+  // would make one node's files gigabytes.
+  if (archive.length * initrds.length > MAX_APPENDED_BYTES) {
+    throw new RemasterError(
+      'APPEND_TOO_LARGE',
+      `${who}: the files' archive of ${archive.length} bytes goes after each of ${initrds.length} initrds, ${archive.length * initrds.length} bytes in all, more than ${MAX_APPENDED_BYTES}`,
+    );
+  }
   // Each initrd's overlay is 0-3 zeros then the archive: views of one array with three zeros in
   // front, not a copy per initrd (an archive may be 4 MiB and an image may load hundreds of
   // initrds). Nothing downstream writes to an overlay's bytes.

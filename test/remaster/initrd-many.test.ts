@@ -12,7 +12,7 @@ import { writeIso } from '../../src/iso9660/writer.js';
 import type { BaseContext, ContextInitrd } from '../../src/remaster/base-context.js';
 import { prepareBase } from '../../src/remaster/base-context.js';
 import { computePatchSet } from '../../src/remaster/compute.js';
-import { planInitrdAppends } from '../../src/remaster/initrd.js';
+import { MAX_APPENDED_BYTES, planInitrdAppends } from '../../src/remaster/initrd.js';
 
 const latin1 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'latin1'));
 
@@ -88,7 +88,7 @@ describe('an image loading many initrds', () => {
       listedIn: [],
     }));
     const ctx = { initrds, initrdProblems: [], checksumFiles: [] } as unknown as BaseContext;
-    const files = normalizeFiles([{ path: '/etc/big', contentBase64: Buffer.from(new Uint8Array(1 << 20).fill(7)).toString('base64') }]);
+    const files = normalizeFiles([{ path: '/etc/big', contentBase64: Buffer.from(new Uint8Array(100 << 10).fill(7)).toString('base64') }]);
     const archive = filesArchive(files);
     const plan = planInitrdAppends(ctx, files, 2048 * 1000, 'n');
     expect(plan.overlays).toHaveLength(300);
@@ -101,5 +101,19 @@ describe('an image loading many initrds', () => {
       expect([...o.data.subarray(0, pad)]).toEqual(new Array(pad).fill(0));
       expect(Buffer.compare(o.data.subarray(pad), archive)).toBe(0);
     });
+  });
+  it('refuses files whose archive, once per initrd, would pass MAX_APPENDED_BYTES', () => {
+    const initrds = Array.from({ length: 300 }, (_, i) => ({
+      path: `/i/${i}`,
+      size: 4,
+      extents: [{ lba: 100 + i, lengthBytes: 4 }],
+      records: [],
+      loadedBy: [],
+      listedIn: [],
+    }));
+    const ctx = { initrds, initrdProblems: [], checksumFiles: [] } as unknown as BaseContext;
+    const files = normalizeFiles([{ path: '/etc/big', contentBase64: Buffer.from(new Uint8Array(1 << 20)).toString('base64') }]);
+    expect(() => planInitrdAppends(ctx, files, 2048 * 1000, 'n')).toThrow(expect.objectContaining({ code: 'APPEND_TOO_LARGE' }));
+    expect(300 * filesArchive(files).length).toBeGreaterThan(MAX_APPENDED_BYTES);
   });
 });
