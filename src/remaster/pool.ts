@@ -17,6 +17,7 @@ import { editsDigestInput, type NormalizedEdits } from '../bootconfig/index.js';
 import { fromResult, IsoproxyError, type Result } from '../errors.js';
 import type { BaseContext } from './base-context.js';
 import type { RemasterResult } from './compute.js';
+import { resultBytes } from './result-bytes.js';
 
 export interface RemasterPoolOptions {
   /** Worker threads (default: 2, at most the number of cores). */
@@ -181,7 +182,7 @@ export function createRemasterPool(options: RemasterPoolOptions = {}): RemasterP
     max: options.memoEntries ?? 4096,
     maxSize: options.memoBytes ?? 512 * 1024 * 1024,
     // A patch set without files is a few KiB: count it as at least 1 KiB so the entry cap rules there.
-    sizeCalculation: (r) => Math.max(1024, r.report.overlayBytes),
+    sizeCalculation: (r) => Math.max(1024, resultBytes(r)),
   });
   const inFlight = new Map<string, Promise<RemasterResult>>();
   const stats: RemasterStats = { computations: 0, memoHits: 0, sharedInFlight: 0, failures: 0, fromOthers: 0 };

@@ -15,6 +15,7 @@ import { writeIso } from '../../src/iso9660/writer.js';
 import { prepareBase, type BaseContext } from '../../src/remaster/base-context.js';
 import { computePatchSet } from '../../src/remaster/compute.js';
 import { createRemasterPool, type RemasterPool } from '../../src/remaster/pool.js';
+import { resultBytes } from '../../src/remaster/result-bytes.js';
 import { scratchDir } from '../helpers/tools.js';
 import { RemasterError } from '../../src/errors.js';
 
@@ -50,6 +51,22 @@ describe('remaster pool', () => {
     await pool.patchSet('base-a', () => ctx, edits(2));
     expect(pool.stats.memoHits - before.memoHits).toBe(1);
     expect(pool.stats.computations - before.computations).toBe(1);
+  });
+
+  it('counts the report texts of a result against the memo bytes, not only its overlays', async () => {
+    const result = computePatchSet(ctx, edits(7));
+    const texts = result.report.edits.flatMap((e) => e.report.configs).reduce((n, c) => n + c.text.length, 0);
+    expect(texts).toBeGreaterThan(0);
+    expect(resultBytes(result)).toBeGreaterThanOrEqual(result.report.overlayBytes + texts);
+    // A memo with room for the overlays but not the texts keeps nothing: the same edits compute again.
+    const small = createRemasterPool({ workers: 1, memoBytes: Math.max(1024, resultBytes(result) - 1) });
+    try {
+      await small.patchSet('base-a', () => ctx, edits(7));
+      await small.patchSet('base-a', () => ctx, edits(7));
+      expect(small.stats).toMatchObject({ computations: 2, memoHits: 0 });
+    } finally {
+      await small.close();
+    }
   });
 
   it('gives distinct nodes distinct digests and keys results by base', async () => {

@@ -1,0 +1,21 @@
+// How much memory a computed result holds, for the memo's byte bound (pool.ts). Apart from
+// compute.ts so that the pool, loaded by every serving process, does not load the engine.
+
+import type { RemasterResult } from './compute.js';
+
+/**
+ * Bytes a result holds: its overlays, and the report's texts (every boot config's edited text,
+ * changed or not, with its line changes and the warnings), which can outweigh the overlays.
+ */
+export function resultBytes(r: RemasterResult): number {
+  let n = r.report.overlayBytes;
+  for (const e of r.report.edits) {
+    for (const c of e.report.configs) {
+      n += c.text.length;
+      for (const ch of c.changes) n += ch.before.length + ch.after.length;
+    }
+    for (const w of e.report.warnings) n += w.length;
+  }
+  for (const w of r.report.warnings) n += w.length;
+  return n;
+}
