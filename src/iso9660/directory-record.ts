@@ -89,22 +89,25 @@ export function parseDirectoryRecord(view: BinaryView, pos: number): DirectoryRe
 export function parseDirectoryExtent(bytes: Uint8Array, base: number): DirectoryRecord[] {
   const view = new BinaryView(bytes, base);
   const out: DirectoryRecord[] = [];
-  let pos = 0;
-  while (pos < bytes.length) {
+  for (let pos = recordAt(bytes, 0); pos < bytes.length; pos = recordAt(bytes, pos + bytes[pos]!)) {
     const length = bytes[pos]!;
-    if (length === 0) {
-      // ECMA-119 6.8.1.1: the rest of this sector is unused.
-      pos = (Math.floor(pos / SECTOR_SIZE) + 1) * SECTOR_SIZE;
-      continue;
-    }
     const inSector = SECTOR_SIZE - (pos % SECTOR_SIZE);
     if (length > inSector) {
       throw new IsoFormatError('directory record', base + pos, `length ${length} crosses a sector boundary (${inSector} bytes left in the sector)`);
     }
     out.push(parseDirectoryRecord(view, pos));
-    pos += length;
   }
   return out;
+}
+
+/**
+ * Where the next record starts at or after `pos`: a zero length byte means the rest of its sector
+ * is unused (ECMA-119 6.8.1.1). The extent's length when none is left.
+ */
+function recordAt(bytes: Uint8Array, pos: number): number {
+  let at = pos;
+  while (at < bytes.length && bytes[at] === 0) at = (Math.floor(at / SECTOR_SIZE) + 1) * SECTOR_SIZE;
+  return Math.min(at, bytes.length);
 }
 
 /**
@@ -113,13 +116,8 @@ export function parseDirectoryExtent(bytes: Uint8Array, base: number): Directory
  * Stops quietly at the first malformed record; the walk's own parse reports it.
  */
 export function listedDirectories(bytes: Uint8Array, out: { offset: number; length: number }[]): void {
-  let pos = 0;
-  while (pos < bytes.length) {
+  for (let pos = recordAt(bytes, 0); pos < bytes.length; pos = recordAt(bytes, pos + bytes[pos]!)) {
     const length = bytes[pos]!;
-    if (length === 0) {
-      pos = (Math.floor(pos / SECTOR_SIZE) + 1) * SECTOR_SIZE;
-      continue;
-    }
     if (length < DR_MIN_LENGTH || pos + length > bytes.length || length > SECTOR_SIZE - (pos % SECTOR_SIZE)) return;
     const nameLength = bytes[pos + DR_NAME_LENGTH]!;
     const special = nameLength === 1 && bytes[pos + DR_NAME]! <= 1;
@@ -130,6 +128,5 @@ export function listedDirectories(bytes: Uint8Array, out: { offset: number; leng
       const dataLength = (bytes[d]! | (bytes[d + 1]! << 8) | (bytes[d + 2]! << 16) | (bytes[d + 3]! << 24)) >>> 0;
       out.push({ offset: lba * SECTOR_SIZE, length: dataLength });
     }
-    pos += length;
   }
 }
