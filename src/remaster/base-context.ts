@@ -9,30 +9,29 @@
 
 import type { ByteSource } from '../byte-source.js';
 import { findInitrdReferences, initrdResolver, isBootConfigCandidate, type InitrdReference } from '../bootconfig/index.js';
-import { openFat, listFatFiles, readFatFile } from '../fat/index.js';
 import { readFileBytes } from '../iso9660/index.js';
 import { SECTOR_SIZE, type DirectoryRecordRef, type Extent, type IndexedFile, type IsoIndex } from '../iso9660/types.js';
 import { latin1 } from '../binary.js';
-import { LimitExceededError } from '../errors.js';
 import { listedPaths } from './checksums.js';
+import {
+  checkTotal,
+  MAX_CANDIDATES,
+  MAX_CHECKSUM_BYTES,
+  MAX_CHECKSUM_TOTAL_BYTES,
+  MAX_CONFIG_BYTES,
+  MAX_CONFIG_TOTAL_BYTES,
+} from './context-limits.js';
+import { findFatImages } from './fat-images.js';
 import { extentKey } from './hard-links.js';
 
-/** Largest boot config or checksum file we read (real ones are a few KiB). */
-export const MAX_CONFIG_BYTES = 1024 * 1024;
-/** Most candidate files per file system (an ISO tree or a FAT image). */
-export const MAX_CANDIDATES = 1000;
-/**
- * Most boot-config bytes per file system, counted per path: every path is parsed on its own, in
- * prepareBase and again for every node, and hard links (one extent, any number of names) make
- * many paths cost the image nothing. Real images hold a few dozen KiB of configs.
- */
-export const MAX_CONFIG_TOTAL_BYTES = 4 * MAX_CONFIG_BYTES;
-/** Largest checksum file we read (a DVD's md5sum.txt is a few hundred KiB). */
-export const MAX_CHECKSUM_BYTES = 16 * MAX_CONFIG_BYTES;
-/** Most checksum-file bytes, counted per path: each is searched for every node with edits. */
-export const MAX_CHECKSUM_TOTAL_BYTES = 2 * MAX_CHECKSUM_BYTES;
-/** Largest FAT image read whole (ESP images are a few MiB; RHEL's efiboot.img about 10). */
-export const MAX_FAT_BYTES = 128 * 1024 * 1024;
+export {
+  MAX_CANDIDATES,
+  MAX_CHECKSUM_BYTES,
+  MAX_CHECKSUM_TOTAL_BYTES,
+  MAX_CONFIG_BYTES,
+  MAX_CONFIG_TOTAL_BYTES,
+  MAX_FAT_BYTES,
+} from './context-limits.js';
 
 /** Root-level checksum files (Debian/Ubuntu style), by lower-case name, with their algorithm. */
 export const CHECKSUM_FILES: Readonly<Record<string, ChecksumAlgorithm>> = {
@@ -207,83 +206,6 @@ function extentReader(source: ByteSource): (f: IndexedFile) => Promise<Uint8Arra
 async function contextFile(read: (f: IndexedFile) => Promise<Uint8Array>, f: IndexedFile): Promise<ContextFile> {
   return { path: f.path, size: f.size, extents: f.extents, records: f.records, bytes: await read(f) };
 }
-
-/**
- * Throws LimitExceededError when `files` hold more than `cap` bytes in all, at the first record of
- * the file that crosses it (else at `offset`, for a FAT image's files).
- */
-function checkTotal(files: readonly CappedFile[], cap: number, what: string, offset = 0): void {
-  let total = 0;
-  let crossing: CappedFile | undefined;
-  for (const f of files) {
-    total += f.size;
-    if (total > cap) crossing ??= f;
-  }
-  if (!crossing) return;
-  const at = crossing.records?.[0]?.offset ?? offset;
-  throw new LimitExceededError(what, at, `${files.length} files hold ${total} bytes, more than ${cap} (each name of a hard-linked file counts)`);
-}
-
-interface CappedFile {
-  readonly size: number;
-  readonly records?: readonly DirectoryRecordRef[];
-}
-
-/**
- * FAT images that firmware may boot: El Torito EFI entries (in the tree, as Debian's efi.img and
- * RHEL's efiboot.img are, or in an appended partition as on Ubuntu) and EFI System Partitions of
- * the hybrid partition tables. The same bytes found twice are one image.
- */
-async function findFatImages(index: IsoIndex, source: ByteSource, warnings: string[]): Promise<ContextFat[]> {
-  const regions: { offset: number; size: number; label: string }[] = [];
-  for (const e of index.elTorito?.entries ?? []) {
-    if (e.platform !== 'efi') continue;
-    regions.push({ offset: e.loadRba * SECTOR_SIZE, size: e.sizeBytes, label: e.path ?? `El Torito EFI image at LBA ${e.loadRba}` });
-  }
-  for (const p of index.partitions) {
-    if (p.efiSystem) regions.push({ offset: p.startByte, size: p.sizeBytes, label: `${p.scheme.toUpperCase()} partition ${p.number}` });
-  }
-  regions.sort((a, b) => a.offset - b.offset || b.size - a.size);
-  const out: ContextFat[] = [];
-  for (const r of regions) {
-    const prev = out[out.length - 1];
-    if (prev && r.offset < prev.offset + prev.image.length) {
-      if (r.offset !== prev.offset) warnings.push(`${r.label} overlaps ${prev.label}; left alone`);
-      continue;
-    }
-    if (r.size <= 0 || r.offset + r.size > source.size) {
-      warnings.push(`${r.label}: [${r.offset}, ${r.offset + r.size}) is not inside the image; left alone`);
-      continue;
-    }
-    if (r.size > MAX_FAT_BYTES) {
-      warnings.push(`${r.label}: ${r.size} bytes is larger than ${MAX_FAT_BYTES}; its configs are left alone`);
-      continue;
-    }
-    const image = await source.read(r.offset, r.size);
-    let configs: ContextFatConfig[];
-    let files: string[];
-    try {
-      const vol = openFat(image);
-      const listed = listFatFiles(vol);
-      files = listed.slice(0, MAX_FAT_LISTED).map((f) => f.path);
-      const candidates = listed.filter((f) => f.size > 0 && f.size <= MAX_CONFIG_BYTES && isBootConfigCandidate(f.path)).slice(0, MAX_CANDIDATES);
-      // Directory entries may share clusters as ISO names share extents: the same cap applies.
-      checkTotal(candidates, MAX_CONFIG_TOTAL_BYTES, `boot-config bytes of the FAT image ${r.label}`, r.offset);
-      configs = candidates.map((f) => ({ path: f.path, bytes: readFatFile(vol, f) }));
-    } catch (err) {
-      if (err instanceof LimitExceededError) throw err;
-      // Not every El Torito EFI entry is a FAT image we can read (e.g. an HFS+ or a broken one).
-      warnings.push(`${r.label}: not a readable FAT image (${err instanceof Error ? err.message : String(err)}); left alone`);
-      continue;
-    }
-    const isoFile = index.files.find((f) => f.extents.length === 1 && f.extents[0]!.lba * SECTOR_SIZE === r.offset);
-    out.push({ label: isoFile?.path ?? r.label, offset: r.offset, image, configs, files, ...(isoFile ? { isoPath: isoFile.path } : {}) });
-  }
-  return out;
-}
-
-/** Most file paths kept per FAT image (ESPs hold a few dozen). */
-const MAX_FAT_LISTED = 10_000;
 
 /**
  * The initrds the kernel lines of every boot config load (configs of the tree and of each FAT
