@@ -15,7 +15,7 @@ import { IsoFormatError, IsoproxyError } from '../../errors.js';
 import { listFatFiles, openFat, readFatFile } from '../../fat/index.js';
 import { extentPastEnd, readFileBytes } from '../../iso9660/index.js';
 import { SECTOR_SIZE, type IndexedFile, type IsoIndex } from '../../iso9660/types.js';
-import { MAX_CANDIDATES, MAX_CONFIG_BYTES, MAX_FAT_BYTES } from '../../remaster/base-context.js';
+import { MAX_CANDIDATES, MAX_CONFIG_BYTES, MAX_FAT_BYTES, MAX_FAT_IMAGES, MAX_FAT_TOTAL_BYTES } from '../../remaster/context-limits.js';
 
 export interface BootConfigInfo {
   readonly path: string;
@@ -155,6 +155,8 @@ export async function scanEfiImages(source: ByteSource, index: IsoIndex): Promis
   const errors: IsoFormatError[] = [];
   const warnings: string[] = [];
   let prevEnd = 0;
+  let opened = 0;
+  let openedBytes = 0;
   for (const r of fatRegions(index)) {
     const end = r.offset + r.sizeBytes;
     if (end > source.size) {
@@ -171,6 +173,10 @@ export async function scanEfiImages(source: ByteSource, index: IsoIndex): Promis
       warnings.push(`${r.label}: ${r.sizeBytes} bytes not opened (not in 1..${MAX_FAT_BYTES}); the engine leaves it alone`);
       continue;
     }
+    if (opened >= MAX_FAT_IMAGES || openedBytes + r.sizeBytes > MAX_FAT_TOTAL_BYTES) {
+      warnings.push(`${r.label}: past ${MAX_FAT_IMAGES} FAT images or ${MAX_FAT_TOTAL_BYTES} bytes of them in all; the engine leaves it alone`);
+      continue;
+    }
     try {
       const vol = openFat(await source.read(r.offset, r.sizeBytes));
       const cluster = vol.geometry.clusterSizeBytes;
@@ -184,6 +190,9 @@ export async function scanEfiImages(source: ByteSource, index: IsoIndex): Promis
         const where = r.partition ? { loadRba: r.loadRba, partition: r.partition } : { loadRba: r.loadRba };
         configs.push({ ...where, path: c.path, kind: c.syntax, sizeBytes: size, slackBytes: (cluster - (size % cluster)) % cluster });
       }
+      // Counted as the engine counts: the images it could read.
+      opened++;
+      openedBytes += r.sizeBytes;
     } catch (err) {
       if (!(err instanceof IsoproxyError)) throw err;
       warnings.push(`${r.label}: not a readable FAT file system (${err.message})`);
