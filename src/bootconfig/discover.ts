@@ -27,6 +27,19 @@ export const MAX_CONFIG_FILES = 4096;
 export const MAX_CONFIG_TEXT = 1024 * 1024;
 /** Include loops listed; more are counted in a warning (each back edge is one loop). */
 export const MAX_REPORTED_CYCLES = 100;
+/**
+ * Warnings and missing includes listed; more are counted in a warning. A config can name a
+ * missing file or an ambiguous `$var` include on every one of its lines, and each node's report
+ * carries the lists.
+ */
+export const MAX_REPORTED_WARNINGS = 200;
+export const MAX_REPORTED_MISSING = 200;
+
+/** The first `max` warnings, and one more counting the rest when there are more. */
+export function listedWarnings(warnings: readonly string[]): string[] {
+  if (warnings.length <= MAX_REPORTED_WARNINGS) return [...warnings];
+  return [...warnings.slice(0, MAX_REPORTED_WARNINGS), `${warnings.length - MAX_REPORTED_WARNINGS} more warnings not listed`];
+}
 
 export interface FileAnalysis {
   readonly path: string;
@@ -192,8 +205,12 @@ export function analyzeBootConfigs(input: ReadonlyMap<string, string>): Analysis
     });
   }
   const loops = findCycles(paths, edges);
-  if (loops.found > loops.cycles.length) warnings.push(`${loops.found} include cycles; only the first ${loops.cycles.length} are reported`);
-  return { files, cycles: loops.cycles, missing, warnings };
+  // Counts of lists cut short go first: the warnings themselves may be cut short after them.
+  if (missing.length > MAX_REPORTED_MISSING) {
+    warnings.unshift(`${missing.length} includes of files that are not there; only the first ${MAX_REPORTED_MISSING} are reported`);
+  }
+  if (loops.found > loops.cycles.length) warnings.unshift(`${loops.found} include cycles; only the first ${loops.cycles.length} are reported`);
+  return { files, cycles: loops.cycles, missing: missing.slice(0, MAX_REPORTED_MISSING), warnings };
 }
 
 /**

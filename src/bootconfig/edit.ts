@@ -5,7 +5,7 @@
 
 import { EditValidationError } from '../errors.js';
 import { editCommand } from './cmdline.js';
-import { analyzeBootConfigs } from './discover.js';
+import { analyzeBootConfigs, listedWarnings } from './discover.js';
 import { KERNEL_CMDLINE_MAX } from './edits.js';
 import { quoteGrubArg } from './grub.js';
 import type { BootConfigDiscovery, EditBootConfigsOptions, NormalizedEdits, Splice } from './model.js';
@@ -62,7 +62,7 @@ export function editBootConfigs(files: ReadonlyMap<string, string>, edits: Norma
     }
     configs.push({ path: f.path, syntax: f.syntax, kernelLines: f.commands.length, changed: newText !== text, text: newText, changes });
   }
-  return { configs, cycles: analysis.cycles, missing: analysis.missing, warnings };
+  return { configs, cycles: analysis.cycles, missing: analysis.missing, warnings: listedWarnings(warnings) };
 }
 
 /** The same analysis without edits, for `isoproxy inspect`. */
@@ -84,6 +84,6 @@ export function discoverBootConfigs(files: ReadonlyMap<string, string>): BootCon
     })),
     cycles: analysis.cycles,
     missing: analysis.missing,
-    warnings: analysis.warnings,
+    warnings: listedWarnings(analysis.warnings),
   };
 }

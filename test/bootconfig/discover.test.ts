@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { discoverBootConfigs, editBootConfigs, isBootConfigCandidate, normalizeEdits } from '../../src/bootconfig/index.js';
-import { MAX_REPORTED_CYCLES } from '../../src/bootconfig/discover.js';
+import { MAX_REPORTED_CYCLES, MAX_REPORTED_MISSING, MAX_REPORTED_WARNINGS } from '../../src/bootconfig/discover.js';
 import { debianInstaller } from './fixtures.js';
 
 describe('isBootConfigCandidate', () => {
@@ -111,5 +111,21 @@ describe('include cycles', () => {
     expect(d.cycles).toHaveLength(MAX_REPORTED_CYCLES);
     expect(d.cycles[0]).toEqual(['/boot/grub/grub.cfg', '/boot/grub/m000.cfg', '/boot/grub/grub.cfg']);
     expect(d.warnings).toEqual([`150 include cycles; only the first ${MAX_REPORTED_CYCLES} are reported`]);
+  });
+});
+
+describe('reported lists', () => {
+  test('an edit report lists at most MAX_REPORTED_WARNINGS warnings and counts the rest', () => {
+    const files = new Map<string, string>([
+      ['/boot/grub/grub.cfg', `menuentry a {\n linux /vmlinuz q\n}\n${'source /boot/grub/nope.cfg\n'.repeat(500)}`],
+    ]);
+    for (let i = 0; i < 2; i++) files.set(`/d${i}/x.cfg`, 'x\n');
+    files.set('/boot/grub/grub.cfg', `${files.get('/boot/grub/grub.cfg')}${'source $a/x.cfg\n'.repeat(300)}`);
+    const r = editBootConfigs(files, normalizeEdits({ append: ['quiet'] }));
+    expect(r.configs.find((c) => c.path === '/boot/grub/grub.cfg')?.changed).toBe(true);
+    expect(r.missing).toHaveLength(MAX_REPORTED_MISSING);
+    expect(r.warnings).toHaveLength(MAX_REPORTED_WARNINGS + 1);
+    expect(r.warnings).toContain(`500 includes of files that are not there; only the first ${MAX_REPORTED_MISSING} are reported`);
+    expect(r.warnings.at(-1)).toBe(`${300 + 1 - MAX_REPORTED_WARNINGS} more warnings not listed`);
   });
 });
