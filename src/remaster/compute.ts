@@ -22,6 +22,7 @@
 // and every other byte are left exactly as in the base.
 
 import { editBootConfigs, isEmptyEdits, type NormalizedEdits } from '../bootconfig/index.js';
+import { listedWarnings } from '../bootconfig/discover.js';
 import type { EditReport } from '../bootconfig/types.js';
 import { planFatWrites } from '../fat/index.js';
 import { FatNoSpaceError, IsoproxyError, RemasterError } from '../errors.js';
@@ -248,7 +249,7 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
       files: files.map((f) => ({ path: f.path, mode: `0${f.mode.toString(8).padStart(3, '0')}`, size: f.data.length, sha256: f.sha256 })),
       initrds,
       archiveBytes,
-      warnings: [...ctx.warnings, ...warnings],
+      warnings: listedWarnings([...ctx.warnings, ...warnings]),
     },
   };
 }
