@@ -42,8 +42,7 @@ export class BinaryView {
   }
   u32le(offset: number): number {
     this.check(offset, 4);
-    const b = this.bytes;
-    return (b[offset]! | (b[offset + 1]! << 8) | (b[offset + 2]! << 16) | (b[offset + 3]! << 24)) >>> 0;
+    return u32leAt(this.bytes, offset);
   }
   u32be(offset: number): number {
     this.check(offset, 4);
@@ -69,6 +68,19 @@ export class BinaryView {
   ascii(offset: number, length: number): string {
     return latin1(this.slice(offset, length));
   }
+}
+
+/** Little-endian 32-bit at `offset`, for a caller that has checked the four bytes are there. */
+export function u32leAt(b: Uint8Array, offset: number): number {
+  return (b[offset]! | (b[offset + 1]! << 8) | (b[offset + 2]! << 16) | (b[offset + 3]! << 24)) >>> 0;
+}
+
+/** Whether two byte arrays hold the same bytes. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 // The one latin1 codec of the code base. Buffer's 'latin1' is true ISO-8859-1: byte b is U+00bb

@@ -2,7 +2,7 @@
 // records never cross a logical sector; a zero length byte means the rest of the sector is
 // padding). Both-endian fields are read from their little-endian half.
 
-import { BinaryView } from '../binary.js';
+import { BinaryView, u32leAt } from '../binary.js';
 import { IsoFormatError } from '../errors.js';
 import { SECTOR_SIZE } from './types.js';
 
@@ -122,11 +122,7 @@ export function listedDirectories(bytes: Uint8Array, out: { offset: number; leng
     const nameLength = bytes[pos + DR_NAME_LENGTH]!;
     const special = nameLength === 1 && bytes[pos + DR_NAME]! <= 1;
     if (!special && bytes[pos + DR_FLAGS]! & FLAG_DIRECTORY) {
-      const b = pos + DR_EXTENT;
-      const d = pos + DR_DATA_LENGTH;
-      const lba = (bytes[b]! | (bytes[b + 1]! << 8) | (bytes[b + 2]! << 16) | (bytes[b + 3]! << 24)) >>> 0;
-      const dataLength = (bytes[d]! | (bytes[d + 1]! << 8) | (bytes[d + 2]! << 16) | (bytes[d + 3]! << 24)) >>> 0;
-      out.push({ offset: lba * SECTOR_SIZE, length: dataLength });
+      out.push({ offset: u32leAt(bytes, pos + DR_EXTENT) * SECTOR_SIZE, length: u32leAt(bytes, pos + DR_DATA_LENGTH) });
     }
   }
 }

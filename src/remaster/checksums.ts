@@ -89,8 +89,8 @@ export function listedPaths(text: string): Set<string> {
   for (let start = 0; start <= text.length; ) {
     const nl = text.indexOf('\n', start);
     const end = nl === -1 ? text.length : nl;
-    const m = end > start ? /^[0-9a-fA-F]+( [ *])(.*?)\r?$/.exec(text.slice(start, end)) : null;
-    if (m) out.add(isoPathOf((m[1] === ' *' ? '*' : '') + m[2]!).toLowerCase());
+    const line = end > start ? checksumLine(text.slice(start, end)) : undefined;
+    if (line) out.add(line.path.toLowerCase());
     start = end + 1;
   }
   return out;
@@ -113,16 +113,21 @@ function lineMatcher(algorithm: ChecksumAlgorithm, changed: ReadonlyMap<string, 
   const byLower = new Map<string, string>();
   for (const p of changed.keys()) byLower.set(p.toLowerCase(), p);
   const hexLength = HEX_LENGTH[algorithm];
-  return (line, updated) => {
-    // `<hex><space><space or *><path>`, with an optional \r kept as it is.
-    const m = /^([0-9a-fA-F]+)( [ *])(.*?)(\r?)$/.exec(line);
-    if (!m || m[1]!.length !== hexLength) return undefined;
-    const path = isoPathOf((m[2] === ' *' ? '*' : '') + m[3]!);
-    const key = changed.has(path) ? path : byLower.get(path.toLowerCase());
+  return (text, updated) => {
+    const line = checksumLine(text);
+    if (!line || line.hex.length !== hexLength) return undefined;
+    const key = changed.has(line.path) ? line.path : byLower.get(line.path.toLowerCase());
     if (key === undefined) return undefined;
     const digest = changed.get(key)!(algorithm);
-    const hex = m[1] === m[1]!.toUpperCase() && /[A-F]/.test(m[1]!) ? digest.toUpperCase() : digest;
+    const hex = line.hex === line.hex.toUpperCase() && /[A-F]/.test(line.hex) ? digest.toUpperCase() : digest;
     updated.push(key);
-    return `${hex}${m[2]}${m[3]}${m[4]}`;
+    return `${hex}${line.separator}${line.name}${line.cr}`;
   };
+}
+
+/** A line `<hex><space><space or *><name>` (an optional \r kept as it is), and the ISO path it names. */
+function checksumLine(text: string): { hex: string; separator: string; name: string; cr: string; path: string } | undefined {
+  const m = /^([0-9a-fA-F]+)( [ *])(.*?)(\r?)$/.exec(text);
+  if (!m) return undefined;
+  return { hex: m[1]!, separator: m[2]!, name: m[3]!, cr: m[4]!, path: isoPathOf((m[2] === ' *' ? '*' : '') + m[3]!) };
 }

@@ -26,7 +26,7 @@ import { listedWarnings } from '../bootconfig/discover.js';
 import type { EditReport } from '../bootconfig/types.js';
 import { planFatWrites } from '../fat/index.js';
 import { FatNoSpaceError, IsoproxyError, RemasterError } from '../errors.js';
-import { writeBoth32 } from '../binary.js';
+import { equalBytes, writeBoth32 } from '../binary.js';
 import { SECTOR_SIZE } from '../iso9660/types.js';
 import { buildPatchSet, type Overlay, type PatchSet } from '../overlay/patch-set.js';
 import type { BaseContext, ContextFile } from './base-context.js';
@@ -309,10 +309,4 @@ function digestWithOverlays(image: Uint8Array, overlays: readonly Overlay[]): Di
     if (at < image.length) h.update(image.subarray(at));
     return h.digest('hex');
   };
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

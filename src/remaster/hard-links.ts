@@ -3,6 +3,7 @@
 // them, so their new contents must agree: a name left as it was while another changes in place
 // would read the other's bytes, and two different edits cannot both be those sectors' bytes.
 
+import { equalBytes } from '../binary.js';
 import { RemasterError } from '../errors.js';
 import type { Extent } from '../iso9660/types.js';
 import type { ContextFile } from './base-context.js';
@@ -30,18 +31,11 @@ export function checkHardLinks(files: Iterable<ContextFile>, next: ReadonlyMap<s
     if (!changed) continue;
     const want = next.get(changed.path)!;
     for (const f of group) {
-      if (f === changed || sameBytes(next.get(f.path) ?? f.bytes, want)) continue;
+      if (f === changed || equalBytes(next.get(f.path) ?? f.bytes, want)) continue;
       throw new RemasterError(
         'REMASTER_CONFLICT',
         `${who}: ${changed.path} and ${f.path} are one file of the image (hard links to the same sectors), and these edits would make them differ${next.has(f.path) ? '' : ` (${f.path} is left as it is)`}`,
       );
     }
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -142,7 +142,7 @@ export function planInitrdAppends(ctx: BaseContext, files: readonly NormalizedFi
     if (initrd.records.length === 0) warnings.push(`${initrd.path}: no directory record describes it`);
     changes.push({ path: initrd.path, oldSize: initrd.size, newSize, lba, loadedBy: initrd.loadedBy });
     end += Math.ceil(newSize / SECTOR_SIZE) * SECTOR_SIZE;
-    for (const listing of initrd.listedIn ?? []) {
+    for (const listing of initrd.listedIn) {
       warnings.push(`${listing} lists ${initrd.path}; its digest there is the original's (a media check will report it)`);
     }
   }

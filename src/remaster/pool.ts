@@ -146,6 +146,15 @@ function startThreads(options: RemasterPoolOptions): Piscina {
   return piscina;
 }
 
+/** Starts a thread when none is running: the warm-up task only brings the engine in. Settles when it has. */
+function warmThreads(threads: Piscina): Promise<void> {
+  if (threads.threads.length > 0) return Promise.resolve();
+  return threads.run({ warmUp: true }).then(
+    () => {},
+    () => {},
+  );
+}
+
 /** How long a base's context may take before a thread is started beside it. */
 export const WARM_UP_AFTER_MS = 5;
 
@@ -156,15 +165,6 @@ export const WARM_UP_AFTER_MS = 5;
  * after the other. A context already prepared starts no thread here, so a second one is never
  * started beside a thread about to take the computation.
  */
-/** Starts a thread when none is running: the warm-up task only brings the engine in. Settles when it has. */
-function warmThreads(threads: Piscina): Promise<void> {
-  if (threads.threads.length > 0) return Promise.resolve();
-  return threads.run({ warmUp: true }).then(
-    () => {},
-    () => {},
-  );
-}
-
 async function contextWhileWarming(threads: Piscina, context: BaseContextOf): Promise<BaseContext> {
   const timer = setTimeout(() => void warmThreads(threads), WARM_UP_AFTER_MS);
   try {
