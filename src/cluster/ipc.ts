@@ -12,7 +12,7 @@
 // src/status/relay.ts), and the status page's `status.snapshot` and a node's `status.source`
 // (src/cluster/status-hub.ts). Primary -> worker: the
 // worker's `metrics` text at scrape time, node `changed` (one-way, to every worker) and
-// `shutdown` (one-way). Errors cross as result
+// `shutdown` (one-way), and client connections (with their sockets, outside the channel). Errors cross as result
 // objects (structured clone drops an error's class and code) and are rebuilt on the far side with
 // the class the HTTP layer maps to a status.
 
@@ -23,6 +23,8 @@ import type { BaseInfo, CacheInfo, SnapshotQuery } from '../status/types.js';
 
 /** Set in a forked worker's environment: run.ts serves as a worker instead of parsing argv as a primary. */
 export const WORKER_ENV = 'ISOPROXY_CLUSTER_WORKER';
+/** Set in a forked worker's environment: the URL of the primary's listener, which hands it connections. */
+export const CLUSTER_URL_ENV = 'ISOPROXY_CLUSTER_URL';
 
 export interface WireVersion {
   readonly url: string;
@@ -71,6 +73,16 @@ type Envelope =
   | { readonly isoproxy: 'res'; readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly isoproxy: 'res'; readonly id: number; readonly ok: false; readonly error: WireError }
   | { readonly isoproxy: 'note'; readonly body: Notice };
+
+/**
+ * A client connection the primary accepted, for a worker to serve: sent with the socket as the
+ * message's handle (src/cluster/listener.ts), outside any channel.
+ */
+export const CONNECTION_MESSAGE = { isoproxy: 'connection' } as const;
+
+export function isConnectionMessage(m: unknown): boolean {
+  return typeof m === 'object' && m !== null && (m as { isoproxy?: unknown }).isoproxy === 'connection';
+}
 
 /** What a channel runs over: `process` in a worker, a cluster Worker in the primary. */
 export interface Port {
@@ -172,7 +184,7 @@ export class Channel {
       this.pending.delete(e.id);
       if (e.ok) p.resolve(e.value);
       else p.reject(fromWire(e.error));
-    } else {
+    } else if (e.isoproxy === 'req') {
       const { id } = e;
       this.handler(e.body).then(
         (value) => this.trySend({ isoproxy: 'res', id, ok: true, value }),

@@ -1,17 +1,22 @@
-// The primary of `isoproxy serve --workers N` (N > 1): it serves no HTTP itself. Node's cluster
-// module hands connections to N worker processes (src/cluster/worker.ts), and the primary owns
-// what must exist once:
+// The primary of `isoproxy serve --workers N` (N > 1), one of the N serving processes. It accepts
+// every connection and hands each in turn to a serving part (src/cluster/listener.ts): its own, or
+// one of the N - 1 worker processes it forks (src/cluster/worker.ts). Its own part reaches the rest
+// of this process over an in-process channel, as a worker does over IPC, so the two serve alike.
+// It owns what must exist once:
 // - the block cache: its directory, index, byte budget and every write and eviction, and every
 //   upstream fetch, so a missing block is fetched once (the cache's single-flight) whatever the
-//   number of workers; workers read block files directly, ask here only on a miss, and report
-//   the blocks they read, which the LRU marks recently used;
-// - the node store (one file, one writer): workers read and write it over IPC, and hear of
-//   every change, so their in-memory specs stay current;
+//   number of processes; serving parts read block files directly, ask here only on a miss, and
+//   report the blocks they read, which the LRU marks recently used;
+// - the node store (one file, one writer): parts read and write it over their channels, and hear
+//   of every change, so their in-memory specs stay current;
 // - one log stream: workers' stdout and stderr are pipes read here line by line and written
 //   whole, so lines of different processes never interleave mid-line;
-// - /metrics: at scrape time every worker's exposition and the cache's are summed;
-// - lifecycle: a worker that dies is forked again (with a growing delay if it keeps dying);
-//   SIGTERM or SIGINT asks every worker to drain (within --shutdown-deadline), then closes.
+// - /metrics: at scrape time every part's exposition and the cache's are summed;
+// - lifecycle: a worker that dies is forked again (with a growing delay if it keeps dying), its
+//   share of new connections going to the others meanwhile; SIGTERM or SIGINT stops accepting
+//   and asks every part to drain (within --shutdown-deadline), then closes.
+// One process fewer than a primary that only owns: at --workers 2 on a 2-core machine, two
+// serving processes rather than three, each with its ~45 MiB of Node's binary and runtime.
 
 import { requireSendfileAddon } from '../native/sendfile.js';
 import cluster, { type Worker } from 'node:cluster';
@@ -28,7 +33,11 @@ import { createUpstreamAgent } from '../upstream/http-source.js';
 import { openUpstream, type UpstreamConfig } from '../upstream/open.js';
 import { createUpstreamStats, type UpstreamSource } from '../upstream/types.js';
 import { versionKey } from '../upstream/validator.js';
-import { Channel, WORKER_ENV, type Request, type WireVersion } from './ipc.js';
+import { Channel, CLUSTER_URL_ENV, WORKER_ENV, type Port, type Request, type WireVersion } from './ipc.js';
+import { ClusterListener, sendConnection } from './listener.js';
+import { localPorts } from './local-port.js';
+import { startServingPart } from './worker.js';
+import type { Socket } from 'node:net';
 import { MAX_BLOCKS_PER_BATCH } from './read-reports.js';
 import { sumExpositions } from './metrics-sum.js';
 import { createPrimaryPatchSets } from './primary-patch-sets.js';
@@ -46,6 +55,8 @@ const OPEN_REUSE_MS = 1000;
 const MAX_VERSIONS = 64;
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 10_000;
+/** The status view's id of the primary's own serving part (forked workers count from 1). */
+const OWN_PART_ID = 0;
 /** A worker that lived this long before dying is restarted at once again. */
 const STABLE_MS = 30_000;
 
@@ -246,10 +257,9 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     );
   };
 
-  // ---- workers
-  const channels = new Map<Worker, Channel>();
+  // ---- serving parts: this process's own, and N - 1 forked workers; connections come from here
+  const channels = new Map<number, Channel>();
   let shuttingDown = false;
-  let announced = false;
   const renderAll = async (): Promise<string> => {
     const texts = await Promise.all([...channels.values()].map((c) => c.request<string>({ op: 'metrics' }).catch(() => '')));
     workersUp.set(channels.size);
@@ -291,29 +301,51 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   store.watch?.((name) => {
     for (const c of channels.values()) c.notify(name !== undefined ? { op: 'changed', name } : { op: 'changed' });
   });
+  /** The channel to a serving part: its requests, and its notices (`listening`: it takes connections). */
+  const openChannel = (id: number, port: Port, ready: () => void): Channel => {
+    const channel = new Channel(port, handle, (n) => {
+      if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
+      else if (n.op === 'read') markRead(n.vk, n.indexes);
+      else if (n.op === 'status') status.apply(id, n.batch);
+      else if (n.op === 'listening' && !shuttingDown) ready();
+    });
+    channels.set(id, channel);
+    return channel;
+  };
+
+  const listener = new ClusterListener();
+  let url: string;
+  try {
+    url = await listener.listen(config.port, config.host);
+  } catch (err) {
+    await Promise.all([patchSets.close(), cache.close(), agent.close(), store.close()]);
+    throw err;
+  }
+  // This process's own part, over an in-process port: the same requests and copies as a worker's.
+  const [ownerEnd, partEnd] = localPorts();
+  const takeHere = (socket: Socket): void => part.running.adopt(socket);
+  openChannel(OWN_PART_ID, ownerEnd, () => listener.add(OWN_PART_ID, takeHere));
+  const part = await startServingPart(config, partEnd, { logger, url });
+  const publicUrl = config.publicUrl.replace(/:0$/, `:${new URL(url).port}`);
+  console.log(`isoproxy serving on ${url} with ${config.workers} serving processes (node URLs: ${publicUrl}/iso/<node>.iso)`);
 
   cluster.setupPrimary({ silent: true, serialization: 'advanced', execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
+  const workers = new Map<number, Worker>();
   let restartDelay = RESTART_MIN_MS;
   const fork = (): void => {
-    const worker = cluster.fork({ [WORKER_ENV]: '1', ...workerEnv(process.env) });
+    const worker = cluster.fork({ [WORKER_ENV]: '1', [CLUSTER_URL_ENV]: url, ...workerEnv(process.env) });
     const startedAt = Date.now();
     relayLines(worker.process.stdout, process.stdout, tty ? prettyLine : undefined);
     relayLines(worker.process.stderr, process.stderr);
-    const channel = new Channel(worker, handle, (n) => {
-      if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
-      else if (n.op === 'read') markRead(n.vk, n.indexes);
-      else if (n.op === 'status') status.apply(worker.id, n.batch);
-      else if (n.op === 'listening' && !announced) {
-        announced = true;
-        const publicUrl = config.publicUrl.replace(/:0$/, `:${new URL(n.url).port}`);
-        console.log(`isoproxy serving on ${n.url} with ${config.workers} workers (node URLs: ${publicUrl}/iso/<node>.iso)`);
-      }
-    });
-    channels.set(worker, channel);
+    const send = worker.send.bind(worker) as Parameters<typeof sendConnection>[0];
+    const channel = openChannel(worker.id, worker, () => listener.add(worker.id, (socket) => sendConnection(send, socket, takeHere)));
+    workers.set(worker.id, worker);
     logger.info({ pid: worker.process.pid, id: worker.id }, 'worker started');
     worker.on('exit', (code, signal) => {
+      listener.remove(worker.id);
       channel.close();
-      channels.delete(worker);
+      channels.delete(worker.id);
+      workers.delete(worker.id);
       status.workerGone(worker.id);
       if (shuttingDown) return;
       restarts.inc();
@@ -324,7 +356,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       }, restartDelay);
     });
   };
-  for (let i = 0; i < config.workers; i++) fork();
+  for (let i = 1; i < config.workers; i++) fork();
   restartDelay = RESTART_MIN_MS;
 
   await new Promise<void>((resolve) => {
@@ -338,20 +370,24 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  // Every worker drains its transfers (its own deadline), then exits; a stuck one is killed.
-  const exited = [...channels.keys()].map(
+  // No new connections; every part drains its transfers (its own deadline), then stops; a stuck
+  // worker is killed.
+  listener.close();
+  const exited = [...workers.values()].map(
     (w) =>
       new Promise<void>((resolve) => {
         if (w.isDead()) return resolve();
         w.once('exit', () => resolve());
-        channels.get(w)?.notify({ op: 'shutdown' });
+        channels.get(w.id)?.notify({ op: 'shutdown' });
       }),
   );
   const timer = setTimeout(() => {
-    for (const w of channels.keys()) w.process.kill('SIGKILL');
+    for (const w of workers.values()) w.process.kill('SIGKILL');
   }, config.shutdownDeadlineMs + 5000);
-  await Promise.all(exited);
+  await Promise.all([...exited, part.stop()]);
   clearTimeout(timer);
+  channels.get(OWN_PART_ID)?.close();
+  ownerEnd.close();
   status.close();
   for (const v of [...versions.values()]) dropVersion(v);
   await patchSets.close();

@@ -1,22 +1,26 @@
-// A serving process of a cluster (`isoproxy serve --workers N`, N > 1): the whole HTTP service of
-// src/http/server.ts over a cache, an upstream opener and a node store that the primary owns
-// (src/cluster/primary.ts). Connections come from the primary (Node's cluster module). Patch sets
-// are computed here, deterministically from (base version, edits), once for the cluster: another
-// worker's are handed over by the primary (src/cluster/patch-sets.ts), so every worker answers a
-// node with the same bytes and the same ETag. Logs are JSON lines on stdout, which the primary relays
-// whole. Its transfers go to the primary's status view, which its page asks for snapshots
-// (src/cluster/status-hub.ts). SIGTERM, SIGINT, a `shutdown` notice or the primary going away drain
-// and exit.
+// A serving part of a cluster (`isoproxy serve --workers N`, N > 1): the whole HTTP service of
+// src/http/server.ts over a block cache, an upstream opener, a node store and patch sets that the
+// primary owns (src/cluster/primary.ts), reached over a channel. The primary runs one part itself
+// (over src/cluster/local-port.ts) and forks N - 1 processes that run one each over IPC
+// (`runWorker`). No part listens: the primary accepts every connection and hands it to a part in
+// turn (src/cluster/listener.ts), to a forked one with the socket's descriptor over IPC. Patch sets
+// are computed once for the cluster, in the primary, so every part answers a node with the same
+// bytes and the same ETag. A worker's logs are JSON lines on stdout, which the primary relays
+// whole. Transfers go to the primary's status view, which the page asks for snapshots
+// (src/cluster/status-hub.ts). SIGTERM, SIGINT, a `shutdown` notice or the primary going away
+// drain and exit.
 
 import cluster from 'node:cluster';
 import type { Config } from '../config.js';
 import { createLogger } from '../logger.js';
 import { ChangeListeners, type NodeChangeListener, type NodeSpec, type NodeStore } from '../registry/store.js';
 import { createService } from '../service.js';
-import { startServer } from '../http/server.js';
+import { startServer, type RunningServer } from '../http/server.js';
+import { Socket } from 'node:net';
+import type { Logger } from '../logger.js';
 import type { SnapshotQuery, StatusSnapshot } from '../status/types.js';
 import type { UpstreamSource } from '../upstream/types.js';
-import { Channel, type Notice, type WireVersion } from './ipc.js';
+import { Channel, CLUSTER_URL_ENV, isConnectionMessage, type Notice, type Port, type WireVersion } from './ipc.js';
 import { RemoteBlockCache } from './remote-cache.js';
 import { blockFilesKeptOpen } from '../cache/open-files.js';
 
@@ -66,21 +70,39 @@ function remoteUpstream(v: WireVersion): UpstreamSource {
   };
 }
 
-export async function runWorker(config: Config): Promise<number> {
-  const id = cluster.worker?.id ?? 0;
-  const logger = createLogger({ level: config.logLevel, format: 'json' }).child({ worker: id });
+/** A serving part of the cluster, running. */
+export interface ServingPart {
+  readonly running: RunningServer;
+  /** Drains its transfers (within --shutdown-deadline) and closes; settles when it has. */
+  stop(): Promise<void>;
+  /** Settles once it has stopped, for whatever reason (a `shutdown` notice, `stop`). */
+  readonly stopped: Promise<void>;
+}
+
+/**
+ * The HTTP service of a cluster process over a channel port to the owning part: a forked worker's
+ * (`process`), or the primary's own serving part (src/cluster/local-port.ts). It binds no socket:
+ * the primary's listener hands it connections (`running.adopt`).
+ */
+export async function startServingPart(config: Config, port: Port, options: { readonly logger: Logger; readonly url: string }): Promise<ServingPart> {
+  const { logger } = options;
   let store: RemoteNodeStore | undefined;
-  let stop: () => void = () => {};
   let renderOwn: () => string = () => '';
+  // A `shutdown` notice may come while the part is still starting: it stops once started.
+  let stop: (() => Promise<void>) | undefined;
+  let shutdownAsked = false;
   const channel = new Channel(
-    process as unknown as ConstructorParameters<typeof Channel>[0],
+    port,
     async (req) => {
       if (req.op === 'metrics') return renderOwn();
       throw new Error(`a worker does not answer ${req.op}`);
     },
     (n: Notice) => {
       if (n.op === 'changed') store?.changed(n.name);
-      else if (n.op === 'shutdown') stop();
+      else if (n.op === 'shutdown') {
+        shutdownAsked = true;
+        void stop?.();
+      }
     },
   );
   store = new RemoteNodeStore(channel);
@@ -105,6 +127,7 @@ export async function runWorker(config: Config): Promise<number> {
     store,
     service,
     logger,
+    handed: { url: options.url },
     renderMetrics: () => channel.request<string>({ op: 'metrics' }),
     remoteStatus: {
       relay: (batch) => channel.notify({ op: 'status', batch }),
@@ -113,29 +136,53 @@ export async function runWorker(config: Config): Promise<number> {
       sourceOf: (name) => channel.request<string | undefined>({ op: 'status.source', name }),
     },
   });
-  channel.notify({ op: 'listening', url: running.url });
-
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    stop = () => {
-      if (stopping) return;
-      stopping = true;
-      void running.close().then(resolve, resolve);
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    // The primary is gone (killed): no new connections, no block fetches, no store. Draining
-    // would only fail; a new primary may already be listening. Leave now.
-    process.on('disconnect', () => {
-      if (stopping) return;
-      logger.warn('primary went away; exiting');
-      running.server.closeAllConnections();
-      logger.flush?.();
-      setTimeout(() => process.exit(1), 50);
-    });
+  let stopping: Promise<void> | undefined;
+  const stopNow = (): Promise<void> => {
+    stopping ??= (async () => {
+      await running.close().catch(() => {});
+      await service.close().catch(() => {});
+      channel.close();
+    })();
+    return stopping;
+  };
+  stop = stopNow;
+  const stopped = new Promise<void>((resolve) => {
+    stop = () => stopNow().finally(resolve);
   });
-  await service.close().catch(() => {});
-  channel.close();
+  if (shutdownAsked) void stop();
+  // Ready: the primary's listener may hand it connections from now on.
+  else channel.notify({ op: 'listening', url: running.url });
+  return { running, stop: () => stop!(), stopped };
+}
+
+/** A forked serving process: its part over IPC, with the connections the primary sends it. */
+export async function runWorker(config: Config): Promise<number> {
+  const id = cluster.worker?.id ?? 0;
+  const logger = createLogger({ level: config.logLevel, format: 'json' }).child({ worker: id });
+  const url = process.env[CLUSTER_URL_ENV];
+  if (url === undefined) throw new Error(`a cluster worker needs ${CLUSTER_URL_ENV} (set by its primary)`);
+  const part = await startServingPart(config, process as unknown as Port, { logger, url });
+  process.on('message', (m: unknown, handle: unknown) => {
+    if (isConnectionMessage(m) && handle instanceof Socket) part.running.adopt(handle);
+  });
+  let stopping = false;
+  const stop = (): void => {
+    stopping = true;
+    void part.stop();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // The primary is gone (killed): no new connections, no block fetches, no store. Draining
+  // would only fail; a new primary may already be listening. Leave now.
+  process.on('disconnect', () => {
+    if (stopping) return;
+    logger.warn('primary went away; exiting');
+    part.running.server.closeAllConnections();
+    part.running.direct?.closeAll();
+    logger.flush?.();
+    setTimeout(() => process.exit(1), 50);
+  });
+  await part.stopped;
   logger.flush?.();
   if (process.connected) process.disconnect();
   // Whatever still holds the loop (a stuck socket) must not keep a drained worker alive.

@@ -1,6 +1,6 @@
 // `isoproxy serve`: parses the configuration and serves, as one process (src/http/server.ts), or
-// as a cluster's primary (src/cluster/primary.ts) or worker (src/cluster/worker.ts). Each loads
-// only what it runs: the primary serves no HTTP and never loads the HTTP app. Shutdown on SIGINT
+// as a cluster's primary (src/cluster/primary.ts, which also serves) or worker
+// (src/cluster/worker.ts). Shutdown on SIGINT
 // and SIGTERM is graceful (src/http/server.ts says how).
 
 import { checkAdminExposure, configHelp, ConfigError, loadConfig, type Config } from '../config.js';

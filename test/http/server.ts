@@ -7,6 +7,7 @@ import { EditValidationError, IsoproxyError } from '../../src/errors.js';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type RunningServer, type ServingService } from '../../src/http/server.js';
 import { MetricsRegistry } from '../../src/metrics.js';
+import { ClusterListener } from '../../src/cluster/listener.js';
 import { MemoryNodeStore, type NodeStore } from '../../src/registry/store.js';
 import type { NodePolicy } from '../../src/serving/nodes.js';
 import { createServing, type Serving } from '../../src/serving/serving.js';
@@ -47,7 +48,16 @@ export function fakeServing(store: NodeStore, resolver: FakeResolver, now?: () =
 }
 
 export async function startTestServer(
-  options: { now?: () => Date; dataDir?: string; shutdownDeadline?: string; directHttp?: boolean; headersTimeout?: string } = {},
+  options: {
+    now?: () => Date;
+    dataDir?: string;
+    shutdownDeadline?: string;
+    directHttp?: boolean;
+    headersTimeout?: string;
+    maxConnections?: number;
+    /** Connections accepted by a cluster's listener (src/cluster/listener.ts) and handed over, as in a cluster. */
+    handed?: boolean;
+  } = {},
 ): Promise<TestServer> {
   const resolver = new FakeResolver();
   const store = new MemoryNodeStore();
@@ -81,7 +91,21 @@ export async function startTestServer(
     '--direct-http',
     options.directHttp === false ? 'off' : 'on',
     ...(options.headersTimeout ? ['--headers-timeout', options.headersTimeout] : []),
+    ...(options.maxConnections !== undefined ? ['--max-connections', String(options.maxConnections)] : []),
   ]);
-  const running = await startServer(config, { store, service, logger, ...(options.now ? { now: options.now } : {}) });
-  return { running, url: running.url, resolver, store, logs, close: () => running.close() };
+  const listener = options.handed ? new ClusterListener() : undefined;
+  const handed = listener ? { url: await listener.listen(0, '127.0.0.1') } : undefined;
+  const running = await startServer(config, { store, service, logger, ...(options.now ? { now: options.now } : {}), ...(handed ? { handed } : {}) });
+  listener?.add(0, (socket) => running.adopt(socket));
+  return {
+    running,
+    url: running.url,
+    resolver,
+    store,
+    logs,
+    close: async () => {
+      listener?.close();
+      await running.close();
+    },
+  };
 }

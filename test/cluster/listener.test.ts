@@ -1,0 +1,173 @@
+// The primary's listener and the in-process channel of its own serving part: connections handed
+// in turn to the parts that are ready, a send that fails falling back, and a real server
+// (startServer over the fake resolver) serving connections accepted by the listener (paused, so
+// no byte is read before they are handed), with Node's HTTP objects and without.
+
+import { createHash } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Channel } from '../../src/cluster/ipc.js';
+import { ClusterListener, sendConnection } from '../../src/cluster/listener.js';
+import { localPorts } from '../../src/cluster/local-port.js';
+import { UpstreamError } from '../../src/errors.js';
+import { eventually } from '../service/harness.js';
+import { pseudoRandomBytes } from '../http/fake-image.js';
+import { startTestServer, type TestServer } from '../http/server.js';
+
+const SIZE = 3 * 1024 * 1024 + 777;
+const IMAGE = pseudoRandomBytes(SIZE);
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Opens a connection and waits until it is connected. */
+function dial(url: string): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(port), hostname, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+describe('ClusterListener', () => {
+  let listener: ClusterListener | undefined;
+  afterEach(() => listener?.close());
+
+  it('hands connections to the ready parts in turn, and only to those still there', async () => {
+    listener = new ClusterListener();
+    const url = await listener.listen(0, '127.0.0.1');
+    const got: string[] = [];
+    const taker = (name: string) => (s: Socket) => {
+      got.push(name);
+      s.destroy();
+    };
+    listener.add(0, taker('own'));
+    listener.add(1, taker('w1'));
+    listener.add(2, taker('w2'));
+    for (let i = 0; i < 6; i++) await dial(url);
+    await eventually(() => got.length === 6, 'six connections');
+    expect([...got].sort()).toEqual(['own', 'own', 'w1', 'w1', 'w2', 'w2']);
+    listener.remove(1);
+    got.length = 0;
+    for (let i = 0; i < 4; i++) await dial(url);
+    await eventually(() => got.length === 4, 'four connections');
+    expect([...got].sort()).toEqual(['own', 'own', 'w2', 'w2']);
+  });
+
+  it('closes a connection no part can take, and refuses new ones once closed', async () => {
+    listener = new ClusterListener();
+    const url = await listener.listen(0, '127.0.0.1');
+    const s = await dial(url);
+    await new Promise((r) => s.once('close', r));
+    listener.close();
+    await expect(dial(url)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
+
+describe('sendConnection', () => {
+  it('leaves the socket to the fallback when the send fails or throws, and not when it succeeds', async () => {
+    const socket = {} as Socket & { destroyed: boolean };
+    socket.destroyed = false;
+    const fellBack: Socket[] = [];
+    sendConnection(
+      (_m, _h, _o, cb) => {
+        setImmediate(() => cb(new Error('gone')));
+        return false;
+      },
+      socket,
+      (s) => fellBack.push(s),
+    );
+    sendConnection(
+      () => {
+        throw new Error('ERR_IPC_CHANNEL_CLOSED');
+      },
+      socket,
+      (s) => fellBack.push(s),
+    );
+    sendConnection(
+      (_m, _h, _o, cb) => {
+        setImmediate(() => cb(null));
+        return true;
+      },
+      socket,
+      (s) => fellBack.push(s),
+    );
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(fellBack).toEqual([socket, socket]);
+  });
+});
+
+describe('localPorts', () => {
+  it('delivers structured clones, in order, on a later turn; a closed end delivers nothing', async () => {
+    const [a, b] = localPorts();
+    const seen: unknown[] = [];
+    b.on('message', (m) => seen.push(m));
+    const sent = { n: 1, bytes: new Uint8Array([1, 2, 3]), map: new Map([['k', 1]]) };
+    a.send(sent);
+    a.send({ n: 2 });
+    expect(seen).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual([sent, { n: 2 }]);
+    expect(seen[0]).not.toBe(sent);
+    (seen[0] as typeof sent).bytes[0] = 9;
+    expect(sent.bytes[0]).toBe(1);
+    b.close();
+    const errors: unknown[] = [];
+    expect(a.send({ n: 3 }, undefined, {}, (e: Error | null) => errors.push(e))).toBe(false);
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toHaveLength(2);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('carries a channel: answers, and errors rebuilt as the classes the HTTP layer maps', async () => {
+    const [a, b] = localPorts();
+    new Channel(b, async (req) => {
+      if (req.op === 'open') throw new UpstreamError('UPSTREAM_UNREACHABLE', req.url, 'connection refused');
+      return { op: req.op };
+    });
+    const asking = new Channel(a, async () => undefined);
+    expect(await asking.request({ op: 'metrics' })).toEqual({ op: 'metrics' });
+    await expect(asking.request({ op: 'open', url: 'http://x/a.iso' })).rejects.toBeInstanceOf(UpstreamError);
+  });
+});
+
+describe.each([
+  ['with the direct server', true],
+  ["with Node's HTTP server only", false],
+])('a server whose connections the listener hands over, %s', (_label, directHttp) => {
+  let server: TestServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it('serves whole images, ranges and the admin API on them, keep-alive included', async () => {
+    server = await startTestServer({ handed: true, directHttp });
+    server.resolver.add('node-1', { data: IMAGE });
+    const whole = await fetch(`${server.url}/iso/node-1.iso`);
+    expect(whole.status).toBe(200);
+    expect(sha256(new Uint8Array(await whole.arrayBuffer()))).toBe(sha256(IMAGE));
+    for (let i = 0; i < 3; i++) {
+      const part = await fetch(`${server.url}/iso/node-1.iso`, { headers: { range: `bytes=${i * 1000}-${i * 1000 + 4095}` } });
+      expect(part.status).toBe(206);
+      expect(Buffer.from(await part.arrayBuffer()).equals(Buffer.from(IMAGE.subarray(i * 1000, i * 1000 + 4096)))).toBe(true);
+    }
+    expect((await fetch(`${server.url}/healthz`)).status).toBeLessThan(500);
+    expect((await fetch(`${server.url}/iso/nope.iso`)).status).toBe(404);
+  });
+
+  it('closes handed connections past --max-connections, and every one once closing', async () => {
+    server = await startTestServer({ handed: true, directHttp, maxConnections: 2 });
+    server.resolver.add('node-1', { data: IMAGE });
+    const held = [await dial(server.url), await dial(server.url)];
+    const third = await dial(server.url);
+    await new Promise((r) => third.once('close', r));
+    const res = await fetch(`${server.url}/iso/node-1.iso`, { headers: { range: 'bytes=0-9' } }).catch((e: unknown) => e);
+    // The two held ones fill the limit: a new connection is closed as well.
+    expect(res).toBeInstanceOf(Error);
+    for (const s of held) s.destroy();
+    await eventually(
+      async () => (await fetch(`${server!.url}/iso/node-1.iso`, { headers: { range: 'bytes=0-9' } }).catch(() => undefined))?.status === 206,
+      'a free slot',
+    );
+  });
+});
