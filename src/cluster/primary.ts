@@ -21,8 +21,7 @@
 import { requireSendfileAddon } from '../native/sendfile.js';
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config.js';
-import { createBlockCache, type BlockOnDisk, type CachedSource } from '../cache/block-cache.js';
-import { BaseChangedError } from '../errors.js';
+import { createBlockCache } from '../cache/block-cache.js';
 import { reapplyHeapGrowth } from '../heap-growth.js';
 import { createLogger } from '../logger.js';
 import { formatLogLine, resolveLogFormat } from '../log-pretty.js';
@@ -30,45 +29,28 @@ import { openNodeStore } from '../registry/open-store.js';
 import { MetricsRegistry } from '../metrics.js';
 import type { NodeSpec } from '../registry/store.js';
 import { createUpstreamAgent } from '../upstream/http-source.js';
-import { openUpstream, type UpstreamConfig } from '../upstream/open.js';
-import { createUpstreamStats, type UpstreamSource } from '../upstream/types.js';
-import { versionKey } from '../upstream/validator.js';
-import { Channel, CLUSTER_URL_ENV, WORKER_ENV, type Port, type Request, type WireVersion } from './ipc.js';
+import type { UpstreamConfig } from '../upstream/open.js';
+import { createUpstreamStats } from '../upstream/types.js';
+import { Channel, CLUSTER_URL_ENV, WORKER_ENV, type Port, type Request } from './ipc.js';
 import { ClusterListener, sendConnection } from './listener.js';
 import { localPorts } from './local-port.js';
 import { startServingPart } from './worker.js';
 import type { Socket } from 'node:net';
-import { MAX_BLOCKS_PER_BATCH } from './read-reports.js';
 import { sumExpositions } from './metrics-sum.js';
 import { createPrimaryPatchSets } from './primary-patch-sets.js';
-import type { BaseContext } from '../remaster/base-context.js';
-import { baseContext, requireValidator } from '../serving/bases.js';
+import { createPrimaryVersions, MAX_VERSIONS } from './primary-versions.js';
 import { collectCacheDisk, collectPatchSets, collectUpstream, patchSetLatency } from '../service-metrics.js';
 import { StatusHub } from './status-hub.js';
 import { relayLines } from './log-relay.js';
 import { workerEnv, workerExecArgv } from './worker-process.js';
 import { blockFilesKeptOpen } from '../cache/open-files.js';
 
-/** A base's version probed less than this long ago is given to the next worker that asks. */
-const OPEN_REUSE_MS = 1000;
-/** Base versions kept open (as src/serving/bases.ts keeps bases). */
-const MAX_VERSIONS = 64;
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 10_000;
 /** The status view's id of the primary's own serving part (forked workers count from 1). */
 const OWN_PART_ID = 0;
 /** A worker that lived this long before dying is restarted at once again. */
 const STABLE_MS = 30_000;
-
-interface Version {
-  readonly vk: string;
-  readonly upstream: UpstreamSource;
-  readonly cached: CachedSource;
-  readonly wire: WireVersion;
-  /** Its index and boot configs, for the patch sets computed here (prepared at the first). */
-  readonly context: () => Promise<BaseContext>;
-  usedAt: number;
-}
 
 export async function runPrimary(config: Config, _argv: readonly string[]): Promise<number> {
   // Workers would each refuse to start and be forked again: say it once, before any is.
@@ -116,122 +98,22 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     ...(config.stallAfterMs !== undefined ? { stallAfterMs: config.stallAfterMs } : {}),
   });
 
-  // ---- bases: opened here, one upstream per version, shared by every worker's reads
-  const versions = new Map<string, Version>();
+  // ---- bases: opened here, one upstream per version, shared by every part's reads
   const patchSets = createPrimaryPatchSets({
     threads: config.remasterThreads,
-    contextOf: async (vk) => versionOf(vk).context(),
+    contextOf: (vk) => versions.contextOf(vk),
     onComputation: patchSetLatency(own),
     onThreadRunning: reapplyHeapGrowth,
   });
   collectPatchSets(own, patchSets.pool);
-  const byUrl = new Map<string, { vk?: string; at: number; opening?: Promise<WireVersion> }>();
-  const dropVersion = (v: Version): void => {
-    versions.delete(v.vk);
-    cache.forgetSource(v.vk);
-    patchSets.forget(v.vk);
-    void v.upstream.close().catch(() => {});
-  };
-  // A version's index and boot configs, made here once for every worker (they index nothing),
-  // before any worker is told of it: an upstream without a validator, or an image that is not an
-  // ISO, fails the worker's open as it would in a single process, and nothing of it is kept.
-  const indexVersion = async (url: string, vk: string, upstream: UpstreamSource): Promise<Version> => {
-    try {
-      requireValidator(upstream, url);
-      const { version } = upstream;
-      const wire: WireVersion = {
-        url: version.url,
-        size: version.size,
-        supportsRanges: upstream.supportsRanges,
-        ...(version.etag !== undefined ? { etag: version.etag } : {}),
-        ...(version.lastModified !== undefined ? { lastModified: version.lastModified } : {}),
-      };
-      const cached = cache.source(upstream);
-      const context = baseContext(cached, { url, version: vk, size: upstream.size }, logger);
-      // No patch-set thread is warmed beside the index, as a single process does (src/service.ts):
-      // here the thread's 20-30 MiB then overlapped the index's peak, +22 MiB summed RSS in a
-      // two-worker cold wave, for 20-40 ms off the first node of a new base.
-      await context();
-      return { vk, upstream, cached, wire, context, usedAt: Date.now() };
-    } catch (err) {
-      // The same version may be open under another URL: its state stays.
-      if (!versions.has(vk)) cache.forgetSource(vk);
-      await upstream.close().catch(() => {});
-      throw err;
-    }
-  };
-  /** The version a URL served until now, when it now serves version `vk`: gone upstream. */
-  const dropReplaced = (entry: { vk?: string }, vk: string): void => {
-    const old = entry.vk !== undefined && entry.vk !== vk ? versions.get(entry.vk) : undefined;
-    if (old) dropVersion(old);
-  };
-  const openBase = (url: string): Promise<WireVersion> => {
-    const entry = byUrl.get(url) ?? { at: 0 };
-    byUrl.set(url, entry);
-    const known = entry.vk !== undefined ? versions.get(entry.vk) : undefined;
-    if (known && Date.now() - entry.at < OPEN_REUSE_MS) {
-      known.usedAt = Date.now();
-      return Promise.resolve(known.wire);
-    }
-    entry.opening ??= (async () => {
-      const upstream = await openUpstream(url, upstreamConfig);
-      const vk = versionKey(upstream.version);
-      let v = versions.get(vk);
-      if (v) {
-        await upstream.close().catch(() => {});
-      } else {
-        let fresh: Version;
-        try {
-          fresh = await indexVersion(url, vk, upstream);
-        } catch (err) {
-          // The URL now serves something that cannot be served: the version it served before is
-          // gone upstream all the same (a single process forgets it before re-indexing).
-          dropReplaced(entry, vk);
-          entry.vk = undefined;
-          throw err;
-        }
-        // The same version may have been opened meanwhile under another URL.
-        v = versions.get(vk);
-        if (v) {
-          void fresh.upstream.close().catch(() => {});
-        } else {
-          v = fresh;
-          versions.set(vk, v);
-          // Only a version that could be indexed takes an open one's place.
-          if (versions.size > MAX_VERSIONS) dropVersion([...versions.values()].sort((a, b) => a.usedAt - b.usedAt)[0]!);
-        }
-      }
-      // A new version replaces the old one: streams still on it fail as BASE_CHANGED.
-      dropReplaced(entry, vk);
-      entry.vk = vk;
-      entry.at = Date.now();
-      v.usedAt = entry.at;
-      return v.wire;
-    })().finally(() => {
-      entry.opening = undefined;
-    });
-    return entry.opening;
-  };
-  const versionOf = (vk: string): Version => {
-    const v = versions.get(vk);
-    if (!v) throw new BaseChangedError('', `base version ${vk} is no longer served (changed upstream or evicted); retry`);
-    v.usedAt = Date.now();
-    return v;
-  };
-  const blockBytes = (vk: string, index: number): Promise<Uint8Array> => {
-    const v = versionOf(vk);
-    const start = index * config.blockSizeBytes;
-    if (!Number.isSafeInteger(index) || index < 0 || start >= v.wire.size) throw new RangeError(`block ${index} is outside the image`);
-    return v.cached.read(start, Math.min(config.blockSizeBytes, v.wire.size - start));
-  };
-  // A block's file for a worker, fetched first if missing: no bytes cross to the worker, and none
-  // are read here for a block already on disk. Nothing aborts the fetch: other workers' readers
-  // may want it, and the cache's fetch budget bounds it.
-  const ensureBlock = async (vk: string, index: number): Promise<BlockOnDisk | { bytes: Uint8Array }> => {
-    const v = versionOf(vk);
-    // Both check the index against the image.
-    return v.cached.ensure ? v.cached.ensure(index) : { bytes: await blockBytes(vk, index) };
-  };
+  const versions = createPrimaryVersions({
+    cache,
+    upstreamConfig,
+    blockSize: config.blockSizeBytes,
+    logger,
+    onDrop: (vk) => patchSets.forget(vk),
+  });
+  const { openBase, blockBytes, ensureBlock, markRead } = versions;
   const prefetching = new Set<string>();
   const prefetch = (vk: string, indexes: readonly number[]): void => {
     for (const index of indexes.slice(0, 16)) {
@@ -243,18 +125,6 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
         .catch(() => {})
         .finally(() => prefetching.delete(key));
     }
-  };
-  // Blocks a worker read from their files: recently used, as if read here. Blocks of a version no
-  // longer served here are left to age out.
-  const markRead = (vk: unknown, indexes: unknown): void => {
-    if (typeof vk !== 'string' || !Array.isArray(indexes)) return;
-    const v = versions.get(vk);
-    if (!v) return;
-    v.usedAt = Date.now();
-    cache.touch(
-      vk,
-      indexes.slice(0, MAX_BLOCKS_PER_BATCH).filter((i): i is number => Number.isSafeInteger(i) && i >= 0),
-    );
   };
 
   // ---- serving parts: this process's own, and N - 1 forked workers; connections come from here
@@ -318,6 +188,8 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   try {
     url = await listener.listen(config.port, config.host);
   } catch (err) {
+    // The port is taken (or not ours to bind): nothing was forked, so this is the whole answer.
+    status.close();
     await Promise.all([patchSets.close(), cache.close(), agent.close(), store.close()]);
     throw err;
   }
@@ -389,7 +261,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   channels.get(OWN_PART_ID)?.close();
   ownerEnd.close();
   status.close();
-  for (const v of [...versions.values()]) dropVersion(v);
+  versions.dropAll();
   await patchSets.close();
   await cache.close();
   await agent.close();

@@ -136,19 +136,19 @@ export async function startServingPart(config: Config, port: Port, options: { re
       sourceOf: (name) => channel.request<string | undefined>({ op: 'status.source', name }),
     },
   });
+  let markStopped: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    markStopped = resolve;
+  });
   let stopping: Promise<void> | undefined;
-  const stopNow = (): Promise<void> => {
+  stop = () => {
     stopping ??= (async () => {
       await running.close().catch(() => {});
       await service.close().catch(() => {});
       channel.close();
-    })();
+    })().finally(markStopped);
     return stopping;
   };
-  stop = stopNow;
-  const stopped = new Promise<void>((resolve) => {
-    stop = () => stopNow().finally(resolve);
-  });
   if (shutdownAsked) void stop();
   // Ready: the primary's listener may hand it connections from now on.
   else channel.notify({ op: 'listening', url: running.url });
@@ -162,6 +162,8 @@ export async function runWorker(config: Config): Promise<number> {
   const url = process.env[CLUSTER_URL_ENV];
   if (url === undefined) throw new Error(`a cluster worker needs ${CLUSTER_URL_ENV} (set by its primary)`);
   const part = await startServingPart(config, process as unknown as Port, { logger, url });
+  // In time for the first connection: the primary sends none before the part's `listening`
+  // notice, which cannot arrive before this turn ends.
   process.on('message', (m: unknown, handle: unknown) => {
     if (isConnectionMessage(m) && handle instanceof Socket) part.running.adopt(handle);
   });

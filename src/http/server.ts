@@ -189,6 +189,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       () => st.handOffs,
     );
   }
+  // Node's HTTP server starts tracking its connections (the headers and request timeouts' checks,
+  // closeIdleConnections, closeAllConnections) on its own 'listening' event: one whose
+  // connections are handed to it never listens, and must be told, or an idle keep-alive
+  // connection outlives close() and a client dripping a head is never timed out.
+  if (deps.handed) server.emit('listening');
   const url = deps.handed?.url ?? (await listen(server, config.port, config.host));
   if (/:0$/.test(publicUrl)) publicUrl = publicUrl.replace(/:0$/, `:${new URL(url).port}`);
   // Node's listener counts and limits the connections it accepts; handed ones are counted here.

@@ -170,4 +170,35 @@ describe.each([
       'a free slot',
     );
   });
+  it('closes an idle keep-alive connection when it closes, so the process can exit', async () => {
+    server = await startTestServer({ handed: true, directHttp });
+    server.resolver.add('node-1', { data: IMAGE });
+    const conn = await dial(server.url);
+    const closed = new Promise((r) => conn.once('close', r));
+    conn.on('data', () => {});
+    conn.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    await server.close();
+    server = undefined;
+    await closed;
+    expect(Date.now() - t0).toBeLessThan(1500);
+  });
+
+  it('times out a client that drips its request head (slowloris)', async () => {
+    server = await startTestServer({ handed: true, directHttp, headersTimeout: '1s' });
+    const conn = await dial(server.url);
+    const closed = new Promise((r) => conn.once('close', r));
+    conn.on('data', () => {});
+    conn.write('GET /healthz HTTP/1.1\r\n');
+    let line = 0;
+    const drip = setInterval(() => conn.writable && conn.write(`X-Drip-${++line}: 1\r\n`), 100);
+    try {
+      const t0 = Date.now();
+      await closed;
+      expect(Date.now() - t0).toBeLessThan(4000);
+    } finally {
+      clearInterval(drip);
+    }
+  });
 });
