@@ -293,7 +293,7 @@ export async function startIsoproxy(options: IsoproxyOptions): Promise<Server> {
   closeSync(log);
   await waitForPort(port, proc, 'isoproxy');
   const pid = proc.pid!;
-  // With several workers, the serving processes are the primary's children: CPU and memory sum them.
+  // With several workers, the primary serves and so do its children: CPU and memory sum them.
   const many = workers > 1;
   return {
     name: many ? `isoproxy-w${workers}` : 'isoproxy',

@@ -1,5 +1,6 @@
 // Peak memory of `isoproxy serve --workers N` at C concurrent whole-image transfers, every process
-// together (the primary and each worker; a process's piscina threads are inside its figures).
+// together (the primary, which serves too, and each worker it forks; a process's piscina threads
+// are inside its figures).
 // The cache is warm (one whole GET first, and the server's directory is kept under --out, so a
 // later run starts warm), the base a bench/base-image.ts image read as file:// (no upstream in
 // the measure). Each client is a raw socket that asks for a whole node image and reads it slowly

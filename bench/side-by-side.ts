@@ -151,7 +151,12 @@ export async function sideBySide(opts: {
       started.push(iso);
       await registerNode(iso.port, 'bench-sbs', opts.upstreamUrl, nodeEdits(7));
       const size = Number((await fetch(`http://127.0.0.1:${iso.port}/iso/bench-sbs.iso`, { method: 'HEAD' })).headers.get('content-length'));
-      targets.push({ server: iso, path: '/iso/bench-sbs.iso', size, processes: workers > 1 ? `primary + ${workers} workers` : '1 process' });
+      targets.push({
+        server: iso,
+        path: '/iso/bench-sbs.iso',
+        size,
+        processes: workers > 1 ? `primary + ${workers - 1} worker${workers > 2 ? 's' : ''}, all serving` : '1 process',
+      });
     }
     targets.push({ server: opts.nginx, path: '/base.iso', size: opts.image.sizeBytes, processes: `master + ${opts.cores} workers` });
     const nodeFs = await startNodeFileServer(opts.dir, opts.image.path);
