@@ -47,10 +47,18 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // Expected failures (a bad ISO, a bad edit, an unreachable upstream) are one clear line;
     // anything else keeps its stack for a bug report.
-    if (err instanceof IsoproxyError) console.error(`isoproxy ${name}: ${err.message}`);
+    if (err instanceof IsoproxyError || isSystemError(err)) console.error(`isoproxy ${name}: ${err.message}`);
     else console.error(`isoproxy ${name}:`, err);
     return 1;
   }
+}
+
+/**
+ * An error the operating system gave (a port taken or not ours to bind, a directory we may not
+ * write): Node's message names the call, the code and the address or path in one line.
+ */
+function isSystemError(err: unknown): err is Error & { code: string; syscall: string } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && typeof (err as { syscall?: unknown }).syscall === 'string';
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -2,6 +2,10 @@
 // for an expected failure instead of a stack trace.
 
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
@@ -26,6 +30,22 @@ describe('isoproxy command', () => {
     const r = await isoproxy('frobnicate');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown command "frobnicate"/);
+  });
+  it('reports a port already taken in one line with exit 1, in one process and in a cluster', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    const data = await mkdtemp(join(tmpdir(), 'isoproxy-cli-'));
+    try {
+      for (const workers of ['1', '2']) {
+        const r = await isoproxy('serve', '--port', String(port), '--workers', workers, '--data-dir', data, '--log-level', 'silent');
+        expect(r.code).toBe(1);
+        expect(r.stderr.trim()).toBe(`isoproxy serve: listen EADDRINUSE: address already in use 127.0.0.1:${port}`);
+      }
+    } finally {
+      taken.close();
+      await rm(data, { recursive: true, force: true });
+    }
   });
   it('reports a bad edit in one line with exit 1', async () => {
     const r = await isoproxy('preview', 'package.json', '--append', 'bad"quote');
