@@ -6,6 +6,7 @@
 // goes over IPC, as Node's cluster module does it.
 
 import { createServer, type Server, type Socket } from 'node:net';
+import { bindServer } from '../http/bind.js';
 import { CONNECTION_MESSAGE } from './ipc.js';
 
 /** Serves one handed connection. */
@@ -23,18 +24,8 @@ export class ClusterListener {
   }
 
   /** Binds the socket; resolves with its URL. */
-  async listen(port: number, host: string): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.server.address();
-    if (address === null || typeof address === 'string') throw new Error('cluster listener has no TCP address');
-    const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${shown}:${address.port}`;
+  listen(port: number, host: string): Promise<string> {
+    return bindServer(this.server, port, host);
   }
 
   /** A serving part ready for connections (again, after a restart, under a new id). */
@@ -47,11 +38,6 @@ export class ClusterListener {
   remove(id: number): void {
     if (!this.parts.delete(id)) return;
     this.order = [...this.parts.values()];
-  }
-
-  /** Parts that take connections now. */
-  get size(): number {
-    return this.parts.size;
   }
 
   /**

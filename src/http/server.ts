@@ -6,11 +6,12 @@
 // hands it to one (src/cluster/listener.ts), which serves it through `adopt`.
 
 import type { IncomingMessage, Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { checkAdminExposure, isLoopbackHost, type Config } from '../config.js';
 import { createApp, type IsoproxyApp } from './app.js';
+import { bindServer } from './bind.js';
 import { directServer, timeOutHead, type DirectServer } from './direct/server.js';
 import { senderFor } from '../native/sendfile.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -194,7 +195,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   // connections are handed to it never listens, and must be told, or an idle keep-alive
   // connection outlives close() and a client dripping a head is never timed out.
   if (deps.handed) server.emit('listening');
-  const url = deps.handed?.url ?? (await listen(server, config.port, config.host));
+  const url = deps.handed?.url ?? (await bindServer(server, config.port, config.host));
   if (/:0$/.test(publicUrl)) publicUrl = publicUrl.replace(/:0$/, `:${new URL(url).port}`);
   // Node's listener counts and limits the connections it accepts; handed ones are counted here.
   let handedOpen = 0;
@@ -250,20 +251,6 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     return closed;
   };
   return { url, publicUrl, server, app, logger, status, direct, adopt, close };
-}
-
-/** Binds the server; its URL. */
-async function listen(server: Server, port: number, host: string): Promise<string> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${shown}:${address.port}`;
 }
 
 /**
