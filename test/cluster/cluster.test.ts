@@ -91,7 +91,7 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     );
     const bytes = await readFile(iso);
     baseSize = bytes.length;
-    upstream = await startUpstream({ '/cl.iso': bytes, '/cl2.iso': bytes, '/junk.iso': patternBytes(3 * MiB, 9) });
+    upstream = await startUpstream({ '/cl.iso': bytes, '/cl2.iso': bytes, '/cl3.iso': bytes, '/junk.iso': patternBytes(3 * MiB, 9) });
   });
 
   afterAll(async () => {
@@ -100,8 +100,8 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     await scratch?.cleanup();
   });
 
-  const start = async (name: string, budget?: string): Promise<ClusterProxy> => {
-    const c = await startCluster({ dir: join(scratch.dir, name), allow: [`${upstream.origin}/`], workers: 2, ...(budget ? { budget } : {}) });
+  const start = async (name: string, budget?: string, workers = 2): Promise<ClusterProxy> => {
+    const c = await startCluster({ dir: join(scratch.dir, name), allow: [`${upstream.origin}/`], workers, ...(budget ? { budget } : {}) });
     clusters.push(c);
     return c;
   };
@@ -190,6 +190,23 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
         });
     }
   }, 240_000);
+
+  it('at --workers 3 hands connections to all three processes in turn, and still fetches each block once', async () => {
+    const c = await start('three', undefined, 3);
+    expect(c.workerPids()).toHaveLength(2);
+    await register(c, '/cl3.iso');
+    const got = await Promise.all(Array.from({ length: 30 }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `t${k}`)));
+    got.forEach((g, k) => {
+      expect({ size: g.size, sha256: g.sha256 }, `client ${k}`).toEqual(want[k % NODES]);
+    });
+    const blocks = upstream.blockGets('/cl3.iso').map((r) => r.range);
+    expect(new Set(blocks).size).toBe(blocks.length);
+    expect(blocks.length).toBe(Math.ceil(baseSize / MiB));
+    await eventually(() => Array.from({ length: 30 }, (_, k) => servedBy(c.logs, `t${k}`)).every((w) => w !== undefined), 'transfer lines');
+    const parts = new Set(Array.from({ length: 30 }, (_, k) => servedBy(c.logs, `t${k}`)));
+    expect([...parts].sort()).toEqual([1, 2, 'primary'].sort());
+    expect(await c.metrics()).toMatch(/^isoproxy_cluster_workers 3$/m);
+  }, 120_000);
 
   it('holds the byte budget while both workers fill the cache, and still serves exact bytes', async () => {
     // Smaller than the base (4 blocks), so the workers' misses make the primary evict as it writes.
