@@ -34,7 +34,7 @@ import { createUpstreamStats } from '../upstream/types.js';
 import { Channel, CLUSTER_URL_ENV, WORKER_ENV, type Port, type Request } from './ipc.js';
 import { ClusterListener, sendConnection } from './listener.js';
 import { localPorts } from './local-port.js';
-import { startServingPart } from './worker.js';
+import { startServingPart, type ServingPart } from './worker.js';
 import type { Socket } from 'node:net';
 import { sumExpositions } from './metrics-sum.js';
 import { createPrimaryPatchSets } from './primary-patch-sets.js';
@@ -184,20 +184,25 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   };
 
   const listener = new ClusterListener();
+  // This process's own part, over an in-process port: the same requests and copies as a worker's.
+  const [ownerEnd, partEnd] = localPorts();
+  let part: ServingPart;
   let url: string;
   try {
     url = await listener.listen(config.port, config.host);
+    openChannel(OWN_PART_ID, ownerEnd, () => listener.add(OWN_PART_ID, (socket) => part.running.adopt(socket)));
+    part = await startServingPart(config, partEnd, { logger, url });
   } catch (err) {
-    // The port is taken (or not ours to bind): nothing was forked, so this is the whole answer.
+    // The port is taken (or not ours to bind), or the part could not start: nothing was forked,
+    // so this is the whole answer, and nothing may keep the process alive after it.
+    listener.close();
+    channels.get(OWN_PART_ID)?.close();
+    ownerEnd.close();
     status.close();
     await Promise.all([patchSets.close(), cache.close(), agent.close(), store.close()]);
     throw err;
   }
-  // This process's own part, over an in-process port: the same requests and copies as a worker's.
-  const [ownerEnd, partEnd] = localPorts();
   const takeHere = (socket: Socket): void => part.running.adopt(socket);
-  openChannel(OWN_PART_ID, ownerEnd, () => listener.add(OWN_PART_ID, takeHere));
-  const part = await startServingPart(config, partEnd, { logger, url });
   const publicUrl = config.publicUrl.replace(/:0$/, `:${new URL(url).port}`);
   console.log(`isoproxy serving on ${url} with ${config.workers} serving processes (node URLs: ${publicUrl}/iso/<node>.iso)`);
 
