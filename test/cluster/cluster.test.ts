@@ -110,23 +110,36 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     expect(puts.map((r) => r.status)).toEqual(Array(NODES).fill(201));
   };
 
-  it('fetches each block of a cold base once for 100 clients on 2 workers, every body equal to materialize, one ETag per node', async () => {
-    const c = await start('wave');
-    await register(c, '/cl.iso');
-    const got = await Promise.all(Array.from({ length: 100 }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `w${k}`)));
+  /** `n` whole GETs at once over the registered nodes, each body equal to materialize's. */
+  const fetchEvery = async (c: ClusterProxy, n: number, prefix: string): Promise<Array<{ size: number; sha256: string; etag: string | null }>> => {
+    const got = await Promise.all(Array.from({ length: n }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `${prefix}${k}`)));
     got.forEach((g, k) => {
       expect({ size: g.size, sha256: g.sha256 }, `client ${k}`).toEqual(want[k % NODES]);
     });
-
-    const blocks = upstream.blockGets('/cl.iso').map((r) => r.range);
+    return got;
+  };
+  /** Every block of the base was fetched from upstream exactly once. */
+  const expectEachBlockOnce = (base: string): void => {
+    const blocks = upstream.blockGets(base).map((r) => r.range);
     expect(new Set(blocks).size).toBe(blocks.length);
     expect(blocks.length).toBe(Math.ceil(baseSize / MiB));
+  };
+  /** Which processes answered requests `<prefix>0` .. `<prefix>n-1` (their transfer lines' `worker`). */
+  const servedByWhom = async (c: ClusterProxy, n: number, prefix: string): Promise<Set<unknown>> => {
+    const ids = Array.from({ length: n }, (_, k) => `${prefix}${k}`);
+    await eventually(() => ids.every((id) => servedBy(c.logs, id) !== undefined), 'transfer lines');
+    return new Set(ids.map((id) => servedBy(c.logs, id)));
+  };
+
+  it('fetches each block of a cold base once for 100 clients on 2 workers, every body equal to materialize, one ETag per node', async () => {
+    const c = await start('wave');
+    await register(c, '/cl.iso');
+    const got = await fetchEvery(c, 100, 'w');
+    expectEachBlockOnce('/cl.iso');
 
     // Both serving processes (the primary's own part and the one worker) answered, and each node
     // had one ETag whichever answered.
-    await eventually(() => Array.from({ length: 100 }, (_, k) => servedBy(c.logs, `w${k}`)).every((w) => w !== undefined), 'transfer lines');
-    const workers = new Set(Array.from({ length: 100 }, (_, k) => servedBy(c.logs, `w${k}`)));
-    expect(workers.size).toBe(2);
+    expect((await servedByWhom(c, 100, 'w')).size).toBe(2);
     for (let i = 0; i < NODES; i++) expect(new Set(got.filter((_, k) => k % NODES === i).map((g) => g.etag)).size).toBe(1);
 
     // Metrics are summed over the processes: 100 image responses, whichever process counted them.
@@ -195,16 +208,9 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     const c = await start('three', undefined, 3);
     expect(c.workerPids()).toHaveLength(2);
     await register(c, '/cl3.iso');
-    const got = await Promise.all(Array.from({ length: 30 }, (_, k) => digestOf(c.imageUrl(`c-${k % NODES}`), `t${k}`)));
-    got.forEach((g, k) => {
-      expect({ size: g.size, sha256: g.sha256 }, `client ${k}`).toEqual(want[k % NODES]);
-    });
-    const blocks = upstream.blockGets('/cl3.iso').map((r) => r.range);
-    expect(new Set(blocks).size).toBe(blocks.length);
-    expect(blocks.length).toBe(Math.ceil(baseSize / MiB));
-    await eventually(() => Array.from({ length: 30 }, (_, k) => servedBy(c.logs, `t${k}`)).every((w) => w !== undefined), 'transfer lines');
-    const parts = new Set(Array.from({ length: 30 }, (_, k) => servedBy(c.logs, `t${k}`)));
-    expect([...parts].sort()).toEqual([1, 2, 'primary'].sort());
+    await fetchEvery(c, 30, 't');
+    expectEachBlockOnce('/cl3.iso');
+    expect([...(await servedByWhom(c, 30, 't'))].sort()).toEqual([1, 2, 'primary'].sort());
     expect(await c.metrics()).toMatch(/^isoproxy_cluster_workers 3$/m);
   }, 120_000);
 
