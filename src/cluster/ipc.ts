@@ -63,7 +63,8 @@ export type Notice =
   /** Blocks a worker read from their files, which the primary's LRU did not see. */
   | { readonly op: 'read'; readonly vk: string; readonly indexes: readonly number[] }
   | { readonly op: 'changed'; readonly name?: string }
-  | { readonly op: 'listening'; readonly url: string }
+  /** The part is ready: the primary's listener may hand it connections. */
+  | { readonly op: 'ready' }
   /** What a worker's transfers did, for the primary's status view. */
   | { readonly op: 'status'; readonly batch: RelayBatch }
   | { readonly op: 'shutdown' };

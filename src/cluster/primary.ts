@@ -171,13 +171,13 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   store.watch?.((name) => {
     for (const c of channels.values()) c.notify(name !== undefined ? { op: 'changed', name } : { op: 'changed' });
   });
-  /** The channel to a serving part: its requests, and its notices (`listening`: it takes connections). */
+  /** The channel to a serving part: its requests, and its notices (`ready`: it takes connections). */
   const openChannel = (id: number, port: Port, ready: () => void): Channel => {
     const channel = new Channel(port, handle, (n) => {
       if (n.op === 'prefetch') prefetch(n.vk, n.indexes);
       else if (n.op === 'read') markRead(n.vk, n.indexes);
       else if (n.op === 'status') status.apply(id, n.batch);
-      else if (n.op === 'listening' && !shuttingDown) ready();
+      else if (n.op === 'ready' && !shuttingDown) ready();
     });
     channels.set(id, channel);
     return channel;
@@ -187,22 +187,25 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   // This process's own part, over an in-process port: the same requests and copies as a worker's.
   const [ownerEnd, partEnd] = localPorts();
   let part: ServingPart;
+  const takeHere = (socket: Socket): void => part.running.adopt(socket);
+  const closeOwnChannel = (): void => {
+    channels.get(OWN_PART_ID)?.close();
+    ownerEnd.close();
+  };
   let url: string;
   try {
     url = await listener.listen(config.port, config.host);
-    openChannel(OWN_PART_ID, ownerEnd, () => listener.add(OWN_PART_ID, (socket) => part.running.adopt(socket)));
+    openChannel(OWN_PART_ID, ownerEnd, () => listener.add(OWN_PART_ID, takeHere));
     part = await startServingPart(config, partEnd, { logger, url });
   } catch (err) {
     // The port is taken (or not ours to bind), or the part could not start: nothing was forked,
     // so this is the whole answer, and nothing may keep the process alive after it.
     listener.close();
-    channels.get(OWN_PART_ID)?.close();
-    ownerEnd.close();
+    closeOwnChannel();
     status.close();
     await Promise.all([patchSets.close(), cache.close(), agent.close(), store.close()]);
     throw err;
   }
-  const takeHere = (socket: Socket): void => part.running.adopt(socket);
   const publicUrl = config.publicUrl.replace(/:0$/, `:${new URL(url).port}`);
   console.log(`isoproxy serving on ${url} with ${config.workers} serving processes (node URLs: ${publicUrl}/iso/<node>.iso)`);
 
@@ -263,8 +266,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   }, config.shutdownDeadlineMs + 5000);
   await Promise.all([...exited, part.stop()]);
   clearTimeout(timer);
-  channels.get(OWN_PART_ID)?.close();
-  ownerEnd.close();
+  closeOwnChannel();
   status.close();
   versions.dropAll();
   await patchSets.close();

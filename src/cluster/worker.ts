@@ -77,6 +77,8 @@ export interface ServingPart {
   stop(): Promise<void>;
   /** Settles once it has stopped, for whatever reason (a `shutdown` notice, `stop`). */
   readonly stopped: Promise<void>;
+  /** Whether it has begun to stop. */
+  readonly stopping: boolean;
 }
 
 /**
@@ -150,9 +152,15 @@ export async function startServingPart(config: Config, port: Port, options: { re
     return stopping;
   };
   if (shutdownAsked) void stop();
-  // Ready: the primary's listener may hand it connections from now on.
-  else channel.notify({ op: 'listening', url: running.url });
-  return { running, stop: () => stop!(), stopped };
+  else channel.notify({ op: 'ready' });
+  return {
+    running,
+    stop: () => stop!(),
+    stopped,
+    get stopping() {
+      return stopping !== undefined;
+    },
+  };
 }
 
 /** A forked serving process: its part over IPC, with the connections the primary sends it. */
@@ -162,22 +170,18 @@ export async function runWorker(config: Config): Promise<number> {
   const url = process.env[CLUSTER_URL_ENV];
   if (url === undefined) throw new Error(`a cluster worker needs ${CLUSTER_URL_ENV} (set by its primary)`);
   const part = await startServingPart(config, process as unknown as Port, { logger, url });
-  // In time for the first connection: the primary sends none before the part's `listening`
+  // In time for the first connection: the primary sends none before the part's `ready`
   // notice, which cannot arrive before this turn ends.
   process.on('message', (m: unknown, handle: unknown) => {
     if (isConnectionMessage(m) && handle instanceof Socket) part.running.adopt(handle);
   });
-  let stopping = false;
-  const stop = (): void => {
-    stopping = true;
-    void part.stop();
-  };
+  const stop = (): void => void part.stop();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   // The primary is gone (killed): no new connections, no block fetches, no store. Draining
   // would only fail; a new primary may already be listening. Leave now.
   process.on('disconnect', () => {
-    if (stopping) return;
+    if (part.stopping) return;
     logger.warn('primary went away; exiting');
     part.running.server.closeAllConnections();
     part.running.direct?.closeAll();
