@@ -12,7 +12,7 @@ import { findInitrdReferences, initrdResolver, isBootConfigCandidate, type Initr
 import { readFileBytes } from '../iso9660/index.js';
 import { SECTOR_SIZE, type DirectoryRecordRef, type Extent, type IndexedFile, type IsoIndex } from '../iso9660/types.js';
 import { latin1 } from '../binary.js';
-import { listedPaths } from './checksums.js';
+import { asciiLowered, listedPaths } from './checksums.js';
 import {
   checkTotal,
   MAX_CANDIDATES,
@@ -56,6 +56,8 @@ export interface ContextFile {
 
 export interface ContextChecksumFile extends ContextFile {
   readonly algorithm: ChecksumAlgorithm;
+  /** The bytes with A-Z lowered when all are ASCII: each node searches its changed names here (checksums.ts). */
+  readonly lowered?: Uint8Array;
 }
 
 export interface ContextFatConfig {
@@ -149,7 +151,11 @@ export async function prepareBase(index: IsoIndex, source: ByteSource): Promise<
     checksumAlgorithms.set(f, algorithm);
   }
   checkTotal([...checksumAlgorithms.keys()], MAX_CHECKSUM_TOTAL_BYTES, 'checksum-file bytes');
-  for (const [f, algorithm] of checksumAlgorithms) checksumFiles.push({ ...(await contextFile(read, f)), algorithm });
+  for (const [f, algorithm] of checksumAlgorithms) {
+    const file = await contextFile(read, f);
+    const lowered = asciiLowered(file.bytes);
+    checksumFiles.push(lowered ? { ...file, algorithm, lowered } : { ...file, algorithm });
+  }
 
   const fats = await findFatImages(index, source, warnings);
   const found = findInitrds(index, configs, fats);
@@ -278,7 +284,7 @@ function withChecksumListings(initrds: readonly Omit<ContextInitrd, 'listedIn'>[
 function shareBytes(ctx: BaseContext): BaseContext {
   const arrays: Uint8Array[] = [];
   for (const f of ctx.configs) arrays.push(f.bytes);
-  for (const f of ctx.checksumFiles) arrays.push(f.bytes);
+  for (const f of ctx.checksumFiles) arrays.push(f.bytes, ...(f.lowered ? [f.lowered] : []));
   for (const fat of ctx.fats) {
     arrays.push(fat.image);
     for (const c of fat.configs) arrays.push(c.bytes);
@@ -299,7 +305,7 @@ function shareBytes(ctx: BaseContext): BaseContext {
   return {
     ...ctx,
     configs: ctx.configs.map((f) => ({ ...f, bytes: share(f.bytes) })),
-    checksumFiles: ctx.checksumFiles.map((f) => ({ ...f, bytes: share(f.bytes) })),
+    checksumFiles: ctx.checksumFiles.map((f) => ({ ...f, bytes: share(f.bytes), ...(f.lowered ? { lowered: share(f.lowered) } : {}) })),
     fats: ctx.fats.map((fat) => ({ ...fat, image: share(fat.image), configs: fat.configs.map((c) => ({ ...c, bytes: share(c.bytes) })) })),
   };
 }

@@ -29,54 +29,104 @@ export function digestOfBytes(data: Uint8Array): DigestOf {
   return (algorithm) => digestHex(algorithm, data);
 }
 
+/** A digest rewritten in a checksum file's text: `hex` replaces as many characters at `offset`. */
+export interface DigestReplacement {
+  readonly offset: number;
+  readonly hex: string;
+}
+
+/** What a node's edits change in one checksum file: the changed files it lists, and their new digests, in text order. */
+export interface ChecksumUpdate {
+  readonly updated: string[];
+  readonly replaced: DigestReplacement[];
+}
+
+/** A checksum file's bytes, and the same with A-Z lowered when every byte is ASCII (asciiLowered). */
+export interface ChecksumBytes {
+  readonly bytes: Uint8Array;
+  readonly lowered?: Uint8Array;
+}
+
+/** The bytes with A-Z lowered, when every byte is ASCII; else undefined. Made once per base. */
+export function asciiLowered(bytes: Uint8Array): Uint8Array | undefined {
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b > 0x7f) return undefined;
+    out[i] = b >= 0x41 && b <= 0x5a ? b | 0x20 : b;
+  }
+  return out;
+}
+
 /**
- * Rewrites the digests of the files in `changed` (absolute ISO path -> its new digest) in a
- * checksum file's text. Paths match exactly, else case-insensitively (plain ISO 9660 names are
- * upper case). Returns the new text and the paths it updated.
+ * The new digests of the files in `changed` (absolute ISO path -> its new digest) in a checksum
+ * file. Paths match exactly, else case-insensitively (plain ISO 9660 names are upper case). A
+ * digest keeps its length and its place, so what changes is given as replacements at offsets of
+ * the file (its text is latin1, one character per byte), not as a new text.
  *
- * Only the lines holding a changed file's name are parsed: a Debian or Ubuntu md5sum.txt has
- * thousands of lines and a node changes two or three files, and parsing every line of the bench
- * image's (3,000 lines) cost each node's patch set about 1.5 ms. A line can only match a changed
- * path if it contains that path's last component, case aside, so the lines left out are the ones
- * the full parse leaves as they are.
+ * Only the lines holding a changed file's name are decoded and parsed: a Debian or Ubuntu
+ * md5sum.txt has thousands of lines and a node changes two or three files. Parsing every line of
+ * the bench image's (3,000 lines) cost each node's patch set about 1.5 ms, and decoding it and
+ * searching the text a further 0.5 ms. A line can only match a changed path if it contains that
+ * path's last component, case aside, which a search of the lowered bytes finds; the lines left
+ * out are the ones the full parse leaves as they are. A file with bytes past ASCII (where case
+ * is more than A-Z) or a changed path that is not ASCII is parsed line by line.
  */
-export function updateChecksumText(
-  text: string,
-  algorithm: ChecksumAlgorithm,
-  changed: ReadonlyMap<string, DigestOf>,
-): { text: string; updated: string[] } {
-  // A case-insensitive search agrees with comparing lower-cased paths for ASCII only; anything
-  // else is parsed line by line. (Lower-casing the whole text to search it would copy it once
-  // more per node.)
-  if (NON_ASCII.test(text) || [...changed.keys()].some((p) => NON_ASCII.test(p))) return updateChecksumLines(text, algorithm, changed);
+export function checksumUpdates(file: ChecksumBytes, algorithm: ChecksumAlgorithm, changed: ReadonlyMap<string, DigestOf>): ChecksumUpdate {
+  const names = [...changed.keys()].map((p) => p.slice(p.lastIndexOf('/') + 1));
+  if (file.lowered === undefined || names.some((n) => n === '' || NON_ASCII.test(n))) {
+    return checksumUpdatesByLine(latin1(file.bytes), algorithm, changed);
+  }
+  const lowered = Buffer.from(file.lowered.buffer, file.lowered.byteOffset, file.lowered.byteLength);
   const starts = new Set<number>();
-  for (const p of changed.keys()) {
-    const name = p.slice(p.lastIndexOf('/') + 1);
-    if (name === '') return updateChecksumLines(text, algorithm, changed);
-    const re = new RegExp(name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi');
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      starts.add(text.lastIndexOf('\n', m.index) + 1);
+  for (const name of names) {
+    const needle = Buffer.from(name.toLowerCase(), 'latin1');
+    for (let at = lowered.indexOf(needle); at !== -1; ) {
+      starts.add(lowered.lastIndexOf(NEWLINE, at) + 1);
       // One visit per line: the search goes on after this line's end, so a line repeating the
       // name costs its length once, not once per repetition (scanning back to its start).
-      const nl = text.indexOf('\n', m.index);
-      re.lastIndex = Math.max(re.lastIndex, nl === -1 ? text.length : nl);
+      const nl = lowered.indexOf(NEWLINE, at);
+      if (nl === -1) break;
+      at = lowered.indexOf(needle, nl);
     }
   }
-  if (starts.size === 0) return { text, updated: [] };
   const match = lineMatcher(algorithm, changed);
-  const updated: string[] = [];
+  const update: ChecksumUpdate = { updated: [], replaced: [] };
+  for (const start of [...starts].sort((a, b) => a - b)) {
+    const nl = lowered.indexOf(NEWLINE, start);
+    match(latin1(file.bytes.subarray(start, nl === -1 ? file.bytes.length : nl)), start, update);
+  }
+  return update;
+}
+
+const NEWLINE = 0x0a;
+
+function latin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/** `checksumUpdates` parsing every line: the reference the filtered one must equal. */
+export function checksumUpdatesByLine(text: string, algorithm: ChecksumAlgorithm, changed: ReadonlyMap<string, DigestOf>): ChecksumUpdate {
+  const match = lineMatcher(algorithm, changed);
+  const update: ChecksumUpdate = { updated: [], replaced: [] };
+  let start = 0;
+  for (const line of text.split('\n')) {
+    match(line, start, update);
+    start += line.length + 1;
+  }
+  return update;
+}
+
+/** The text with an update's replacements written over it. */
+export function updatedText(text: string, update: ChecksumUpdate): string {
   const parts: string[] = [];
   let done = 0;
-  for (const start of [...starts].sort((a, b) => a - b)) {
-    const nl = text.indexOf('\n', start);
-    const end = nl === -1 ? text.length : nl;
-    const line = match(text.slice(start, end), updated);
-    if (line === undefined) continue;
-    parts.push(text.slice(done, start), line);
-    done = end;
+  for (const r of update.replaced) {
+    parts.push(text.slice(done, r.offset), r.hex);
+    done = r.offset + r.hex.length;
   }
   parts.push(text.slice(done));
-  return { text: parts.join(''), updated };
+  return parts.join('');
 }
 
 /**
@@ -96,38 +146,32 @@ export function listedPaths(text: string): Set<string> {
   return out;
 }
 
-/** `updateChecksumText` parsing every line: the reference the filtered one must equal. */
-export function updateChecksumLines(
-  text: string,
+/**
+ * Adds to `update` the line's new digest when it lists a changed file (its key to `updated`). The
+ * digest is the line's first characters, so it is replaced at the line's own offset in the text.
+ */
+function lineMatcher(
   algorithm: ChecksumAlgorithm,
   changed: ReadonlyMap<string, DigestOf>,
-): { text: string; updated: string[] } {
-  const match = lineMatcher(algorithm, changed);
-  const updated: string[] = [];
-  const out = text.split('\n').map((line) => match(line, updated) ?? line);
-  return { text: out.join('\n'), updated };
-}
-
-/** A line with its digest replaced when it lists a changed file (its key pushed to `updated`); else undefined. */
-function lineMatcher(algorithm: ChecksumAlgorithm, changed: ReadonlyMap<string, DigestOf>): (line: string, updated: string[]) => string | undefined {
+): (line: string, offset: number, update: ChecksumUpdate) => void {
   const byLower = new Map<string, string>();
   for (const p of changed.keys()) byLower.set(p.toLowerCase(), p);
   const hexLength = HEX_LENGTH[algorithm];
-  return (text, updated) => {
+  return (text, offset, update) => {
     const line = checksumLine(text);
-    if (!line || line.hex.length !== hexLength) return undefined;
+    if (!line || line.hex.length !== hexLength) return;
     const key = changed.has(line.path) ? line.path : byLower.get(line.path.toLowerCase());
-    if (key === undefined) return undefined;
+    if (key === undefined) return;
     const digest = changed.get(key)!(algorithm);
     const hex = line.hex === line.hex.toUpperCase() && /[A-F]/.test(line.hex) ? digest.toUpperCase() : digest;
-    updated.push(key);
-    return `${hex}${line.separator}${line.name}${line.cr}`;
+    update.updated.push(key);
+    update.replaced.push({ offset, hex });
   };
 }
 
-/** A line `<hex><space><space or *><name>` (an optional \r kept as it is), and the ISO path it names. */
-function checksumLine(text: string): { hex: string; separator: string; name: string; cr: string; path: string } | undefined {
-  const m = /^([0-9a-fA-F]+)( [ *])(.*?)(\r?)$/.exec(text);
+/** A line `<hex><space><space or *><name>` (an optional \r ends it), and the ISO path it names. */
+function checksumLine(text: string): { hex: string; path: string } | undefined {
+  const m = /^([0-9a-fA-F]+)( [ *])(.*?)\r?$/.exec(text);
   if (!m) return undefined;
-  return { hex: m[1]!, separator: m[2]!, name: m[3]!, cr: m[4]!, path: isoPathOf((m[2] === ' *' ? '*' : '') + m[3]!) };
+  return { hex: m[1]!, path: isoPathOf((m[2] === ' *' ? '*' : '') + m[3]!) };
 }

@@ -26,11 +26,11 @@ import { listedWarnings } from '../bootconfig/discover.js';
 import type { EditReport } from '../bootconfig/types.js';
 import { planFatWrites } from '../fat/index.js';
 import { FatNoSpaceError, IsoproxyError, RemasterError } from '../errors.js';
-import { equalBytes, writeBoth32 } from '../binary.js';
+import { writeBoth32 } from '../binary.js';
 import { SECTOR_SIZE } from '../iso9660/types.js';
 import { buildPatchSet, type Overlay, type PatchSet } from '../overlay/patch-set.js';
 import type { BaseContext, ContextFile } from './base-context.js';
-import { digestOfBytes, updateChecksumText, type DigestOf } from './checksums.js';
+import { checksumUpdates, digestOfBytes, type DigestOf } from './checksums.js';
 import { createHash } from 'node:crypto';
 import { planInitrdAppends, type InitrdChange } from './initrd.js';
 import { checkHardLinks } from './hard-links.js';
@@ -151,15 +151,25 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
   }
 
   // 3. Checksum files: new digests for the files changed above (same length: always in place).
+  // Only the digests' bytes are compared and placed: the rest of a file of thousands of lines is
+  // the base's (comparing all of it cost each node about half a millisecond).
   const checksumFilesUpdated: string[] = [];
+  /** Where each checksum file may differ from its base bytes, by path. */
+  const digestSpans = new Map<string, Span[]>();
   if (digests.size > 0) {
     for (const cf of ctx.checksumFiles) {
-      const { text, updated } = updateChecksumText(decoder(cf.bytes), cf.algorithm, digests);
-      if (updated.length === 0) continue;
-      const bytes = encoder(text);
-      if (!equalBytes(bytes, cf.bytes)) {
+      const { replaced } = checksumUpdates(cf, cf.algorithm, digests);
+      if (replaced.length === 0) continue;
+      const bytes = cf.bytes.slice();
+      const spans: Span[] = [];
+      for (const r of replaced) {
+        bytes.set(encoder(r.hex), r.offset);
+        spans.push([r.offset, r.offset + r.hex.length]);
+      }
+      if (changedRuns(cf.bytes, bytes, spans).length > 0) {
         isoFiles.set(cf.path, cf);
         newIsoContents.set(cf.path, bytes);
+        digestSpans.set(cf.path, spans);
         checksumFilesUpdated.push(cf.path);
       }
     }
@@ -180,7 +190,8 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
     if (data.length <= allocated) {
       // Only the bytes that differ: a checksum file of thousands of lines changes a few digests.
       // Past the new data length the sector's bytes are not part of the file; they stay as in the base.
-      for (const o of changedRuns(file.bytes, data)) overlays.push({ offset: extent.lba * SECTOR_SIZE + o.offset, data: o.data });
+      for (const o of changedRuns(file.bytes, data, digestSpans.get(path)))
+        overlays.push({ offset: extent.lba * SECTOR_SIZE + o.offset, data: o.data });
       changes.push({ where: 'iso', path, oldSize: file.size, newSize: data.length, placement: 'in-place' });
     } else {
       lba = tailEnd / SECTOR_SIZE;
@@ -269,24 +280,34 @@ function padTo(data: Uint8Array, length: number): Uint8Array {
   return out;
 }
 
-/** Runs of `next` that differ from `old` (runs closer than 32 bytes merged), plus any growth. */
-export function changedRuns(old: Uint8Array, next: Uint8Array): Overlay[] {
+/** [start, end) of a byte range. */
+type Span = readonly [number, number];
+
+/**
+ * Runs of `next` that differ from `old` (runs closer than 32 bytes merged), plus any growth.
+ * With `within` (sorted, not overlapping), only those ranges are compared: the caller knows the
+ * bytes outside them are equal.
+ */
+export function changedRuns(old: Uint8Array, next: Uint8Array, within?: readonly Span[]): Overlay[] {
   const GAP = 32;
   const out: Overlay[] = [];
   const common = Math.min(old.length, next.length);
-  let i = 0;
-  while (i < common) {
-    if (old[i] === next[i]) {
-      i++;
-      continue;
+  // The open run: [start, end). A difference joins it while fewer than GAP equal bytes lie between.
+  let start = -1;
+  let end = -1;
+  for (const [from, to] of within ?? [[0, common] as const]) {
+    for (let i = Math.max(from, 0), stop = Math.min(to, common); i < stop; i++) {
+      if (old[i] === next[i]) continue;
+      if (start >= 0 && i - end < GAP) {
+        end = i + 1;
+        continue;
+      }
+      if (start >= 0) out.push({ offset: start, data: next.subarray(start, end) });
+      start = i;
+      end = i + 1;
     }
-    // Extend the run while another difference follows within GAP equal bytes.
-    const start = i;
-    let end = i + 1;
-    for (let j = end; j < common && j - end < GAP; j++) if (old[j] !== next[j]) end = j + 1;
-    out.push({ offset: start, data: next.subarray(start, end) });
-    i = end;
   }
+  if (start >= 0) out.push({ offset: start, data: next.subarray(start, end) });
   if (next.length > common) {
     const last = out[out.length - 1];
     if (last && last.offset + last.data.length >= common - GAP) out[out.length - 1] = { offset: last.offset, data: next.subarray(last.offset) };

@@ -1,10 +1,18 @@
 // Checksum-file rewriting: only the lines of changed files get new digests, in the case their hex
-// was in, with `./`, `*` and CRLF kept; parsing only the lines that hold a changed file's name
-// gives exactly what parsing every line gives (property-checked against the line-by-line form).
+// was in, with `./`, `*` and CRLF kept; searching the lowered bytes for the changed names and
+// parsing only those lines gives exactly what parsing every line gives (property-checked against
+// the line-by-line form).
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { updateChecksumLines, updateChecksumText, type DigestOf } from '../../src/remaster/checksums.js';
+import {
+  asciiLowered,
+  checksumUpdates,
+  checksumUpdatesByLine,
+  updatedText,
+  type ChecksumUpdate,
+  type DigestOf,
+} from '../../src/remaster/checksums.js';
 
 const digest =
   (hex: string): DigestOf =>
@@ -12,7 +20,20 @@ const digest =
     hex;
 const NEW = 'f'.repeat(32);
 
-describe('updateChecksumText', () => {
+/** A checksum file of this (latin1) text, as prepareBase gives it. */
+function fileOf(text: string): { bytes: Uint8Array; lowered?: Uint8Array } {
+  const bytes = new Uint8Array(Buffer.from(text, 'latin1'));
+  const lowered = asciiLowered(bytes);
+  return lowered ? { bytes, lowered } : { bytes };
+}
+
+/** The filtered updates of `text`, with the text they make. */
+function update(text: string, changed: ReadonlyMap<string, DigestOf>): ChecksumUpdate & { text: string } {
+  const u = checksumUpdates(fileOf(text), 'md5', changed);
+  return { ...u, text: updatedText(text, u) };
+}
+
+describe('checksumUpdates', () => {
   it('rewrites the lines of changed files and nothing else', () => {
     const text = [
       `${'a'.repeat(32)}  ./boot/grub/grub.cfg`,
@@ -26,7 +47,7 @@ describe('updateChecksumText', () => {
       ['/boot/grub/grub.cfg', digest(NEW)],
       ['/efi/boot/grub.cfg', digest(NEW)],
     ]);
-    const out = updateChecksumText(text, 'md5', changed);
+    const out = update(text, changed);
     expect(out.text.split('\n')).toEqual([
       `${NEW}  ./boot/grub/grub.cfg`,
       `${NEW.toUpperCase()} *EFI/BOOT/GRUB.CFG\r`,
@@ -41,21 +62,21 @@ describe('updateChecksumText', () => {
 
   it('leaves a text that lists no changed file as it is', () => {
     const text = `${'a'.repeat(32)}  ./casper/vmlinuz\n`;
-    expect(updateChecksumText(text, 'md5', new Map([['/boot/grub/grub.cfg', digest(NEW)]]))).toEqual({ text, updated: [] });
+    expect(update(text, new Map([['/boot/grub/grub.cfg', digest(NEW)]]))).toEqual({ text, updated: [], replaced: [] });
   });
 
   it('reads a line that repeats a changed name once (a 1.6 MB line of 200,000 names)', () => {
     const hostile = 'grub.cfg'.repeat(200_000);
     const text = [hostile, `${'a'.repeat(32)}  ./boot/grub/grub.cfg`, `${'b'.repeat(32)}  ./grub.cfg${' grub.cfg'.repeat(1000)}`, hostile].join('\n');
     const changed = new Map([['/boot/grub/grub.cfg', digest(NEW)]]);
-    const out = updateChecksumText(text, 'md5', changed);
+    const out = update(text, changed);
     expect(out.updated).toEqual(['/boot/grub/grub.cfg']);
     expect(out.text.split('\n')[1]).toBe(`${NEW}  ./boot/grub/grub.cfg`);
-    expect(out).toEqual(updateChecksumLines(text, 'md5', changed));
+    expect(checksumUpdates(fileOf(text), 'md5', changed)).toEqual(checksumUpdatesByLine(text, 'md5', changed));
   });
 
   it('gives what parsing every line gives, on any text (fuzzed)', () => {
-    const names = ['grub.cfg', 'GRUB.CFG', 'efi.img', 'EFI.IMG', 'İso.cfg', 'x', 'vmlinuz'];
+    const names = ['grub.cfg', 'GRUB.CFG', 'efi.img', 'EFI.IMG', 'Éso.cfg', 'éso.cfg', 'x', 'vmlinuz'];
     const dirs = ['', 'boot/', 'BOOT/GRUB/', 'boot/grub/', 'EFI/BOOT/'];
     const hexChars = fc.constantFrom(...'0123456789abcdefABCDEF');
     const line = fc.oneof(
@@ -74,9 +95,10 @@ describe('updateChecksumText', () => {
     const path = fc.tuple(fc.constantFrom(...dirs), fc.constantFrom(...names)).map(([d, n]) => `/${d}${n}`);
     fc.assert(
       fc.property(fc.array(line, { maxLength: 30 }), fc.array(path, { maxLength: 4 }), (lines, paths) => {
-        const text = lines.join('\n');
+        // As the file's bytes give it: latin1, one character per byte.
+        const text = Buffer.from(lines.join('\n'), 'latin1').toString('latin1');
         const changed = new Map(paths.map((p) => [p, digest(NEW)]));
-        expect(updateChecksumText(text, 'md5', changed)).toEqual(updateChecksumLines(text, 'md5', changed));
+        expect(checksumUpdates(fileOf(text), 'md5', changed)).toEqual(checksumUpdatesByLine(text, 'md5', changed));
       }),
       { numRuns: 3000 },
     );
