@@ -77,12 +77,31 @@ type Envelope =
 
 /**
  * A client connection the primary accepted, for a worker to serve: sent with the socket as the
- * message's handle (src/cluster/listener.ts), outside any channel.
+ * message's handle (src/cluster/listener.ts), outside any channel. The worker answers with a
+ * TookMessage of the same id before it reads from the socket.
  */
-export const CONNECTION_MESSAGE = { isoproxy: 'connection' } as const;
+export interface ConnectionMessage {
+  readonly isoproxy: 'connection';
+  readonly id: number;
+}
 
-export function isConnectionMessage(m: unknown): boolean {
-  return typeof m === 'object' && m !== null && (m as { isoproxy?: unknown }).isoproxy === 'connection';
+export const connectionMessage = (id: number): ConnectionMessage => ({ isoproxy: 'connection', id });
+
+export function isConnectionMessage(m: unknown): m is ConnectionMessage {
+  return (
+    typeof m === 'object' && m !== null && (m as { isoproxy?: unknown }).isoproxy === 'connection' && Number.isSafeInteger((m as { id?: unknown }).id)
+  );
+}
+
+/** A worker's answer to a ConnectionMessage: it serves the connection (ok), or no socket came with it. */
+export interface TookMessage {
+  readonly isoproxy: 'took';
+  readonly id: number;
+  readonly ok: boolean;
+}
+
+export function isTookMessage(m: unknown): m is TookMessage {
+  return typeof m === 'object' && m !== null && (m as { isoproxy?: unknown }).isoproxy === 'took' && Number.isSafeInteger((m as { id?: unknown }).id);
 }
 
 /** What a channel runs over: `process` in a worker, a cluster Worker in the primary. */

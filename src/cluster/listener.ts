@@ -7,7 +7,7 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { bindServer } from '../http/bind.js';
-import { CONNECTION_MESSAGE } from './ipc.js';
+import { connectionMessage } from './ipc.js';
 
 /** Serves one handed connection. */
 export type TakeConnection = (socket: Socket) => void;
@@ -64,23 +64,69 @@ export class ClusterListener {
   }
 }
 
+/** `Worker.send` with a handle, as the primary calls it. */
+export type SendWithHandle = (message: unknown, handle: Socket, options: { keepOpen: boolean }, callback: (err: Error | null) => void) => boolean;
+
 /**
- * Hands a socket to a forked worker. A send that fails (the worker is exiting) leaves the socket
- * to `fallback` when it is still open here; the client's retry finds another part otherwise.
+ * The connections handed to one forked worker. Node sends one handle at a time and queues the
+ * rest until the worker acknowledges the last; when the worker dies, Node 20 neither sends the
+ * queued sockets nor calls their callbacks, and keeps the one in flight open. Handed as Node
+ * hands them (`keepOpen: false`), those clients stalled until their own timeout (a crash under a
+ * wave's load strands every connection in the queue). So the primary keeps its descriptor of
+ * each socket until the worker says it took it (`took`: the primary's copy is closed; the
+ * worker's keeps the connection) and, once the worker is gone and every message it sent has been
+ * read (`gone`, on its process's 'close'), gives each it never took to `fallback`: no byte of it
+ * was read, as a worker says it took a socket before it reads from it. A send that fails (the
+ * worker is exiting) goes to `fallback` at once.
  */
-export function sendConnection(
-  send: (message: unknown, handle: Socket, options: { keepOpen: boolean }, callback: (err: Error | null) => void) => boolean,
-  socket: Socket,
-  fallback: TakeConnection,
-): void {
-  const failed = (): void => {
-    if (!socket.destroyed) fallback(socket);
+export class WorkerHandover {
+  private nextId = 1;
+  private readonly untaken = new Map<number, Socket>();
+
+  constructor(
+    private readonly send: SendWithHandle,
+    private readonly fallback: TakeConnection,
+  ) {}
+
+  /** Connections sent and not yet taken. */
+  get pending(): number {
+    return this.untaken.size;
+  }
+
+  readonly take = (socket: Socket): void => {
+    const id = this.nextId++;
+    this.untaken.set(id, socket);
+    try {
+      this.send(connectionMessage(id), socket, { keepOpen: true }, (err) => {
+        if (err) this.reroute(id);
+      });
+    } catch {
+      this.reroute(id);
+    }
   };
-  try {
-    send(CONNECTION_MESSAGE, socket, { keepOpen: false }, (err) => {
-      if (err) failed();
-    });
-  } catch {
-    failed();
+
+  /** The worker's answer for connection `id`: it serves it (ok), or it got no socket with it. */
+  took(id: number, ok: boolean): void {
+    const socket = this.untaken.get(id);
+    if (!socket) return;
+    if (!ok) {
+      this.reroute(id);
+      return;
+    }
+    this.untaken.delete(id);
+    // Closes this process's descriptor only: the worker's keeps the connection open.
+    socket.destroy();
+  }
+
+  /** The worker is gone and its messages are all read: what it never took is served elsewhere. */
+  gone(): void {
+    for (const id of [...this.untaken.keys()]) this.reroute(id);
+  }
+
+  private reroute(id: number): void {
+    const socket = this.untaken.get(id);
+    if (!socket) return;
+    this.untaken.delete(id);
+    if (!socket.destroyed) this.fallback(socket);
   }
 }

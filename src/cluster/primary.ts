@@ -31,8 +31,8 @@ import type { NodeSpec } from '../registry/store.js';
 import { createUpstreamAgent } from '../upstream/http-source.js';
 import type { UpstreamConfig } from '../upstream/open.js';
 import { createUpstreamStats } from '../upstream/types.js';
-import { Channel, CLUSTER_URL_ENV, WORKER_ENV, type Port, type Request } from './ipc.js';
-import { ClusterListener, sendConnection } from './listener.js';
+import { Channel, CLUSTER_URL_ENV, isTookMessage, WORKER_ENV, type Port, type Request } from './ipc.js';
+import { ClusterListener, type SendWithHandle, WorkerHandover } from './listener.js';
 import { localPorts } from './local-port.js';
 import { startServingPart, type ServingPart } from './worker.js';
 import type { Socket } from 'node:net';
@@ -217,8 +217,13 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     const startedAt = Date.now();
     relayLines(worker.process.stdout, process.stdout, tty ? prettyLine : undefined);
     relayLines(worker.process.stderr, process.stderr);
-    const send = worker.send.bind(worker) as Parameters<typeof sendConnection>[0];
-    const channel = openChannel(worker.id, worker, () => listener.add(worker.id, (socket) => sendConnection(send, socket, takeHere)));
+    const handover = new WorkerHandover(worker.send.bind(worker) as SendWithHandle, takeHere);
+    worker.on('message', (m: unknown) => {
+      if (isTookMessage(m)) handover.took(m.id, m.ok);
+    });
+    // 'close' comes after the exit and after the last message the worker sent has been read.
+    worker.process.once('close', () => handover.gone());
+    const channel = openChannel(worker.id, worker, () => listener.add(worker.id, handover.take));
     workers.set(worker.id, worker);
     logger.info({ pid: worker.process.pid, id: worker.id }, 'worker started');
     worker.on('exit', (code, signal) => {

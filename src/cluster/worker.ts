@@ -20,7 +20,7 @@ import { Socket } from 'node:net';
 import type { Logger } from '../logger.js';
 import type { SnapshotQuery, StatusSnapshot } from '../status/types.js';
 import type { UpstreamSource } from '../upstream/types.js';
-import { Channel, CLUSTER_URL_ENV, isConnectionMessage, type Notice, type Port, type WireVersion } from './ipc.js';
+import { Channel, CLUSTER_URL_ENV, isConnectionMessage, type Notice, type Port, type TookMessage, type WireVersion } from './ipc.js';
 import { RemoteBlockCache } from './remote-cache.js';
 import { blockFilesKeptOpen } from '../cache/open-files.js';
 
@@ -173,7 +173,14 @@ export async function runWorker(config: Config): Promise<number> {
   // In time for the first connection: the primary sends none before the part's `ready`
   // notice, which cannot arrive before this turn ends.
   process.on('message', (m: unknown, handle: unknown) => {
-    if (isConnectionMessage(m) && handle instanceof Socket) part.running.adopt(handle);
+    if (!isConnectionMessage(m)) return;
+    // Said before the first read: until the primary has it, the connection is the primary's to
+    // give to another part should this process die.
+    const ok = handle instanceof Socket;
+    // A closed channel (the primary is gone) is answered by the 'disconnect' handler below; the
+    // callback keeps the failed send from being an 'error' event.
+    process.send?.({ isoproxy: 'took', id: m.id, ok } satisfies TookMessage, undefined, undefined, () => {});
+    if (ok) part.running.adopt(handle);
   });
   const stop = (): void => void part.stop();
   process.on('SIGTERM', stop);

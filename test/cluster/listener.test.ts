@@ -3,11 +3,15 @@
 // (startServer over the fake resolver) serving connections accepted by the listener (paused, so
 // no byte is read before they are handed), with Node's HTTP objects and without.
 
+import { fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Channel } from '../../src/cluster/ipc.js';
-import { ClusterListener, sendConnection } from '../../src/cluster/listener.js';
+import { Channel, isTookMessage } from '../../src/cluster/ipc.js';
+import { ClusterListener, type SendWithHandle, WorkerHandover } from '../../src/cluster/listener.js';
 import { localPorts } from '../../src/cluster/local-port.js';
 import { UpstreamError } from '../../src/errors.js';
 import { eventually } from '../service/harness.js';
@@ -62,37 +66,111 @@ describe('ClusterListener', () => {
   });
 });
 
-describe('sendConnection', () => {
-  it('leaves the socket to the fallback when the send fails or throws, and not when it succeeds', async () => {
-    const socket = {} as Socket & { destroyed: boolean };
-    socket.destroyed = false;
+/** A socket stand-in: the handover only reads `destroyed` and calls `destroy`. */
+function fakeSocket(): Socket & { destroyed: boolean } {
+  const s = {
+    destroyed: false,
+    destroy() {
+      s.destroyed = true;
+      return s;
+    },
+  };
+  return s as unknown as Socket & { destroyed: boolean };
+}
+
+describe('WorkerHandover', () => {
+  it('gives a socket to the fallback when its send fails or throws, and not when it succeeds', async () => {
     const fellBack: Socket[] = [];
-    sendConnection(
-      (_m, _h, _o, cb) => {
-        setImmediate(() => cb(new Error('gone')));
-        return false;
-      },
-      socket,
-      (s) => fellBack.push(s),
-    );
-    sendConnection(
+    const [a, b, c] = [fakeSocket(), fakeSocket(), fakeSocket()];
+    const failing: SendWithHandle = (_m, _h, _o, cb) => {
+      setImmediate(() => cb(new Error('gone')));
+      return false;
+    };
+    const working: SendWithHandle = (_m, _h, _o, cb) => {
+      setImmediate(() => cb(null));
+      return true;
+    };
+    new WorkerHandover(failing, (s) => fellBack.push(s)).take(a);
+    new WorkerHandover(
       () => {
         throw new Error('ERR_IPC_CHANNEL_CLOSED');
       },
-      socket,
       (s) => fellBack.push(s),
-    );
-    sendConnection(
-      (_m, _h, _o, cb) => {
-        setImmediate(() => cb(null));
-        return true;
-      },
-      socket,
-      (s) => fellBack.push(s),
-    );
+    ).take(b);
+    new WorkerHandover(working, (s) => fellBack.push(s)).take(c);
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
-    expect(fellBack).toEqual([socket, socket]);
+    // The throw falls back at once, the failed send on its callback; the sent one never.
+    expect(fellBack).toHaveLength(2);
+    expect(fellBack[0]).toBe(b);
+    expect(fellBack[1]).toBe(a);
+  });
+
+  it('keeps each socket until the worker took it, then closes its copy; what the worker never took goes to the fallback once it is gone', () => {
+    const sent: { message: unknown; options: unknown }[] = [];
+    const fellBack: Socket[] = [];
+    const send: SendWithHandle = (message, _h, options) => {
+      sent.push({ message, options });
+      return true;
+    };
+    const handover = new WorkerHandover(send, (s) => fellBack.push(s));
+    const sockets = [fakeSocket(), fakeSocket(), fakeSocket(), fakeSocket()];
+    for (const s of sockets) handover.take(s);
+    expect(sent.map((x) => x.message)).toEqual([1, 2, 3, 4].map((id) => ({ isoproxy: 'connection', id })));
+    expect(sent.every((x) => (x.options as { keepOpen: boolean }).keepOpen)).toBe(true);
+    expect(handover.pending).toBe(4);
+    handover.took(1, true);
+    handover.took(2, false); // a message that came without its socket
+    handover.took(1, true); // twice, or unknown: nothing
+    handover.took(99, true);
+    expect(sockets.map((s) => s.destroyed)).toEqual([true, false, false, false]);
+    expect(fellBack).toHaveLength(1);
+    expect(fellBack[0]).toBe(sockets[1]);
+    sockets[3]!.destroy(); // the client went meanwhile
+    handover.gone();
+    handover.gone();
+    expect(fellBack).toHaveLength(2);
+    expect(fellBack[1]).toBe(sockets[2]);
+    expect(handover.pending).toBe(0);
+  });
+
+  // A real child process over Node's IPC, as a cluster worker gets its connections: one that
+  // takes them, and one that dies on the first, with more queued behind it in Node's handle queue.
+  it.each(['serves', 'dies'] as const)('a worker that %s: every client is answered, none left hanging', async (mode) => {
+    const dir = mkdtempSync(join(tmpdir(), 'isoproxy-handover-'));
+    const script = join(dir, 'worker.cjs');
+    writeFileSync(
+      script,
+      `process.on('message', (m, socket) => {
+        if (!m || m.isoproxy !== 'connection') return;
+        if (process.env.MODE === 'dies') process.exit(1);
+        process.send({ isoproxy: 'took', id: m.id, ok: Boolean(socket) });
+        socket.end('HTTP/1.1 200 OK\\r\\ncontent-length: 6\\r\\nconnection: close\\r\\n\\r\\nworker');
+      });
+      process.send('up');`,
+    );
+    const child = fork(script, [], { env: { ...process.env, MODE: mode }, serialization: 'advanced', stdio: 'ignore' });
+    await new Promise((r) => child.once('message', r));
+    const handover = new WorkerHandover(child.send.bind(child) as SendWithHandle, (socket) => {
+      socket.resume();
+      socket.end('HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nprimary');
+    });
+    child.on('message', (m: unknown) => {
+      if (isTookMessage(m)) handover.took(m.id, m.ok);
+    });
+    child.once('close', () => handover.gone());
+    const listener = new ClusterListener();
+    const url = await listener.listen(0, '127.0.0.1');
+    listener.add(1, handover.take);
+    try {
+      const bodies = await Promise.all(Array.from({ length: 6 }, () => fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text())));
+      expect(new Set(bodies)).toEqual(new Set([mode === 'serves' ? 'worker' : 'primary']));
+      if (mode === 'serves') await eventually(() => handover.pending === 0, 'every socket taken');
+    } finally {
+      listener.close();
+      child.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
