@@ -20,8 +20,9 @@ export const DEMO_EDITS = {
 
 const HELP = `Usage: isoproxy demo [--no-bmc] [serve options]
 
-Runs the proxy on an embedded demo ISO and a demo node (what \`npm start\` does). The demo ISO is
-written to <data-dir>/demo/ at first start. Default data dir: ./.data (ISOPROXY_DATA_DIR).
+Runs the proxy on an embedded demo ISO and a demo node (what \`npm start\` does), as one serving
+process (\`isoproxy serve\` runs several: --workers). The demo ISO is written to <data-dir>/demo/
+at first start. Default data dir: ./.data (--data-dir, ISOPROXY_DATA_DIR).
 Unless --no-bmc is given, a simulated Redfish BMC (isoproxy bmc-sim) is started on loopback and
 attached to the demo node's URL, and it downloads the image the way OpenBMC does (HEAD, then
 256 KiB ranges) and checks the node's parameters are in it.
@@ -36,7 +37,7 @@ export async function run(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const dataDir = resolve(process.env.ISOPROXY_DATA_DIR ?? '.data');
+  const dataDir = demoDataDir(argv, process.env);
   const iso = await ensureDemoIso(dataDir);
   let config;
   try {
@@ -87,6 +88,16 @@ Press Ctrl-C to stop.
     process.on('SIGTERM', stop);
   });
   return 0;
+}
+
+/** Where the demo keeps its ISO and its store: --data-dir (the last given), ISOPROXY_DATA_DIR, or ./.data. */
+export function demoDataDir(argv: readonly string[], env: NodeJS.ProcessEnv): string {
+  let flag: string | undefined;
+  argv.forEach((a, i) => {
+    if (a === '--data-dir' && argv[i + 1] !== undefined) flag = argv[i + 1];
+    else if (a.startsWith('--data-dir=')) flag = a.slice('--data-dir='.length);
+  });
+  return resolve(flag ?? env.ISOPROXY_DATA_DIR ?? '.data');
 }
 
 /**

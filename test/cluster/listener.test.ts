@@ -1,5 +1,6 @@
 // The primary's listener and the in-process channel of its own serving part: connections handed
-// in turn to the parts that are ready, a send that fails falling back, and a real server
+// in turn to the parts that are ready; handed to a worker process and kept until it took them,
+// or served by the fallback when the send fails or the worker dies first; and a real server
 // (startServer over the fake resolver) serving connections accepted by the listener (paused, so
 // no byte is read before they are handed), with Node's HTTP objects and without.
 

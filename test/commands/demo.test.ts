@@ -2,7 +2,9 @@
 // simulated BMC attached by the Redfish controller downloads the image and finds the edits.
 
 import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoDataDir } from '../../src/commands/demo.js';
 import { scratchDir } from '../helpers/tools.js';
 
 describe('isoproxy demo', () => {
@@ -54,5 +56,12 @@ describe('isoproxy demo', () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
+  });
+
+  it('keeps its ISO and store where --data-dir says, else ISOPROXY_DATA_DIR, else ./.data', () => {
+    expect(demoDataDir(['--port', '0', '--data-dir', '/srv/a'], { ISOPROXY_DATA_DIR: '/srv/env' })).toBe('/srv/a');
+    expect(demoDataDir(['--data-dir=/srv/b', '--data-dir', '/srv/c'], {})).toBe('/srv/c');
+    expect(demoDataDir(['--port', '0'], { ISOPROXY_DATA_DIR: '/srv/env' })).toBe('/srv/env');
+    expect(demoDataDir([], {})).toBe(resolve('.data'));
   });
 });
