@@ -34,6 +34,12 @@ export interface WireVersion {
   readonly supportsRanges: boolean;
 }
 
+/** A serving part's cache reads so far (RemoteBlockCache's counters). */
+export interface CacheReads {
+  readonly hits: number;
+  readonly misses: number;
+}
+
 export type WireError = ReturnType<typeof toResult> & { readonly url?: string; readonly status?: number };
 
 export type Request =
@@ -52,6 +58,8 @@ export type Request =
   | { readonly op: 'checked'; readonly vk: string; readonly index: number }
   /** A node's patch set, computed in the primary once for every worker (primary-patch-sets.ts). */
   | { readonly op: 'patchset'; readonly vk: string; readonly edits: NormalizedEdits; readonly node?: string }
+  /** A serving part's own reads of the cache, answered by each part: the status page sums them, as /metrics does. */
+  | { readonly op: 'cache.reads' }
   /** The cluster's status view, with the asking worker's open bases and view of the cache. */
   | { readonly op: 'status.snapshot'; readonly query: SnapshotQuery; readonly bases: readonly BaseInfo[]; readonly cache?: CacheInfo }
   /** The source a node was declared or fetched from, for the page's diff. */

@@ -28,10 +28,11 @@ import { formatLogLine, resolveLogFormat } from '../log-pretty.js';
 import { openNodeStore } from '../registry/open-store.js';
 import { MetricsRegistry } from '../metrics.js';
 import type { NodeSpec } from '../registry/store.js';
+import type { CacheInfo } from '../status/types.js';
 import { createUpstreamAgent } from '../upstream/http-source.js';
 import type { UpstreamConfig } from '../upstream/open.js';
 import { createUpstreamStats } from '../upstream/types.js';
-import { Channel, CLUSTER_URL_ENV, isTookMessage, WORKER_ENV, type Port, type Request } from './ipc.js';
+import { type CacheReads, Channel, CLUSTER_URL_ENV, isTookMessage, WORKER_ENV, type Port, type Request } from './ipc.js';
 import { ClusterListener, type SendWithHandle, WorkerHandover } from './listener.js';
 import { localPorts } from './local-port.js';
 import { startServingPart, type ServingPart } from './worker.js';
@@ -135,6 +136,21 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     workersUp.set(channels.size);
     return sumExpositions([...texts, own.render()]);
   };
+  /**
+   * The status page's cache panel: the asking part's view of this cache, with the hits and misses
+   * of every serving part summed, as /metrics sums them (each part counts its own reads).
+   */
+  const withEveryPartsReads = async (view: CacheInfo | undefined): Promise<CacheInfo | undefined> => {
+    if (typeof view !== 'object' || view === null) return undefined;
+    const reads = await Promise.all([...channels.values()].map((c) => c.request<CacheReads>({ op: 'cache.reads' }).catch(() => undefined)));
+    let hits = 0;
+    let misses = 0;
+    for (const r of reads) {
+      hits += Number.isSafeInteger(r?.hits) ? r!.hits : 0;
+      misses += Number.isSafeInteger(r?.misses) ? r!.misses : 0;
+    }
+    return { ...view, hits, misses };
+  };
   const handle = async (req: Request): Promise<unknown> => {
     switch (req.op) {
       case 'open':
@@ -163,7 +179,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       case 'patchset':
         return patchSets.patchSet(req.vk, req.edits, req.node);
       case 'status.snapshot':
-        return status.snapshot(req.query, req.bases, req.cache);
+        return status.snapshot(req.query, req.bases, await withEveryPartsReads(req.cache));
       case 'status.source':
         return status.sourceOf(req.name);
     }

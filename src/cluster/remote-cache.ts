@@ -115,8 +115,9 @@ export class RemoteBlockCache implements BlockCache {
 
   /**
    * The cache as the status page shows it: the primary's (it writes, evicts and fetches), with
-   * this process's own reads as hits and misses. Not for /metrics, which sums every process's
-   * stats() and already has the primary's.
+   * this process's own reads as hits and misses, which the primary replaces by every part's sum
+   * when it makes the snapshot. Not for /metrics, which sums every process's stats() and already
+   * has the primary's.
    */
   viewStats(): CacheStats {
     const p = this.figures.cache();

@@ -2,8 +2,9 @@
 // Each worker sends what its transfers did in batches (src/status/relay.ts, a few per second);
 // this applies them once. A worker's /ui and `isoproxy status` requests ask here for the
 // snapshot, with that worker's open bases (only a worker knows which bases it is indexing or
-// failed to index) and its view of the cache (the primary's figures, with the worker's own hits
-// and misses), so the page shows the whole cluster's nodes whichever worker answers.
+// failed to index) and its view of the cache (the primary's figures; the primary puts every
+// part's hits and misses in it, src/cluster/primary.ts), so the page shows the whole cluster
+// whichever worker answers.
 //
 // Before, the primary handed each batch on to every other worker, and each worker kept its own
 // tracker of every transfer: each of N workers applied every request's events, so the cluster

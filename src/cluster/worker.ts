@@ -20,7 +20,7 @@ import { Socket } from 'node:net';
 import type { Logger } from '../logger.js';
 import type { SnapshotQuery, StatusSnapshot } from '../status/types.js';
 import type { UpstreamSource } from '../upstream/types.js';
-import { Channel, CLUSTER_URL_ENV, isConnectionMessage, type Notice, type Port, type TookMessage, type WireVersion } from './ipc.js';
+import { type CacheReads, Channel, CLUSTER_URL_ENV, isConnectionMessage, type Notice, type Port, type TookMessage, type WireVersion } from './ipc.js';
 import { RemoteBlockCache } from './remote-cache.js';
 import { blockFilesKeptOpen } from '../cache/open-files.js';
 
@@ -90,6 +90,7 @@ export async function startServingPart(config: Config, port: Port, options: { re
   const { logger } = options;
   let store: RemoteNodeStore | undefined;
   let renderOwn: () => string = () => '';
+  let ownReads = (): CacheReads => ({ hits: 0, misses: 0 });
   // A `shutdown` notice may come while the part is still starting: it stops once started.
   let stop: (() => Promise<void>) | undefined;
   let shutdownAsked = false;
@@ -97,6 +98,7 @@ export async function startServingPart(config: Config, port: Port, options: { re
     port,
     async (req) => {
       if (req.op === 'metrics') return renderOwn();
+      if (req.op === 'cache.reads') return ownReads();
       throw new Error(`a worker does not answer ${req.op}`);
     },
     (n: Notice) => {
@@ -125,6 +127,10 @@ export async function startServingPart(config: Config, port: Port, options: { re
     remotePatchSets: (vk, edits, node) => channel.request({ op: 'patchset', vk, edits, ...(node !== undefined ? { node } : {}) }),
   });
   renderOwn = () => service.metrics.render();
+  ownReads = () => {
+    const { hits, misses } = cache.stats();
+    return { hits, misses };
+  };
   const running = await startServer(config, {
     store,
     service,

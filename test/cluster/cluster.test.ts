@@ -57,7 +57,7 @@ type UiRow = { name: string; transfers: number; servedBytes: number; openTransfe
 async function uiStatus(
   url: string,
   reqId: string,
-): Promise<{ nodes: UiRow[]; openTransfers: number; cache: { usedBytes: number; blocks?: number } | null }> {
+): Promise<{ nodes: UiRow[]; openTransfers: number; cache: { usedBytes: number; blocks?: number; hits: number; misses: number } | null }> {
   const agent = new Agent();
   try {
     const res = await undiciFetch(`${url}/ui/api/status?limit=500`, {
@@ -67,7 +67,7 @@ async function uiStatus(
     const body = (await res.json()) as {
       nodes: { items: UiRow[] };
       totals: { openTransfers: number };
-      cache: { usedBytes: number; blocks?: number } | null;
+      cache: { usedBytes: number; blocks?: number; hits: number; misses: number } | null;
     };
     return { nodes: body.nodes.items, openTransfers: body.totals.openTransfers, cache: body.cache };
   } finally {
@@ -192,9 +192,18 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
       await eventually(async () => {
         const ui = await uiStatus(c.url, `ui-${k}`);
         rows = ui.nodes.filter((n) => n.name.startsWith('c-'));
-        // The cache panel is the primary's cache (workers write nothing): every block on disk.
-        return rows.length === NODES && rows.every((n) => n.transfers === 12 && n.openTransfers === 0) && ui.cache?.usedBytes === baseSize;
-      }, 'every transfer relayed to the answering worker, and the cache panel from the primary');
+        // The cache panel is the primary's cache (workers write nothing): every block on disk;
+        // its hits and misses are every process's reads, as /metrics sums them.
+        const metrics = await c.metrics();
+        const counted = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1] ?? -1);
+        return (
+          rows.length === NODES &&
+          rows.every((n) => n.transfers === 12 && n.openTransfers === 0) &&
+          ui.cache?.usedBytes === baseSize &&
+          ui.cache.hits === counted('isoproxy_cache_hits_total') &&
+          ui.cache.misses === counted('isoproxy_cache_misses_total')
+        );
+      }, "every transfer relayed to the answering worker, and the cache panel from the primary with every process's reads");
       for (const n of rows)
         expect({ name: n.name, servedBytes: n.servedBytes, complete: n.complete }).toEqual({
           name: n.name,
