@@ -9,7 +9,7 @@
 // fetched again, never served. Between changes, an open costs one fstat and reads only the bytes
 // a stream asks for.
 
-import { readdir, rm, stat, unlink } from 'node:fs/promises';
+import { readdir, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { LoggerLike } from '../upstream/types.js';
@@ -93,10 +93,16 @@ export class BlockIndex {
 
   /**
    * Marks a block most recently used without opening it: another process (a cluster worker)
-   * read its file. Unknown keys (evicted meanwhile, never written) change nothing.
+   * read its file. Unknown keys (evicted meanwhile, never written) change nothing. The file's
+   * mtime is bumped as `open` bumps it (the first time, when over an hour old): in a cluster
+   * every serving read is reported here, and without it a restart ranked blocks by when they were
+   * fetched, so a base read all day but fetched first would be evicted first.
    */
   touch(key: string): void {
-    this.lru.get(key);
+    const block = this.lru.get(key);
+    if (!block || block.touched || this.closed) return;
+    block.touched = true;
+    this.tasks.track(bumpMtime(block.path));
   }
 
   peek(key: string): Block | undefined {
@@ -298,5 +304,16 @@ export class BlockIndex {
       this.checking.set(block.key, p);
     }
     return p;
+  }
+}
+
+/** Sets a block file's mtime to now when it is over TOUCH_AFTER_MS old (a file gone meanwhile is left alone). */
+async function bumpMtime(path: string): Promise<void> {
+  try {
+    if (Date.now() - (await stat(path)).mtimeMs <= TOUCH_AFTER_MS) return;
+    const now = new Date();
+    await utimes(path, now, now);
+  } catch {
+    // Evicted or dropped meanwhile: nothing to rank.
   }
 }

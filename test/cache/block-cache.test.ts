@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBlockCache, type BlockCache } from '../../src/cache/block-cache.js';
@@ -197,6 +197,36 @@ describe('block cache', () => {
     expect(sha256(await collect(again.stream(0, IMAGE.length)))).toBe(sha256(IMAGE));
     expect(server.rangeGets()).toEqual([]);
     expect(second.stats().misses).toBe(0);
+  });
+
+  it('bumps the mtime of a block another process read, so a restart ranks it by that use', async () => {
+    const dir = join(scratch.dir, 'touched');
+    const first = await newCache({ dir });
+    const upstream = await openHttpSource(server.url, httpOpts);
+    await first.source(upstream).read(0, IMAGE.length);
+    await first.close();
+    // Every block fetched three hours ago, block 0 first; block 1 read ten minutes ago.
+    const fileOf = async (index: number) => (await blockFiles(dir)).find((f) => f.path.includes(`/${index}-`))!.path;
+    const hoursAgo = Date.now() - 3 * 3600_000;
+    for (let i = 0; i < BLOCKS; i++) await utimes(await fileOf(i), new Date(hoursAgo + i * 1000), new Date(hoursAgo + i * 1000));
+    const recent = new Date(Date.now() - 600_000);
+    await utimes(await fileOf(1), recent, recent);
+
+    const second = await newCache({ dir });
+    const vk = second.source(upstream).versionKey;
+    // What a cluster's worker reports it read from the block files (the primary never opens them).
+    second.touch(vk, [0, 1, 0, 99]);
+    await second.close();
+    const mtime = async (index: number) => Math.round((await stat(await fileOf(index))).mtimeMs);
+    expect(await mtime(0)).toBeGreaterThan(Date.now() - 60_000);
+    expect(await mtime(1)).toBe(recent.getTime()); // used within the hour: left as it is
+    expect(await mtime(2)).toBe(hoursAgo + 2000);
+
+    // A restart with room for all but one: the least recently used by mtime goes, block 2 now.
+    const third = await newCache({ dir, budgetBytes: IMAGE.length - 1000 });
+    expect(third.stats().blocks).toBe(BLOCKS - 1);
+    const left = (await blockFiles(dir)).map((f) => Number(/\/(\d+)-/.exec(f.path)![1]));
+    expect(left.sort((a, b) => a - b)).toEqual([0, 1, 3, 4, 5, 6]);
   });
 
   it('refetches a corrupt block and a short block found at start', async () => {
