@@ -84,10 +84,11 @@ export function checksumUpdates(file: ChecksumBytes, algorithm: ChecksumAlgorith
     for (let at = lowered.indexOf(needle); at !== -1; ) {
       starts.add(lowered.lastIndexOf(NEWLINE, at) + 1);
       // One visit per line: the search goes on after this line's end, so a line repeating the
-      // name costs its length once, not once per repetition (scanning back to its start).
+      // name costs its length once, not once per repetition (scanning back to its start); and
+      // always past this match (a name may hold a newline: the match may start on one).
       const nl = lowered.indexOf(NEWLINE, at);
       if (nl === -1) break;
-      at = lowered.indexOf(needle, nl);
+      at = lowered.indexOf(needle, Math.max(nl, at + needle.length));
     }
   }
   const match = lineMatcher(algorithm, changed);

@@ -65,6 +65,12 @@ describe('checksumUpdates', () => {
     expect(update(text, new Map([['/boot/grub/grub.cfg', digest(NEW)]]))).toEqual({ text, updated: [], replaced: [] });
   });
 
+  it('finds a changed name that holds a newline, and ends (a name may start with one)', () => {
+    const text = [`${'a'.repeat(32)}  ./x`, `${'0'.repeat(32)}  ./boot/y`, `${'b'.repeat(32)}  ./z`, ''].join('\n');
+    const changed = new Map([['/efi/\n0', digest(NEW)]]);
+    expect(checksumUpdates(fileOf(text), 'md5', changed)).toEqual(checksumUpdatesByLine(text, 'md5', changed));
+  });
+
   it('reads a line that repeats a changed name once (a 1.6 MB line of 200,000 names)', () => {
     const hostile = 'grub.cfg'.repeat(200_000);
     const text = [hostile, `${'a'.repeat(32)}  ./boot/grub/grub.cfg`, `${'b'.repeat(32)}  ./grub.cfg${' grub.cfg'.repeat(1000)}`, hostile].join('\n');
@@ -76,7 +82,8 @@ describe('checksumUpdates', () => {
   });
 
   it('gives what parsing every line gives, on any text (fuzzed)', () => {
-    const names = ['grub.cfg', 'GRUB.CFG', 'efi.img', 'EFI.IMG', 'Éso.cfg', 'éso.cfg', 'x', 'vmlinuz'];
+    // Names are whatever an image's Rock Ridge NM says: a newline included.
+    const names = ['grub.cfg', 'GRUB.CFG', 'efi.img', 'EFI.IMG', 'Éso.cfg', 'éso.cfg', 'x', 'vmlinuz', '\n0', '\nx.cfg', 'a\nb'];
     const dirs = ['', 'boot/', 'BOOT/GRUB/', 'boot/grub/', 'EFI/BOOT/'];
     const hexChars = fc.constantFrom(...'0123456789abcdefABCDEF');
     const line = fc.oneof(
