@@ -5,9 +5,10 @@
 // serving part that is ready: its own, or a worker process's, to which the socket's descriptor
 // goes over IPC, as Node's cluster module does it.
 
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { bindServer } from '../http/bind.js';
-import { connectionMessage } from './ipc.js';
+import { connectionMessage, isTookMessage } from './ipc.js';
 
 /** Serves one handed connection. */
 export type TakeConnection = (socket: Socket) => void;
@@ -76,8 +77,10 @@ export type SendWithHandle = (message: unknown, handle: Socket, options: { keepO
  * each socket until the worker says it took it (`took`: the primary's copy is closed; the
  * worker's keeps the connection) and, once the worker is gone and every message it sent has been
  * read (`gone`, on its process's 'close'), gives each it never took to `fallback`: no byte of it
- * was read, as a worker says it took a socket before it reads from it. A send that fails (the
- * worker is exiting) goes to `fallback` at once.
+ * was read, as a worker reads from a socket only once its `took` is written to the channel (an
+ * answer still queued in a worker that died would be lost with it). A send that fails (the
+ * worker is exiting) goes to `fallback` at once, and so does one Node in the worker refused
+ * (`refused`).
  */
 export class WorkerHandover {
   private nextId = 1;
@@ -118,6 +121,17 @@ export class WorkerHandover {
     socket.destroy();
   }
 
+  /**
+   * Node in the worker refused the socket in flight (NODE_HANDLE_NACK: its descriptor did not
+   * arrive, the worker at its open-file limit, say) and dropped its message, so no `took` comes.
+   * Node retries only sockets sent without keepOpen. Sockets go one at a time and every earlier
+   * one's `took` was written before this refusal, so it is the oldest not yet taken.
+   */
+  refused(): void {
+    const oldest = this.untaken.keys().next();
+    if (!oldest.done) this.reroute(oldest.value);
+  }
+
   /** The worker is gone and its messages are all read: what it never took is served elsewhere. */
   gone(): void {
     for (const id of [...this.untaken.keys()]) this.reroute(id);
@@ -129,4 +143,21 @@ export class WorkerHandover {
     this.untaken.delete(id);
     if (!socket.destroyed) this.fallback(socket);
   }
+}
+
+/**
+ * A hand-over to a forked process, wired to it: its `took` answers, Node's refusals of a socket,
+ * and its 'close' (after its exit and its last message read).
+ */
+export function handOverTo(child: ChildProcess, fallback: TakeConnection): WorkerHandover {
+  const handover = new WorkerHandover(child.send.bind(child) as SendWithHandle, fallback);
+  child.on('message', (m: unknown) => {
+    if (isTookMessage(m)) handover.took(m.id, m.ok);
+  });
+  // Node's own acknowledgements of sent handles: a refusal leaves the socket with this process.
+  child.on('internalMessage', (m: unknown) => {
+    if ((m as { cmd?: unknown } | null)?.cmd === 'NODE_HANDLE_NACK') handover.refused();
+  });
+  child.once('close', () => handover.gone());
+  return handover;
 }

@@ -32,8 +32,8 @@ import type { CacheInfo } from '../status/types.js';
 import { createUpstreamAgent } from '../upstream/http-source.js';
 import type { UpstreamConfig } from '../upstream/open.js';
 import { createUpstreamStats } from '../upstream/types.js';
-import { type CacheReads, Channel, CLUSTER_URL_ENV, isTookMessage, WORKER_ENV, type Port, type Request } from './ipc.js';
-import { ClusterListener, type SendWithHandle, WorkerHandover } from './listener.js';
+import { type CacheReads, Channel, CLUSTER_URL_ENV, WORKER_ENV, type Port, type Request } from './ipc.js';
+import { ClusterListener, handOverTo } from './listener.js';
 import { localPorts } from './local-port.js';
 import { startServingPart, type ServingPart } from './worker.js';
 import type { Socket } from 'node:net';
@@ -52,6 +52,17 @@ const RESTART_MAX_MS = 10_000;
 const OWN_PART_ID = 0;
 /** A worker that lived this long before dying is restarted at once again. */
 const STABLE_MS = 30_000;
+/** How long a status snapshot waits for each part's cache reads. */
+const READS_WAIT_MS = 1000;
+
+/** The promise's value, or undefined when it fails or takes longer than `ms`. */
+function withinMs<T>(ms: number, p: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  return Promise.race([p.catch(() => undefined), late]).finally(() => clearTimeout(timer));
+}
 
 export async function runPrimary(config: Config, _argv: readonly string[]): Promise<number> {
   // Workers would each refuse to start and be forked again: say it once, before any is.
@@ -142,7 +153,8 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
    */
   const withEveryPartsReads = async (view: CacheInfo | undefined): Promise<CacheInfo | undefined> => {
     if (typeof view !== 'object' || view === null) return undefined;
-    const reads = await Promise.all([...channels.values()].map((c) => c.request<CacheReads>({ op: 'cache.reads' }).catch(() => undefined)));
+    // A part whose loop is stuck must not stall every page: it counts for nothing this time.
+    const reads = await Promise.all([...channels.values()].map((c) => withinMs(READS_WAIT_MS, c.request<CacheReads>({ op: 'cache.reads' }))));
     let hits = 0;
     let misses = 0;
     for (const r of reads) {
@@ -233,12 +245,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     const startedAt = Date.now();
     relayLines(worker.process.stdout, process.stdout, tty ? prettyLine : undefined);
     relayLines(worker.process.stderr, process.stderr);
-    const handover = new WorkerHandover(worker.send.bind(worker) as SendWithHandle, takeHere);
-    worker.on('message', (m: unknown) => {
-      if (isTookMessage(m)) handover.took(m.id, m.ok);
-    });
-    // 'close' comes after the exit and after the last message the worker sent has been read.
-    worker.process.once('close', () => handover.gone());
+    const handover = handOverTo(worker.process, takeHere);
     const channel = openChannel(worker.id, worker, () => listener.add(worker.id, handover.take));
     workers.set(worker.id, worker);
     logger.info({ pid: worker.process.pid, id: worker.id }, 'worker started');

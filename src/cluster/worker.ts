@@ -180,13 +180,18 @@ export async function runWorker(config: Config): Promise<number> {
   // notice, which cannot arrive before this turn ends.
   process.on('message', (m: unknown, handle: unknown) => {
     if (!isConnectionMessage(m)) return;
-    // Said before the first read: until the primary has it, the connection is the primary's to
-    // give to another part should this process die.
-    const ok = handle instanceof Socket;
-    // A closed channel (the primary is gone) is answered by the 'disconnect' handler below; the
-    // callback keeps the failed send from being an 'error' event.
-    process.send?.({ isoproxy: 'took', id: m.id, ok } satisfies TookMessage, undefined, undefined, () => {});
-    if (ok) part.running.adopt(handle);
+    const socket = handle instanceof Socket ? handle : undefined;
+    // Until the primary is sure to read this answer, the connection is the primary's to give to
+    // another part should this process die, so not a byte of it may be read here: it is served
+    // once the answer is written to the channel (the callback), not when it is queued. A closed
+    // channel means the primary is gone ('disconnect' below): the connection goes too.
+    const answer: TookMessage = { isoproxy: 'took', id: m.id, ok: socket !== undefined };
+    if (!process.send) return void socket?.destroy();
+    process.send(answer, undefined, undefined, (err: Error | null) => {
+      if (!socket) return;
+      if (err) socket.destroy();
+      else part.running.adopt(socket);
+    });
   });
   const stop = (): void => void part.stop();
   process.on('SIGTERM', stop);

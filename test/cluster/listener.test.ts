@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Channel, isTookMessage } from '../../src/cluster/ipc.js';
-import { ClusterListener, type SendWithHandle, WorkerHandover } from '../../src/cluster/listener.js';
+import { Channel } from '../../src/cluster/ipc.js';
+import { ClusterListener, handOverTo, type SendWithHandle, WorkerHandover } from '../../src/cluster/listener.js';
 import { localPorts } from '../../src/cluster/local-port.js';
 import { UpstreamError } from '../../src/errors.js';
 import { eventually } from '../service/harness.js';
@@ -115,8 +115,8 @@ describe('WorkerHandover', () => {
       return true;
     };
     const handover = new WorkerHandover(send, (s) => fellBack.push(s));
-    const sockets = [fakeSocket(), fakeSocket(), fakeSocket(), fakeSocket()];
-    for (const s of sockets) handover.take(s);
+    const sockets = [fakeSocket(), fakeSocket(), fakeSocket(), fakeSocket(), fakeSocket()];
+    for (const s of sockets.slice(0, 4)) handover.take(s);
     expect(sent.map((x) => x.message)).toEqual([1, 2, 3, 4].map((id) => ({ isoproxy: 'connection', id })));
     expect(sent.every((x) => (x.options as { keepOpen: boolean }).keepOpen)).toBe(true);
     expect(handover.pending).toBe(4);
@@ -124,49 +124,70 @@ describe('WorkerHandover', () => {
     handover.took(2, false); // a message that came without its socket
     handover.took(1, true); // twice, or unknown: nothing
     handover.took(99, true);
-    expect(sockets.map((s) => s.destroyed)).toEqual([true, false, false, false]);
+    expect(sockets.map((s) => s.destroyed)).toEqual([true, false, false, false, false]);
     expect(fellBack).toHaveLength(1);
     expect(fellBack[0]).toBe(sockets[1]);
+    handover.take(sockets[4]!);
+    handover.refused(); // Node in the worker refused the oldest in flight: the third
+    expect(fellBack).toHaveLength(2);
+    expect(fellBack[1]).toBe(sockets[2]);
     sockets[3]!.destroy(); // the client went meanwhile
     handover.gone();
     handover.gone();
-    expect(fellBack).toHaveLength(2);
-    expect(fellBack[1]).toBe(sockets[2]);
+    expect(fellBack).toHaveLength(3);
+    expect(fellBack[2]).toBe(sockets[4]);
     expect(handover.pending).toBe(0);
   });
 
   // A real child process over Node's IPC, as a cluster worker gets its connections: one that
   // takes them, and one that dies on the first, with more queued behind it in Node's handle queue.
-  it.each(['serves', 'dies'] as const)('a worker that %s: every client is answered, none left hanging', async (mode) => {
+  // A real child process over Node's IPC, as a cluster worker gets its connections: one that
+  // takes them (serving once its answer is written, as src/cluster/worker.ts does); one that dies
+  // on the first, with more queued behind it in Node's handle queue; and one at its open-file
+  // limit, whose Node refuses the descriptor (NODE_HANDLE_NACK) and drops the message.
+  it.each(['serves', 'dies', 'refuses'] as const)('a worker that %s: every client is answered, none left hanging', async (mode) => {
     const dir = mkdtempSync(join(tmpdir(), 'isoproxy-handover-'));
     const script = join(dir, 'worker.cjs');
     writeFileSync(
       script,
-      `process.on('message', (m, socket) => {
+      `const fs = require('node:fs');
+      process.on('message', (m, socket) => {
+        if (m === 'fill') {
+          try { for (;;) fs.openSync('/dev/null', 'r'); } catch { process.send('full'); }
+          return;
+        }
         if (!m || m.isoproxy !== 'connection') return;
         if (process.env.MODE === 'dies') process.exit(1);
-        process.send({ isoproxy: 'took', id: m.id, ok: Boolean(socket) });
-        socket.end('HTTP/1.1 200 OK\\r\\ncontent-length: 6\\r\\nconnection: close\\r\\n\\r\\nworker');
+        process.send({ isoproxy: 'took', id: m.id, ok: Boolean(socket) }, undefined, undefined, () =>
+          socket.end('HTTP/1.1 200 OK\\r\\ncontent-length: 6\\r\\nconnection: close\\r\\n\\r\\nworker'),
+        );
       });
       process.send('up');`,
     );
-    const child = fork(script, [], { env: { ...process.env, MODE: mode }, serialization: 'advanced', stdio: 'ignore' });
+    // prlimit (util-linux) starts the worker with a low descriptor limit it can fill.
+    const child = fork(script, [], {
+      env: { ...process.env, MODE: mode },
+      serialization: 'advanced',
+      stdio: 'ignore',
+      ...(mode === 'refuses' ? { execPath: 'prlimit', execArgv: ['--nofile=64:64', process.execPath] } : {}),
+    });
     await new Promise((r) => child.once('message', r));
-    const handover = new WorkerHandover(child.send.bind(child) as SendWithHandle, (socket) => {
+    if (mode === 'refuses') {
+      child.send('fill');
+      await new Promise((r) => child.once('message', r));
+    }
+    const handover = handOverTo(child, (socket) => {
       socket.resume();
       socket.end('HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nprimary');
     });
-    child.on('message', (m: unknown) => {
-      if (isTookMessage(m)) handover.took(m.id, m.ok);
-    });
-    child.once('close', () => handover.gone());
     const listener = new ClusterListener();
     const url = await listener.listen(0, '127.0.0.1');
     listener.add(1, handover.take);
     try {
       const bodies = await Promise.all(Array.from({ length: 6 }, () => fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text())));
       expect(new Set(bodies)).toEqual(new Set([mode === 'serves' ? 'worker' : 'primary']));
-      if (mode === 'serves') await eventually(() => handover.pending === 0, 'every socket taken');
+      await eventually(() => handover.pending === 0, 'every socket taken or given back');
+      expect(child.exitCode === null).toBe(mode !== 'dies');
     } finally {
       listener.close();
       child.kill();
