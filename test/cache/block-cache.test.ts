@@ -72,6 +72,16 @@ async function flipByte(dir: string, index: number, at: number, mask: number): P
   await writeFile(file.path, bytes);
 }
 
+/** A cache directory `scratch/name` holding the whole image, written by a cache since closed. */
+async function writtenDir(name: string) {
+  const dir = join(scratch.dir, name);
+  const first = await newCache({ dir });
+  const upstream = await openHttpSource(server.url, httpOpts);
+  await first.source(upstream).read(0, IMAGE.length);
+  await first.close();
+  return { dir, upstream };
+}
+
 /** A cache in `scratch/name` holding the whole image, every block written by this process. */
 async function filledCache(name: string) {
   const dir = join(scratch.dir, name);
@@ -200,11 +210,7 @@ describe('block cache', () => {
   });
 
   it('bumps the mtime of a block another process read, so a restart ranks it by that use', async () => {
-    const dir = join(scratch.dir, 'touched');
-    const first = await newCache({ dir });
-    const upstream = await openHttpSource(server.url, httpOpts);
-    await first.source(upstream).read(0, IMAGE.length);
-    await first.close();
+    const { dir, upstream } = await writtenDir('touched');
     // Every block fetched three hours ago, block 0 first; block 1 read ten minutes ago.
     const fileOf = async (index: number) => (await blockFiles(dir)).find((f) => f.path.includes(`/${index}-`))!.path;
     const hoursAgo = Date.now() - 3 * 3600_000;
@@ -230,11 +236,7 @@ describe('block cache', () => {
   });
 
   it('refetches a corrupt block and a short block found at start', async () => {
-    const dir = join(scratch.dir, 'corrupt');
-    const first = await newCache({ dir });
-    const upstream = await openHttpSource(server.url, httpOpts);
-    await first.source(upstream).read(0, IMAGE.length);
-    await first.close();
+    const { dir, upstream } = await writtenDir('corrupt');
     await flipByte(dir, 2, 1234, 0xff);
     const short = (await blockFiles(dir)).find((f) => f.path.includes('/5-'))!;
     await truncate(short.path, 1000);
