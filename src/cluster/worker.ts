@@ -182,15 +182,21 @@ export async function runWorker(config: Config): Promise<number> {
     if (!isConnectionMessage(m)) return;
     const socket = handle instanceof Socket ? handle : undefined;
     // Until the primary is sure to read this answer, the connection is the primary's to give to
-    // another part should this process die, so not a byte of it may be read here: it is served
-    // once the answer is written to the channel (the callback), not when it is queued. A closed
-    // channel means the primary is gone ('disconnect' below): the connection goes too.
-    const answer: TookMessage = { isoproxy: 'took', id: m.id, ok: socket !== undefined };
+    // another part should this process die: it is served here once the answer is written to the
+    // channel (the callback), not when it is queued. A part that is stopping (this process was
+    // sent SIGTERM alone) gives it back: the primary hands it to another part instead of the
+    // client meeting a closed connection. A socket given back is closed here at once, in this
+    // turn: Node has already asked to read it, and a request read here would be lost to the
+    // primary. (This closes this process's descriptor only; the primary keeps its own.)
+    const serve = socket !== undefined && !part.stopping;
+    if (!serve) socket?.destroy();
+    const answer: TookMessage = { isoproxy: 'took', id: m.id, ok: serve };
     if (!process.send) return void socket?.destroy();
     process.send(answer, undefined, undefined, (err: Error | null) => {
-      if (!socket) return;
-      if (err) socket.destroy();
-      else part.running.adopt(socket);
+      if (!serve) return;
+      // A closed channel: the primary is gone ('disconnect' below), and the connection with it.
+      if (err) socket!.destroy();
+      else part.running.adopt(socket!);
     });
   });
   const stop = (): void => void part.stop();

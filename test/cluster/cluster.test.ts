@@ -11,6 +11,7 @@ import { addonPath, senderThreads } from '../../src/native/sendfile.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -34,6 +35,19 @@ async function digestOf(url: string, reqId: string, signal?: AbortSignal): Promi
   const bytes = Buffer.from(await res.arrayBuffer());
   if (bytes.length !== Number(res.headers.get('content-length'))) throw new Error(`${url}: short body`);
   return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), etag: res.headers.get('etag') };
+}
+
+/** A whole GET on a connection of its own (round-robin hands each to the next serving part). */
+async function digestOnNewConnection(url: string, reqId: string): Promise<{ size: number; sha256: string }> {
+  const agent = new Agent();
+  try {
+    const res = await undiciFetch(url, { headers: { 'x-request-id': reqId }, dispatcher: agent, signal: AbortSignal.timeout(15_000) });
+    if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  } finally {
+    await agent.close();
+  }
 }
 
 /**
@@ -91,7 +105,15 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
     );
     const bytes = await readFile(iso);
     baseSize = bytes.length;
-    upstream = await startUpstream({ '/cl.iso': bytes, '/cl2.iso': bytes, '/cl3.iso': bytes, '/junk.iso': patternBytes(3 * MiB, 9) });
+    // Larger than what loopback buffers hold: a client that reads nothing keeps its transfer open.
+    const big = await readFile(await sizedIso(scratch.dir, 'big', 16, 'big'));
+    upstream = await startUpstream({
+      '/cl.iso': bytes,
+      '/cl2.iso': bytes,
+      '/cl3.iso': bytes,
+      '/big.iso': big,
+      '/junk.iso': patternBytes(3 * MiB, 9),
+    });
   });
 
   afterAll(async () => {
@@ -278,6 +300,40 @@ describe.skipIf(missing.length > 0)(`isoproxy serve --workers 2${missing.length 
       await eventually(async () => (await uiStatus(c.url, `ui-k${k}`)).openTransfers === 0, 'no transfer left open');
     }
   }, 240_000);
+
+  it('gives back the connections a worker sent SIGTERM alone is still handed: every client served at its first try', async () => {
+    const c = await start('term');
+    await register(c, '/cl.iso');
+    expect((await c.putNode('big', { bootIso: upstream.url('/big.iso'), edits: {} })).status).toBe(201);
+    // Two clients that ask for the large image and read nothing, one on each process: the worker
+    // drains its one for up to --shutdown-deadline (2 s here) after SIGTERM.
+    const stalled = await Promise.all(
+      [0, 1].map(
+        (k) =>
+          new Promise<Socket>((resolve) => {
+            const s = connect(Number(new URL(c.url).port), '127.0.0.1', () => {
+              s.write(`GET /iso/big.iso HTTP/1.1\r\nhost: x\r\nx-request-id: stall${k}\r\n\r\n`);
+            });
+            s.on('error', () => {});
+            // Readable, never read: Node buffers a little, then the kernel's buffers fill.
+            s.once('readable', () => resolve(s));
+          }),
+      ),
+    );
+    const [worker] = c.workerPids();
+    process.kill(worker!, 'SIGTERM');
+    // Until the primary sees it exit, it hands the stopping worker its share of new connections:
+    // the worker gives each back unread and the primary's own part serves it.
+    const until = Date.now() + 800;
+    for (let k = 0; Date.now() < until; k += 8) {
+      const got = await Promise.all(Array.from({ length: 8 }, (_, j) => digestOnNewConnection(c.imageUrl(`c-${(k + j) % NODES}`), `t${k + j}`)));
+      got.forEach((g, j) => {
+        expect({ size: g.size, sha256: g.sha256 }, `client ${k + j}`).toEqual(want[(k + j) % NODES]);
+      });
+    }
+    for (const s of stalled) s.destroy();
+    await eventually(() => c.logs.some((l) => l.msg === 'worker died; starting another' && l.code === 0), 'the worker to exit 0');
+  }, 120_000);
 
   it('indexes a base once, in the primary, and refuses one that is not an ISO from either worker', async () => {
     const c = await start('index');
