@@ -85,10 +85,13 @@ export type SendWithHandle = (message: unknown, handle: Socket, options: { keepO
 export class WorkerHandover {
   private nextId = 1;
   private readonly untaken = new Map<number, Socket>();
+  /** When each untaken connection was sent, by id (in id order, as `untaken`). */
+  private readonly sentAt = new Map<number, number>();
 
   constructor(
     private readonly send: SendWithHandle,
     private readonly fallback: TakeConnection,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Connections sent and not yet taken. */
@@ -96,9 +99,16 @@ export class WorkerHandover {
     return this.untaken.size;
   }
 
+  /** How long the oldest connection not yet taken has waited, in ms (0: none waits). */
+  oldestWaitMs(): number {
+    const first = this.sentAt.values().next();
+    return first.done ? 0 : this.now() - first.value;
+  }
+
   readonly take = (socket: Socket): void => {
     const id = this.nextId++;
     this.untaken.set(id, socket);
+    this.sentAt.set(id, this.now());
     try {
       this.send(connectionMessage(id), socket, { keepOpen: true }, (err) => {
         if (err) this.reroute(id);
@@ -117,6 +127,7 @@ export class WorkerHandover {
       return;
     }
     this.untaken.delete(id);
+    this.sentAt.delete(id);
     // Closes this process's descriptor only: the worker's keeps the connection open.
     socket.destroy();
   }
@@ -141,6 +152,7 @@ export class WorkerHandover {
     const socket = this.untaken.get(id);
     if (!socket) return;
     this.untaken.delete(id);
+    this.sentAt.delete(id);
     if (!socket.destroyed) this.fallback(socket);
   }
 }
@@ -160,4 +172,33 @@ export function handOverTo(child: ChildProcess, fallback: TakeConnection): Worke
   });
   child.once('close', () => handover.gone());
   return handover;
+}
+
+/** A worker that has not answered for a connection this long is taken for hung. */
+export const UNRESPONSIVE_MS = 30_000;
+
+/**
+ * Watches forked workers' hand-overs: a worker that leaves a connection unanswered for
+ * `unresponsiveMs` is hung (its event loop blocked: Node answers a sent socket from that loop, and
+ * queues every later one behind it), and `onHung` is called for it once (the primary kills it;
+ * its process's 'close' then gives every connection it never took to another part). A busy worker
+ * answers within milliseconds; no transfer or GC holds a loop for seconds. Returns a stop function.
+ */
+export function watchHandovers(
+  workers: () => Iterable<{ readonly id: number; readonly handover: WorkerHandover }>,
+  onHung: (id: number, waitedMs: number) => void,
+  unresponsiveMs = UNRESPONSIVE_MS,
+  intervalMs = Math.max(10, Math.min(5000, unresponsiveMs / 4)),
+): () => void {
+  const reported = new Set<number>();
+  const timer = setInterval(() => {
+    for (const { id, handover } of workers()) {
+      const waited = handover.oldestWaitMs();
+      if (waited < unresponsiveMs || reported.has(id)) continue;
+      reported.add(id);
+      onHung(id, waited);
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

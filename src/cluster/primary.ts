@@ -33,7 +33,7 @@ import { createUpstreamAgent } from '../upstream/http-source.js';
 import type { UpstreamConfig } from '../upstream/open.js';
 import { createUpstreamStats } from '../upstream/types.js';
 import { type CacheReads, Channel, CLUSTER_URL_ENV, WORKER_ENV, type Port, type Request } from './ipc.js';
-import { ClusterListener, handOverTo } from './listener.js';
+import { ClusterListener, handOverTo, watchHandovers, type WorkerHandover } from './listener.js';
 import { localPorts } from './local-port.js';
 import { startServingPart, type ServingPart } from './worker.js';
 import type { Socket } from 'node:net';
@@ -239,6 +239,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
 
   cluster.setupPrimary({ silent: true, serialization: 'advanced', execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
   const workers = new Map<number, Worker>();
+  const handovers = new Map<number, WorkerHandover>();
   let restartDelay = RESTART_MIN_MS;
   const fork = (): void => {
     const worker = cluster.fork({ [WORKER_ENV]: '1', [CLUSTER_URL_ENV]: url, ...workerEnv(process.env) });
@@ -248,12 +249,14 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
     const handover = handOverTo(worker.process, takeHere);
     const channel = openChannel(worker.id, worker, () => listener.add(worker.id, handover.take));
     workers.set(worker.id, worker);
+    handovers.set(worker.id, handover);
     logger.info({ pid: worker.process.pid, id: worker.id }, 'worker started');
     worker.on('exit', (code, signal) => {
       listener.remove(worker.id);
       channel.close();
       channels.delete(worker.id);
       workers.delete(worker.id);
+      handovers.delete(worker.id);
       status.workerGone(worker.id);
       if (shuttingDown) return;
       restarts.inc();
@@ -264,6 +267,18 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
       }, restartDelay);
     });
   };
+  // A hung worker (its loop blocked) would strand its share of every new connection: it is
+  // killed, its connections go to the other parts, and it is forked again.
+  const stopWatching = watchHandovers(
+    () => [...handovers].map(([id, handover]) => ({ id, handover })),
+    (id, waitedMs) => {
+      const worker = workers.get(id);
+      if (!worker || shuttingDown) return;
+      logger.error({ pid: worker.process.pid, id, waitedMs, untaken: handovers.get(id)?.pending }, 'worker answers no connection; killing it');
+      listener.remove(id);
+      worker.process.kill('SIGKILL');
+    },
+  );
   for (let i = 1; i < config.workers; i++) fork();
   restartDelay = RESTART_MIN_MS;
 
@@ -281,6 +296,7 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   // No new connections; every part drains its transfers (its own deadline), then stops; a stuck
   // worker is killed.
   listener.close();
+  stopWatching();
   const exited = [...workers.values()].map(
     (w) =>
       new Promise<void>((resolve) => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel } from '../../src/cluster/ipc.js';
-import { ClusterListener, handOverTo, type SendWithHandle, WorkerHandover } from '../../src/cluster/listener.js';
+import { ClusterListener, handOverTo, type SendWithHandle, WorkerHandover, watchHandovers } from '../../src/cluster/listener.js';
 import { localPorts } from '../../src/cluster/local-port.js';
 import { UpstreamError } from '../../src/errors.js';
 import { eventually } from '../service/harness.js';
@@ -114,9 +114,19 @@ describe('WorkerHandover', () => {
       sent.push({ message, options });
       return true;
     };
-    const handover = new WorkerHandover(send, (s) => fellBack.push(s));
+    let now = 1000;
+    const handover = new WorkerHandover(
+      send,
+      (s) => fellBack.push(s),
+      () => now,
+    );
     const sockets = [fakeSocket(), fakeSocket(), fakeSocket(), fakeSocket(), fakeSocket()];
-    for (const s of sockets.slice(0, 4)) handover.take(s);
+    expect(handover.oldestWaitMs()).toBe(0);
+    for (const s of sockets.slice(0, 4)) {
+      handover.take(s);
+      now += 10;
+    }
+    expect(handover.oldestWaitMs()).toBe(40);
     expect(sent.map((x) => x.message)).toEqual([1, 2, 3, 4].map((id) => ({ isoproxy: 'connection', id })));
     expect(sent.every((x) => (x.options as { keepOpen: boolean }).keepOpen)).toBe(true);
     expect(handover.pending).toBe(4);
@@ -124,6 +134,7 @@ describe('WorkerHandover', () => {
     handover.took(2, false); // a message that came without its socket
     handover.took(1, true); // twice, or unknown: nothing
     handover.took(99, true);
+    expect(handover.oldestWaitMs()).toBe(20); // the third, sent at 1020
     expect(sockets.map((s) => s.destroyed)).toEqual([true, false, false, false, false]);
     expect(fellBack).toHaveLength(1);
     expect(fellBack[0]).toBe(sockets[1]);
@@ -137,6 +148,7 @@ describe('WorkerHandover', () => {
     expect(fellBack).toHaveLength(3);
     expect(fellBack[2]).toBe(sockets[4]);
     expect(handover.pending).toBe(0);
+    expect(handover.oldestWaitMs()).toBe(0);
   });
 
   // A real child process over Node's IPC, as a cluster worker gets its connections: one that
@@ -145,7 +157,7 @@ describe('WorkerHandover', () => {
   // takes them (serving once its answer is written, as src/cluster/worker.ts does); one that dies
   // on the first, with more queued behind it in Node's handle queue; and one at its open-file
   // limit, whose Node refuses the descriptor (NODE_HANDLE_NACK) and drops the message.
-  it.each(['serves', 'dies', 'refuses'] as const)('a worker that %s: every client is answered, none left hanging', async (mode) => {
+  it.each(['serves', 'dies', 'refuses', 'hangs'] as const)('a worker that %s: every client is answered, none left hanging', async (mode) => {
     const dir = mkdtempSync(join(tmpdir(), 'isoproxy-handover-'));
     const script = join(dir, 'worker.cjs');
     writeFileSync(
@@ -158,6 +170,7 @@ describe('WorkerHandover', () => {
         }
         if (!m || m.isoproxy !== 'connection') return;
         if (process.env.MODE === 'dies') process.exit(1);
+        if (process.env.MODE === 'hangs') for (;;);
         process.send({ isoproxy: 'took', id: m.id, ok: Boolean(socket) }, undefined, undefined, () =>
           socket.end('HTTP/1.1 200 OK\\r\\ncontent-length: 6\\r\\nconnection: close\\r\\n\\r\\nworker'),
         );
@@ -183,12 +196,25 @@ describe('WorkerHandover', () => {
     const listener = new ClusterListener();
     const url = await listener.listen(0, '127.0.0.1');
     listener.add(1, handover.take);
+    // As the primary does with a hung worker: out of the rotation, killed.
+    const hung: number[] = [];
+    const stopWatching = watchHandovers(
+      () => [{ id: 1, handover }],
+      (id) => {
+        hung.push(id);
+        listener.remove(id);
+        child.kill('SIGKILL');
+      },
+      500,
+    );
     try {
       const bodies = await Promise.all(Array.from({ length: 6 }, () => fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text())));
       expect(new Set(bodies)).toEqual(new Set([mode === 'serves' ? 'worker' : 'primary']));
       await eventually(() => handover.pending === 0, 'every socket taken or given back');
-      expect(child.exitCode === null).toBe(mode !== 'dies');
+      expect(child.exitCode === null && child.signalCode === null).toBe(mode === 'serves' || mode === 'refuses');
+      expect(hung).toEqual(mode === 'hangs' ? [1] : []);
     } finally {
+      stopWatching();
       listener.close();
       child.kill();
       rmSync(dir, { recursive: true, force: true });
