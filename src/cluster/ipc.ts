@@ -86,7 +86,7 @@ type Envelope =
 /**
  * A client connection the primary accepted, for a worker to serve: sent with the socket as the
  * message's handle (src/cluster/listener.ts), outside any channel. The worker answers with a
- * TookMessage of the same id before it reads from the socket.
+ * TookMessage of the same id, and serves the socket only once that answer is written.
  */
 export interface ConnectionMessage {
   readonly isoproxy: 'connection';
@@ -95,10 +95,12 @@ export interface ConnectionMessage {
 
 export const connectionMessage = (id: number): ConnectionMessage => ({ isoproxy: 'connection', id });
 
+/** A message outside the channels: `{ isoproxy: kind, id }` with a whole-number id. */
+const isIdMessage = (m: unknown, kind: string): boolean =>
+  typeof m === 'object' && m !== null && (m as { isoproxy?: unknown }).isoproxy === kind && Number.isSafeInteger((m as { id?: unknown }).id);
+
 export function isConnectionMessage(m: unknown): m is ConnectionMessage {
-  return (
-    typeof m === 'object' && m !== null && (m as { isoproxy?: unknown }).isoproxy === 'connection' && Number.isSafeInteger((m as { id?: unknown }).id)
-  );
+  return isIdMessage(m, 'connection');
 }
 
 /** A worker's answer to a ConnectionMessage: it serves the connection (ok), or no socket came with it. */
@@ -109,7 +111,7 @@ export interface TookMessage {
 }
 
 export function isTookMessage(m: unknown): m is TookMessage {
-  return typeof m === 'object' && m !== null && (m as { isoproxy?: unknown }).isoproxy === 'took' && Number.isSafeInteger((m as { id?: unknown }).id);
+  return isIdMessage(m, 'took') && typeof (m as { ok?: unknown }).ok === 'boolean';
 }
 
 /** What a channel runs over: `process` in a worker, a cluster Worker in the primary. */

@@ -84,9 +84,8 @@ export type SendWithHandle = (message: unknown, handle: Socket, options: { keepO
  */
 export class WorkerHandover {
   private nextId = 1;
-  private readonly untaken = new Map<number, Socket>();
-  /** When each untaken connection was sent, by id (in id order, as `untaken`). */
-  private readonly sentAt = new Map<number, number>();
+  /** Connections sent and not yet taken, by id (so oldest first), with when each was sent. */
+  private readonly untaken = new Map<number, { readonly socket: Socket; readonly sentAt: number }>();
 
   constructor(
     private readonly send: SendWithHandle,
@@ -101,14 +100,13 @@ export class WorkerHandover {
 
   /** How long the oldest connection not yet taken has waited, in ms (0: none waits). */
   oldestWaitMs(): number {
-    const first = this.sentAt.values().next();
-    return first.done ? 0 : this.now() - first.value;
+    const first = this.untaken.values().next();
+    return first.done ? 0 : this.now() - first.value.sentAt;
   }
 
   readonly take = (socket: Socket): void => {
     const id = this.nextId++;
-    this.untaken.set(id, socket);
-    this.sentAt.set(id, this.now());
+    this.untaken.set(id, { socket, sentAt: this.now() });
     try {
       this.send(connectionMessage(id), socket, { keepOpen: true }, (err) => {
         if (err) this.reroute(id);
@@ -120,16 +118,15 @@ export class WorkerHandover {
 
   /** The worker's answer for connection `id`: it serves it (ok), or it got no socket with it. */
   took(id: number, ok: boolean): void {
-    const socket = this.untaken.get(id);
-    if (!socket) return;
+    const entry = this.untaken.get(id);
+    if (!entry) return;
     if (!ok) {
       this.reroute(id);
       return;
     }
     this.untaken.delete(id);
-    this.sentAt.delete(id);
     // Closes this process's descriptor only: the worker's keeps the connection open.
-    socket.destroy();
+    entry.socket.destroy();
   }
 
   /**
@@ -149,11 +146,10 @@ export class WorkerHandover {
   }
 
   private reroute(id: number): void {
-    const socket = this.untaken.get(id);
-    if (!socket) return;
+    const entry = this.untaken.get(id);
+    if (!entry) return;
     this.untaken.delete(id);
-    this.sentAt.delete(id);
-    if (!socket.destroyed) this.fallback(socket);
+    if (!entry.socket.destroyed) this.fallback(entry.socket);
   }
 }
 
@@ -178,21 +174,21 @@ export function handOverTo(child: ChildProcess, fallback: TakeConnection): Worke
 export const UNRESPONSIVE_MS = 30_000;
 
 /**
- * Watches forked workers' hand-overs: a worker that leaves a connection unanswered for
+ * Watches forked workers' hand-overs (by worker id, as they come and go): a worker that leaves a connection unanswered for
  * `unresponsiveMs` is hung (its event loop blocked: Node answers a sent socket from that loop, and
  * queues every later one behind it), and `onHung` is called for it once (the primary kills it;
  * its process's 'close' then gives every connection it never took to another part). A busy worker
  * answers within milliseconds; no transfer or GC holds a loop for seconds. Returns a stop function.
  */
 export function watchHandovers(
-  workers: () => Iterable<{ readonly id: number; readonly handover: WorkerHandover }>,
+  handovers: ReadonlyMap<number, WorkerHandover>,
   onHung: (id: number, waitedMs: number) => void,
   unresponsiveMs = UNRESPONSIVE_MS,
   intervalMs = Math.max(10, Math.min(5000, unresponsiveMs / 4)),
 ): () => void {
   const reported = new Set<number>();
   const timer = setInterval(() => {
-    for (const { id, handover } of workers()) {
+    for (const [id, handover] of handovers) {
       const waited = handover.oldestWaitMs();
       if (waited < unresponsiveMs || reported.has(id)) continue;
       reported.add(id);

@@ -269,16 +269,13 @@ export async function runPrimary(config: Config, _argv: readonly string[]): Prom
   };
   // A hung worker (its loop blocked) would strand its share of every new connection: it is
   // killed, its connections go to the other parts, and it is forked again.
-  const stopWatching = watchHandovers(
-    () => [...handovers].map(([id, handover]) => ({ id, handover })),
-    (id, waitedMs) => {
-      const worker = workers.get(id);
-      if (!worker || shuttingDown) return;
-      logger.error({ pid: worker.process.pid, id, waitedMs, untaken: handovers.get(id)?.pending }, 'worker answers no connection; killing it');
-      listener.remove(id);
-      worker.process.kill('SIGKILL');
-    },
-  );
+  const stopWatching = watchHandovers(handovers, (id, waitedMs) => {
+    const worker = workers.get(id);
+    if (!worker || shuttingDown) return;
+    logger.error({ pid: worker.process.pid, id, waitedMs, untaken: handovers.get(id)?.pending }, 'worker answers no connection; killing it');
+    listener.remove(id);
+    worker.process.kill('SIGKILL');
+  });
   for (let i = 1; i < config.workers; i++) fork();
   restartDelay = RESTART_MIN_MS;
 

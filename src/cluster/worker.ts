@@ -175,7 +175,8 @@ export async function runWorker(config: Config): Promise<number> {
   const logger = createLogger({ level: config.logLevel, format: 'json' }).child({ worker: id });
   const url = process.env[CLUSTER_URL_ENV];
   if (url === undefined) throw new Error(`a cluster worker needs ${CLUSTER_URL_ENV} (set by its primary)`);
-  const part = await startServingPart(config, process as unknown as Port, { logger, url });
+  const port = process as unknown as Port;
+  const part = await startServingPart(config, port, { logger, url });
   // In time for the first connection: the primary sends none before the part's `ready`
   // notice, which cannot arrive before this turn ends.
   process.on('message', (m: unknown, handle: unknown) => {
@@ -191,12 +192,11 @@ export async function runWorker(config: Config): Promise<number> {
     const serve = socket !== undefined && !part.stopping;
     if (!serve) socket?.destroy();
     const answer: TookMessage = { isoproxy: 'took', id: m.id, ok: serve };
-    if (!process.send) return void socket?.destroy();
-    process.send(answer, undefined, undefined, (err: Error | null) => {
+    port.send(answer, undefined, undefined, (err: Error | null) => {
       if (!serve) return;
       // A closed channel: the primary is gone ('disconnect' below), and the connection with it.
-      if (err) socket!.destroy();
-      else part.running.adopt(socket!);
+      if (err) socket.destroy();
+      else part.running.adopt(socket);
     });
   });
   const stop = (): void => void part.stop();

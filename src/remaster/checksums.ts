@@ -4,6 +4,7 @@
 // length, so the file keeps its size and is always rewritten in place.
 
 import { createHash } from 'node:crypto';
+import { latin1 } from '../binary.js';
 import type { ChecksumAlgorithm } from './base-context.js';
 
 const HEX_LENGTH: Record<ChecksumAlgorithm, number> = { md5: 32, sha1: 40, sha256: 64, sha512: 128 };
@@ -102,10 +103,6 @@ export function checksumUpdates(file: ChecksumBytes, algorithm: ChecksumAlgorith
 
 const NEWLINE = 0x0a;
 
-function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-}
-
 /** `checksumUpdates` parsing every line: the reference the filtered one must equal. */
 export function checksumUpdatesByLine(text: string, algorithm: ChecksumAlgorithm, changed: ReadonlyMap<string, DigestOf>): ChecksumUpdate {
   const match = lineMatcher(algorithm, changed);
@@ -118,20 +115,8 @@ export function checksumUpdatesByLine(text: string, algorithm: ChecksumAlgorithm
   return update;
 }
 
-/** The text with an update's replacements written over it. */
-export function updatedText(text: string, update: ChecksumUpdate): string {
-  const parts: string[] = [];
-  let done = 0;
-  for (const r of update.replaced) {
-    parts.push(text.slice(done, r.offset), r.hex);
-    done = r.offset + r.hex.length;
-  }
-  parts.push(text.slice(done));
-  return parts.join('');
-}
-
 /**
- * Every path a checksum file's text lists, as updateChecksumText would compare it: absolute and
+ * Every path a checksum file's text lists, as checksumUpdates compares it: absolute and
  * lower-cased. (Which digests a node cannot update, as for an initrd that grows.)
  */
 export function listedPaths(text: string): Set<string> {

@@ -26,7 +26,7 @@ import { listedWarnings } from '../bootconfig/discover.js';
 import type { EditReport } from '../bootconfig/types.js';
 import { planFatWrites } from '../fat/index.js';
 import { FatNoSpaceError, IsoproxyError, RemasterError } from '../errors.js';
-import { writeBoth32 } from '../binary.js';
+import { equalBytes, writeBoth32 } from '../binary.js';
 import { SECTOR_SIZE } from '../iso9660/types.js';
 import { buildPatchSet, type Overlay, type PatchSet } from '../overlay/patch-set.js';
 import type { BaseContext, ContextFile } from './base-context.js';
@@ -158,20 +158,21 @@ export function computePatchSet(ctx: BaseContext, edits: NormalizedEdits, option
   const digestSpans = new Map<string, Span[]>();
   if (digests.size > 0) {
     for (const cf of ctx.checksumFiles) {
-      const { replaced } = checksumUpdates(cf, cf.algorithm, digests);
-      if (replaced.length === 0) continue;
-      const bytes = cf.bytes.slice();
+      // Only the digests that differ (a file's new digest may be the one listed).
       const spans: Span[] = [];
-      for (const r of replaced) {
-        bytes.set(encoder(r.hex), r.offset);
-        spans.push([r.offset, r.offset + r.hex.length]);
+      let bytes: Uint8Array | undefined;
+      for (const r of checksumUpdates(cf, cf.algorithm, digests).replaced) {
+        const hex = encoder(r.hex);
+        if (equalBytes(hex, cf.bytes.subarray(r.offset, r.offset + hex.length))) continue;
+        bytes ??= cf.bytes.slice();
+        bytes.set(hex, r.offset);
+        spans.push([r.offset, r.offset + hex.length]);
       }
-      if (changedRuns(cf.bytes, bytes, spans).length > 0) {
-        isoFiles.set(cf.path, cf);
-        newIsoContents.set(cf.path, bytes);
-        digestSpans.set(cf.path, spans);
-        checksumFilesUpdated.push(cf.path);
-      }
+      if (!bytes) continue;
+      isoFiles.set(cf.path, cf);
+      newIsoContents.set(cf.path, bytes);
+      digestSpans.set(cf.path, spans);
+      checksumFilesUpdated.push(cf.path);
     }
   }
 

@@ -199,7 +199,7 @@ describe('WorkerHandover', () => {
     // As the primary does with a hung worker: out of the rotation, killed.
     const hung: number[] = [];
     const stopWatching = watchHandovers(
-      () => [{ id: 1, handover }],
+      new Map([[1, handover]]),
       (id) => {
         hung.push(id);
         listener.remove(id);

@@ -5,14 +5,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  asciiLowered,
-  checksumUpdates,
-  checksumUpdatesByLine,
-  updatedText,
-  type ChecksumUpdate,
-  type DigestOf,
-} from '../../src/remaster/checksums.js';
+import { asciiLowered, checksumUpdates, checksumUpdatesByLine, type ChecksumUpdate, type DigestOf } from '../../src/remaster/checksums.js';
 
 const digest =
   (hex: string): DigestOf =>
@@ -25,6 +18,18 @@ function fileOf(text: string): { bytes: Uint8Array; lowered?: Uint8Array } {
   const bytes = new Uint8Array(Buffer.from(text, 'latin1'));
   const lowered = asciiLowered(bytes);
   return lowered ? { bytes, lowered } : { bytes };
+}
+
+/** The text with an update's replacements written over it. */
+function updatedText(text: string, update: ChecksumUpdate): string {
+  const parts: string[] = [];
+  let done = 0;
+  for (const r of update.replaced) {
+    parts.push(text.slice(done, r.offset), r.hex);
+    done = r.offset + r.hex.length;
+  }
+  parts.push(text.slice(done));
+  return parts.join('');
 }
 
 /** The filtered updates of `text`, with the text they make. */
